@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh machine: installs what the tests need
+# (the package with its test extras, Debian's chromium for the browser tests),
+# then lint, type-check and test. Usage: bash scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Debian's chromium for the browser tests"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+command -v node >/dev/null 2>&1 || { echo "node (>= 20) is needed for the JavaScript verifier tests"; exit 1; }
+
+echo "== installing porsegregate with its test extras"
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+
+echo "== ruff"
+python3 -m ruff check src tests benchmarks
+echo "== mypy (strict)"
+python3 -m mypy
+echo "== pytest (Python, JavaScript and browser tests)"
+python3 -m pytest "$@"

@@ -1,0 +1,135 @@
+"""The one module that touches cryptographic primitives.
+
+Everything here delegates to `cryptography` (or hashlib/hmac for plain
+SHA-256 and HMAC, which are the same primitives). Nothing is hand-rolled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+__all__ = [
+    "Ed25519PrivateKey",
+    "Ed25519PublicKey",
+    "InvalidSignature",
+    "InvalidTag",
+    "aes_gcm_decrypt",
+    "aes_gcm_encrypt",
+    "constant_time_equal",
+    "ed25519_verify",
+    "fingerprint",
+    "generate_signing_key",
+    "hkdf",
+    "hmac_sha256",
+    "load_private_key_pem",
+    "load_public_key_pem",
+    "private_key_pem",
+    "public_key_pem",
+    "random_bytes",
+    "scrypt_key",
+    "sha256",
+    "sha256_hex",
+]
+
+IV_BYTES = 12
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    return hmac.digest(key, message, "sha256")
+
+
+def hkdf(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+def aes_gcm_encrypt(key: bytes, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> bytes:
+    """Returns iv || ciphertext || tag; a fresh random iv unless one is given (test vectors)."""
+    iv = random_bytes(IV_BYTES) if iv is None else iv
+    return iv + AESGCM(key).encrypt(iv, plaintext, aad)
+
+
+def aes_gcm_decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    """Raises InvalidTag when the key, aad or blob is wrong."""
+    if len(blob) < IV_BYTES + 16:
+        raise InvalidTag()
+    return AESGCM(key).decrypt(blob[:IV_BYTES], blob[IV_BYTES:], aad)
+
+
+def scrypt_key(passphrase: bytes, salt: bytes, n: int = 2**15, r: int = 8, p: int = 1) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+
+
+def generate_signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_pem(key: Ed25519PrivateKey, passphrase: bytes) -> bytes:
+    """PKCS#8 PEM, encrypted with the passphrase (the best available scheme)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+
+
+def load_private_key_pem(data: bytes, passphrase: bytes) -> Ed25519PrivateKey:
+    """Raises ValueError (wrong passphrase, not a key) or TypeError (not Ed25519)."""
+    key = serialization.load_pem_private_key(data, password=passphrase)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise TypeError("not an Ed25519 private key")
+    return key
+
+
+def public_key_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PublicKey):
+        raise TypeError("not an Ed25519 public key")
+    return key
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """SHA-256 of the 32-byte raw public key, hex: what clients and auditors pin."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return sha256_hex(raw)
+
+
+def ed25519_verify(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True

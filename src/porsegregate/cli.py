@@ -1,0 +1,377 @@
+"""The command line: parse arguments, call the library, map errors to exit codes.
+
+Exit codes, for every command: 0 success (verified), 1 verification failed,
+2 usage error, 3 input, configuration or I/O error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .config import CONFIG_NAME, load_config
+from .errors import ConfigError, FormatError, InputError, PorError, VerificationError
+
+EXIT_FAILED = 1
+EXIT_INPUT = 3
+PASSPHRASE_ENV = "PORSEGREGATE_PASSPHRASE"  # noqa: S105 - a variable name
+CODE_ENV = "PORSEGREGATE_CODE"
+
+
+def _die(message: str, code: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except VerificationError as exc:
+        _die(str(exc), EXIT_FAILED)
+    except (InputError, ConfigError, FormatError) as exc:
+        _die(str(exc), EXIT_INPUT)
+    except PorError as exc:
+        _die(str(exc), EXIT_INPUT)
+    except OSError as exc:
+        _die(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_INPUT)
+
+
+def _read_secret_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        _die(f"{path}: cannot read the {what} file ({exc.strerror})", EXIT_INPUT)
+
+
+def _passphrase(passphrase_file: Path | None, confirm: bool = False) -> bytes:
+    """From a file, the environment, or a prompt; never from the command line."""
+    if passphrase_file is not None:
+        return _read_secret_file(passphrase_file, "passphrase")
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env:
+        return env.encode()
+    try:
+        text: str = click.prompt(
+            "Passphrase for the signing key and master secret",
+            hide_input=True,
+            confirmation_prompt=confirm,
+            err=True,
+        )
+    except click.Abort:
+        _die(f"no passphrase: set {PASSPHRASE_ENV}, use --passphrase-file, or type it", EXIT_INPUT)
+    return text.encode()
+
+
+class _Progress:
+    """Progress on stderr when it is a terminal; silent otherwise (and in --json mode)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, step: str, n: int) -> None:
+        if not self.enabled:
+            return
+        self.counts[step] = self.counts.get(step, 0) + n
+        click.echo(f"\r  {step}: {self.counts[step]:>12,}   ", err=True, nl=False)
+
+    def done(self) -> None:
+        if self.enabled and self.counts:
+            click.echo("", err=True)
+
+
+def _emit(as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        human()
+
+
+passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="porsegregate")
+def main() -> None:
+    """Proof of reserves, liabilities and client-asset segregation, as a static site."""
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing workspace, key and secret.")
+@passphrase_option
+def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
+    """Create a custodian workspace: config, encrypted key and master secret, sample data."""
+    from .workspace import init_workspace
+
+    with _errors():
+        config = init_workspace(directory, _passphrase(passphrase_file, confirm=True), force)
+        click.echo(f"Workspace created in {directory}")
+        click.echo(f"  config:         {config.path}")
+        click.echo(f"  signing key:    {config.signing_key} (encrypted)")
+        click.echo(f"  public key:     {config.public_key}")
+        click.echo(f"  master secret:  {config.master_secret} (encrypted)")
+        click.echo(f"  sample input:   {config.liabilities}")
+        click.echo("Edit the config, replace the sample input, then run:")
+        click.echo(f"  porsegregate publish --workspace {directory} --epoch 2026-11")
+
+
+@main.command()
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help=f"Workspace folder holding {CONFIG_NAME}.",
+)
+@click.option("--epoch", required=True, help="Epoch id, e.g. 2026-11 (letters, digits, . _ -).")
+@click.option("--snapshot-time", help="When balances were taken (ISO 8601 with zone); default now.")
+@click.option(
+    "--liabilities", type=click.Path(path_type=Path), help="Override the liabilities CSV."
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Override the site output folder.")
+@click.option(
+    "--codes-out", type=click.Path(path_type=Path), help="Override the private codes CSV."
+)
+@click.option("--replace", is_flag=True, help="Republish the epoch the site already shows.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
+@passphrase_option
+def publish(
+    workspace: Path,
+    epoch: str,
+    snapshot_time: str | None,
+    liabilities: Path | None,
+    out: Path | None,
+    codes_out: Path | None,
+    replace: bool,
+    as_json: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """Build, sign and atomically publish one epoch's site."""
+    from .publish import publish as do_publish
+
+    with _errors():
+        config = load_config(workspace / CONFIG_NAME)
+        passphrase = _passphrase(passphrase_file)
+        progress = _Progress(not as_json)
+        try:
+            result = do_publish(
+                config,
+                passphrase,
+                epoch,
+                snapshot_time,
+                site=out,
+                codes_path=codes_out,
+                liabilities_path=liabilities,
+                replace=replace,
+                progress=progress,
+            )
+        finally:
+            progress.done()
+
+        def human() -> None:
+            click.echo(f"Published epoch {epoch} for {result.clients:,} clients to {result.site}")
+            for a in result.attestation.assets:
+                from .amounts import format_decimal
+
+                click.echo(
+                    f"  {a.code:<8} total {format_decimal(a.total, a.decimals):>30}  "
+                    f"height {a.padded_height}"
+                )
+            click.echo(f"  attestation sha256: {result.attestation_sha256}")
+            click.echo(f"  key fingerprint:    {result.fingerprint}")
+            click.echo(f"  client codes (private, deliver to clients): {result.codes}")
+
+        _emit(
+            as_json,
+            {
+                "site": str(result.site),
+                "codes": str(result.codes),
+                "epoch": epoch,
+                "clients": result.clients,
+                "files": result.files,
+                "bytes": result.bytes_written,
+                "attestation_sha256": result.attestation_sha256,
+                "key_fingerprint": result.fingerprint,
+                "assets": [
+                    {"code": a.code, "total": str(a.total), "padded_height": a.padded_height}
+                    for a in result.attestation.assets
+                ],
+            },
+            human,
+        )
+
+
+def _code(code: str | None, code_file: Path | None) -> str:
+    if code is not None:
+        return code
+    if code_file is not None:
+        return _read_secret_file(code_file, "code").decode("utf-8", "replace")
+    env = os.environ.get(CODE_ENV)
+    if env:
+        return env
+    try:
+        text: str = click.prompt("Your client code", hide_input=True, err=True)
+    except click.Abort:
+        _die(f"no code: use --code-file, ${CODE_ENV}, or type it at the prompt", EXIT_INPUT)
+    return text
+
+
+@main.command()
+@click.option("--site", "site", help="The published site: a folder or an http(s) URL.")
+@click.option(
+    "--proof",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A downloaded proof file (offline).",
+)
+@click.option("--account", required=True, help="Your account id, exactly as the custodian has it.")
+@click.option(
+    "--code", help="Your client code (safer: --code-file, $PORSEGREGATE_CODE or the prompt)."
+)
+@click.option(
+    "--code-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the code from a file.",
+)
+@click.option("--expect-key", help="The custodian key fingerprint you expect (hex).")
+@click.option(
+    "--save-proof",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save your proof for offline use.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+def verify(
+    site: str | None,
+    proof: Path | None,
+    account: str,
+    code: str | None,
+    code_file: Path | None,
+    expect_key: str | None,
+    save_proof: Path | None,
+    as_json: bool,
+) -> None:
+    """Check that your balances are included in the signed liabilities."""
+    from ._fs import atomic_write, read_bytes
+    from .serialization import parse_proof_file, proof_file_bytes
+    from .verify import verify_proof, verify_site
+
+    if (site is None) == (proof is None):
+        raise click.UsageError("give exactly one of --site or --proof")
+    with _errors():
+        secret_code = _code(code, code_file)
+        if proof is not None:
+            report = verify_proof(
+                parse_proof_file(read_bytes(proof, "proof file")), account, secret_code, expect_key
+            )
+        else:
+            assert site is not None
+            report = verify_site(site, account, secret_code, expect_key)
+        if save_proof is not None and report.verified and report.proof is not None:
+            atomic_write(save_proof, proof_file_bytes(report.proof))
+
+        def human() -> None:
+            for c in report.checks:
+                mark = "ok  " if c.ok else "FAIL"
+                where = f" [{c.asset}]" if c.asset else ""
+                click.echo(f"  {mark} {c.id}{where}: {c.detail}")
+            if report.custodian:
+                click.echo(f"Custodian: {report.custodian['name']} — epoch {report.epoch}")
+            if report.key_fingerprint:
+                click.echo(f"Custodian key fingerprint: {report.key_fingerprint}")
+            for b in report.balances:
+                click.echo(f"  {b.asset:<8} {b.display}")
+            if report.verified:
+                click.echo("VERIFIED: your balances are included in the signed liabilities.")
+                if expect_key is None:
+                    click.echo(
+                        "Compare the key fingerprint with the one the custodian publishes "
+                        "elsewhere, or pass --expect-key."
+                    )
+            else:
+                failed = report.failed
+                assert failed is not None
+                where = f" for {failed.asset}" if failed.asset else ""
+                click.echo(f"NOT VERIFIED: check {failed.id}{where} failed: {failed.detail}")
+
+        _emit(as_json, report.to_json(), human)
+        if not report.verified:
+            sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("porsegregate-demo"),
+    show_default=True,
+)
+@click.option("--clients", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--serve", "serve_after", is_flag=True, help="Preview the site on localhost afterwards."
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+def demo(out: Path, clients: int, seed: int, serve_after: bool, port: int) -> None:
+    """Publish a realistic synthetic custodian, to see and try everything."""
+    from .demo import DEMO_PASSPHRASE, run_demo
+
+    with _errors():
+        result = run_demo(out, clients, seed)
+        click.echo(f"Demo custodian with {clients:,} clients published to {result.publish.site}")
+        click.echo(f"  workspace:     {result.workspace} (passphrase: {DEMO_PASSPHRASE.decode()})")
+        click.echo(f"  client codes:  {result.publish.codes} (private: never publish this file)")
+        click.echo(f"  key fingerprint: {result.publish.fingerprint}")
+        click.echo("Open the site:")
+        click.echo(
+            f"  porsegregate serve {result.publish.site}    then visit http://127.0.0.1:{port}/"
+        )
+        click.echo("Try a client's check (account id and code):")
+        click.echo(f"  account: {result.sample_account}")
+        click.echo(f"  code:    {result.sample_code}")
+        click.echo(
+            f"  porsegregate verify --site {result.publish.site} --account {result.sample_account}"
+            f" --expect-key {result.publish.fingerprint}"
+        )
+        if serve_after:
+            _serve(result.publish.site, "127.0.0.1", port)
+
+
+def _serve(directory: Path, host: str, port: int) -> None:
+    from .serve import make_server
+
+    server = make_server(directory, host, port)
+    click.echo(f"Serving {directory} on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+def serve(directory: Path, host: str, port: int) -> None:
+    """Preview a published site on localhost."""
+    with _errors():
+        _serve(directory, host, port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

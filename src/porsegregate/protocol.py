@@ -1,0 +1,119 @@
+"""The porsegregate/1 hashing and derivation rules (docs/protocol.md, sections 2-5).
+
+Kept apart from the tree and file formats so both verifiers and the publisher
+share one definition of every preimage.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from . import PROTOCOL_VERSION, _crypto
+from .amounts import amount_bytes
+
+VERSION = PROTOCOL_VERSION.encode()
+SALT = VERSION
+
+LEAF = b"\x00"
+NODE = b"\x01"
+PAD = b"\x02"
+ACCOUNT = b"\x03"
+CODE_CHECK = b"\x04"
+
+MAX_ACCOUNT_ID_BYTES = 128
+MAX_HEIGHT = 64
+
+EPOCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+ASSET_RE = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
+
+
+def lp(data: bytes) -> bytes:
+    if len(data) > 255:
+        raise ValueError("field longer than 255 bytes")
+    return bytes((len(data),)) + data
+
+
+def check_epoch_id(epoch: str) -> str:
+    if not EPOCH_RE.fullmatch(epoch):
+        raise ValueError(
+            f"epoch id {epoch!r} must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit"
+        )
+    return epoch
+
+
+def check_asset_code(code: str) -> str:
+    if not ASSET_RE.fullmatch(code):
+        raise ValueError(
+            f"asset code {code!r} must be 1-32 of A-Z 0-9 . _ - starting with a letter or digit"
+        )
+    return code
+
+
+def account_id_problem(account_id: str) -> str | None:
+    """Why an account id is unacceptable, or None (T13: bounded, no control characters)."""
+    if not account_id:
+        return "account id is empty"
+    if len(account_id.encode("utf-8", "surrogatepass")) > MAX_ACCOUNT_ID_BYTES:
+        return f"account id is longer than {MAX_ACCOUNT_ID_BYTES} bytes"
+    if account_id != account_id.strip():
+        return "account id has leading or trailing whitespace"
+    if account_id.isascii() and account_id.isprintable():
+        return None
+    for ch in account_id:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            return f"account id contains control character U+{ord(ch):04X}"
+    return None
+
+
+@dataclass(frozen=True)
+class EpochKeys:
+    nonce: bytes
+    lookup: bytes
+    key: bytes
+
+
+def epoch_keys(client_secret: bytes, epoch: str) -> EpochKeys:
+    k = _crypto.hkdf(client_secret, SALT, b"epoch-keys\x00" + lp(epoch.encode()), 80)
+    return EpochKeys(nonce=k[0:32], lookup=k[32:48], key=k[48:80])
+
+
+def account_commitment(epoch: str, nonce: bytes, account_id: str) -> bytes:
+    return _crypto.sha256(
+        ACCOUNT + lp(VERSION) + lp(epoch.encode()) + nonce + lp(account_id.encode())
+    )
+
+
+def leaf_prefix(epoch: str, asset: str) -> bytes:
+    """The part of every client leaf preimage shared within one tree."""
+    return LEAF + lp(VERSION) + lp(epoch.encode()) + lp(asset.encode())
+
+
+def leaf_hash(epoch: str, asset: str, commitment: bytes, part: int, amount: int) -> bytes:
+    return _crypto.sha256(
+        leaf_prefix(epoch, asset) + commitment + part.to_bytes(4, "big") + amount_bytes(amount)
+    )
+
+
+def padding_key(master_secret: bytes, epoch: str, asset: str) -> bytes:
+    info = b"padding\x00" + lp(epoch.encode()) + lp(asset.encode())
+    return _crypto.hkdf(master_secret, SALT, info, 32)
+
+
+def padding_prefix(epoch: str, asset: str, key: bytes) -> bytes:
+    return PAD + lp(VERSION) + lp(epoch.encode()) + lp(asset.encode()) + key
+
+
+def shuffle_key(master_secret: bytes, epoch: str, asset: str) -> bytes:
+    info = b"shuffle\x00" + lp(epoch.encode()) + lp(asset.encode())
+    return _crypto.hkdf(master_secret, SALT, info, 32)
+
+
+def node_hash(left: bytes, left_sum: int, right: bytes, right_sum: int) -> bytes:
+    return _crypto.sha256(NODE + left + amount_bytes(left_sum) + right + amount_bytes(right_sum))
+
+
+def padded_height(leaves: int) -> int:
+    """Smallest h with 2^h >= leaves (0 for a tree of at most one leaf)."""
+    return max(leaves - 1, 0).bit_length()

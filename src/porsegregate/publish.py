@@ -1,0 +1,212 @@
+"""Publishing an epoch: read, build, sign, write a whole site, then swap it in atomically.
+
+Nothing is written into the output folder until every file of the new site
+exists in a staging folder beside it; the swap is two renames, and any
+failure or interrupt before it removes the staging folder and leaves the
+previous site as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import PROTOCOL_VERSION, __version__, _crypto
+from ._fs import atomic_write
+from .bundle import encode_shard, shard_name
+from .config import Config
+from .epoch import build_epoch
+from .errors import ConfigError, FormatError, InputError
+from .keys import load_master_secret, load_signing_key, sign
+from .liabilities import read_liabilities
+from .models import Attestation, Manifest
+from .protocol import check_epoch_id
+from .serialization import attestation_bytes, manifest_bytes, parse_attestation
+from .site import render_site
+
+
+Progress = Callable[[str, int], None]
+SITE_MARKER = "manifest.json"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    site: Path
+    codes: Path
+    attestation: Attestation
+    attestation_sha256: str
+    fingerprint: str
+    clients: int
+    files: int
+    bytes_written: int
+
+
+def parse_snapshot_time(text: str | None) -> str:
+    if text is None:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InputError(f"snapshot time {text!r} is not an ISO 8601 date and time") from exc
+    if when.tzinfo is None:
+        raise InputError(f"snapshot time {text!r} needs a time zone, e.g. 2026-11-30T23:59:59Z")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _previous(site: Path, epoch: str, replace: bool) -> str | None:
+    """The hash to chain to: the site's current attestation, unless it is this epoch."""
+    if not site.exists():
+        return None
+    if not site.is_dir() or (any(site.iterdir()) and not (site / SITE_MARKER).exists()):
+        raise InputError(
+            f"{site} exists and is not a porsegregate site; refusing to replace it (choose --out)"
+        )
+    current = site / "attestation.json"
+    if not current.exists():
+        return None
+    data = current.read_bytes()
+    try:
+        previous = parse_attestation(data)
+    except FormatError as exc:
+        raise InputError(f"{current}: the published attestation is unreadable: {exc}") from exc
+    if previous.epoch_id == epoch:
+        if not replace:
+            raise InputError(
+                f"epoch {epoch} is already published in {site}; use a new epoch id "
+                "(or --replace to republish this one)"
+            )
+        return previous.previous_attestation_sha256
+    return _crypto.sha256_hex(data)
+
+
+def _swap_in(staging: Path, site: Path) -> None:
+    if not site.exists():
+        os.rename(staging, site)
+        return
+    old = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.old-"))
+    old.rmdir()
+    os.rename(site, old)
+    try:
+        os.rename(staging, site)
+    except BaseException:
+        os.rename(old, site)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def publish(
+    config: Config,
+    passphrase: bytes,
+    epoch: str,
+    snapshot_time: str | None = None,
+    site: Path | None = None,
+    codes_path: Path | None = None,
+    liabilities_path: Path | None = None,
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> PublishResult:
+    try:
+        check_epoch_id(epoch)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    snapshot = parse_snapshot_time(snapshot_time)
+    site = site or config.site
+    codes_path = codes_path or config.codes
+    liabilities_path = liabilities_path or config.liabilities
+    if (
+        site.resolve() == codes_path.resolve().parent
+        or site.resolve() in codes_path.resolve().parents
+    ):
+        raise ConfigError(f"the client codes file {codes_path} must not be inside the site {site}")
+    previous = _previous(site, epoch, replace)
+    signing_key = load_signing_key(config.signing_key, passphrase)
+    master = load_master_secret(config.master_secret, passphrase)
+
+    liabilities = read_liabilities(
+        liabilities_path, config.assets, (lambda n: progress("rows", n)) if progress else None
+    )
+    proofs = build_epoch(liabilities, master, epoch, progress)
+    attestation = Attestation(
+        format=PROTOCOL_VERSION,
+        generator=f"porsegregate {__version__}",
+        custodian=config.custodian,
+        segregation_arrangement=config.segregation_arrangement,
+        epoch_id=epoch,
+        snapshot_time=snapshot,
+        assets=proofs.assets,
+        previous_attestation_sha256=previous,
+    )
+    att_bytes = attestation_bytes(attestation)
+    att_hash = _crypto.sha256_hex(att_bytes)
+    public = signing_key.public_key()
+    fingerprint = _crypto.fingerprint(public)
+
+    site.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.staging-"))
+    try:
+        files: dict[str, str] = {}
+        written = 0
+
+        def put(relative: str, data: bytes) -> None:
+            nonlocal written
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+            files[relative] = _crypto.sha256_hex(data)
+            written += len(data)
+
+        put("attestation.json", att_bytes)
+        put("attestation.json.sig", sign(signing_key, att_bytes))
+        put("custodian.pub.pem", _crypto.public_key_pem(public))
+        shard_count = 0
+        for prefix, entries in proofs.shards():
+            put(shard_name(prefix), encode_shard(entries))
+            shard_count += 1
+            if progress is not None:
+                progress("shards", 1)
+        for relative, data in render_site(
+            attestation, att_bytes, fingerprint, proofs.shard_prefix_chars, shard_count
+        ).items():
+            put(relative, data)
+        manifest = manifest_bytes(
+            Manifest(PROTOCOL_VERSION, epoch, att_hash, proofs.shard_prefix_chars, files)
+        )
+        for relative, data in (
+            ("manifest.json", manifest),
+            ("manifest.json.sig", sign(signing_key, manifest)),
+        ):
+            (staging / relative).write_bytes(data)
+            written += len(data)
+        os.chmod(staging, 0o755)  # noqa: S103 - a public website
+        codes = io.StringIO()
+        writer = csv.writer(codes, lineterminator="\n")
+        writer.writerow(["account_id", "code"])
+        writer.writerows(zip(proofs.accounts, proofs.codes, strict=True))
+        atomic_write(codes_path, codes.getvalue().encode(), mode=0o600)
+        _swap_in(staging, site)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    return PublishResult(
+        site=site,
+        codes=codes_path,
+        attestation=attestation,
+        attestation_sha256=att_hash,
+        fingerprint=fingerprint,
+        clients=len(proofs.accounts),
+        files=len(files) + 2,
+        bytes_written=written,
+    )

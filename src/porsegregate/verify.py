@@ -1,0 +1,364 @@
+"""The Python verifier of one client's inclusion (docs/protocol.md section 9).
+
+Every check has the id the protocol gives it, so the CLI, the browser page and
+the test vectors all name the same failure. The root and total of an asset
+only ever come from the signed attestation (T8); the client's leaf is always
+rebuilt from their own account id, code and balance (T4).
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _crypto
+from .amounts import format_decimal
+from .bundle import Bundle, bundle_aad, decode_bundle, decode_shard, shard_name
+from .codes import CodeError, parse_code
+from .errors import FormatError, InputError
+from .models import Attestation, ProofFile
+from .protocol import account_commitment, epoch_keys, leaf_hash
+from .serialization import parse_attestation, parse_manifest
+from .tree import PathError, fold_path
+
+MAX_FETCH = 256 * 1024 * 1024
+FETCH_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    ok: bool
+    detail: str
+    asset: str | None = None
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: str
+    decimals: int
+    amount: int
+
+    @property
+    def display(self) -> str:
+        return format_decimal(self.amount, self.decimals)
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    epoch: str | None = None
+    custodian: dict[str, str] | None = None
+    key_fingerprint: str | None = None
+    balances: list[Balance] = field(default_factory=list)
+    proof: ProofFile | None = None
+
+    @property
+    def failed(self) -> Check | None:
+        return next((c for c in self.checks if not c.ok), None)
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.checks) and self.failed is None
+
+    def to_json(self) -> dict[str, Any]:
+        failed = self.failed
+        return {
+            "verified": self.verified,
+            "epoch": self.epoch,
+            "custodian": self.custodian,
+            "key_fingerprint": self.key_fingerprint,
+            "failed": {"id": failed.id, "asset": failed.asset, "detail": failed.detail}
+            if failed
+            else None,
+            "checks": [
+                {"id": c.id, "ok": c.ok, "asset": c.asset, "detail": c.detail} for c in self.checks
+            ],
+            "balances": [
+                {
+                    "asset": b.asset,
+                    "decimals": b.decimals,
+                    "amount": str(b.amount),
+                    "display": b.display,
+                }
+                for b in self.balances
+            ],
+        }
+
+
+class _Failed(Exception):
+    """Stops a verification run at its first failing check (already recorded)."""
+
+
+class _Run:
+    def __init__(self) -> None:
+        self.report = Report()
+
+    def ok(self, check: str, detail: str, asset: str | None = None) -> None:
+        self.report.checks.append(Check(check, True, detail, asset))
+
+    def fail(self, check: str, detail: str, asset: str | None = None) -> _Failed:
+        self.report.checks.append(Check(check, False, detail, asset))
+        return _Failed()
+
+
+def _parse_code(run: _Run, code: str) -> bytes:
+    try:
+        secret = parse_code(code)
+    except CodeError as exc:
+        raise run.fail("code", str(exc)) from exc
+    run.ok("code", "the code is well formed and its checksum matches")
+    return secret
+
+
+def _check_attestation(
+    run: _Run, data: bytes, signature: bytes, public_pem: bytes, expect_key: str | None
+) -> tuple[Attestation, _crypto.Ed25519PublicKey]:
+    try:
+        key = _crypto.load_public_key_pem(public_pem)
+    except (TypeError, ValueError) as exc:
+        raise run.fail(
+            "attestation-signature", "custodian.pub.pem is not an Ed25519 public key"
+        ) from exc
+    run.report.key_fingerprint = _crypto.fingerprint(key)
+    if not _crypto.ed25519_verify(key, signature, data):
+        raise run.fail(
+            "attestation-signature",
+            "the attestation's signature does not verify under the custodian's key: "
+            "the attestation or signature was altered",
+        )
+    run.ok("attestation-signature", "the attestation is signed by the custodian key")
+    if expect_key is not None:
+        wanted = expect_key.replace(" ", "").replace(":", "").replace("-", "").lower()
+        if not _crypto.constant_time_equal(wanted.encode(), run.report.key_fingerprint.encode()):
+            raise run.fail(
+                "key-pin",
+                f"the custodian key {run.report.key_fingerprint} is not the one you expected "
+                f"({wanted}): do not trust this site",
+            )
+        run.ok("key-pin", "the custodian key matches the fingerprint you pinned")
+    try:
+        attestation = parse_attestation(data)
+    except FormatError as exc:
+        raise run.fail("format", f"attestation.json is malformed: {exc}") from exc
+    run.report.epoch = attestation.epoch_id
+    run.report.custodian = {
+        "name": attestation.custodian.name,
+        "legal_entity": attestation.custodian.legal_entity,
+    }
+    run.ok("format", f"attestation format {attestation.format}, epoch {attestation.epoch_id}")
+    return attestation, key
+
+
+def _open_bundle(
+    run: _Run, attestation: Attestation, secret: bytes, lookup: bytes, entry: bytes | None
+) -> Bundle:
+    epoch = attestation.epoch_id
+    if entry is None:
+        raise run.fail(
+            "proof-found",
+            "there is no proof for this account id and code in this epoch: check both for typos; "
+            "if they are right, you were left out of the published proof",
+        )
+    run.ok("proof-found", "a proof for your code is published")
+    keys = epoch_keys(secret, epoch)
+    try:
+        plaintext = _crypto.aes_gcm_decrypt(keys.key, entry, bundle_aad(epoch, lookup))
+    except _crypto.InvalidTag as exc:
+        raise run.fail(
+            "decrypt", "your proof does not decrypt with your code: it was altered"
+        ) from exc
+    run.ok("decrypt", "your proof decrypts with your code (AES-256-GCM)")
+    try:
+        bundle = decode_bundle(plaintext)
+    except FormatError as exc:
+        raise run.fail("bundle-format", f"your proof is malformed: {exc}") from exc
+    run.ok("bundle-format", "your proof is well formed")
+    return bundle
+
+
+def _check_bundle(
+    run: _Run, attestation: Attestation, secret: bytes, account_id: str, bundle: Bundle
+) -> None:
+    epoch = attestation.epoch_id
+    if bundle.epoch != epoch:
+        raise run.fail(
+            "bundle-epoch",
+            f"your proof is for epoch {bundle.epoch!r}, the attestation for {epoch!r}: "
+            "a replayed proof",
+        )
+    run.ok("bundle-epoch", f"your proof is for epoch {epoch}")
+    if bundle.account_id != account_id:
+        raise run.fail("bundle-account", "your proof is for a different account id")
+    run.ok("bundle-account", "your proof is for your account id")
+    commitment = account_commitment(epoch, epoch_keys(secret, epoch).nonce, account_id)
+    balances = []
+    for asset_proof in bundle.assets:
+        code = asset_proof.asset
+        signed = attestation.asset(code)
+        if signed is None:
+            raise run.fail("asset-known", f"{code} is not in the signed attestation", code)
+        run.ok("asset-known", f"{code} is in the signed attestation", code)
+        seen: set[int] = set()
+        root_ok = total_ok = True
+        for leaf in asset_proof.leaves:
+            if leaf.index in seen:
+                raise run.fail(
+                    "index-range", f"two of your {code} leaves claim index {leaf.index}", code
+                )
+            seen.add(leaf.index)
+            rebuilt = leaf_hash(epoch, code, commitment, leaf.part, leaf.amount)
+            try:
+                root, total = fold_path(
+                    rebuilt, leaf.amount, leaf.index, list(leaf.siblings), signed.padded_height
+                )
+            except PathError as exc:
+                raise run.fail(exc.check, f"{code}: {exc}", code) from exc
+            root_ok = root_ok and _crypto.constant_time_equal(root, signed.root)
+            total_ok = total_ok and total == signed.total
+        run.ok(
+            "path-height", f"every {code} path has the signed height {signed.padded_height}", code
+        )
+        run.ok("index-range", f"every {code} leaf index is inside the tree", code)
+        run.ok("sum-range", f"every {code} sum is within [0, 2^128-1]", code)
+        if not root_ok:
+            raise run.fail(
+                "root-hash",
+                f"the path does not lead to the signed root of {code}: "
+                "the proof was altered or you are not included",
+                code,
+            )
+        run.ok("root-hash", f"your {code} balance is included under the signed root", code)
+        if not total_ok:
+            raise run.fail(
+                "root-total",
+                f"the path's sums do not add up to the signed {code} total: "
+                "the total was understated",
+                code,
+            )
+        run.ok("root-total", f"the sums along your {code} path add up to the signed total", code)
+        balances.append(Balance(code, signed.decimals, asset_proof.balance))
+    run.report.balances = balances
+
+
+def verify_proof(
+    proof: ProofFile, account_id: str, code: str, expect_key: str | None = None
+) -> Report:
+    """Verify a downloaded proof file offline."""
+    run = _Run()
+    try:
+        secret = _parse_code(run, code)
+        attestation, _ = _check_attestation(
+            run, proof.attestation, proof.attestation_sig, proof.public_key_pem, expect_key
+        )
+        keys = epoch_keys(secret, attestation.epoch_id)
+        entry = proof.entry if _crypto.constant_time_equal(keys.lookup, proof.lookup) else None
+        bundle = _open_bundle(run, attestation, secret, keys.lookup, entry)
+        _check_bundle(run, attestation, secret, account_id, bundle)
+    except _Failed:
+        pass
+    run.report.proof = proof
+    return run.report
+
+
+class SiteReader:
+    """Reads files of a published site from a folder or an http(s) URL."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        parsed = urllib.parse.urlparse(location)
+        self.is_url = parsed.scheme in ("http", "https")
+        if not self.is_url:
+            if parsed.scheme not in ("", "file"):
+                raise InputError(f"{location}: only folders and http(s) URLs can be verified")
+            self.root = Path(parsed.path if parsed.scheme == "file" else location)
+            if not self.root.is_dir():
+                raise InputError(f"{location}: no such site folder")
+        elif not location.endswith("/"):
+            self.location = location + "/"
+
+    def read(self, relative: str) -> bytes | None:
+        """The file's bytes, or None if the site does not have it."""
+        if self.is_url:
+            url = urllib.parse.urljoin(self.location, relative)
+            try:
+                with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
+                    data: bytes = response.read(MAX_FETCH + 1)
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return None
+                raise InputError(f"{url}: HTTP {exc.code}") from exc
+            except (urllib.error.URLError, OSError) as exc:
+                raise InputError(f"{url}: cannot fetch ({exc})") from exc
+        else:
+            path = self.root / relative
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        if len(data) > MAX_FETCH:
+            raise InputError(f"{relative}: larger than {MAX_FETCH} bytes")
+        return data
+
+    def need(self, relative: str) -> bytes:
+        data = self.read(relative)
+        if data is None:
+            raise InputError(
+                f"{self.location}: {relative} is missing; is this a porsegregate site?"
+            )
+        return data
+
+
+def verify_site(location: str, account_id: str, code: str, expect_key: str | None = None) -> Report:
+    """Verify a client's inclusion against a published site (folder or URL)."""
+    site = SiteReader(location)
+    attestation_data = site.need("attestation.json")
+    signature = site.need("attestation.json.sig")
+    public_pem = site.need("custodian.pub.pem")
+    manifest_data = site.need("manifest.json")
+    manifest_sig = site.need("manifest.json.sig")
+    run = _Run()
+    try:
+        secret = _parse_code(run, code)
+        attestation, key = _check_attestation(
+            run, attestation_data, signature, public_pem, expect_key
+        )
+        if not _crypto.ed25519_verify(key, manifest_sig, manifest_data):
+            raise run.fail("manifest-signature", "manifest.json is not signed by the custodian key")
+        run.ok("manifest-signature", "the file manifest is signed by the custodian key")
+        try:
+            manifest = parse_manifest(manifest_data)
+        except FormatError as exc:
+            raise run.fail("manifest-signature", f"manifest.json is malformed: {exc}") from exc
+        if manifest.attestation_sha256 != _crypto.sha256_hex(attestation_data):
+            raise run.fail("manifest-attestation", "the manifest is for a different attestation")
+        run.ok("manifest-attestation", "the manifest is for this attestation")
+        keys = epoch_keys(secret, attestation.epoch_id)
+        shard_path = shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
+        expected = manifest.files.get(shard_path)
+        entry = None
+        if expected is not None:
+            shard = site.need(shard_path)
+            if _crypto.sha256_hex(shard) != expected:
+                raise run.fail(
+                    "shard-hash", f"{shard_path} does not match the signed manifest: it was altered"
+                )
+            run.ok("shard-hash", f"{shard_path} matches the signed manifest")
+            try:
+                entry = decode_shard(shard).get(keys.lookup)
+            except FormatError as exc:
+                raise run.fail("shard-hash", f"{shard_path} is malformed: {exc}") from exc
+        bundle = _open_bundle(run, attestation, secret, keys.lookup, entry)
+        run.report.proof = ProofFile(
+            attestation_data, signature, public_pem, keys.lookup, entry or b""
+        )
+        _check_bundle(run, attestation, secret, account_id, bundle)
+    except _Failed:
+        pass
+    return run.report

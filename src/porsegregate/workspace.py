@@ -1,0 +1,101 @@
+"""A custodian's workspace: config, encrypted signing key and master secret, data, outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._fs import atomic_write
+from .config import CONFIG_NAME, Config, load_config
+from .errors import ConfigError
+from .keys import check_passphrase, create_master_secret, create_signing_key
+
+CONFIG_TEMPLATE = """\
+# porsegregate workspace. Paths are relative to this file.
+
+[custodian]
+name = {name}
+legal_entity = {legal_entity}
+
+[segregation]
+# Shown on every published page: how client assets are kept apart from the custodian's own.
+arrangement = {arrangement}
+
+# One entry per asset: the code used in the liabilities CSV and its decimals
+# (amounts are integers in units of 10^-decimals).
+{assets}
+[files]
+signing_key = "keys/custodian.key.pem"
+public_key = "keys/custodian.pub.pem"
+master_secret = "secrets/master-secret.json"
+liabilities = "data/liabilities.csv"
+site = "site"
+codes = "private/client-codes.csv"
+"""
+
+SAMPLE_ASSETS = (("BTC", 8), ("ETH", 18), ("USDT", 6))
+SAMPLE_LIABILITIES = """\
+account_id,asset,amount
+alice@example.com,BTC,1.25
+alice@example.com,USDT,1500.50
+bob-7731,ETH,12.000000000000000001
+bob-7731,BTC,0.0004
+carol.ltd,USDT,250000
+carol.ltd,USDT,125.25
+dave,BTC,0
+"""
+
+GITIGNORE = "# Never commit or publish these.\nsecrets/\nprivate/\nkeys/*.key.pem\n"
+
+
+def _toml_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def write_config(
+    path: Path,
+    name: str,
+    legal_entity: str,
+    arrangement: str,
+    assets: tuple[tuple[str, int], ...] = SAMPLE_ASSETS,
+) -> None:
+    blocks = "".join(f'[[assets]]\ncode = "{c}"\ndecimals = {d}\n\n' for c, d in assets)
+    atomic_write(
+        path,
+        CONFIG_TEMPLATE.format(
+            name=_toml_string(name),
+            legal_entity=_toml_string(legal_entity),
+            arrangement=_toml_string(arrangement),
+            assets=blocks,
+        ).encode(),
+    )
+
+
+def init_workspace(
+    directory: Path, passphrase: bytes, force: bool = False, sample_data: bool = True
+) -> Config:
+    """Create config, keys, master secret and sample data; never replaces a key unless forced."""
+    check_passphrase(passphrase)
+    config_path = directory / CONFIG_NAME
+    if config_path.exists() and not force:
+        raise ConfigError(
+            f"{config_path} already exists; refusing to overwrite a workspace (use --force)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for existing in ("keys/custodian.key.pem", "secrets/master-secret.json"):
+        if (directory / existing).exists() and not force:
+            raise ConfigError(f"{directory / existing} already exists; refusing to overwrite it")
+    write_config(
+        config_path,
+        "Example Custody Ltd",
+        "Example Custody Ltd, company no. 00000000, registered in England and Wales",
+        "Client assets are held on trust for clients in wallets and accounts kept separate from "
+        "the custodian's own assets, as required by the custody agreement.",
+    )
+    config = load_config(config_path)
+    create_signing_key(config.signing_key, config.public_key, passphrase, overwrite=force)
+    create_master_secret(config.master_secret, passphrase, overwrite=force)
+    if sample_data and not config.liabilities.exists():
+        atomic_write(config.liabilities, SAMPLE_LIABILITIES.encode())
+    atomic_write(directory / ".gitignore", GITIGNORE.encode())
+    return config

@@ -1,0 +1,33 @@
+"""Shared fixtures: a small published site built once per session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+VECTORS = Path(__file__).parent / "vectors"
+PASSPHRASE = b"correct horse battery staple"
+
+
+def load_vectors(name: str) -> Any:
+    return json.loads((VECTORS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A workspace initialised and published once: (config, result, codes by account)."""
+    from porsegregate.config import load_config
+    from porsegregate.publish import publish
+    from porsegregate.workspace import init_workspace
+
+    root = tmp_path_factory.mktemp("published")
+    init_workspace(root / "ws", PASSPHRASE)
+    config = load_config(root / "ws" / "porsegregate.toml")
+    result = publish(config, PASSPHRASE, "2026-11", "2026-11-30T23:59:59Z")
+    codes = dict(
+        line.split(",", 1) for line in result.codes.read_text().splitlines()[1:]
+    )
+    return {"config": config, "result": result, "codes": codes, "site": result.site}

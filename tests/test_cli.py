@@ -1,0 +1,194 @@
+"""The command line, in process (CliRunner) and as real subprocesses; exit codes 0/1/2/3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from porsegregate.cli import main
+
+from .conftest import PASSPHRASE
+
+ENV = {"PORSEGREGATE_PASSPHRASE": PASSPHRASE.decode()}
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Any:
+    return CliRunner().invoke(main, list(args), env=env or ENV, input=input, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("cli") / "ws"
+    result = run("init", str(ws))
+    assert result.exit_code == 0, result.output
+    result = run("publish", "-w", str(ws), "--epoch", "2026-11", "--snapshot-time",
+                 "2026-11-30T23:59:59Z", "--json")
+    assert result.exit_code == 0, result.output
+    return ws
+
+
+def codes(ws: Path) -> dict[str, str]:
+    lines = (ws / "private" / "client-codes.csv").read_text().splitlines()[1:]
+    return dict(line.split(",", 1) for line in lines)
+
+
+def test_publish_json(workspace: Path) -> None:
+    result = run("publish", "-w", str(workspace), "--epoch", "2026-11", "--replace", "--json",
+                 "--snapshot-time", "2026-11-30T23:59:59Z")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["clients"] == 4
+    assert {a["code"] for a in doc["assets"]} == {"BTC", "ETH", "USDT"}
+    assert len(doc["key_fingerprint"]) == 64
+
+
+def test_verify_ok_and_json(workspace: Path) -> None:
+    code = codes(workspace)["alice@example.com"]
+    result = run("verify", "--site", str(workspace / "site"), "--account", "alice@example.com",
+                 "--code", code, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["verified"] is True
+    assert {b["asset"]: b["display"] for b in doc["balances"]} == {"BTC": "1.25", "USDT": "1500.5"}
+
+
+def test_verify_reads_the_code_from_a_prompt_without_echo(workspace: Path) -> None:
+    code = codes(workspace)["bob-7731"]
+    result = run("verify", "--site", str(workspace / "site"), "--account", "bob-7731", input=code + "\n")
+    assert result.exit_code == 0, result.output
+    assert code not in result.output
+    assert "VERIFIED" in result.output
+
+
+def test_verify_failure_exit_1_names_the_check(workspace: Path) -> None:
+    code = codes(workspace)["alice@example.com"]
+    result = run("verify", "--site", str(workspace / "site"), "--account", "bob-7731", "--code", code)
+    assert result.exit_code == 1
+    assert "NOT VERIFIED: check bundle-account failed" in result.output
+
+
+def test_verify_wrong_key_pin_exit_1(workspace: Path) -> None:
+    code = codes(workspace)["alice@example.com"]
+    result = run("verify", "--site", str(workspace / "site"), "--account", "alice@example.com",
+                 "--code", code, "--expect-key", "ab" * 32)
+    assert result.exit_code == 1
+    assert "check key-pin failed" in result.output
+
+
+def test_save_proof_then_verify_offline(workspace: Path, tmp_path: Path) -> None:
+    code = codes(workspace)["carol.ltd"]
+    proof = tmp_path / "proof.json"
+    result = run("verify", "--site", str(workspace / "site"), "--account", "carol.ltd", "--code", code,
+                 "--save-proof", str(proof))
+    assert result.exit_code == 0, result.output
+    shutil.rmtree(tmp_path / "nothing", ignore_errors=True)
+    code_file = tmp_path / "code.txt"
+    code_file.write_text(code + "\n")
+    result = run("verify", "--proof", str(proof), "--account", "carol.ltd", "--code-file", str(code_file))
+    assert result.exit_code == 0, result.output
+    assert "USDT" in result.output and "250125.25" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "message"),
+    [
+        (["verify", "--account", "a", "--code", "x"], 2, "give exactly one of --site or --proof"),
+        (["verify", "--site", "/nonexistent", "--account", "a", "--code", "x"], 3, "no such site folder"),
+        (["verify", "--proof", "/nonexistent.json", "--account", "a", "--code", "x"], 3, "proof file not found"),
+        (["publish", "-w", "/nonexistent", "--epoch", "e"], 3, "no such config file"),
+        (["publish"], 2, "Missing option '--epoch'"),
+        (["frobnicate"], 2, "No such command"),
+        (["serve", "/nonexistent"], 3, "not a published site"),
+    ],
+)
+def test_usage_and_input_errors(args: list[str], exit_code: int, message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == exit_code, result.output
+    assert message in result.output
+
+
+def test_bad_code_is_a_failed_check(workspace: Path) -> None:
+    result = run("verify", "--site", str(workspace / "site"), "--account", "a", "--code", "0000")
+    assert result.exit_code == 1
+    assert "check code failed" in result.output
+
+
+def test_publish_bad_epoch_and_bad_input(workspace: Path, tmp_path: Path) -> None:
+    result = run("publish", "-w", str(workspace), "--epoch", "../x")
+    assert result.exit_code == 3 and "epoch id '../x' must be" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("account_id,asset,amount\na,BTC,1.123456789\nb,XRP,1\n")
+    result = run("publish", "-w", str(workspace), "--epoch", "e2", "--liabilities", str(bad))
+    assert result.exit_code == 3
+    assert f"{bad}:2: BTC: amount '1.123456789' has 9 decimals; the asset allows 8" in result.output
+    assert f"{bad}:3: unknown asset 'XRP'" in result.output
+
+
+def test_missing_passphrase_exit_3(workspace: Path) -> None:
+    result = CliRunner().invoke(main, ["publish", "-w", str(workspace), "--epoch", "e3"], env={
+        "PORSEGREGATE_PASSPHRASE": ""}, input="")
+    assert result.exit_code == 3
+    assert "no passphrase" in result.output
+
+
+def test_init_refuses_to_overwrite(workspace: Path) -> None:
+    result = run("init", str(workspace))
+    assert result.exit_code == 3
+    assert "refusing to overwrite" in result.output
+
+
+def test_passphrase_never_in_output(workspace: Path) -> None:
+    result = run("publish", "-w", str(workspace), "--epoch", "2026-11", "--replace")
+    assert PASSPHRASE.decode() not in result.output
+
+
+# A few real subprocess runs: the installed entry point, openssl on the published files.
+
+
+def test_entry_point_version() -> None:
+    exe = shutil.which("porsegregate")
+    assert exe, "the porsegregate command is installed"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("porsegregate, version ")
+
+
+def test_demo_subprocess_and_openssl(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "porsegregate.cli", "demo", "--out", str(out), "--clients", "300"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "account:" in proc.stdout and "code:" in proc.stdout
+    site = out / "site"
+    for doc in ("attestation.json", "manifest.json"):
+        check = subprocess.run(
+            ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "custodian.pub.pem", "-rawin",
+             "-in", doc, "-sigfile", f"{doc}.sig"],
+            cwd=site, capture_output=True, text=True,
+        )
+        assert check.returncode == 0 and "Signature Verified Successfully" in check.stdout, check
+    tampered = (site / "attestation.json").read_bytes().replace(b"Demo", b"Dem0")
+    (tmp_path / "t.json").write_bytes(tampered)
+    check = subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(site / "custodian.pub.pem"), "-rawin",
+         "-in", str(tmp_path / "t.json"), "-sigfile", str(site / "attestation.json.sig")],
+        capture_output=True, text=True,
+    )
+    assert check.returncode != 0
+    lines = (out / "client-codes.csv").read_text().splitlines()
+    account, code = lines[1].split(",")
+    proc = subprocess.run(
+        ["porsegregate", "verify", "--site", str(site), "--account", account, "--json"],
+        input=code + "\n", capture_output=True, text=True, timeout=60,
+        env={"PATH": __import__("os").environ["PATH"], "PORSEGREGATE_CODE": code},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["verified"] is True

@@ -1,0 +1,219 @@
+"""Publishing: what the site holds, what it must never hold, and atomicity."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from porsegregate import _crypto
+from porsegregate.bundle import decode_shard, shard_name
+from porsegregate.config import load_config
+from porsegregate.errors import ConfigError, InputError
+from porsegregate.publish import publish
+from porsegregate.serialization import parse_attestation, parse_manifest
+from porsegregate.verify import verify_site
+from porsegregate.workspace import init_workspace
+
+from .conftest import PASSPHRASE
+
+HOSTILE_IDS = [
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "a/b\\c:d",
+    "Robert'); DROP TABLE clients;--",
+    "=HYPERLINK(\"http://x\")",
+    "Zoë 日本",
+]
+
+
+def site_files(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+
+def test_every_client_verifies_and_the_manifest_covers_every_file(published: dict[str, Any]) -> None:
+    site: Path = published["site"]
+    for account, code in published["codes"].items():
+        report = verify_site(str(site), account, code, published["result"].fingerprint)
+        assert report.verified, report.to_json()
+    files = site_files(site)
+    manifest = parse_manifest(files["manifest.json"])
+    listed = set(manifest.files)
+    assert listed == set(files) - {"manifest.json", "manifest.json.sig"}
+    for path, digest in manifest.files.items():
+        assert _crypto.sha256_hex(files[path]) == digest
+    assert manifest.attestation_sha256 == _crypto.sha256_hex(files["attestation.json"])
+
+
+def test_nothing_private_is_published(published: dict[str, Any]) -> None:
+    """T5, T7, T13: no account id, code, balance, secret or plaintext path in any site file."""
+    site: Path = published["site"]
+    blob = b"\n".join(site_files(site).values())
+    for account, code in published["codes"].items():
+        assert account.encode() not in blob
+        assert code.encode() not in blob
+        assert code.replace("-", "").encode() not in blob
+    for amount in (b"150050", b"1.25", b"250000", b"125.25"):
+        assert amount not in blob
+    config = published["config"]
+    assert config.master_secret.read_bytes() not in blob
+    assert b"PRIVATE KEY" not in blob
+    assert not any(p.name.endswith(".csv") for p in site.rglob("*"))
+    assert published["result"].codes.parent != site
+
+
+def test_shard_names_come_only_from_lookup_ids(tmp_path: Path) -> None:
+    """T13: hostile account ids never become file names or page content."""
+    init_workspace(tmp_path / "ws", PASSPHRASE, sample_data=False)
+    config = load_config(tmp_path / "ws" / "porsegregate.toml")
+    rows = "".join(f'"{i.replace(chr(34), chr(34) * 2)}",BTC,1\n' for i in HOSTILE_IDS)
+    config.liabilities.parent.mkdir(parents=True, exist_ok=True)
+    config.liabilities.write_text("account_id,asset,amount\n" + rows, encoding="utf-8")
+    result = publish(config, PASSPHRASE, "e1", "2026-01-01T00:00:00Z")
+    names = set(site_files(result.site))
+    for name in names:
+        assert re.fullmatch(r"[a-z0-9._/-]+", name), name
+    blob = b"".join(site_files(result.site).values())
+    for hostile in HOSTILE_IDS:
+        assert hostile.encode() not in blob
+    codes = dict(line.split(",", 1) for line in result.codes.read_text().splitlines()[1:] if "," in line)
+    report = verify_site(str(result.site), "Zoë 日本", codes["Zoë 日本"])
+    assert report.verified
+
+
+def test_padding_hides_the_client_count(published: dict[str, Any]) -> None:
+    """T6: only the padded height is published; paths have exactly that length."""
+    attestation = parse_attestation((published["site"] / "attestation.json").read_bytes())
+    for asset in attestation.assets:
+        assert asset.padded_height >= 0
+    account, code = next(iter(published["codes"].items()))
+    report = verify_site(str(published["site"]), account, code)
+    assert any(c.id == "path-height" and c.ok for c in report.checks)
+
+
+def _tamper(site: Path, relative: str, edit: Any) -> None:
+    path = site / relative
+    path.write_bytes(edit(path.read_bytes()))
+
+
+@pytest.mark.parametrize(
+    ("what", "check"),
+    [
+        ("shard", "shard-hash"),
+        ("manifest", "manifest-signature"),
+        ("attestation", "attestation-signature"),
+        ("manifest-for-other-attestation", "manifest-attestation"),
+    ],
+)
+def test_tampered_site_is_caught(published: dict[str, Any], tmp_path: Path, what: str, check: str) -> None:
+    """T12: a host that edits a shard, the manifest or the attestation is caught."""
+    site = tmp_path / "site"
+    shutil.copytree(published["site"], site)
+    account, code = next(iter(published["codes"].items()))
+    from porsegregate.codes import parse_code
+    from porsegregate.protocol import epoch_keys
+
+    manifest = parse_manifest((site / "manifest.json").read_bytes())
+    lookup = epoch_keys(parse_code(code), manifest.epoch_id).lookup
+    shard = shard_name(lookup.hex()[: manifest.shard_prefix_chars])
+    if what == "shard":
+        entries = decode_shard((site / shard).read_bytes())
+        assert lookup in entries
+        _tamper(site, shard, lambda b: b[:-1] + bytes((b[-1] ^ 1,)))
+    elif what == "manifest":
+        _tamper(site, "manifest.json", lambda b: b.replace(b'"files":{', b'"files":{"x":"' + b"0" * 64 + b'",'))
+    elif what == "attestation":
+        _tamper(site, "attestation.json", lambda b: b.replace(b"Example", b"Exemple"))
+    else:
+        other = tmp_path / "other"
+        shutil.copytree(published["site"], other)
+        doc = json.loads((site / "manifest.json").read_bytes())
+        doc["attestation_sha256"] = "0" * 64
+        from porsegregate.keys import load_signing_key
+        from porsegregate.serialization import canonical
+
+        key = load_signing_key(published["config"].signing_key, PASSPHRASE)
+        data = canonical(doc)
+        (site / "manifest.json").write_bytes(data)
+        (site / "manifest.json.sig").write_bytes(key.sign(data))
+    report = verify_site(str(site), account, code)
+    assert not report.verified
+    assert report.failed is not None and report.failed.id == check
+
+
+def test_a_dropped_client_is_noticed(published: dict[str, Any], tmp_path: Path) -> None:
+    """T7: a client whose proof is missing gets proof-found, not a silent pass."""
+    from porsegregate.codes import client_secret, format_code
+    from porsegregate.keys import load_master_secret
+
+    master = load_master_secret(published["config"].master_secret, PASSPHRASE)
+    code = format_code(client_secret(master, "never-published"))
+    report = verify_site(str(published["site"]), "never-published", code)
+    assert report.failed is not None and report.failed.id == "proof-found"
+
+
+def test_interrupted_publish_leaves_the_previous_site(published: dict[str, Any], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(published["site"], site)
+    before = site_files(site)
+    import porsegregate.publish as pub
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pub, "render_site", boom)
+    with pytest.raises(KeyboardInterrupt):
+        publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
+    assert site_files(site) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "no staging folder left behind"
+
+
+def test_bad_input_writes_nothing(published: dict[str, Any], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("account_id,asset,amount\na,BTC,-1\n")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="negative amount"):
+        publish(published["config"], PASSPHRASE, "x1", site=out, codes_path=tmp_path / "c.csv",
+                liabilities_path=bad)
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_second_epoch_chains_to_the_first(published: dict[str, Any], tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(published["site"], site)
+    first = (site / "attestation.json").read_bytes()
+    publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
+    second = parse_attestation((site / "attestation.json").read_bytes())
+    assert second.previous_attestation_sha256 == _crypto.sha256_hex(first)
+    with pytest.raises(InputError, match="epoch 2026-12 is already published"):
+        publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
+    assert (tmp_path / "c.csv").read_bytes() == published["result"].codes.read_bytes(), "codes are stable"
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_site(published: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "important.txt").write_text("keep me")
+    with pytest.raises(InputError, match="is not a porsegregate site"):
+        publish(published["config"], PASSPHRASE, "e9", site=tmp_path / "docs", codes_path=tmp_path / "c.csv")
+    assert (tmp_path / "docs" / "important.txt").read_text() == "keep me"
+
+
+def test_wrong_passphrase(published: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="wrong passphrase"):
+        publish(published["config"], b"not the passphrase", "e2", site=tmp_path / "s")
+
+
+def test_init_never_overwrites_keys(tmp_path: Path) -> None:
+    init_workspace(tmp_path / "ws", PASSPHRASE)
+    key = (tmp_path / "ws" / "keys" / "custodian.key.pem").read_bytes()
+    with pytest.raises(ConfigError, match="refusing to overwrite"):
+        init_workspace(tmp_path / "ws", PASSPHRASE)
+    assert (tmp_path / "ws" / "keys" / "custodian.key.pem").read_bytes() == key
+    assert oct(os.stat(tmp_path / "ws" / "keys" / "custodian.key.pem").st_mode & 0o777) == "0o600"
+    assert b"ENCRYPTED PRIVATE KEY" in key

@@ -1,0 +1,74 @@
+"""The shared vectors: the Python verifier must meet every expectation (the JS one too)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from porsegregate.codes import CodeError, client_secret, format_code, parse_code
+from porsegregate.protocol import account_commitment, epoch_keys
+from porsegregate.serialization import proof_file_from_dict
+from porsegregate.verify import verify_proof
+
+from .conftest import VECTORS, load_vectors
+
+PROOFS = load_vectors("proofs.json")["cases"]
+CODES = load_vectors("codes.json")
+
+
+@pytest.mark.parametrize("case", PROOFS, ids=[c["name"] for c in PROOFS])
+def test_proof_vector(case: dict[str, Any]) -> None:
+    report = verify_proof(
+        proof_file_from_dict(case["proof"]), case["account_id"], case["code"], case["expect_key"]
+    )
+    expect = case["expect"]
+    assert report.verified is expect["verified"], report.to_json()
+    if expect["verified"]:
+        assert {b.asset: str(b.amount) for b in report.balances} == expect["balances"]
+    else:
+        failed = report.failed
+        assert failed is not None
+        assert {"id": failed.id, "asset": failed.asset} == expect["failed"]
+        assert [c for c in report.checks if not c.ok] == [failed], "stops at the first failure"
+
+
+@pytest.mark.parametrize("case", CODES["cases"], ids=lambda c: f"{c['account_id']}@{c['epoch']}")
+def test_code_vector(case: dict[str, Any]) -> None:
+    secret = client_secret(bytes.fromhex(case["master_secret"]), case["account_id"])
+    assert secret.hex() == case["secret"]
+    assert format_code(secret) == case["code"]
+    assert parse_code(case["code"]) == secret
+    keys = epoch_keys(secret, case["epoch"])
+    assert (keys.nonce.hex(), keys.lookup.hex(), keys.key.hex()) == (
+        case["nonce"],
+        case["lookup"],
+        case["key"],
+    )
+    assert account_commitment(case["epoch"], keys.nonce, case["account_id"]).hex() == case[
+        "commitment"
+    ]
+
+
+@pytest.mark.parametrize("case", CODES["equivalent_spellings"], ids=lambda c: c["code"])
+def test_code_spellings(case: dict[str, str]) -> None:
+    assert parse_code(case["code"]) == parse_code(case["same_as"])
+
+
+@pytest.mark.parametrize("case", CODES["bad_codes"], ids=lambda c: repr(c["code"]))
+def test_bad_codes(case: dict[str, str]) -> None:
+    with pytest.raises(CodeError) as info:
+        parse_code(case["code"])
+    assert info.value.kind == case["error"]
+
+
+def test_vectors_are_reproducible(tmp_path: Path) -> None:
+    """The committed vectors are exactly what the generator makes from its fixed seeds."""
+    subprocess.run(
+        [sys.executable, str(VECTORS / "generate.py"), str(tmp_path)], check=True, timeout=120
+    )
+    for name in ("codes.json", "proofs.json"):
+        assert (tmp_path / name).read_bytes() == (VECTORS / name).read_bytes(), name
