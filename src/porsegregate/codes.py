@@ -6,6 +6,8 @@ plus a 10-bit checksum, in Crockford base-32, grouped for reading aloud.
 
 from __future__ import annotations
 
+import base64
+
 from . import _crypto
 from .protocol import CODE_CHECK
 
@@ -35,13 +37,13 @@ def _checksum(secret: bytes) -> int:
     return int.from_bytes(_crypto.sha256(CODE_CHECK + secret)[:2], "big") >> 6
 
 
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET)
+
+
 def format_code(secret: bytes) -> str:
     value = (int.from_bytes(secret, "big") << 10) | _checksum(secret)
-    digits = []
-    for _ in range(DIGITS):
-        value, d = divmod(value, 32)
-        digits.append(ALPHABET[d])
-    text = "".join(reversed(digits))
+    # 140 bits in 20 bytes: base32 gives 32 digits, the first 4 always zero.
+    text = base64.b32encode(value.to_bytes(20, "big")).decode().translate(_FROM_RFC4648)[4:]
     return "-".join(text[i : i + 4] for i in range(0, DIGITS, 4))
 
 

@@ -22,7 +22,7 @@ from .codes import client_secret, format_code
 from .liabilities import Liabilities
 from .models import AssetLiabilities
 from .protocol import (
-    account_commitment,
+    commitment_prefix,
     epoch_keys,
     leaf_prefix,
     lp,
@@ -61,7 +61,10 @@ class EpochProofs:
         q = self.shard_prefix_chars
         order = sorted(range(len(self.accounts)), key=self._lookups.__getitem__)
         balances = self._liabilities.balances
-        codes = [a.code for a in self.assets]
+        asset_heads = [lp(a.code.encode()) + b"\x01" for a in self.assets]
+        aad_prefix = bundle_aad(self.epoch, b"")
+        header_prefix = bundle_header(self.epoch, "", 0)[:-2]  # magic, version, epoch
+        encrypt = _crypto.aes_gcm_encrypt
         current: str | None = None
         entries: list[tuple[bytes, bytes]] = []
         for start in range(0, len(order), CHUNK):
@@ -88,17 +91,18 @@ class EpochProofs:
                         continue
                     tree = self._trees[ai]
                     parts.append(
-                        lp(codes[ai].encode())
-                        + b"\x01"
+                        asset_heads[ai]
                         + leaf_header(0, amount, tree.height, int(self._positions[ai][ci]))
                         + paths[ai][row]
                     )
-                plaintext = bundle_header(self.epoch, account, len(parts)) + b"".join(parts)
+                plaintext = b"".join(
+                    [header_prefix, lp(account.encode()), bytes((len(parts),)), *parts]
+                )
                 lookup = self._lookups[ci]
-                blob = _crypto.aes_gcm_encrypt(
+                blob = encrypt(
                     self._keys[ci],
                     plaintext,
-                    bundle_aad(self.epoch, lookup),
+                    aad_prefix + lookup,
                     iv_source() if iv_source else None,
                 )
                 prefix = lookup.hex()[:q]
@@ -123,13 +127,15 @@ def build_epoch(
     lookups: list[bytes] = []
     keys: list[bytes] = []
     commitments: list[bytes] = []
+    commit = commitment_prefix(epoch)
+    sha = hashlib.sha256
     for i, account in enumerate(accounts):
         secret = client_secret(master_secret, account)
         codes.append(format_code(secret))
         k = epoch_keys(secret, epoch)
         lookups.append(k.lookup)
         keys.append(k.key)
-        commitments.append(account_commitment(epoch, k.nonce, account))
+        commitments.append(sha(commit + k.nonce + lp(account.encode())).digest())
         if progress is not None and i % 16384 == 16383:
             progress("clients", 16384)
     if len(set(lookups)) != n:  # 128-bit collisions do not happen; refuse rather than lose a client
@@ -139,7 +145,6 @@ def build_epoch(
     trees: list[SumTree] = []
     positions: list[np.ndarray] = []
     summaries: list[AssetLiabilities] = []
-    sha = hashlib.sha256
     for ai, asset in enumerate(liabilities.assets):
         holders = [ci for ci, a in enumerate(accounts) if balances[a][ai] is not None]
         amounts = [balances[accounts[ci]][ai] or 0 for ci in holders]
@@ -156,14 +161,20 @@ def build_epoch(
             sha(pad + j.to_bytes(8, "big")).digest() + zero for j in range(size - len(holders))
         )
         skey = shuffle_key(master_secret, epoch, asset.code)
-        sort_keys = [hmac.digest(skey, e[:32], "sha256") for e in entries]
-        order = sorted(range(size), key=sort_keys.__getitem__)
+        # Keyed shuffle: sort by HMAC(shuffle key, leaf hash), compared as 32-byte big-endian.
+        sort_keys = np.frombuffer(
+            b"".join([hmac.digest(skey, e[:32], "sha256") for e in entries]), dtype=">u8"
+        ).reshape(-1, 4)
+        order = np.lexsort(sort_keys.T[::-1])
         del sort_keys
         all_sums = amounts + [0] * (size - len(holders))
-        tree = SumTree.build(b"".join([entries[j] for j in order]), [all_sums[j] for j in order])
-        del entries
+        order_list = order.tolist()
+        tree = SumTree.build(
+            b"".join([entries[j] for j in order_list]), [all_sums[j] for j in order_list]
+        )
+        del entries, order_list
         where = np.empty(size, dtype=np.int64)
-        where[np.asarray(order, dtype=np.int64)] = np.arange(size, dtype=np.int64)
+        where[order] = np.arange(size, dtype=np.int64)
         client_pos = np.full(n, -1, dtype=np.int64)
         client_pos[np.asarray(holders, dtype=np.int64)] = where[: len(holders)]
         trees.append(tree)

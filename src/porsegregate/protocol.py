@@ -79,10 +79,12 @@ def epoch_keys(client_secret: bytes, epoch: str) -> EpochKeys:
     return EpochKeys(nonce=k[0:32], lookup=k[32:48], key=k[48:80])
 
 
+def commitment_prefix(epoch: str) -> bytes:
+    return ACCOUNT + lp(VERSION) + lp(epoch.encode())
+
+
 def account_commitment(epoch: str, nonce: bytes, account_id: str) -> bytes:
-    return _crypto.sha256(
-        ACCOUNT + lp(VERSION) + lp(epoch.encode()) + nonce + lp(account_id.encode())
-    )
+    return _crypto.sha256(commitment_prefix(epoch) + nonce + lp(account_id.encode()))
 
 
 def leaf_prefix(epoch: str, asset: str) -> bytes:
