@@ -42,8 +42,20 @@ def baseline(csv_path: Path) -> float:
 def publish_once(ws: Path, epoch: str) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MiB, site bytes)."""
     env = {**os.environ, "PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
-    cmd = [sys.executable, "-m", "porsegregate.cli", "publish", "-w", str(ws), "--epoch", epoch,
-           "--json", "--replace", "--snapshot-time", "2026-11-30T23:59:59Z"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "porsegregate.cli",
+        "publish",
+        "-w",
+        str(ws),
+        "--epoch",
+        epoch,
+        "--json",
+        "--replace",
+        "--snapshot-time",
+        "2026-11-30T23:59:59Z",
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -58,8 +70,13 @@ def publish_once(ws: Path, epoch: str) -> tuple[float, float, int]:
 def bench(clients: int, runs: int, root: Path) -> dict[str, object]:
     ws = root / f"ws-{clients}"
     init_workspace(ws, DEMO_PASSPHRASE, sample_data=False)
-    write_config(ws / "porsegregate.toml", "Bench Custody", "Bench Custody Ltd",
-                 "Benchmark data only.", ASSETS)
+    write_config(
+        ws / "porsegregate.toml",
+        "Bench Custody",
+        "Bench Custody Ltd",
+        "Benchmark data only.",
+        ASSETS,
+    )
     rows = write_synthetic_liabilities(ws / "data" / "liabilities.csv", clients, seed=7)
     base = [baseline(ws / "data" / "liabilities.csv") for _ in range(max(3, runs))]
     results = [publish_once(ws, "bench") for _ in range(runs)]

@@ -11,13 +11,19 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-command -v node >/dev/null 2>&1 || { echo "node (>= 20) is needed for the JavaScript verifier tests"; exit 1; }
+if ! command -v node >/dev/null 2>&1; then
+  echo "== installing Node.js for the JavaScript verifier tests"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
+fi
 
 echo "== installing porsegregate with its test extras"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
 echo "== ruff"
 python3 -m ruff check src tests benchmarks
+python3 -m ruff format --check src tests benchmarks
 echo "== mypy (strict)"
 python3 -m mypy
 echo "== pytest (Python, JavaScript and browser tests)"

@@ -921,12 +921,17 @@ function showReport(app, report) {
     overall.className = "pass";
   } else {
     const f = report.failed;
-    overall.textContent = `NOT verified: check ${f.id}${f.asset ? ` (${f.asset})` : ""} failed. ${f.detail}`;
+    const detail = f.detail.charAt(0).toUpperCase() + f.detail.slice(1);
+    overall.textContent = `NOT verified: check ${f.id}${f.asset ? ` (${f.asset})` : ""} failed. ${detail}.`;
     overall.className = "fail";
   }
-  download.hidden = report.proof === null;
-  download.onclick = null;
-  if (report.proof !== null) {
+  // Offer the proof once it is known to be this client's: as a record when it
+  // verifies, and as evidence to show others when a later check fails.
+  const own = report.proof !== null && report.checks.some((c) => c.id === "bundle-account" && c.ok);
+  download.hidden = !own;
+  download.textContent = report.verified ? "Download my proof" : "Download this proof (evidence)";
+  download.proofBlob = null;
+  if (own) {
     const blob = new Blob([JSON.stringify(report.proof, null, 2)], { type: "application/json" });
     download.dataset.epoch = report.epoch ?? "proof";
     download.proofBlob = blob;

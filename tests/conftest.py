@@ -27,7 +27,5 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     init_workspace(root / "ws", PASSPHRASE)
     config = load_config(root / "ws" / "porsegregate.toml")
     result = publish(config, PASSPHRASE, "2026-11", "2026-11-30T23:59:59Z")
-    codes = dict(
-        line.split(",", 1) for line in result.codes.read_text().splitlines()[1:]
-    )
+    codes = dict(line.split(",", 1) for line in result.codes.read_text().splitlines()[1:])
     return {"config": config, "result": result, "codes": codes, "site": result.site}

@@ -55,8 +55,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     result = run_demo(out, clients=400, seed=3)
     rows = [line.split(",", 1) for line in result.publish.codes.read_text().splitlines()[1:]]
     url, server = serve(result.publish.site)
-    yield {"url": url, "site": result.publish.site, "codes": dict(rows),
-           "fingerprint": result.publish.fingerprint, "out": out}
+    yield {
+        "url": url,
+        "site": result.publish.site,
+        "codes": dict(rows),
+        "fingerprint": result.publish.fingerprint,
+        "out": out,
+    }
     server.shutdown()
     server.server_close()
 
@@ -111,7 +116,10 @@ def test_wrong_code_fails_visibly(page: Page, demo: dict[str, Any]) -> None:
     accounts = list(demo["codes"])
     overall = verify_in_page(page, accounts[0], demo["codes"][accounts[1]])
     assert "NOT verified" in overall
-    assert "bundle-account" in page.inner_text("#checks") or "proof-found" in page.inner_text("#checks")
+    assert "bundle-account" in page.inner_text("#checks") or "proof-found" in page.inner_text(
+        "#checks"
+    )
+    assert page.is_hidden("#download-proof"), "another client's proof is not offered for download"
 
 
 def test_code_typo_fails_visibly(page: Page, demo: dict[str, Any]) -> None:
@@ -163,7 +171,9 @@ def test_download_then_verify_offline_from_a_single_saved_file(
 
 
 @pytest.mark.parametrize("name", ["index.html", "auditor.html"])
-def test_information_pages_render_without_errors(page: Page, demo: dict[str, Any], name: str) -> None:
+def test_information_pages_render_without_errors(
+    page: Page, demo: dict[str, Any], name: str
+) -> None:
     seen = no_foreign_requests(page, demo["url"])
     page.goto(demo["url"] + name)
     assert page.locator("h1").count() == 1
@@ -190,10 +200,13 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
               const cases = (await (await fetch('./proofs.json')).json()).cases;
               const out = [];
               for (const c of cases) {
-                const r = await m.verifyProof(c.proof, c.account_id, c.code, {expectKey: c.expect_key});
+                const r = await m.verifyProof(c.proof, c.account_id, c.code,
+                                              {expectKey: c.expect_key});
+                const f = r.failed;
                 out.push({name: c.name, expect: c.expect, verified: r.verified,
-                          failed: r.failed ? {id: r.failed.id, asset: r.failed.asset ?? null} : null,
-                          balances: Object.fromEntries((r.balances || []).map(b => [b.asset, b.amount]))});
+                          failed: f ? {id: f.id, asset: f.asset ?? null} : null,
+                          balances: Object.fromEntries(
+                            (r.balances || []).map(b => [b.asset, b.amount]))});
               }
               return out;
             }"""

@@ -28,8 +28,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = tmp_path_factory.mktemp("cli") / "ws"
     result = run("init", str(ws))
     assert result.exit_code == 0, result.output
-    result = run("publish", "-w", str(ws), "--epoch", "2026-11", "--snapshot-time",
-                 "2026-11-30T23:59:59Z", "--json")
+    result = run(
+        "publish",
+        "-w",
+        str(ws),
+        "--epoch",
+        "2026-11",
+        "--snapshot-time",
+        "2026-11-30T23:59:59Z",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     return ws
 
@@ -40,8 +48,17 @@ def codes(ws: Path) -> dict[str, str]:
 
 
 def test_publish_json(workspace: Path) -> None:
-    result = run("publish", "-w", str(workspace), "--epoch", "2026-11", "--replace", "--json",
-                 "--snapshot-time", "2026-11-30T23:59:59Z")
+    result = run(
+        "publish",
+        "-w",
+        str(workspace),
+        "--epoch",
+        "2026-11",
+        "--replace",
+        "--json",
+        "--snapshot-time",
+        "2026-11-30T23:59:59Z",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["clients"] == 4
@@ -51,8 +68,16 @@ def test_publish_json(workspace: Path) -> None:
 
 def test_verify_ok_and_json(workspace: Path) -> None:
     code = codes(workspace)["alice@example.com"]
-    result = run("verify", "--site", str(workspace / "site"), "--account", "alice@example.com",
-                 "--code", code, "--json")
+    result = run(
+        "verify",
+        "--site",
+        str(workspace / "site"),
+        "--account",
+        "alice@example.com",
+        "--code",
+        code,
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["verified"] is True
@@ -61,7 +86,9 @@ def test_verify_ok_and_json(workspace: Path) -> None:
 
 def test_verify_reads_the_code_from_a_prompt_without_echo(workspace: Path) -> None:
     code = codes(workspace)["bob-7731"]
-    result = run("verify", "--site", str(workspace / "site"), "--account", "bob-7731", input=code + "\n")
+    result = run(
+        "verify", "--site", str(workspace / "site"), "--account", "bob-7731", input=code + "\n"
+    )
     assert result.exit_code == 0, result.output
     assert code not in result.output
     assert "VERIFIED" in result.output
@@ -69,15 +96,26 @@ def test_verify_reads_the_code_from_a_prompt_without_echo(workspace: Path) -> No
 
 def test_verify_failure_exit_1_names_the_check(workspace: Path) -> None:
     code = codes(workspace)["alice@example.com"]
-    result = run("verify", "--site", str(workspace / "site"), "--account", "bob-7731", "--code", code)
+    result = run(
+        "verify", "--site", str(workspace / "site"), "--account", "bob-7731", "--code", code
+    )
     assert result.exit_code == 1
     assert "NOT VERIFIED: check bundle-account failed" in result.output
 
 
 def test_verify_wrong_key_pin_exit_1(workspace: Path) -> None:
     code = codes(workspace)["alice@example.com"]
-    result = run("verify", "--site", str(workspace / "site"), "--account", "alice@example.com",
-                 "--code", code, "--expect-key", "ab" * 32)
+    result = run(
+        "verify",
+        "--site",
+        str(workspace / "site"),
+        "--account",
+        "alice@example.com",
+        "--code",
+        code,
+        "--expect-key",
+        "ab" * 32,
+    )
     assert result.exit_code == 1
     assert "check key-pin failed" in result.output
 
@@ -85,13 +123,24 @@ def test_verify_wrong_key_pin_exit_1(workspace: Path) -> None:
 def test_save_proof_then_verify_offline(workspace: Path, tmp_path: Path) -> None:
     code = codes(workspace)["carol.ltd"]
     proof = tmp_path / "proof.json"
-    result = run("verify", "--site", str(workspace / "site"), "--account", "carol.ltd", "--code", code,
-                 "--save-proof", str(proof))
+    result = run(
+        "verify",
+        "--site",
+        str(workspace / "site"),
+        "--account",
+        "carol.ltd",
+        "--code",
+        code,
+        "--save-proof",
+        str(proof),
+    )
     assert result.exit_code == 0, result.output
     shutil.rmtree(tmp_path / "nothing", ignore_errors=True)
     code_file = tmp_path / "code.txt"
     code_file.write_text(code + "\n")
-    result = run("verify", "--proof", str(proof), "--account", "carol.ltd", "--code-file", str(code_file))
+    result = run(
+        "verify", "--proof", str(proof), "--account", "carol.ltd", "--code-file", str(code_file)
+    )
     assert result.exit_code == 0, result.output
     assert "USDT" in result.output and "250125.25" in result.output
 
@@ -100,8 +149,16 @@ def test_save_proof_then_verify_offline(workspace: Path, tmp_path: Path) -> None
     ("args", "exit_code", "message"),
     [
         (["verify", "--account", "a", "--code", "x"], 2, "give exactly one of --site or --proof"),
-        (["verify", "--site", "/nonexistent", "--account", "a", "--code", "x"], 3, "no such site folder"),
-        (["verify", "--proof", "/nonexistent.json", "--account", "a", "--code", "x"], 3, "proof file not found"),
+        (
+            ["verify", "--site", "/nonexistent", "--account", "a", "--code", "x"],
+            3,
+            "no such site folder",
+        ),
+        (
+            ["verify", "--proof", "/nonexistent.json", "--account", "a", "--code", "x"],
+            3,
+            "proof file not found",
+        ),
         (["publish", "-w", "/nonexistent", "--epoch", "e"], 3, "no such config file"),
         (["publish"], 2, "Missing option '--epoch'"),
         (["frobnicate"], 2, "No such command"),
@@ -132,8 +189,12 @@ def test_publish_bad_epoch_and_bad_input(workspace: Path, tmp_path: Path) -> Non
 
 
 def test_missing_passphrase_exit_3(workspace: Path) -> None:
-    result = CliRunner().invoke(main, ["publish", "-w", str(workspace), "--epoch", "e3"], env={
-        "PORSEGREGATE_PASSPHRASE": ""}, input="")
+    result = CliRunner().invoke(
+        main,
+        ["publish", "-w", str(workspace), "--epoch", "e3"],
+        env={"PORSEGREGATE_PASSPHRASE": ""},
+        input="",
+    )
     assert result.exit_code == 3
     assert "no passphrase" in result.output
 
@@ -163,31 +224,61 @@ def test_demo_subprocess_and_openssl(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     proc = subprocess.run(
         [sys.executable, "-m", "porsegregate.cli", "demo", "--out", str(out), "--clients", "300"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert "account:" in proc.stdout and "code:" in proc.stdout
     site = out / "site"
     for doc in ("attestation.json", "manifest.json"):
         check = subprocess.run(
-            ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "custodian.pub.pem", "-rawin",
-             "-in", doc, "-sigfile", f"{doc}.sig"],
-            cwd=site, capture_output=True, text=True,
+            [
+                "openssl",
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                "custodian.pub.pem",
+                "-rawin",
+                "-in",
+                doc,
+                "-sigfile",
+                f"{doc}.sig",
+            ],
+            cwd=site,
+            capture_output=True,
+            text=True,
         )
         assert check.returncode == 0 and "Signature Verified Successfully" in check.stdout, check
     tampered = (site / "attestation.json").read_bytes().replace(b"Demo", b"Dem0")
     (tmp_path / "t.json").write_bytes(tampered)
     check = subprocess.run(
-        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(site / "custodian.pub.pem"), "-rawin",
-         "-in", str(tmp_path / "t.json"), "-sigfile", str(site / "attestation.json.sig")],
-        capture_output=True, text=True,
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            str(site / "custodian.pub.pem"),
+            "-rawin",
+            "-in",
+            str(tmp_path / "t.json"),
+            "-sigfile",
+            str(site / "attestation.json.sig"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert check.returncode != 0
     lines = (out / "client-codes.csv").read_text().splitlines()
     account, code = lines[1].split(",")
     proc = subprocess.run(
         ["porsegregate", "verify", "--site", str(site), "--account", account, "--json"],
-        input=code + "\n", capture_output=True, text=True, timeout=60,
+        input=code + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": __import__("os").environ["PATH"], "PORSEGREGATE_CODE": code},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -24,7 +24,9 @@ def readme_commands() -> list[list[str]]:
     commands = []
     for raw in README.splitlines():
         line = raw.strip()
-        if raw.startswith("    ") and line.startswith(("porsegregate ", "pip install . && porsegregate")):
+        if raw.startswith("    ") and line.startswith(
+            ("porsegregate ", "pip install . && porsegregate")
+        ):
             commands.append(shlex.split(line.split("&& ")[-1]))
     return commands
 
@@ -46,9 +48,10 @@ def test_readme_has_the_two_setup_commands_and_openssl() -> None:
     assert "bash scripts/test.sh" in README
     assert OPENSSL in README
     assert OPENSSL in PROTOCOL
-    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text() or "scripts/test.sh" in (
-        ROOT / ".ci" / "run"
-    ).read_text()
+    assert (
+        "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+        or "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+    )
 
 
 def test_every_check_id_is_documented() -> None:

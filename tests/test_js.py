@@ -25,8 +25,13 @@ def test_node_vectors_and_a_published_site(published: dict[str, Any]) -> None:
         "PORSEGREGATE_TEST_CODES": str(published["result"].codes),
     }
     proc = subprocess.run(
-        [node, "--test", "tests/js/"], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=300, check=False,
+        [node, "--test", "tests/js/"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "# fail 0" in proc.stdout

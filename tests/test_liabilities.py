@@ -26,7 +26,9 @@ def test_rows_for_the_same_account_and_asset_are_summed(tmp_path: Path) -> None:
 
 
 def test_a_byte_order_mark_and_crlf_are_accepted(tmp_path: Path) -> None:
-    assert read(tmp_path, ("\ufeff" + HEADER + "a,BTC,1\r\n").encode()) == {"a": [100_000_000, None]}
+    assert read(tmp_path, ("\ufeff" + HEADER + "a,BTC,1\r\n").encode()) == {
+        "a": [100_000_000, None]
+    }
 
 
 BAD_ROWS = [
@@ -104,5 +106,5 @@ def test_all_problems_are_reported_up_to_a_limit(tmp_path: Path) -> None:
 
 def test_total_overflow(tmp_path: Path) -> None:
     big = str(2**127 // 10**8)
-    with pytest.raises(InputError, match="total liabilities in BTC .* do not fit in 128 bits"):
+    with pytest.raises(InputError, match=r"total liabilities in BTC .* do not fit in 128 bits"):
         read(tmp_path, HEADER + f"a,BTC,{big}\nb,BTC,{big}\nc,BTC,{big}\n")

@@ -27,7 +27,7 @@ HOSTILE_IDS = [
     "../../etc/passwd",
     "a/b\\c:d",
     "Robert'); DROP TABLE clients;--",
-    "=HYPERLINK(\"http://x\")",
+    '=HYPERLINK("http://x")',
     "Zoë 日本",
 ]
 
@@ -36,7 +36,9 @@ def site_files(site: Path) -> dict[str, bytes]:
     return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
 
 
-def test_every_client_verifies_and_the_manifest_covers_every_file(published: dict[str, Any]) -> None:
+def test_every_client_verifies_and_the_manifest_covers_every_file(
+    published: dict[str, Any],
+) -> None:
     site: Path = published["site"]
     for account, code in published["codes"].items():
         report = verify_site(str(site), account, code, published["result"].fingerprint)
@@ -59,7 +61,8 @@ def test_nothing_private_is_published(published: dict[str, Any]) -> None:
         assert code.encode() not in blob
         assert code.replace("-", "").encode() not in blob
     for amount in (b"150050", b"1.25", b"250000", b"125.25"):
-        assert amount not in blob
+        # Whole numbers only: the public totals (e.g. 1.2504 BTC) are on the overview page.
+        assert not re.search(rb"(?<![0-9.])" + re.escape(amount) + rb"(?![0-9])", blob), amount
     config = published["config"]
     assert config.master_secret.read_bytes() not in blob
     assert b"PRIVATE KEY" not in blob
@@ -81,7 +84,9 @@ def test_shard_names_come_only_from_lookup_ids(tmp_path: Path) -> None:
     blob = b"".join(site_files(result.site).values())
     for hostile in HOSTILE_IDS:
         assert hostile.encode() not in blob
-    codes = dict(line.split(",", 1) for line in result.codes.read_text().splitlines()[1:] if "," in line)
+    codes = dict(
+        line.split(",", 1) for line in result.codes.read_text().splitlines()[1:] if "," in line
+    )
     report = verify_site(str(result.site), "Zoë 日本", codes["Zoë 日本"])
     assert report.verified
 
@@ -110,7 +115,9 @@ def _tamper(site: Path, relative: str, edit: Any) -> None:
         ("manifest-for-other-attestation", "manifest-attestation"),
     ],
 )
-def test_tampered_site_is_caught(published: dict[str, Any], tmp_path: Path, what: str, check: str) -> None:
+def test_tampered_site_is_caught(
+    published: dict[str, Any], tmp_path: Path, what: str, check: str
+) -> None:
     """T12: a host that edits a shard, the manifest or the attestation is caught."""
     site = tmp_path / "site"
     shutil.copytree(published["site"], site)
@@ -126,7 +133,11 @@ def test_tampered_site_is_caught(published: dict[str, Any], tmp_path: Path, what
         assert lookup in entries
         _tamper(site, shard, lambda b: b[:-1] + bytes((b[-1] ^ 1,)))
     elif what == "manifest":
-        _tamper(site, "manifest.json", lambda b: b.replace(b'"files":{', b'"files":{"x":"' + b"0" * 64 + b'",'))
+        _tamper(
+            site,
+            "manifest.json",
+            lambda b: b.replace(b'"files":{', b'"files":{"x":"' + b"0" * 64 + b'",'),
+        )
     elif what == "attestation":
         _tamper(site, "attestation.json", lambda b: b.replace(b"Example", b"Exemple"))
     else:
@@ -157,8 +168,9 @@ def test_a_dropped_client_is_noticed(published: dict[str, Any], tmp_path: Path) 
     assert report.failed is not None and report.failed.id == "proof-found"
 
 
-def test_interrupted_publish_leaves_the_previous_site(published: dict[str, Any], tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_publish_leaves_the_previous_site(
+    published: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     site = tmp_path / "site"
     shutil.copytree(published["site"], site)
     before = site_files(site)
@@ -169,7 +181,9 @@ def test_interrupted_publish_leaves_the_previous_site(published: dict[str, Any],
 
     monkeypatch.setattr(pub, "render_site", boom)
     with pytest.raises(KeyboardInterrupt):
-        publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
+        publish(
+            published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv"
+        )
     assert site_files(site) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "no staging folder left behind"
 
@@ -179,8 +193,14 @@ def test_bad_input_writes_nothing(published: dict[str, Any], tmp_path: Path) -> 
     bad.write_text("account_id,asset,amount\na,BTC,-1\n")
     out = tmp_path / "out"
     with pytest.raises(InputError, match="negative amount"):
-        publish(published["config"], PASSPHRASE, "x1", site=out, codes_path=tmp_path / "c.csv",
-                liabilities_path=bad)
+        publish(
+            published["config"],
+            PASSPHRASE,
+            "x1",
+            site=out,
+            codes_path=tmp_path / "c.csv",
+            liabilities_path=bad,
+        )
     assert list(tmp_path.iterdir()) == [bad]
 
 
@@ -192,15 +212,27 @@ def test_second_epoch_chains_to_the_first(published: dict[str, Any], tmp_path: P
     second = parse_attestation((site / "attestation.json").read_bytes())
     assert second.previous_attestation_sha256 == _crypto.sha256_hex(first)
     with pytest.raises(InputError, match="epoch 2026-12 is already published"):
-        publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
-    assert (tmp_path / "c.csv").read_bytes() == published["result"].codes.read_bytes(), "codes are stable"
+        publish(
+            published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv"
+        )
+    assert (tmp_path / "c.csv").read_bytes() == published["result"].codes.read_bytes(), (
+        "codes are stable"
+    )
 
 
-def test_refuses_to_replace_a_folder_that_is_not_a_site(published: dict[str, Any], tmp_path: Path) -> None:
+def test_refuses_to_replace_a_folder_that_is_not_a_site(
+    published: dict[str, Any], tmp_path: Path
+) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "important.txt").write_text("keep me")
     with pytest.raises(InputError, match="is not a porsegregate site"):
-        publish(published["config"], PASSPHRASE, "e9", site=tmp_path / "docs", codes_path=tmp_path / "c.csv")
+        publish(
+            published["config"],
+            PASSPHRASE,
+            "e9",
+            site=tmp_path / "docs",
+            codes_path=tmp_path / "c.csv",
+        )
     assert (tmp_path / "docs" / "important.txt").read_text() == "keep me"
 
 

@@ -31,7 +31,10 @@ def test_every_leaf_folds_to_the_root_and_sums_are_conserved(values: list[int]) 
     assert tree.height == padded_height(len(values))
     for i, leaf in enumerate(leaves):
         value = values[i] if i < len(values) else 0
-        assert fold_path(leaf, value, i, tree.path(i), tree.height) == (tree.root_hash, tree.root_sum)
+        assert fold_path(leaf, value, i, tree.path(i), tree.height) == (
+            tree.root_hash,
+            tree.root_sum,
+        )
 
 
 @settings(max_examples=40, deadline=None)
@@ -49,7 +52,7 @@ def test_any_changed_byte_or_sum_in_a_path_fails(values: list[int], data: st.Dat
     else:
         s = data.draw(st.integers(0, 2**100).filter(lambda x: x != path[level][1]))
     path[level] = (h, s)
-    root, total = fold_path(leaves[i], values[i], i, path, tree.height)
+    root, _ = fold_path(leaves[i], values[i], i, path, tree.height)
     assert root != tree.root_hash
 
 
@@ -92,7 +95,9 @@ def test_paths_matrix_matches_single_paths() -> None:
         (65, 0, 65, 1, "path-height"),
     ],
 )
-def test_fold_rejects_bad_shapes(height: int, index: int, siblings: int, amount: int, check: str) -> None:
+def test_fold_rejects_bad_shapes(
+    height: int, index: int, siblings: int, amount: int, check: str
+) -> None:
     path = [(b"\x00" * 32, 1)] * siblings
     with pytest.raises(PathError) as info:
         fold_path(b"\x00" * 32, amount, index, path, height)
@@ -117,6 +122,8 @@ def test_tree_refuses_a_non_power_of_two() -> None:
         SumTree.build(b"\x00" * ENTRY * 3, [0, 0, 0])
 
 
-@pytest.mark.parametrize(("n", "h"), [(0, 0), (1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (1024, 10), (1025, 11)])
+@pytest.mark.parametrize(
+    ("n", "h"), [(0, 0), (1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (1024, 10), (1025, 11)]
+)
 def test_padded_height(n: int, h: int) -> None:
     assert padded_height(n) == h

@@ -48,9 +48,10 @@ def test_code_vector(case: dict[str, Any]) -> None:
         case["lookup"],
         case["key"],
     )
-    assert account_commitment(case["epoch"], keys.nonce, case["account_id"]).hex() == case[
-        "commitment"
-    ]
+    assert (
+        account_commitment(case["epoch"], keys.nonce, case["account_id"]).hex()
+        == case["commitment"]
+    )
 
 
 @pytest.mark.parametrize("case", CODES["equivalent_spellings"], ids=lambda c: c["code"])

@@ -32,7 +32,6 @@ from .protocol import check_epoch_id
 from .serialization import attestation_bytes, manifest_bytes, parse_attestation
 from .site import render_site
 
-
 Progress = Callable[[str, int], None]
 SITE_MARKER = "manifest.json"
 

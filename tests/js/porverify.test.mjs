@@ -142,7 +142,7 @@ const BASE = "http://127.0.0.1/site/";
 
 test("a published site verifies for its clients, fetching one shard", { skip: !siteDir }, async () => {
   const rows = readFileSync(codesCsv, "utf8").trim().split("\n").slice(1).map((l) => l.split(","));
-  assert.ok(rows.length > 10);
+  assert.ok(rows.length >= 3);
   for (const [account, code] of rows.slice(0, 5)) {
     const seen = [];
     const r = await verifySite(BASE, account, code, { fetch: siteFetch(siteDir, {}, seen) });

@@ -136,7 +136,9 @@ class Fixture:
         raw = bundle if isinstance(bundle, bytes) else encode_bundle(bundle)
         return self.proof(account, entry=self.reencrypt(account, raw))
 
-    def resigned(self, account: str, doc: dict[str, Any], key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
+    def resigned(
+        self, account: str, doc: dict[str, Any], key: Ed25519PrivateKey | None = None
+    ) -> dict[str, Any]:
         key = key or self.key
         data = canonical(doc)
         return self.proof(
@@ -149,13 +151,17 @@ class Fixture:
 
 def _edit_leaf(b: Bundle, asset: str, **changes: Any) -> Bundle:
     assets = tuple(
-        AssetProof(a.asset, (replace(a.leaves[0], **changes), *a.leaves[1:])) if a.asset == asset else a
+        AssetProof(a.asset, (replace(a.leaves[0], **changes), *a.leaves[1:]))
+        if a.asset == asset
+        else a
         for a in b.assets
     )
     return replace(b, assets=assets)
 
 
-def _edit_sibling(b: Bundle, asset: str, level: int, hash_: bytes | None = None, total: int | None = None) -> Bundle:
+def _edit_sibling(
+    b: Bundle, asset: str, level: int, hash_: bytes | None = None, total: int | None = None
+) -> Bundle:
     leaf = next(a for a in b.assets if a.asset == asset).leaves[0]
     sibs = list(leaf.siblings)
     h, s = sibs[level]
@@ -198,23 +204,46 @@ def proof_cases() -> list[dict[str, Any]]:
             ASSETS[i].code: str(v) for i, v in enumerate(BALANCES[account]) if v is not None
         }
         cases.append(
-            {"name": name, "account_id": account, "code": f.codes[account], "expect_key": expect_key,
-             "proof": proof, "expect": {"verified": True, "balances": balances}}
+            {
+                "name": name,
+                "account_id": account,
+                "code": f.codes[account],
+                "expect_key": expect_key,
+                "proof": proof,
+                "expect": {"verified": True, "balances": balances},
+            }
         )
 
-    def bad(name: str, account: str, proof: dict[str, Any], check: str, asset: str | None = None,
-            code: str | None = None, expect_key: str | None = None, typed: str | None = None) -> None:
+    def bad(
+        name: str,
+        account: str,
+        proof: dict[str, Any],
+        check: str,
+        asset: str | None = None,
+        code: str | None = None,
+        expect_key: str | None = None,
+        typed: str | None = None,
+    ) -> None:
         cases.append(
-            {"name": name, "account_id": typed or account, "code": code or f.codes[account],
-             "expect_key": expect_key, "proof": proof,
-             "expect": {"verified": False, "failed": {"id": check, "asset": asset}}}
+            {
+                "name": name,
+                "account_id": typed or account,
+                "code": code or f.codes[account],
+                "expect_key": expect_key,
+                "proof": proof,
+                "expect": {"verified": False, "failed": {"id": check, "asset": asset}},
+            }
         )
 
     for account in ("alice@example.com", "bob-7731", "carol.ltd", "dave", "Zoë Ünïcødé", "日本-42"):
         ok(f"valid {account}", account, f.proof(account))
     ok("valid with pinned key", "alice@example.com", f.proof("alice@example.com"), fp)
-    ok("valid with pinned key written in groups", "bob-7731", f.proof("bob-7731"),
-       " ".join(fp[i : i + 4] for i in range(0, 64, 4)).upper())
+    ok(
+        "valid with pinned key written in groups",
+        "bob-7731",
+        f.proof("bob-7731"),
+        " ".join(fp[i : i + 4] for i in range(0, 64, 4)).upper(),
+    )
 
     a = "alice@example.com"
     b = f.bundle(a)
@@ -222,45 +251,116 @@ def proof_cases() -> list[dict[str, Any]]:
 
     bad("code typo (checksum)", a, f.proof(a), "code", code=_typo(f.codes[a]))
     bad("code of another client", a, f.proof(a), "proof-found", code=f.codes["bob-7731"])
-    bad("right code, other account id typed", a, f.proof(a), "bundle-account", typed="alice@example.org")
-    bad("attestation edited, old signature", a,
+    bad(
+        "right code, other account id typed",
+        a,
+        f.proof(a),
+        "bundle-account",
+        typed="alice@example.org",
+    )
+    bad(
+        "attestation edited, old signature",
+        a,
         f.proof(a, attestation=f.att_bytes.replace(b'"total":"', b'"total":"1', 1)),
-        "attestation-signature")
-    bad("signature bit flipped", a, f.proof(a, attestation_sig=_flip(f.key.sign(f.att_bytes), 5)),
-        "attestation-signature")
-    bad("re-signed by an impostor, key pinned (T8)", a, f.resigned(a, doc, impostor), "key-pin",
-        expect_key=fp)
+        "attestation-signature",
+    )
+    bad(
+        "signature bit flipped",
+        a,
+        f.proof(a, attestation_sig=_flip(f.key.sign(f.att_bytes), 5)),
+        "attestation-signature",
+    )
+    bad(
+        "re-signed by an impostor, key pinned (T8)",
+        a,
+        f.resigned(a, doc, impostor),
+        "key-pin",
+        expect_key=fp,
+    )
     bad("pinned key differs", a, f.proof(a), "key-pin", expect_key="00" * 32)
-    bad("unsupported format, validly signed", a, f.resigned(a, {**doc, "format": "porsegregate/2"}),
-        "format")
+    bad(
+        "unsupported format, validly signed",
+        a,
+        f.resigned(a, {**doc, "format": "porsegregate/2"}),
+        "format",
+    )
     under = json.loads(json.dumps(doc))
-    under["liabilities"]["assets"][0]["total"] = str(int(under["liabilities"]["assets"][0]["total"]) - 1)
+    under["liabilities"]["assets"][0]["total"] = str(
+        int(under["liabilities"]["assets"][0]["total"]) - 1
+    )
     bad("understated total, validly signed (T1)", a, f.resigned(a, under), "root-total", "BTC")
     other_root = json.loads(json.dumps(doc))
     other_root["liabilities"]["assets"][2]["root"] = "ab" * 32
     bad("different root, validly signed (T8)", a, f.resigned(a, other_root), "root-hash", "USDT")
-    bad("encrypted entry altered", a, f.proof(a, entry=_flip(f.entries[f.keys(a).lookup], 40)), "decrypt")
-    bad("entry moved to another lookup id", a,
-        f.proof(a, entry=f.entries[f.keys("bob-7731").lookup]), "decrypt")
-    bad("sibling sum lowered (T1)", a,
-        f.forged(a, _edit_sibling(b, "BTC", 0, total=b.assets[0].leaves[0].siblings[0][1] - 1
-                                  if b.assets[0].leaves[0].siblings[0][1] else 1)),
-        "root-hash", "BTC")
-    bad("sibling hash changed", a, f.forged(a, _edit_sibling(b, "USDT", 2, hash_=b"\x00" * 32)),
-        "root-hash", "USDT")
-    bad("wrap-around sibling sum (T2)", a, f.forged(a, _edit_sibling(b, "BTC", 1, total=MAX)),
-        "sum-range", "BTC")
-    bad("balance understated in the proof", a,
-        f.forged(a, _edit_leaf(b, "BTC", amount=b.assets[0].leaves[0].amount - 1)), "root-hash", "BTC")
+    bad(
+        "encrypted entry altered",
+        a,
+        f.proof(a, entry=_flip(f.entries[f.keys(a).lookup], 40)),
+        "decrypt",
+    )
+    bad(
+        "entry moved to another lookup id",
+        a,
+        f.proof(a, entry=f.entries[f.keys("bob-7731").lookup]),
+        "decrypt",
+    )
+    bad(
+        "sibling sum lowered (T1)",
+        a,
+        f.forged(
+            a,
+            _edit_sibling(
+                b,
+                "BTC",
+                0,
+                total=b.assets[0].leaves[0].siblings[0][1] - 1
+                if b.assets[0].leaves[0].siblings[0][1]
+                else 1,
+            ),
+        ),
+        "root-hash",
+        "BTC",
+    )
+    bad(
+        "sibling hash changed",
+        a,
+        f.forged(a, _edit_sibling(b, "USDT", 2, hash_=b"\x00" * 32)),
+        "root-hash",
+        "USDT",
+    )
+    bad(
+        "wrap-around sibling sum (T2)",
+        a,
+        f.forged(a, _edit_sibling(b, "BTC", 1, total=MAX)),
+        "sum-range",
+        "BTC",
+    )
+    bad(
+        "balance understated in the proof",
+        a,
+        f.forged(a, _edit_leaf(b, "BTC", amount=b.assets[0].leaves[0].amount - 1)),
+        "root-hash",
+        "BTC",
+    )
     short = _edit_leaf(b, "BTC", siblings=b.assets[0].leaves[0].siblings[:-1])
     bad("path one level short (T6, T10)", a, f.forged(a, short), "path-height", "BTC")
     longer = _edit_leaf(b, "BTC", siblings=(*b.assets[0].leaves[0].siblings, (b"\x11" * 32, 0)))
     bad("path one level long (T10)", a, f.forged(a, longer), "path-height", "BTC")
     h = b.assets[0].leaves[0].height
-    bad("index outside the tree (T10)", a, f.forged(a, _edit_leaf(b, "BTC", index=1 << h)),
-        "index-range", "BTC")
-    bad("index bit flipped", a,
-        f.forged(a, _edit_leaf(b, "BTC", index=b.assets[0].leaves[0].index ^ 1)), "root-hash", "BTC")
+    bad(
+        "index outside the tree (T10)",
+        a,
+        f.forged(a, _edit_leaf(b, "BTC", index=1 << h)),
+        "index-range",
+        "BTC",
+    )
+    bad(
+        "index bit flipped",
+        a,
+        f.forged(a, _edit_leaf(b, "BTC", index=b.assets[0].leaves[0].index ^ 1)),
+        "root-hash",
+        "BTC",
+    )
     dup = replace(b, assets=(AssetProof("BTC", (b.assets[0].leaves[0],) * 2), *b.assets[1:]))
     bad("one leaf counted twice", a, f.forged(a, dup), "index-range", "BTC")
     unknown = replace(b, assets=(*b.assets, AssetProof("XRP", (LeafProof(0, 5, 0, ()),))))
@@ -270,7 +370,13 @@ def proof_cases() -> list[dict[str, Any]]:
     # T4: carol is shown alice's leaf and path (same asset); she rebuilds her own leaf.
     carol = f.bundle("carol.ltd")
     shared = replace(carol, assets=(AssetProof("USDT", b.assets[-1].leaves),))
-    bad("another client's leaf (T4)", "carol.ltd", f.forged("carol.ltd", shared), "root-hash", "USDT")
+    bad(
+        "another client's leaf (T4)",
+        "carol.ltd",
+        f.forged("carol.ltd", shared),
+        "root-hash",
+        "USDT",
+    )
     # T9: last epoch's bundle, re-encrypted for this epoch's lookup id.
     bad("replayed proof from an older epoch (T9)", a, f.forged(a, old.bundle(a)), "bundle-epoch")
     return cases
@@ -316,7 +422,9 @@ def code_cases() -> dict[str, Any]:
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, doc in (("codes.json", code_cases()), ("proofs.json", {"cases": proof_cases()})):
-        (out / name).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / name).write_text(
+            json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,276 @@
+"""The human side of a published site: three pages, the stylesheet and the browser verifier.
+
+`render_site` turns a signed attestation into `index.html` (the overview),
+`auditor.html` (every published file explained) and `verify.html` (the
+client's check). `verify.html` is self-contained -- the stylesheet and the
+verifier are inlined and allowed by their SHA-256 in the page's own
+Content-Security-Policy -- so a client can save that one file and verify a
+downloaded proof offline. Output is a pure function of the inputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+from markupsafe import Markup
+
+from . import PROTOCOL_VERSION, _crypto
+from .amounts import format_decimal
+from .errors import ConfigError
+from .models import Attestation
+
+__all__ = [
+    "INFO_CSP",
+    "OPENSSL_VERIFY",
+    "OPENSSL_VERIFY_MANIFEST",
+    "csp_hash",
+    "render_site",
+    "resource_dir",
+]
+
+OPENSSL_VERIFY = (
+    "openssl pkeyutl -verify -pubin -inkey custodian.pub.pem -rawin "
+    "-in attestation.json -sigfile attestation.json.sig"
+)
+OPENSSL_VERIFY_MANIFEST = (
+    "openssl pkeyutl -verify -pubin -inkey custodian.pub.pem -rawin "
+    "-in manifest.json -sigfile manifest.json.sig"
+)
+INFO_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+_VERIFY_CSP = (
+    "default-src 'none'; script-src '{script}'; style-src '{style}'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'"
+)
+PAGES = ("index.html", "verify.html", "auditor.html")
+STYLE = "style.css"
+SCRIPT = "porverify.js"
+
+# What would end (or change the parsing of) an inline <script>/<style> element early, and
+# the NUL the HTML parser would replace (breaking the CSP hash).
+_SCRIPT_FORBIDDEN = re.compile(r"</script|<!--|\x00", re.IGNORECASE)
+_STYLE_FORBIDDEN = re.compile(r"</style|<!--|\x00", re.IGNORECASE)
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+# The bar chart: one row per asset, a label line above a bar.
+CHART_WIDTH = 640
+CHART_ROW = 52
+CHART_LABEL_Y = 18
+CHART_BAR_Y = 26
+CHART_BAR_HEIGHT = 16
+_MANTISSA_DIGITS = 15
+
+
+def resource_dir(name: str) -> Path:
+    """The folder `templates` or `site`: inside the installed package, else in the checkout."""
+    here = Path(__file__).resolve()
+    candidates = (here.parent / name, here.parents[2] / name)
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    tried = " and ".join(str(c) for c in candidates)
+    raise ConfigError(
+        f"porsegregate's {name!r} folder is missing (looked in {tried}); reinstall porsegregate "
+        "(pip install porsegregate) or run it from a complete source checkout"
+    )
+
+
+@lru_cache(maxsize=8)
+def _environment(templates: str) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(templates),
+        autoescape=select_autoescape(["html", "htm", "xml"], default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+
+def csp_hash(text: str) -> str:
+    """The CSP source expression allowing an inline element whose text content is `text`."""
+    digest = _crypto.sha256(text.encode("utf-8"))
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def _read(directory: Path, name: str) -> bytes:
+    path = directory / name
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror or exc}; reinstall porsegregate or restore "
+            "the file from the source checkout"
+        ) from exc
+
+
+def _inline(data: bytes, path: Path, forbidden: re.Pattern[str], tag: str) -> Markup:
+    """Text safe to place verbatim between <tag> and </tag>, byte-identical to what is hashed.
+
+    Line endings are normalised to LF because the HTML parser does so before the
+    browser hashes the element's content for the Content-Security-Policy.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    found = forbidden.search(text)
+    if found is not None:
+        raise ConfigError(
+            f"{path} contains {found.group(0)!r}, which cannot appear inside an inline "
+            f"<{tag}> element of verify.html; remove it (e.g. write '<\\/{tag}' in a string)"
+        )
+    return Markup(text)  # noqa: S704 - checked above; inlined verbatim, exactly as hashed
+
+
+def _csp_markup(policy: str) -> Markup:
+    if any(c in policy for c in '"<>&'):
+        raise ValueError(f"unexpected character in Content-Security-Policy {policy!r}")
+    return Markup(policy)  # noqa: S704 - checked above
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    code: str
+    decimals: int
+    display: str
+    units: str
+    padded_height: int
+    capacity: str
+    root: str
+    bar_width: int
+    label_y: int
+    bar_y: int
+
+
+def log_magnitude(total: int) -> float:
+    """1 + log10(total) for total >= 1 (so 1 unit is not an empty bar), 0 for 0.
+
+    Only the number of digits and the leading digits are used, so totals up to
+    2^128 - 1 never need a float conversion of the whole integer. Monotone in total.
+    """
+    if total < 0:
+        raise ValueError("negative total")
+    if total == 0:
+        return 0.0
+    digits = str(total)
+    lead = digits[:_MANTISSA_DIGITS]
+    mantissa = int(lead) / 10 ** (len(lead) - 1)  # in [1, 10)
+    return len(digits) + math.log10(mantissa)
+
+
+def bar_widths(totals: list[int], width: int = CHART_WIDTH) -> list[int]:
+    """Bar lengths in pixels on a log10 scale; the biggest total gets the full width."""
+    magnitudes = [log_magnitude(t) for t in totals]
+    top = max(magnitudes, default=0.0)
+    if top == 0:
+        return [0 for _ in totals]
+    return [min(width, max(0, round(width * m / top))) for m in magnitudes]
+
+
+def group_hex(text: str, size: int = 4) -> str:
+    return " ".join(text[i : i + size] for i in range(0, len(text), size))
+
+
+def _asset_rows(attestation: Attestation) -> list[AssetRow]:
+    widths = bar_widths([a.total for a in attestation.assets])
+    rows = []
+    for i, (asset, width) in enumerate(zip(attestation.assets, widths, strict=True)):
+        top = i * CHART_ROW
+        rows.append(
+            AssetRow(
+                code=asset.code,
+                decimals=asset.decimals,
+                display=format_decimal(asset.total, asset.decimals),
+                units=str(asset.total),
+                padded_height=asset.padded_height,
+                capacity=f"{1 << asset.padded_height:,}",
+                root=asset.root.hex(),
+                bar_width=width,
+                label_y=top + CHART_LABEL_Y,
+                bar_y=top + CHART_BAR_Y,
+            )
+        )
+    return rows
+
+
+def render_site(
+    attestation: Attestation,
+    attestation_json: bytes,
+    fingerprint: str,
+    shard_prefix_chars: int,
+    shard_count: int,
+) -> dict[str, bytes]:
+    """Every non-proof file of the site's user interface: relative path -> bytes."""
+    if not _FINGERPRINT.fullmatch(fingerprint):
+        raise ValueError("fingerprint must be 64 lowercase hex digits (SHA-256 of the raw key)")
+    templates = resource_dir("templates")
+    assets = resource_dir("site")
+    style_bytes = _read(assets, STYLE)
+    script_bytes = _read(assets, SCRIPT)
+    inline_style = _inline(style_bytes, assets / STYLE, _STYLE_FORBIDDEN, "style")
+    inline_script = _inline(script_bytes, assets / SCRIPT, _SCRIPT_FORBIDDEN, "script")
+    verify_csp = _VERIFY_CSP.format(script=csp_hash(inline_script), style=csp_hash(inline_style))
+    # Our own constants and base64 digests: nothing to escape, so the meta tag reads as sent.
+    info_csp, verify_csp_markup = _csp_markup(INFO_CSP), _csp_markup(verify_csp)
+
+    rows = _asset_rows(attestation)
+    context: dict[str, object] = {
+        "protocol": PROTOCOL_VERSION,
+        "format": attestation.format,
+        "generator": attestation.generator,
+        "custodian_name": attestation.custodian.name,
+        "legal_entity": attestation.custodian.legal_entity,
+        "arrangement": attestation.segregation_arrangement,
+        "epoch_id": attestation.epoch_id,
+        "snapshot_time": attestation.snapshot_time,
+        "previous": attestation.previous_attestation_sha256,
+        "assets": rows,
+        "chart_width": CHART_WIDTH,
+        "chart_height": max(1, len(rows)) * CHART_ROW,
+        "chart_bar_height": CHART_BAR_HEIGHT,
+        "fingerprint": fingerprint,
+        "fingerprint_grouped": group_hex(fingerprint),
+        "attestation_sha256": _crypto.sha256_hex(attestation_json),
+        "attestation_bytes": len(attestation_json),
+        "shard_prefix_chars": shard_prefix_chars,
+        "shard_count": shard_count,
+        "openssl_verify": OPENSSL_VERIFY,
+        "openssl_verify_manifest": OPENSSL_VERIFY_MANIFEST,
+        "info_csp": info_csp,
+        "verify_csp": verify_csp_markup,
+        "inline_style": inline_style,
+        "inline_script": inline_script,
+    }
+    env = _environment(str(templates))
+    out: dict[str, bytes] = {}
+    for name in PAGES:
+        try:
+            template = env.get_template(name)
+        except TemplateNotFound as exc:
+            raise ConfigError(
+                f"template {exc.name} is missing from {templates}; reinstall porsegregate"
+            ) from exc
+        except TemplateSyntaxError as exc:
+            raise ConfigError(f"template {exc.filename}:{exc.lineno}: {exc.message}") from exc
+        out[name] = template.render(page=name, **context).encode("utf-8")
+    out["assets/" + STYLE] = style_bytes
+    out["assets/" + SCRIPT] = script_bytes
+    return out
