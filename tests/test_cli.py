@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -283,3 +284,34 @@ def test_demo_subprocess_and_openssl(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["verified"] is True
+
+
+def test_sigterm_during_publish_leaves_the_previous_site(tmp_path: Path) -> None:
+    """A real interrupted publish: the old site stays, no staging folder, exit 143."""
+    import signal
+    import time
+
+    from porsegregate.demo import DEMO_PASSPHRASE, run_demo, write_synthetic_liabilities
+
+    result = run_demo(tmp_path / "demo", clients=50, seed=1)
+    site = result.publish.site
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    ws = tmp_path / "demo" / "workspace"
+    big = tmp_path / "big.csv"
+    write_synthetic_liabilities(big, 150_000, seed=2)
+    env = {**os.environ, "PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "porsegregate.cli", "publish", "-w", str(ws), "--epoch", "2026-12",
+         "--liabilities", str(big), "--out", str(site)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(site.parent.glob(".site.staging-*")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "publish never started writing"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated; nothing was left half-written" in err
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+    assert not list(site.parent.glob(".site.*")), "no staging or old folder left behind"

@@ -249,3 +249,33 @@ def test_init_never_overwrites_keys(tmp_path: Path) -> None:
     assert (tmp_path / "ws" / "keys" / "custodian.key.pem").read_bytes() == key
     assert oct(os.stat(tmp_path / "ws" / "keys" / "custodian.key.pem").st_mode & 0o777) == "0o600"
     assert b"ENCRYPTED PRIVATE KEY" in key
+
+
+def test_leftovers_of_a_killed_run_are_removed(published: dict[str, Any], tmp_path: Path) -> None:
+    """A SIGKILLed publish cannot clean up; the next one removes its staging folder."""
+    site = tmp_path / "site"
+    shutil.copytree(published["site"], site)
+    for name in (".site.staging-abc123", ".site.old-def456"):
+        (tmp_path / name / "proofs").mkdir(parents=True)
+        (tmp_path / name / "proofs" / "0.bin").write_bytes(b"half")
+    (tmp_path / ".other.staging-x").mkdir()  # not ours: left alone
+    publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.staging-x", "c.csv", "site"]
+
+
+def test_a_second_publish_into_the_same_folder_is_refused(
+    published: dict[str, Any], tmp_path: Path
+) -> None:
+    import fcntl
+
+    site = tmp_path / "site"
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError, match="another porsegregate publish is writing into"):
+            publish(
+                published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c"
+            )
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing written"

@@ -1,17 +1,21 @@
 """The command line: parse arguments, call the library, map errors to exit codes.
 
 Exit codes, for every command: 0 success (verified), 1 verification failed,
-2 usage error, 3 input, configuration or I/O error.
+2 usage error, 3 input, configuration or I/O error; 130 or 143 when
+interrupted by Ctrl-C or SIGTERM (after cleaning up: nothing half-written).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import click
@@ -31,10 +35,24 @@ def _die(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup code runs as for Ctrl-C."""
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if main_thread else None
     try:
         yield
+    except KeyboardInterrupt:
+        _die("interrupted; nothing was left half-written", 128 + signal.SIGINT)
+    except _Terminated:
+        _die("terminated; nothing was left half-written", 128 + signal.SIGTERM)
     except VerificationError as exc:
         _die(str(exc), EXIT_FAILED)
     except (InputError, ConfigError, FormatError) as exc:
@@ -43,6 +61,9 @@ def _errors() -> Iterator[None]:
         _die(str(exc), EXIT_INPUT)
     except OSError as exc:
         _die(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_INPUT)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _read_secret_file(path: Path, what: str) -> bytes:

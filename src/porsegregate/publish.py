@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from . import PROTOCOL_VERSION, __version__, _crypto
 from ._fs import atomic_write
 from .bundle import encode_shard, shard_name
 from .config import Config
-from .epoch import build_epoch
+from .epoch import EpochProofs, build_epoch
 from .errors import ConfigError, FormatError, InputError
 from .keys import load_master_secret, load_signing_key, sign
 from .liabilities import read_liabilities
@@ -86,6 +87,31 @@ def _previous(site: Path, epoch: str, replace: bool) -> str | None:
     return _crypto.sha256_hex(data)
 
 
+@contextlib.contextmanager
+def _exclusive(site: Path) -> Iterator[None]:
+    """One publish at a time into a folder; leftovers of a killed run are then safe to remove.
+
+    The lock is on the site's parent folder itself, so nothing extra is created,
+    and the kernel releases it when a killed process dies.
+    """
+    fd = os.open(site.parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise InputError(
+                f"another porsegregate publish is writing into {site.parent}; wait for it to finish"
+            ) from exc
+        for leftover in (
+            *site.parent.glob(f".{site.name}.staging-*"),
+            *site.parent.glob(f".{site.name}.old-*"),
+        ):
+            shutil.rmtree(leftover, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _swap_in(staging: Path, site: Path) -> None:
     if not site.exists():
         os.rename(staging, site)
@@ -144,11 +170,28 @@ def publish(
         previous_attestation_sha256=previous,
     )
     att_bytes = attestation_bytes(attestation)
-    att_hash = _crypto.sha256_hex(att_bytes)
-    public = signing_key.public_key()
-    fingerprint = _crypto.fingerprint(public)
+    fingerprint = _crypto.fingerprint(signing_key.public_key())
 
     site.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(site):
+        return _write_site(
+            site, codes_path, proofs, attestation, att_bytes, signing_key, fingerprint, progress
+        )
+
+
+def _write_site(
+    site: Path,
+    codes_path: Path,
+    proofs: EpochProofs,
+    attestation: Attestation,
+    att_bytes: bytes,
+    signing_key: _crypto.Ed25519PrivateKey,
+    fingerprint: str,
+    progress: Progress | None,
+) -> PublishResult:
+    epoch = attestation.epoch_id
+    att_hash = _crypto.sha256_hex(att_bytes)
+    public = signing_key.public_key()
     staging = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.staging-"))
     try:
         files: dict[str, str] = {}
@@ -191,6 +234,7 @@ def publish(
         writer.writerow(["account_id", "code"])
         writer.writerows(zip(proofs.accounts, proofs.codes, strict=True))
         atomic_write(codes_path, codes.getvalue().encode(), mode=0o600)
+        os.sync()  # every file of the new site is on disk before it replaces the old one
         _swap_in(staging, site)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
