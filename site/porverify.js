@@ -794,7 +794,7 @@ async function fetchBytes(fetcher, base, relative, required = true) {
   const url = new URL(relative, base).href;
   let response;
   try {
-    response = await fetcher(url, { credentials: "omit", cache: "no-cache", redirect: "error" });
+    response = await fetcher(url, { credentials: "omit", cache: "no-cache" });
   } catch (e) {
     throw new SiteError(`cannot fetch ${relative}: ${e.message}`);
   }
