@@ -26,9 +26,9 @@ from .protocol import (
     epoch_keys,
     leaf_prefix,
     lp,
-    padded_height,
     padding_key,
     padding_prefix,
+    published_height,
     shuffle_key,
 )
 from .tree import SumTree
@@ -148,7 +148,7 @@ def build_epoch(
     for ai, asset in enumerate(liabilities.assets):
         holders = [ci for ci, a in enumerate(accounts) if balances[a][ai] is not None]
         amounts = [balances[accounts[ci]][ai] or 0 for ci in holders]
-        height = padded_height(len(holders))
+        height = published_height(len(holders))
         size = 1 << height
         prefix = leaf_prefix(epoch, asset.code)
         entries = []

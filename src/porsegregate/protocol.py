@@ -24,6 +24,9 @@ CODE_CHECK = b"\x04"
 
 MAX_ACCOUNT_ID_BYTES = 128
 MAX_HEIGHT = 64
+# Every published tree has at least 2^10 leaves, so a small custodian, or a rare
+# asset, does not reveal how few clients hold it (T6).
+MIN_PADDED_HEIGHT = 10
 
 EPOCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ASSET_RE = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
@@ -119,3 +122,8 @@ def node_hash(left: bytes, left_sum: int, right: bytes, right_sum: int) -> bytes
 def padded_height(leaves: int) -> int:
     """Smallest h with 2^h >= leaves (0 for a tree of at most one leaf)."""
     return max(leaves - 1, 0).bit_length()
+
+
+def published_height(leaves: int) -> int:
+    """The height porsegregate pads a tree of `leaves` client leaves to (never below 10)."""
+    return max(MIN_PADDED_HEIGHT, padded_height(leaves))
