@@ -394,5 +394,14 @@ def serve(directory: Path, host: str, port: int) -> None:
         _serve(directory, host, port)
 
 
-if __name__ == "__main__":  # pragma: no cover
+def run() -> None:
+    """The console entry point: like other Unix tools, stop quietly when stdout's reader goes.
+
+    (`porsegregate verify ... | head` must not turn a verdict into an I/O error.)
+    """
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()
