@@ -450,6 +450,33 @@ function loadJson(bytes, what) {
   }
 }
 
+/** RFC 8785 (JCS) serialisation of a parsed JSON value; ES's JSON.stringify is JCS for scalars. */
+export function canonicalJson(value) {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new FormatError("not a finite number");
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  // Keys sorted by UTF-16 code units, which is what Array.prototype.sort does.
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+}
+
+/**
+ * Signed documents must be exactly RFC 8785: one reading for every JSON parser
+ * (no duplicate keys, no floats standing in for integers, no other spelling).
+ */
+function loadCanonical(bytes, what) {
+  const doc = loadJson(bytes, what);
+  if (!equalBytes(utf8.encode(canonicalJson(doc)), bytes)) {
+    throw new FormatError(
+      `${what} is not in RFC 8785 canonical form (duplicate keys, floats, whitespace or key order)`,
+    );
+  }
+  return doc;
+}
+
 function parseUnits(text) {
   if (typeof text !== "string" || text.length > 39 || !UNITS_RE.test(text)) {
     throw new FormatError(`${JSON.stringify(text)} is not a smallest-unit decimal string`);
@@ -461,7 +488,7 @@ function parseUnits(text) {
 
 /** attestation.json, parsed as strictly as the Python verifier parses it. */
 export function parseAttestation(bytes) {
-  const doc = loadJson(bytes, "attestation.json");
+  const doc = loadCanonical(bytes, "attestation.json");
   const fmt = get(doc, "format", "string", "attestation");
   if (fmt !== VERSION) throw new FormatError(`attestation format ${JSON.stringify(fmt)} is not ${VERSION}`);
   const cust = get(doc, "custodian", "dict", "attestation");
@@ -516,7 +543,7 @@ export function parseAttestation(bytes) {
 }
 
 function parseManifest(bytes) {
-  const doc = loadJson(bytes, "manifest.json");
+  const doc = loadCanonical(bytes, "manifest.json");
   if (get(doc, "format", "string", "manifest") !== VERSION) {
     throw new FormatError(`manifest format is not ${VERSION}`);
   }

@@ -80,8 +80,27 @@ def _load_json(data: bytes, what: str) -> Any:
         raise FormatError(f"{what} is not JSON: {exc}") from exc
 
 
+def _load_canonical(data: bytes, what: str) -> Any:
+    """Signed documents must be exactly RFC 8785: one reading for every JSON parser.
+
+    This rules out duplicate keys (which parsers resolve differently), floats
+    standing in for integers, and any other spelling of the same document.
+    """
+    doc = _load_json(data, what)
+    try:
+        again = canonical(doc)
+    except rfc8785.CanonicalizationError as exc:
+        raise FormatError(f"{what} cannot be put in RFC 8785 canonical form: {exc}") from exc
+    if again != data:
+        raise FormatError(
+            f"{what} is not in RFC 8785 canonical form (duplicate keys, floats, "
+            "whitespace or key order)"
+        )
+    return doc
+
+
 def parse_attestation(data: bytes) -> Attestation:
-    doc = _load_json(data, "attestation.json")
+    doc = _load_canonical(data, "attestation.json")
     fmt = _get(doc, "format", str, "attestation")
     if fmt != PROTOCOL_VERSION:
         raise FormatError(f"attestation format {fmt!r} is not {PROTOCOL_VERSION}")
@@ -150,7 +169,7 @@ def manifest_bytes(m: Manifest) -> bytes:
 
 
 def parse_manifest(data: bytes) -> Manifest:
-    doc = _load_json(data, "manifest.json")
+    doc = _load_canonical(data, "manifest.json")
     if _get(doc, "format", str, "manifest") != PROTOCOL_VERSION:
         raise FormatError(f"manifest format is not {PROTOCOL_VERSION}")
     att = _get(doc, "attestation_sha256", str, "manifest")

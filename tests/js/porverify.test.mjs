@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 import {
   accountCommitment,
+  canonicalJson,
   CodeError,
   deriveEpochKeys,
   formatAmount,
@@ -85,6 +86,23 @@ for (const c of proofs) {
     }
   });
 }
+
+test("canonical JSON matches the Python RFC 8785 serialiser on every vector attestation", () => {
+  const seen = new Set(proofs.map((c) => c.proof.attestation));
+  let canonical = 0;
+  for (const b64 of seen) {
+    const text = Buffer.from(b64, "base64").toString("utf8");
+    let doc;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      continue;
+    }
+    if (canonicalJson(doc) === text) canonical++;
+  }
+  assert.ok(canonical >= seen.size - 3, `${canonical} of ${seen.size}`);
+  assert.equal(canonicalJson({ b: [1, "é\n"], a: null, "\u00e9": true, A: -0 }), '{"A":0,"a":null,"b":[1,"é\\n"],"é":true}');
+});
 
 test("any flipped byte of the encrypted entry fails", async () => {
   const c = proofs.find((p) => p.expect.verified);

@@ -137,10 +137,10 @@ class Fixture:
         return self.proof(account, entry=self.reencrypt(account, raw))
 
     def resigned(
-        self, account: str, doc: dict[str, Any], key: Ed25519PrivateKey | None = None
+        self, account: str, doc: dict[str, Any] | bytes, key: Ed25519PrivateKey | None = None
     ) -> dict[str, Any]:
         key = key or self.key
-        data = canonical(doc)
+        data = doc if isinstance(doc, bytes) else canonical(doc)
         return self.proof(
             account,
             attestation=data,
@@ -278,6 +278,23 @@ def proof_cases() -> list[dict[str, Any]]:
         expect_key=fp,
     )
     bad("pinned key differs", a, f.proof(a), "key-pin", expect_key="00" * 32)
+    canon = canonical(doc)
+    bad(
+        "attestation not in canonical form (whitespace), validly signed",
+        a,
+        f.resigned(a, json.dumps(doc, indent=1, sort_keys=True).encode()),
+        "format",
+    )
+    # A duplicate key: parsers that keep the first value and parsers that keep the
+    # last would read different totals. Canonical form rules it out.
+    dup = canon.replace(b'"total":"', b'"total":"1","total":"', 1)
+    bad("attestation with a duplicated key, validly signed", a, f.resigned(a, dup), "format")
+    bad(
+        "attestation with a float for an integer, validly signed",
+        a,
+        f.resigned(a, canon.replace(b'"amount_bytes":16', b'"amount_bytes":16.0', 1)),
+        "format",
+    )
     bad(
         "unsupported format, validly signed",
         a,
