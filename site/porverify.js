@@ -638,6 +638,16 @@ class Run {
   }
 }
 
+/** The value `parse()` returns, or a failed `check` when the input is malformed. */
+function parsedOrFail(run, check, what, parse) {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof FormatError) throw run.fail(check, `${what} is malformed: ${e.message}`);
+    throw e;
+  }
+}
+
 async function checkCode(run, code) {
   try {
     const secret = await parseCode(code);
@@ -686,13 +696,7 @@ async function checkAttestation(run, data, signature, publicPem, expectKey) {
     }
     run.ok("key-pin", "the custodian key matches the fingerprint you pinned");
   }
-  let attestation;
-  try {
-    attestation = parseAttestation(data);
-  } catch (e) {
-    if (e instanceof FormatError) throw run.fail("format", `attestation.json is malformed: ${e.message}`);
-    throw e;
-  }
+  const attestation = parsedOrFail(run, "format", "attestation.json", () => parseAttestation(data));
   run.report.epoch = attestation.epochId;
   run.report.custodian = { ...attestation.custodian };
   run.ok("format", `attestation format ${attestation.format}, epoch ${attestation.epochId}`);
@@ -712,14 +716,9 @@ async function openBundle(run, attestation, keys, entry) {
   const plaintext = await aesGcmDecrypt(keys.key, entry, bundleAad(epoch, keys.lookup));
   if (plaintext === null) throw run.fail("decrypt", "your proof does not decrypt with your code: it was altered");
   run.ok("decrypt", "your proof decrypts with your code (AES-256-GCM)");
-  try {
-    const bundle = decodeBundle(plaintext);
-    run.ok("bundle-format", "your proof is well formed");
-    return bundle;
-  } catch (e) {
-    if (e instanceof FormatError) throw run.fail("bundle-format", `your proof is malformed: ${e.message}`);
-    throw e;
-  }
+  const bundle = parsedOrFail(run, "bundle-format", "your proof", () => decodeBundle(plaintext));
+  run.ok("bundle-format", "your proof is well formed");
+  return bundle;
 }
 
 async function checkBundle(run, attestation, keys, accountId, bundle) {
@@ -804,8 +803,13 @@ export async function verifyProof(proof, accountId, code, options = {}) {
   const run = new Run();
   try {
     const secret = await checkCode(run, code);
-    const pem = p.publicKeyPem;
-    const { attestation } = await checkAttestation(run, p.attestation, p.attestationSig, pem, options.expectKey ?? null);
+    const { attestation } = await checkAttestation(
+      run,
+      p.attestation,
+      p.attestationSig,
+      p.publicKeyPem,
+      options.expectKey ?? null,
+    );
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const entry = equalBytes(keys.lookup, p.lookup) ? p.entry : null;
     const bundle = await openBundle(run, attestation, keys, entry);
@@ -862,13 +866,9 @@ export async function verifySite(base, accountId, code, options = {}) {
       throw run.fail("manifest-signature", "manifest.json is not signed by the custodian key");
     }
     run.ok("manifest-signature", "the file manifest is signed by the custodian key");
-    let manifest;
-    try {
-      manifest = parseManifest(manifestData);
-    } catch (e) {
-      if (e instanceof FormatError) throw run.fail("manifest-signature", `manifest.json is malformed: ${e.message}`);
-      throw e;
-    }
+    const manifest = parsedOrFail(run, "manifest-signature", "manifest.json", () =>
+      parseManifest(manifestData),
+    );
     if (manifest.attestationSha256 !== toHex(await sha256(attestationData))) {
       throw run.fail("manifest-attestation", "the manifest is for a different attestation");
     }
@@ -885,12 +885,8 @@ export async function verifySite(base, accountId, code, options = {}) {
         throw run.fail("shard-hash", `${shardPath} does not match the signed manifest: it was altered`);
       }
       run.ok("shard-hash", `${shardPath} matches the signed manifest`);
-      try {
-        entry = decodeShard(shard).get(toHex(keys.lookup)) ?? null;
-      } catch (e) {
-        if (e instanceof FormatError) throw run.fail("shard-hash", `${shardPath} is malformed: ${e.message}`);
-        throw e;
-      }
+      const entries = parsedOrFail(run, "shard-hash", shardPath, () => decodeShard(shard));
+      entry = entries.get(toHex(keys.lookup)) ?? null;
     }
     const bundle = await openBundle(run, attestation, keys, entry);
     run.report.proof = proofFileDoc({
