@@ -18,6 +18,14 @@ if ! command -v node >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs >/dev/null
 fi
 
+if ! command -v npm >/dev/null 2>&1; then
+  echo "== installing npm for the EVM node used by the reserves tests"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq npm >/dev/null
+fi
+echo "== npm ci (Foundry's anvil, a real EVM node, and solc for the test token)"
+npm ci --no-audit --no-fund --loglevel=error
+
 echo "== installing porsegregate with its test extras"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 

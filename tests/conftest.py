@@ -20,12 +20,32 @@ def load_vectors(name: str) -> Any:
 def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A workspace initialised and published once: (config, result, codes by account)."""
     from porsegregate.config import load_config
-    from porsegregate.publish import publish
+    from porsegregate.demo_reserves import write_demo_reserves
+    from porsegregate.publish import prepare_epoch, publish
     from porsegregate.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("published")
     init_workspace(root / "ws", PASSPHRASE)
     config = load_config(root / "ws" / "porsegregate.toml")
-    result = publish(config, PASSPHRASE, "2026-11", "2026-11-30T23:59:59Z")
+    # Signed reserves on three chains, every category, a dedicated wallet for one client;
+    # one reserves file per epoch, as a custodian keeps them (signatures bind the epoch).
+    reserves = root / "ws" / "data" / "reserves-2026-11.toml"
+    prepared = prepare_epoch(config, PASSPHRASE, "2026-11")
+    dedicated = write_demo_reserves(reserves, prepared)
+    result = publish(
+        config,
+        PASSPHRASE,
+        "2026-11",
+        "2026-11-30T23:59:59Z",
+        prepared=prepared,
+        reserves_path=reserves,
+    )
     codes = dict(line.split(",", 1) for line in result.codes.read_text().splitlines()[1:])
-    return {"config": config, "result": result, "codes": codes, "site": result.site}
+    return {
+        "config": config,
+        "result": result,
+        "codes": codes,
+        "site": result.site,
+        "dedicated_client": dedicated,
+        "reserves": reserves,
+    }

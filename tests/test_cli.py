@@ -37,6 +37,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "2026-11",
         "--snapshot-time",
         "2026-11-30T23:59:59Z",
+        "--allow-shortfall",  # no reserves declared: every page says so
         "--json",
     )
     assert result.exit_code == 0, result.output
@@ -59,6 +60,7 @@ def test_publish_json(workspace: Path) -> None:
         "--json",
         "--snapshot-time",
         "2026-11-30T23:59:59Z",
+        "--allow-shortfall",
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -207,7 +209,9 @@ def test_init_refuses_to_overwrite(workspace: Path) -> None:
 
 
 def test_passphrase_never_in_output(workspace: Path) -> None:
-    result = run("publish", "-w", str(workspace), "--epoch", "2026-11", "--replace")
+    result = run(
+        "publish", "-w", str(workspace), "--epoch", "2026-11", "--replace", "--allow-shortfall"
+    )
     assert PASSPHRASE.decode() not in result.output
 
 
@@ -297,12 +301,13 @@ def test_sigterm_during_publish_leaves_the_previous_site(tmp_path: Path) -> None
     site = result.publish.site
     before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
     ws = tmp_path / "demo" / "workspace"
+    (ws / "data" / "reserves.toml").unlink()  # signed for 2026-11 only; reserves are not the point
     big = tmp_path / "big.csv"
     write_synthetic_liabilities(big, 150_000, seed=2)
     env = {**os.environ, "PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "porsegregate.cli", "publish", "-w", str(ws), "--epoch", "2026-12",
-         "--liabilities", str(big), "--out", str(site)],
+         "--liabilities", str(big), "--out", str(site), "--allow-shortfall"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120

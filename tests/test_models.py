@@ -20,9 +20,26 @@ from porsegregate.bundle import (
     encode_shard,
 )
 from porsegregate.codes import SECRET_BITS, format_code, parse_code
-from porsegregate.models import AssetLiabilities, Attestation, Custodian, Manifest, ProofFile
+from porsegregate.coverage import compute_coverage
+from porsegregate.models import (
+    CATEGORIES,
+    PROOF_TYPES,
+    AssetLiabilities,
+    Attestation,
+    ChainAsset,
+    ChainSnapshot,
+    ControlProof,
+    Custodian,
+    Holding,
+    Manifest,
+    ProofFile,
+    Reserves,
+    Wallet,
+)
+from porsegregate.protocol import text_problem
 from porsegregate.serialization import (
     attestation_bytes,
+    wallet_sort_key,
     manifest_bytes,
     parse_attestation,
     parse_manifest,
@@ -38,6 +55,64 @@ asset_codes = st.from_regex(r"[A-Z0-9][A-Z0-9._-]{0,8}", fullmatch=True)
 account_ids = st.text(
     st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=40
 ).filter(lambda s: s == s.strip() and len(s.encode()) <= 128)
+
+
+labels = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40).filter(
+    lambda s: text_problem(s) is None
+)
+chain_ids = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,10}", fullmatch=True)
+urls = st.none() | st.from_regex(r"https://[a-z]{1,10}\.example/\{address\}", fullmatch=True)
+
+
+@st.composite
+def reserves_for(draw: st.DrawFn, assets: tuple[AssetLiabilities, ...]) -> Reserves:
+    codes = [a.code for a in assets]
+    chains = []
+    for chain_id in sorted(draw(st.sets(chain_ids, max_size=3))):
+        held = sorted(draw(st.sets(st.sampled_from(codes), min_size=1)))
+        chains.append(
+            ChainSnapshot(
+                chain_id,
+                draw(st.sampled_from(("evm", "bitcoin", "ed25519"))),
+                draw(labels),
+                draw(st.integers(0, 2**53 - 1)),
+                draw(labels),
+                tuple(ChainAsset(c, draw(st.none() | labels)) for c in held),
+                draw(urls),
+                draw(urls),
+            )
+        )
+    wallets: dict[tuple[str, str], Wallet] = {}
+    for _ in range(draw(st.integers(0, 6)) if chains else 0):
+        chain = draw(st.sampled_from(chains))
+        category = draw(st.sampled_from(CATEGORIES))
+        proof_type = draw(st.sampled_from((*PROOF_TYPES[chain.kind], "none")))
+        proven = proof_type != "none"
+        held = draw(st.sets(st.sampled_from([a.code for a in chain.assets]), min_size=1))
+        wallet = Wallet(
+            chain=chain.id,
+            address=draw(labels),
+            category=category,
+            holder=draw(labels),
+            label=draw(text),
+            client_tag=draw(hashes) if category == "client_dedicated" else None,
+            holdings=tuple(
+                Holding(
+                    c, draw(st.integers(0, 2**100)), draw(st.sampled_from(("chain", "declared")))
+                )
+                for c in sorted(held)
+            ),
+            proof=ControlProof(
+                proof_type,
+                draw(labels) if proven else None,
+                draw(st.none() | hashes.map(bytes.hex)) if proven else None,
+                None if proven else draw(labels),
+            ),
+        )
+        wallets[(wallet.chain, wallet.address)] = wallet
+    listed = sorted(wallets.values(), key=wallet_sort_key)
+    coverage = tuple(compute_coverage(a.code, a.decimals, a.total, listed, {}, {}) for a in assets)
+    return Reserves(tuple(chains), tuple(listed), coverage)
 
 
 @st.composite
@@ -58,6 +133,7 @@ def attestations(draw: st.DrawFn) -> Attestation:
         snapshot_time="2026-11-30T23:59:59Z",
         assets=assets,
         previous_attestation_sha256=draw(st.none() | hashes.map(bytes.hex)),
+        reserves=draw(reserves_for(assets)),
     )
 
 

@@ -77,7 +77,7 @@ def test_shard_names_come_only_from_lookup_ids(tmp_path: Path) -> None:
     rows = "".join(f'"{i.replace(chr(34), chr(34) * 2)}",BTC,1\n' for i in HOSTILE_IDS)
     config.liabilities.parent.mkdir(parents=True, exist_ok=True)
     config.liabilities.write_text("account_id,asset,amount\n" + rows, encoding="utf-8")
-    result = publish(config, PASSPHRASE, "e1", "2026-01-01T00:00:00Z")
+    result = publish(config, PASSPHRASE, "e1", "2026-01-01T00:00:00Z", allow_shortfall=True)
     names = set(site_files(result.site))
     for name in names:
         assert re.fullmatch(r"[a-z0-9._/-]+", name), name
@@ -182,7 +182,12 @@ def test_interrupted_publish_leaves_the_previous_site(
     monkeypatch.setattr(pub, "render_site", boom)
     with pytest.raises(KeyboardInterrupt):
         publish(
-            published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv"
+            published["config"],
+            PASSPHRASE,
+            "2026-12",
+            site=site,
+            codes_path=tmp_path / "c.csv",
+            allow_shortfall=True,
         )
     assert site_files(site) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "no staging folder left behind"
@@ -200,6 +205,7 @@ def test_bad_input_writes_nothing(published: dict[str, Any], tmp_path: Path) -> 
             site=out,
             codes_path=tmp_path / "c.csv",
             liabilities_path=bad,
+            allow_shortfall=True,
         )
     assert list(tmp_path.iterdir()) == [bad]
 
@@ -208,12 +214,24 @@ def test_second_epoch_chains_to_the_first(published: dict[str, Any], tmp_path: P
     site = tmp_path / "site"
     shutil.copytree(published["site"], site)
     first = (site / "attestation.json").read_bytes()
-    publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
+    publish(
+        published["config"],
+        PASSPHRASE,
+        "2026-12",
+        site=site,
+        codes_path=tmp_path / "c.csv",
+        allow_shortfall=True,
+    )
     second = parse_attestation((site / "attestation.json").read_bytes())
     assert second.previous_attestation_sha256 == _crypto.sha256_hex(first)
     with pytest.raises(InputError, match="epoch 2026-12 is already published"):
         publish(
-            published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv"
+            published["config"],
+            PASSPHRASE,
+            "2026-12",
+            site=site,
+            codes_path=tmp_path / "c.csv",
+            allow_shortfall=True,
         )
     assert (tmp_path / "c.csv").read_bytes() == published["result"].codes.read_bytes(), (
         "codes are stable"
@@ -232,13 +250,20 @@ def test_refuses_to_replace_a_folder_that_is_not_a_site(
             "e9",
             site=tmp_path / "docs",
             codes_path=tmp_path / "c.csv",
+            allow_shortfall=True,
         )
     assert (tmp_path / "docs" / "important.txt").read_text() == "keep me"
 
 
 def test_wrong_passphrase(published: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="wrong passphrase"):
-        publish(published["config"], b"not the passphrase", "e2", site=tmp_path / "s")
+        publish(
+            published["config"],
+            b"not the passphrase",
+            "e2",
+            site=tmp_path / "s",
+            allow_shortfall=True,
+        )
 
 
 def test_init_never_overwrites_keys(tmp_path: Path) -> None:
@@ -259,7 +284,14 @@ def test_leftovers_of_a_killed_run_are_removed(published: dict[str, Any], tmp_pa
         (tmp_path / name / "proofs").mkdir(parents=True)
         (tmp_path / name / "proofs" / "0.bin").write_bytes(b"half")
     (tmp_path / ".other.staging-x").mkdir()  # not ours: left alone
-    publish(published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c.csv")
+    publish(
+        published["config"],
+        PASSPHRASE,
+        "2026-12",
+        site=site,
+        codes_path=tmp_path / "c.csv",
+        allow_shortfall=True,
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.staging-x", "c.csv", "site"]
 
 
@@ -274,7 +306,12 @@ def test_a_second_publish_into_the_same_folder_is_refused(
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(InputError, match="another porsegregate publish is writing into"):
             publish(
-                published["config"], PASSPHRASE, "2026-12", site=site, codes_path=tmp_path / "c"
+                published["config"],
+                PASSPHRASE,
+                "2026-12",
+                site=site,
+                codes_path=tmp_path / "c",
+                allow_shortfall=True,
             )
     finally:
         os.close(fd)

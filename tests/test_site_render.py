@@ -19,7 +19,7 @@ from porsegregate.errors import ConfigError
 from porsegregate.models import AssetLiabilities, Attestation, Custodian
 from porsegregate.site import render_site, resource_dir
 
-PAGES = ("index.html", "verify.html", "auditor.html")
+PAGES = ("index.html", "reserves.html", "verify.html", "auditor.html")
 FILES = {*PAGES, "assets/style.css", "assets/porverify.js"}
 EVIL = '<script>alert(1)</script> & "quotes"'
 EVIL_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -175,7 +175,7 @@ def chart_bars(html: str) -> dict[str, int]:
 # --- the files ---------------------------------------------------------------------------------
 
 
-def test_renders_the_five_files_deterministically(out: dict[str, bytes]) -> None:
+def test_renders_every_file_deterministically(out: dict[str, bytes]) -> None:
     assert set(out) == FILES
     assert render() == out
     for name in PAGES:
@@ -220,7 +220,7 @@ def test_page_structure_and_accessibility(pages: dict[str, str], name: str) -> N
     for landmark in ("header", "nav", "main", "footer"):
         assert len(tags.named(landmark)) == 1, landmark
     links = {a.get("href") for a in tags.named("a")}
-    assert {"index.html", "verify.html", "auditor.html"} <= links
+    assert {"index.html", "reserves.html", "verify.html", "auditor.html"} <= links
     current = [a.get("href") for a in tags.named("a") if a.get("aria-current") == "page"]
     assert current == [name]
     for tag, attrs in tags.tags:

@@ -29,6 +29,9 @@ def test_proof_vector(case: dict[str, Any]) -> None:
     assert report.verified is expect["verified"], report.to_json()
     if expect["verified"]:
         assert {b.asset: str(b.amount) for b in report.balances} == expect["balances"]
+        assert report.shortfall is expect["shortfall"]
+        if "coverage" in expect:
+            assert report.to_json()["coverage"] == expect["coverage"]
     else:
         failed = report.failed
         assert failed is not None

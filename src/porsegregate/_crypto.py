@@ -38,6 +38,7 @@ __all__ = [
     "private_key_pem",
     "public_key_pem",
     "random_bytes",
+    "raw_public_key",
     "scrypt_key",
     "sha256",
     "sha256_hex",
@@ -121,10 +122,13 @@ def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
     return key
 
 
+def raw_public_key(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 def fingerprint(key: Ed25519PublicKey) -> str:
     """SHA-256 of the 32-byte raw public key, hex: what clients and auditors pin."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return sha256_hex(raw)
+    return sha256_hex(raw_public_key(key))
 
 
 def ed25519_verify(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:

@@ -21,8 +21,19 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .assess import DEFAULT_MAX_BLOCK_SKEW
 from .config import CONFIG_NAME, load_config
-from .errors import ConfigError, FormatError, InputError, PorError, VerificationError
+from .errors import (
+    ConfigError,
+    FormatError,
+    InputError,
+    PorError,
+    ReservesError,
+    VerificationError,
+)
+from .models import Reserves
+from .readers import parse_rpc_options
+from .serialization import reserves_to_dict
 
 EXIT_FAILED = 1
 EXIT_INPUT = 3
@@ -53,7 +64,7 @@ def _errors() -> Iterator[None]:
         _die("interrupted; nothing was left half-written", 128 + signal.SIGINT)
     except _Terminated:
         _die("terminated; nothing was left half-written", 128 + signal.SIGTERM)
-    except VerificationError as exc:
+    except (VerificationError, ReservesError) as exc:
         _die(str(exc), EXIT_FAILED)
     except (InputError, ConfigError, FormatError) as exc:
         _die(str(exc), EXIT_INPUT)
@@ -124,6 +135,45 @@ passphrase_option = click.option(
 )
 
 
+reserves_option = click.option(
+    "--reserves",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The reserves declaration (TOML or JSON); default: [files] reserves of the config.",
+)
+rpc_option = click.option(
+    "--rpc",
+    multiple=True,
+    metavar="CHAIN=URL",
+    help="Read CHAIN's balances at its snapshot block from this node (repeatable). "
+    "Use CHAIN=env:VARIABLE for a URL with an API key in it.",
+)
+skew_option = click.option(
+    "--max-block-skew",
+    type=click.IntRange(0, 10_000_000),
+    default=DEFAULT_MAX_BLOCK_SKEW // 60,
+    show_default=True,
+    metavar="MINUTES",
+    help="With --rpc: how far a snapshot block's time may be from the snapshot time.",
+)
+
+
+def _echo_coverage(reserves: Reserves) -> None:
+    from .amounts import format_decimal
+    from .coverage import percent
+
+    click.echo("  segregated coverage (client_segregated + client_dedicated wallets only):")
+    for c in reserves.coverage:
+        ratio = percent(c.segregated, c.liabilities)
+        shown = "no liabilities" if ratio is None else f"{ratio}%"
+        flag = "" if c.covered else "   SHORTFALL"
+        click.echo(
+            f"  {c.asset:<8} {shown:>10}  reserves {format_decimal(c.segregated, c.decimals)} "
+            f"for liabilities {format_decimal(c.liabilities, c.decimals)}{flag}"
+        )
+        if c.dedicated_shortfalls:
+            click.echo(f"  {'':<8} {c.dedicated_shortfalls} client(s) with a dedicated shortfall")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="porsegregate")
 def main() -> None:
@@ -169,6 +219,15 @@ def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
     "--codes-out", type=click.Path(path_type=Path), help="Override the private codes CSV."
 )
 @click.option("--replace", is_flag=True, help="Republish the epoch the site already shows.")
+@reserves_option
+@rpc_option
+@skew_option
+@click.option(
+    "--allow-shortfall",
+    is_flag=True,
+    help="Publish even though segregated reserves do not cover client liabilities; "
+    "the shortfall is then stated on every page.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
 @passphrase_option
 def publish(
@@ -179,6 +238,10 @@ def publish(
     out: Path | None,
     codes_out: Path | None,
     replace: bool,
+    reserves: Path | None,
+    rpc: tuple[str, ...],
+    max_block_skew: int,
+    allow_shortfall: bool,
     as_json: bool,
     passphrase_file: Path | None,
 ) -> None:
@@ -200,6 +263,10 @@ def publish(
                 liabilities_path=liabilities,
                 replace=replace,
                 progress=progress,
+                reserves_path=reserves,
+                rpc_urls=parse_rpc_options(rpc),
+                allow_shortfall=allow_shortfall,
+                max_block_skew=max_block_skew * 60,
             )
         finally:
             progress.done()
@@ -213,6 +280,7 @@ def publish(
                     f"  {a.code:<8} total {format_decimal(a.total, a.decimals):>30}  "
                     f"height {a.padded_height}"
                 )
+            _echo_coverage(result.attestation.reserves)
             click.echo(f"  attestation sha256: {result.attestation_sha256}")
             click.echo(f"  key fingerprint:    {result.fingerprint}")
             click.echo(f"  client codes (private, deliver to clients): {result.codes}")
@@ -232,9 +300,170 @@ def publish(
                     {"code": a.code, "total": str(a.total), "padded_height": a.padded_height}
                     for a in result.attestation.assets
                 ],
+                "coverage": reserves_to_dict(result.attestation.reserves)["coverage"],
+                "shortfall": result.attestation.reserves.shortfall,
             },
             human,
         )
+
+
+@main.group()
+def reserves() -> None:
+    """Declare and check the wallets that hold client assets (proof of control, balances)."""
+
+
+workspace_option = click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help=f"Workspace folder holding {CONFIG_NAME}.",
+)
+
+
+@reserves.command()
+@workspace_option
+@click.option("--epoch", required=True, help="The epoch the signatures are for.")
+@click.option(
+    "--liabilities", type=click.Path(path_type=Path), help="Override the liabilities CSV."
+)
+@reserves_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable list on stdout.")
+@passphrase_option
+def challenge(
+    workspace: Path,
+    epoch: str,
+    liabilities: Path | None,
+    reserves: Path | None,
+    as_json: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """Print, for each wallet, the exact message its key must sign for this epoch.
+
+    The message binds the custodian, the epoch, the hash of this epoch's
+    liabilities, the chain, the address, the category and the holder, so a
+    signature cannot be reused for another epoch, custodian or category.
+    Signatures may be left empty in the reserves file until they are made.
+    """
+    from .assess import challenges
+    from .publish import prepare_epoch
+    from .reserves import read_reserves
+
+    with _errors():
+        config = load_config(workspace / CONFIG_NAME)
+        passphrase = _passphrase(passphrase_file)
+        declaration = read_reserves(reserves or config.reserves, config.assets, signed=False)
+        prepared = prepare_epoch(config, passphrase, epoch, liabilities)
+        items = challenges(declaration, prepared.context, prepared.nonce_of)
+
+        def human() -> None:
+            ctx = prepared.context
+            click.echo(f"# epoch {epoch}, liabilities sha256 {ctx.liabilities_sha256}")
+            click.echo(
+                f"# {len(items)} wallet(s); sign each message exactly, without the ---- lines"
+            )
+            for item in items:
+                click.echo(f"\n# {item.where}: {item.chain} {item.address} ({item.category})")
+                click.echo(f"# sign with: {' or '.join(item.proof_types)}")
+                click.echo("-----BEGIN MESSAGE-----")
+                click.echo(item.message)
+                click.echo("-----END MESSAGE-----")
+
+        _emit(
+            as_json,
+            {
+                "epoch": epoch,
+                "liabilities_sha256": prepared.context.liabilities_sha256,
+                "wallets": [
+                    {
+                        "where": i.where,
+                        "chain": i.chain,
+                        "address": i.address,
+                        "category": i.category,
+                        "proof_types": list(i.proof_types),
+                        "message": i.message,
+                    }
+                    for i in items
+                ],
+            },
+            human,
+        )
+
+
+@reserves.command()
+@workspace_option
+@click.option("--epoch", required=True, help="The epoch to check the signatures against.")
+@click.option("--snapshot-time", help="The liabilities snapshot time (ISO 8601); default now.")
+@click.option(
+    "--liabilities", type=click.Path(path_type=Path), help="Override the liabilities CSV."
+)
+@reserves_option
+@rpc_option
+@skew_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+@passphrase_option
+def check(
+    workspace: Path,
+    epoch: str,
+    snapshot_time: str | None,
+    liabilities: Path | None,
+    reserves: Path | None,
+    rpc: tuple[str, ...],
+    max_block_skew: int,
+    as_json: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """Check every wallet: signatures, commingling, balances on chain, coverage.
+
+    Exit 0 when everything holds and client liabilities are covered, 1 when a
+    check fails or there is a shortfall, 3 on bad input.
+    """
+    from .publish import assess_reserves, parse_snapshot_time, prepare_epoch
+    from .reserves import read_reserves
+
+    with _errors():
+        config = load_config(workspace / CONFIG_NAME)
+        urls = parse_rpc_options(rpc)
+        declaration = read_reserves(reserves or config.reserves, config.assets)
+        snapshot = parse_snapshot_time(snapshot_time)
+        passphrase = _passphrase(passphrase_file)
+        prepared = prepare_epoch(config, passphrase, epoch, liabilities)
+        result = assess_reserves(prepared, declaration, urls, snapshot, max_block_skew * 60)
+        ok = not result.errors and not result.shortfalls
+
+        def human() -> None:
+            w = len(result.reserves.wallets)
+            click.echo(f"Reserves for epoch {epoch}: {w} wallet(s) in {declaration.path}")
+            for chain in declaration.chains:
+                how = (
+                    "balances read from the node"
+                    if chain.id in result.checked_chains
+                    else "balances declared, not checked (no --rpc)"
+                )
+                click.echo(f"  {chain.id:<12} block {chain.block_height}: {how}")
+            _echo_coverage(result.reserves)
+            for problem in result.errors:
+                click.echo(f"error: {problem}", err=True)
+            for problem in result.shortfalls:
+                click.echo(f"shortfall: {problem}", err=True)
+            click.echo("All reserves checks pass." if ok else "Reserves checks FAILED.")
+
+        _emit(
+            as_json,
+            {
+                "ok": ok,
+                "epoch": epoch,
+                "errors": result.errors,
+                "shortfalls": result.shortfalls,
+                "checked_chains": result.checked_chains,
+                "unchecked_chains": result.unchecked_chains,
+                "reserves": reserves_to_dict(result.reserves),
+            },
+            human,
+        )
+        if not ok:
+            sys.exit(EXIT_FAILED)
 
 
 def _code(code: str | None, code_file: Path | None) -> str:
@@ -346,14 +575,21 @@ def verify(
     "--serve", "serve_after", is_flag=True, help="Preview the site on localhost afterwards."
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-def demo(out: Path, clients: int, seed: int, serve_after: bool, port: int) -> None:
+@click.option(
+    "--shortfall",
+    is_flag=True,
+    help="Leave one asset under-covered, to see how a shortfall is shown.",
+)
+def demo(out: Path, clients: int, seed: int, serve_after: bool, port: int, shortfall: bool) -> None:
     """Publish a realistic synthetic custodian, to see and try everything."""
     from .demo import DEMO_PASSPHRASE, run_demo
 
     with _errors():
-        result = run_demo(out, clients, seed)
+        result = run_demo(out, clients, seed, shortfall=shortfall)
         click.echo(f"Demo custodian with {clients:,} clients published to {result.publish.site}")
         click.echo(f"  workspace:     {result.workspace} (passphrase: {DEMO_PASSPHRASE.decode()})")
+        click.echo(f"  reserves:      {result.workspace / 'data' / 'reserves.toml'} (signed)")
+        _echo_coverage(result.publish.attestation.reserves)
         click.echo(f"  client codes:  {result.publish.codes} (private: never publish this file)")
         click.echo(f"  key fingerprint: {result.publish.fingerprint}")
         click.echo("Open the site:")

@@ -10,7 +10,7 @@ from typing import Any
 from .amounts import MAX_DECIMALS
 from .errors import ConfigError
 from .models import Asset, Custodian
-from .protocol import check_asset_code
+from .protocol import check_asset_code, text_problem
 
 CONFIG_NAME = "porsegregate.toml"
 MAX_TEXT = 4000
@@ -26,6 +26,7 @@ class Config:
     public_key: Path
     master_secret: Path
     liabilities: Path
+    reserves: Path
     site: Path
     codes: Path
 
@@ -46,6 +47,9 @@ def _text(table: dict[str, Any], key: str, where: str, path: Path) -> str:
         raise ConfigError(f"{path}: [{where}] {key} must be a non-empty string")
     if len(value) > MAX_TEXT:
         raise ConfigError(f"{path}: [{where}] {key} is longer than {MAX_TEXT} characters")
+    if key == "name" and text_problem(value.strip()):
+        # The name is a line of every proof-of-control message.
+        raise ConfigError(f"{path}: [{where}] {key} {text_problem(value.strip())}")
     return value.strip()
 
 
@@ -111,6 +115,7 @@ def load_config(path: Path) -> Config:
         public_key=file("public_key", "keys/custodian.pub.pem"),
         master_secret=file("master_secret", "secrets/master-secret.json"),
         liabilities=file("liabilities", "data/liabilities.csv"),
+        reserves=file("reserves", "data/reserves.toml"),
         site=file("site", "site"),
         codes=file("codes", "private/client-codes.csv"),
     )

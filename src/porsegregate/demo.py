@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .amounts import format_decimal
 from .config import CONFIG_NAME, load_config
+from .demo_reserves import write_demo_reserves
 from .keys import create_master_secret, create_signing_key
-from .publish import PublishResult, publish
+from .publish import PublishResult, prepare_epoch, publish
 from .workspace import write_config
 
 DEMO_PASSPHRASE = b"porsegregate-demo-only"
@@ -57,7 +58,18 @@ class DemoResult:
     sample_code: str
 
 
-def run_demo(out: Path, clients: int = 10_000, seed: int = 1, epoch: str = "2026-11") -> DemoResult:
+def run_demo(
+    out: Path,
+    clients: int = 10_000,
+    seed: int = 1,
+    epoch: str = "2026-11",
+    shortfall: bool = False,
+) -> DemoResult:
+    """A full custodian: liabilities, signed reserves on three chains, a published site.
+
+    With `shortfall`, one asset's segregated wallets hold too little and the
+    site is published with --allow-shortfall, to show how that looks.
+    """
     workspace = out / "workspace"
     config_path = workspace / CONFIG_NAME
     if not config_path.exists():
@@ -76,6 +88,8 @@ def run_demo(out: Path, clients: int = 10_000, seed: int = 1, epoch: str = "2026
     if not config.master_secret.exists():
         create_master_secret(config.master_secret, DEMO_PASSPHRASE)
     write_synthetic_liabilities(config.liabilities, clients, seed)
+    prepared = prepare_epoch(config, DEMO_PASSPHRASE, epoch)
+    dedicated_client = write_demo_reserves(config.reserves, prepared, shortfall)
     result = publish(
         config,
         DEMO_PASSPHRASE,
@@ -84,8 +98,10 @@ def run_demo(out: Path, clients: int = 10_000, seed: int = 1, epoch: str = "2026
         site=out / "site",
         codes_path=out / "client-codes.csv",
         replace=True,
+        allow_shortfall=shortfall,
+        prepared=prepared,
     )
+    # The sample client is the one with a dedicated wallet, so a first try shows everything.
     with result.codes.open(encoding="utf-8") as f:
-        f.readline()
-        account, code = f.readline().strip().split(",")
-    return DemoResult(workspace, result, account, code)
+        codes = dict(line.rstrip("\n").split(",", 1) for line in f)
+    return DemoResult(workspace, result, dedicated_client, codes[dedicated_client])

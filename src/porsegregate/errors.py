@@ -27,6 +27,10 @@ class ConfigError(PorError):
     """A problem with the workspace configuration, keys or secrets."""
 
 
+class ReservesError(InputError):
+    """Reserves that fail a check (control, commingling, balance) or do not cover liabilities."""
+
+
 class VerificationError(PorError):
     """A proof, signature or site failed a check: names the check and asset."""
 

@@ -26,6 +26,117 @@ class AssetLiabilities:
     padded_height: int
 
 
+CATEGORIES = ("client_segregated", "client_dedicated", "proprietary", "third_party")
+CLIENT_CATEGORIES = ("client_segregated", "client_dedicated")
+CHAIN_KINDS = ("evm", "bitcoin", "ed25519")
+PROOF_TYPES = {"evm": ("eip191",), "bitcoin": ("bip137", "bip322"), "ed25519": ("ed25519",)}
+UNPROVEN = "none"
+
+
+@dataclass(frozen=True)
+class ChainAsset:
+    """An asset as it exists on one chain: its native coin (contract None) or a token."""
+
+    code: str
+    contract: str | None
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    """One chain at the block its balances were taken at."""
+
+    id: str
+    kind: str
+    network: str
+    block_height: int
+    block_hash: str
+    assets: tuple[ChainAsset, ...]
+    explorer_address: str | None = None
+    explorer_block: str | None = None
+
+    def asset(self, code: str) -> ChainAsset | None:
+        return next((a for a in self.assets if a.code == code), None)
+
+
+@dataclass(frozen=True)
+class ControlProof:
+    """Proof that the wallet's key signed the epoch's challenge, or a pointer to other evidence."""
+
+    type: str
+    signature: str | None
+    public_key: str | None
+    evidence: str | None
+
+    @property
+    def proven(self) -> bool:
+        return self.type != UNPROVEN
+
+
+@dataclass(frozen=True)
+class Holding:
+    asset: str
+    amount: int
+    # "chain": read from a node at the snapshot block when published; "declared": not checked.
+    source: str
+
+
+@dataclass(frozen=True)
+class Wallet:
+    chain: str
+    address: str
+    category: str
+    holder: str
+    label: str
+    # client_dedicated only: SHA-256 commitment only the client can open (protocol section 6).
+    client_tag: bytes | None
+    holdings: tuple[Holding, ...]
+    proof: ControlProof
+
+    def amount(self, asset: str) -> int:
+        return sum(h.amount for h in self.holdings if h.asset == asset)
+
+
+@dataclass(frozen=True)
+class AssetCoverage:
+    """Client liabilities in one asset against the reserves that may be counted for them."""
+
+    asset: str
+    decimals: int
+    liabilities: int
+    client_segregated: int
+    client_dedicated: int
+    # Dedicated wallets count only up to their own client's liability in the asset.
+    client_dedicated_counted: int
+    third_party: int
+    proprietary: int
+    dedicated_shortfalls: int
+
+    @property
+    def segregated(self) -> int:
+        return self.client_segregated + self.client_dedicated_counted
+
+    @property
+    def covered(self) -> bool:
+        return self.segregated >= self.liabilities and self.dedicated_shortfalls == 0
+
+
+@dataclass(frozen=True)
+class Reserves:
+    chains: tuple[ChainSnapshot, ...]
+    wallets: tuple[Wallet, ...]
+    coverage: tuple[AssetCoverage, ...]
+
+    @property
+    def shortfall(self) -> bool:
+        return any(not c.covered for c in self.coverage)
+
+    def chain(self, chain_id: str) -> ChainSnapshot | None:
+        return next((c for c in self.chains if c.id == chain_id), None)
+
+    def asset_coverage(self, code: str) -> AssetCoverage | None:
+        return next((c for c in self.coverage if c.asset == code), None)
+
+
 @dataclass(frozen=True)
 class Attestation:
     format: str
@@ -36,6 +147,7 @@ class Attestation:
     snapshot_time: str
     assets: tuple[AssetLiabilities, ...]
     previous_attestation_sha256: str | None
+    reserves: Reserves = field(default_factory=lambda: Reserves((), (), ()))
 
     def asset(self, code: str) -> AssetLiabilities | None:
         for a in self.assets:

@@ -21,6 +21,7 @@ NODE = b"\x01"
 PAD = b"\x02"
 ACCOUNT = b"\x03"
 CODE_CHECK = b"\x04"
+DEDICATED = b"\x05"
 
 MAX_ACCOUNT_ID_BYTES = 128
 MAX_HEIGHT = 64
@@ -30,6 +31,8 @@ MIN_PADDED_HEIGHT = 10
 
 EPOCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ASSET_RE = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
+CHAIN_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+MAX_LABEL = 200
 
 
 def lp(data: bytes) -> bytes:
@@ -127,3 +130,39 @@ def padded_height(leaves: int) -> int:
 def published_height(leaves: int) -> int:
     """The height porsegregate pads a tree of `leaves` client leaves to (never below 10)."""
     return max(MIN_PADDED_HEIGHT, padded_height(leaves))
+
+
+def check_chain_id(chain: str) -> str:
+    if not CHAIN_RE.fullmatch(chain):
+        raise ValueError(
+            f"chain id {chain!r} must be 1-32 of a-z 0-9 . _ - starting with a letter or digit"
+        )
+    return chain
+
+
+def text_problem(text: str, limit: int = MAX_LABEL) -> str | None:
+    """Why a name that goes into a signed message line is unacceptable, or None.
+
+    Control characters (a newline above all) could forge extra lines of a
+    proof-of-control message, so they are refused.
+    """
+    if not text or text != text.strip():
+        return "must be non-empty without leading or trailing spaces"
+    if len(text) > limit:
+        return f"is longer than {limit} characters"
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in text):
+        return "contains a control or line-break character"
+    return None
+
+
+def dedicated_tag(epoch: str, nonce: bytes, account_id: str, chain: str, address: str) -> bytes:
+    """Binds a client_dedicated wallet to one client; only that client's code opens it."""
+    return _crypto.sha256(
+        DEDICATED
+        + lp(VERSION)
+        + lp(epoch.encode())
+        + nonce
+        + lp(account_id.encode())
+        + lp(chain.encode())
+        + lp(address.encode())
+    )

@@ -22,15 +22,24 @@ from pathlib import Path
 
 from . import PROTOCOL_VERSION, __version__, _crypto
 from ._fs import atomic_write
+from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochContext, assess
 from .bundle import encode_shard, shard_name
+from .codes import client_secret
 from .config import Config
 from .epoch import EpochProofs, build_epoch
-from .errors import ConfigError, FormatError, InputError
+from .errors import ConfigError, FormatError, InputError, ReservesError
 from .keys import load_master_secret, load_signing_key, sign
-from .liabilities import read_liabilities
+from .liabilities import Liabilities, read_liabilities
 from .models import Attestation, Manifest
-from .protocol import check_epoch_id
-from .serialization import attestation_bytes, manifest_bytes, parse_attestation
+from .protocol import check_epoch_id, epoch_keys
+from .readers import make_readers
+from .reserves import ReservesDeclaration, read_reserves
+from .serialization import (
+    attestation_bytes,
+    liabilities_sha256,
+    manifest_bytes,
+    parse_attestation,
+)
 from .site import render_site
 
 Progress = Callable[[str, int], None]
@@ -127,6 +136,81 @@ def _swap_in(staging: Path, site: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+@dataclass
+class PreparedEpoch:
+    """An epoch's trees built and keys unlocked: what challenge, check and publish share."""
+
+    config: Config
+    epoch: str
+    signing_key: _crypto.Ed25519PrivateKey
+    master: bytes
+    liabilities: Liabilities
+    proofs: EpochProofs
+
+    @property
+    def context(self) -> EpochContext:
+        return EpochContext(
+            custodian=self.config.custodian.name,
+            fingerprint=_crypto.fingerprint(self.signing_key.public_key()),
+            epoch=self.epoch,
+            liabilities_sha256=liabilities_sha256(self.proofs.assets),
+            assets=self.proofs.assets,
+        )
+
+    def nonce_of(self, account: str) -> bytes:
+        return epoch_keys(client_secret(self.master, account), self.epoch).nonce
+
+
+def prepare_epoch(
+    config: Config,
+    passphrase: bytes,
+    epoch: str,
+    liabilities_path: Path | None = None,
+    progress: Progress | None = None,
+) -> PreparedEpoch:
+    try:
+        check_epoch_id(epoch)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    signing_key = load_signing_key(config.signing_key, passphrase)
+    master = load_master_secret(config.master_secret, passphrase)
+    liabilities = read_liabilities(
+        liabilities_path or config.liabilities,
+        config.assets,
+        (lambda n: progress("rows", n)) if progress else None,
+    )
+    proofs = build_epoch(liabilities, master, epoch, progress)
+    return PreparedEpoch(config, epoch, signing_key, master, liabilities, proofs)
+
+
+def load_declaration(config: Config, reserves_path: Path | None) -> ReservesDeclaration | None:
+    """The reserves declaration; None only when the configured default file does not exist."""
+    if reserves_path is None and not config.reserves.exists():
+        return None
+    return read_reserves(reserves_path or config.reserves, config.assets)
+
+
+def assess_reserves(
+    prepared: PreparedEpoch,
+    declaration: ReservesDeclaration | None,
+    rpc_urls: dict[str, str] | None = None,
+    snapshot_time: str | None = None,
+    max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW,
+) -> Assessment:
+    if declaration is None:
+        declaration = ReservesDeclaration(prepared.config.reserves, (), ())
+    readers = make_readers(rpc_urls or {}, declaration.chains)
+    return assess(
+        declaration,
+        prepared.context,
+        prepared.liabilities,
+        prepared.nonce_of,
+        readers,
+        snapshot_time,
+        max_block_skew,
+    )
+
+
 def publish(
     config: Config,
     passphrase: bytes,
@@ -137,7 +221,13 @@ def publish(
     liabilities_path: Path | None = None,
     replace: bool = False,
     progress: Progress | None = None,
+    reserves_path: Path | None = None,
+    rpc_urls: dict[str, str] | None = None,
+    allow_shortfall: bool = False,
+    max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW,
+    prepared: PreparedEpoch | None = None,
 ) -> PublishResult:
+    """Publish one epoch; `prepared` reuses trees already built for this config and epoch."""
     try:
         check_epoch_id(epoch)
     except ValueError as exc:
@@ -145,20 +235,30 @@ def publish(
     snapshot = parse_snapshot_time(snapshot_time)
     site = site or config.site
     codes_path = codes_path or config.codes
-    liabilities_path = liabilities_path or config.liabilities
     if (
         site.resolve() == codes_path.resolve().parent
         or site.resolve() in codes_path.resolve().parents
     ):
         raise ConfigError(f"the client codes file {codes_path} must not be inside the site {site}")
     previous = _previous(site, epoch, replace)
-    signing_key = load_signing_key(config.signing_key, passphrase)
-    master = load_master_secret(config.master_secret, passphrase)
-
-    liabilities = read_liabilities(
-        liabilities_path, config.assets, (lambda n: progress("rows", n)) if progress else None
-    )
-    proofs = build_epoch(liabilities, master, epoch, progress)
+    declaration = load_declaration(config, reserves_path)
+    if prepared is None or prepared.epoch != epoch or prepared.config is not config:
+        prepared = prepare_epoch(config, passphrase, epoch, liabilities_path, progress)
+    assessment = assess_reserves(prepared, declaration, rpc_urls, snapshot, max_block_skew)
+    if assessment.errors:
+        raise ReservesError(
+            f"{len(assessment.errors)} reserves check(s) failed; nothing was published",
+            assessment.errors,
+        )
+    if assessment.shortfalls and not allow_shortfall:
+        hint = (
+            [f"no reserves file: {config.reserves} does not exist"] if declaration is None else []
+        )
+        raise ReservesError(
+            "client assets are not fully covered by segregated reserves; nothing was published "
+            "(publish with --allow-shortfall to state the shortfall on every page)",
+            hint + assessment.shortfalls,
+        )
     attestation = Attestation(
         format=PROTOCOL_VERSION,
         generator=f"porsegregate {__version__}",
@@ -166,16 +266,25 @@ def publish(
         segregation_arrangement=config.segregation_arrangement,
         epoch_id=epoch,
         snapshot_time=snapshot,
-        assets=proofs.assets,
+        assets=prepared.proofs.assets,
         previous_attestation_sha256=previous,
+        reserves=assessment.reserves,
     )
     att_bytes = attestation_bytes(attestation)
+    signing_key = prepared.signing_key
     fingerprint = _crypto.fingerprint(signing_key.public_key())
 
     site.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(site):
         return _write_site(
-            site, codes_path, proofs, attestation, att_bytes, signing_key, fingerprint, progress
+            site,
+            codes_path,
+            prepared.proofs,
+            attestation,
+            att_bytes,
+            signing_key,
+            fingerprint,
+            progress,
         )
 
 

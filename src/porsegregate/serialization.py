@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from typing import Any
@@ -17,9 +18,33 @@ import rfc8785
 
 from . import PROTOCOL_VERSION
 from .amounts import AMOUNT_BYTES, MAX_DECIMALS, parse_units
+from .coverage import percent
 from .errors import FormatError
-from .models import AssetLiabilities, Attestation, Custodian, Manifest, ProofFile
-from .protocol import MAX_HEIGHT, check_asset_code, check_epoch_id
+from .models import (
+    CATEGORIES,
+    CHAIN_KINDS,
+    PROOF_TYPES,
+    UNPROVEN,
+    AssetCoverage,
+    AssetLiabilities,
+    Attestation,
+    ChainAsset,
+    ChainSnapshot,
+    ControlProof,
+    Custodian,
+    Holding,
+    Manifest,
+    ProofFile,
+    Reserves,
+    Wallet,
+)
+from .protocol import (
+    MAX_HEIGHT,
+    check_asset_code,
+    check_chain_id,
+    check_epoch_id,
+    text_problem,
+)
 
 PROOF_FORMAT = "porsegregate-proof/1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -31,6 +56,89 @@ def canonical(obj: Any) -> bytes:
     return bytes(rfc8785.dumps(obj))
 
 
+def liabilities_to_dict(assets: tuple[AssetLiabilities, ...]) -> dict[str, Any]:
+    return {
+        "hash": "SHA-256",
+        "amount_bytes": AMOUNT_BYTES,
+        "assets": [
+            {
+                "code": x.code,
+                "decimals": x.decimals,
+                "root": x.root.hex(),
+                "total": str(x.total),
+                "padded_height": x.padded_height,
+            }
+            for x in sorted(assets, key=lambda x: x.code)
+        ],
+    }
+
+
+def liabilities_sha256(assets: tuple[AssetLiabilities, ...]) -> str:
+    """What proof-of-control messages bind: SHA-256 of the canonical liabilities section."""
+    return hashlib.sha256(canonical(liabilities_to_dict(assets))).hexdigest()
+
+
+def wallet_sort_key(w: Wallet) -> tuple[int, str, str, str]:
+    return (CATEGORIES.index(w.category), w.holder, w.chain, w.address)
+
+
+def reserves_to_dict(r: Reserves) -> dict[str, Any]:
+    return {
+        "chains": [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "network": c.network,
+                "block": {"height": c.block_height, "hash": c.block_hash},
+                "assets": [{"code": a.code, "contract": a.contract} for a in c.assets],
+                "explorer": {"address": c.explorer_address, "block": c.explorer_block},
+            }
+            for c in sorted(r.chains, key=lambda c: c.id)
+        ],
+        "wallets": [
+            {
+                "chain": w.chain,
+                "address": w.address,
+                "category": w.category,
+                "holder": w.holder,
+                "label": w.label,
+                "client_tag": w.client_tag.hex() if w.client_tag is not None else None,
+                "holdings": [
+                    {"asset": h.asset, "amount": str(h.amount), "source": h.source}
+                    for h in sorted(w.holdings, key=lambda h: h.asset)
+                ],
+                "proof": {
+                    "type": w.proof.type,
+                    "signature": w.proof.signature,
+                    "public_key": w.proof.public_key,
+                    "evidence": w.proof.evidence,
+                },
+            }
+            for w in sorted(r.wallets, key=wallet_sort_key)
+        ],
+        "coverage": [
+            {
+                "asset": c.asset,
+                "decimals": c.decimals,
+                "liabilities": str(c.liabilities),
+                "client_segregated": str(c.client_segregated),
+                "client_dedicated": str(c.client_dedicated),
+                "client_dedicated_counted": str(c.client_dedicated_counted),
+                "third_party": str(c.third_party),
+                "proprietary": str(c.proprietary),
+                "dedicated_shortfalls": c.dedicated_shortfalls,
+                "segregated_percent": percent(c.segregated, c.liabilities),
+                "including_third_party_percent": percent(
+                    c.segregated + c.third_party, c.liabilities
+                ),
+                "covered": c.covered,
+            }
+            for c in sorted(r.coverage, key=lambda c: c.asset)
+        ],
+        "shortfall": r.shortfall,
+    }
+
+
 def attestation_to_dict(a: Attestation) -> dict[str, Any]:
     return {
         "format": a.format,
@@ -38,20 +146,8 @@ def attestation_to_dict(a: Attestation) -> dict[str, Any]:
         "custodian": {"name": a.custodian.name, "legal_entity": a.custodian.legal_entity},
         "segregation": {"arrangement": a.segregation_arrangement},
         "epoch": {"id": a.epoch_id, "snapshot_time": a.snapshot_time},
-        "liabilities": {
-            "hash": "SHA-256",
-            "amount_bytes": AMOUNT_BYTES,
-            "assets": [
-                {
-                    "code": x.code,
-                    "decimals": x.decimals,
-                    "root": x.root.hex(),
-                    "total": str(x.total),
-                    "padded_height": x.padded_height,
-                }
-                for x in sorted(a.assets, key=lambda x: x.code)
-            ],
-        },
+        "liabilities": liabilities_to_dict(a.assets),
+        "reserves": reserves_to_dict(a.reserves),
         "previous_attestation_sha256": a.previous_attestation_sha256,
     }
 
@@ -97,6 +193,189 @@ def _load_canonical(data: bytes, what: str) -> Any:
             "whitespace or key order)"
         )
     return doc
+
+
+def _opt_str(obj: Any, key: str, where: str) -> str | None:
+    if not isinstance(obj, dict) or key not in obj:
+        raise FormatError(f"{where}.{key} is missing")
+    value = obj[key]
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise FormatError(f"{where}.{key} must be null or a string of at most {MAX_TEXT} chars")
+    return value
+
+
+def _units(obj: Any, key: str, where: str) -> int:
+    try:
+        return parse_units(_get(obj, key, str, where))
+    except ValueError as exc:
+        raise FormatError(f"{where}.{key}: {exc}") from exc
+
+
+def _label(obj: Any, key: str, where: str) -> str:
+    value: str = _get(obj, key, str, where)
+    problem = text_problem(value)
+    if problem:
+        raise FormatError(f"{where}.{key}: {problem}")
+    return value
+
+
+def _hex_or_none(value: str | None, length: int | None, where: str) -> str | None:
+    if value is not None and not (
+        re.fullmatch(r"[0-9a-f]+", value) and (length is None or len(value) == length)
+    ):
+        raise FormatError(
+            f"{where} must be lowercase hex" + (f" of {length} digits" if length else "")
+        )
+    return value
+
+
+def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
+    """The attestation's reserves section, checked for shape and internal consistency."""
+    where = "reserves"
+    chains: list[ChainSnapshot] = []
+    for i, item in enumerate(_get(doc, "chains", list, where)):
+        w = f"reserves.chains[{i}]"
+        kind = _get(item, "kind", str, w)
+        if kind not in CHAIN_KINDS:
+            raise FormatError(f"{w}.kind {kind!r} is not one of {', '.join(CHAIN_KINDS)}")
+        block = _get(item, "block", dict, w)
+        height = _get(block, "height", int, f"{w}.block")
+        if not 0 <= height < 2**53:
+            raise FormatError(f"{w}.block.height is out of range")
+        chain_assets = []
+        for j, a in enumerate(_get(item, "assets", list, w)):
+            aw = f"{w}.assets[{j}]"
+            try:
+                code = check_asset_code(_get(a, "code", str, aw))
+            except ValueError as exc:
+                raise FormatError(f"{aw}: {exc}") from exc
+            chain_assets.append(ChainAsset(code, _opt_str(a, "contract", aw)))
+        codes = [a.code for a in chain_assets]
+        if len(set(codes)) != len(codes):
+            raise FormatError(f"{w}.assets lists an asset twice")
+        explorer = _get(item, "explorer", dict, w)
+        for key in ("address", "block"):
+            link = _opt_str(explorer, key, f"{w}.explorer")
+            if link is not None and not link.startswith("https://"):
+                raise FormatError(f"{w}.explorer.{key} must be null or an https:// URL template")
+        try:
+            chain_id = check_chain_id(_get(item, "id", str, w))
+        except ValueError as exc:
+            raise FormatError(f"{w}: {exc}") from exc
+        chains.append(
+            ChainSnapshot(
+                id=chain_id,
+                kind=kind,
+                network=_label(item, "network", w),
+                block_height=height,
+                block_hash=_label(block, "hash", f"{w}.block"),
+                assets=tuple(chain_assets),
+                explorer_address=_opt_str(explorer, "address", f"{w}.explorer"),
+                explorer_block=_opt_str(explorer, "block", f"{w}.explorer"),
+            )
+        )
+    ids = [c.id for c in chains]
+    if ids != sorted(set(ids)):
+        raise FormatError("reserves.chains must be sorted by id without duplicates")
+    by_id = {c.id: c for c in chains}
+
+    wallets: list[Wallet] = []
+    for i, item in enumerate(_get(doc, "wallets", list, where)):
+        w = f"reserves.wallets[{i}]"
+        chain = by_id.get(_get(item, "chain", str, w))
+        if chain is None:
+            raise FormatError(f"{w}.chain is not one of the listed chains")
+        category = _get(item, "category", str, w)
+        if category not in CATEGORIES:
+            raise FormatError(f"{w}.category {category!r} is not one of {', '.join(CATEGORIES)}")
+        tag = _hex_or_none(_opt_str(item, "client_tag", w), 64, f"{w}.client_tag")
+        if (tag is not None) != (category == "client_dedicated"):
+            raise FormatError(f"{w}: client_tag is required for, and only for, client_dedicated")
+        holdings = []
+        for j, h in enumerate(_get(item, "holdings", list, w)):
+            hw = f"{w}.holdings[{j}]"
+            asset = _get(h, "asset", str, hw)
+            if chain.asset(asset) is None:
+                raise FormatError(f"{hw}.asset {asset!r} is not an asset of chain {chain.id}")
+            source = _get(h, "source", str, hw)
+            if source not in ("chain", "declared"):
+                raise FormatError(f"{hw}.source must be 'chain' or 'declared'")
+            holdings.append(Holding(asset, _units(h, "amount", hw), source))
+        if [h.asset for h in holdings] != sorted({h.asset for h in holdings}):
+            raise FormatError(f"{w}.holdings must be sorted by asset without duplicates")
+        proof = _get(item, "proof", dict, w)
+        ptype = _get(proof, "type", str, f"{w}.proof")
+        signature = _opt_str(proof, "signature", f"{w}.proof")
+        evidence = _opt_str(proof, "evidence", f"{w}.proof")
+        public_key = _hex_or_none(_opt_str(proof, "public_key", f"{w}.proof"), None, f"{w}.proof")
+        if ptype == UNPROVEN:
+            if signature is not None or not evidence:
+                raise FormatError(f"{w}.proof: an unproven wallet has evidence and no signature")
+        elif ptype not in PROOF_TYPES[chain.kind]:
+            raise FormatError(f"{w}.proof.type {ptype!r} is not a proof type for {chain.kind}")
+        elif signature is None:
+            raise FormatError(f"{w}.proof.signature is missing")
+        wallets.append(
+            Wallet(
+                chain=chain.id,
+                address=_label(item, "address", w),
+                category=category,
+                holder=_label(item, "holder", w),
+                label=_get(item, "label", str, w),
+                client_tag=bytes.fromhex(tag) if tag is not None else None,
+                holdings=tuple(holdings),
+                proof=ControlProof(ptype, signature, public_key, evidence),
+            )
+        )
+    if [wallet_sort_key(x) for x in wallets] != sorted(wallet_sort_key(x) for x in wallets):
+        raise FormatError("reserves.wallets must be sorted by category, holder, chain, address")
+    if len({(x.chain, x.address) for x in wallets}) != len(wallets):
+        raise FormatError("reserves.wallets lists the same chain and address twice")
+
+    decimals = {a.code: a.decimals for a in assets}
+    coverage: list[AssetCoverage] = []
+    for i, item in enumerate(_get(doc, "coverage", list, where)):
+        w = f"reserves.coverage[{i}]"
+        asset = _get(item, "asset", str, w)
+        if asset not in decimals or _get(item, "decimals", int, w) != decimals[asset]:
+            raise FormatError(f"{w}: {asset!r} is not a liabilities asset, or its decimals differ")
+        shortfalls = _get(item, "dedicated_shortfalls", int, w)
+        if not 0 <= shortfalls < 2**53:
+            raise FormatError(f"{w}.dedicated_shortfalls is out of range")
+        row = AssetCoverage(
+            asset=asset,
+            decimals=decimals[asset],
+            liabilities=_units(item, "liabilities", w),
+            client_segregated=_units(item, "client_segregated", w),
+            client_dedicated=_units(item, "client_dedicated", w),
+            client_dedicated_counted=_units(item, "client_dedicated_counted", w),
+            third_party=_units(item, "third_party", w),
+            proprietary=_units(item, "proprietary", w),
+            dedicated_shortfalls=shortfalls,
+        )
+        # The derived fields must be what the figures say: no page can show a rounder number.
+        if _opt_str(item, "segregated_percent", w) != percent(row.segregated, row.liabilities):
+            raise FormatError(f"{w}.segregated_percent does not match its figures")
+        if _opt_str(item, "including_third_party_percent", w) != percent(
+            row.segregated + row.third_party, row.liabilities
+        ):
+            raise FormatError(f"{w}.including_third_party_percent does not match its figures")
+        if _get(item, "covered", bool, w) != row.covered:
+            raise FormatError(f"{w}.covered does not match its figures")
+        coverage.append(row)
+    if [c.asset for c in coverage] != sorted(decimals):
+        raise FormatError("reserves.coverage must list every liabilities asset once, sorted")
+    for c in coverage:
+        if c.liabilities != next(a.total for a in assets if a.code == c.asset):
+            raise FormatError(
+                f"reserves.coverage {c.asset}: liabilities differ from the signed total"
+            )
+    reserves = Reserves(tuple(chains), tuple(wallets), tuple(coverage))
+    if _get(doc, "shortfall", bool, where) != reserves.shortfall:
+        raise FormatError("reserves.shortfall does not match the coverage rows")
+    return reserves
 
 
 def parse_attestation(data: bytes) -> Attestation:
@@ -153,6 +432,7 @@ def parse_attestation(data: bytes) -> Attestation:
         snapshot_time=snapshot,
         assets=tuple(assets),
         previous_attestation_sha256=prev,
+        reserves=parse_reserves(_get(doc, "reserves", dict, "attestation"), tuple(assets)),
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,7 @@ from markupsafe import Markup
 
 from . import PROTOCOL_VERSION, _crypto
 from .amounts import format_decimal
+from .coverage import percent
 from .errors import ConfigError
 from .models import Attestation
 
@@ -57,7 +59,7 @@ _VERIFY_CSP = (
     "default-src 'none'; script-src '{script}'; style-src '{style}'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'"
 )
-PAGES = ("index.html", "verify.html", "auditor.html")
+PAGES = ("index.html", "reserves.html", "verify.html", "auditor.html")
 STYLE = "style.css"
 SCRIPT = "porverify.js"
 
@@ -211,6 +213,163 @@ def _asset_rows(attestation: Attestation) -> list[AssetRow]:
     return rows
 
 
+# The coverage chart: one row per asset; the bar spans 0-200 %, with a mark at 100 %.
+COVERAGE_SCALE_PERCENT = 200
+CATEGORY_TITLES = {
+    "client_segregated": "Client-segregated wallets (omnibus, client assets only)",
+    "client_dedicated": "Client-dedicated wallets (each held for one client)",
+    "proprietary": "The custodian's own wallets (never counted for clients)",
+    "third_party": "Held at third-party custodians (counted only in the third-party figure)",
+}
+PROOF_TITLES = {
+    "eip191": "EIP-191 signature",
+    "bip137": "Bitcoin signed message (BIP-137)",
+    "bip322": "BIP-322 signature",
+    "ed25519": "Ed25519 signature",
+    "none": "Unproven: no key signature",
+}
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    code: str
+    liabilities: str
+    segregated: str
+    client_segregated: str
+    dedicated_counted: str
+    third_party: str
+    proprietary: str
+    percent: str | None
+    including_third_party_percent: str | None
+    covered: bool
+    dedicated_shortfalls: int
+    short_by: str
+    bar_width: int
+    mark_x: int
+    label_y: int
+    bar_y: int
+
+
+@dataclass(frozen=True)
+class WalletRow:
+    chain: str
+    address: str
+    address_url: str | None
+    label: str
+    holdings: list[tuple[str, str, str]]  # (asset, amount shown, source)
+    proof: str
+    proven: bool
+    evidence: str | None
+    client_tag: str | None
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    id: str
+    kind: str
+    network: str
+    height: int
+    block_hash: str
+    block_url: str | None
+    assets: list[tuple[str, str | None]]
+
+
+def _fill(template: str | None, placeholder: str, value: str) -> str | None:
+    """An explorer link; templates are https:// only (checked on input), values URL-quoted."""
+    if template is None or not template.startswith("https://"):
+        return None
+    return template.replace("{" + placeholder + "}", urllib.parse.quote(value, safe=""))
+
+
+def _coverage_rows(attestation: Attestation) -> list[CoverageRow]:
+    decimals = {a.code: a.decimals for a in attestation.assets}
+    rows = []
+    for i, c in enumerate(attestation.reserves.coverage):
+        d = decimals[c.asset]
+        ratio = percent(c.segregated, c.liabilities)
+        scaled = (
+            CHART_WIDTH
+            if c.liabilities == 0
+            else min(
+                CHART_WIDTH,
+                c.segregated * 100 * CHART_WIDTH // (c.liabilities * COVERAGE_SCALE_PERCENT),
+            )
+        )
+        top = i * CHART_ROW
+        rows.append(
+            CoverageRow(
+                code=c.asset,
+                liabilities=format_decimal(c.liabilities, d),
+                segregated=format_decimal(c.segregated, d),
+                client_segregated=format_decimal(c.client_segregated, d),
+                dedicated_counted=format_decimal(c.client_dedicated_counted, d),
+                third_party=format_decimal(c.third_party, d),
+                proprietary=format_decimal(c.proprietary, d),
+                percent=ratio,
+                including_third_party_percent=percent(c.segregated + c.third_party, c.liabilities),
+                covered=c.covered,
+                dedicated_shortfalls=c.dedicated_shortfalls,
+                short_by=format_decimal(max(c.liabilities - c.segregated, 0), d),
+                bar_width=scaled,
+                mark_x=CHART_WIDTH * 100 // COVERAGE_SCALE_PERCENT,
+                label_y=top + CHART_LABEL_Y,
+                bar_y=top + CHART_BAR_Y,
+            )
+        )
+    return rows
+
+
+def _wallet_groups(
+    attestation: Attestation,
+) -> list[tuple[str, str, list[tuple[str, list[WalletRow]]]]]:
+    """[(category, title, [(holder, [wallets])])] in the attestation's order."""
+    reserves = attestation.reserves
+    decimals = {a.code: a.decimals for a in attestation.assets}
+    groups: list[tuple[str, str, list[tuple[str, list[WalletRow]]]]] = []
+    for category, title in CATEGORY_TITLES.items():
+        holders: dict[str, list[WalletRow]] = {}
+        for w in reserves.wallets:
+            if w.category != category:
+                continue
+            chain = reserves.chain(w.chain)
+            holders.setdefault(w.holder, []).append(
+                WalletRow(
+                    chain=w.chain,
+                    address=w.address,
+                    address_url=_fill(
+                        chain.explorer_address if chain else None, "address", w.address
+                    ),
+                    label=w.label,
+                    holdings=[
+                        (h.asset, format_decimal(h.amount, decimals[h.asset]), h.source)
+                        for h in w.holdings
+                    ],
+                    proof=PROOF_TITLES.get(w.proof.type, w.proof.type),
+                    proven=w.proof.proven,
+                    evidence=w.proof.evidence,
+                    client_tag=w.client_tag.hex() if w.client_tag else None,
+                )
+            )
+        if holders:
+            groups.append((category, title, list(holders.items())))
+    return groups
+
+
+def _chain_rows(attestation: Attestation) -> list[ChainRow]:
+    return [
+        ChainRow(
+            id=c.id,
+            kind=c.kind,
+            network=c.network,
+            height=c.block_height,
+            block_hash=c.block_hash,
+            block_url=_fill(c.explorer_block, "block", str(c.block_height)),
+            assets=[(a.code, a.contract) for a in c.assets],
+        )
+        for c in attestation.reserves.chains
+    ]
+
+
 def render_site(
     attestation: Attestation,
     attestation_json: bytes,
@@ -232,7 +391,16 @@ def render_site(
     info_csp, verify_csp_markup = _csp_markup(INFO_CSP), _csp_markup(verify_csp)
 
     rows = _asset_rows(attestation)
+    coverage = _coverage_rows(attestation)
     context: dict[str, object] = {
+        "coverage": coverage,
+        "coverage_chart_height": max(1, len(coverage)) * CHART_ROW,
+        "coverage_scale": COVERAGE_SCALE_PERCENT,
+        "shortfall": attestation.reserves.shortfall,
+        "short_assets": [c for c in coverage if not c.covered],
+        "wallet_groups": _wallet_groups(attestation),
+        "chains": _chain_rows(attestation),
+        "wallet_count": len(attestation.reserves.wallets),
         "protocol": PROTOCOL_VERSION,
         "format": attestation.format,
         "generator": attestation.generator,

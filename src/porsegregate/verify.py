@@ -17,12 +17,16 @@ from typing import Any
 
 from . import _crypto
 from .amounts import format_decimal
+from .assess import EpochContext, address_key, commingling_problems, key_id
 from .bundle import Bundle, bundle_aad, decode_bundle, decode_shard, shard_name
+from .chains import SignatureError
 from .codes import CodeError, parse_code
+from .control import verify_control
+from .coverage import coverage_problems, percent
 from .errors import FormatError, InputError
-from .models import Attestation, ProofFile
-from .protocol import account_commitment, epoch_keys, leaf_hash
-from .serialization import parse_attestation, parse_manifest
+from .models import CLIENT_CATEGORIES, Attestation, ProofFile
+from .protocol import account_commitment, dedicated_tag, epoch_keys, leaf_hash
+from .serialization import liabilities_sha256, parse_attestation, parse_manifest
 from .tree import PathError, fold_path
 
 MAX_FETCH = 256 * 1024 * 1024
@@ -48,6 +52,20 @@ class Balance:
         return format_decimal(self.amount, self.decimals)
 
 
+@dataclass(frozen=True)
+class ClientCoverage:
+    """What the client sees about one of their assets: how well it is covered, and by what."""
+
+    asset: str
+    decimals: int
+    segregated_percent: str | None
+    including_third_party_percent: str | None
+    covered: bool
+    # The client's own client_dedicated wallets holding this asset, and what they hold.
+    dedicated: tuple[tuple[str, str, int], ...] = ()
+    dedicated_shortfall: int = 0
+
+
 @dataclass
 class Report:
     checks: list[Check] = field(default_factory=list)
@@ -55,6 +73,8 @@ class Report:
     custodian: dict[str, str] | None = None
     key_fingerprint: str | None = None
     balances: list[Balance] = field(default_factory=list)
+    coverage: list[ClientCoverage] = field(default_factory=list)
+    shortfall: bool = False
     proof: ProofFile | None = None
 
     @property
@@ -86,6 +106,21 @@ class Report:
                     "display": b.display,
                 }
                 for b in self.balances
+            ],
+            "shortfall": self.shortfall,
+            "coverage": [
+                {
+                    "asset": c.asset,
+                    "segregated_percent": c.segregated_percent,
+                    "including_third_party_percent": c.including_third_party_percent,
+                    "covered": c.covered,
+                    "dedicated_wallets": [
+                        {"chain": chain, "address": address, "amount": str(amount)}
+                        for chain, address, amount in c.dedicated
+                    ],
+                    "dedicated_shortfall": str(c.dedicated_shortfall),
+                }
+                for c in self.coverage
             ],
         }
 
@@ -152,6 +187,103 @@ def _check_attestation(
     }
     run.ok("format", f"attestation format {attestation.format}, epoch {attestation.epoch_id}")
     return attestation, key
+
+
+def _check_reserves(run: _Run, attestation: Attestation) -> None:
+    """Everything about the reserves a verifier can check from the signed attestation (T11)."""
+    reserves = attestation.reserves
+    run.report.shortfall = reserves.shortfall
+    fingerprint = run.report.key_fingerprint or ""
+    context = EpochContext(
+        custodian=attestation.custodian.name,
+        fingerprint=fingerprint,
+        epoch=attestation.epoch_id,
+        liabilities_sha256=liabilities_sha256(attestation.assets),
+        assets=attestation.assets,
+    )
+    identities: list[tuple[str, str, str, str | None]] = []
+    proven = 0
+    for wallet in reserves.wallets:
+        chain = reserves.chain(wallet.chain)
+        assert chain is not None  # parse_reserves guarantees it
+        where = f"{wallet.chain} {wallet.address} ({wallet.category})"
+        public_key: bytes | None = None
+        if not wallet.proof.proven:
+            if wallet.category in CLIENT_CATEGORIES:
+                raise run.fail(
+                    "reserves-control",
+                    f"{where} counts for clients but has no proof of control",
+                )
+        else:
+            assert wallet.proof.signature is not None
+            message = context.message(wallet, wallet.category, wallet.client_tag)
+            try:
+                public_key = verify_control(
+                    chain, wallet.address, wallet.proof.type, wallet.proof.signature, message
+                )
+            except SignatureError as exc:
+                raise run.fail(
+                    "reserves-control",
+                    f"{where}: the proof of control does not verify for this custodian, epoch, "
+                    f"liabilities, address and category: {exc}",
+                ) from exc
+            published = wallet.proof.public_key
+            if published is not None and (public_key is None or public_key.hex() != published):
+                raise run.fail(
+                    "reserves-control",
+                    f"{where}: the published public key is not the key that signed",
+                )
+            proven += 1
+        identities.append(
+            (where, wallet.category, address_key(chain, wallet.address), key_id(chain, public_key))
+        )
+    run.ok("reserves-control", f"all {proven} wallet signatures prove control for this epoch")
+    mixed = commingling_problems(identities)
+    if mixed:
+        raise run.fail("reserves-commingling", "; ".join(mixed))
+    run.ok("reserves-commingling", "no address or key is in two categories")
+    for row in reserves.coverage:
+        problems = coverage_problems(row, reserves.wallets)
+        if problems:
+            raise run.fail("reserves-coverage", "; ".join(problems), row.asset)
+    run.ok("reserves-coverage", "the signed coverage figures add up from the listed wallets")
+
+
+def _client_coverage(run: _Run, attestation: Attestation, secret: bytes, account_id: str) -> None:
+    """Coverage of each of the client's assets, and the client's own dedicated wallets."""
+    nonce = epoch_keys(secret, attestation.epoch_id).nonce
+    mine = [
+        w
+        for w in attestation.reserves.wallets
+        if w.client_tag is not None
+        and _crypto.constant_time_equal(
+            w.client_tag,
+            dedicated_tag(attestation.epoch_id, nonce, account_id, w.chain, w.address),
+        )
+    ]
+    for balance in run.report.balances:
+        row = attestation.reserves.asset_coverage(balance.asset)
+        if row is None:
+            continue
+        dedicated = tuple(
+            (w.chain, w.address, w.amount(balance.asset))
+            for w in mine
+            if any(h.asset == balance.asset for h in w.holdings)
+        )
+        held = sum(amount for _, _, amount in dedicated)
+        run.report.coverage.append(
+            ClientCoverage(
+                asset=balance.asset,
+                decimals=balance.decimals,
+                segregated_percent=percent(row.segregated, row.liabilities),
+                including_third_party_percent=percent(
+                    row.segregated + row.third_party, row.liabilities
+                ),
+                covered=row.covered,
+                dedicated=dedicated,
+                dedicated_shortfall=max(balance.amount - held, 0) if dedicated else 0,
+            )
+        )
 
 
 def _open_bundle(
@@ -255,10 +387,12 @@ def verify_proof(
         attestation, _ = _check_attestation(
             run, proof.attestation, proof.attestation_sig, proof.public_key_pem, expect_key
         )
+        _check_reserves(run, attestation)
         keys = epoch_keys(secret, attestation.epoch_id)
         entry = proof.entry if _crypto.constant_time_equal(keys.lookup, proof.lookup) else None
         bundle = _open_bundle(run, attestation, secret, keys.lookup, entry)
         _check_bundle(run, attestation, secret, account_id, bundle)
+        _client_coverage(run, attestation, secret, account_id)
     except _Failed:
         pass
     run.report.proof = proof
@@ -339,6 +473,7 @@ def verify_site(location: str, account_id: str, code: str, expect_key: str | Non
         if manifest.attestation_sha256 != _crypto.sha256_hex(attestation_data):
             raise run.fail("manifest-attestation", "the manifest is for a different attestation")
         run.ok("manifest-attestation", "the manifest is for this attestation")
+        _check_reserves(run, attestation)
         keys = epoch_keys(secret, attestation.epoch_id)
         shard_path = shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
         expected = manifest.files.get(shard_path)
@@ -359,6 +494,7 @@ def verify_site(location: str, account_id: str, code: str, expect_key: str | Non
             attestation_data, signature, public_pem, keys.lookup, entry or b""
         )
         _check_bundle(run, attestation, secret, account_id, bundle)
+        _client_coverage(run, attestation, secret, account_id)
     except _Failed:
         pass
     return run.report

@@ -28,6 +28,8 @@ signing_key = "keys/custodian.key.pem"
 public_key = "keys/custodian.pub.pem"
 master_secret = "secrets/master-secret.json"
 liabilities = "data/liabilities.csv"
+# Wallets holding the reserves, per epoch (README: "The reserves file").
+reserves = "data/reserves.toml"
 site = "site"
 codes = "private/client-codes.csv"
 """

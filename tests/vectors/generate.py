@@ -33,9 +33,30 @@ from porsegregate.bundle import (
 from porsegregate.codes import client_secret, format_code
 from porsegregate.epoch import build_epoch
 from porsegregate.liabilities import Liabilities
-from porsegregate.models import Asset, Attestation, Custodian, ProofFile
-from porsegregate.protocol import account_commitment, epoch_keys
-from porsegregate.serialization import attestation_bytes, attestation_to_dict, canonical
+from porsegregate.assess import EpochContext
+from porsegregate.chains import bitcoin, ed25519, evm
+from porsegregate.coverage import compute_coverage, percent
+from porsegregate.models import (
+    Asset,
+    AssetLiabilities,
+    Attestation,
+    ChainAsset,
+    ChainSnapshot,
+    ControlProof,
+    Custodian,
+    Holding,
+    ProofFile,
+    Reserves,
+    Wallet,
+)
+from porsegregate.protocol import account_commitment, dedicated_tag, epoch_keys
+from porsegregate.serialization import (
+    attestation_bytes,
+    attestation_to_dict,
+    canonical,
+    liabilities_sha256,
+    wallet_sort_key,
+)
 
 MASTER = hashlib.sha256(b"porsegregate test vectors: master secret").digest()
 SIGNING_SEED = hashlib.sha256(b"porsegregate test vectors: custodian key").digest()
@@ -55,6 +76,50 @@ BALANCES: dict[str, list[int | None]] = {
 }
 for i in range(20):  # enough clients for non-trivial paths
     BALANCES[f"filler-{i:02d}"] = [1000 * (i + 1), None if i % 2 else 10**15 * i, 10**6 * i]
+
+
+CUSTODIAN = Custodian("Vector Custody Ltd", "Vector Custody Ltd, company 0000")
+TRUST = "Vector Client Trust"
+OPCO = "Vector Custody Ltd (own funds)"
+DEDICATED_CLIENT = "bob-7731"
+USDT_MINT = ed25519.address_of(hashlib.sha256(b"porsegregate test vectors: usdt mint").digest())
+
+
+def wallet_key(label: str) -> bytes:
+    return hashlib.sha256(b"porsegregate test vectors: wallet " + label.encode()).digest()
+
+
+CHAINS = (
+    ChainSnapshot(
+        "bitcoin", "bitcoin", "mainnet", 900_000, "00" * 4 + "ab" * 28, (ChainAsset("BTC", None),)
+    ),
+    ChainSnapshot(
+        "ethereum",
+        "evm",
+        "1",
+        23_000_000,
+        "0x" + "cd" * 32,
+        (ChainAsset("ETH", None), ChainAsset("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7")),
+        "https://etherscan.io/address/{address}",
+        "https://etherscan.io/block/{block}",
+    ),
+    ChainSnapshot(
+        "polygon",
+        "evm",
+        "137",
+        70_000_000,
+        "0x" + "ef" * 32,
+        (ChainAsset("USDT", "0xc2132D05D31c914a87C6611C10748AEb04B58e8F"),),
+    ),
+    ChainSnapshot(
+        "solana",
+        "ed25519",
+        "mainnet-beta",
+        330_000_000,
+        "Vect0rB1ockhash111111111111111111111111111",
+        (ChainAsset("USDT", USDT_MINT),),
+    ),
+)
 
 
 def _ivs(seed: bytes) -> Any:
@@ -77,15 +142,23 @@ class Fixture:
         self.key = Ed25519PrivateKey.from_private_bytes(SIGNING_SEED)
         self.epoch = epoch
         self.proofs = build_epoch(Liabilities(ASSETS, BALANCES), MASTER, epoch)
+        self.context = EpochContext(
+            CUSTODIAN.name,
+            _crypto.fingerprint(self.key.public_key()),
+            epoch,
+            liabilities_sha256(self.proofs.assets),
+            self.proofs.assets,
+        )
         self.attestation = Attestation(
             format="porsegregate/1",
             generator="porsegregate test vectors",
-            custodian=Custodian("Vector Custody Ltd", "Vector Custody Ltd, company 0000"),
+            custodian=CUSTODIAN,
             segregation_arrangement="Client assets held on trust, apart from the custodian's.",
             epoch_id=epoch,
             snapshot_time="2026-11-30T23:59:59Z",
             assets=self.proofs.assets,
             previous_attestation_sha256=None,
+            reserves=self.reserves(self.wallets(), self.proofs.assets),
         )
         self.att_bytes = attestation_bytes(self.attestation)
         self.entries: dict[bytes, bytes] = {}
@@ -96,6 +169,131 @@ class Fixture:
 
     def keys(self, account: str) -> Any:
         return epoch_keys(client_secret(MASTER, account), self.epoch)
+
+    def signed_wallet(
+        self,
+        chain: str,
+        kind: str,
+        label: str,
+        category: str,
+        holdings: dict[str, int],
+        client: str | None = None,
+        signed_category: str | None = None,
+        signed_epoch: str | None = None,
+        signing_label: str | None = None,
+    ) -> Wallet:
+        """A wallet whose key really signs its challenge (or, for attacks, another one)."""
+        key = wallet_key(label)
+        if kind == "evm":
+            address = evm.address_of(key)
+        elif kind == "ed25519":
+            address = ed25519.address_of(key)
+        else:
+            address = bitcoin.address_of(key, "p2wpkh", "mainnet")
+        holder = OPCO if category == "proprietary" else TRUST
+        tag = None
+        if client is not None:
+            tag = dedicated_tag(self.epoch, self.keys(client).nonce, client, chain, address)
+        draft = Wallet(
+            chain, address, category, holder, label, tag, (), ControlProof("", "", "", "")
+        )
+        context = self.context
+        if signed_epoch is not None:
+            context = replace(context, epoch=signed_epoch)
+        message = context.message(draft, signed_category or category, tag)
+        signer = wallet_key(signing_label or label)
+        if kind == "evm":
+            proof_type, signature = "eip191", evm.sign_personal(message, signer)
+            public_key = evm.verify_personal_sign(message, evm.address_of(signer), signature)
+        elif kind == "ed25519":
+            proof_type, signature = "ed25519", ed25519.sign(message, signer)
+            public_key = ed25519.public_key_bytes(address)
+        else:
+            proof_type = "bip137"
+            signature = bitcoin.sign_bip137(message, signer, "p2wpkh", "mainnet")
+            public_key = bitcoin.verify_bip137(
+                message, bitcoin.address_of(signer, "p2wpkh", "mainnet"), signature, "mainnet"
+            )
+        return replace(
+            draft,
+            holdings=tuple(Holding(a, v, "declared") for a, v in sorted(holdings.items())),
+            proof=ControlProof(proof_type, signature, public_key.hex(), None),
+        )
+
+    def wallets(self) -> list[Wallet]:
+        totals = {a.code: a.total for a in self.proofs.assets}
+        bob_eth = BALANCES[DEDICATED_CLIENT][1] or 0
+        return [
+            self.signed_wallet(
+                "bitcoin", "bitcoin", "btc cold", "client_segregated", {"BTC": totals["BTC"]}
+            ),
+            self.signed_wallet(
+                "ethereum",
+                "evm",
+                "eth omnibus",
+                "client_segregated",
+                {"ETH": totals["ETH"] - bob_eth + 7, "USDT": totals["USDT"] // 2},
+            ),
+            self.signed_wallet(
+                "ethereum",
+                "evm",
+                "bob only",
+                "client_dedicated",
+                {"ETH": bob_eth},
+                client=DEDICATED_CLIENT,
+            ),
+            self.signed_wallet("ethereum", "evm", "house", "proprietary", {"ETH": 10**18}),
+            self.signed_wallet(
+                "solana",
+                "ed25519",
+                "sol omnibus",
+                "client_segregated",
+                {"USDT": totals["USDT"] - totals["USDT"] // 2 + 1},
+            ),
+            Wallet(
+                "bitcoin",
+                bitcoin.address_of(wallet_key("bank"), "p2wpkh", "mainnet"),
+                "third_party",
+                "Vector Bank plc",
+                "at the bank",
+                None,
+                (Holding("BTC", 5_000_000, "declared"),),
+                ControlProof("none", None, None, "Vector Bank statement 2026-11"),
+            ),
+        ]
+
+    def reserves(self, wallets: list[Wallet], assets: tuple[AssetLiabilities, ...]) -> Reserves:
+        """Coverage computed the way publish does, from the wallets and the client data."""
+        coverage = []
+        for i, asset in enumerate(assets):
+            dedicated: dict[str, int] = {}
+            owed: dict[str, int] = {}
+            for w in wallets:
+                if w.client_tag is not None and any(h.asset == asset.code for h in w.holdings):
+                    dedicated[DEDICATED_CLIENT] = dedicated.get(DEDICATED_CLIENT, 0) + w.amount(
+                        asset.code
+                    )
+                    owed[DEDICATED_CLIENT] = BALANCES[DEDICATED_CLIENT][i] or 0
+            coverage.append(
+                compute_coverage(asset.code, asset.decimals, asset.total, wallets, dedicated, owed)
+            )
+        return Reserves(CHAINS, tuple(sorted(wallets, key=wallet_sort_key)), tuple(coverage))
+
+    def attestation_with(
+        self,
+        wallets: list[Wallet] | None = None,
+        assets: tuple[AssetLiabilities, ...] | None = None,
+    ) -> dict[str, Any]:
+        """A consistent attestation (coverage recomputed) with other wallets or totals."""
+        if assets is not None and wallets is None:
+            # The wallet keys re-sign for the new liabilities hash (the custodian holds them).
+            saved = self.context
+            self.context = replace(saved, liabilities_sha256=liabilities_sha256(assets))
+            wallets = self.wallets()
+            self.context = saved
+        assets = assets or self.attestation.assets
+        reserves = self.reserves(wallets or self.wallets(), assets)
+        return attestation_to_dict(replace(self.attestation, assets=assets, reserves=reserves))
 
     def proof(self, account: str, **changes: Any) -> dict[str, Any]:
         k = self.keys(account)
@@ -199,10 +397,20 @@ def proof_cases() -> list[dict[str, Any]]:
     impostor = Ed25519PrivateKey.from_private_bytes(OTHER_SEED)
     cases: list[dict[str, Any]] = []
 
-    def ok(name: str, account: str, proof: dict[str, Any], expect_key: str | None = None) -> None:
+    def ok(
+        name: str,
+        account: str,
+        proof: dict[str, Any],
+        expect_key: str | None = None,
+        coverage: list[dict[str, Any]] | None = None,
+        shortfall: bool = False,
+    ) -> None:
         balances = {
             ASSETS[i].code: str(v) for i, v in enumerate(BALANCES[account]) if v is not None
         }
+        expect: dict[str, Any] = {"verified": True, "balances": balances, "shortfall": shortfall}
+        if coverage is not None:
+            expect["coverage"] = coverage
         cases.append(
             {
                 "name": name,
@@ -210,7 +418,7 @@ def proof_cases() -> list[dict[str, Any]]:
                 "code": f.codes[account],
                 "expect_key": expect_key,
                 "proof": proof,
-                "expect": {"verified": True, "balances": balances},
+                "expect": expect,
             }
         )
 
@@ -223,17 +431,21 @@ def proof_cases() -> list[dict[str, Any]]:
         code: str | None = None,
         expect_key: str | None = None,
         typed: str | None = None,
+        browser_skips_secp256k1: bool = False,
     ) -> None:
-        cases.append(
-            {
-                "name": name,
-                "account_id": typed or account,
-                "code": code or f.codes[account],
-                "expect_key": expect_key,
-                "proof": proof,
-                "expect": {"verified": False, "failed": {"id": check, "asset": asset}},
-            }
-        )
+        case = {
+            "name": name,
+            "account_id": typed or account,
+            "code": code or f.codes[account],
+            "expect_key": expect_key,
+            "proof": proof,
+            "expect": {"verified": False, "failed": {"id": check, "asset": asset}},
+        }
+        if browser_skips_secp256k1:
+            # The browser verifier has no secp256k1 (no third-party code on the page):
+            # it verifies this proof, and says that secp256k1 signatures are left to the CLI.
+            case["browser_skips_secp256k1"] = True
+        cases.append(case)
 
     for account in ("alice@example.com", "bob-7731", "carol.ltd", "dave", "Zoë Ünïcødé", "日本-42"):
         ok(f"valid {account}", account, f.proof(account))
@@ -301,13 +513,15 @@ def proof_cases() -> list[dict[str, Any]]:
         f.resigned(a, {**doc, "format": "porsegregate/2"}),
         "format",
     )
-    under = json.loads(json.dumps(doc))
-    under["liabilities"]["assets"][0]["total"] = str(
-        int(under["liabilities"]["assets"][0]["total"]) - 1
+    btc = f.attestation.assets[0]
+    under = f.attestation_with(
+        assets=(replace(btc, total=btc.total - 1), *f.attestation.assets[1:])
     )
     bad("understated total, validly signed (T1)", a, f.resigned(a, under), "root-total", "BTC")
-    other_root = json.loads(json.dumps(doc))
-    other_root["liabilities"]["assets"][2]["root"] = "ab" * 32
+    usdt = f.attestation.assets[2]
+    other_root = f.attestation_with(
+        assets=(*f.attestation.assets[:2], replace(usdt, root=b"\xab" * 32))
+    )
     bad("different root, validly signed (T8)", a, f.resigned(a, other_root), "root-hash", "USDT")
     bad(
         "encrypted entry altered",
@@ -396,7 +610,189 @@ def proof_cases() -> list[dict[str, Any]]:
     )
     # T9: last epoch's bundle, re-encrypted for this epoch's lookup id.
     bad("replayed proof from an older epoch (T9)", a, f.forged(a, old.bundle(a)), "bundle-epoch")
+    reserves_cases(f, ok, bad)
     return cases
+
+
+def reserves_cases(f: Fixture, ok: Any, bad: Any) -> None:
+    """T11: what the signed reserves section must survive."""
+    a, bob = "alice@example.com", DEDICATED_CLIENT
+    bob_eth = BALANCES[bob][1] or 0
+    ok(
+        "reserves: the dedicated client sees their wallet and coverage",
+        bob,
+        f.proof(bob),
+        coverage=[
+            {
+                "asset": "BTC",
+                "segregated_percent": "100.00",
+                "including_third_party_percent": "102.21",
+                "covered": True,
+                "dedicated_wallets": [],
+                "dedicated_shortfall": "0",
+            },
+            {
+                "asset": "ETH",
+                "segregated_percent": "100.00",
+                "including_third_party_percent": "100.00",
+                "covered": True,
+                "dedicated_wallets": [
+                    {
+                        "chain": "ethereum",
+                        "address": evm.address_of(wallet_key("bob only")),
+                        "amount": str(bob_eth),
+                    }
+                ],
+                "dedicated_shortfall": "0",
+            },
+        ],
+    )
+    wallets = f.wallets()
+
+    def swap(index: int, wallet: Wallet) -> list[Wallet]:
+        return [wallet if i == index else w for i, w in enumerate(wallets)]
+
+    # The omnibus wallet's 7-unit surplus keeps ETH at 100.00 % overall: only the dedicated
+    # shortfall makes it "not covered", and only bob can see that it is his.
+    short = swap(2, replace(wallets[2], holdings=(Holding("ETH", bob_eth - 1, "declared"),)))
+    ok(
+        "reserves: dedicated wallet short by one unit, shown to the client",
+        bob,
+        f.resigned(bob, f.attestation_with(short)),
+        coverage=[
+            {
+                "asset": "BTC",
+                "segregated_percent": "100.00",
+                "including_third_party_percent": "102.21",
+                "covered": True,
+                "dedicated_wallets": [],
+                "dedicated_shortfall": "0",
+            },
+            {
+                "asset": "ETH",
+                "segregated_percent": "100.00",
+                "including_third_party_percent": "100.00",
+                "covered": False,
+                "dedicated_wallets": [
+                    {
+                        "chain": "ethereum",
+                        "address": evm.address_of(wallet_key("bob only")),
+                        "amount": str(bob_eth - 1),
+                    }
+                ],
+                "dedicated_shortfall": "1",
+            },
+        ],
+        shortfall=True,
+    )
+    doc = attestation_to_dict(f.attestation)
+    inflated = json.loads(json.dumps(doc))
+    row = next(c for c in inflated["reserves"]["coverage"] if c["asset"] == "USDT")
+    row["client_segregated"] = str(int(row["client_segregated"]) + int(row["proprietary"]) + 10**9)
+    # Derived figures made consistent, so only the sum over the wallets can catch it.
+    counted = int(row["client_segregated"]) + int(row["client_dedicated_counted"])
+    row["segregated_percent"] = percent(counted, int(row["liabilities"]))
+    row["including_third_party_percent"] = percent(
+        counted + int(row["third_party"]), int(row["liabilities"])
+    )
+    bad(
+        "reserves: coverage figure not backed by the wallets (T11)",
+        a,
+        f.resigned(a, inflated),
+        "reserves-coverage",
+        "USDT",
+    )
+    house_as_client = swap(3, replace(wallets[3], category="client_segregated", holder=TRUST))
+    bad(
+        "reserves: proprietary wallet relabelled as client-segregated (T11)",
+        a,
+        f.resigned(a, f.attestation_with(house_as_client)),
+        "reserves-control",
+        browser_skips_secp256k1=True,
+    )
+    relabelled = f.signed_wallet(
+        "solana",
+        "ed25519",
+        "sol omnibus",
+        "client_segregated",
+        {"USDT": wallets[4].amount("USDT")},
+        signed_category="proprietary",
+    )
+    bad(
+        "reserves: Ed25519 key signed another category (T11)",
+        a,
+        f.resigned(a, f.attestation_with(swap(4, relabelled))),
+        "reserves-control",
+    )
+    replayed = f.signed_wallet(
+        "solana",
+        "ed25519",
+        "sol omnibus",
+        "client_segregated",
+        {"USDT": wallets[4].amount("USDT")},
+        signed_epoch=OLD_EPOCH,
+    )
+    bad(
+        "reserves: last epoch's signature replayed (T9, T11)",
+        a,
+        f.resigned(a, f.attestation_with(swap(4, replayed))),
+        "reserves-control",
+    )
+    borrowed = f.signed_wallet(
+        "solana",
+        "ed25519",
+        "sol omnibus",
+        "client_segregated",
+        {"USDT": wallets[4].amount("USDT")},
+        signing_label="house",
+    )
+    bad(
+        "reserves: Ed25519 signature by a key that is not the address (T11)",
+        a,
+        f.resigned(a, f.attestation_with(swap(4, borrowed))),
+        "reserves-control",
+    )
+    unproven = swap(4, replace(wallets[4], proof=ControlProof("none", None, None, "trust me")))
+    bad(
+        "reserves: unproven wallet counted for clients (T11)",
+        a,
+        f.resigned(a, f.attestation_with(unproven)),
+        "reserves-control",
+    )
+    # The proprietary key also signs as a client-segregated wallet on another EVM chain.
+    twice = [*wallets, f.signed_wallet("polygon", "evm", "house", "client_segregated", {"USDT": 5})]
+    bad(
+        "reserves: same key in two categories (T11)",
+        a,
+        f.resigned(a, f.attestation_with(twice)),
+        "reserves-commingling",
+    )
+    other_key = f.signed_wallet(
+        "ethereum",
+        "evm",
+        "eth omnibus",
+        "client_segregated",
+        {"ETH": wallets[1].amount("ETH"), "USDT": wallets[1].amount("USDT")},
+        signing_label="stranger",
+    )
+    bad(
+        "reserves: EIP-191 signature by another key (T11)",
+        a,
+        f.resigned(
+            a,
+            f.attestation_with(
+                swap(
+                    1,
+                    replace(
+                        other_key,
+                        proof=replace(other_key.proof, public_key=wallets[1].proof.public_key),
+                    ),
+                )
+            ),
+        ),
+        "reserves-control",
+        browser_skips_secp256k1=True,
+    )
 
 
 def code_cases() -> dict[str, Any]:

@@ -1,0 +1,355 @@
+"""Checking declared reserves against the epoch: control, commingling, chain balances, coverage.
+
+This is where T11 is enforced on the publisher's side. Errors (a signature
+that fails, a category the key did not sign, an address or key in two
+categories, a chain balance that differs) can never be published; a
+shortfall (segregated reserves below client liabilities, or a dedicated
+wallet below its client's liability) is published only when the custodian
+says so, and then on every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from .amounts import format_decimal
+from .chains import ChainError, SignatureError
+from .control import control_message, verify_control
+from .coverage import compute_coverage, percent
+from .liabilities import Liabilities
+from .models import (
+    CATEGORIES,
+    UNPROVEN,
+    AssetCoverage,
+    AssetLiabilities,
+    ChainAsset,
+    ChainSnapshot,
+    ControlProof,
+    Holding,
+    Reserves,
+    Wallet,
+)
+from .protocol import dedicated_tag
+from .reserves import DeclaredWallet, ReservesDeclaration
+from .serialization import wallet_sort_key
+
+DEFAULT_MAX_BLOCK_SKEW = 2 * 3600
+
+
+@dataclass(frozen=True)
+class EpochContext:
+    """What every proof-of-control message of an epoch binds."""
+
+    custodian: str
+    fingerprint: str
+    epoch: str
+    liabilities_sha256: str
+    assets: tuple[AssetLiabilities, ...]
+
+    def message(self, wallet: Wallet | DeclaredWallet, category: str, tag: bytes | None) -> str:
+        return control_message(
+            custodian=self.custodian,
+            fingerprint=self.fingerprint,
+            epoch=self.epoch,
+            liabilities_sha256=self.liabilities_sha256,
+            chain=wallet.chain,
+            address=wallet.address,
+            category=category,
+            holder=wallet.holder,
+            client_tag=tag,
+        )
+
+
+class BalanceReader(Protocol):
+    """Reads balances of one chain at its snapshot block from a node or API."""
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        """(hash, unix time) of the chain's snapshot block, as the node knows it."""
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        """{(address, asset code): smallest units} at the snapshot block."""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    where: str
+    chain: str
+    address: str
+    category: str
+    proof_types: tuple[str, ...]
+    message: str
+
+
+@dataclass
+class Assessment:
+    reserves: Reserves
+    errors: list[str] = field(default_factory=list)
+    shortfalls: list[str] = field(default_factory=list)
+    checked_chains: list[str] = field(default_factory=list)
+    unchecked_chains: list[str] = field(default_factory=list)
+
+
+NonceOf = Callable[[str], bytes]
+
+
+def _tag(ctx: EpochContext, wallet: DeclaredWallet, nonce_of: NonceOf) -> bytes | None:
+    if wallet.client is None:
+        return None
+    return dedicated_tag(
+        ctx.epoch, nonce_of(wallet.client), wallet.client, wallet.chain, wallet.address
+    )
+
+
+def challenges(
+    declaration: ReservesDeclaration, ctx: EpochContext, nonce_of: NonceOf
+) -> list[Challenge]:
+    """The exact message each declared wallet's key must sign this epoch."""
+    from .models import PROOF_TYPES
+
+    out = []
+    for w in declaration.wallets:
+        if w.proof == UNPROVEN:
+            continue
+        kind = declaration.chain(w.chain).kind
+        out.append(
+            Challenge(
+                where=w.where,
+                chain=w.chain,
+                address=w.address,
+                category=w.category,
+                proof_types=PROOF_TYPES[kind],
+                message=ctx.message(w, w.category, _tag(ctx, w, nonce_of)),
+            )
+        )
+    return out
+
+
+def _check_control(
+    ctx: EpochContext, chain: ChainSnapshot, w: DeclaredWallet, tag: bytes | None
+) -> tuple[bytes | None, str | None]:
+    """(public key, None) when the signature proves control, else (None, the error)."""
+    assert w.signature is not None
+    try:
+        return verify_control(
+            chain, w.address, w.proof, w.signature, ctx.message(w, w.category, tag)
+        ), None
+    except SignatureError as exc:
+        reason = str(exc)
+    # Say precisely what went wrong when the key signed this epoch's challenge for another
+    # category: that is a relabelled wallet, not a typo.
+    for other in CATEGORIES:
+        if other == w.category:
+            continue
+        try:
+            verify_control(chain, w.address, w.proof, w.signature, ctx.message(w, other, tag))
+        except SignatureError:
+            continue
+        return None, (
+            f"{w.where} ({w.chain} {w.address}): the wallet key signed the challenge for "
+            f"category {other}, but the wallet is declared as {w.category}"
+        )
+    return None, (
+        f"{w.where} ({w.chain} {w.address}): proof of control fails: {reason} "
+        "(was the message of `porsegregate reserves challenge` for this epoch signed?)"
+    )
+
+
+def commingling_problems(entries: list[tuple[str, str, str, str | None]]) -> list[str]:
+    """One problem per address or public key found in two categories (T11).
+
+    Each entry is (where, category, address identity, public key identity or None).
+    """
+    problems = []
+    for position, what in ((2, "address"), (3, "public key")):
+        first: dict[str, tuple[str, str]] = {}
+        for entry in entries:
+            key = entry[position]
+            if key is None:
+                continue
+            seen = first.setdefault(key, (entry[0], entry[1]))
+            if seen[1] != entry[1]:
+                problems.append(
+                    f"commingling: the same {what} is in {seen[1]} ({seen[0]}) and in "
+                    f"{entry[1]} ({entry[0]})"
+                )
+    return problems
+
+
+def address_key(chain: ChainSnapshot, address: str) -> str:
+    """An address's identity across chains: an EVM address is the same key on every EVM chain."""
+    return f"evm:{address.lower()}" if chain.kind == "evm" else f"{chain.id}:{address}"
+
+
+def key_id(chain: ChainSnapshot, public_key: bytes | None) -> str | None:
+    if public_key is None:
+        return None
+    curve = "ed25519" if chain.kind == "ed25519" else "secp256k1"
+    return f"{curve}:{public_key.hex()}"
+
+
+def _check_block_time(
+    chain: ChainSnapshot, block_time: int, snapshot_time: str, max_skew: int
+) -> str | None:
+    snapshot = int(
+        datetime.strptime(snapshot_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    )
+    skew = abs(block_time - snapshot)
+    if skew <= max_skew:
+        return None
+    mined = datetime.fromtimestamp(block_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"{chain.id}: block {chain.block_height} was mined at {mined}, {skew // 60} minutes from "
+        f"the liabilities snapshot time {snapshot_time} (allowed: {max_skew // 60} minutes); "
+        "reserves must be taken at the same time as liabilities"
+    )
+
+
+def assess(
+    declaration: ReservesDeclaration,
+    ctx: EpochContext,
+    liabilities: Liabilities,
+    nonce_of: NonceOf,
+    readers: Mapping[str, BalanceReader] | None = None,
+    snapshot_time: str | None = None,
+    max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW,
+) -> Assessment:
+    readers = readers or {}
+    errors: list[str] = []
+    chains = {c.id: c for c in declaration.chains}
+    for name in readers:
+        if name not in chains:
+            errors.append(f"--rpc {name}: no chain {name!r} is declared in {declaration.path}")
+
+    # Chain balances, one chain at a time.
+    on_chain: dict[tuple[str, str, str], int] = {}
+    checked, unchecked = [], []
+    for chain in declaration.chains:
+        reader = readers.get(chain.id)
+        if reader is None:
+            unchecked.append(chain.id)
+            continue
+        wanted = [
+            (w.address, a)
+            for w in declaration.wallets
+            if w.chain == chain.id
+            for a in chain.assets
+            if a.code in w.balances
+        ]
+        try:
+            block_hash, block_time = reader.block(chain)
+            if block_hash.lower() != chain.block_hash.lower():
+                raise ChainError(
+                    f"block {chain.block_height} has hash {block_hash} on the node, "
+                    f"but the declaration says {chain.block_hash}"
+                )
+            if snapshot_time is not None:
+                skew = _check_block_time(chain, block_time, snapshot_time, max_block_skew)
+                if skew:
+                    errors.append(skew)
+            for (address, code), amount in reader.balances(chain, wanted).items():
+                on_chain[(chain.id, address, code)] = amount
+            checked.append(chain.id)
+        except ChainError as exc:
+            errors.append(f"{chain.id}: cannot check balances: {exc}")
+
+    wallets: list[Wallet] = []
+    identities: list[tuple[str, str, str, str | None]] = []
+    for w in declaration.wallets:
+        chain = chains[w.chain]
+        if w.client is not None and w.client not in liabilities.balances:
+            errors.append(
+                f"{w.where}: client {w.client!r} of this client_dedicated wallet has no "
+                "liabilities in this epoch"
+            )
+            continue
+        tag = _tag(ctx, w, nonce_of)
+        public_key: bytes | None = None
+        if w.proof != UNPROVEN:
+            public_key, problem = _check_control(ctx, chain, w, tag)
+            if problem:
+                errors.append(problem)
+        holdings = []
+        for code, declared in sorted(w.balances.items()):
+            source = "declared"
+            if chain.id in checked:
+                actual = on_chain.get((chain.id, w.address, code))
+                source = "chain"
+                if actual is None:
+                    errors.append(f"{w.where}: the node returned no {code} balance for {w.address}")
+                elif actual != declared:
+                    decimals = next(a.decimals for a in liabilities.assets if a.code == code)
+                    errors.append(
+                        f"{w.where} ({chain.id} {w.address}): {code} balance at block "
+                        f"{chain.block_height} is {format_decimal(actual, decimals)} on the chain, "
+                        f"but {format_decimal(declared, decimals)} is declared"
+                    )
+            holdings.append(Holding(code, declared, source))
+        wallet = Wallet(
+            chain=w.chain,
+            address=w.address,
+            category=w.category,
+            holder=w.holder,
+            label=w.label,
+            client_tag=tag,
+            holdings=tuple(holdings),
+            proof=ControlProof(
+                type=w.proof,
+                signature=w.signature,
+                public_key=public_key.hex() if public_key is not None else None,
+                evidence=w.evidence,
+            ),
+        )
+        wallets.append(wallet)
+        identities.append(
+            (
+                f"{w.where}, {w.chain} {w.address}",
+                w.category,
+                address_key(chain, w.address),
+                key_id(chain, public_key),
+            )
+        )
+    errors.extend(commingling_problems(identities))
+
+    coverage: list[AssetCoverage] = []
+    shortfalls: list[str] = []
+    for index, asset in enumerate(liabilities.assets):
+        signed = next(a for a in ctx.assets if a.code == asset.code)
+        dedicated: dict[str, int] = {}
+        owed: dict[str, int] = {}
+        for w in declaration.wallets:
+            if (
+                w.client is not None
+                and asset.code in w.balances
+                and w.client in liabilities.balances
+            ):
+                dedicated[w.client] = dedicated.get(w.client, 0) + w.balances[asset.code]
+                owed[w.client] = liabilities.balances[w.client][index] or 0
+        row = compute_coverage(asset.code, asset.decimals, signed.total, wallets, dedicated, owed)
+        coverage.append(row)
+        d = asset.decimals
+        if row.segregated < row.liabilities:
+            shortfalls.append(
+                f"{asset.code}: segregated reserves of {format_decimal(row.segregated, d)} "
+                f"cover "
+                f"{percent(row.segregated, row.liabilities)}% of client liabilities of "
+                f"{format_decimal(row.liabilities, d)} "
+                f"(short by {format_decimal(row.liabilities - row.segregated, d)})"
+            )
+        for client, held in sorted(dedicated.items()):
+            if held < owed[client]:
+                shortfalls.append(
+                    f"{asset.code}: the dedicated wallet(s) of client {client} hold "
+                    f"{format_decimal(held, d)} of the {format_decimal(owed[client], d)} "
+                    "owed to them"
+                )
+    reserves = Reserves(
+        chains=tuple(sorted(declaration.chains, key=lambda c: c.id)),
+        wallets=tuple(sorted(wallets, key=wallet_sort_key)),
+        coverage=tuple(coverage),
+    )
+    return Assessment(reserves, errors, shortfalls, checked, unchecked)

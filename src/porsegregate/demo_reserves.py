@@ -1,0 +1,285 @@
+"""A demonstration reserves declaration, signed for real by demo-only wallet keys.
+
+Three chains (Bitcoin, Ethereum with two tokens, Solana), every category,
+EIP-191, BIP-137 and Ed25519 proofs, and one client_dedicated wallet. The keys are derived
+from fixed labels so the demo is reproducible; they are demo keys and hold
+nothing. With `shortfall=True` one asset is deliberately under-covered so a
+user can see how a shortfall is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _crypto
+from ._fs import atomic_write
+from .amounts import format_decimal
+from .assess import challenges
+from .publish import PreparedEpoch
+from .reserves import read_reserves
+
+USDT_CONTRACT = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
+USDC_CONTRACT = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+SHORT_ASSET = "SOL"
+
+
+def demo_key(label: str) -> bytes:
+    """A fixed 32-byte demo key: never use these for anything but the demo."""
+    return _crypto.sha256(b"porsegregate demo wallet key\x00" + label.encode())
+
+
+@dataclass(frozen=True)
+class _Planned:
+    chain: str
+    key_label: str
+    kind: str  # evm | p2wpkh | p2pkh | p2tr | ed25519 | none
+    category: str
+    holder: str
+    label: str
+    shares: dict[str, tuple[int, int]]  # asset -> (numerator, denominator) of liabilities
+    client: str | None = None
+    evidence: str | None = None
+
+
+TRUST = "Demo Custody Trustees Ltd (client asset trust)"
+OPCO = "Demo Custody Ltd (operating company, own funds)"
+BANK = "Example Bank plc (sub-custodian)"
+
+PLAN = (
+    _Planned(
+        "bitcoin",
+        "btc-cold-1",
+        "p2wpkh",
+        "client_segregated",
+        TRUST,
+        "BTC cold storage 1",
+        {"BTC": (60, 100)},
+    ),
+    _Planned(
+        "bitcoin",
+        "btc-cold-2",
+        "p2pkh",
+        "client_segregated",
+        TRUST,
+        "BTC cold storage 2",
+        {"BTC": (42, 100)},
+    ),
+    _Planned(
+        "bitcoin", "btc-house", "p2sh-p2wpkh", "proprietary", OPCO, "Treasury", {"BTC": (15, 100)}
+    ),
+    _Planned(
+        "bitcoin",
+        "",
+        "none",
+        "third_party",
+        BANK,
+        "Held at Example Bank",
+        {"BTC": (5, 100)},
+        evidence="Example Bank plc custody statement no. DEMO-2026-11, dated 2026-11-30",
+    ),
+    _Planned(
+        "ethereum",
+        "eth-omnibus",
+        "evm",
+        "client_segregated",
+        TRUST,
+        "Omnibus cold wallet",
+        {"ETH": (101, 100), "USDT": (103, 100), "USDC": (102, 100)},
+    ),
+    _Planned(
+        "ethereum",
+        "eth-house",
+        "evm",
+        "proprietary",
+        OPCO,
+        "Operating wallet",
+        {"ETH": (20, 100), "USDC": (10, 100)},
+    ),
+    _Planned(
+        "solana",
+        "sol-omnibus",
+        "ed25519",
+        "client_segregated",
+        TRUST,
+        "SOL cold storage",
+        {"SOL": (101, 100)},
+    ),
+    _Planned(
+        "solana",
+        "sol-house",
+        "ed25519",
+        "proprietary",
+        OPCO,
+        "SOL staking (own)",
+        {"SOL": (30, 100)},
+    ),
+)
+
+
+def _address(kind: str, key: bytes) -> str:
+    if kind == "evm":
+        from .chains import evm
+
+        return evm.address_of(key)
+    if kind == "ed25519":
+        from .chains import ed25519
+
+        return ed25519.address_of(key)
+    from .chains import bitcoin
+
+    return bitcoin.address_of(key, kind, "mainnet")
+
+
+def _sign(kind: str, key: bytes, message: str) -> tuple[str, str]:
+    if kind == "evm":
+        from .chains import evm
+
+        return "eip191", evm.sign_personal(message, key)
+    if kind == "ed25519":
+        from .chains import ed25519
+
+        return "ed25519", ed25519.sign(message, key)
+    from .chains import bitcoin
+
+    # BIP-137 works for legacy, nested and native segwit addresses; BIP-322 (needed for
+    # taproot) is verified by porsegregate but signed by the wallet, not here.
+    return "bip137", bitcoin.sign_bip137(message, key, kind, "mainnet")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
+CHAINS = {
+    "bitcoin": {
+        "kind": "bitcoin",
+        "network": "mainnet",
+        "block": 925_000,
+        "block_hash": "00000000000000000001" + "de" * 22,
+        "explorer_address": "https://mempool.space/address/{address}",
+        "explorer_block": "https://mempool.space/block/{block}",
+        "assets": {"BTC": "native"},
+    },
+    "ethereum": {
+        "kind": "evm",
+        "chain_id": 1,
+        "block": 23_900_000,
+        "block_hash": "0x" + "de" * 32,
+        "explorer_address": "https://etherscan.io/address/{address}",
+        "explorer_block": "https://etherscan.io/block/{block}",
+        "assets": {"ETH": "native", "USDT": USDT_CONTRACT, "USDC": USDC_CONTRACT},
+    },
+    "solana": {
+        "kind": "ed25519",
+        "network": "mainnet-beta",
+        "block": 380_000_000,
+        "block_hash": "DemoB1ockhash1111111111111111111111111111111",
+        "explorer_address": "https://explorer.solana.com/address/{address}",
+        "explorer_block": "https://explorer.solana.com/block/{block}",
+        "assets": {"SOL": "native"},
+    },
+}
+
+
+def write_demo_reserves(path: Path, prepared: PreparedEpoch, shortfall: bool = False) -> str:
+    """Write and sign a reserves file; returns the client who has a dedicated wallet."""
+    totals = {a.code: (a.total, a.decimals) for a in prepared.proofs.assets}
+    liabilities = prepared.liabilities
+    eth_index = [a.code for a in liabilities.assets].index("ETH")
+    dedicated_client = next(
+        account for account, amounts in liabilities.balances.items() if amounts[eth_index]
+    )
+    dedicated_eth = liabilities.balances[dedicated_client][eth_index] or 0
+
+    wallets: list[dict[str, Any]] = []
+    keys: dict[str, tuple[str, bytes]] = {}
+    chains = {
+        name: {**table, "assets": {k: v for k, v in table["assets"].items() if k in totals}}
+        for name, table in CHAINS.items()
+    }
+    chains = {name: table for name, table in chains.items() if table["assets"]}
+    for plan in PLAN:
+        if plan.chain not in chains or not set(plan.shares) & set(totals):
+            continue
+        balances = {}
+        for code, (num, den) in plan.shares.items():
+            if code not in totals:
+                continue
+            total, decimals = totals[code]
+            if shortfall and code == SHORT_ASSET and plan.category == "client_segregated":
+                num = num * 80 // 100
+            if code == "ETH" and plan.category == "client_segregated":
+                total -= dedicated_eth
+            balances[code] = format_decimal(total * num // den, decimals)
+        wallet: dict[str, Any] = {"chain": plan.chain}
+        if plan.kind == "none":  # an address at the sub-custodian; no key of ours controls it
+            wallet["address"] = _address("p2wpkh", demo_key("bank-omnibus"))
+        else:
+            key = demo_key(plan.key_label)
+            wallet["address"] = _address(plan.kind, key)
+            keys[wallet["address"]] = (plan.kind, key)
+        wallet.update(category=plan.category, holder=plan.holder, label=plan.label)
+        wallet["balances"] = balances
+        if plan.evidence:
+            wallet.update(proof="none", evidence=plan.evidence)
+        wallets.append(wallet)
+    key = demo_key("eth-dedicated-1")
+    address = _address("evm", key)
+    keys[address] = ("evm", key)
+    wallets.append(
+        {
+            "chain": "ethereum",
+            "address": address,
+            "category": "client_dedicated",
+            "holder": TRUST,
+            "label": "Segregated wallet of one client",
+            "client": dedicated_client,
+            "balances": {"ETH": format_decimal(dedicated_eth, totals["ETH"][1])},
+        }
+    )
+
+    def render(with_signatures: dict[str, tuple[str, str]]) -> str:
+        lines = [
+            "# Demo reserves declaration (porsegregate demo). Demo keys only: they hold nothing.",
+            "# Sign the messages of `porsegregate reserves challenge`, then `reserves check`.",
+            "",
+        ]
+        for name, table in chains.items():
+            lines.append(f"[chains.{name}]")
+            for k, v in table.items():
+                lines.append(f"{k} = {_toml(v)}")
+            lines.append("")
+        for w in wallets:
+            lines.append("[[wallets]]")
+            for k, v in w.items():
+                lines.append(f"{k} = {_toml(v)}")
+            if w["address"] in with_signatures:
+                proof, signature = with_signatures[w["address"]]
+                lines.append(f"proof = {_toml(proof)}")
+                lines.append(f"signature = {_toml(signature)}")
+            elif w["address"] in keys:
+                kind = keys[w["address"]][0]
+                proof = {"evm": "eip191", "ed25519": "ed25519"}.get(kind, "bip137")
+                lines.append(f"proof = {_toml(proof)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    atomic_write(path, render({}).encode())
+    declaration = read_reserves(path, prepared.config.assets, signed=False)
+    signatures = {}
+    for item in challenges(declaration, prepared.context, prepared.nonce_of):
+        if item.address not in keys:
+            continue
+        kind, key = keys[item.address]
+        signatures[item.address] = _sign(kind, key, item.message)
+    atomic_write(path, render(signatures).encode())
+    return dedicated_client
