@@ -37,6 +37,9 @@ def test_readme_commands_parse(argv: list[str]) -> None:
     assert argv[0] == "porsegregate"
     command = main.commands.get(argv[1])
     assert command is not None, f"README shows unknown command {argv[1]}"
+    if isinstance(command, click.Group):
+        command = command.commands.get(argv[2])
+        assert command is not None, f"README shows unknown command {argv[1]} {argv[2]}"
     options = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
     for arg in argv[2:]:
         if arg.startswith("--"):

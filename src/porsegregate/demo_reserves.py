@@ -247,39 +247,53 @@ def write_demo_reserves(path: Path, prepared: PreparedEpoch, shortfall: bool = F
         }
     )
 
-    def render(with_signatures: dict[str, tuple[str, str]]) -> str:
-        lines = [
-            "# Demo reserves declaration (porsegregate demo). Demo keys only: they hold nothing.",
-            "# Sign the messages of `porsegregate reserves challenge`, then `reserves check`.",
-            "",
-        ]
-        for name, table in chains.items():
-            lines.append(f"[chains.{name}]")
-            for k, v in table.items():
-                lines.append(f"{k} = {_toml(v)}")
-            lines.append("")
-        for w in wallets:
-            lines.append("[[wallets]]")
-            for k, v in w.items():
-                lines.append(f"{k} = {_toml(v)}")
-            if w["address"] in with_signatures:
-                proof, signature = with_signatures[w["address"]]
-                lines.append(f"proof = {_toml(proof)}")
-                lines.append(f"signature = {_toml(signature)}")
-            elif w["address"] in keys:
-                kind = keys[w["address"]][0]
-                proof = {"evm": "eip191", "ed25519": "ed25519"}.get(kind, "bip137")
-                lines.append(f"proof = {_toml(proof)}")
-            lines.append("")
-        return "\n".join(lines)
-
-    atomic_write(path, render({}).encode())
-    declaration = read_reserves(path, prepared.config.assets, signed=False)
-    signatures = {}
-    for item in challenges(declaration, prepared.context, prepared.nonce_of):
-        if item.address not in keys:
-            continue
-        kind, key = keys[item.address]
-        signatures[item.address] = _sign(kind, key, item.message)
-    atomic_write(path, render(signatures).encode())
+    write_signed_reserves(path, prepared, chains, wallets, keys)
     return dedicated_client
+
+
+def render_reserves_toml(
+    chains: dict[str, dict[str, Any]], wallets: list[dict[str, Any]], title: str = ""
+) -> str:
+    """A reserves declaration in TOML, from plain tables (values: str, int, bool or tables)."""
+    lines = [f"# {title}" if title else "# Reserves declaration (porsegregate)", ""]
+    for name, table in chains.items():
+        lines.append(f"[chains.{name}]")
+        lines.extend(f"{k} = {_toml(v)}" for k, v in table.items())
+        lines.append("")
+    for wallet in wallets:
+        lines.append("[[wallets]]")
+        lines.extend(f"{k} = {_toml(v)}" for k, v in wallet.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_signed_reserves(
+    path: Path,
+    prepared: PreparedEpoch,
+    chains: dict[str, dict[str, Any]],
+    wallets: list[dict[str, Any]],
+    keys: dict[str, tuple[str, bytes]],
+) -> None:
+    """Declare the wallets, then sign each challenge with its key, as a custodian's signers do.
+
+    `keys` maps an address to (kind, 32-byte key), kind being evm, ed25519 or a
+    Bitcoin address type (signed with BIP-137). Wallets without a key keep
+    whatever proof fields they have.
+    """
+    proofs = {"evm": "eip191", "ed25519": "ed25519"}
+    for wallet in wallets:
+        if wallet["address"] in keys and "proof" not in wallet:
+            wallet["proof"] = proofs.get(keys[wallet["address"]][0], "bip137")
+    title = "Demo keys only: they hold nothing. Signed for epoch " + prepared.epoch
+    atomic_write(path, render_reserves_toml(chains, wallets, title).encode())
+    declaration = read_reserves(path, prepared.config.assets, signed=False)
+    signatures: dict[tuple[str, str], str] = {}
+    for item in challenges(declaration, prepared.context, prepared.nonce_of):
+        if item.address in keys:
+            kind, key = keys[item.address]
+            signatures[(item.chain, item.address)] = _sign(kind, key, item.message)[1]
+    for wallet in wallets:
+        where = (wallet["chain"], wallet["address"])
+        if where in signatures and "signature" not in wallet:
+            wallet["signature"] = signatures[where]
+    atomic_write(path, render_reserves_toml(chains, wallets, title).encode())
