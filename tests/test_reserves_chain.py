@@ -239,3 +239,24 @@ def test_cli_reserves_check(snapshot: Snapshot, tmp_path: Path, monkeypatch: Any
         result = CliRunner().invoke(main, [*args[:-1], option], env=env)
         assert result.exit_code == 3, (option, result.output)
         assert message in result.output, (option, result.output)
+
+
+def test_a_token_with_other_decimals_is_refused(
+    snapshot: Snapshot, anvil: Anvil, tmp_path: Path
+) -> None:
+    """A 6-decimal token declared as BTC (8 decimals) would be misread 100-fold."""
+    wrapped = anvil.deploy_token(anvil.accounts[0], 10**9)
+    latest = anvil.rpc("eth_getBlockByNumber", ["latest", False])
+    assets = {**snapshot.chains["ethereum"]["assets"], "BTC": wrapped}
+    path = snapshot.write(
+        tmp_path / "r.toml",
+        assets=assets,
+        block=int(latest["number"], 16),
+        block_hash=latest["hash"],
+    )
+    result = check(snapshot, path)
+    assert result.errors == [
+        f"ethereum: cannot check balances: the BTC token {wrapped} has 6 decimals, but BTC has "
+        "8 in porsegregate.toml; amounts would be misread (use a separate asset code for this "
+        "token)"
+    ]

@@ -74,6 +74,9 @@ class BalanceReader(Protocol):
     ) -> dict[tuple[str, str], int]:
         """{(address, asset code): smallest units} at the snapshot block."""
 
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        """A token's decimals on the chain (None for a native coin or where unknown)."""
+
 
 @dataclass(frozen=True)
 class Challenge:
@@ -251,6 +254,15 @@ def assess(
                 skew = _check_block_time(chain, block_time, snapshot_time, max_block_skew)
                 if skew:
                     errors.append(skew)
+            for token in chain.assets:
+                on_node = reader.token_decimals(chain, token)
+                expected = next(a.decimals for a in liabilities.assets if a.code == token.code)
+                if on_node is not None and on_node != expected:
+                    raise ChainError(
+                        f"the {token.code} token {token.contract} has {on_node} decimals, but "
+                        f"{token.code} has {expected} in porsegregate.toml; amounts would be "
+                        "misread (use a separate asset code for this token)"
+                    )
             for (address, code), amount in reader.balances(chain, wanted).items():
                 on_chain[(chain.id, address, code)] = amount
             checked.append(chain.id)

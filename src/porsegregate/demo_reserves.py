@@ -159,7 +159,7 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value))
 
 
-CHAINS = {
+CHAINS: dict[str, dict[str, Any]] = {
     "bitcoin": {
         "kind": "bitcoin",
         "network": "mainnet",

@@ -58,6 +58,11 @@ class EvmReader:
             )
         return self.rpc.block(chain.block_height)
 
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        if asset.contract is None:
+            return None
+        return self.rpc.erc20_decimals(asset.contract, chain.block_height)
+
     def balances(
         self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
     ) -> dict[tuple[str, str], int]:
@@ -80,6 +85,9 @@ class BitcoinCoreReader:
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         return self.rpc.block(chain.block_height)
 
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        return None
+
     def balances(
         self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
     ) -> dict[tuple[str, str], int]:
@@ -96,6 +104,9 @@ class EsploraReader:
 
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         return self.api.block(chain.block_height)
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        return None
 
     def balances(
         self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]

@@ -40,6 +40,7 @@ __all__ = [
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # ERC-20 balanceOf(address): the first four bytes of keccak256("balanceOf(address)").
 BALANCE_OF_SELECTOR = "70a08231"
+DECIMALS_SELECTOR = "313ce567"
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _HASH32 = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -427,3 +428,21 @@ class EvmRpc:
                 f"balanceOf at {token} did not return one 32-byte word: {_shown_json(result)}",
             )
         return int(result[2:], 16)
+
+    def erc20_decimals(self, contract: str, height: int) -> int:
+        """The token's `decimals()` at the block: amounts are compared in the asset's units."""
+        method = "eth_call"
+        token = normalize_address(contract)
+        result = self.call(
+            method, [{"to": token, "data": "0x" + DECIMALS_SELECTOR}, self._height(height)]
+        )
+        if not isinstance(result, str) or not _DATA32.fullmatch(result):
+            self._fail(
+                method,
+                f"decimals() at {token} did not return one 32-byte word at block {height}: "
+                f"{_shown_json(result)}",
+            )
+        value = int(result[2:], 16)
+        if value > 255:
+            self._fail(method, f"decimals() at {token} returned {value}, not a uint8")
+        return value
