@@ -34,6 +34,7 @@ from .errors import (
 from .models import Reserves
 from .readers import parse_rpc_options
 from .serialization import reserves_to_dict
+from .verify import Report
 
 EXIT_FAILED = 1
 EXIT_INPUT = 3
@@ -172,6 +173,38 @@ def _echo_coverage(reserves: Reserves) -> None:
         )
         if c.dedicated_shortfalls:
             click.echo(f"  {'':<8} {c.dedicated_shortfalls} client(s) with a dedicated shortfall")
+
+
+def _echo_client_coverage(report: Report) -> None:
+    from .amounts import format_decimal
+
+    if report.coverage:
+        click.echo("How your assets are covered (client-segregated and dedicated wallets only):")
+    for c in report.coverage:
+        shown = "nothing owed" if c.segregated_percent is None else f"{c.segregated_percent}%"
+        extra = (
+            ""
+            if c.including_third_party_percent is None
+            else f" ({c.including_third_party_percent}% including third-party custody)"
+        )
+        status = "covered" if c.covered else "NOT FULLY COVERED"
+        click.echo(f"  {c.asset:<8} {shown:>10}{extra}  {status}")
+        for chain, address, amount in c.dedicated:
+            click.echo(
+                f"  {'':<8} held for you alone: {chain} {address} "
+                f"({format_decimal(amount, c.decimals)} {c.asset})"
+            )
+        if c.dedicated_shortfall:
+            click.echo(
+                f"  {'':<8} SHORTFALL: your dedicated wallet(s) hold "
+                f"{format_decimal(c.dedicated_shortfall, c.decimals)} {c.asset} less than you "
+                "are owed"
+            )
+    if report.shortfall:
+        click.echo(
+            "WARNING: the custodian published this epoch with a shortfall: client assets are "
+            "not fully covered by segregated reserves (see the site's Reserves page)."
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -545,6 +578,7 @@ def verify(
             for b in report.balances:
                 click.echo(f"  {b.asset:<8} {b.display}")
             if report.verified:
+                _echo_client_coverage(report)
                 click.echo("VERIFIED: your balances are included in the signed liabilities.")
                 if expect_key is None:
                     click.echo(

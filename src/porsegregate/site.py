@@ -33,6 +33,7 @@ from .amounts import format_decimal
 from .coverage import percent
 from .errors import ConfigError
 from .models import Attestation
+from .serialization import liabilities_sha256
 
 __all__ = [
     "INFO_CSP",
@@ -401,6 +402,7 @@ def render_site(
         "wallet_groups": _wallet_groups(attestation),
         "chains": _chain_rows(attestation),
         "wallet_count": len(attestation.reserves.wallets),
+        "liabilities_sha256": liabilities_sha256(attestation.assets),
         "protocol": PROTOCOL_VERSION,
         "format": attestation.format,
         "generator": attestation.generator,
