@@ -2,7 +2,10 @@
 //
 // Dependency-free ES module. Cryptography is WebCrypto only (SHA-256, HMAC-free
 // HKDF, AES-256-GCM, Ed25519); amounts are BigInt. It runs the same checks, with
-// the same ids, as the Python verifier, and passes the same test vectors.
+// the same ids, as the Python verifier, and passes the same test vectors, with one
+// exception: WebCrypto has no secp256k1, so the reserves' EIP-191, BIP-137 and BIP-322
+// proofs of control are counted, said so in the reserves-control detail, and left to
+// `porsegregate verify` (Ed25519 proofs of control are verified here).
 // The root hash and total of every asset come only from the signed attestation;
 // the client's leaf is always rebuilt from their own account id and code.
 //
@@ -433,7 +436,7 @@ function get(obj, key, kind, where) {
           ? Array.isArray(value)
           : typeof value === kind;
   if (!ok) {
-    const name = { int: "an integer", dict: "a dict", list: "a list", string: "a str" }[kind];
+    const name = { int: "an integer", dict: "a dict", list: "a list", string: "a str", boolean: "a bool" }[kind];
     throw new FormatError(`${where}.${key} must be ${name}`);
   }
   if (typeof value === "string" && [...value].length > MAX_TEXT) {
@@ -539,7 +542,284 @@ export function parseAttestation(bytes) {
     snapshotTime: snapshot,
     assets,
     previousAttestationSha256: prev,
+    reserves: parseReserves(get(doc, "reserves", "dict", "attestation"), assets),
   };
+}
+
+// ---------------------------------------------------------------- reserves (attestation section)
+
+export const CATEGORIES = ["client_segregated", "client_dedicated", "proprietary", "third_party"];
+const CLIENT_CATEGORIES = ["client_segregated", "client_dedicated"];
+const CHAIN_KINDS = ["evm", "bitcoin", "ed25519"];
+const PROOF_TYPES = { evm: ["eip191"], bitcoin: ["bip137", "bip322"], ed25519: ["ed25519"] };
+const UNPROVEN = "none";
+const CHAIN_RE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+const MAX_LABEL = 200;
+const MAX_HEIGHT_BLOCK = 2 ** 53;
+// Python's str.strip() strips exactly what str.isspace() calls whitespace; JS's trim() differs
+// (it strips U+FEFF but not U+001C-U+001F or U+0085), so the set is spelt out.
+const PY_SPACE = new Set([
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001,
+  0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f,
+  0x205f, 0x3000,
+]);
+const CONTROL_OR_BREAK = /[\p{Cc}\p{Cs}\p{Zl}\p{Zp}]/u;
+
+/** Python's comparison of two str: by code point (JS's < compares UTF-16 code units). */
+function compareText(a, b) {
+  const x = [...a];
+  const y = [...b];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const cx = x[i].codePointAt(0);
+    const cy = y[i].codePointAt(0);
+    if (cx !== cy) return cx < cy ? -1 : 1;
+  }
+  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1;
+}
+
+function compareTuples(a, b) {
+  for (let i = 0; i < a.length; i++) {
+    const c = typeof a[i] === "number" ? Math.sign(a[i] - b[i]) : compareText(a[i], b[i]);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** Why a name that goes into a signed message line is unacceptable, or null (protocol.text_problem). */
+function textProblem(text, limit = MAX_LABEL) {
+  const points = [...text];
+  const stripped =
+    points.length > 0 &&
+    !PY_SPACE.has(points[0].codePointAt(0)) &&
+    !PY_SPACE.has(points[points.length - 1].codePointAt(0));
+  if (!stripped) return "must be non-empty without leading or trailing spaces";
+  if (points.length > limit) return `is longer than ${limit} characters`;
+  if (CONTROL_OR_BREAK.test(text)) return "contains a control or line-break character";
+  return null;
+}
+
+function optStr(obj, key, where) {
+  if (!isObject(obj) || !Object.prototype.hasOwnProperty.call(obj, key)) {
+    throw new FormatError(`${where}.${key} is missing`);
+  }
+  const value = obj[key];
+  if (value === null) return null;
+  if (typeof value !== "string" || [...value].length > MAX_TEXT) {
+    throw new FormatError(`${where}.${key} must be null or a string of at most ${MAX_TEXT} chars`);
+  }
+  return value;
+}
+
+function units(obj, key, where) {
+  const text = get(obj, key, "string", where);
+  try {
+    return parseUnits(text);
+  } catch (e) {
+    throw new FormatError(`${where}.${key}: ${e.message}`);
+  }
+}
+
+function label(obj, key, where) {
+  const value = get(obj, key, "string", where);
+  const problem = textProblem(value);
+  if (problem) throw new FormatError(`${where}.${key}: ${problem}`);
+  return value;
+}
+
+function hexOrNull(value, length, where) {
+  if (value !== null && !(/^[0-9a-f]+$/.test(value) && (length === null || value.length === length))) {
+    throw new FormatError(`${where} must be lowercase hex${length ? ` of ${length} digits` : ""}`);
+  }
+  return value;
+}
+
+/** An explorer link template: null, or an https:// URL (nothing else may become a link). */
+function explorerTemplate(explorer, key, where) {
+  const value = optStr(explorer, key, where);
+  if (value !== null && !value.startsWith("https://")) {
+    throw new FormatError(`${where}.${key} must be null or an https:// URL template`);
+  }
+  return value;
+}
+
+/** floor(100 * numerator / denominator) to two decimals, as text; null when nothing is owed. */
+export function percent(numerator, denominator) {
+  if (denominator === 0n) return null;
+  const basisPoints = (numerator * 10000n) / denominator;
+  return `${basisPoints / 100n}.${(basisPoints % 100n).toString().padStart(2, "0")}`;
+}
+
+/** The smallest units of `asset` a wallet holds. */
+function walletAmount(wallet, asset) {
+  let sum = 0n;
+  for (const h of wallet.holdings) if (h.asset === asset) sum += h.amount;
+  return sum;
+}
+
+function walletSortKey(w) {
+  return [CATEGORIES.indexOf(w.category), w.holder, w.chain, w.address];
+}
+
+/** The attestation's reserves section, checked for shape and consistency as Python's parse_reserves. */
+export function parseReserves(doc, assets) {
+  const where = "reserves";
+  const chains = get(doc, "chains", "list", where).map((item, i) => {
+    const w = `reserves.chains[${i}]`;
+    const kind = get(item, "kind", "string", w);
+    if (!CHAIN_KINDS.includes(kind)) {
+      throw new FormatError(`${w}.kind ${JSON.stringify(kind)} is not one of ${CHAIN_KINDS.join(", ")}`);
+    }
+    const block = get(item, "block", "dict", w);
+    const height = get(block, "height", "int", `${w}.block`);
+    if (height < 0 || height >= MAX_HEIGHT_BLOCK) throw new FormatError(`${w}.block.height is out of range`);
+    const chainAssets = get(item, "assets", "list", w).map((a, j) => {
+      const aw = `${w}.assets[${j}]`;
+      const code = get(a, "code", "string", aw);
+      if (!ASSET_RE.test(code)) throw new FormatError(`${aw}: asset code ${JSON.stringify(code)} is malformed`);
+      return { code, contract: optStr(a, "contract", aw) };
+    });
+    if (new Set(chainAssets.map((a) => a.code)).size !== chainAssets.length) {
+      throw new FormatError(`${w}.assets lists an asset twice`);
+    }
+    const explorer = get(item, "explorer", "dict", w);
+    const explorerAddress = explorerTemplate(explorer, "address", `${w}.explorer`);
+    const explorerBlock = explorerTemplate(explorer, "block", `${w}.explorer`);
+    const id = get(item, "id", "string", w);
+    if (!CHAIN_RE.test(id)) throw new FormatError(`${w}: chain id ${JSON.stringify(id)} is malformed`);
+    return {
+      id,
+      kind,
+      network: label(item, "network", w),
+      blockHeight: height,
+      blockHash: label(block, "hash", `${w}.block`),
+      assets: chainAssets,
+      explorerAddress,
+      explorerBlock,
+    };
+  });
+  for (let i = 1; i < chains.length; i++) {
+    if (compareText(chains[i - 1].id, chains[i].id) >= 0) {
+      throw new FormatError("reserves.chains must be sorted by id without duplicates");
+    }
+  }
+  const byId = new Map(chains.map((c) => [c.id, c]));
+
+  const wallets = get(doc, "wallets", "list", where).map((item, i) => {
+    const w = `reserves.wallets[${i}]`;
+    const chain = byId.get(get(item, "chain", "string", w));
+    if (chain === undefined) throw new FormatError(`${w}.chain is not one of the listed chains`);
+    const category = get(item, "category", "string", w);
+    if (!CATEGORIES.includes(category)) {
+      throw new FormatError(`${w}.category ${JSON.stringify(category)} is not one of ${CATEGORIES.join(", ")}`);
+    }
+    const tag = hexOrNull(optStr(item, "client_tag", w), 64, `${w}.client_tag`);
+    if ((tag !== null) !== (category === "client_dedicated")) {
+      throw new FormatError(`${w}: client_tag is required for, and only for, client_dedicated`);
+    }
+    const holdings = get(item, "holdings", "list", w).map((h, j) => {
+      const hw = `${w}.holdings[${j}]`;
+      const asset = get(h, "asset", "string", hw);
+      if (!chain.assets.some((a) => a.code === asset)) {
+        throw new FormatError(`${hw}.asset ${JSON.stringify(asset)} is not an asset of chain ${chain.id}`);
+      }
+      const source = get(h, "source", "string", hw);
+      if (source !== "chain" && source !== "declared") {
+        throw new FormatError(`${hw}.source must be 'chain' or 'declared'`);
+      }
+      return { asset, amount: units(h, "amount", hw), source };
+    });
+    for (let j = 1; j < holdings.length; j++) {
+      if (compareText(holdings[j - 1].asset, holdings[j].asset) >= 0) {
+        throw new FormatError(`${w}.holdings must be sorted by asset without duplicates`);
+      }
+    }
+    const proof = get(item, "proof", "dict", w);
+    const type = get(proof, "type", "string", `${w}.proof`);
+    const signature = optStr(proof, "signature", `${w}.proof`);
+    const evidence = optStr(proof, "evidence", `${w}.proof`);
+    const publicKey = hexOrNull(optStr(proof, "public_key", `${w}.proof`), null, `${w}.proof`);
+    if (type === UNPROVEN) {
+      if (signature !== null || !evidence) {
+        throw new FormatError(`${w}.proof: an unproven wallet has evidence and no signature`);
+      }
+    } else if (!PROOF_TYPES[chain.kind].includes(type)) {
+      throw new FormatError(`${w}.proof.type ${JSON.stringify(type)} is not a proof type for ${chain.kind}`);
+    } else if (signature === null) {
+      throw new FormatError(`${w}.proof.signature is missing`);
+    }
+    return {
+      chain: chain.id,
+      address: label(item, "address", w),
+      category,
+      holder: label(item, "holder", w),
+      label: get(item, "label", "string", w),
+      clientTag: tag === null ? null : fromHex(tag),
+      holdings,
+      proof: { type, signature, publicKey, evidence },
+    };
+  });
+  for (let i = 1; i < wallets.length; i++) {
+    if (compareTuples(walletSortKey(wallets[i - 1]), walletSortKey(wallets[i])) > 0) {
+      throw new FormatError("reserves.wallets must be sorted by category, holder, chain, address");
+    }
+  }
+  if (new Set(wallets.map((x) => JSON.stringify([x.chain, x.address]))).size !== wallets.length) {
+    throw new FormatError("reserves.wallets lists the same chain and address twice");
+  }
+
+  const decimals = new Map(assets.map((a) => [a.code, a.decimals]));
+  const coverage = get(doc, "coverage", "list", where).map((item, i) => {
+    const w = `reserves.coverage[${i}]`;
+    const asset = get(item, "asset", "string", w);
+    if (!decimals.has(asset) || get(item, "decimals", "int", w) !== decimals.get(asset)) {
+      throw new FormatError(`${w}: ${JSON.stringify(asset)} is not a liabilities asset, or its decimals differ`);
+    }
+    const shortfalls = get(item, "dedicated_shortfalls", "int", w);
+    if (shortfalls < 0 || shortfalls >= MAX_HEIGHT_BLOCK) {
+      throw new FormatError(`${w}.dedicated_shortfalls is out of range`);
+    }
+    const row = {
+      asset,
+      decimals: decimals.get(asset),
+      liabilities: units(item, "liabilities", w),
+      clientSegregated: units(item, "client_segregated", w),
+      clientDedicated: units(item, "client_dedicated", w),
+      clientDedicatedCounted: units(item, "client_dedicated_counted", w),
+      thirdParty: units(item, "third_party", w),
+      proprietary: units(item, "proprietary", w),
+      dedicatedShortfalls: shortfalls,
+    };
+    // Dedicated wallets count only up to their own client's liability (counted, not held).
+    row.segregated = row.clientSegregated + row.clientDedicatedCounted;
+    row.covered = row.segregated >= row.liabilities && row.dedicatedShortfalls === 0;
+    row.segregatedPercent = percent(row.segregated, row.liabilities);
+    row.includingThirdPartyPercent = percent(row.segregated + row.thirdParty, row.liabilities);
+    // The derived fields must be what the figures say: no page can show a rounder number.
+    if (optStr(item, "segregated_percent", w) !== row.segregatedPercent) {
+      throw new FormatError(`${w}.segregated_percent does not match its figures`);
+    }
+    if (optStr(item, "including_third_party_percent", w) !== row.includingThirdPartyPercent) {
+      throw new FormatError(`${w}.including_third_party_percent does not match its figures`);
+    }
+    if (get(item, "covered", "boolean", w) !== row.covered) {
+      throw new FormatError(`${w}.covered does not match its figures`);
+    }
+    return row;
+  });
+  const wanted = [...decimals.keys()].sort(compareText);
+  if (coverage.length !== wanted.length || coverage.some((c, i) => c.asset !== wanted[i])) {
+    throw new FormatError("reserves.coverage must list every liabilities asset once, sorted");
+  }
+  for (const c of coverage) {
+    if (c.liabilities !== assets.find((a) => a.code === c.asset).total) {
+      throw new FormatError(`reserves.coverage ${c.asset}: liabilities differ from the signed total`);
+    }
+  }
+  const shortfall = coverage.some((c) => !c.covered);
+  if (get(doc, "shortfall", "boolean", where) !== shortfall) {
+    throw new FormatError("reserves.shortfall does not match the coverage rows");
+  }
+  return { chains, wallets, coverage, shortfall };
 }
 
 function parseManifest(bytes) {
@@ -620,6 +900,11 @@ class Run {
       custodian: null,
       keyFingerprint: null,
       balances: [],
+      shortfall: false,
+      coverage: [],
+      // Wallet signatures of the reserves: checked here (Ed25519), and secp256k1 ones left to
+      // `porsegregate verify` (no secp256k1 in WebCrypto, and no third-party code here).
+      controlSignatures: null,
       proof: null,
     };
   }
@@ -810,11 +1095,13 @@ export async function verifyProof(proof, accountId, code, options = {}) {
       p.publicKeyPem,
       options.expectKey ?? null,
     );
+    await checkReserves(run, attestation);
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const entry = equalBytes(keys.lookup, p.lookup) ? p.entry : null;
     const bundle = await openBundle(run, attestation, keys, entry);
     run.report.proof = proofFileDoc(p);
     await checkBundle(run, attestation, keys, accountId, bundle);
+    await clientCoverage(run, attestation, keys, accountId);
   } catch (e) {
     if (!(e instanceof Failed)) throw e;
   }
@@ -873,6 +1160,7 @@ export async function verifySite(base, accountId, code, options = {}) {
       throw run.fail("manifest-attestation", "the manifest is for a different attestation");
     }
     run.ok("manifest-attestation", "the manifest is for this attestation");
+    await checkReserves(run, attestation);
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const shardPath = shardName(toHex(keys.lookup).slice(0, manifest.shardPrefixChars));
     const expected = Object.prototype.hasOwnProperty.call(manifest.files, shardPath)
@@ -897,10 +1185,319 @@ export async function verifySite(base, accountId, code, options = {}) {
       entry,
     });
     await checkBundle(run, attestation, keys, accountId, bundle);
+    await clientCoverage(run, attestation, keys, accountId);
   } catch (e) {
     if (!(e instanceof Failed)) throw e;
   }
   return run.finish();
+}
+
+// ---------------------------------------------------------------- reserves (checks)
+
+const BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+const BASE58_RE = /^[1-9A-HJ-NP-Za-km-z]+$/;
+const HEX_SIGNATURE_RE = /^(?:0x)?[0-9a-fA-F]{128}$/;
+const DEDICATED = 0x05;
+const MESSAGE_TITLE = "porsegregate proof of control";
+
+/** Base58 (Bitcoin alphabet, as Solana addresses and signatures use it): an encoding, not crypto. */
+export function fromBase58(text) {
+  if (typeof text !== "string" || !BASE58_RE.test(text)) throw new FormatError("not base58");
+  let zeros = 0;
+  while (zeros < text.length && text[zeros] === "1") zeros++;
+  let value = 0n;
+  for (let i = zeros; i < text.length; i++) value = value * 58n + BigInt(BASE58_ALPHABET.indexOf(text[i]));
+  const tail = [];
+  while (value > 0n) {
+    tail.push(Number(value & 0xffn));
+    value >>= 8n;
+  }
+  return concat(new Uint8Array(zeros), Uint8Array.from(tail.reverse()));
+}
+
+/** The tag binding a client_dedicated wallet to one client; only that client's code opens it. */
+export async function dedicatedTag(epoch, nonce, accountId, chain, address) {
+  return sha256(
+    concat(
+      Uint8Array.of(DEDICATED),
+      lp(VERSION_BYTES),
+      lp(utf8.encode(epoch)),
+      nonce,
+      lp(utf8.encode(accountId)),
+      lp(utf8.encode(chain)),
+      lp(utf8.encode(address)),
+    ),
+  );
+}
+
+/** The exact text a wallet key signs: ten lines joined by "\n", no trailing newline. */
+export function controlMessage({ custodian, fingerprint, epoch, liabilitiesSha256, chain, address, category, holder, clientTag }) {
+  return [
+    `${MESSAGE_TITLE} (${VERSION})`,
+    `custodian: ${custodian}`,
+    `custodian key: ${fingerprint}`,
+    `epoch: ${epoch}`,
+    `liabilities: ${liabilitiesSha256}`,
+    `chain: ${chain}`,
+    `address: ${address}`,
+    `category: ${category}`,
+    `holder: ${holder}`,
+    `client: ${clientTag ? toHex(clientTag) : "none"}`,
+  ].join("\n");
+}
+
+/**
+ * What proof-of-control messages bind: SHA-256 of the canonical liabilities section, rebuilt
+ * from the parsed figures as Python's liabilities_sha256 does (so an unknown extra field in
+ * the signed section is not hashed, exactly as in Python).
+ */
+export async function liabilitiesSha256(assets) {
+  const section = {
+    hash: "SHA-256",
+    amount_bytes: AMOUNT_BYTES,
+    assets: [...assets]
+      .sort((a, b) => compareText(a.code, b.code))
+      .map((a) => ({
+        code: a.code,
+        decimals: a.decimals,
+        root: toHex(a.root),
+        total: a.total.toString(),
+        padded_height: a.paddedHeight,
+      })),
+  };
+  return toHex(await sha256(utf8.encode(canonicalJson(section))));
+}
+
+/** A control signature that cannot be parsed or does not verify; the message says why. */
+class SignatureError extends Error {}
+
+function ed25519PublicKey(address) {
+  if (!BASE58_RE.test(address) || address.length > 50) {
+    throw new SignatureError(`${JSON.stringify(address)} is not a base58 Ed25519 address`);
+  }
+  const raw = fromBase58(address);
+  if (raw.length !== 32) {
+    throw new SignatureError(`${JSON.stringify(address)} decodes to ${raw.length} bytes, not a 32-byte public key`);
+  }
+  return raw;
+}
+
+function ed25519Signature(signature) {
+  if (HEX_SIGNATURE_RE.test(signature)) return fromHex(signature.replace(/^0x/, "").toLowerCase());
+  if (BASE58_RE.test(signature) && signature.length <= 100) {
+    const raw = fromBase58(signature);
+    if (raw.length === 64) return raw;
+  }
+  throw new SignatureError("an Ed25519 signature is 64 bytes, in base58 or 128 hex digits");
+}
+
+/** The 32-byte key that signed `message` for a base58 Ed25519 address; SignatureError otherwise. */
+export async function verifyEd25519Control(message, address, signature) {
+  const rawKey = ed25519PublicKey(address);
+  const sig = ed25519Signature(signature);
+  let key;
+  try {
+    key = await subtle().importKey("raw", rawKey, { name: "Ed25519" }, false, ["verify"]);
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    throw new SignatureError(`${address} is not a valid Ed25519 public key`);
+  }
+  let good;
+  try {
+    good = await subtle().verify({ name: "Ed25519" }, key, sig, utf8.encode(message));
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    good = false;
+  }
+  if (!good) throw new SignatureError(`the Ed25519 signature does not verify for ${address}`);
+  return rawKey;
+}
+
+function ed25519Unsupported() {
+  return new Error("this browser cannot check Ed25519 signatures; use a current browser or `porsegregate verify`");
+}
+
+/** An address's identity across chains: an EVM address is the same key on every EVM chain. */
+function addressKey(chain, address) {
+  return chain.kind === "evm" ? `evm:${address.toLowerCase()}` : `${chain.id}:${address}`;
+}
+
+function keyId(chain, publicKeyHex) {
+  if (publicKeyHex === null) return null;
+  return `${chain.kind === "ed25519" ? "ed25519" : "secp256k1"}:${publicKeyHex}`;
+}
+
+/** One problem per address or public key found in two categories (T11). */
+function comminglingProblems(entries) {
+  const problems = [];
+  for (const [position, what] of [
+    [2, "address"],
+    [3, "public key"],
+  ]) {
+    const first = new Map();
+    for (const entry of entries) {
+      const key = entry[position];
+      if (key === null) continue;
+      if (!first.has(key)) first.set(key, [entry[0], entry[1]]);
+      const seen = first.get(key);
+      if (seen[1] !== entry[1]) {
+        problems.push(`commingling: the same ${what} is in ${seen[1]} (${seen[0]}) and in ${entry[1]} (${entry[0]})`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** What a verifier without the private data can still check about a signed coverage row. */
+function coverageProblems(row, wallets) {
+  const totals = Object.fromEntries(CATEGORIES.map((c) => [c, 0n]));
+  for (const w of wallets) totals[w.category] += walletAmount(w, row.asset);
+  const problems = [];
+  for (const [category, signed] of [
+    ["client_segregated", row.clientSegregated],
+    ["client_dedicated", row.clientDedicated],
+    ["proprietary", row.proprietary],
+    ["third_party", row.thirdParty],
+  ]) {
+    if (totals[category] !== signed) {
+      problems.push(
+        `${row.asset}: the ${category} wallets add up to ${totals[category]}, the signed coverage says ${signed}`,
+      );
+    }
+  }
+  if (row.clientDedicatedCounted > row.clientDedicated) {
+    problems.push(
+      `${row.asset}: more dedicated reserves counted (${row.clientDedicatedCounted}) than dedicated ` +
+        `wallets hold (${row.clientDedicated})`,
+    );
+  }
+  return problems;
+}
+
+function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * Everything about the reserves a verifier can check from the signed attestation (T11),
+ * as Python's _check_reserves, except one thing: secp256k1 signatures (EIP-191, BIP-137,
+ * BIP-322) need elliptic-curve code WebCrypto does not have, so they are counted and left to
+ * `porsegregate verify`, and the detail of reserves-control says so.
+ */
+async function checkReserves(run, attestation) {
+  const reserves = attestation.reserves;
+  run.report.shortfall = reserves.shortfall;
+  const context = {
+    custodian: attestation.custodian.name,
+    fingerprint: run.report.keyFingerprint ?? "",
+    epoch: attestation.epochId,
+    liabilitiesSha256: await liabilitiesSha256(attestation.assets),
+  };
+  const identities = [];
+  let verified = 0;
+  let skipped = 0;
+  for (const wallet of reserves.wallets) {
+    const chain = reserves.chains.find((c) => c.id === wallet.chain);
+    const where = `${wallet.chain} ${wallet.address} (${wallet.category})`;
+    let publicKey = null;
+    if (wallet.proof.type === UNPROVEN) {
+      if (CLIENT_CATEGORIES.includes(wallet.category)) {
+        throw run.fail("reserves-control", `${where} counts for clients but has no proof of control`);
+      }
+    } else if (chain.kind === "ed25519" && wallet.proof.type === "ed25519") {
+      const message = controlMessage({
+        ...context,
+        chain: wallet.chain,
+        address: wallet.address,
+        category: wallet.category,
+        holder: wallet.holder,
+        clientTag: wallet.clientTag,
+      });
+      try {
+        publicKey = toHex(await verifyEd25519Control(message, wallet.address, wallet.proof.signature));
+      } catch (e) {
+        if (!(e instanceof SignatureError)) throw e;
+        throw run.fail(
+          "reserves-control",
+          `${where}: the proof of control does not verify for this custodian, epoch, ` +
+            `liabilities, address and category: ${e.message}`,
+        );
+      }
+      if (wallet.proof.publicKey !== null && wallet.proof.publicKey !== publicKey) {
+        throw run.fail("reserves-control", `${where}: the published public key is not the key that signed`);
+      }
+      verified++;
+    } else {
+      // secp256k1 (parseReserves allows only eip191 on evm, bip137/bip322 on bitcoin): its key
+      // identity for the commingling check is the published key, which the Python verifier
+      // checks is the key that signed.
+      publicKey = wallet.proof.publicKey;
+      skipped++;
+    }
+    identities.push([where, wallet.category, addressKey(chain, wallet.address), keyId(chain, publicKey)]);
+  }
+  const total = verified + skipped;
+  run.report.controlSignatures = { verified, unchecked: skipped };
+  run.ok(
+    "reserves-control",
+    skipped === 0
+      ? `all ${plural(verified, "wallet signature", "wallet signatures")} prove control for this epoch ` +
+          "(Ed25519, verified here)"
+      : `${verified} of ${plural(total, "wallet signature", "wallet signatures")} verified here ` +
+          `(Ed25519) prove control for this epoch; the other ${skipped} ` +
+          `${skipped === 1 ? "is a secp256k1 signature" : "are secp256k1 signatures"} (EIP-191, BIP-137, ` +
+          "BIP-322), which a browser cannot check: `porsegregate verify` checks them",
+  );
+  const mixed = comminglingProblems(identities);
+  if (mixed.length) throw run.fail("reserves-commingling", mixed.join("; "));
+  run.ok("reserves-commingling", "no address or key is in two categories");
+  for (const row of reserves.coverage) {
+    const problems = coverageProblems(row, reserves.wallets);
+    if (problems.length) throw run.fail("reserves-coverage", problems.join("; "), row.asset);
+  }
+  run.ok("reserves-coverage", "the signed coverage figures add up from the listed wallets");
+}
+
+/** Coverage of each of the client's assets, and the client's own dedicated wallets. */
+async function clientCoverage(run, attestation, keys, accountId) {
+  const { reserves, epochId } = attestation;
+  const mine = [];
+  for (const w of reserves.wallets) {
+    if (w.clientTag === null) continue;
+    if (equalBytes(w.clientTag, await dedicatedTag(epochId, keys.nonce, accountId, w.chain, w.address))) {
+      mine.push(w);
+    }
+  }
+  run.report.coverage = [];
+  for (const balance of run.report.balances) {
+    const row = reserves.coverage.find((c) => c.asset === balance.asset);
+    if (!row) continue;
+    const dedicatedWallets = mine
+      .filter((w) => w.holdings.some((h) => h.asset === balance.asset))
+      .map((w) => {
+        const amount = walletAmount(w, balance.asset);
+        return {
+          chain: w.chain,
+          address: w.address,
+          amount: amount.toString(),
+          display: formatAmount(amount, balance.decimals),
+        };
+      });
+    let held = 0n;
+    for (const d of dedicatedWallets) held += BigInt(d.amount);
+    const owed = BigInt(balance.amount);
+    const short = dedicatedWallets.length && owed > held ? owed - held : 0n;
+    run.report.coverage.push({
+      asset: balance.asset,
+      decimals: balance.decimals,
+      segregatedPercent: row.segregatedPercent,
+      includingThirdPartyPercent: row.includingThirdPartyPercent,
+      covered: row.covered,
+      dedicatedWallets,
+      dedicatedShortfall: short.toString(),
+      dedicatedShortfallDisplay: formatAmount(short, balance.decimals),
+    });
+  }
 }
 
 // ---------------------------------------------------------------- the page
@@ -937,6 +1534,7 @@ function showReport(app, report) {
     }),
   );
   app.querySelector("#balances").hidden = report.balances.length === 0;
+  showCoverage(app, report);
   if (report.verified) {
     const who = report.custodian ? ` by ${report.custodian.name}` : "";
     overall.textContent =
@@ -961,6 +1559,106 @@ function showReport(app, report) {
   }
 }
 
+function basisPoints(percentText) {
+  return percentText === null ? null : BigInt(percentText.replace(".", ""));
+}
+
+/** "How your assets are covered": shown only for a verified result. */
+function showCoverage(app, report) {
+  const section = app.querySelector("#coverage");
+  const alert = app.querySelector("#shortfall-alert");
+  const tbody = app.querySelector("#coverage-table tbody");
+  const dedicated = app.querySelector("#dedicated-wallets");
+  const rows = report.verified ? report.coverage : [];
+  tbody.replaceChildren(
+    ...rows.map((c) => {
+      const tr = element("tr", undefined, c.covered ? undefined : "short");
+      const th = element("th", c.asset);
+      th.scope = "row";
+      const status = element("td");
+      if (c.covered) {
+        status.append(element("span", "covered", "status-ok"));
+      } else if (c.segregatedPercent !== null && basisPoints(c.segregatedPercent) < 10000n) {
+        status.append(
+          element(
+            "span",
+            `below 100 %: client assets in ${c.asset} are not fully covered by segregated reserves`,
+            "status-bad",
+          ),
+        );
+      } else {
+        status.append(
+          element(
+            "span",
+            `not fully covered: dedicated wallets of some clients hold less ${c.asset} than they are owed`,
+            "status-bad",
+          ),
+        );
+      }
+      tr.append(
+        th,
+        element("td", c.segregatedPercent === null ? "nothing owed" : `${c.segregatedPercent} %`, "number"),
+        element("td", c.includingThirdPartyPercent === null ? "—" : `${c.includingThirdPartyPercent} %`, "number"),
+        status,
+      );
+      return tr;
+    }),
+  );
+  const items = [];
+  for (const c of rows) {
+    for (const w of c.dedicatedWallets) {
+      const li = element("li", "This wallet is held for you alone: ", "dedicated-wallet");
+      li.append(
+        element("span", w.chain, "chain"),
+        document.createTextNode(" "),
+        element("code", w.address, "hash"),
+        document.createTextNode(", "),
+        element("strong", `${w.display} ${c.asset}`),
+      );
+      items.push(li);
+    }
+    if (c.dedicatedShortfall !== "0") {
+      const own = report.balances.find((b) => b.asset === c.asset);
+      items.push(
+        element(
+          "li",
+          `Your dedicated wallet${c.dedicatedWallets.length === 1 ? " holds" : "s hold"} ` +
+            `${c.dedicatedShortfallDisplay} ${c.asset} less than your balance` +
+            `${own ? ` of ${own.display} ${c.asset}` : ""}: a shortfall.`,
+          "status-bad dedicated-shortfall",
+        ),
+      );
+    }
+  }
+  dedicated.replaceChildren(...items);
+  dedicated.hidden = items.length === 0;
+  const unchecked = app.querySelector("#coverage-unchecked");
+  const sigs = report.controlSignatures;
+  unchecked.hidden = !(sigs && sigs.unchecked > 0);
+  unchecked.textContent =
+    sigs && sigs.unchecked > 0
+      ? `This page checked ${sigs.verified} of the ${sigs.verified + sigs.unchecked} wallet signatures ` +
+        `(the Ed25519 ones) itself. The other ${sigs.unchecked} (Bitcoin and EVM wallets, secp256k1) ` +
+        "cannot be checked in a browser: run `porsegregate verify`, which checks every one."
+      : "";
+  section.hidden = rows.length === 0;
+  const short = report.verified && report.shortfall;
+  alert.hidden = !short;
+  if (short) {
+    const who = report.custodian ? report.custodian.name : "the custodian";
+    const mine = rows.filter((c) => !c.covered).map((c) => c.asset);
+    alert.replaceChildren(
+      element("strong", "Shortfall: client assets are not fully covered by segregated reserves."),
+      document.createTextNode(
+        ` ${who} signed this for epoch ${report.epoch}` +
+          (mine.length ? `; of your assets, ${mine.join(", ")} ${mine.length === 1 ? "is" : "are"} affected.` : "."),
+      ),
+    );
+  } else {
+    alert.replaceChildren();
+  }
+}
+
 function showError(app, message) {
   const overall = app.querySelector("#overall");
   overall.textContent = `NOT verified: ${message}`;
@@ -968,6 +1666,8 @@ function showError(app, message) {
   app.querySelector("#checks").replaceChildren();
   app.querySelector("#balances tbody").replaceChildren();
   app.querySelector("#balances").hidden = true;
+  app.querySelector("#coverage").hidden = true;
+  app.querySelector("#shortfall-alert").hidden = true;
   app.querySelector("#fingerprint").textContent = "unknown";
   app.querySelector("#download-proof").hidden = true;
 }
