@@ -29,6 +29,9 @@ npm ci --no-audit --no-fund --loglevel=error
 echo "== installing porsegregate with its test extras"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
+echo "== a real Bitcoin node for the reserves tests (regtest; private install, cached)"
+python3 -m tests.bitcoin_node install
+
 echo "== ruff"
 python3 -m ruff check src tests benchmarks
 python3 -m ruff format --check src tests benchmarks

@@ -497,6 +497,7 @@ export function parseAttestation(bytes) {
   const cust = get(doc, "custodian", "dict", "attestation");
   const epoch = get(doc, "epoch", "dict", "attestation");
   const liab = get(doc, "liabilities", "dict", "attestation");
+  only(liab, ["hash", "amount_bytes", "assets"], "liabilities");
   if (get(liab, "hash", "string", "liabilities") !== "SHA-256") {
     throw new FormatError("liabilities.hash must be SHA-256");
   }
@@ -505,6 +506,7 @@ export function parseAttestation(bytes) {
   }
   const assets = get(liab, "assets", "list", "liabilities").map((item, i) => {
     const where = `liabilities.assets[${i}]`;
+    if (isObject(item)) only(item, ["code", "decimals", "root", "total", "padded_height"], where);
     const root = get(item, "root", "string", where);
     if (!HEX64.test(root)) throw new FormatError(`${where}.root must be 64 lowercase hex digits`);
     const decimals = get(item, "decimals", "int", where);
@@ -626,8 +628,17 @@ function label(obj, key, where) {
   return value;
 }
 
+// Proof types whose signature always reveals the signer's key (must be published).
+const KEY_REVEALING = ["eip191", "bip137", "ed25519"];
+
+/** Reject members a signed object must not have (the liabilities hash is rebuilt from fields). */
+function only(obj, keys, where) {
+  const extra = Object.keys(obj).filter((k) => !keys.includes(k)).sort();
+  if (extra.length) throw new FormatError(`${where} has unknown member(s) ${extra.join(", ")}`);
+}
+
 function hexOrNull(value, length, where) {
-  if (value !== null && !(/^[0-9a-f]+$/.test(value) && (length === null || value.length === length))) {
+  if (value !== null && !(/^(?:[0-9a-f]{2})+$/.test(value) && (length === null || value.length === length))) {
     throw new FormatError(`${where} must be lowercase hex${length ? ` of ${length} digits` : ""}`);
   }
   return value;
@@ -739,13 +750,16 @@ export function parseReserves(doc, assets) {
     const evidence = optStr(proof, "evidence", `${w}.proof`);
     const publicKey = hexOrNull(optStr(proof, "public_key", `${w}.proof`), null, `${w}.proof`);
     if (type === UNPROVEN) {
-      if (signature !== null || !evidence) {
-        throw new FormatError(`${w}.proof: an unproven wallet has evidence and no signature`);
+      if (signature !== null || publicKey !== null || !evidence) {
+        throw new FormatError(`${w}.proof: an unproven wallet has evidence, and no signature or public key`);
       }
     } else if (!PROOF_TYPES[chain.kind].includes(type)) {
       throw new FormatError(`${w}.proof.type ${JSON.stringify(type)} is not a proof type for ${chain.kind}`);
     } else if (signature === null) {
       throw new FormatError(`${w}.proof.signature is missing`);
+    } else if (publicKey === null && KEY_REVEALING.includes(type)) {
+      // Commingling is checked on the key; this page cannot recover a secp256k1 key itself.
+      throw new FormatError(`${w}.proof.public_key is missing (${type} reveals the key)`);
     }
     return {
       chain: chain.id,

@@ -38,13 +38,14 @@ from porsegregate.models import (
 )
 from porsegregate.protocol import text_problem
 from porsegregate.serialization import (
+    KEY_REVEALING,
     attestation_bytes,
-    wallet_sort_key,
     manifest_bytes,
     parse_attestation,
     parse_manifest,
     parse_proof_file,
     proof_file_bytes,
+    wallet_sort_key,
 )
 
 amounts = st.integers(0, MAX_AMOUNT)
@@ -105,7 +106,13 @@ def reserves_for(draw: st.DrawFn, assets: tuple[AssetLiabilities, ...]) -> Reser
             proof=ControlProof(
                 proof_type,
                 draw(labels) if proven else None,
-                draw(st.none() | hashes.map(bytes.hex)) if proven else None,
+                (
+                    draw(hashes).hex()
+                    if proof_type in KEY_REVEALING
+                    else draw(st.none() | hashes.map(bytes.hex))
+                )
+                if proven
+                else None,
                 None if proven else draw(labels),
             ),
         )

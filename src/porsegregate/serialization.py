@@ -48,6 +48,9 @@ from .protocol import (
 
 PROOF_FORMAT = "porsegregate-proof/1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# Proof types whose signature always reveals the signer's key (BIP-322 does for the
+# address types porsegregate accepts, but is left optional).
+KEY_REVEALING = ("eip191", "bip137", "ed25519")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 MAX_TEXT = 4000
 
@@ -169,6 +172,12 @@ def _get(obj: Any, key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _only(obj: Any, keys: tuple[str, ...], where: str) -> None:
+    extra = sorted(set(obj) - set(keys)) if isinstance(obj, dict) else []
+    if extra:
+        raise FormatError(f"{where} has unknown member(s) {', '.join(extra)}")
+
+
 def _load_json(data: bytes, what: str) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
@@ -207,8 +216,9 @@ def _opt_str(obj: Any, key: str, where: str) -> str | None:
 
 
 def _units(obj: Any, key: str, where: str) -> int:
+    text = _get(obj, key, str, where)
     try:
-        return parse_units(_get(obj, key, str, where))
+        return parse_units(text)
     except ValueError as exc:
         raise FormatError(f"{where}.{key}: {exc}") from exc
 
@@ -223,7 +233,7 @@ def _label(obj: Any, key: str, where: str) -> str:
 
 def _hex_or_none(value: str | None, length: int | None, where: str) -> str | None:
     if value is not None and not (
-        re.fullmatch(r"[0-9a-f]+", value) and (length is None or len(value) == length)
+        re.fullmatch(r"(?:[0-9a-f]{2})+", value) and (length is None or len(value) == length)
     ):
         raise FormatError(
             f"{where} must be lowercase hex" + (f" of {length} digits" if length else "")
@@ -247,8 +257,9 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
         chain_assets = []
         for j, a in enumerate(_get(item, "assets", list, w)):
             aw = f"{w}.assets[{j}]"
+            raw_code = _get(a, "code", str, aw)
             try:
-                code = check_asset_code(_get(a, "code", str, aw))
+                code = check_asset_code(raw_code)
             except ValueError as exc:
                 raise FormatError(f"{aw}: {exc}") from exc
             chain_assets.append(ChainAsset(code, _opt_str(a, "contract", aw)))
@@ -260,8 +271,9 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
             link = _opt_str(explorer, key, f"{w}.explorer")
             if link is not None and not link.startswith("https://"):
                 raise FormatError(f"{w}.explorer.{key} must be null or an https:// URL template")
+        raw_id = _get(item, "id", str, w)
         try:
-            chain_id = check_chain_id(_get(item, "id", str, w))
+            chain_id = check_chain_id(raw_id)
         except ValueError as exc:
             raise FormatError(f"{w}: {exc}") from exc
         chains.append(
@@ -311,12 +323,18 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
         evidence = _opt_str(proof, "evidence", f"{w}.proof")
         public_key = _hex_or_none(_opt_str(proof, "public_key", f"{w}.proof"), None, f"{w}.proof")
         if ptype == UNPROVEN:
-            if signature is not None or not evidence:
-                raise FormatError(f"{w}.proof: an unproven wallet has evidence and no signature")
+            if signature is not None or public_key is not None or not evidence:
+                raise FormatError(
+                    f"{w}.proof: an unproven wallet has evidence, and no signature or public key"
+                )
         elif ptype not in PROOF_TYPES[chain.kind]:
             raise FormatError(f"{w}.proof.type {ptype!r} is not a proof type for {chain.kind}")
         elif signature is None:
             raise FormatError(f"{w}.proof.signature is missing")
+        elif public_key is None and ptype in KEY_REVEALING:
+            # The key is what commingling is checked on; a verifier that cannot recover it
+            # (the browser, for secp256k1) must still see it.
+            raise FormatError(f"{w}.proof.public_key is missing ({ptype} reveals the key)")
         wallets.append(
             Wallet(
                 chain=chain.id,
@@ -386,6 +404,9 @@ def parse_attestation(data: bytes) -> Attestation:
     cust = _get(doc, "custodian", dict, "attestation")
     epoch = _get(doc, "epoch", dict, "attestation")
     liab = _get(doc, "liabilities", dict, "attestation")
+    # Proof-of-control messages bind the hash of this member as re-serialised from its
+    # fields, so it may hold nothing else.
+    _only(liab, ("hash", "amount_bytes", "assets"), "liabilities")
     if _get(liab, "hash", str, "liabilities") != "SHA-256":
         raise FormatError("liabilities.hash must be SHA-256")
     if _get(liab, "amount_bytes", int, "liabilities") != AMOUNT_BYTES:
@@ -393,6 +414,7 @@ def parse_attestation(data: bytes) -> Attestation:
     assets = []
     for i, item in enumerate(_get(liab, "assets", list, "liabilities")):
         where = f"liabilities.assets[{i}]"
+        _only(item, ("code", "decimals", "root", "total", "padded_height"), where)
         root = _get(item, "root", str, where)
         if not _HEX64.fullmatch(root):
             raise FormatError(f"{where}.root must be 64 lowercase hex digits")

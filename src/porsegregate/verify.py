@@ -19,7 +19,7 @@ from . import _crypto
 from .amounts import format_decimal
 from .assess import EpochContext, address_key, commingling_problems, key_id
 from .bundle import Bundle, bundle_aad, decode_bundle, decode_shard, shard_name
-from .chains import SignatureError
+from .chains import AddressError, SignatureError
 from .codes import CodeError, parse_code
 from .control import verify_control
 from .coverage import coverage_problems, percent
@@ -221,14 +221,14 @@ def _check_reserves(run: _Run, attestation: Attestation) -> None:
                 public_key = verify_control(
                     chain, wallet.address, wallet.proof.type, wallet.proof.signature, message
                 )
-            except SignatureError as exc:
+            except (SignatureError, AddressError) as exc:
                 raise run.fail(
                     "reserves-control",
                     f"{where}: the proof of control does not verify for this custodian, epoch, "
                     f"liabilities, address and category: {exc}",
                 ) from exc
             published = wallet.proof.public_key
-            if published is not None and (public_key is None or public_key.hex() != published):
+            if public_key is not None and public_key.hex() != published:
                 raise run.fail(
                     "reserves-control",
                     f"{where}: the published public key is not the key that signed",

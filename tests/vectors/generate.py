@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from porsegregate import _crypto
+from porsegregate.assess import EpochContext
 from porsegregate.bundle import (
     AssetProof,
     Bundle,
@@ -30,12 +31,11 @@ from porsegregate.bundle import (
     decode_bundle,
     encode_bundle,
 )
+from porsegregate.chains import bitcoin, ed25519, evm
 from porsegregate.codes import client_secret, format_code
+from porsegregate.coverage import compute_coverage, percent
 from porsegregate.epoch import build_epoch
 from porsegregate.liabilities import Liabilities
-from porsegregate.assess import EpochContext
-from porsegregate.chains import bitcoin, ed25519, evm
-from porsegregate.coverage import compute_coverage, percent
 from porsegregate.models import (
     Asset,
     AssetLiabilities,
@@ -767,6 +767,16 @@ def reserves_cases(f: Fixture, ok: Any, bad: Any) -> None:
         f.resigned(a, f.attestation_with(twice)),
         "reserves-commingling",
     )
+    hidden = swap(3, replace(wallets[3], proof=replace(wallets[3].proof, public_key=None)))
+    bad(
+        "reserves: signer's key withheld, hiding a shared key (T11)",
+        a,
+        f.resigned(a, f.attestation_with(hidden)),
+        "format",
+    )
+    extra = json.loads(json.dumps(doc))
+    extra["liabilities"]["note"] = "not bound by the proof-of-control messages"
+    bad("reserves: unknown member in the liabilities section", a, f.resigned(a, extra), "format")
     other_key = f.signed_wallet(
         "ethereum",
         "evm",
