@@ -229,7 +229,13 @@ def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
         click.echo(f"  public key:     {config.public_key}")
         click.echo(f"  master secret:  {config.master_secret} (encrypted)")
         click.echo(f"  sample input:   {config.liabilities}")
-        click.echo("Edit the config, replace the sample input, then run:")
+        click.echo(
+            f"Edit the config, replace the sample input, declare your wallets in "
+            f"{config.reserves} (README: 'Reserves file'), then, each epoch:"
+        )
+        click.echo(f"  porsegregate reserves challenge --workspace {directory} --epoch 2026-11")
+        click.echo("  (sign each message with its wallet's key; paste the signatures in)")
+        click.echo(f"  porsegregate reserves check --workspace {directory} --epoch 2026-11")
         click.echo(f"  porsegregate publish --workspace {directory} --epoch 2026-11")
 
 
