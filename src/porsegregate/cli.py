@@ -136,6 +136,14 @@ passphrase_option = click.option(
 )
 
 
+workspace_option = click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    show_default=True,
+    help=f"Workspace folder holding {CONFIG_NAME}.",
+)
 reserves_option = click.option(
     "--reserves",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -240,14 +248,7 @@ def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
 
 
 @main.command()
-@click.option(
-    "--workspace",
-    "-w",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("."),
-    show_default=True,
-    help=f"Workspace folder holding {CONFIG_NAME}.",
-)
+@workspace_option
 @click.option("--epoch", required=True, help="Epoch id, e.g. 2026-11 (letters, digits, . _ -).")
 @click.option("--snapshot-time", help="When balances were taken (ISO 8601 with zone); default now.")
 @click.option(
@@ -349,16 +350,6 @@ def publish(
 @main.group()
 def reserves() -> None:
     """Declare and check the wallets that hold client assets (proof of control, balances)."""
-
-
-workspace_option = click.option(
-    "--workspace",
-    "-w",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("."),
-    show_default=True,
-    help=f"Workspace folder holding {CONFIG_NAME}.",
-)
 
 
 @reserves.command()
