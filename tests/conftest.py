@@ -49,3 +49,28 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "dedicated_client": dedicated,
         "reserves": reserves,
     }
+
+
+@pytest.fixture
+def own_copy(published: dict[str, Any], tmp_path: Path) -> tuple[Any, Path]:
+    """A private copy of the published workspace (config, keys, log and site) to publish into.
+
+    A workspace's log belongs to one site: publishing the shared workspace into another
+    folder would fork it, and porsegregate refuses that.
+    """
+    import shutil
+
+    from porsegregate.config import load_config
+
+    workspace = published["config"].workspace
+    copy = tmp_path / "ws"
+    shutil.copytree(workspace, copy)
+    config = load_config(copy / "porsegregate.toml")
+    return config, config.site
+
+
+def own_log(config: Any, tmp_path: Path) -> Any:
+    """The config with a log of its own: for tests that publish one workspace into many sites."""
+    import dataclasses
+
+    return dataclasses.replace(config, log=tmp_path / "log")

@@ -141,6 +141,7 @@ def attestations(draw: st.DrawFn) -> Attestation:
         assets=assets,
         previous_attestation_sha256=draw(st.none() | hashes.map(bytes.hex)),
         reserves=draw(reserves_for(assets)),
+        next_due=draw(st.sampled_from(["2026-12-31T00:00:00Z", "2099-01-01T00:00:00Z"])),
     )
 
 

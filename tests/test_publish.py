@@ -171,11 +171,11 @@ def test_a_dropped_client_is_noticed(published: dict[str, Any], tmp_path: Path) 
 
 
 def test_interrupted_publish_leaves_the_previous_site(
-    published: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_copy: tuple[Any, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    shutil.copytree(published["site"], site)
+    config, site = own_copy
     before = site_files(site)
+    log_before = site_files(config.log)
     import porsegregate.publish as pub
 
     def boom(*args: Any, **kwargs: Any) -> Any:
@@ -183,16 +183,10 @@ def test_interrupted_publish_leaves_the_previous_site(
 
     monkeypatch.setattr(pub, "render_site", boom)
     with pytest.raises(KeyboardInterrupt):
-        publish(
-            published["config"],
-            PASSPHRASE,
-            "2026-12",
-            site=site,
-            codes_path=tmp_path / "c.csv",
-            allow_shortfall=True,
-        )
+        publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
     assert site_files(site) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "no staging folder left behind"
+    assert site_files(config.log) == log_before, "the workspace log is untouched too"
+    assert not list(site.parent.glob(".site.*")), "no staging folder left behind"
 
 
 def test_bad_input_writes_nothing(published: dict[str, Any], tmp_path: Path) -> None:
@@ -212,29 +206,17 @@ def test_bad_input_writes_nothing(published: dict[str, Any], tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == [bad]
 
 
-def test_second_epoch_chains_to_the_first(published: dict[str, Any], tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    shutil.copytree(published["site"], site)
+def test_second_epoch_chains_to_the_first(
+    published: dict[str, Any], own_copy: tuple[Any, Path], tmp_path: Path
+) -> None:
+    config, site = own_copy
     first = (site / "attestation.json").read_bytes()
-    publish(
-        published["config"],
-        PASSPHRASE,
-        "2026-12",
-        site=site,
-        codes_path=tmp_path / "c.csv",
-        allow_shortfall=True,
-    )
+    publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
     second = parse_attestation((site / "attestation.json").read_bytes())
     assert second.previous_attestation_sha256 == _crypto.sha256_hex(first)
+    assert (site / "epochs" / "2026-11" / "attestation.json").read_bytes() == first
     with pytest.raises(InputError, match="epoch 2026-12 is already published"):
-        publish(
-            published["config"],
-            PASSPHRASE,
-            "2026-12",
-            site=site,
-            codes_path=tmp_path / "c.csv",
-            allow_shortfall=True,
-        )
+        publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
     assert (tmp_path / "c.csv").read_bytes() == published["result"].codes.read_bytes(), (
         "codes are stable"
     )
@@ -278,23 +260,17 @@ def test_init_never_overwrites_keys(tmp_path: Path) -> None:
     assert b"ENCRYPTED PRIVATE KEY" in key
 
 
-def test_leftovers_of_a_killed_run_are_removed(published: dict[str, Any], tmp_path: Path) -> None:
+def test_leftovers_of_a_killed_run_are_removed(own_copy: tuple[Any, Path], tmp_path: Path) -> None:
     """A SIGKILLed publish cannot clean up; the next one removes its staging folder."""
-    site = tmp_path / "site"
-    shutil.copytree(published["site"], site)
+    config, site = own_copy
+    parent = site.parent
     for name in (".site.staging-abc123", ".site.old-def456"):
-        (tmp_path / name / "proofs").mkdir(parents=True)
-        (tmp_path / name / "proofs" / "0.bin").write_bytes(b"half")
-    (tmp_path / ".other.staging-x").mkdir()  # not ours: left alone
-    publish(
-        published["config"],
-        PASSPHRASE,
-        "2026-12",
-        site=site,
-        codes_path=tmp_path / "c.csv",
-        allow_shortfall=True,
-    )
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.staging-x", "c.csv", "site"]
+        (parent / name / "proofs").mkdir(parents=True)
+        (parent / name / "proofs" / "0.bin").write_bytes(b"half")
+    (parent / ".other.staging-x").mkdir()  # not ours: left alone
+    publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
+    assert sorted(p.name for p in parent.glob(".*staging*")) == [".other.staging-x"]
+    assert not list(parent.glob(".site.old-*"))
 
 
 def test_a_second_publish_into_the_same_folder_is_refused(

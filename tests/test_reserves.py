@@ -24,7 +24,7 @@ from porsegregate.publish import PreparedEpoch, assess_reserves, prepare_epoch, 
 from porsegregate.reserves import read_reserves
 from porsegregate.workspace import init_workspace
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, own_log
 
 EPOCH = "2026-11"
 USDT = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
@@ -314,22 +314,30 @@ def test_publish_refuses_errors_and_shortfalls(ws: Any, tmp_path: Path) -> None:
     bad = signed(ws, tmp_path, wallets)
     site = tmp_path / "site"
     with pytest.raises(ReservesError, match="1 reserves check"):
-        publish(config, PASSPHRASE, EPOCH, site=site, reserves_path=bad, prepared=prepared,
-                allow_shortfall=True)  # fmt: skip
+        publish(own_log(config, tmp_path), PASSPHRASE, EPOCH, site=site, reserves_path=bad,
+                prepared=prepared, allow_shortfall=True)  # fmt: skip
     assert not site.exists()
     short = covered_wallets()
     short[0]["balances"] = {"BTC": "1.25"}
     path = signed(ws, tmp_path, short)
     with pytest.raises(ReservesError) as info:
-        publish(config, PASSPHRASE, EPOCH, site=site, reserves_path=path, prepared=prepared)
+        publish(
+            own_log(config, tmp_path),
+            PASSPHRASE,
+            EPOCH,
+            site=site,
+            reserves_path=path,
+            prepared=prepared,
+        )
     assert "--allow-shortfall" in str(info.value)
     assert info.value.problems == [
         "BTC: segregated reserves of 1.25 cover 99.96% of client liabilities of 1.2504 "
         "(short by 0.0004)"
     ]
     assert not site.exists()
-    result = publish(config, PASSPHRASE, EPOCH, site=site, reserves_path=path, prepared=prepared,
-                     allow_shortfall=True, codes_path=tmp_path / "codes.csv")  # fmt: skip
+    result = publish(own_log(config, tmp_path), PASSPHRASE, EPOCH, site=site,
+                     reserves_path=path, prepared=prepared, allow_shortfall=True,
+                     codes_path=tmp_path / "codes.csv")  # fmt: skip
     assert result.attestation.reserves.shortfall
     for page in ("index.html", "reserves.html", "verify.html", "auditor.html"):
         html = (site / page).read_text()
@@ -569,8 +577,8 @@ def test_reserves_page(ws: Any, tmp_path: Path) -> None:
     wallets[0]["balances"] = {"BTC": "1"}  # BTC short: a red bar and words saying so
     path = signed(ws, tmp_path, wallets)
     site = tmp_path / "site"
-    publish(config, PASSPHRASE, EPOCH, site=site, reserves_path=path, prepared=prepared,
-            allow_shortfall=True, codes_path=tmp_path / "codes.csv")  # fmt: skip
+    publish(own_log(config, tmp_path), PASSPHRASE, EPOCH, site=site, reserves_path=path,
+            prepared=prepared, allow_shortfall=True, codes_path=tmp_path / "codes.csv")  # fmt: skip
     page = (site / "reserves.html").read_text()
     assert "<script>" not in page
     assert "Holder: Trust &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in page

@@ -24,7 +24,7 @@ from porsegregate.publish import PreparedEpoch, assess_reserves, prepare_epoch, 
 from porsegregate.reserves import read_reserves
 from porsegregate.workspace import init_workspace
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, own_log
 
 if TYPE_CHECKING:
     from .evm_node import Anvil, DevAccount
@@ -193,7 +193,7 @@ def test_publish_with_rpc_marks_balances_read_from_the_chain(
 ) -> None:
     path = snapshot.write(tmp_path / "r.toml")
     result = publish(
-        snapshot.config,
+        own_log(snapshot.config, tmp_path),
         PASSPHRASE,
         EPOCH,
         snapshot.snapshot_time,

@@ -13,6 +13,8 @@ from .models import Asset, Custodian
 from .protocol import check_asset_code, text_problem
 
 CONFIG_NAME = "porsegregate.toml"
+# How long an attestation stays current: its next_due is snapshot time + this.
+DEFAULT_INTERVAL_DAYS = 31
 MAX_TEXT = 4000
 
 
@@ -27,8 +29,10 @@ class Config:
     master_secret: Path
     liabilities: Path
     reserves: Path
+    log: Path
     site: Path
     codes: Path
+    interval_days: int = DEFAULT_INTERVAL_DAYS
 
     @property
     def workspace(self) -> Path:
@@ -95,6 +99,11 @@ def load_config(path: Path) -> Config:
             raise ConfigError(f"{path}: asset {code} is listed twice")
         assets.append(Asset(str(code), decimals))
 
+    schedule = table("schedule")
+    interval = schedule.get("interval_days", DEFAULT_INTERVAL_DAYS)
+    if isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 400:
+        raise ConfigError(f"{path}: [schedule] interval_days must be a whole number of days, 1-400")
+
     base = path.parent
 
     def file(key: str, default: str) -> Path:
@@ -116,6 +125,8 @@ def load_config(path: Path) -> Config:
         master_secret=file("master_secret", "secrets/master-secret.json"),
         liabilities=file("liabilities", "data/liabilities.csv"),
         reserves=file("reserves", "data/reserves.toml"),
+        log=file("log", "log"),
         site=file("site", "site"),
         codes=file("codes", "private/client-codes.csv"),
+        interval_days=interval,
     )

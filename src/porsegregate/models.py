@@ -148,6 +148,9 @@ class Attestation:
     assets: tuple[AssetLiabilities, ...]
     previous_attestation_sha256: str | None
     reserves: Reserves = field(default_factory=lambda: Reserves((), (), ()))
+    # When the next attestation is due: a verifier seeing no newer one after that warns (T9).
+    # Always set by publish; parsing requires it.
+    next_due: str | None = None
 
     def asset(self, code: str) -> AssetLiabilities | None:
         for a in self.assets:
@@ -174,3 +177,36 @@ class ProofFile:
     public_key_pem: bytes
     lookup: bytes
     entry: bytes
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed head of the transparency log: its size and RFC 9162 root at a time."""
+
+    log: str  # the custodian key fingerprint: one log per key
+    size: int
+    root: bytes
+    time: str
+    epoch: str  # the epoch whose attestation is the last entry
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    index: int
+    epoch: str
+    attestation_sha256: str
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    attestation_sha256: str
+    path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    path: tuple[bytes, ...]

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import PROTOCOL_VERSION, __version__, _crypto
@@ -28,6 +28,15 @@ from .codes import client_secret
 from .config import Config
 from .epoch import EpochProofs, build_epoch
 from .errors import ConfigError, FormatError, InputError, ReservesError
+from .history import (
+    StagedLog,
+    WorkspaceLog,
+    carry_forward,
+    commit_log,
+    history,
+    reconcile,
+    stage_log,
+)
 from .keys import load_master_secret, load_signing_key, sign
 from .liabilities import Liabilities, read_liabilities
 from .models import Attestation, Manifest
@@ -68,6 +77,28 @@ def parse_snapshot_time(text: str | None) -> str:
     if when.tzinfo is None:
         raise InputError(f"snapshot time {text!r} needs a time zone, e.g. 2026-11-30T23:59:59Z")
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _current_epoch(site: Path) -> str | None:
+    """The epoch the site shows now (None for a new site)."""
+    path = site / "attestation.json"
+    if not path.is_file():
+        return None
+    try:
+        return parse_attestation(path.read_bytes()).epoch_id
+    except FormatError as exc:
+        raise InputError(f"{path}: the published attestation is unreadable: {exc}") from exc
+
+
+def _next_due(snapshot: str, next_due: str | None, interval_days: int) -> str:
+    """When the next attestation is due: given, or the snapshot time plus the interval."""
+    if next_due is None:
+        when = datetime.strptime(snapshot, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return (when + timedelta(days=interval_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    due = parse_snapshot_time(next_due)
+    if due <= snapshot:
+        raise InputError(f"--next-due {next_due} must be after the snapshot time {snapshot}")
+    return due
 
 
 def _previous(site: Path, epoch: str, replace: bool) -> str | None:
@@ -226,6 +257,7 @@ def publish(
     allow_shortfall: bool = False,
     max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW,
     prepared: PreparedEpoch | None = None,
+    next_due: str | None = None,
 ) -> PublishResult:
     """Publish one epoch; `prepared` reuses trees already built for this config and epoch."""
     try:
@@ -241,8 +273,9 @@ def publish(
     ):
         raise ConfigError(f"the client codes file {codes_path} must not be inside the site {site}")
     previous = _previous(site, epoch, replace)
+    current = _current_epoch(site)
     declaration = load_declaration(config, reserves_path)
-    if prepared is None or prepared.epoch != epoch or prepared.config is not config:
+    if prepared is None or prepared.epoch != epoch or prepared.config.path != config.path:
         prepared = prepare_epoch(config, passphrase, epoch, liabilities_path, progress)
     assessment = assess_reserves(prepared, declaration, rpc_urls, snapshot, max_block_skew)
     if assessment.errors:
@@ -269,13 +302,16 @@ def publish(
         assets=prepared.proofs.assets,
         previous_attestation_sha256=previous,
         reserves=assessment.reserves,
+        next_due=_next_due(snapshot, next_due, config.interval_days),
     )
     att_bytes = attestation_bytes(attestation)
     signing_key = prepared.signing_key
     fingerprint = _crypto.fingerprint(signing_key.public_key())
 
     site.parent.mkdir(parents=True, exist_ok=True)
+    workspace_log = WorkspaceLog(config.log)
     with _exclusive(site):
+        reconcile(workspace_log, site)
         return _write_site(
             site,
             codes_path,
@@ -285,6 +321,9 @@ def publish(
             signing_key,
             fingerprint,
             progress,
+            workspace_log,
+            current,
+            replace,
         )
 
 
@@ -297,11 +336,15 @@ def _write_site(
     signing_key: _crypto.Ed25519PrivateKey,
     fingerprint: str,
     progress: Progress | None,
+    workspace_log: WorkspaceLog,
+    current_epoch: str | None,
+    replace: bool,
 ) -> PublishResult:
     epoch = attestation.epoch_id
     att_hash = _crypto.sha256_hex(att_bytes)
     public = signing_key.public_key()
     staging = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.staging-"))
+    staged_log: StagedLog | None = None
     try:
         files: dict[str, str] = {}
         written = 0
@@ -315,9 +358,21 @@ def _write_site(
             files[relative] = _crypto.sha256_hex(data)
             written += len(data)
 
+        att_sig = sign(signing_key, att_bytes)
         put("attestation.json", att_bytes)
-        put("attestation.json.sig", sign(signing_key, att_bytes))
+        put("attestation.json.sig", att_sig)
         put("custodian.pub.pem", _crypto.public_key_pem(public))
+        staged_log = stage_log(
+            workspace_log,
+            attestation,
+            att_bytes,
+            att_sig,
+            signing_key,
+            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        for relative, data in staged_log.files.items():
+            put(relative, data)
+        carry_forward(site, staging, current_epoch, replace)
         shard_count = 0
         for prefix, entries in proofs.shards():
             put(shard_name(prefix), encode_shard(entries))
@@ -325,7 +380,12 @@ def _write_site(
             if progress is not None:
                 progress("shards", 1)
         for relative, data in render_site(
-            attestation, att_bytes, fingerprint, proofs.shard_prefix_chars, shard_count
+            attestation,
+            att_bytes,
+            fingerprint,
+            proofs.shard_prefix_chars,
+            shard_count,
+            history(staged_log),
         ).items():
             put(relative, data)
         manifest = manifest_bytes(
@@ -345,8 +405,11 @@ def _write_site(
         atomic_write(codes_path, codes.getvalue().encode(), mode=0o600)
         os.sync()  # every file of the new site is on disk before it replaces the old one
         _swap_in(staging, site)
+        commit_log(workspace_log, staged_log)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if staged_log is not None:
+            staged_log.db.unlink(missing_ok=True)
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -30,9 +30,13 @@ from .models import (
     Attestation,
     ChainAsset,
     ChainSnapshot,
+    Checkpoint,
+    ConsistencyProof,
     ControlProof,
     Custodian,
     Holding,
+    InclusionProof,
+    LogEntry,
     Manifest,
     ProofFile,
     Reserves,
@@ -148,7 +152,7 @@ def attestation_to_dict(a: Attestation) -> dict[str, Any]:
         "generator": a.generator,
         "custodian": {"name": a.custodian.name, "legal_entity": a.custodian.legal_entity},
         "segregation": {"arrangement": a.segregation_arrangement},
-        "epoch": {"id": a.epoch_id, "snapshot_time": a.snapshot_time},
+        "epoch": {"id": a.epoch_id, "snapshot_time": a.snapshot_time, "next_due": a.next_due},
         "liabilities": liabilities_to_dict(a.assets),
         "reserves": reserves_to_dict(a.reserves),
         "previous_attestation_sha256": a.previous_attestation_sha256,
@@ -437,6 +441,9 @@ def parse_attestation(data: bytes) -> Attestation:
     snapshot = _get(epoch, "snapshot_time", str, "epoch")
     if not _TIME.fullmatch(snapshot):
         raise FormatError("epoch.snapshot_time must be YYYY-MM-DDTHH:MM:SSZ")
+    next_due = _get(epoch, "next_due", str, "epoch")
+    if not _TIME.fullmatch(next_due) or next_due <= snapshot:
+        raise FormatError("epoch.next_due must be YYYY-MM-DDTHH:MM:SSZ, after snapshot_time")
     try:
         epoch_id = check_epoch_id(_get(epoch, "id", str, "epoch"))
     except ValueError as exc:
@@ -454,6 +461,7 @@ def parse_attestation(data: bytes) -> Attestation:
         snapshot_time=snapshot,
         assets=tuple(assets),
         previous_attestation_sha256=prev,
+        next_due=next_due,
         reserves=parse_reserves(_get(doc, "reserves", dict, "attestation"), tuple(assets)),
     )
 
@@ -525,3 +533,122 @@ def proof_file_from_dict(doc: Any) -> ProofFile:
 
 def parse_proof_file(data: bytes) -> ProofFile:
     return proof_file_from_dict(_load_json(data, "proof file"))
+
+
+CHECKPOINT_FORMAT = "porsegregate-checkpoint/1"
+ENTRIES_FORMAT = "porsegregate-log-entries/1"
+INCLUSION_FORMAT = "porsegregate-inclusion/1"
+CONSISTENCY_FORMAT = "porsegregate-consistency/1"
+MAX_LOG_SIZE = 2**53 - 1
+
+
+def checkpoint_bytes(c: Checkpoint) -> bytes:
+    return canonical(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "log": c.log,
+            "size": c.size,
+            "root": c.root.hex(),
+            "time": c.time,
+            "epoch": c.epoch,
+        }
+    )
+
+
+def parse_checkpoint(data: bytes) -> Checkpoint:
+    doc = _load_canonical(data, "checkpoint")
+    if _get(doc, "format", str, "checkpoint") != CHECKPOINT_FORMAT:
+        raise FormatError(f"checkpoint format is not {CHECKPOINT_FORMAT}")
+    log, root = _get(doc, "log", str, "checkpoint"), _get(doc, "root", str, "checkpoint")
+    size, time = _get(doc, "size", int, "checkpoint"), _get(doc, "time", str, "checkpoint")
+    if not _HEX64.fullmatch(log) or not _HEX64.fullmatch(root):
+        raise FormatError("checkpoint.log and checkpoint.root must be 64 lowercase hex digits")
+    if not 1 <= size <= MAX_LOG_SIZE or not _TIME.fullmatch(time):
+        raise FormatError("checkpoint.size or checkpoint.time is out of range")
+    try:
+        epoch = check_epoch_id(_get(doc, "epoch", str, "checkpoint"))
+    except ValueError as exc:
+        raise FormatError(f"checkpoint: {exc}") from exc
+    return Checkpoint(log, size, bytes.fromhex(root), time, epoch)
+
+
+def entries_bytes(entries: list[LogEntry]) -> bytes:
+    return canonical(
+        {
+            "format": ENTRIES_FORMAT,
+            "entries": [
+                {"index": e.index, "epoch": e.epoch, "attestation_sha256": e.attestation_sha256}
+                for e in entries
+            ],
+        }
+    )
+
+
+def parse_entries(data: bytes) -> list[LogEntry]:
+    doc = _load_canonical(data, "log entries")
+    if _get(doc, "format", str, "entries") != ENTRIES_FORMAT:
+        raise FormatError(f"log entries format is not {ENTRIES_FORMAT}")
+    entries = []
+    for i, item in enumerate(_get(doc, "entries", list, "entries")):
+        where = f"entries[{i}]"
+        digest = _get(item, "attestation_sha256", str, where)
+        if _get(item, "index", int, where) != i or not _HEX64.fullmatch(digest):
+            raise FormatError(f"{where}: index must be {i} and attestation_sha256 a SHA-256")
+        epoch_id = _get(item, "epoch", str, where)
+        try:
+            check_epoch_id(epoch_id)
+        except ValueError as exc:
+            raise FormatError(f"{where}: {exc}") from exc
+        entries.append(LogEntry(i, epoch_id, digest))
+    return entries
+
+
+def _path(doc: Any, where: str) -> tuple[bytes, ...]:
+    path = _get(doc, "path", list, where)
+    if len(path) > 64 or not all(isinstance(h, str) and _HEX64.fullmatch(h) for h in path):
+        raise FormatError(f"{where}.path must be at most 64 SHA-256 hex digests")
+    return tuple(bytes.fromhex(h) for h in path)
+
+
+def inclusion_bytes(p: InclusionProof) -> bytes:
+    return canonical(
+        {
+            "format": INCLUSION_FORMAT,
+            "index": p.index,
+            "tree_size": p.tree_size,
+            "attestation_sha256": p.attestation_sha256,
+            "path": [h.hex() for h in p.path],
+        }
+    )
+
+
+def parse_inclusion(data: bytes) -> InclusionProof:
+    doc = _load_canonical(data, "inclusion proof")
+    if _get(doc, "format", str, "inclusion") != INCLUSION_FORMAT:
+        raise FormatError(f"inclusion proof format is not {INCLUSION_FORMAT}")
+    index, size = _get(doc, "index", int, "inclusion"), _get(doc, "tree_size", int, "inclusion")
+    digest = _get(doc, "attestation_sha256", str, "inclusion")
+    if not 0 <= index < size <= MAX_LOG_SIZE or not _HEX64.fullmatch(digest):
+        raise FormatError("inclusion: index, tree_size or attestation_sha256 out of range")
+    return InclusionProof(index, size, digest, _path(doc, "inclusion"))
+
+
+def consistency_bytes(p: ConsistencyProof) -> bytes:
+    return canonical(
+        {
+            "format": CONSISTENCY_FORMAT,
+            "first": p.first,
+            "second": p.second,
+            "path": [h.hex() for h in p.path],
+        }
+    )
+
+
+def parse_consistency(data: bytes) -> ConsistencyProof:
+    doc = _load_canonical(data, "consistency proof")
+    if _get(doc, "format", str, "consistency") != CONSISTENCY_FORMAT:
+        raise FormatError(f"consistency proof format is not {CONSISTENCY_FORMAT}")
+    first, second = _get(doc, "first", int, "consistency"), _get(doc, "second", int, "consistency")
+    if not 0 < first <= second <= MAX_LOG_SIZE:
+        raise FormatError("consistency: first and second must satisfy 0 < first <= second")
+    return ConsistencyProof(first, second, _path(doc, "consistency"))

@@ -14,6 +14,7 @@ import base64
 import math
 import re
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,7 @@ from . import PROTOCOL_VERSION, _crypto
 from .amounts import format_decimal
 from .coverage import percent
 from .errors import ConfigError
+from .history import HistoryPoint
 from .models import Attestation
 from .serialization import liabilities_sha256
 
@@ -371,12 +373,42 @@ def _chain_rows(attestation: Attestation) -> list[ChainRow]:
     ]
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    epoch: str
+    snapshot_time: str
+    next_due: str | None
+    href: str
+    attestation_sha256: str
+    latest: bool
+    shortfall: bool
+    log_index: int
+
+
+def _history_rows(points: Sequence[HistoryPoint]) -> list[HistoryRow]:
+    """Newest first: each epoch's page (the latest is this folder; the others under epochs/)."""
+    return [
+        HistoryRow(
+            epoch=p.epoch,
+            snapshot_time=p.attestation.snapshot_time,
+            next_due=p.attestation.next_due,
+            href="index.html" if p.latest else f"epochs/{p.epoch}/index.html",
+            attestation_sha256=p.attestation_sha256,
+            latest=p.latest,
+            shortfall=p.attestation.reserves.shortfall,
+            log_index=p.index,
+        )
+        for p in reversed(points)
+    ]
+
+
 def render_site(
     attestation: Attestation,
     attestation_json: bytes,
     fingerprint: str,
     shard_prefix_chars: int,
     shard_count: int,
+    history: Sequence[HistoryPoint] = (),
 ) -> dict[str, bytes]:
     """Every non-proof file of the site's user interface: relative path -> bytes."""
     if not _FINGERPRINT.fullmatch(fingerprint):
@@ -402,6 +434,8 @@ def render_site(
         "wallet_groups": _wallet_groups(attestation),
         "chains": _chain_rows(attestation),
         "wallet_count": len(attestation.reserves.wallets),
+        "history": _history_rows(history),
+        "next_due": attestation.next_due,
         "liabilities_sha256": liabilities_sha256(attestation.assets),
         "protocol": PROTOCOL_VERSION,
         "format": attestation.format,

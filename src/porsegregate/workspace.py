@@ -32,6 +32,13 @@ liabilities = "data/liabilities.csv"
 reserves = "data/reserves.toml"
 site = "site"
 codes = "private/client-codes.csv"
+# The append-only transparency log of every published attestation: back it up, never edit it.
+log = "log"
+
+[schedule]
+# Every attestation says when the next one is due (snapshot time + this); verifiers warn
+# clients when it is overdue.
+interval_days = 31
 """
 
 SAMPLE_ASSETS = (("BTC", 8), ("ETH", 18), ("USDT", 6))

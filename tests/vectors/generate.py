@@ -156,6 +156,7 @@ class Fixture:
             segregation_arrangement="Client assets held on trust, apart from the custodian's.",
             epoch_id=epoch,
             snapshot_time="2026-11-30T23:59:59Z",
+            next_due="2026-12-31T23:59:59Z",
             assets=self.proofs.assets,
             previous_attestation_sha256=None,
             reserves=self.reserves(self.wallets(), self.proofs.assets),
