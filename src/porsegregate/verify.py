@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,19 @@ from .codes import CodeError, parse_code
 from .control import verify_control
 from .coverage import coverage_problems, percent
 from .errors import FormatError, InputError
-from .models import CLIENT_CATEGORIES, Attestation, ProofFile
+from .models import CLIENT_CATEGORIES, Attestation, Checkpoint, Manifest, ProofFile
 from .protocol import account_commitment, dedicated_tag, epoch_keys, leaf_hash
-from .serialization import liabilities_sha256, parse_attestation, parse_manifest
+from .serialization import (
+    liabilities_sha256,
+    parse_attestation,
+    parse_checkpoint,
+    parse_consistency,
+    parse_inclusion,
+    parse_manifest,
+)
+from .state import ClientState
+from .transparency import leaf_hash as log_leaf_hash
+from .transparency import verify_consistency, verify_inclusion
 from .tree import PathError, fold_path
 
 MAX_FETCH = 256 * 1024 * 1024
@@ -76,6 +87,10 @@ class Report:
     coverage: list[ClientCoverage] = field(default_factory=list)
     shortfall: bool = False
     proof: ProofFile | None = None
+    checkpoint: Checkpoint | None = None
+    next_due: str | None = None
+    overdue: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> Check | None:
@@ -108,6 +123,17 @@ class Report:
                 for b in self.balances
             ],
             "shortfall": self.shortfall,
+            "next_due": self.next_due,
+            "overdue": self.overdue,
+            "warnings": self.warnings,
+            "log": None
+            if self.checkpoint is None
+            else {
+                "size": self.checkpoint.size,
+                "root": self.checkpoint.root.hex(),
+                "time": self.checkpoint.time,
+                "epoch": self.checkpoint.epoch,
+            },
             "coverage": [
                 {
                     "asset": c.asset,
@@ -449,8 +475,138 @@ class SiteReader:
         return data
 
 
-def verify_site(location: str, account_id: str, code: str, expect_key: str | None = None) -> Report:
-    """Verify a client's inclusion against a published site (folder or URL)."""
+def _check_freshness(run: _Run, attestation: Attestation, now: datetime | None) -> None:
+    """A freeze attack shows an old attestation forever: say so once the next is overdue (T9)."""
+    run.report.next_due = attestation.next_due
+    if attestation.next_due is None:
+        return
+    due = datetime.strptime(attestation.next_due, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if (now or datetime.now(UTC)) > due:
+        run.report.overdue = True
+        run.report.warnings.append(
+            f"overdue: the custodian said the next attestation would be published by "
+            f"{attestation.next_due}, and this is still the latest one it shows; it may have "
+            "stopped publishing, or this site may be showing you an old copy"
+        )
+
+
+def _manifest_file(
+    run: _Run, site: SiteReader, manifest: Manifest, relative: str, check: str
+) -> bytes:
+    """A file of the site, checked against the signed manifest before it is read."""
+    expected = manifest.files.get(relative)
+    data = site.read(relative)
+    if expected is None or data is None:
+        raise run.fail(check, f"{relative} is missing from the site or from its signed manifest")
+    if _crypto.sha256_hex(data) != expected:
+        raise run.fail(check, f"{relative} does not match the signed manifest: it was altered")
+    return data
+
+
+def _check_log(
+    run: _Run,
+    site: SiteReader,
+    manifest: Manifest,
+    key: _crypto.Ed25519PublicKey,
+    attestation_data: bytes,
+    state: ClientState | None,
+) -> Checkpoint:
+    """The attestation is the newest entry of the signed log, and the log only grew (T8)."""
+    data = _manifest_file(run, site, manifest, "log/checkpoint.json", "log-checkpoint")
+    sig = _manifest_file(run, site, manifest, "log/checkpoint.json.sig", "log-checkpoint")
+    if not _crypto.ed25519_verify(key, sig, data):
+        raise run.fail("log-checkpoint", "the log checkpoint is not signed by the custodian key")
+    try:
+        checkpoint = parse_checkpoint(data)
+    except FormatError as exc:
+        raise run.fail("log-checkpoint", f"the log checkpoint is malformed: {exc}") from exc
+    if checkpoint.log != run.report.key_fingerprint:
+        raise run.fail("log-checkpoint", "the checkpoint names another log (another key)")
+    run.report.checkpoint = checkpoint
+    run.ok(
+        "log-checkpoint",
+        f"the log checkpoint (size {checkpoint.size}, {checkpoint.time}) is signed by the "
+        "custodian",
+    )
+    digest = _crypto.sha256(attestation_data)
+    relative = f"log/inclusion/{checkpoint.size - 1}.json"
+    try:
+        proof = parse_inclusion(_manifest_file(run, site, manifest, relative, "log-inclusion"))
+    except FormatError as exc:
+        raise run.fail("log-inclusion", f"{relative} is malformed: {exc}") from exc
+    if (
+        proof.index != checkpoint.size - 1
+        or proof.tree_size != checkpoint.size
+        or proof.attestation_sha256 != digest.hex()
+        or not verify_inclusion(
+            log_leaf_hash(digest), proof.index, proof.tree_size, proof.path, checkpoint.root
+        )
+    ):
+        raise run.fail(
+            "log-inclusion",
+            "this attestation is not the newest entry of the signed log: it was rewritten, "
+            "or the log was",
+        )
+    run.ok("log-inclusion", f"this attestation is entry {proof.index} of the signed log")
+    if state is not None:
+        _check_against_state(run, site, manifest, checkpoint, state)
+    return checkpoint
+
+
+def _check_against_state(
+    run: _Run, site: SiteReader, manifest: Manifest, checkpoint: Checkpoint, state: ClientState
+) -> None:
+    seen = state.seen(checkpoint.log)
+    if seen is None:
+        run.ok("log-consistency", "first visit: this checkpoint is remembered for next time")
+        return
+    if seen.size > checkpoint.size:
+        raise run.fail(
+            "log-consistency",
+            f"you saw this log at size {seen.size} before; now it has {checkpoint.size} entries: "
+            "history was rewritten, or you are shown an old or forked copy",
+        )
+    if seen.size == checkpoint.size:
+        if seen.root != checkpoint.root:
+            raise run.fail(
+                "log-consistency",
+                f"you saw a different log of the same size ({seen.size}) before: the custodian "
+                "shows different histories to different people (a fork)",
+            )
+        run.ok("log-consistency", f"the log is the one you saw before (size {seen.size})")
+        return
+    relative = f"log/consistency/{seen.size}.json"
+    try:
+        proof = parse_consistency(_manifest_file(run, site, manifest, relative, "log-consistency"))
+    except FormatError as exc:
+        raise run.fail("log-consistency", f"{relative} is malformed: {exc}") from exc
+    if (proof.first, proof.second) != (seen.size, checkpoint.size) or not verify_consistency(
+        seen.size, checkpoint.size, seen.root, checkpoint.root, proof.path
+    ):
+        raise run.fail(
+            "log-consistency",
+            f"the log is not an extension of the one you saw before (size {seen.size}): "
+            "history was rewritten (or forked) since your last check",
+        )
+    run.ok(
+        "log-consistency",
+        f"the log only grew since your last check (size {seen.size} to {checkpoint.size})",
+    )
+
+
+def verify_site(
+    location: str,
+    account_id: str,
+    code: str,
+    expect_key: str | None = None,
+    state: ClientState | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Verify a client's inclusion against a published site (folder or URL).
+
+    With `state`, the log checkpoint is checked against the one remembered from
+    the last visit, and remembered for the next one when everything verifies.
+    """
     site = SiteReader(location)
     attestation_data = site.need("attestation.json")
     signature = site.need("attestation.json.sig")
@@ -473,6 +629,8 @@ def verify_site(location: str, account_id: str, code: str, expect_key: str | Non
         if manifest.attestation_sha256 != _crypto.sha256_hex(attestation_data):
             raise run.fail("manifest-attestation", "the manifest is for a different attestation")
         run.ok("manifest-attestation", "the manifest is for this attestation")
+        checkpoint = _check_log(run, site, manifest, key, attestation_data, state)
+        _check_freshness(run, attestation, now)
         _check_reserves(run, attestation)
         keys = epoch_keys(secret, attestation.epoch_id)
         shard_path = shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
@@ -495,6 +653,8 @@ def verify_site(location: str, account_id: str, code: str, expect_key: str | Non
         )
         _check_bundle(run, attestation, secret, account_id, bundle)
         _client_coverage(run, attestation, secret, account_id)
+        if state is not None:
+            state.remember(checkpoint)
     except _Failed:
         pass
     return run.report
