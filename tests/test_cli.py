@@ -301,13 +301,13 @@ def test_sigterm_during_publish_leaves_the_previous_site(tmp_path: Path) -> None
     site = result.publish.site
     before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
     ws = tmp_path / "demo" / "workspace"
-    (ws / "data" / "reserves.toml").unlink()  # signed for 2026-11 only; reserves are not the point
     big = tmp_path / "big.csv"
     write_synthetic_liabilities(big, 150_000, seed=2)
     env = {**os.environ, "PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "porsegregate.cli", "publish", "-w", str(ws), "--epoch", "2026-12",
-         "--liabilities", str(big), "--out", str(site), "--allow-shortfall"],
+         "--liabilities", str(big), "--out", str(site), "--allow-shortfall",
+         "--snapshot-time", "2026-12-31T23:59:59Z"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120

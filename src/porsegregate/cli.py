@@ -34,7 +34,7 @@ from .errors import (
 from .models import Reserves
 from .readers import parse_rpc_options
 from .serialization import reserves_to_dict
-from .verify import Report
+from .verify import HistoryReport, Report
 
 EXIT_FAILED = 1
 EXIT_INPUT = 3
@@ -181,6 +181,29 @@ def _echo_coverage(reserves: Reserves) -> None:
         )
         if c.dedicated_shortfalls:
             click.echo(f"  {'':<8} {c.dedicated_shortfalls} client(s) with a dedicated shortfall")
+
+
+def _echo_history(history: HistoryReport) -> None:
+    for c in history.checks:
+        click.echo(f"  {'ok  ' if c.ok else 'FAIL'} {c.id}: {c.detail}")
+    click.echo("Your balances in every published epoch:")
+    for e in history.epochs:
+        r = e.report
+        if r is None:
+            continue
+        if r.verified:
+            shown = ", ".join(f"{b.display} {b.asset}" for b in r.balances) or "nothing"
+            click.echo(f"  {e.epoch:<12} included: {shown}")
+        elif r.failed is not None and r.failed.id == "proof-found":
+            click.echo(f"  {e.epoch:<12} no proof for you (were you a client then?)")
+        else:
+            failed = r.failed
+            assert failed is not None
+            click.echo(f"  {e.epoch:<12} NOT VERIFIED: {failed.id}: {failed.detail}")
+    if history.failed is not None:
+        click.echo(
+            f"NOT VERIFIED: history check {history.failed.id} failed: {history.failed.detail}"
+        )
 
 
 def _echo_client_coverage(report: Report) -> None:
@@ -533,6 +556,18 @@ def _code(code: str | None, code_file: Path | None) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Save your proof for offline use.",
 )
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Remember the log checkpoint in this file, and check that the log only grew since "
+    "the last check (rewritten or forked history fails).",
+)
+@click.option(
+    "--all-epochs",
+    is_flag=True,
+    help="Also check every earlier published epoch and the history linking them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 def verify(
     site: str | None,
@@ -542,26 +577,39 @@ def verify(
     code_file: Path | None,
     expect_key: str | None,
     save_proof: Path | None,
+    state_file: Path | None,
+    all_epochs: bool,
     as_json: bool,
 ) -> None:
     """Check that your balances are included in the signed liabilities."""
     from ._fs import atomic_write, read_bytes
     from .serialization import parse_proof_file, proof_file_bytes
-    from .verify import verify_proof, verify_site
+    from .state import ClientState
+    from .verify import verify_history, verify_proof, verify_site
 
     if (site is None) == (proof is None):
         raise click.UsageError("give exactly one of --site or --proof")
+    if proof is not None and (state_file is not None or all_epochs):
+        raise click.UsageError("--state and --all-epochs need --site (a proof file has no log)")
     with _errors():
         secret_code = _code(code, code_file)
+        state = ClientState(state_file) if state_file is not None else None
+        history: HistoryReport | None = None
         if proof is not None:
             report = verify_proof(
                 parse_proof_file(read_bytes(proof, "proof file")), account, secret_code, expect_key
             )
+        elif all_epochs:
+            assert site is not None
+            history = verify_history(site, account, secret_code, expect_key, state)
+            report = history.latest
         else:
             assert site is not None
-            report = verify_site(site, account, secret_code, expect_key)
+            report = verify_site(site, account, secret_code, expect_key, state)
         if save_proof is not None and report.verified and report.proof is not None:
             atomic_write(save_proof, proof_file_bytes(report.proof))
+        if state is not None and report.verified and (history is None or history.verified):
+            state.save()
 
         def human() -> None:
             for c in report.checks:
@@ -574,6 +622,10 @@ def verify(
                 click.echo(f"Custodian key fingerprint: {report.key_fingerprint}")
             for b in report.balances:
                 click.echo(f"  {b.asset:<8} {b.display}")
+            for warning in report.warnings:
+                click.echo(f"WARNING: {warning}")
+            if history is not None:
+                _echo_history(history)
             if report.verified:
                 _echo_client_coverage(report)
                 click.echo("VERIFIED: your balances are included in the signed liabilities.")
@@ -588,8 +640,8 @@ def verify(
                 where = f" for {failed.asset}" if failed.asset else ""
                 click.echo(f"NOT VERIFIED: check {failed.id}{where} failed: {failed.detail}")
 
-        _emit(as_json, report.to_json(), human)
-        if not report.verified:
+        _emit(as_json, history.to_json() if history else report.to_json(), human)
+        if not report.verified or (history is not None and not history.verified):
             sys.exit(EXIT_FAILED)
 
 

@@ -8,7 +8,9 @@ balances.
 from __future__ import annotations
 
 import random
+import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .amounts import format_decimal
@@ -58,17 +60,34 @@ class DemoResult:
     sample_code: str
 
 
+def demo_epochs(count: int, now: datetime | None = None) -> list[tuple[str, str]]:
+    """(epoch id, snapshot time) of the last `count` month-ends before now, oldest first.
+
+    Relative to today, so the demo's newest attestation is never overdue.
+    """
+    first = (now or datetime.now(UTC)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    for _ in range(count):
+        end = first - timedelta(seconds=1)
+        out.append((end.strftime("%Y-%m"), end.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        first = end.replace(day=1, hour=0, minute=0, second=0)
+    return list(reversed(out))
+
+
 def run_demo(
     out: Path,
     clients: int = 10_000,
     seed: int = 1,
-    epoch: str = "2026-11",
+    epochs: int = 3,
     shortfall: bool = False,
 ) -> DemoResult:
-    """A full custodian: liabilities, signed reserves on three chains, a published site.
+    """A full custodian over several monthly epochs: liabilities, signed reserves, the log.
 
-    With `shortfall`, one asset's segregated wallets hold too little and the
-    site is published with --allow-shortfall, to show how that looks.
+    Each epoch's balances move on (a different seed for the same clients), its
+    reserves are declared and signed anew, and it is appended to the log, so
+    the site has a history. With `shortfall`, one asset's segregated wallets
+    hold too little in the newest epoch, published with --allow-shortfall.
+    Running the demo again starts its history over (its keys are kept).
     """
     workspace = out / "workspace"
     config_path = workspace / CONFIG_NAME
@@ -87,20 +106,31 @@ def run_demo(
         create_signing_key(config.signing_key, config.public_key, DEMO_PASSPHRASE)
     if not config.master_secret.exists():
         create_master_secret(config.master_secret, DEMO_PASSPHRASE)
-    write_synthetic_liabilities(config.liabilities, clients, seed)
-    prepared = prepare_epoch(config, DEMO_PASSPHRASE, epoch)
-    dedicated_client = write_demo_reserves(config.reserves, prepared, shortfall)
-    result = publish(
-        config,
-        DEMO_PASSPHRASE,
-        epoch,
-        snapshot_time="2026-11-30T23:59:59Z",
-        site=out / "site",
-        codes_path=out / "client-codes.csv",
-        replace=True,
-        allow_shortfall=shortfall,
-        prepared=prepared,
-    )
+    site = out / "site"
+    for owned in (site, config.log):  # the demo's own history: start it over
+        if owned.exists():
+            shutil.rmtree(owned)
+    result: PublishResult | None = None
+    dedicated_client = ""
+    schedule = demo_epochs(epochs)
+    for number, (epoch, snapshot) in enumerate(schedule, 1):
+        write_synthetic_liabilities(config.liabilities, clients, seed + number - 1)
+        prepared = prepare_epoch(config, DEMO_PASSPHRASE, epoch)
+        last = number == len(schedule)
+        reserves = workspace / "data" / f"reserves-{epoch}.toml"
+        dedicated_client = write_demo_reserves(reserves, prepared, shortfall and last)
+        result = publish(
+            config,
+            DEMO_PASSPHRASE,
+            epoch,
+            snapshot_time=snapshot,
+            site=site,
+            codes_path=out / "client-codes.csv",
+            allow_shortfall=shortfall and last,
+            prepared=prepared,
+            reserves_path=reserves,
+        )
+    assert result is not None
     # The sample client is the one with a dedicated wallet, so a first try shows everything.
     with result.codes.open(encoding="utf-8") as f:
         codes = dict(line.rstrip("\n").split(",", 1) for line in f)

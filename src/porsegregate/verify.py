@@ -25,13 +25,14 @@ from .codes import CodeError, parse_code
 from .control import verify_control
 from .coverage import coverage_problems, percent
 from .errors import FormatError, InputError
-from .models import CLIENT_CATEGORIES, Attestation, Checkpoint, Manifest, ProofFile
+from .models import CLIENT_CATEGORIES, Attestation, Checkpoint, LogEntry, Manifest, ProofFile
 from .protocol import account_commitment, dedicated_tag, epoch_keys, leaf_hash
 from .serialization import (
     liabilities_sha256,
     parse_attestation,
     parse_checkpoint,
     parse_consistency,
+    parse_entries,
     parse_inclusion,
     parse_manifest,
 )
@@ -658,3 +659,164 @@ def verify_site(
     except _Failed:
         pass
     return run.report
+
+
+@dataclass
+class EpochResult:
+    epoch: str
+    location: str
+    report: Report | None
+
+
+@dataclass
+class HistoryReport:
+    """The client's check of every published epoch, and of the history that links them."""
+
+    latest: Report
+    epochs: list[EpochResult] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failed(self) -> Check | None:
+        return next((c for c in self.checks if not c.ok), None)
+
+    @property
+    def verified(self) -> bool:
+        """The newest epoch and the history verify; an older epoch may hold no proof for you."""
+        return (
+            self.latest.verified
+            and self.failed is None
+            and all(
+                e.report is not None
+                and (e.report.verified or (e.report.failed and e.report.failed.id == "proof-found"))
+                for e in self.epochs
+            )
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        failed = self.failed
+        return {
+            "verified": self.verified,
+            "latest": self.latest.to_json(),
+            "history": {
+                "failed": None
+                if failed is None
+                else {"id": failed.id, "asset": failed.asset, "detail": failed.detail},
+                "checks": [{"id": c.id, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            },
+            "epochs": [
+                {
+                    "epoch": e.epoch,
+                    "location": e.location,
+                    "included": bool(e.report and e.report.verified),
+                    "report": e.report.to_json() if e.report else None,
+                }
+                for e in self.epochs
+            ],
+        }
+
+
+def verify_history(
+    location: str,
+    account_id: str,
+    code: str,
+    expect_key: str | None = None,
+    state: ClientState | None = None,
+    now: datetime | None = None,
+) -> HistoryReport:
+    """Verify the client in every published epoch, and that the epochs form one history.
+
+    The newest epoch is checked as by `verify_site` (with the remembered
+    checkpoint); then every epoch listed in the signed log: its site is present
+    under `epochs/<id>/`, its attestation is the log entry, included under the
+    newest checkpoint, chained to the epoch before it, and the client's proof
+    in it verifies (or it holds none for them: they may not have been a client).
+    """
+    latest = verify_site(location, account_id, code, expect_key, state, now)
+    result = HistoryReport(latest)
+    checkpoint = latest.checkpoint
+    if not latest.checks or (latest.failed is not None and checkpoint is None):
+        return result
+    assert checkpoint is not None
+    root = SiteReader(location)
+    run = _Run()
+    try:
+        manifest = parse_manifest(root.need("manifest.json"))
+        data = _manifest_file(run, root, manifest, "log/entries.json", "history-log")
+        try:
+            entries = parse_entries(data)
+        except FormatError as exc:
+            raise run.fail("history-log", f"log/entries.json is malformed: {exc}") from exc
+        if len(entries) != checkpoint.size:
+            raise run.fail(
+                "history-log",
+                f"the log lists {len(entries)} entries but its checkpoint says {checkpoint.size}",
+            )
+        run.ok("history-log", f"the signed log lists {len(entries)} attestations")
+        finals: dict[str, LogEntry] = {}
+        for entry in entries:
+            finals.pop(entry.epoch, None)
+            finals[entry.epoch] = entry
+        previous: str | None = None
+        for entry in finals.values():
+            newest = entry.index == checkpoint.size - 1
+            where = (
+                root.location
+                if newest
+                else urllib.parse.urljoin(
+                    root.location if root.location.endswith("/") else root.location + "/",
+                    f"epochs/{entry.epoch}/",
+                )
+            )
+            relative = f"log/inclusion/{entry.index}.json"
+            try:
+                proof = parse_inclusion(
+                    _manifest_file(run, root, manifest, relative, "history-inclusion")
+                )
+            except FormatError as exc:
+                raise run.fail("history-inclusion", f"{relative} is malformed: {exc}") from exc
+            if proof.attestation_sha256 != entry.attestation_sha256 or not verify_inclusion(
+                log_leaf_hash(bytes.fromhex(entry.attestation_sha256)),
+                entry.index,
+                checkpoint.size,
+                proof.path,
+                checkpoint.root,
+            ):
+                raise run.fail(
+                    "history-inclusion",
+                    f"epoch {entry.epoch}'s log entry is not under the signed checkpoint",
+                )
+            prefix = "" if newest else f"epochs/{entry.epoch}/"
+            published = root.read(prefix + "attestation.json")
+            if published is None:
+                raise run.fail(
+                    "history-epoch",
+                    f"epoch {entry.epoch} is in the signed log but its site ({prefix or './'}) "
+                    "was removed",
+                )
+            if _crypto.sha256_hex(published) != entry.attestation_sha256:
+                raise run.fail(
+                    "history-epoch",
+                    f"the published attestation of epoch {entry.epoch} is not the one in the "
+                    "signed log: it was rewritten",
+                )
+            attestation = parse_attestation(published)
+            if attestation.previous_attestation_sha256 != previous:
+                raise run.fail(
+                    "history-chain",
+                    f"epoch {entry.epoch} does not chain to the epoch published before it",
+                )
+            previous = entry.attestation_sha256
+            report = (
+                latest if newest else verify_site(where, account_id, code, expect_key, None, now)
+            )
+            result.epochs.append(EpochResult(entry.epoch, where, report))
+        run.ok("history-inclusion", "every epoch's attestation is in the signed log")
+        run.ok("history-epoch", "every epoch in the log is published and unchanged")
+        run.ok("history-chain", "every epoch chains to the one before it")
+    except _Failed:
+        pass
+    except InputError as exc:
+        run.fail("history-epoch", str(exc))
+    result.checks = run.report.checks
+    return result
