@@ -1,0 +1,152 @@
+"""A published history of three epochs, and the attacks on it that every verifier must catch.
+
+Each attack edits a private copy of the site the way a dishonest custodian (who
+holds the signing key) or a hostile host (who does not) would. Shared by the
+Python verifier's tests, the browser's, and `porsegregate audit`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from porsegregate import _crypto
+from porsegregate.config import Config
+from porsegregate.demo import DEMO_PASSPHRASE, run_demo
+from porsegregate.keys import load_signing_key
+from porsegregate.serialization import canonical, checkpoint_bytes, parse_checkpoint
+
+EPOCHS = 3
+CLIENTS = 300
+
+
+@dataclass(frozen=True)
+class History:
+    root: Path  # the demo's folder: workspace/, site/, client-codes.csv
+    site: Path
+    workspace: Path
+    config: Config
+    account: str
+    code: str
+    codes: dict[str, str]
+    epochs: list[str]  # oldest first; the last is at the site's root
+
+    def copy(self, destination: Path) -> History:
+        """A private copy (site, workspace and codes) to attack or publish into."""
+        shutil.copytree(self.root, destination, symlinks=True)
+        from porsegregate.config import load_config
+
+        config = load_config(destination / "workspace" / "porsegregate.toml")
+        return History(
+            destination,
+            destination / "site",
+            destination / "workspace",
+            config,
+            self.account,
+            self.code,
+            self.codes,
+            self.epochs,
+        )
+
+    def signing_key(self) -> _crypto.Ed25519PrivateKey:
+        return load_signing_key(self.config.signing_key, DEMO_PASSPHRASE)
+
+
+def build_history(root: Path) -> History:
+    from porsegregate.config import load_config
+
+    result = run_demo(root, clients=CLIENTS, seed=11, epochs=EPOCHS)
+
+    codes = dict(
+        line.split(",", 1) for line in (root / "client-codes.csv").read_text().splitlines()[1:]
+    )
+    entries = json.loads((root / "site" / "log" / "entries.json").read_text())["entries"]
+    return History(
+        root,
+        root / "site",
+        root / "workspace",
+        load_config(root / "workspace" / "porsegregate.toml"),
+        result.sample_account,
+        result.sample_code,
+        codes,
+        [e["epoch"] for e in entries],
+    )
+
+
+def _resign(history: History, path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    path.with_name(path.name + ".sig").write_bytes(history.signing_key().sign(data))
+
+
+def rewrite_past_attestation(h: History) -> None:
+    """The custodian rewrites an old epoch's attestation (a lower total) and re-signs it."""
+    path = h.site / "epochs" / h.epochs[0] / "attestation.json"
+    doc = json.loads(path.read_bytes())
+    doc["generator"] = doc["generator"] + " (amended)"
+    _resign(h, path, canonical(doc))
+
+
+def fork_log(h: History) -> None:
+    """The custodian shows a different log of the same size: a new root, validly signed."""
+    path = h.site / "log" / "checkpoint.json"
+    checkpoint = parse_checkpoint(path.read_bytes())
+    forked = checkpoint_bytes(
+        type(checkpoint)(
+            checkpoint.log,
+            checkpoint.size,
+            _crypto.sha256(b"another history" + checkpoint.root),
+            checkpoint.time,
+            checkpoint.epoch,
+        )
+    )
+    _resign(h, path, forked)
+
+
+def remove_epoch(h: History) -> None:
+    """An earlier epoch (where a client was shown a higher balance) disappears from the site."""
+    shutil.rmtree(h.site / "epochs" / h.epochs[1])
+
+
+def change_file(h: History) -> None:
+    """A host edits a published page without touching the manifest."""
+    page = h.site / "epochs" / h.epochs[0] / "verify.html"
+    page.write_bytes(page.read_bytes().replace(b"<h1>", b"<h1>Trust us. ", 1))
+
+
+def add_unlisted_file(h: History) -> None:
+    """A host adds a file no manifest lists (e.g. a lookalike verifier)."""
+    (h.site / "assets" / "verify-fast.js").write_text("/* not the custodian's */\n")
+
+
+def publish_next(h: History, epoch: str, seed: int) -> None:
+    """Publish one more epoch into this copy (no reserves: a stated shortfall)."""
+    from datetime import UTC, datetime
+
+    from porsegregate.demo import write_synthetic_liabilities
+    from porsegregate.publish import publish
+
+    liabilities = h.workspace / "data" / f"liabilities-{epoch}-{seed}.csv"
+    write_synthetic_liabilities(liabilities, CLIENTS, seed)
+    publish(
+        h.config,
+        DEMO_PASSPHRASE,
+        epoch,
+        snapshot_time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        site=h.site,
+        codes_path=h.root / "client-codes.csv",
+        liabilities_path=liabilities,
+        allow_shortfall=True,
+    )
+
+
+def fork(h: History, tmp: Path) -> tuple[History, History]:
+    """Two copies that each publish a different next epoch: two logs of the same size.
+
+    A client (or auditor) who saw the first must not accept the second.
+    """
+    first, second = h.copy(tmp / "fork-a"), h.copy(tmp / "fork-b")
+    publish_next(first, "next", seed=101)
+    publish_next(second, "next", seed=202)
+    return first, second

@@ -1,0 +1,151 @@
+"""History across epochs, checked by the Python verifier: every attack in tests/history.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from porsegregate.serialization import parse_attestation
+from porsegregate.state import ClientState
+from porsegregate.verify import verify_history, verify_site
+
+from . import history as h
+
+
+@pytest.fixture(scope="session")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> h.History:
+    return h.build_history(tmp_path_factory.mktemp("history") / "demo")
+
+
+def test_a_clean_history_verifies_in_every_epoch(clean: h.History, tmp_path: Path) -> None:
+    state = ClientState(tmp_path / "state.json")
+    result = verify_history(str(clean.site), clean.account, clean.code, state=state)
+    assert result.verified, result.to_json()
+    assert [e.epoch for e in result.epochs] == clean.epochs
+    assert all(e.report is not None and e.report.verified for e in result.epochs)
+    assert [c.id for c in result.checks] == [
+        "history-log",
+        "history-inclusion",
+        "history-epoch",
+        "history-chain",
+    ]
+    newest = parse_attestation((clean.site / "attestation.json").read_bytes())
+    assert newest.epoch_id == clean.epochs[-1]
+    assert (clean.site / "epochs" / clean.epochs[0] / "index.html").is_file()
+    ids = [c.id for c in result.latest.checks]
+    assert ids.index("log-checkpoint") < ids.index("log-inclusion") < ids.index("reserves-control")
+
+
+def test_history_attacks(clean: h.History, tmp_path: Path) -> None:
+    for attack, check in (
+        (h.rewrite_past_attestation, "history-epoch"),
+        (h.remove_epoch, "history-epoch"),
+    ):
+        copy = clean.copy(tmp_path / attack.__name__)
+        attack(copy)
+        result = verify_history(str(copy.site), copy.account, copy.code)
+        assert not result.verified, attack.__name__
+        assert result.failed is not None and result.failed.id == check, result.to_json()["history"]
+
+
+def test_a_changed_page_fails_its_epochs_manifest(clean: h.History, tmp_path: Path) -> None:
+    copy = clean.copy(tmp_path / "changed")
+    h.change_file(copy)
+    from porsegregate.verify import SiteReader
+
+    site = SiteReader(str(copy.site / "epochs" / copy.epochs[0]))
+    from porsegregate.serialization import parse_manifest
+
+    manifest = parse_manifest(site.need("manifest.json"))
+    from porsegregate import _crypto
+
+    assert _crypto.sha256_hex(site.need("verify.html")) != manifest.files["verify.html"]
+
+
+def test_a_fork_is_caught_by_a_client_who_saw_the_other_branch(
+    clean: h.History, tmp_path: Path
+) -> None:
+    first, second = h.fork(clean, tmp_path)
+    state = ClientState(tmp_path / "state.json")
+    seen = verify_site(str(first.site), first.account, first.code, state=state)
+    assert seen.verified
+    state.save()
+    again = ClientState(tmp_path / "state.json")
+    report = verify_site(str(second.site), second.account, second.code, state=again)
+    assert not report.verified
+    assert report.failed is not None and report.failed.id == "log-consistency"
+    assert "a fork" in report.failed.detail
+    # The honest branch, visited again, is consistent with what the client saw.
+    report = verify_site(
+        str(first.site), first.account, first.code, state=ClientState(tmp_path / "state.json")
+    )
+    assert report.verified
+
+
+def test_a_rolled_back_site_is_caught(clean: h.History, tmp_path: Path) -> None:
+    """A client who saw 4 entries is shown the old 3-entry site (a replay of history)."""
+    newer = clean.copy(tmp_path / "newer")
+    h.publish_next(newer, "next", seed=5)
+    state = ClientState(tmp_path / "state.json")
+    assert verify_site(str(newer.site), newer.account, newer.code, state=state).verified
+    report = verify_site(str(clean.site), clean.account, clean.code, state=state)
+    assert report.failed is not None and report.failed.id == "log-consistency"
+    assert "you saw this log at size 4 before" in report.failed.detail
+
+
+def test_the_log_only_grew_since_the_last_visit(clean: h.History, tmp_path: Path) -> None:
+    newer = clean.copy(tmp_path / "newer")
+    state = ClientState(tmp_path / "state.json")
+    assert verify_site(str(newer.site), newer.account, newer.code, state=state).verified
+    h.publish_next(newer, "next", seed=5)
+    report = verify_site(str(newer.site), newer.account, newer.code, state=state)
+    assert report.verified, report.failed
+    consistency = next(c for c in report.checks if c.id == "log-consistency")
+    assert consistency.detail == "the log only grew since your last check (size 3 to 4)"
+
+
+def test_an_overdue_attestation_is_a_warning(clean: h.History) -> None:
+    newest = parse_attestation((clean.site / "attestation.json").read_bytes())
+    assert newest.next_due is not None
+    due = datetime.strptime(newest.next_due, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    fresh = verify_site(str(clean.site), clean.account, clean.code, now=due - timedelta(days=1))
+    assert fresh.verified and not fresh.overdue and fresh.warnings == []
+    late = verify_site(str(clean.site), clean.account, clean.code, now=due + timedelta(seconds=1))
+    assert late.verified and late.overdue
+    assert late.warnings[0].startswith(
+        f"overdue: the custodian said the next attestation would be published by {newest.next_due}"
+    )
+
+
+def test_a_rewritten_newest_attestation_is_not_in_the_log(clean: h.History, tmp_path: Path) -> None:
+    """The custodian re-signs the newest attestation and manifest, but cannot fix the log."""
+    import json
+
+    from porsegregate import _crypto
+    from porsegregate.serialization import canonical, manifest_bytes, parse_manifest
+
+    copy = clean.copy(tmp_path / "newest")
+    key = copy.signing_key()
+    path = copy.site / "attestation.json"
+    doc = json.loads(path.read_bytes())
+    doc["generator"] += " (amended)"
+    data = canonical(doc)
+    path.write_bytes(data)
+    (copy.site / "attestation.json.sig").write_bytes(key.sign(data))
+    manifest = parse_manifest((copy.site / "manifest.json").read_bytes())
+    files = dict(manifest.files)
+    files["attestation.json"] = _crypto.sha256_hex(data)
+    files["attestation.json.sig"] = _crypto.sha256_hex(
+        (copy.site / "attestation.json.sig").read_bytes()
+    )
+    from dataclasses import replace
+
+    new_manifest = manifest_bytes(
+        replace(manifest, attestation_sha256=_crypto.sha256_hex(data), files=files)
+    )
+    (copy.site / "manifest.json").write_bytes(new_manifest)
+    (copy.site / "manifest.json.sig").write_bytes(key.sign(new_manifest))
+    report = verify_site(str(copy.site), copy.account, copy.code)
+    assert report.failed is not None and report.failed.id == "log-inclusion", report.failed
