@@ -149,3 +149,19 @@ def test_a_rewritten_newest_attestation_is_not_in_the_log(clean: h.History, tmp_
     (copy.site / "manifest.json.sig").write_bytes(key.sign(new_manifest))
     report = verify_site(str(copy.site), copy.account, copy.code)
     assert report.failed is not None and report.failed.id == "log-inclusion", report.failed
+
+
+def test_the_overview_shows_the_history(clean: h.History) -> None:
+    import re
+
+    page = (clean.site / "index.html").read_text()
+    for epoch in clean.epochs[:-1]:
+        assert f'href="epochs/{epoch}/index.html"' in page
+        assert (clean.site / "epochs" / epoch / "index.html").is_file()
+    assert page.count('class="history-panel"') == 2 * 5, "two charts, one panel per asset"
+    descriptions = re.findall(r'<desc id="h[lc]-desc">(.*?)</desc>', page, re.S)
+    assert len(descriptions) == 2
+    for epoch in clean.epochs:
+        assert all(f"{epoch}: " in d for d in descriptions), epoch
+    newest = parse_attestation((clean.site / "attestation.json").read_bytes())
+    assert f'The next attestation is due by <time datetime="{newest.next_due}">' in page

@@ -402,6 +402,109 @@ def _history_rows(points: Sequence[HistoryPoint]) -> list[HistoryRow]:
     ]
 
 
+# History charts: small multiples, one panel per asset, epochs left to right.
+HISTORY_WIDTH = 640
+HISTORY_PANEL = 96
+HISTORY_PLOT_TOP = 22
+HISTORY_PLOT_HEIGHT = 56
+HISTORY_LEFT = 8
+HISTORY_RIGHT = 8
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    x: int
+    y: int
+    epoch: str
+    label: str
+    short: bool
+
+
+@dataclass(frozen=True)
+class HistoryPanel:
+    code: str
+    top: int
+    title_y: int
+    points: list[SeriesPoint]
+    polyline: str
+    baseline_y: int
+    mark_y: int | None  # the 100 % line of a coverage panel
+    summary: str
+
+
+def _x_positions(count: int) -> list[int]:
+    span = HISTORY_WIDTH - HISTORY_LEFT - HISTORY_RIGHT
+    if count == 1:
+        return [HISTORY_LEFT + span // 2]
+    return [HISTORY_LEFT + span * i // (count - 1) for i in range(count)]
+
+
+def _panel(
+    index: int,
+    code: str,
+    values: list[tuple[str, int | None, str, bool]],
+    top_value: int,
+    mark: int | None,
+) -> HistoryPanel:
+    """One asset's line: values are (epoch, integer or None, label, shortfall); integer maths."""
+    top = index * HISTORY_PANEL
+    plot_top = top + HISTORY_PLOT_TOP
+    xs = _x_positions(len(values))
+    scale = max(top_value, 1)
+    points = []
+    for x, (epoch, value, label, short) in zip(xs, values, strict=True):
+        if value is None:
+            continue
+        y = plot_top + HISTORY_PLOT_HEIGHT - min(value, scale) * HISTORY_PLOT_HEIGHT // scale
+        points.append(SeriesPoint(x, y, epoch, label, short))
+    mark_y = (
+        None
+        if mark is None
+        else plot_top + HISTORY_PLOT_HEIGHT - min(mark, scale) * HISTORY_PLOT_HEIGHT // scale
+    )
+    summary = "; ".join(f"{p.epoch}: {p.label}" for p in points)
+    return HistoryPanel(
+        code=code,
+        top=top,
+        title_y=top + 14,
+        points=points,
+        polyline=" ".join(f"{p.x},{p.y}" for p in points),
+        baseline_y=plot_top + HISTORY_PLOT_HEIGHT,
+        mark_y=mark_y,
+        summary=summary,
+    )
+
+
+def _history_panels(
+    points: Sequence[HistoryPoint],
+) -> tuple[list[HistoryPanel], list[HistoryPanel]]:
+    """Liabilities per asset, and segregated coverage per asset, over the published epochs."""
+    codes = sorted({a.code for p in points for a in p.attestation.assets})
+    liabilities, coverage = [], []
+    for i, code in enumerate(codes):
+        totals: list[tuple[str, int | None, str, bool]] = []
+        ratios: list[tuple[str, int | None, str, bool]] = []
+        for p in points:
+            asset = p.attestation.asset(code)
+            row = p.attestation.reserves.asset_coverage(code)
+            if asset is None:
+                totals.append((p.epoch, None, "", False))
+            else:
+                shown = format_decimal(asset.total, asset.decimals)
+                totals.append((p.epoch, asset.total, f"{shown} {code}", False))
+            if row is None or row.liabilities == 0:
+                ratios.append((p.epoch, None, "", False))
+            else:
+                bp = row.segregated * 10_000 // row.liabilities
+                text = f"{bp // 100}.{bp % 100:02d} %" + ("" if row.covered else " (shortfall)")
+                ratios.append((p.epoch, bp, text, not row.covered))
+        top_total = max((v for _, v, _, _ in totals if v is not None), default=1)
+        liabilities.append(_panel(i, code, totals, top_total, None))
+        top_bp = max([15_000, *(v for _, v, _, _ in ratios if v is not None)])
+        coverage.append(_panel(i, code, ratios, top_bp, 10_000))
+    return liabilities, coverage
+
+
 def render_site(
     attestation: Attestation,
     attestation_json: bytes,
@@ -425,6 +528,7 @@ def render_site(
 
     rows = _asset_rows(attestation)
     coverage = _coverage_rows(attestation)
+    panels = _history_panels(history)
     context: dict[str, object] = {
         "coverage": coverage,
         "coverage_chart_height": max(1, len(coverage)) * CHART_ROW,
@@ -435,6 +539,11 @@ def render_site(
         "chains": _chain_rows(attestation),
         "wallet_count": len(attestation.reserves.wallets),
         "history": _history_rows(history),
+        "history_liabilities": panels[0],
+        "history_coverage": panels[1],
+        "history_width": HISTORY_WIDTH,
+        "history_height": max(1, len(panels[0])) * HISTORY_PANEL,
+        "history_labels": [p.epoch for p in history],
         "next_due": attestation.next_due,
         "liabilities_sha256": liabilities_sha256(attestation.assets),
         "protocol": PROTOCOL_VERSION,
