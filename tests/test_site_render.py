@@ -70,6 +70,7 @@ def attestation(
         snapshot_time="2026-11-30T23:59:59Z",
         assets=assets,
         previous_attestation_sha256=previous,
+        next_due="2026-12-31T23:59:59Z",
     )
 
 
