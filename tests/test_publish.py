@@ -43,13 +43,17 @@ def test_every_client_verifies_and_the_manifest_covers_every_file(
     for account, code in published["codes"].items():
         report = verify_site(str(site), account, code, published["result"].fingerprint)
         assert report.verified, report.to_json()
-    files = site_files(site)
-    manifest = parse_manifest(files["manifest.json"])
-    listed = set(manifest.files)
-    assert listed == set(files) - {"manifest.json", "manifest.json.sig"}
-    for path, digest in manifest.files.items():
-        assert _crypto.sha256_hex(files[path]) == digest
-    assert manifest.attestation_sha256 == _crypto.sha256_hex(files["attestation.json"])
+    epoch = published["result"].attestation.epoch_id
+    # The root, and the epoch's permanent home: each manifest covers every file of its folder.
+    for folder, skip in ((site, "epochs/"), (site / "epochs" / epoch, None)):
+        files = {k: v for k, v in site_files(folder).items() if not (skip and k.startswith(skip))}
+        manifest = parse_manifest(files["manifest.json"])
+        assert set(manifest.files) == set(files) - {"manifest.json", "manifest.json.sig"}
+        for path, digest in manifest.files.items():
+            assert _crypto.sha256_hex(files[path]) == digest
+        assert manifest.attestation_sha256 == _crypto.sha256_hex(files["attestation.json"])
+        report = verify_site(str(folder), *next(iter(published["codes"].items())))
+        assert report.verified, report.to_json()
 
 
 def test_nothing_private_is_published(published: dict[str, Any]) -> None:

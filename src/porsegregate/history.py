@@ -8,9 +8,11 @@ replaces the workspace log with the staged copy. A run killed between the two
 leaves a site one entry ahead of the workspace; the next run notices and
 catches up from the site (`reconcile`), so the log can never fork.
 
-Earlier epochs stay browsable: the previous site, exactly as published, is
-hard-linked into `epochs/<id>/` of the new one (a republished epoch replaces
-its own folder; its attestation stays in the log).
+Every epoch also has a permanent home, `epochs/<id>/`, written when it is
+published (hard links to the root's files, pages whose links work from there,
+its own manifest); later publishes hard-link those homes forward, so earlier
+epochs stay browsable exactly as published (a republished epoch replaces its
+own home; its attestation stays in the log).
 """
 
 from __future__ import annotations
@@ -262,29 +264,29 @@ def history(staged: StagedLog) -> list[HistoryPoint]:
     return points
 
 
-def carry_forward(site: Path, staging: Path, current_epoch: str | None, replace: bool) -> None:
-    """Hard-link earlier epochs into the staging site: the current site becomes epochs/<id>/."""
+def carry_forward(
+    site: Path, staging: Path, current_epoch: str | None, replace: bool, new_epoch: str
+) -> None:
+    """Hard-link every earlier epoch's home (epochs/<id>/) into the staging site.
+
+    A republished epoch's old home is dropped (its attestation stays in the log).
+    Co-signatures made on the root since the last publish move to their epoch's home.
+    """
     if not site.is_dir():
         return
-    target = staging / EPOCHS
     old_epochs = site / EPOCHS
     if old_epochs.is_dir():
         for folder in old_epochs.iterdir():
-            if folder.is_dir():
-                _link_tree(folder, target / folder.name)
-    if current_epoch is None or replace:
-        return
-    destination = target / current_epoch
-    if destination.exists():
-        shutil.rmtree(destination)
-    for child in site.iterdir():
-        if child.name == EPOCHS:
-            continue
-        if child.is_dir():
-            _link_tree(child, destination / child.name)
-        else:
-            destination.mkdir(parents=True, exist_ok=True)
-            _link(child, destination / child.name)
+            if folder.is_dir() and not (replace and folder.name == new_epoch):
+                _link_tree(folder, staging / EPOCHS / folder.name)
+    auditors = site / AUDITORS
+    if current_epoch is not None and not replace and auditors.is_dir():
+        _link_tree(auditors, staging / EPOCHS / current_epoch / AUDITORS)
+
+
+def link_file(source: Path, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    _link(source, destination)
 
 
 def _link(source: Path, destination: Path) -> None:
@@ -299,4 +301,5 @@ def _link_tree(source: Path, destination: Path) -> None:
         relative = Path(root).relative_to(source)
         (destination / relative).mkdir(parents=True, exist_ok=True)
         for name in files:
-            _link(Path(root) / name, destination / relative / name)
+            if not (destination / relative / name).exists():
+                _link(Path(root) / name, destination / relative / name)

@@ -29,11 +29,13 @@ from .config import Config
 from .epoch import EpochProofs, build_epoch
 from .errors import ConfigError, FormatError, InputError, ReservesError
 from .history import (
+    EPOCHS,
     StagedLog,
     WorkspaceLog,
     carry_forward,
     commit_log,
     history,
+    link_file,
     reconcile,
     stage_log,
 )
@@ -372,31 +374,54 @@ def _write_site(
         )
         for relative, data in staged_log.files.items():
             put(relative, data)
-        carry_forward(site, staging, current_epoch, replace)
+        carry_forward(site, staging, current_epoch, replace, epoch)
         shard_count = 0
         for prefix, entries in proofs.shards():
             put(shard_name(prefix), encode_shard(entries))
             shard_count += 1
             if progress is not None:
                 progress("shards", 1)
-        for relative, data in render_site(
-            attestation,
-            att_bytes,
-            fingerprint,
-            proofs.shard_prefix_chars,
-            shard_count,
-            history(staged_log),
-        ).items():
+        shared = dict(files)  # everything but the pages: the same bytes at the root and in epochs/
+        points = history(staged_log)
+
+        def pages(root_prefix: str) -> dict[str, bytes]:
+            return render_site(
+                attestation,
+                att_bytes,
+                fingerprint,
+                proofs.shard_prefix_chars,
+                shard_count,
+                points,
+                root_prefix,
+            )
+
+        for relative, data in pages("").items():
             put(relative, data)
-        manifest = manifest_bytes(
-            Manifest(PROTOCOL_VERSION, epoch, att_hash, proofs.shard_prefix_chars, files)
-        )
-        for relative, data in (
-            ("manifest.json", manifest),
-            ("manifest.json.sig", sign(signing_key, manifest)),
-        ):
-            (staging / relative).write_bytes(data)
-            written += len(data)
+
+        def sign_manifest(folder: Path, listed: dict[str, str]) -> None:
+            nonlocal written
+            manifest = manifest_bytes(
+                Manifest(PROTOCOL_VERSION, epoch, att_hash, proofs.shard_prefix_chars, listed)
+            )
+            for relative, data in (
+                ("manifest.json", manifest),
+                ("manifest.json.sig", sign(signing_key, manifest)),
+            ):
+                (folder / relative).write_bytes(data)
+                written += len(data)
+
+        sign_manifest(staging, files)
+        # The epoch's permanent home, epochs/<id>/: the same files (hard links), pages whose
+        # links work from there, and its own manifest. It stays when the next epoch comes.
+        home = staging / EPOCHS / epoch
+        home_files = dict(shared)
+        for relative in shared:
+            link_file(staging / relative, home / relative)
+        for relative, data in pages("../../").items():
+            (home / relative).parent.mkdir(parents=True, exist_ok=True)
+            (home / relative).write_bytes(data)
+            home_files[relative] = _crypto.sha256_hex(data)
+        sign_manifest(home, home_files)
         os.chmod(staging, 0o755)  # noqa: S103 - a public website
         codes = io.StringIO()
         writer = csv.writer(codes, lineterminator="\n")

@@ -385,14 +385,15 @@ class HistoryRow:
     log_index: int
 
 
-def _history_rows(points: Sequence[HistoryPoint]) -> list[HistoryRow]:
-    """Newest first: each epoch's page (the latest is this folder; the others under epochs/)."""
+def _history_rows(points: Sequence[HistoryPoint], root_prefix: str) -> list[HistoryRow]:
+    """Newest first, each linking to its epoch's home; `root_prefix` leads from this page to
+    the site's root ("" at the root, "../../" in epochs/<id>/)."""
     return [
         HistoryRow(
             epoch=p.epoch,
             snapshot_time=p.attestation.snapshot_time,
             next_due=p.attestation.next_due,
-            href="index.html" if p.latest else f"epochs/{p.epoch}/index.html",
+            href=f"{root_prefix}epochs/{p.epoch}/index.html",
             attestation_sha256=p.attestation_sha256,
             latest=p.latest,
             shortfall=p.attestation.reserves.shortfall,
@@ -512,6 +513,7 @@ def render_site(
     shard_prefix_chars: int,
     shard_count: int,
     history: Sequence[HistoryPoint] = (),
+    root_prefix: str = "",
 ) -> dict[str, bytes]:
     """Every non-proof file of the site's user interface: relative path -> bytes."""
     if not _FINGERPRINT.fullmatch(fingerprint):
@@ -538,7 +540,7 @@ def render_site(
         "wallet_groups": _wallet_groups(attestation),
         "chains": _chain_rows(attestation),
         "wallet_count": len(attestation.reserves.wallets),
-        "history": _history_rows(history),
+        "history": _history_rows(history, root_prefix),
         "history_liabilities": panels[0],
         "history_coverage": panels[1],
         "history_width": HISTORY_WIDTH,
