@@ -67,6 +67,8 @@ class PublishResult:
     clients: int
     files: int
     bytes_written: int
+    log_size: int = 0
+    log_root: str = ""
 
 
 def parse_snapshot_time(text: str | None) -> str:
@@ -449,4 +451,6 @@ def _write_site(
         clients=len(proofs.accounts),
         files=len(files) + 2,
         bytes_written=written,
+        log_size=staged_log.checkpoint.size,
+        log_root=staged_log.checkpoint.root.hex(),
     )
