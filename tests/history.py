@@ -150,3 +150,51 @@ def fork(h: History, tmp: Path) -> tuple[History, History]:
     publish_next(first, "next", seed=101)
     publish_next(second, "next", seed=202)
     return first, second
+
+
+def forge_auditor_signature(
+    h: History, epoch: str | None = None, name: str = "Forged Auditor LLP"
+) -> str:
+    """An auditor's co-signature over other bytes (another epoch's attestation), listed.
+
+    Everything else in `auditors/<fingerprint>/` is genuine: the key, the statement, and an
+    `auditor.json` signed by that key naming this epoch's attestation; only
+    `attestation.json.sig` is over the attestation of the epoch before (or, for the first
+    epoch, after). Written by hand, not by porsegregate's cosign, so that it is an
+    independent reading of docs/protocol.md section 14. Returns the auditor's fingerprint.
+    """
+    epoch = epoch or h.epochs[-1]
+    i = h.epochs.index(epoch)
+
+    def folder(e: str) -> Path:
+        return h.site if e == h.epochs[-1] else h.site / "epochs" / e
+
+    site = folder(epoch)
+    other = (folder(h.epochs[i - 1] if i else h.epochs[i + 1]) / "attestation.json").read_bytes()
+    attestation = (site / "attestation.json").read_bytes()
+    key = _crypto.generate_signing_key()
+    fingerprint = _crypto.fingerprint(key.public_key())
+    statement = f"{name} co-signs epoch {epoch}.\n".encode()
+    document = canonical(
+        {
+            "format": "porsegregate-cosign/1",
+            "name": name,
+            "fingerprint": fingerprint,
+            "epoch": epoch,
+            "attestation_sha256": _crypto.sha256_hex(attestation),
+            "statement_sha256": _crypto.sha256_hex(statement),
+            "time": "2026-12-01T12:00:00Z",
+        }
+    )
+    target = site / "auditors" / fingerprint
+    target.mkdir(parents=True)
+    (target / "auditor.pub.pem").write_bytes(_crypto.public_key_pem(key.public_key()))
+    (target / "attestation.json.sig").write_bytes(key.sign(other))
+    (target / "statement.txt").write_bytes(statement)
+    (target / "auditor.json").write_bytes(document)
+    (target / "auditor.json.sig").write_bytes(key.sign(document))
+    index = site / "auditors" / "index.json"
+    listed = json.loads(index.read_bytes()) if index.exists() else []
+    index.unlink(missing_ok=True)  # never write through a hard link into another epoch
+    index.write_bytes(canonical(sorted({*listed, fingerprint})))
+    return fingerprint

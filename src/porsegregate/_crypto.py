@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -25,6 +27,7 @@ __all__ = [
     "Ed25519PublicKey",
     "InvalidSignature",
     "InvalidTag",
+    "KeyTypeError",
     "aes_gcm_decrypt",
     "aes_gcm_encrypt",
     "constant_time_equal",
@@ -33,6 +36,7 @@ __all__ = [
     "generate_signing_key",
     "hkdf",
     "hmac_sha256",
+    "load_any_private_key_pem",
     "load_private_key_pem",
     "load_public_key_pem",
     "private_key_pem",
@@ -107,6 +111,35 @@ def load_private_key_pem(data: bytes, passphrase: bytes) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise TypeError("not an Ed25519 private key")
     return key
+
+
+class KeyTypeError(TypeError):
+    """A PEM key of another algorithm; `kind` says which, for the message."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(f"{kind}, not an Ed25519 key")
+
+
+def load_any_private_key_pem(data: bytes, passphrase: Callable[[], bytes]) -> Ed25519PrivateKey:
+    """A PEM PKCS#8 Ed25519 key, plain or encrypted; `passphrase` is asked only if needed.
+
+    Raises ValueError (not a key, wrong passphrase), KeyTypeError (another algorithm).
+    """
+    try:
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except TypeError:  # encrypted
+            key = serialization.load_pem_private_key(data, password=passphrase())
+    except UnsupportedAlgorithm as exc:
+        raise KeyTypeError("a key of an unsupported type") from exc
+    if isinstance(key, Ed25519PrivateKey):
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyTypeError(f"an EC {key.curve.name} key")
+    if isinstance(key, rsa.RSAPrivateKey):
+        raise KeyTypeError(f"an RSA-{key.key_size} key")
+    raise KeyTypeError(f"a {type(key).__name__.lstrip('_')}")
 
 
 def public_key_pem(key: Ed25519PublicKey) -> bytes:

@@ -92,6 +92,7 @@ class Report:
     next_due: str | None = None
     overdue: bool = False
     warnings: list[str] = field(default_factory=list)
+    auditors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> Check | None:
@@ -127,6 +128,7 @@ class Report:
             "next_due": self.next_due,
             "overdue": self.overdue,
             "warnings": self.warnings,
+            "auditors": self.auditors,
             "log": None
             if self.checkpoint is None
             else {
@@ -620,6 +622,7 @@ def verify_site(
         attestation, key = _check_attestation(
             run, attestation_data, signature, public_pem, expect_key
         )
+        check_auditors(run, site, attestation_data)
         if not _crypto.ed25519_verify(key, manifest_sig, manifest_data):
             raise run.fail("manifest-signature", "manifest.json is not signed by the custodian key")
         run.ok("manifest-signature", "the file manifest is signed by the custodian key")
@@ -820,3 +823,25 @@ def verify_history(
         run.fail("history-epoch", str(exc))
     result.checks = run.report.checks
     return result
+
+
+def check_auditors(run: _Run, site: SiteReader, attestation_data: bytes) -> None:
+    """Auditors' co-signatures of this attestation (section 14): every listed one must verify.
+
+    No `auditors/index.json` means no auditor co-signed, and no check. A name is the
+    auditor's own claim; the key fingerprint is what to compare with the auditor's.
+    """
+    from .cosign import verify_cosignatures
+
+    checks = verify_cosignatures(site, attestation_data)
+    run.report.auditors = [c.to_json() for c in checks]
+    for c in checks:
+        if not c.ok:
+            raise run.fail("auditor-signature", c.detail)
+    if checks:
+        run.ok(
+            "auditor-signature",
+            f"co-signed by {len(checks)} auditor key(s): "
+            + "; ".join(f"{c.name!r} {c.fingerprint}" for c in checks)
+            + " (names are the auditors' own claims: compare the fingerprints with theirs)",
+        )
