@@ -8,6 +8,10 @@
 // `porsegregate verify` (Ed25519 proofs of control are verified here).
 // The root hash and total of every asset come only from the signed attestation;
 // the client's leaf is always rebuilt from their own account id and code.
+// On a site it also checks the signed transparency log (RFC 9162 proofs over SHA-256:
+// the attestation is its newest entry, and the log only grew since the checkpoint the
+// client remembers), warns when the next attestation is overdue, and can check the
+// client in every published epoch (verifyHistory), as Python's verify_site/verify_history.
 //
 // SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -530,6 +534,12 @@ export function parseAttestation(bytes) {
   }
   const snapshot = get(epoch, "snapshot_time", "string", "epoch");
   if (!TIME.test(snapshot)) throw new FormatError("epoch.snapshot_time must be YYYY-MM-DDTHH:MM:SSZ");
+  // When the custodian promises the next attestation; both times have one fixed ASCII form, so
+  // comparing the strings compares the times (as Python does).
+  const nextDue = get(epoch, "next_due", "string", "epoch");
+  if (!TIME.test(nextDue) || nextDue <= snapshot) {
+    throw new FormatError("epoch.next_due must be YYYY-MM-DDTHH:MM:SSZ, after snapshot_time");
+  }
   const epochId = get(epoch, "id", "string", "epoch");
   if (!EPOCH_RE.test(epochId)) throw new FormatError(`epoch id ${JSON.stringify(epochId)} is malformed`);
   return {
@@ -544,6 +554,7 @@ export function parseAttestation(bytes) {
     snapshotTime: snapshot,
     assets,
     previousAttestationSha256: prev,
+    nextDue,
     reserves: parseReserves(get(doc, "reserves", "dict", "attestation"), assets),
   };
 }
@@ -882,6 +893,185 @@ function proofFileDoc(p) {
   };
 }
 
+// ---------------------------------------------------------------- the transparency log (section 13)
+
+export const CHECKPOINT_FORMAT = "porsegregate-checkpoint/1";
+export const ENTRIES_FORMAT = "porsegregate-log-entries/1";
+export const INCLUSION_FORMAT = "porsegregate-inclusion/1";
+export const CONSISTENCY_FORMAT = "porsegregate-consistency/1";
+const MAX_LOG_SIZE = 2 ** 53 - 1;
+const MAX_LOG_PATH = 64;
+
+/** RFC 9162 leaf hash of a log entry (the 32-byte SHA-256 of an attestation): H(0x00 || entry). */
+export async function logLeafHash(entry) {
+  return sha256(concat(Uint8Array.of(0x00), entry));
+}
+
+/** RFC 9162 interior node: H(0x01 || left || right). */
+function logNodeHash(left, right) {
+  return sha256(concat(Uint8Array.of(0x01), left, right));
+}
+
+/** A log size or index as a BigInt (so that bit operations work past 2^31), or null. */
+function logInt(value) {
+  if (typeof value === "bigint") return value;
+  return Number.isSafeInteger(value) ? BigInt(value) : null;
+}
+
+/**
+ * RFC 9162 2.1.3.2: does `path` (Uint8Arrays, bottom first) prove that `leafHash` is leaf
+ * `index` of a tree of `size` leaves with root `root`? A path of the wrong length fails.
+ */
+export async function verifyInclusion(leafHash, index, size, path, root) {
+  const i = logInt(index);
+  const n = logInt(size);
+  if (i === null || n === null || !(0n <= i && i < n)) return false;
+  let fn = i;
+  let sn = n - 1n;
+  let r = leafHash;
+  for (const p of path) {
+    if (sn === 0n) return false;
+    if (fn & 1n || fn === sn) {
+      r = await logNodeHash(p, r);
+      if (!(fn & 1n)) {
+        do {
+          fn >>= 1n;
+          sn >>= 1n;
+        } while (!(fn & 1n || fn === 0n));
+      }
+    } else {
+      r = await logNodeHash(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && equalBytes(r, root);
+}
+
+/**
+ * RFC 9162 2.1.4.2: is the tree of `second` leaves (root `secondRoot`) an append-only
+ * extension of the tree of `first` leaves (root `firstRoot`), by the consistency `path`?
+ */
+export async function verifyConsistency(first, second, firstRoot, secondRoot, path) {
+  const m = logInt(first);
+  const n = logInt(second);
+  if (m === null || n === null || !(0n < m && m <= n)) return false;
+  if (m === n) return path.length === 0 && equalBytes(firstRoot, secondRoot);
+  const proof = [...path];
+  // A power of two: the old root is itself a node of the new tree, and starts the proof.
+  if ((m & (m - 1n)) === 0n) proof.unshift(firstRoot);
+  if (proof.length === 0) return false;
+  let fn = m - 1n;
+  let sn = n - 1n;
+  while (fn & 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = proof[0];
+  let sr = proof[0];
+  for (const c of proof.slice(1)) {
+    if (sn === 0n) return false;
+    if (fn & 1n || fn === sn) {
+      fr = await logNodeHash(c, fr);
+      sr = await logNodeHash(c, sr);
+      if (!(fn & 1n)) {
+        do {
+          fn >>= 1n;
+          sn >>= 1n;
+        } while (!(fn & 1n || fn === 0n));
+      }
+    } else {
+      sr = await logNodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && equalBytes(fr, firstRoot) && equalBytes(sr, secondRoot);
+}
+
+function checkEpochId(epochId, where) {
+  if (!EPOCH_RE.test(epochId)) {
+    throw new FormatError(
+      `${where}epoch id ${JSON.stringify(epochId)} must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    );
+  }
+  return epochId;
+}
+
+/** log/checkpoint.json (and log/checkpoints/<n>.json), as Python's parse_checkpoint. */
+export function parseCheckpoint(bytes) {
+  const doc = loadCanonical(bytes, "checkpoint");
+  if (get(doc, "format", "string", "checkpoint") !== CHECKPOINT_FORMAT) {
+    throw new FormatError(`checkpoint format is not ${CHECKPOINT_FORMAT}`);
+  }
+  const log = get(doc, "log", "string", "checkpoint");
+  const root = get(doc, "root", "string", "checkpoint");
+  const size = get(doc, "size", "int", "checkpoint");
+  const time = get(doc, "time", "string", "checkpoint");
+  if (!HEX64.test(log) || !HEX64.test(root)) {
+    throw new FormatError("checkpoint.log and checkpoint.root must be 64 lowercase hex digits");
+  }
+  if (!(size >= 1 && size <= MAX_LOG_SIZE) || !TIME.test(time)) {
+    throw new FormatError("checkpoint.size or checkpoint.time is out of range");
+  }
+  const epoch = checkEpochId(get(doc, "epoch", "string", "checkpoint"), "checkpoint: ");
+  return { log, size, root, time, epoch };
+}
+
+/** log/entries.json: [{index, epoch, attestationSha256}], numbered 0..n-1. */
+export function parseEntries(bytes) {
+  const doc = loadCanonical(bytes, "log entries");
+  if (get(doc, "format", "string", "entries") !== ENTRIES_FORMAT) {
+    throw new FormatError(`log entries format is not ${ENTRIES_FORMAT}`);
+  }
+  return get(doc, "entries", "list", "entries").map((item, i) => {
+    const where = `entries[${i}]`;
+    const digest = get(item, "attestation_sha256", "string", where);
+    if (get(item, "index", "int", where) !== i || !HEX64.test(digest)) {
+      throw new FormatError(`${where}: index must be ${i} and attestation_sha256 a SHA-256`);
+    }
+    const epoch = checkEpochId(get(item, "epoch", "string", where), `${where}: `);
+    return { index: i, epoch, attestationSha256: digest };
+  });
+}
+
+function logPath(doc, where) {
+  const path = get(doc, "path", "list", where);
+  if (path.length > MAX_LOG_PATH || !path.every((h) => typeof h === "string" && HEX64.test(h))) {
+    throw new FormatError(`${where}.path must be at most ${MAX_LOG_PATH} SHA-256 hex digests`);
+  }
+  return path.map(fromHex);
+}
+
+/** log/inclusion/<i>.json. */
+export function parseInclusion(bytes) {
+  const doc = loadCanonical(bytes, "inclusion proof");
+  if (get(doc, "format", "string", "inclusion") !== INCLUSION_FORMAT) {
+    throw new FormatError(`inclusion proof format is not ${INCLUSION_FORMAT}`);
+  }
+  const index = get(doc, "index", "int", "inclusion");
+  const treeSize = get(doc, "tree_size", "int", "inclusion");
+  const digest = get(doc, "attestation_sha256", "string", "inclusion");
+  if (!(index >= 0 && index < treeSize && treeSize <= MAX_LOG_SIZE) || !HEX64.test(digest)) {
+    throw new FormatError("inclusion: index, tree_size or attestation_sha256 out of range");
+  }
+  return { index, treeSize, attestationSha256: digest, path: logPath(doc, "inclusion") };
+}
+
+/** log/consistency/<m>.json. */
+export function parseConsistency(bytes) {
+  const doc = loadCanonical(bytes, "consistency proof");
+  if (get(doc, "format", "string", "consistency") !== CONSISTENCY_FORMAT) {
+    throw new FormatError(`consistency proof format is not ${CONSISTENCY_FORMAT}`);
+  }
+  const first = get(doc, "first", "int", "consistency");
+  const second = get(doc, "second", "int", "consistency");
+  if (!(first > 0 && first <= second && second <= MAX_LOG_SIZE)) {
+    throw new FormatError("consistency: first and second must satisfy 0 < first <= second");
+  }
+  return { first, second, path: logPath(doc, "consistency") };
+}
+
 // ---------------------------------------------------------------- amounts
 
 /** 150000000n with 8 decimals -> "1.5" (exact; no floats, no exponent). */
@@ -920,6 +1110,14 @@ class Run {
       // `porsegregate verify` (no secp256k1 in WebCrypto, and no third-party code here).
       controlSignatures: null,
       proof: null,
+      // The signed log checkpoint this attestation was checked against (site only), the
+      // promised time of the next attestation, and warnings (not failures) such as "overdue".
+      checkpoint: null,
+      // The checkpoint the client remembered from an earlier visit, when there was one.
+      seenCheckpoint: null,
+      nextDue: null,
+      overdue: false,
+      warnings: [],
     };
   }
   ok(id, detail, asset = null) {
@@ -1141,12 +1339,220 @@ async function fetchBytes(fetcher, base, relative, required = true) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** Ed25519 verification that treats a malformed signature as a bad one (like Python's). */
+async function ed25519Verify(key, signature, data) {
+  try {
+    return await subtle().verify({ name: "Ed25519" }, key, signature, data);
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    return false;
+  }
+}
+
+// The manifest each report's site was verified with (signature checked), for verifyHistory.
+const verifiedManifests = new WeakMap();
+
+/** A file of the site, checked against the signed manifest before it is used (_manifest_file). */
+async function manifestFile(run, site, relative, check) {
+  const files = site.manifest.files;
+  const expected = Object.prototype.hasOwnProperty.call(files, relative) ? files[relative] : null;
+  // A file the signed manifest does not list is never used, so it is not fetched either.
+  const data = expected === null ? null : await fetchBytes(site.fetcher, site.base, relative, false);
+  if (expected === null || data === null) {
+    throw run.fail(check, `${relative} is missing from the site or from its signed manifest`);
+  }
+  if (toHex(await sha256(data)) !== expected) {
+    throw run.fail(check, `${relative} does not match the signed manifest: it was altered`);
+  }
+  return data;
+}
+
+/** The attestation is the newest entry of the signed log, and the log only grew (T8). */
+async function checkLog(run, site, key, attestationData, state) {
+  const data = await manifestFile(run, site, "log/checkpoint.json", "log-checkpoint");
+  const sig = await manifestFile(run, site, "log/checkpoint.json.sig", "log-checkpoint");
+  if (!(await ed25519Verify(key, sig, data))) {
+    throw run.fail("log-checkpoint", "the log checkpoint is not signed by the custodian key");
+  }
+  const checkpoint = parsedOrFail(run, "log-checkpoint", "the log checkpoint", () => parseCheckpoint(data));
+  if (checkpoint.log !== run.report.keyFingerprint) {
+    throw run.fail("log-checkpoint", "the checkpoint names another log (another key)");
+  }
+  run.report.checkpoint = checkpoint;
+  run.ok(
+    "log-checkpoint",
+    `the log checkpoint (size ${checkpoint.size}, ${checkpoint.time}) is signed by the custodian`,
+  );
+  const digest = await sha256(attestationData);
+  const relative = `log/inclusion/${checkpoint.size - 1}.json`;
+  const proofData = await manifestFile(run, site, relative, "log-inclusion");
+  const proof = parsedOrFail(run, "log-inclusion", relative, () => parseInclusion(proofData));
+  if (
+    proof.index !== checkpoint.size - 1 ||
+    proof.treeSize !== checkpoint.size ||
+    proof.attestationSha256 !== toHex(digest) ||
+    !(await verifyInclusion(await logLeafHash(digest), proof.index, proof.treeSize, proof.path, fromHex(checkpoint.root)))
+  ) {
+    throw run.fail(
+      "log-inclusion",
+      "this attestation is not the newest entry of the signed log: it was rewritten, or the log was",
+    );
+  }
+  run.ok("log-inclusion", `this attestation is entry ${proof.index} of the signed log`);
+  if (state) await checkAgainstState(run, site, checkpoint, state);
+  return checkpoint;
+}
+
+/** What `state.seen(log)` returned, as {size, root (hex)}; a malformed value is an error. */
+function seenCheckpoint(seen) {
+  if (seen === null || seen === undefined) return null;
+  const root = seen.root instanceof Uint8Array ? toHex(seen.root) : seen.root;
+  if (!Number.isSafeInteger(seen.size) || seen.size < 1 || typeof root !== "string" || !HEX64.test(root)) {
+    throw new TypeError("the remembered log checkpoint is malformed (size and 64-hex root expected)");
+  }
+  return { ...seen, size: seen.size, root };
+}
+
+async function checkAgainstState(run, site, checkpoint, state) {
+  const seen = seenCheckpoint(await state.seen(checkpoint.log));
+  if (seen === null) {
+    run.ok("log-consistency", "first visit: this checkpoint will be remembered if everything verifies");
+    return;
+  }
+  run.report.seenCheckpoint = seen;
+  if (seen.size > checkpoint.size) {
+    throw run.fail(
+      "log-consistency",
+      `you saw this log at size ${seen.size} before; now it has ${checkpoint.size} entries: ` +
+        "history was rewritten, or you are shown an old or forked copy",
+    );
+  }
+  if (seen.size === checkpoint.size) {
+    if (seen.root !== checkpoint.root) {
+      throw run.fail(
+        "log-consistency",
+        `you saw a different log of the same size (${seen.size}) before: the custodian ` +
+          "shows different histories to different people (a fork)",
+      );
+    }
+    run.ok("log-consistency", `the log is the one you saw before (size ${seen.size})`);
+    return;
+  }
+  const relative = `log/consistency/${seen.size}.json`;
+  const proofData = await manifestFile(run, site, relative, "log-consistency");
+  const proof = parsedOrFail(run, "log-consistency", relative, () => parseConsistency(proofData));
+  if (
+    proof.first !== seen.size ||
+    proof.second !== checkpoint.size ||
+    !(await verifyConsistency(seen.size, checkpoint.size, fromHex(seen.root), fromHex(checkpoint.root), proof.path))
+  ) {
+    throw run.fail(
+      "log-consistency",
+      `the log is not an extension of the one you saw before (size ${seen.size}): ` +
+        "history was rewritten (or forked) since your last check",
+    );
+  }
+  run.ok(
+    "log-consistency",
+    `the log only grew since your last check (size ${seen.size} to ${checkpoint.size})`,
+  );
+}
+
+/** Is `date` later than `stamp` (YYYY-MM-DDTHH:MM:SSZ)? Compared as Python compares datetimes. */
+function laterThan(date, stamp) {
+  const ms = date.getTime();
+  const text = `${date.toISOString().slice(0, 19)}Z`;
+  return text > stamp || (text === stamp && ((ms % 1000) + 1000) % 1000 !== 0);
+}
+
+/** A freeze attack shows an old attestation forever: say so once the next is overdue (T9). */
+function checkFreshness(run, attestation, now) {
+  run.report.nextDue = attestation.nextDue;
+  if (attestation.nextDue === null) return;
+  if (laterThan(now, attestation.nextDue)) {
+    run.report.overdue = true;
+    run.report.warnings.push(
+      `overdue: the custodian said the next attestation would be published by ` +
+        `${attestation.nextDue}, and this is still the latest one it shows; it may have ` +
+        "stopped publishing, or this site may be showing you an old copy",
+    );
+  }
+}
+
+/**
+ * What a client remembers between checks, in memory: the last checkpoint seen per log
+ * (custodian key fingerprint), as Python's ClientState. `seen(log)` gives {size, root, time,
+ * epoch} or null; `remember(checkpoint)` keeps one. The page keeps the same in localStorage.
+ */
+export class MemoryState {
+  constructor() {
+    this.logs = new Map();
+  }
+  seen(log) {
+    return this.logs.get(log) ?? null;
+  }
+  remember(checkpoint) {
+    const { size, root, time, epoch } = checkpoint;
+    this.logs.set(checkpoint.log, { size, root, time, epoch });
+  }
+}
+
+export const STORAGE_PREFIX = "porsegregate:log:";
+
+/**
+ * The client state in a Web Storage object (the page uses localStorage), one key per log:
+ * `porsegregate:log:<custodian key fingerprint>` holding {size, root, time, epoch}. An entry
+ * that cannot be read counts as not seen, and `problem` says so; a storage that refuses to
+ * write sets `problem` too. Nothing here throws.
+ */
+export function storageState(storage) {
+  return {
+    problem: null,
+    seen(log) {
+      let raw;
+      try {
+        raw = storage.getItem(STORAGE_PREFIX + log);
+      } catch (e) {
+        this.problem = `this browser would not read what this page saved before (${e.message})`;
+        return null;
+      }
+      if (raw === null) return null;
+      try {
+        const item = JSON.parse(raw);
+        if (!isObject(item) || !Number.isSafeInteger(item.size) || item.size < 1 || !HEX64.test(item.root)) {
+          throw new Error("malformed");
+        }
+        return { size: item.size, root: item.root, time: String(item.time ?? ""), epoch: String(item.epoch ?? "") };
+      } catch {
+        this.problem = "the log checkpoint this browser saved before could not be read; it is replaced";
+        return null;
+      }
+    },
+    remember(checkpoint) {
+      const { size, root, time, epoch } = checkpoint;
+      try {
+        storage.setItem(STORAGE_PREFIX + checkpoint.log, JSON.stringify({ size, root, time, epoch }));
+      } catch (e) {
+        this.problem = `this browser would not let this page remember the log (${e.message})`;
+      }
+    },
+  };
+}
+
 /**
  * Verify a client's inclusion against a published site. Fetches the signed
- * attestation and manifest and exactly one shard, chosen by the client's lookup id.
+ * attestation and manifest, the signed log checkpoint and the attestation's inclusion
+ * proof, and exactly one shard, chosen by the client's lookup id.
+ *
+ * options: fetch (a fetch function), expectKey (a pinned key fingerprint), state (what the
+ * client remembers: an object with seen(log) and remember(checkpoint), e.g. MemoryState or
+ * storageState(localStorage)), now (a Date, or milliseconds, for the freshness warning).
  */
 export async function verifySite(base, accountId, code, options = {}) {
   const fetcher = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const state = options.state ?? null;
+  const now = options.now === undefined || options.now === null ? new Date() : new Date(options.now);
+  if (!Number.isFinite(now.getTime())) throw new TypeError("options.now is not a valid time");
   const [attestationData, signature, publicPem, manifestData, manifestSig] = await Promise.all(
     ["attestation.json", "attestation.json.sig", "custodian.pub.pem", "manifest.json", "manifest.json.sig"].map(
       (name) => fetchBytes(fetcher, base, name),
@@ -1163,7 +1569,7 @@ export async function verifySite(base, accountId, code, options = {}) {
       pemText,
       options.expectKey ?? null,
     );
-    if (!(await subtle().verify({ name: "Ed25519" }, key, manifestSig, manifestData))) {
+    if (!(await ed25519Verify(key, manifestSig, manifestData))) {
       throw run.fail("manifest-signature", "manifest.json is not signed by the custodian key");
     }
     run.ok("manifest-signature", "the file manifest is signed by the custodian key");
@@ -1174,6 +1580,10 @@ export async function verifySite(base, accountId, code, options = {}) {
       throw run.fail("manifest-attestation", "the manifest is for a different attestation");
     }
     run.ok("manifest-attestation", "the manifest is for this attestation");
+    verifiedManifests.set(run.report, manifest);
+    const site = { fetcher, base, manifest };
+    const checkpoint = await checkLog(run, site, key, attestationData, state);
+    checkFreshness(run, attestation, now);
     await checkReserves(run, attestation);
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const shardPath = shardName(toHex(keys.lookup).slice(0, manifest.shardPrefixChars));
@@ -1200,10 +1610,123 @@ export async function verifySite(base, accountId, code, options = {}) {
     });
     await checkBundle(run, attestation, keys, accountId, bundle);
     await clientCoverage(run, attestation, keys, accountId);
+    // Only a fully verified check is remembered (as Python's ClientState).
+    if (state) await state.remember({ ...checkpoint });
   } catch (e) {
     if (!(e instanceof Failed)) throw e;
   }
   return run.finish();
+}
+
+/**
+ * Verify the client in every published epoch, and that the epochs form one history
+ * (Python's verify_history; protocol section 13, "Checking every epoch").
+ *
+ * The newest epoch is checked as by verifySite (with options.state); then every epoch listed
+ * in the signed log: its site is present (the root for the newest, else epochs/<id>/), its
+ * attestation is the log entry, included under the newest checkpoint, chained to the epoch
+ * before it, and the client's proof in it verifies, or it holds none for them (they may not
+ * have been a client then: reported, not failed).
+ *
+ * Returns {verified, latest, checks, failed, epochs: [{epoch, location, page, report,
+ * included, noProof}]}.
+ */
+export async function verifyHistory(base, accountId, code, options = {}) {
+  const fetcher = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const latest = await verifySite(base, accountId, code, options);
+  const result = { verified: false, latest, epochs: [], checks: [], failed: null };
+  const checkpoint = latest.checkpoint;
+  if (!latest.checks.length || (latest.failed !== null && checkpoint === null)) return result;
+  // The manifest whose signature the newest epoch's check verified (never fetched again).
+  const manifest = verifiedManifests.get(latest);
+  const site = { fetcher, base, manifest };
+  const run = new Run();
+  try {
+    const data = await manifestFile(run, site, "log/entries.json", "history-log");
+    const entries = parsedOrFail(run, "history-log", "log/entries.json", () => parseEntries(data));
+    if (entries.length !== checkpoint.size) {
+      throw run.fail(
+        "history-log",
+        `the log lists ${entries.length} entries but its checkpoint says ${checkpoint.size}`,
+      );
+    }
+    run.ok("history-log", `the signed log lists ${entries.length} attestations`);
+    // The last entry of each epoch id, in the order of those last entries.
+    const finals = new Map();
+    for (const entry of entries) {
+      finals.delete(entry.epoch);
+      finals.set(entry.epoch, entry);
+    }
+    const root = fromHex(checkpoint.root);
+    let previous = null;
+    for (const entry of finals.values()) {
+      const newest = entry.index === checkpoint.size - 1;
+      const prefix = newest ? "" : `epochs/${entry.epoch}/`;
+      const where = new URL(prefix, base).href;
+      const relative = `log/inclusion/${entry.index}.json`;
+      const proofData = await manifestFile(run, site, relative, "history-inclusion");
+      const proof = parsedOrFail(run, "history-inclusion", relative, () => parseInclusion(proofData));
+      if (
+        proof.attestationSha256 !== entry.attestationSha256 ||
+        !(await verifyInclusion(
+          await logLeafHash(fromHex(entry.attestationSha256)),
+          entry.index,
+          checkpoint.size,
+          proof.path,
+          root,
+        ))
+      ) {
+        throw run.fail("history-inclusion", `epoch ${entry.epoch}'s log entry is not under the signed checkpoint`);
+      }
+      const published = await fetchBytes(fetcher, base, `${prefix}attestation.json`, false);
+      if (published === null) {
+        throw run.fail(
+          "history-epoch",
+          `epoch ${entry.epoch} is in the signed log but its site (${prefix || "./"}) was removed`,
+        );
+      }
+      if (toHex(await sha256(published)) !== entry.attestationSha256) {
+        throw run.fail(
+          "history-epoch",
+          `the published attestation of epoch ${entry.epoch} is not the one in the signed log: it was rewritten`,
+        );
+      }
+      const attestation = parsedOrFail(run, "history-epoch", `the attestation of epoch ${entry.epoch}`, () =>
+        parseAttestation(published),
+      );
+      if (attestation.previousAttestationSha256 !== previous) {
+        throw run.fail("history-chain", `epoch ${entry.epoch} does not chain to the epoch published before it`);
+      }
+      previous = entry.attestationSha256;
+      const report = newest
+        ? latest
+        : await verifySite(where, accountId, code, { ...options, fetch: fetcher, state: null });
+      const noProof = !report.verified && report.failed !== null && report.failed.id === "proof-found";
+      result.epochs.push({
+        epoch: entry.epoch,
+        location: where,
+        page: new URL(`${prefix}index.html`, base).href,
+        report,
+        included: report.verified,
+        noProof,
+      });
+    }
+    run.ok("history-inclusion", "every epoch's attestation is in the signed log");
+    run.ok("history-epoch", "every epoch in the log is published and unchanged");
+    run.ok("history-chain", "every epoch chains to the one before it");
+  } catch (e) {
+    if (e instanceof SiteError) {
+      run.fail("history-epoch", e.message);
+    } else if (!(e instanceof Failed)) {
+      throw e;
+    }
+  }
+  result.checks = run.report.checks;
+  result.failed = run.report.failed;
+  // The newest epoch and the history verify; an older epoch may hold no proof for the client.
+  result.verified =
+    latest.verified && result.failed === null && result.epochs.every((e) => e.included || e.noProof);
+  return result;
 }
 
 // ---------------------------------------------------------------- reserves (checks)
@@ -1549,6 +2072,8 @@ function showReport(app, report) {
   );
   app.querySelector("#balances").hidden = report.balances.length === 0;
   showCoverage(app, report);
+  showLogAlert(app, report);
+  showWarnings(app, report);
   if (report.verified) {
     const who = report.custodian ? ` by ${report.custodian.name}` : "";
     overall.textContent =
@@ -1571,6 +2096,156 @@ function showReport(app, report) {
     download.dataset.epoch = report.epoch ?? "proof";
     download.proofBlob = blob;
   }
+}
+
+function capitalised(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function seenText(seen) {
+  const parts = [`${seen.size} ${seen.size === 1 ? "attestation" : "attestations"}`];
+  if (seen.epoch) parts.push(`up to epoch ${seen.epoch}`);
+  if (seen.time) parts.push(`signed ${seen.time}`);
+  return parts.join(", ");
+}
+
+/**
+ * The red alert for a failed log-consistency check: the custodian's signed history is not the
+ * one this client saw before. Said in plain words, with what to do.
+ */
+function showLogAlert(app, report) {
+  const alert = app.querySelector("#log-alert");
+  const failed = report.failed;
+  if (!failed || failed.id !== "log-consistency") {
+    alert.hidden = true;
+    alert.replaceChildren();
+    return;
+  }
+  const seen = report.seenCheckpoint;
+  const now = report.checkpoint;
+  let what;
+  if (seen && now && seen.size > now.size) {
+    what =
+      `On an earlier visit this browser saw this custodian's signed log of attestations with ${seenText(seen)}. ` +
+      `This site now shows a shorter log (${seenText(now)}): you are being shown an old copy, or ` +
+      "past attestations were removed.";
+  } else if (seen && now && seen.size === now.size) {
+    what =
+      `On an earlier visit this browser saw this custodian's signed log of attestations with ${seenText(seen)}. ` +
+      "This site shows a log of the same size with different contents: the custodian is showing " +
+      "different histories to different people (a fork), or rewrote its history.";
+  } else {
+    what =
+      (seen
+        ? `On an earlier visit this browser saw this custodian's signed log of attestations with ${seenText(seen)}. `
+        : "") +
+      "The log this site shows now is not proved to continue it: past attestations were changed or " +
+      "the history was forked.";
+  }
+  alert.replaceChildren(
+    element("strong", "Warning: this custodian's history was rewritten or forked."),
+    element("p", what),
+    element(
+      "p",
+      "This means that something the custodian signed and published earlier has since been changed " +
+        "or hidden, so what this site shows you may not be what it showed you, or others, before.",
+    ),
+    element(
+      "p",
+      "Keep the proof you saved earlier (do not delete it), and save this page. Contact the " +
+        "custodian and its auditor, and show them both. This browser keeps what it saw before, " +
+        "so this warning will show again.",
+    ),
+  );
+  alert.hidden = false;
+}
+
+/** Warnings that are not failures (an overdue attestation), and what this browser remembers. */
+function showWarnings(app, report) {
+  const overdue = app.querySelector("#overdue-warning");
+  overdue.hidden = report.warnings.length === 0;
+  overdue.replaceChildren(
+    ...report.warnings.map((w) => {
+      // "overdue: the custodian said ..." -> "<strong>Overdue:</strong> the custodian said ...".
+      const at = w.indexOf(": ");
+      const p = element("p");
+      if (at > 0) p.append(element("strong", capitalised(w.slice(0, at + 1))), document.createTextNode(` ${w.slice(at + 2)}.`));
+      else p.textContent = `${capitalised(w)}.`;
+      return p;
+    }),
+  );
+}
+
+function showNotes(app, notes) {
+  const box = app.querySelector("#state-note");
+  box.replaceChildren(...notes.map((n) => (typeof n === "string" ? element("p", n) : n)));
+  box.hidden = notes.length === 0;
+}
+
+function epochResultCell(e) {
+  const td = element("td");
+  if (e.included) {
+    td.append(element("span", "included", "status-ok"));
+  } else if (e.noProof) {
+    td.append(element("span", "no proof for you in this epoch", "muted"));
+  } else {
+    const f = e.report.failed;
+    td.append(element("span", `NOT verified: check ${f ? f.id : "?"} failed`, "status-bad"));
+  }
+  return td;
+}
+
+/** "Check all published epochs": one row per epoch of the signed log, and the history checks. */
+function showHistory(app, history) {
+  const section = app.querySelector("#history");
+  if (history === null) {
+    section.hidden = true;
+    return;
+  }
+  const overall = app.querySelector("#history-overall");
+  const tbody = app.querySelector("#epochs-table tbody");
+  const newestIndex = history.epochs.length - 1;
+  tbody.replaceChildren(
+    ...history.epochs.map((e, i) => {
+      const tr = element("tr", undefined, e.included || e.noProof ? undefined : "short");
+      const th = element("th");
+      th.scope = "row";
+      const a = element("a", e.epoch, "mono");
+      a.href = e.page;
+      th.append(a);
+      if (i === newestIndex && e.report === history.latest) th.append(document.createTextNode(" (newest)"));
+      const balances = e.included ? e.report.balances.map((b) => `${b.display} ${b.asset}`).join(", ") : "—";
+      tr.append(th, epochResultCell(e), element("td", balances));
+      return tr;
+    }),
+  );
+  app.querySelector("#epochs-table").hidden = history.epochs.length === 0;
+  app.querySelector("#history-checks").replaceChildren(
+    ...history.checks.map((c) => {
+      const li = element("li", undefined, c.ok ? "pass" : "fail");
+      li.append(element("code", c.id), document.createTextNode(`: ${c.detail}`));
+      return li;
+    }),
+  );
+  const included = history.epochs.filter((e) => e.included).length;
+  const none = history.epochs.filter((e) => e.noProof).length;
+  if (history.verified) {
+    overall.textContent =
+      `Verified: the ${history.epochs.length} published epochs form one signed, unbroken history; ` +
+      `your proof is included in ${included}` +
+      (none ? ` of them, and there is no proof for you in ${none}.` : " of them.");
+    overall.className = "pass";
+  } else {
+    const f = history.failed;
+    const bad = history.epochs.find((e) => !e.included && !e.noProof);
+    overall.textContent = f
+      ? `NOT verified: check ${f.id} failed. ${capitalised(f.detail)}.`
+      : bad
+        ? `NOT verified: your proof in epoch ${bad.epoch} did not verify (check ${bad.report.failed ? bad.report.failed.id : "?"}).`
+        : `NOT verified: the newest epoch did not verify${history.latest.failed ? ` (check ${history.latest.failed.id})` : ""}.`;
+    overall.className = "fail";
+  }
+  section.hidden = false;
 }
 
 function basisPoints(percentText) {
@@ -1684,6 +2359,35 @@ function showError(app, message) {
   app.querySelector("#shortfall-alert").hidden = true;
   app.querySelector("#fingerprint").textContent = "unknown";
   app.querySelector("#download-proof").hidden = true;
+  app.querySelector("#log-alert").hidden = true;
+  app.querySelector("#overdue-warning").hidden = true;
+  app.querySelector("#history").hidden = true;
+}
+
+/** localStorage, or null where the browser refuses it (a file: page, privacy settings). */
+function openStorage() {
+  try {
+    const storage = globalThis.localStorage;
+    if (!storage) return null;
+    const probe = `${STORAGE_PREFIX}probe`;
+    storage.setItem(probe, "1");
+    storage.removeItem(probe);
+    return storage;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where this page is: the site's root, or an earlier epoch's site kept under
+ * epochs/<id>/ (whose log ends at that epoch, so the log this browser remembers from
+ * the newest epoch is not compared with it; "all epochs" is checked from the root).
+ */
+function pageSite(app) {
+  const here = new URL(".", location.href);
+  const epoch = app.dataset.epoch || "";
+  const archived = epoch !== "" && here.pathname.endsWith(`/epochs/${epoch}/`);
+  return { base: here.href, root: archived ? new URL("../../", here).href : here.href, archived, epoch };
 }
 
 async function readProofFile(input) {
@@ -1714,33 +2418,71 @@ function wire(app) {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   });
+  const allButton = app.querySelector("#verify-all-button");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const all = allButton !== null && event.submitter === allButton;
     const overall = app.querySelector("#overall");
     result.hidden = false;
-    overall.textContent = "Checking…";
+    overall.textContent = all ? "Checking every published epoch…" : "Checking…";
     overall.className = "pending";
     button.disabled = true;
+    if (allButton) allButton.disabled = true;
     try {
       const accountId = app.querySelector("#account-id").value.trim();
       const code = app.querySelector("#code").value;
       const expectKey = app.querySelector("#expect-key").value.trim() || null;
       const proofDoc = await readProofFile(app.querySelector("#proof-file"));
       let report;
+      let history = null;
+      const notes = [];
       if (proofDoc !== null) {
+        if (all) {
+          throw new SiteError(
+            "checking all published epochs needs the site, not a proof file: clear the file under Advanced",
+          );
+        }
         report = await verifyProof(proofDoc, accountId, code, { expectKey });
       } else if (location.protocol === "file:") {
         throw new SiteError(
           "this page was opened from a file: choose your downloaded proof file under Advanced",
         );
       } else {
-        report = await verifySite(new URL(".", location.href).href, accountId, code, { expectKey });
+        const site = pageSite(app);
+        const storage = openStorage();
+        // An earlier epoch's own site has the log as it was then: checked, not compared.
+        const state = storage === null || (site.archived && !all) ? null : storageState(storage);
+        if (all) {
+          history = await verifyHistory(site.root, accountId, code, { expectKey, state });
+          report = history.latest;
+        } else {
+          report = await verifySite(site.base, accountId, code, { expectKey, state });
+        }
+        if (site.archived && !all) {
+          notes.push(
+            `This is the page of an earlier epoch (${site.epoch}), kept as it was published: its log ` +
+              "ends at that epoch, so it is not compared with the newer log this browser may have " +
+              "seen. Use “Check all published epochs” to check it as part of the whole history.",
+          );
+        } else if (storage === null) {
+          notes.push(
+            "This browser does not let this page remember what it checked (private browsing, or " +
+              "site storage is blocked), so it cannot warn you if the custodian's history is " +
+              "rewritten before your next visit. `porsegregate verify --state FILE` can.",
+          );
+        } else if (state.problem) {
+          notes.push(`${capitalised(state.problem)}.`);
+        }
       }
       showReport(app, report);
+      showHistory(app, history);
+      showNotes(app, notes);
     } catch (e) {
       showError(app, e instanceof Error ? e.message : String(e));
+      showNotes(app, []);
     } finally {
       button.disabled = false;
+      if (allButton) allButton.disabled = false;
     }
   });
 }

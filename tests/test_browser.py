@@ -411,3 +411,248 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
                 assert r["coverage"] == expect["coverage"], r
         else:
             assert r["failed"] == expect["failed"], r
+
+
+# ---------------------------------------------------------------- the log and the history
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A three-epoch history (tests/history.py), two forks of it, and a newcomer's next epoch."""
+    from . import history as h
+    from .test_js import publish_with_newcomer
+
+    tmp = tmp_path_factory.mktemp("browser-history")
+    clean = h.build_history(tmp / "clean")
+    first, second = h.fork(clean, tmp / "fork")
+    newcomer = clean.copy(tmp / "newcomer")
+    account, code = publish_with_newcomer(newcomer, "next", seed=7)
+    removed = clean.copy(tmp / "removed")
+    h.remove_epoch(removed)
+    return {
+        "clean": clean,
+        "removed": removed,
+        "fork": (first, second),
+        "newcomer": newcomer,
+        "newcomer_client": (account, code),
+        "out": tmp,
+    }
+
+
+def verify_all_in_page(pg: Page, account: str, code: str) -> str:
+    pg.fill("#account-id", account)
+    pg.fill("#code", code)
+    pg.click("#verify-all-button")
+    pg.wait_for_function(
+        "() => !document.querySelector('#history').hidden"
+        " || /NOT verified/.test(document.querySelector('#overall')?.textContent || '')",
+        timeout=60_000,
+    )
+    return pg.inner_text("#history-overall")
+
+
+def epoch_rows(pg: Page) -> list[list[str]]:
+    rows = pg.locator("#epochs-table tbody tr")
+    return [
+        [cell.strip() for cell in rows.nth(i).locator("th, td").all_inner_texts()]
+        for i in range(rows.count())
+    ]
+
+
+def test_all_epochs_table_on_a_clean_history(page: Page, history: dict[str, Any]) -> None:
+    clean = history["clean"]
+    url, server = serve(clean.site)
+    try:
+        seen = no_foreign_requests(page, url)
+        page.goto(url + "verify.html")
+        overall = verify_all_in_page(page, clean.account, clean.code)
+        assert overall.startswith("Verified: the 3 published epochs form one signed"), overall
+        assert "Verified" in page.inner_text("#overall")
+        rows = epoch_rows(page)
+        assert [r[0] for r in rows] == [*clean.epochs[:-1], f"{clean.epochs[-1]} (newest)"]
+        assert all(r[1] == "included" for r in rows), rows
+        assert all(" BTC" in r[2] or " ETH" in r[2] or " USD" in r[2] for r in rows), rows
+        links = page.locator("#epochs-table tbody th a")
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        assert hrefs == [
+            *(f"{url}epochs/{e}/index.html" for e in clean.epochs[:-1]),
+            f"{url}index.html",
+        ]
+        checks = page.inner_text("#history-checks")
+        for check in ("history-log", "history-inclusion", "history-epoch", "history-chain"):
+            assert check in checks
+        assert page.locator("#history-checks li.fail").count() == 0
+        main = page.inner_text("#checks")
+        assert "log-checkpoint" in main and "log-inclusion" in main and "log-consistency" in main
+        assert page.is_hidden("#log-alert") and page.is_hidden("#overdue-warning")
+        # Each epoch's page opens (the link of the oldest).
+        page.screenshot(path=str(history["out"] / "all-epochs.png"), full_page=True)
+        page.screenshot(path="/tmp/porverify-all-epochs.png", full_page=True)
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        assert all(u.startswith(url) for u in seen), seen
+        page.click("#epochs-table tbody tr:first-child th a")
+        page.wait_for_load_state()
+        assert page.url == f"{url}epochs/{clean.epochs[0]}/index.html"
+        assert clean.epochs[0] in page.inner_text("h1")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_all_epochs_table_shows_no_proof_for_a_newer_client(
+    page: Page, history: dict[str, Any]
+) -> None:
+    site = history["newcomer"].site
+    account, code = history["newcomer_client"]
+    url, server = serve(site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_all_in_page(page, account, code)
+        assert overall.startswith("Verified: the 4 published epochs"), overall
+        assert overall.endswith("there is no proof for you in 3."), overall
+        rows = epoch_rows(page)
+        assert [r[1] for r in rows] == ["no proof for you in this epoch"] * 3 + ["included"]
+        assert [r[2] for r in rows][:3] == ["—"] * 3
+        assert page.locator("#epochs-table tr.short").count() == 0
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        page.screenshot(path="/tmp/porverify-all-epochs-newcomer.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_all_epochs_a_removed_epoch_fails(page: Page, history: dict[str, Any]) -> None:
+    removed = history["removed"]
+    url, server = serve(removed.site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_all_in_page(page, removed.account, removed.code)
+        assert overall.startswith(
+            f"NOT verified: check history-epoch failed. Epoch {removed.epochs[1]} is in the signed "
+            f"log but its site (epochs/{removed.epochs[1]}/) was removed."
+        ), overall
+        assert "Verified" in page.inner_text("#overall"), "the newest epoch itself verifies"
+        assert [r[1] for r in epoch_rows(page)] == ["included"]
+        assert page.locator("#history-checks li.fail").inner_text().startswith("history-epoch")
+        # Chromium logs the 404 of the removed epoch's attestation.json; nothing else.
+        problems = page.problems  # type: ignore[attr-defined]
+        assert problems == [
+            "Failed to load resource: the server responded with a status of 404 (File not found)"
+        ]
+        assert csp_violations(page) == []
+        page.screenshot(path="/tmp/porverify-removed-epoch.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_fork_seen_at_the_same_origin_is_a_red_alert(
+    page: Page, history: dict[str, Any], tmp_path: Path
+) -> None:
+    """Branch A is checked (the page remembers its checkpoint), then branch B at the same URL."""
+    first, second = history["fork"]
+    served = tmp_path / "served"
+    served.symlink_to(first.site, target_is_directory=True)
+    url, server = serve(served)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, first.account, first.code)
+        assert "NOT" not in overall and "Verified" in overall
+        checks = page.inner_text("#checks")
+        assert "first visit: this checkpoint will be remembered if everything verifies" in checks
+        stored = page.evaluate(
+            "() => Object.fromEntries(Object.keys(localStorage)"
+            ".filter(k => k.startsWith('porsegregate:log:')).map(k => [k, localStorage[k]]))"
+        )
+        assert len(stored) == 1, stored
+        ((key, value),) = stored.items()
+        remembered = json.loads(value)
+        checkpoint = json.loads((first.site / "log" / "checkpoint.json").read_text())
+        assert key == f"porsegregate:log:{checkpoint['log']}"
+        assert remembered == {k: checkpoint[k] for k in ("size", "root", "time", "epoch")}
+        assert page.is_hidden("#log-alert")
+
+        # The same client, the same origin and path, later: the other branch is served.
+        swap = tmp_path / "swap"
+        swap.symlink_to(second.site, target_is_directory=True)
+        swap.replace(served)
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, second.account, second.code)
+        assert "NOT verified: check log-consistency failed" in overall
+        alert = page.locator("#log-alert")
+        assert alert.is_visible()
+        assert alert.get_attribute("role") == "alert"
+        text = alert.inner_text()
+        assert text.startswith("Warning: this custodian's history was rewritten or forked.")
+        assert "different histories to different people (a fork)" in text
+        assert "Keep the proof you saved earlier" in text
+        assert "custodian and its auditor" in text
+        assert alert.evaluate("e => getComputedStyle(e).borderTopColor") == "rgb(198, 40, 40)"
+        assert alert.evaluate("e => getComputedStyle(e).color") == "rgb(155, 18, 24)"
+        # What the browser saw is kept: the warning shows again on the next visit.
+        again = page.evaluate(f"() => localStorage[{json.dumps(key)}]")
+        assert json.loads(again) == remembered
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        page.screenshot(path="/tmp/porverify-fork.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_earlier_epochs_page_is_not_a_false_rollback_alarm(
+    page: Page, history: dict[str, Any]
+) -> None:
+    clean = history["clean"]
+    url, server = serve(clean.site)
+    try:
+        page.goto(url + "verify.html")
+        assert "NOT" not in verify_in_page(page, clean.account, clean.code)
+        page.goto(f"{url}epochs/{clean.epochs[0]}/verify.html")
+        overall = verify_in_page(page, clean.account, clean.code)
+        assert "NOT" not in overall and clean.epochs[0] in overall
+        assert page.is_hidden("#log-alert")
+        note = page.inner_text("#state-note")
+        assert note.startswith(f"This is the page of an earlier epoch ({clean.epochs[0]})"), note
+        assert "log-consistency" not in page.inner_text("#checks")
+        # From an earlier epoch's page, "all epochs" checks the whole history at the root.
+        overall = verify_all_in_page(page, clean.account, clean.code)
+        assert overall.startswith("Verified: the 3 published epochs"), overall
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_overdue_attestation_is_a_warning(page: Page, history: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    clean = history["clean"]
+    due = json.loads((clean.site / "attestation.json").read_text())["epoch"]["next_due"]
+    late = datetime.strptime(due, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(days=3)
+    url, server = serve(clean.site)
+    try:
+        page.goto(url + "verify.html")
+        assert "NOT" not in verify_in_page(page, clean.account, clean.code)
+        assert page.is_hidden("#overdue-warning"), "not overdue today"
+        page.clock.set_fixed_time(late)
+        page.goto(url + "verify.html")
+        assert page.evaluate("() => new Date().toISOString()").startswith(late.strftime("%Y-%m-%d"))
+        overall = verify_in_page(page, clean.account, clean.code)
+        assert "NOT" not in overall and "Verified" in overall, "overdue is a warning, not a failure"
+        warning = page.locator("#overdue-warning")
+        assert warning.is_visible()
+        assert warning.inner_text().startswith(
+            f"Overdue: the custodian said the next attestation would be published by {due}"
+        )
+        assert warning.evaluate("e => getComputedStyle(e).borderLeftColor") == "rgb(166, 124, 0)"
+        assert page.is_hidden("#log-alert")
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        page.screenshot(path="/tmp/porverify-overdue.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -165,3 +165,36 @@ def test_the_overview_shows_the_history(clean: h.History) -> None:
         assert all(f"{epoch}: " in d for d in descriptions), epoch
     newest = parse_attestation((clean.site / "attestation.json").read_bytes())
     assert f'The next attestation is due by <time datetime="{newest.next_due}">' in page
+
+
+def test_an_earlier_epochs_home_is_not_a_rollback(clean: h.History, tmp_path: Path) -> None:
+    state = ClientState(tmp_path / "state.json")
+    assert verify_site(str(clean.site), clean.account, clean.code, state=state).verified
+    old = clean.site / "epochs" / clean.epochs[0]
+    report = verify_site(str(old), clean.account, clean.code, state=state)
+    assert report.failed is None or report.failed.id == "proof-found", report.failed
+    detail = next(c.detail for c in report.checks if c.id == "log-consistency")
+    assert detail.startswith("an earlier epoch's own copy")
+    assert state.seen(report.key_fingerprint or "") is not None
+    assert state.seen(report.key_fingerprint or "").size == len(clean.epochs)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "due",
+    [
+        "2026-02-30T00:00:00Z",  # no such date
+        "\u0662\u0660\u0662\u0666-12-31T00:00:00Z",  # Arabic-Indic digits: not ASCII
+        "2026-11-30T23:59:59Z",  # not after the snapshot
+    ],
+)
+def test_next_due_must_be_a_real_later_time(clean: h.History, due: str) -> None:
+    import json
+
+    from porsegregate.errors import FormatError
+    from porsegregate.serialization import canonical
+
+    doc = json.loads((clean.site / "attestation.json").read_bytes())
+    doc["epoch"]["snapshot_time"] = "2026-11-30T23:59:59Z"
+    doc["epoch"]["next_due"] = due
+    with pytest.raises(FormatError, match="next_due"):
+        parse_attestation(canonical(doc))

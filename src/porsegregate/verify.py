@@ -551,9 +551,22 @@ def _check_log(
             "or the log was",
         )
     run.ok("log-inclusion", f"this attestation is entry {proof.index} of the signed log")
-    if state is not None:
+    if state is not None and _is_epoch_home(site.location):
+        run.ok(
+            "log-consistency",
+            "an earlier epoch's own copy (epochs/<id>/): its log ends there, so it is not "
+            "compared with the checkpoint you remember",
+        )
+    elif state is not None:
         _check_against_state(run, site, manifest, checkpoint, state)
     return checkpoint
+
+
+def _is_epoch_home(location: str) -> bool:
+    """An earlier epoch's permanent home, where a shorter log is expected, not a rollback."""
+    path = urllib.parse.urlparse(location).path if "://" in location else location
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    return len(parts) >= 2 and parts[-2] == "epochs"
 
 
 def _check_against_state(
@@ -561,7 +574,10 @@ def _check_against_state(
 ) -> None:
     seen = state.seen(checkpoint.log)
     if seen is None:
-        run.ok("log-consistency", "first visit: this checkpoint is remembered for next time")
+        run.ok(
+            "log-consistency",
+            "first visit: this checkpoint will be remembered if everything verifies",
+        )
         return
     if seen.size > checkpoint.size:
         raise run.fail(
@@ -657,7 +673,7 @@ def verify_site(
         )
         _check_bundle(run, attestation, secret, account_id, bundle)
         _client_coverage(run, attestation, secret, account_id)
-        if state is not None:
+        if state is not None and not _is_epoch_home(location):
             state.remember(checkpoint)
     except _Failed:
         pass
@@ -744,7 +760,14 @@ def verify_history(
     root = SiteReader(location)
     run = _Run()
     try:
-        manifest = parse_manifest(root.need("manifest.json"))
+        # The manifest verify_site checked, read again: check its signature again too.
+        manifest_data = root.need("manifest.json")
+        key = _crypto.load_public_key_pem(root.need("custodian.pub.pem"))
+        if _crypto.fingerprint(key) != latest.key_fingerprint or not _crypto.ed25519_verify(
+            key, root.need("manifest.json.sig"), manifest_data
+        ):
+            raise run.fail("history-log", "the site changed while it was being checked")
+        manifest = parse_manifest(manifest_data)
         data = _manifest_file(run, root, manifest, "log/entries.json", "history-log")
         try:
             entries = parse_entries(data)
@@ -803,7 +826,12 @@ def verify_history(
                     f"the published attestation of epoch {entry.epoch} is not the one in the "
                     "signed log: it was rewritten",
                 )
-            attestation = parse_attestation(published)
+            try:
+                attestation = parse_attestation(published)
+            except FormatError as exc:
+                raise run.fail(
+                    "history-epoch", f"epoch {entry.epoch}'s attestation is malformed: {exc}"
+                ) from exc
             if attestation.previous_attestation_sha256 != previous:
                 raise run.fail(
                     "history-chain",

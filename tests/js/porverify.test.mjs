@@ -1,6 +1,8 @@
 // The browser verifier under Node's test runner: the same vectors the Python
 // verifier passes (tests/vectors/), plus a real published site when
-// tests/test_js.py provides one (PORSEGREGATE_TEST_SITE, PORSEGREGATE_TEST_CODES).
+// tests/test_js.py provides one (PORSEGREGATE_TEST_SITE, PORSEGREGATE_TEST_CODES), and a
+// three-epoch history with its attacks (PORSEGREGATE_HISTORY_*), checked against the verdicts
+// the Python verifier reached on the same folders (PORSEGREGATE_HISTORY_EXPECT).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -18,11 +20,22 @@ import {
   FormatError,
   fromBase58,
   fromHex,
+  logLeafHash,
+  MemoryState,
   parseAttestation,
+  parseCheckpoint,
   parseCode,
+  parseConsistency,
+  parseEntries,
+  parseInclusion,
   percent,
+  STORAGE_PREFIX,
+  storageState,
   toHex,
+  verifyConsistency,
   verifyEd25519Control,
+  verifyHistory,
+  verifyInclusion,
   verifyProof,
   verifySite,
 } from "../../site/porverify.js";
@@ -442,7 +455,14 @@ test("a published site: reserves checked, coverage shown, the dedicated client f
     assert.equal(r.verified, true, JSON.stringify(r.failed));
     const ids = r.checks.map((k) => k.id);
     const after = ids.indexOf("manifest-attestation");
-    assert.deepEqual(ids.slice(after + 1, after + 4), ["reserves-control", "reserves-commingling", "reserves-coverage"]);
+    // The log checks (section 13) come first, then the reserves (no state: no log-consistency).
+    assert.deepEqual(ids.slice(after + 1, after + 6), [
+      "log-checkpoint",
+      "log-inclusion",
+      "reserves-control",
+      "reserves-commingling",
+      "reserves-coverage",
+    ]);
     assert.equal(r.shortfall, signed.reserves.shortfall);
     assert.deepEqual(r.coverage.map((c) => c.asset), r.balances.map((b) => b.asset));
     for (const c of r.coverage) {
@@ -490,4 +510,309 @@ test("the module has no imports and no network access other than the site", () =
   // No URL with a host (the https:// the explorer-template check compares with is not one).
   assert.doesNotMatch(src, /https?:\/\/[\w.-]/);
   assert.doesNotMatch(src, /innerHTML|eval\(|new Function/);
+});
+
+// ------------------------------------------------------------- the transparency log
+
+const logVectors = vectors("log.json");
+
+test("RFC 9162 inclusion proofs: every log vector, with Python's verdict", async () => {
+  assert.ok(logVectors.inclusion.length >= 50);
+  assert.ok(logVectors.inclusion.some((c) => c.valid) && logVectors.inclusion.some((c) => !c.valid));
+  for (const c of logVectors.inclusion) {
+    const got = await verifyInclusion(
+      await logLeafHash(fromHex(c.entry)),
+      c.index,
+      c.size,
+      c.path.map(fromHex),
+      fromHex(c.root),
+    );
+    assert.equal(got, c.valid, `${c.index}/${c.size} ${c.why ?? "valid"}`);
+  }
+});
+
+test("RFC 9162 consistency proofs: every log vector, with Python's verdict", async () => {
+  assert.ok(logVectors.consistency.length >= 50);
+  for (const c of logVectors.consistency) {
+    const got = await verifyConsistency(
+      c.first,
+      c.second,
+      fromHex(c.first_root),
+      fromHex(c.second_root),
+      c.path.map(fromHex),
+    );
+    assert.equal(got, c.valid, `${c.first}->${c.second} ${c.why ?? "valid"}`);
+  }
+});
+
+test("log proofs: sizes past 2^31 and bad sizes are handled without 32-bit overflow", async () => {
+  const leaf = await logLeafHash(fromHex(logVectors.entries[0]));
+  // A one-leaf tree at index 2^32 of a tree of 2^32 + 1 leaves would need 33 path nodes.
+  assert.equal(await verifyInclusion(leaf, 2 ** 32, 2 ** 32 + 1, [], leaf), false);
+  assert.equal(await verifyInclusion(leaf, 0, 1, [], leaf), true);
+  assert.equal(await verifyInclusion(leaf, 0.5, 1, [], leaf), false);
+  assert.equal(await verifyInclusion(leaf, -1, 1, [], leaf), false);
+  assert.equal(await verifyConsistency(0, 1, leaf, leaf, []), false);
+  assert.equal(await verifyConsistency(2 ** 40, 2 ** 40, leaf, leaf, []), true);
+  assert.equal(await verifyConsistency(2 ** 40, 2 ** 40 + 1, leaf, leaf, []), false);
+});
+
+/** A valid attestation of the vectors, edited and re-serialised canonically. */
+function editedAttestation(edit) {
+  const v = proofs.find((p) => p.expect.verified);
+  const doc = JSON.parse(Buffer.from(v.proof.attestation, "base64").toString("utf8"));
+  edit(doc);
+  return Buffer.from(canonicalJson(doc));
+}
+
+test("attestation epoch.next_due is required, a time, and after snapshot_time (as Python)", () => {
+  assert.equal(parseAttestation(editedAttestation(() => {})).nextDue, "2026-12-31T23:59:59Z");
+  for (const [name, edit, message] of [
+    ["missing", (d) => delete d.epoch.next_due, /^epoch\.next_due is missing$/],
+    ["null", (d) => (d.epoch.next_due = null), /^epoch\.next_due must be a str$/],
+    ["a date only", (d) => (d.epoch.next_due = "2026-12-31"), /^epoch\.next_due must be YYYY-MM-DDTHH:MM:SSZ, after snapshot_time$/],
+    ["with fractions", (d) => (d.epoch.next_due = "2026-12-31T23:59:59.5Z"), /after snapshot_time/],
+    ["equal to the snapshot", (d) => (d.epoch.next_due = d.epoch.snapshot_time), /after snapshot_time/],
+    ["before the snapshot", (d) => (d.epoch.next_due = "2026-11-30T23:59:58Z"), /after snapshot_time/],
+  ]) {
+    assert.throws(() => parseAttestation(editedAttestation(edit)), (e) => e instanceof FormatError && message.test(e.message), name);
+  }
+  assert.equal(parseAttestation(editedAttestation((d) => (d.epoch.next_due = "2026-11-30T23:59:60Z"))).nextDue, "2026-11-30T23:59:60Z");
+});
+
+test("log documents are parsed as strictly as Python's (canonical, typed, in range)", () => {
+  const hex = "ab".repeat(32);
+  const doc = (o) => Buffer.from(canonicalJson(o));
+  const cp = { format: "porsegregate-checkpoint/1", log: hex, size: 3, root: hex, time: "2026-11-30T23:59:59Z", epoch: "2026-11" };
+  assert.deepEqual(parseCheckpoint(doc(cp)), { log: hex, size: 3, root: hex, time: "2026-11-30T23:59:59Z", epoch: "2026-11" });
+  for (const bad of [{ size: 0 }, { size: 2 ** 53 }, { size: 1.5 }, { size: "3" }, { root: hex.toUpperCase() }, { time: "2026-11-30" }, { epoch: "-x" }, { format: "x" }]) {
+    assert.throws(() => parseCheckpoint(doc({ ...cp, ...bad })), FormatError, JSON.stringify(bad));
+  }
+  assert.throws(() => parseCheckpoint(Buffer.from(JSON.stringify(cp, null, 1))), /RFC 8785/);
+  const entries = { format: "porsegregate-log-entries/1", entries: [{ index: 0, epoch: "a", attestation_sha256: hex }] };
+  assert.deepEqual(parseEntries(doc(entries)), [{ index: 0, epoch: "a", attestationSha256: hex }]);
+  assert.throws(() => parseEntries(doc({ ...entries, entries: [{ index: 1, epoch: "a", attestation_sha256: hex }] })), /index must be 0/);
+  const inc = { format: "porsegregate-inclusion/1", index: 2, tree_size: 3, attestation_sha256: hex, path: [hex] };
+  assert.equal(parseInclusion(doc(inc)).path.length, 1);
+  assert.throws(() => parseInclusion(doc({ ...inc, index: 3 })), /out of range/);
+  assert.throws(() => parseInclusion(doc({ ...inc, path: Array(65).fill(hex) })), /at most 64/);
+  const con = { format: "porsegregate-consistency/1", first: 1, second: 3, path: [] };
+  assert.deepEqual(parseConsistency(doc(con)), { first: 1, second: 3, path: [] });
+  assert.throws(() => parseConsistency(doc({ ...con, first: 4 })), /0 < first <= second/);
+  assert.throws(() => parseConsistency(doc({ ...con, first: 0 })), /0 < first <= second/);
+});
+
+test("storageState keeps one checkpoint per log, and never throws", () => {
+  const map = new Map();
+  const storage = { getItem: (k) => (map.has(k) ? map.get(k) : null), setItem: (k, v) => map.set(k, String(v)) };
+  const state = storageState(storage);
+  const log = "cd".repeat(32);
+  assert.equal(state.seen(log), null);
+  state.remember({ log, size: 3, root: "ef".repeat(32), time: "2026-11-30T23:59:59Z", epoch: "2026-11" });
+  assert.deepEqual(JSON.parse(map.get(STORAGE_PREFIX + log)), { size: 3, root: "ef".repeat(32), time: "2026-11-30T23:59:59Z", epoch: "2026-11" });
+  assert.deepEqual(state.seen(log), { size: 3, root: "ef".repeat(32), time: "2026-11-30T23:59:59Z", epoch: "2026-11" });
+  assert.equal(state.problem, null);
+  map.set(STORAGE_PREFIX + log, "{not json");
+  assert.equal(state.seen(log), null);
+  assert.match(state.problem, /could not be read/);
+  const refusing = storageState({
+    getItem: () => {
+      throw new Error("SecurityError");
+    },
+    setItem: () => {
+      throw new Error("QuotaExceededError");
+    },
+  });
+  assert.equal(refusing.seen(log), null);
+  refusing.remember({ log, size: 1, root: "ef".repeat(32), time: "", epoch: "" });
+  assert.match(refusing.problem, /QuotaExceededError/);
+});
+
+// ------------------------------------------------------------- a real history (tests/history.py)
+
+const historyExpect = process.env.PORSEGREGATE_HISTORY_EXPECT
+  ? JSON.parse(readFileSync(process.env.PORSEGREGATE_HISTORY_EXPECT, "utf8"))
+  : null;
+const noHistory = { skip: historyExpect === null };
+const historySite = (name) => process.env[`PORSEGREGATE_HISTORY_${name.toUpperCase()}`];
+
+/**
+ * The JS report equals Python's Report.to_json: the same checks (id, verdict, asset) in the same
+ * order, the same details (except reserves-control, whose browser detail says which secp256k1
+ * signatures it left to `porsegregate verify`), balances, log checkpoint and freshness.
+ */
+function assertSameAsPython(r, py, what) {
+  const brief = (checks) => checks.map((c) => `${c.ok ? "ok" : "FAIL"} ${c.id}${c.asset ? ` [${c.asset}]` : ""}`);
+  assert.deepEqual(brief(r.checks), brief(py.checks), `${what}: the same checks`);
+  r.checks.forEach((c, i) => {
+    if (c.id !== "reserves-control") assert.equal(c.detail, py.checks[i].detail, `${what}: ${c.id}`);
+  });
+  assert.equal(r.verified, py.verified, what);
+  assert.deepEqual(r.failed && { id: r.failed.id, detail: r.failed.detail }, py.failed && { id: py.failed.id, detail: py.failed.detail }, what);
+  assert.deepEqual(Object.fromEntries(r.balances.map((b) => [b.asset, b.amount])), Object.fromEntries(py.balances.map((b) => [b.asset, b.amount])), what);
+  assert.deepEqual(r.checkpoint && { size: r.checkpoint.size, root: r.checkpoint.root, time: r.checkpoint.time, epoch: r.checkpoint.epoch }, py.log, what);
+  assert.equal(r.nextDue, py.next_due, what);
+  assert.equal(r.overdue, py.overdue, what);
+  assert.deepEqual(r.warnings, py.warnings, what);
+  assert.equal(r.epoch, py.epoch, what);
+}
+
+function assertHistoryAsPython(r, py, what) {
+  assertSameAsPython(r.latest, py.latest, `${what} (newest epoch)`);
+  assert.deepEqual(
+    r.checks.map((c) => [c.id, c.ok, c.detail]),
+    py.history.checks.map((c) => [c.id, c.ok, c.detail]),
+    `${what}: the history checks`,
+  );
+  assert.deepEqual(
+    r.epochs.map((e) => ({ epoch: e.epoch, included: e.included, failed: e.report.failed ? e.report.failed.id : null })),
+    py.epochs,
+    `${what}: the epochs`,
+  );
+  assert.equal(r.verified, py.verified, what);
+}
+
+async function siteAsPython(name, state, options = {}) {
+  const { account, code } = historyExpect;
+  return verifySite(BASE, account, code, { fetch: siteFetch(historySite(name)), state, ...options });
+}
+
+test("history: a clean history verifies in every epoch, as in Python", noHistory, async () => {
+  const { account, code, epochs, python } = historyExpect;
+  const seen = [];
+  const state = new MemoryState();
+  const r = await verifyHistory(BASE, account, code, { fetch: siteFetch(historySite("clean"), {}, seen), state });
+  assertHistoryAsPython(r, python.clean_history, "clean");
+  assert.equal(r.verified, true);
+  assert.deepEqual(r.epochs.map((e) => e.epoch), epochs);
+  assert.ok(r.epochs.every((e) => e.included && !e.noProof));
+  assert.deepEqual(r.checks.map((c) => c.id), ["history-log", "history-inclusion", "history-epoch", "history-chain"]);
+  assert.deepEqual(
+    r.epochs.map((e) => e.page),
+    [...epochs.slice(0, -1).map((e) => `${BASE}epochs/${e}/index.html`), `${BASE}index.html`],
+  );
+  assert.deepEqual(r.epochs.map((e) => e.location), [...epochs.slice(0, -1).map((e) => `${BASE}epochs/${e}/`), BASE]);
+  const ids = r.latest.checks.map((c) => c.id);
+  assert.deepEqual(ids.slice(ids.indexOf("manifest-attestation") + 1, ids.indexOf("manifest-attestation") + 6), [
+    "log-checkpoint",
+    "log-inclusion",
+    "log-consistency",
+    "reserves-control",
+    "reserves-commingling",
+  ]);
+  // Remembered after the fully verified check; the manifest was fetched once per epoch.
+  assert.equal(state.seen(r.latest.checkpoint.log).size, epochs.length);
+  assert.equal(seen.filter((s) => s === "manifest.json").length, 1);
+  assert.ok(seen.every((s) => !s.includes("..")));
+});
+
+test("history: a rewritten past attestation and a removed epoch fail history-epoch, as in Python", noHistory, async () => {
+  const { account, code, python } = historyExpect;
+  for (const [name, expect] of [
+    ["rewritten", python.rewritten_history],
+    ["removed", python.removed_history],
+  ]) {
+    const r = await verifyHistory(BASE, account, code, { fetch: siteFetch(historySite(name)) });
+    assertHistoryAsPython(r, expect, name);
+    assert.equal(r.verified, false, name);
+    assert.equal(r.failed.id, "history-epoch", name);
+    assert.equal(r.latest.verified, true, `${name}: the newest epoch itself still verifies`);
+  }
+});
+
+test("history: a client of the newest epoch only has no proof in the older ones (not a failure)", noHistory, async () => {
+  const { newcomer, python } = historyExpect;
+  const r = await verifyHistory(BASE, newcomer.account, newcomer.code, { fetch: siteFetch(historySite("newcomer")), state: new MemoryState() });
+  assertHistoryAsPython(r, python.newcomer_history, "newcomer");
+  assert.equal(r.verified, true);
+  assert.deepEqual(r.epochs.map((e) => [e.included, e.noProof]), [
+    [false, true],
+    [false, true],
+    [false, true],
+    [true, false],
+  ]);
+});
+
+test("history: a fork is caught by a client who saw the other branch, as in Python", noHistory, async () => {
+  const state = new MemoryState();
+  const runs = [];
+  for (const name of ["fork_a", "fork_b", "fork_a"]) runs.push(await siteAsPython(name, state));
+  runs.forEach((r, i) => assertSameAsPython(r, historyExpect.python.fork[i], `fork step ${i}`));
+  assert.deepEqual(runs.map((r) => r.verified), [true, false, true]);
+  assert.equal(runs[1].failed.id, "log-consistency");
+  assert.match(runs[1].failed.detail, /a fork/);
+  assert.equal(runs[1].seenCheckpoint.size, runs[0].checkpoint.size);
+  // The forked branch was not remembered: the honest one still is.
+  assert.equal(state.seen(runs[0].checkpoint.log).root, runs[0].checkpoint.root);
+});
+
+test("history: a rolled-back site is caught; a grown log is proved consistent, as in Python", noHistory, async () => {
+  let state = new MemoryState();
+  const rollback = [await siteAsPython("newer", state), await siteAsPython("clean", state)];
+  rollback.forEach((r, i) => assertSameAsPython(r, historyExpect.python.rollback[i], `rollback step ${i}`));
+  assert.equal(rollback[1].failed.id, "log-consistency");
+  assert.match(rollback[1].failed.detail, /you saw this log at size 4 before/);
+  state = new MemoryState();
+  const growth = [await siteAsPython("clean", state), await siteAsPython("newer", state)];
+  growth.forEach((r, i) => assertSameAsPython(r, historyExpect.python.growth[i], `growth step ${i}`));
+  assert.equal(growth[1].checks.find((c) => c.id === "log-consistency").detail, "the log only grew since your last check (size 3 to 4)");
+  assert.equal(state.seen(growth[1].checkpoint.log).size, 4);
+});
+
+test("history: a re-signed newest attestation is not in the log (log-inclusion), as in Python", noHistory, async () => {
+  const r = await siteAsPython("newest_rewritten", null);
+  assertSameAsPython(r, historyExpect.python.newest_rewritten[0], "newest rewritten");
+  assert.equal(r.failed.id, "log-inclusion");
+});
+
+test("history: an overdue attestation is a warning, not a failure, as in Python", noHistory, async () => {
+  const { before, after, reports } = historyExpect.python.overdue;
+  const fresh = await siteAsPython("clean", null, { now: new Date(before) });
+  const late = await siteAsPython("clean", null, { now: Date.parse(after) });
+  assertSameAsPython(fresh, reports[0], "before next_due");
+  assertSameAsPython(late, reports[1], "after next_due");
+  assert.equal(fresh.overdue, false);
+  assert.deepEqual([late.verified, late.overdue], [true, true]);
+  assert.match(late.warnings[0], /^overdue: the custodian said the next attestation would be published by /);
+  // Exactly at next_due is not yet overdue; a millisecond later is (Python compares datetimes).
+  const due = fresh.nextDue;
+  assert.equal((await siteAsPython("clean", null, { now: new Date(due) })).overdue, false);
+  assert.equal((await siteAsPython("clean", null, { now: Date.parse(due) + 1 })).overdue, true);
+});
+
+test("history: log files are checked against the signed manifest; nothing is remembered on a failure", noHistory, async () => {
+  const { account, code } = historyExpect;
+  const root = historySite("newer");
+  const flipLast = (b) => {
+    b[b.length - 1] ^= 1;
+    return b;
+  };
+  for (const [file, check] of [
+    ["log/checkpoint.json", "log-checkpoint"],
+    ["log/checkpoint.json.sig", "log-checkpoint"],
+    ["log/inclusion/3.json", "log-inclusion"],
+  ]) {
+    const state = new MemoryState();
+    const r = await verifySite(BASE, account, code, { fetch: siteFetch(root, { [file]: flipLast }), state });
+    assert.equal(r.failed.id, check, file);
+    assert.equal(r.failed.detail, `${file} does not match the signed manifest: it was altered`);
+    assert.equal(state.logs.size, 0, `${file}: nothing remembered`);
+  }
+  // A consistency proof altered on its way (the client saw size 3 before).
+  const seenClean = new MemoryState();
+  await siteAsPython("clean", seenClean);
+  let r = await verifySite(BASE, account, code, { fetch: siteFetch(root, { "log/consistency/3.json": flipLast }), state: seenClean });
+  assert.equal(r.failed.id, "log-consistency");
+  assert.equal(seenClean.seen(r.checkpoint.log).size, 3, "the older checkpoint is kept");
+  // A remembered checkpoint of size 3 whose root is another: the proof does not connect them.
+  const forged = new MemoryState();
+  forged.remember({ ...r.checkpoint, size: 3, root: "00".repeat(32) });
+  r = await verifySite(BASE, account, code, { fetch: siteFetch(root), state: forged });
+  assert.equal(r.failed.id, "log-consistency");
+  assert.match(r.failed.detail, /^the log is not an extension of the one you saw before \(size 3\)/);
+  // Verification that fails later (another client's code) does not remember the checkpoint.
+  const other = new MemoryState();
+  r = await verifySite(BASE, account, historyExpect.newcomer.code, { fetch: siteFetch(root), state: other });
+  assert.equal(r.verified, false);
+  assert.equal(other.logs.size, 0);
 });
