@@ -345,6 +345,8 @@ def publish(
                 )
             _echo_coverage(result.attestation.reserves)
             click.echo(f"  attestation sha256: {result.attestation_sha256}")
+            click.echo(f"  log: entry {result.log_size - 1}, root {result.log_root}")
+            click.echo(f"  next attestation due by {result.attestation.next_due}")
             click.echo(f"  key fingerprint:    {result.fingerprint}")
             click.echo(f"  client codes (private, deliver to clients): {result.codes}")
 
@@ -363,6 +365,8 @@ def publish(
                     {"code": a.code, "total": str(a.total), "padded_height": a.padded_height}
                     for a in result.attestation.assets
                 ],
+                "log": {"size": result.log_size, "root": result.log_root},
+                "next_due": result.attestation.next_due,
                 "coverage": reserves_to_dict(result.attestation.reserves)["coverage"],
                 "shortfall": result.attestation.reserves.shortfall,
             },
@@ -643,6 +647,246 @@ def verify(
         _emit(as_json, history.to_json() if history else report.to_json(), human)
         if not report.verified or (history is not None and not history.verified):
             sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.argument("site")
+@click.option(
+    "--liabilities",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Data room: the newest epoch's liabilities CSV (with --config).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"Data room: the custodian's {CONFIG_NAME} (its assets; with the passphrase, its "
+    "master secret, to rebuild the trees).",
+)
+@click.option(
+    "--reserves",
+    "reserves_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Data room: the newest epoch's reserves declaration, to re-derive the coverage.",
+)
+@click.option(
+    "--codes",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Data room: the private client codes CSV, to open clients' proofs.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(1, None),
+    metavar="N",
+    help="Open the proofs of N clients chosen at random (default 100).",
+)
+@click.option("--all", "all_clients", is_flag=True, help="Open every client's proof.")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The log must extend the checkpoint remembered in this file (as verify --state); "
+    "the newest is remembered when the audit passes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+@passphrase_option
+def audit(
+    site: str,
+    liabilities: Path | None,
+    config_path: Path | None,
+    reserves_file: Path | None,
+    codes: Path | None,
+    sample: int | None,
+    all_clients: bool,
+    state_file: Path | None,
+    as_json: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """Audit a whole published site (folder or URL): every signature, file, log entry, epoch.
+
+    With the data room (--liabilities and --config; the passphrase from
+    --passphrase-file or $PORSEGREGATE_PASSPHRASE to rebuild the trees; --codes;
+    --reserves) also the newest epoch's totals, roots, client proofs and coverage.
+    Exit 0 when every check holds, 1 when one fails, 3 on bad input.
+    """
+    from .audit import DEFAULT_SAMPLE, FAIL, NOT_APPLICABLE, DataRoom, audit_site
+    from .state import ClientState
+
+    if all_clients and sample is not None:
+        raise click.UsageError("give --sample N or --all, not both")
+    if (liabilities is None) != (config_path is None):
+        raise click.UsageError("the data room needs both --liabilities and --config")
+    needs_room = [
+        option
+        for option, value in (
+            ("--reserves", reserves_file),
+            ("--codes", codes),
+            ("--sample", sample),
+            ("--all", all_clients or None),
+            ("--passphrase-file", passphrase_file),
+        )
+        if value is not None
+    ]
+    if liabilities is None and needs_room:
+        raise click.UsageError(
+            f"{', '.join(needs_room)}: only with the data room (--liabilities and --config)"
+        )
+    with _errors():
+        room = None
+        if liabilities is not None and config_path is not None:
+            passphrase: bytes | None = None
+            if passphrase_file is not None:
+                passphrase = _read_secret_file(passphrase_file, "passphrase")
+            elif os.environ.get(PASSPHRASE_ENV):
+                passphrase = os.environ[PASSPHRASE_ENV].encode()
+            room = DataRoom(
+                load_config(config_path),
+                liabilities,
+                passphrase,
+                codes,
+                reserves_file,
+                None if all_clients else (sample or DEFAULT_SAMPLE),
+            )
+        state = ClientState(state_file) if state_file is not None else None
+        report = audit_site(site, room, state)
+        if state is not None and report.ok:
+            state.save()
+
+        def human() -> None:
+            click.echo(f"Audit of {site}")
+            if report.key_fingerprint:
+                click.echo(f"  custodian key: {report.key_fingerprint}")
+            if report.epochs:
+                click.echo(f"  epochs:        {', '.join(report.epochs)} (newest {report.epoch})")
+            marks = {FAIL: "FAIL", NOT_APPLICABLE: "n/a "}
+            for c in report.checks:
+                click.echo(f"  {marks.get(c.status, 'ok  ')} {c.id}: {c.detail}")
+            failed = list(dict.fromkeys(c.id for c in report.failed))
+            skipped = sum(1 for c in report.checks if c.status == NOT_APPLICABLE)
+            opened = f"{report.clients_checked} client proofs opened, " if room else ""
+            if failed:
+                click.echo(f"AUDIT FAILED: {len(failed)} check(s) failed: {', '.join(failed)}")
+            else:
+                click.echo(
+                    f"AUDIT PASSED: every check holds ({skipped} not applicable; "
+                    f"{opened}{report.seconds:.1f} s)"
+                )
+
+        _emit(as_json, report.to_json(), human)
+        if not report.ok:
+            sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.argument("site", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Your Ed25519 private key, PEM (openssl genpkey -algorithm ed25519 -out auditor.pem); "
+    "if encrypted, the passphrase is read as for publish.",
+)
+@click.option("--name", required=True, help="Your name or firm's, as it should appear (<= 200).")
+@click.option(
+    "--statement",
+    "statement_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Your statement (UTF-8 text, <= 64 KiB); default: a short one saying what you sign.",
+)
+@click.option(
+    "--epoch",
+    help="Co-sign this earlier epoch (SITE/epochs/ID) instead of the newest at SITE.",
+)
+@click.option("--expect-key", help="Refuse unless the custodian key has this fingerprint (hex).")
+@click.option("--force", is_flag=True, help="Replace your own existing co-signature.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
+@passphrase_option
+def cosign(
+    site: Path,
+    key_path: Path,
+    name: str,
+    statement_file: Path | None,
+    epoch: str | None,
+    expect_key: str | None,
+    force: bool,
+    as_json: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """As an auditor, co-sign an epoch's attestation.json with your own Ed25519 key.
+
+    The site (a local folder) is verified first: the custodian's signatures
+    and every file of its manifest. Your signature, public key, statement
+    and signed auditor.json are written to SITE/auditors/<fingerprint>/ and
+    listed in SITE/auditors/index.json; upload both to the site's host.
+    """
+    from .cosign import cosign as do_cosign
+    from .cosign import load_auditor_key, read_statement, resolve_site
+
+    def key_passphrase() -> bytes:
+        if passphrase_file is not None:
+            return _read_secret_file(passphrase_file, "passphrase")
+        env = os.environ.get(PASSPHRASE_ENV)
+        if env:
+            return env.encode()
+        try:
+            text: str = click.prompt(f"Passphrase for {key_path}", hide_input=True, err=True)
+        except click.Abort:
+            _die(
+                f"{key_path} is encrypted: set {PASSPHRASE_ENV}, use --passphrase-file, or type "
+                "the passphrase",
+                EXIT_INPUT,
+            )
+        return text.encode()
+
+    with _errors():
+        folder = resolve_site(site, epoch)
+        key = load_auditor_key(key_path, key_passphrase)
+        statement = read_statement(statement_file) if statement_file is not None else None
+        result = do_cosign(folder, key, name, statement, force=force, expect_key=expect_key)
+        others = [c for c in result.auditors if not c.ok]
+
+        def human() -> None:
+            how = "Replaced your co-signature of" if result.replaced else "Co-signed"
+            click.echo(f"{how} epoch {result.epoch} of {result.custodian} as {result.name!r}")
+            click.echo(f"  site:                 {result.site}")
+            click.echo(f"  attestation sha256:   {result.attestation_sha256}")
+            click.echo(f"  custodian key:        {result.custodian_fingerprint}")
+            click.echo(f"  your key fingerprint: {result.fingerprint}")
+            click.echo(f"  written:              {result.folder}/ and auditors/index.json")
+            for folder in result.also:
+                click.echo(f"  and (the same epoch): {folder / 'auditors'}/")
+            click.echo("Anyone can check your signature, in that folder, with openssl:")
+            click.echo(
+                f"  openssl pkeyutl -verify -pubin -inkey auditors/{result.fingerprint}/"
+                "auditor.pub.pem -rawin -in attestation.json -sigfile "
+                f"auditors/{result.fingerprint}/attestation.json.sig"
+            )
+            click.echo(
+                "Publish your key fingerprint where clients can find it (your own site): the "
+                "name is only your claim, the fingerprint is what they compare."
+            )
+            for c in others:
+                click.echo(f"WARNING: another listed co-signature does not verify: {c.detail}")
+
+        _emit(
+            as_json,
+            {
+                "site": str(result.site),
+                "folder": str(result.folder),
+                "epoch": result.epoch,
+                "name": result.name,
+                "fingerprint": result.fingerprint,
+                "custodian_key_fingerprint": result.custodian_fingerprint,
+                "attestation_sha256": result.attestation_sha256,
+                "statement_sha256": result.statement_sha256,
+                "time": result.time,
+                "replaced": result.replaced,
+                "also": [str(folder) for folder in result.also],
+                "auditors": [c.to_json() for c in result.auditors],
+            },
+            human,
+        )
 
 
 @main.command()
