@@ -198,3 +198,36 @@ def test_next_due_must_be_a_real_later_time(clean: h.History, due: str) -> None:
     doc["epoch"]["next_due"] = due
     with pytest.raises(FormatError, match="next_due"):
         parse_attestation(canonical(doc))
+
+
+def test_cli_verify_all_epochs_and_state(clean: h.History, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from porsegregate.cli import main
+
+    state = tmp_path / "state.json"
+    env = {"PORSEGREGATE_CODE": clean.code}
+    args = ["verify", "--site", str(clean.site), "--account", clean.account, "--all-epochs"]
+    result = CliRunner().invoke(main, [*args, "--state", str(state)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "VERIFIED: your balances are included in the signed liabilities." in result.output
+    for epoch in clean.epochs:
+        assert f"  {epoch:<12} included: " in result.output
+    saved = json.loads(state.read_text())
+    assert [s["size"] for s in saved["logs"].values()] == [len(clean.epochs)]
+    doc = json.loads(CliRunner().invoke(main, [*args, "--json"], env=env).stdout)
+    assert doc["verified"] is True and [e["epoch"] for e in doc["epochs"]] == clean.epochs
+    removed = clean.copy(tmp_path / "removed")
+    h.remove_epoch(removed)
+    args[2] = str(removed.site)
+    result = CliRunner().invoke(main, [*args, "--state", str(state)], env=env)
+    assert result.exit_code == 1
+    assert "History check history-epoch FAILED: epoch" in result.output
+    assert "NOT VERIFIED: your balances are in the newest epoch, but the history" in result.output
+    assert json.loads(state.read_text()) == saved, "nothing remembered from a failed check"
+    result = CliRunner().invoke(
+        main, ["verify", "--proof", str(state), "--account", "a", "--state", str(state)], env=env
+    )
+    assert result.exit_code == 2 and "--state and --all-epochs need --site" in result.output

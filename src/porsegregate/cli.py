@@ -201,9 +201,7 @@ def _echo_history(history: HistoryReport) -> None:
             assert failed is not None
             click.echo(f"  {e.epoch:<12} NOT VERIFIED: {failed.id}: {failed.detail}")
     if history.failed is not None:
-        click.echo(
-            f"NOT VERIFIED: history check {history.failed.id} failed: {history.failed.detail}"
-        )
+        click.echo(f"History check {history.failed.id} FAILED: {history.failed.detail}")
 
 
 def _echo_client_coverage(report: Report) -> None:
@@ -630,7 +628,13 @@ def verify(
                 click.echo(f"WARNING: {warning}")
             if history is not None:
                 _echo_history(history)
-            if report.verified:
+            if report.verified and history is not None and not history.verified:
+                _echo_client_coverage(report)
+                click.echo(
+                    "NOT VERIFIED: your balances are in the newest epoch, but the history of "
+                    "epochs does not verify (see above)."
+                )
+            elif report.verified:
                 _echo_client_coverage(report)
                 click.echo("VERIFIED: your balances are included in the signed liabilities.")
                 if expect_key is None:
