@@ -11,7 +11,8 @@
 // On a site it also checks the signed transparency log (RFC 9162 proofs over SHA-256:
 // the attestation is its newest entry, and the log only grew since the checkpoint the
 // client remembers), warns when the next attestation is overdue, and can check the
-// client in every published epoch (verifyHistory), as Python's verify_site/verify_history.
+// client in every published epoch (verifyHistory), as Python's verify_site/verify_history,
+// and checks every auditor's co-signature the site lists (auditors/index.json, section 14).
 //
 // SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -185,12 +186,37 @@ async function aesGcmDecrypt(keyBytes, entry, aad) {
   }
 }
 
+// Unicode White_Space: what the PEM reader behind Python's `cryptography` (Rust's pem crate)
+// removes from the base64 body.
+const PEM_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/g;
+
+/**
+ * The DER of the first PEM block, read as Python's load_pem_public_key reads it (the pem
+ * crate's `-----BEGIN (.*?)-----[ \t\n\r]*(.*?)-----END (.*?)-----`): text before or after the
+ * block is ignored, RFC 1421 headers before a blank line are skipped, the labels must match,
+ * and the first block must be a PUBLIC KEY.
+ */
 function pemToDer(pem) {
-  const m = /^-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----\s*$/.exec(
-    pem.trim() + "\n",
-  );
-  if (!m) throw new FormatError("not a PEM public key");
-  return fromBase64(m[1].replace(/\s+/g, ""), "the public key");
+  const begin = pem.indexOf("-----BEGIN ");
+  const labelEnd = begin < 0 ? -1 : pem.indexOf("-----", begin + 11);
+  if (labelEnd < 0) throw new FormatError("not a PEM public key");
+  const label = pem.slice(begin + 11, labelEnd);
+  let at = labelEnd + 5;
+  while (at < pem.length && " \t\n\r".includes(pem[at])) at++;
+  const end = pem.indexOf("-----END ", at);
+  const endLabelEnd = end < 0 ? -1 : pem.indexOf("-----", end + 9);
+  if (endLabelEnd < 0 || label === "" || pem.slice(end + 9, endLabelEnd) !== label) {
+    throw new FormatError("not a PEM public key");
+  }
+  let body = pem.slice(at, end);
+  const blank = body.includes("\n\n") ? "\n\n" : body.includes("\r\n\r\n") ? "\r\n\r\n" : null;
+  if (blank !== null) {
+    const headers = body.slice(0, body.indexOf(blank)).split(/\r?\n/).filter((l) => l !== "");
+    if (headers.some((l) => !l.includes(":"))) throw new FormatError("not a PEM public key");
+    body = body.slice(body.indexOf(blank) + blank.length);
+  }
+  if (label !== "PUBLIC KEY") throw new FormatError("not a PEM public key");
+  return fromBase64(body.replace(PEM_SPACE, ""), "the public key");
 }
 
 async function importEd25519(pem) {
@@ -1118,6 +1144,9 @@ class Run {
       nextDue: null,
       overdue: false,
       warnings: [],
+      // Auditors' co-signatures of this attestation (site only): {fingerprint, name, ok, detail,
+      // time} each, as Python's Report.auditors.
+      auditors: [],
     };
   }
   ok(id, detail, asset = null) {
@@ -1541,7 +1570,8 @@ export function storageState(storage) {
 
 /**
  * Verify a client's inclusion against a published site. Fetches the signed
- * attestation and manifest, the signed log checkpoint and the attestation's inclusion
+ * attestation and manifest, auditors/index.json and the co-signatures it lists (a 404 there
+ * means no auditor co-signed), the signed log checkpoint and the attestation's inclusion
  * proof, and exactly one shard, chosen by the client's lookup id.
  *
  * options: fetch (a fetch function), expectKey (a pinned key fingerprint), state (what the
@@ -1569,6 +1599,8 @@ export async function verifySite(base, accountId, code, options = {}) {
       pemText,
       options.expectKey ?? null,
     );
+    // Right after format, in the epoch's own folder (protocol section 14), as Python does.
+    await checkAuditors(run, fetcher, base, attestationData);
     if (!(await ed25519Verify(key, manifestSig, manifestData))) {
       throw run.fail("manifest-signature", "manifest.json is not signed by the custodian key");
     }
@@ -1727,6 +1759,324 @@ export async function verifyHistory(base, accountId, code, options = {}) {
   result.verified =
     latest.verified && result.failed === null && result.epochs.every((e) => e.included || e.noProof);
   return result;
+}
+
+// ---------------------------------------------------------------- auditors' co-signatures (section 14)
+
+export const COSIGN_FORMAT = "porsegregate-cosign/1";
+export const AUDITORS_INDEX = "auditors/index.json";
+// In the order Python's cosign.FILES lists them (and names the missing ones).
+const AUDITOR_FILES = ["auditor.pub.pem", "attestation.json.sig", "statement.txt", "auditor.json", "auditor.json.sig"];
+const AUDITOR_MEMBERS = ["attestation_sha256", "epoch", "fingerprint", "format", "name", "statement_sha256"];
+const MAX_AUDITOR_NAME = 200;
+const MAX_STATEMENT = 64 * 1024;
+const MAX_AUDITORS = 100;
+// Bidirectional overrides and isolates make a name display as something else.
+const BIDI = /[\u202a-\u202e\u2066-\u2069]/u;
+const NAME_CONTROL = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
+// What bytes.strip() removes: a statement of only these is empty.
+const ASCII_SPACE_BYTES = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]);
+// Like cosign._TIME: ASCII digits only, then a date and time that exist (no leap seconds).
+const COSIGN_TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z$/;
+// Python's str.isprintable() is false for these (repr escapes them); ASCII space is printable.
+const PY_UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+const bomKeepingUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function codePoint(ch, digits = 4) {
+  return ch.codePointAt(0).toString(16).toUpperCase().padStart(digits, "0");
+}
+
+/** Python's repr() of a str, which the auditor-signature details quote names with. */
+export function pyRepr(text) {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0);
+    if (ch === quote || ch === "\\") out += `\\${ch}`;
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (cp < 0x20 || cp === 0x7f) out += `\\x${codePoint(ch, 2).toLowerCase()}`;
+    else if (cp < 0x7f || !PY_UNPRINTABLE.test(ch)) out += ch;
+    else if (cp <= 0xff) out += `\\x${codePoint(ch, 2).toLowerCase()}`;
+    else if (cp <= 0xffff) out += `\\u${codePoint(ch, 4).toLowerCase()}`;
+    else out += `\\U${codePoint(ch, 8).toLowerCase()}`;
+  }
+  return out + quote;
+}
+
+/** Is `time` (already COSIGN_TIME) a date and time datetime.strptime accepts? */
+function validCosignTime(time) {
+  const [year, month, day, hour, minute, second] = COSIGN_TIME.exec(time).slice(1).map(Number);
+  if (month < 1 || month > 12) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return year >= 1 && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
+}
+
+/** Why `name` cannot be an auditor's name, or null (cosign.name_problem). */
+export function auditorNameProblem(name) {
+  const points = [...name];
+  if (!points.length || PY_SPACE.has(points[0].codePointAt(0)) || PY_SPACE.has(points.at(-1).codePointAt(0))) {
+    return "the auditor name must be non-empty, without leading or trailing spaces";
+  }
+  if (points.length > MAX_AUDITOR_NAME) return `the auditor name is longer than ${MAX_AUDITOR_NAME} characters`;
+  const bad = points.find((ch) => NAME_CONTROL.test(ch));
+  if (bad !== undefined) return `the auditor name contains a control character (U+${codePoint(bad)})`;
+  return null;
+}
+
+/** The offset of the first byte that is not UTF-8 (as Python's UnicodeDecodeError.start), or null. */
+function utf8ErrorAt(bytes) {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    let need;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b < 0x80) need = 0;
+    else if (b >= 0xc2 && b <= 0xdf) need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      if (b === 0xe0) lo = 0xa0;
+      if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += need + 1;
+  }
+  return null;
+}
+
+/** Why `data` cannot be a statement (UTF-8 text up to 64 KiB), or null (cosign.statement_problem). */
+export function statementProblem(data) {
+  if (data.every((b) => ASCII_SPACE_BYTES.has(b))) return "the statement is empty";
+  if (data.length > MAX_STATEMENT) {
+    return `the statement is ${data.length} bytes; at most ${MAX_STATEMENT} (64 KiB)`;
+  }
+  const bad = utf8ErrorAt(data);
+  if (bad !== null) return `the statement is not UTF-8 (byte ${bad})`;
+  for (const ch of bomKeepingUtf8.decode(data)) {
+    if ((/\p{Cc}/u.test(ch) && !"\t\n\r".includes(ch)) || BIDI.test(ch)) {
+      return `the statement contains a control character (U+${codePoint(ch)})`;
+    }
+  }
+  return null;
+}
+
+function wellFormedStrings(value) {
+  if (typeof value === "string") return value.isWellFormed ? value.isWellFormed() : !/\p{Cs}/u.test(value);
+  if (Array.isArray(value)) return value.every(wellFormedStrings);
+  if (isObject(value)) return Object.entries(value).every(([k, v]) => wellFormedStrings(k) && wellFormedStrings(v));
+  return true;
+}
+
+/** JSON that must be exactly its RFC 8785 serialisation, with Python's (rfc8785's) verdicts. */
+function cosignJson(bytes) {
+  let doc;
+  try {
+    // Python's json.loads refuses a byte order mark; so does JSON.parse, if it is kept.
+    doc = JSON.parse(bomKeepingUtf8.decode(bytes));
+  } catch (e) {
+    throw new FormatError(`not JSON: ${e.message}`);
+  }
+  let again;
+  try {
+    again = canonicalJson(doc);
+  } catch (e) {
+    // Not finite (Python: not JSON), or nested too deeply for this verifier's stack.
+    if (e instanceof FormatError || e instanceof RangeError) throw new FormatError(`not JSON: ${e.message}`);
+    throw e;
+  }
+  if (!wellFormedStrings(doc)) throw new FormatError("not JSON: input contains non-UTF-8 codepoints");
+  if (!equalBytes(utf8.encode(again), bytes)) throw new FormatError("not in RFC 8785 canonical form");
+  return doc;
+}
+
+/** auditors/index.json: an RFC 8785 JSON array of fingerprints, sorted, no duplicates (cosign.parse_index). */
+export function parseAuditorIndex(bytes) {
+  const doc = cosignJson(bytes);
+  if (!Array.isArray(doc) || !doc.every((f) => typeof f === "string" && HEX64.test(f))) {
+    throw new FormatError("not a list of key fingerprints (64 lowercase hex digits)");
+  }
+  const sorted = [...new Set(doc)].sort();
+  if (sorted.length !== doc.length || sorted.some((f, i) => f !== doc[i])) {
+    throw new FormatError("the fingerprints are not sorted, or one is listed twice");
+  }
+  if (doc.length > MAX_AUDITORS) throw new FormatError(`more than ${MAX_AUDITORS} auditors`);
+  return doc;
+}
+
+/** auditor.json: exactly RFC 8785, exactly the seven string members (cosign._document). */
+export function parseAuditorDocument(bytes) {
+  const doc = cosignJson(bytes);
+  const members = [...AUDITOR_MEMBERS, "time"];
+  if (!isObject(doc) || Object.keys(doc).sort().join("\n") !== [...members].sort().join("\n")) {
+    throw new FormatError(`it must have exactly the members ${members.join(", ")}`);
+  }
+  if (!Object.values(doc).every((v) => typeof v === "string")) throw new FormatError("every member must be a string");
+  if (doc.format !== COSIGN_FORMAT) throw new FormatError(`format is not ${COSIGN_FORMAT}`);
+  for (const member of ["fingerprint", "attestation_sha256", "statement_sha256"]) {
+    if (!HEX64.test(doc[member])) throw new FormatError(`${member} is not 64 lowercase hex digits`);
+  }
+  const problem = auditorNameProblem(doc.name);
+  if (problem !== null) throw new FormatError(problem);
+  if (!COSIGN_TIME.test(doc.time)) throw new FormatError("time is not YYYY-MM-DDTHH:MM:SSZ");
+  if (!validCosignTime(doc.time)) throw new FormatError("time is not a valid date and time");
+  return doc;
+}
+
+/** The fingerprint (SHA-256 of the raw key, hex) of a PEM Ed25519 public key; FormatError if not one. */
+export async function publicKeyFingerprint(pemText) {
+  return (await ed25519KeyAndFingerprint(pemText)).fingerprint;
+}
+
+/** The key of a PEM Ed25519 public key and its fingerprint; a FormatError if it is not one. */
+async function ed25519KeyAndFingerprint(pemText) {
+  let key;
+  try {
+    key = await importEd25519(pemText);
+  } catch (e) {
+    if (e instanceof FormatError || (e && e.name === "DataError")) throw new FormatError("not an Ed25519 public key");
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    throw e;
+  }
+  const raw = new Uint8Array(await subtle().exportKey("raw", key));
+  return { key, fingerprint: toHex(await sha256(raw)) };
+}
+
+/** One listed auditor's co-signature, checked in the order of cosign._check_one. */
+async function checkCosignature(fetcher, base, fingerprint, attestation, epoch) {
+  const where = `auditors/${fingerprint}`;
+  const bad = (detail, name = null, time = null) => ({ fingerprint, name, ok: false, detail, time });
+  // All five are read, as Python reads them; an error other than 404 is the site's, not a verdict.
+  const settled = await Promise.allSettled(
+    AUDITOR_FILES.map((name) => fetchBytes(fetcher, base, `${where}/${name}`, false)),
+  );
+  const error = settled.find((s) => s.status === "rejected");
+  if (error) throw error.reason;
+  const [pem, signature, statement, document, documentSig] = settled.map((s) => s.value);
+  const missing = AUDITOR_FILES.filter((_, i) => settled[i].value === null);
+  if (missing.length) {
+    return bad(
+      `auditor ${fingerprint} is listed in ${AUDITORS_INDEX} but ${where}/ lacks ` +
+        `${missing.join(", ")}: the co-signature was removed or never completed`,
+    );
+  }
+  let key;
+  let actual;
+  try {
+    ({ key, fingerprint: actual } = await ed25519KeyAndFingerprint(new TextDecoder().decode(pem)));
+  } catch (e) {
+    if (e instanceof FormatError) return bad(`${where}/auditor.pub.pem is not an Ed25519 public key`);
+    throw e;
+  }
+  if (actual !== fingerprint) {
+    return bad(`${where}/auditor.pub.pem has fingerprint ${actual}, not the fingerprint its folder is named by`);
+  }
+  if (!(await ed25519Verify(key, documentSig, document))) {
+    return bad(
+      `${where}/auditor.json is not signed by the auditor's key: its name, statement or ` +
+        "time was changed after signing",
+    );
+  }
+  let doc;
+  try {
+    doc = parseAuditorDocument(document);
+  } catch (e) {
+    if (e instanceof FormatError) return bad(`${where}/auditor.json is malformed: ${e.message}`);
+    throw e;
+  }
+  const { name, time } = doc;
+  if (doc.fingerprint !== fingerprint) {
+    return bad(`${where}/auditor.json names another key (${doc.fingerprint})`, name, time);
+  }
+  const problem = statementProblem(statement);
+  if (problem !== null) return bad(`${where}/statement.txt: ${problem}`, name, time);
+  if (toHex(await sha256(statement)) !== doc.statement_sha256) {
+    return bad(`${where}/statement.txt is not the statement the auditor signed: it was changed`, name, time);
+  }
+  if (doc.attestation_sha256 !== toHex(await sha256(attestation)) || (epoch !== null && doc.epoch !== epoch)) {
+    return bad(
+      `${where}/auditor.json is for another attestation (epoch ${doc.epoch}, SHA-256 ` +
+        `${doc.attestation_sha256}): this co-signature does not belong here`,
+      name,
+      time,
+    );
+  }
+  if (!(await ed25519Verify(key, signature, attestation))) {
+    return bad(
+      `${where}/attestation.json.sig does not verify over this attestation.json under the ` +
+        "auditor's key: it signs other bytes (another epoch's attestation, or an altered one)",
+      name,
+      time,
+    );
+  }
+  return {
+    fingerprint,
+    name,
+    ok: true,
+    detail: `${pyRepr(name)} (key ${fingerprint}) co-signed this attestation on ${time}`,
+    time,
+  };
+}
+
+/**
+ * Every co-signature `auditors/index.json` of the epoch's site at `base` lists, checked against
+ * the exact bytes of its attestation.json (Python's verify_cosignatures). Each is
+ * {fingerprint, name, ok, detail, time}; `name` is null until auditor.json verifies. No index:
+ * an empty list. A malformed index: one failed entry with an empty fingerprint. A file that
+ * cannot be fetched (other than a 404) throws SiteError, as every other read of the site does.
+ * options: fetch.
+ */
+export async function verifyCosignatures(base, attestation, options = {}) {
+  const fetcher = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const index = await fetchBytes(fetcher, base, AUDITORS_INDEX, false);
+  if (index === null) return [];
+  let fingerprints;
+  try {
+    fingerprints = parseAuditorIndex(index);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    return [{ fingerprint: "", name: null, ok: false, detail: `${AUDITORS_INDEX} is malformed: ${e.message}`, time: null }];
+  }
+  let epoch = null;
+  try {
+    epoch = parseAttestation(attestation).epochId;
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+  }
+  const checks = [];
+  for (const fingerprint of fingerprints) {
+    checks.push(await checkCosignature(fetcher, base, fingerprint, attestation, epoch));
+  }
+  return checks;
+}
+
+/**
+ * Auditors' co-signatures of this attestation (Python's check_auditors): every listed one must
+ * verify. No index means no auditor co-signed, and no check. A name is the auditor's own
+ * claim; the key fingerprint is what to compare with the auditor's.
+ */
+async function checkAuditors(run, fetcher, base, attestationData) {
+  const checks = await verifyCosignatures(base, attestationData, { fetch: fetcher });
+  run.report.auditors = checks;
+  const failed = checks.find((c) => !c.ok);
+  if (failed) throw run.fail("auditor-signature", failed.detail);
+  if (checks.length) {
+    run.ok(
+      "auditor-signature",
+      `co-signed by ${checks.length} auditor key(s): ` +
+        checks.map((c) => `${pyRepr(c.name)} ${c.fingerprint}`).join("; ") +
+        " (names are the auditors' own claims: compare the fingerprints with theirs)",
+    );
+  }
 }
 
 // ---------------------------------------------------------------- reserves (checks)
@@ -2046,7 +2396,8 @@ function element(tag, text, className) {
   return el;
 }
 
-function showReport(app, report) {
+/** `base`: the site the report is of (statement links are relative to it), or null. */
+function showReport(app, report, base = null) {
   const overall = app.querySelector("#overall");
   const checks = app.querySelector("#checks");
   const tbody = app.querySelector("#balances tbody");
@@ -2072,6 +2423,7 @@ function showReport(app, report) {
   );
   app.querySelector("#balances").hidden = report.balances.length === 0;
   showCoverage(app, report);
+  showAuditors(app, report, base);
   showLogAlert(app, report);
   showWarnings(app, report);
   if (report.verified) {
@@ -2081,7 +2433,8 @@ function showReport(app, report) {
     overall.className = "pass";
   } else {
     const f = report.failed;
-    const detail = f.detail.charAt(0).toUpperCase() + f.detail.slice(1);
+    // A detail that starts with a file's path (auditors/<fingerprint>/...) keeps its spelling.
+    const detail = /^[^\s/]+\//.test(f.detail) ? f.detail : f.detail.charAt(0).toUpperCase() + f.detail.slice(1);
     overall.textContent = `NOT verified: check ${f.id}${f.asset ? ` (${f.asset})` : ""} failed. ${detail}.`;
     overall.className = "fail";
   }
@@ -2096,6 +2449,39 @@ function showReport(app, report) {
     download.dataset.epoch = report.epoch ?? "proof";
     download.proofBlob = blob;
   }
+}
+
+/**
+ * "Co-signed by auditors", after a verified result: each auditor's name (their own claim), key
+ * fingerprint, time and statement. A failed co-signature is a failed check, shown with the others.
+ */
+function showAuditors(app, report, base) {
+  const section = app.querySelector("#auditors");
+  const list = app.querySelector("#auditors-list");
+  const auditors = report.verified && base !== null ? report.auditors : [];
+  list.replaceChildren(
+    ...auditors.map((a) => {
+      const li = element("li", undefined, "auditor");
+      const head = element("p", undefined, "auditor-head");
+      const when = element("time", a.time.replace("T", " ").replace(/Z$/, " UTC"));
+      when.dateTime = a.time;
+      head.append(
+        element("strong", a.name, "auditor-name"),
+        document.createTextNode(" co-signed this attestation on "),
+        when,
+      );
+      const key = element("p", "Key fingerprint: ", "auditor-key");
+      key.append(element("code", formatFingerprint(a.fingerprint), "hash"));
+      const statement = element("a", "Read the auditor's statement");
+      statement.href = new URL(`auditors/${a.fingerprint}/statement.txt`, base).href;
+      statement.type = "text/plain";
+      const link = element("p", undefined, "auditor-statement");
+      link.append(statement);
+      li.append(head, key, link);
+      return li;
+    }),
+  );
+  section.hidden = auditors.length === 0;
 }
 
 function capitalised(text) {
@@ -2362,6 +2748,7 @@ function showError(app, message) {
   app.querySelector("#log-alert").hidden = true;
   app.querySelector("#overdue-warning").hidden = true;
   app.querySelector("#history").hidden = true;
+  app.querySelector("#auditors").hidden = true;
 }
 
 /** localStorage, or null where the browser refuses it (a file: page, privacy settings). */
@@ -2435,6 +2822,7 @@ function wire(app) {
       const proofDoc = await readProofFile(app.querySelector("#proof-file"));
       let report;
       let history = null;
+      let base = null;
       const notes = [];
       if (proofDoc !== null) {
         if (all) {
@@ -2452,11 +2840,12 @@ function wire(app) {
         const storage = openStorage();
         // An earlier epoch's own site has the log as it was then: checked, not compared.
         const state = storage === null || (site.archived && !all) ? null : storageState(storage);
+        base = all ? site.root : site.base;
         if (all) {
-          history = await verifyHistory(site.root, accountId, code, { expectKey, state });
+          history = await verifyHistory(base, accountId, code, { expectKey, state });
           report = history.latest;
         } else {
-          report = await verifySite(site.base, accountId, code, { expectKey, state });
+          report = await verifySite(base, accountId, code, { expectKey, state });
         }
         if (site.archived && !all) {
           notes.push(
@@ -2474,7 +2863,7 @@ function wire(app) {
           notes.push(`${capitalised(state.problem)}.`);
         }
       }
-      showReport(app, report);
+      showReport(app, report, base);
       showHistory(app, history);
       showNotes(app, notes);
     } catch (e) {

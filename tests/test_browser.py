@@ -94,14 +94,33 @@ def short_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     server.server_close()
 
 
+# Chromium logs every 404 a page's fetch gets, and a site without auditors answers
+# auditors/index.json with one (the verifier must ask: no index means no auditor co-signed).
+# Exactly that message, for exactly that file, is set apart; any other is a problem.
+NOT_FOUND = "Failed to load resource: the server responded with a status of 404 (File not found)"
+AUDITORS_INDEX = "/auditors/index.json"
+
+
+def console_error(problems: list[str], index_404s: list[str], m: Any) -> None:
+    if m.type != "error":
+        return
+    where = m.location.get("url", "")
+    if m.text == NOT_FOUND and where.endswith(AUDITORS_INDEX):
+        index_404s.append(where)
+    else:
+        problems.append(m.text)
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(accept_downloads=True)
     pg = context.new_page()
     problems: list[str] = []
-    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    index_404s: list[str] = []
+    pg.on("console", lambda m: console_error(problems, index_404s, m))
     pg.on("pageerror", lambda e: problems.append(str(e)))
     pg.problems = problems  # type: ignore[attr-defined]
+    pg.index_404s = index_404s  # type: ignore[attr-defined]
     # Injected by the browser, not the page, so the page's CSP does not apply to it.
     pg.add_init_script(
         "window.__csp = []; document.addEventListener('securitypolicyviolation', "
@@ -143,6 +162,10 @@ def test_correct_code_passes(page: Page, demo: dict[str, Any]) -> None:
     balances = page.inner_text("#balances")
     assert "BTC" in balances or "ETH" in balances
     assert page.problems == []  # type: ignore[attr-defined]
+    # No auditor co-signed this site: its index is asked for once, and is not there.
+    assert page.index_404s == [demo["url"] + "auditors/index.json"]  # type: ignore[attr-defined]
+    assert page.is_hidden("#auditors")
+    assert "auditor-signature" not in page.inner_text("#checks")
     assert all(u.startswith(demo["url"]) for u in seen), seen
     shards = [u for u in seen if "/proofs/" in u]
     assert len(shards) == 1, "only the one shard the client needs is fetched"
@@ -653,6 +676,112 @@ def test_an_overdue_attestation_is_a_warning(page: Page, history: dict[str, Any]
         assert page.problems == []  # type: ignore[attr-defined]
         assert csp_violations(page) == []
         page.screenshot(path="/tmp/porverify-overdue.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ---------------------------------------------------------------- auditors' co-signatures
+
+
+@pytest.fixture(scope="module")
+def cosigned(history: dict[str, Any]) -> dict[str, Any]:
+    """The history's newest epoch co-signed by one auditor (porsegregate cosign), and a forgery."""
+    from porsegregate import _crypto
+    from porsegregate.cosign import cosign
+
+    from . import history as h
+
+    clean = history["clean"]
+    signed = clean.copy(history["out"] / "cosigned")
+    key = _crypto.generate_signing_key()
+    result = cosign(signed.site, key, "Example Audit LLP")
+    forged = clean.copy(history["out"] / "forged")
+    forged_fp = h.forge_auditor_signature(forged)
+    return {"signed": signed, "result": result, "forged": forged, "forged_fp": forged_fp}
+
+
+def test_a_co_signed_site_shows_its_auditor(page: Page, cosigned: dict[str, Any]) -> None:
+    signed, result = cosigned["signed"], cosigned["result"]
+    fp = result.fingerprint
+    url, server = serve(signed.site)
+    try:
+        seen = no_foreign_requests(page, url)
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, signed.account, signed.code)
+        assert "NOT" not in overall and "Verified" in overall, overall
+        section = page.locator("#auditors")
+        assert section.is_visible()
+        assert page.inner_text("#auditors-heading") == "Co-signed by auditors"
+        items = page.locator("#auditors-list li")
+        assert items.count() == 1
+        assert items.locator(".auditor-name").inner_text() == "Example Audit LLP"
+        grouped = " ".join(fp[i : i + 4] for i in range(0, 64, 4))
+        assert items.locator("code.hash").inner_text() == grouped
+        when = items.locator("time")
+        assert when.get_attribute("datetime") == result.time
+        assert when.inner_text() == result.time.replace("T", " ").replace("Z", " UTC")
+        link = items.locator("a")
+        assert link.inner_text() == "Read the auditor's statement"
+        assert link.get_attribute("href") == f"{url}auditors/{fp}/statement.txt"
+        note = page.inner_text("#auditors-note")
+        assert "the auditor's own claim" in note and "Compare the key fingerprint" in note
+        check = page.locator("#checks li", has_text="auditor-signature")
+        assert check.get_attribute("class") == "pass"
+        assert "co-signed by 1 auditor key(s): 'Example Audit LLP' " + fp in check.inner_text()
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert page.index_404s == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        assert all(u.startswith(url) for u in seen), seen
+        page.screenshot(path="/tmp/porverify-auditors.png", full_page=True)
+        # The statement the link names is the one the auditor signed (fetched, not opened: a
+        # text page would make Chromium ask for a favicon, another 404).
+        statement = page.request.get(link.get_attribute("href") or "")
+        assert statement.ok
+        assert statement.text().startswith(
+            f"Example Audit LLP co-signs the attestation of epoch {signed.epochs[-1]}"
+        )
+        # From an earlier epoch's page, "all epochs" shows the newest epoch's auditors, linked
+        # at the site's root (the earlier epoch itself has none: its 404 is the only one).
+        page.goto(f"{url}epochs/{signed.epochs[0]}/verify.html")
+        verify_all_in_page(page, signed.account, signed.code)
+        assert page.locator("#auditors-list li").count() == 1
+        href = page.locator("#auditors-list a").get_attribute("href")
+        assert href == f"{url}auditors/{fp}/statement.txt"
+        index_404s = page.index_404s  # type: ignore[attr-defined]
+        assert index_404s == [f"{url}epochs/{e}/auditors/index.json" for e in signed.epochs[:-1]]
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_forged_co_signature_fails_visibly(page: Page, cosigned: dict[str, Any]) -> None:
+    forged, fp = cosigned["forged"], cosigned["forged_fp"]
+    url, server = serve(forged.site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, forged.account, forged.code)
+        assert overall.startswith(
+            f"NOT verified: check auditor-signature failed. auditors/{fp}/attestation.json.sig "
+            "does not verify over this attestation.json under the auditor's key: it signs other "
+            "bytes"
+        ), overall
+        assert page.locator("#overall").get_attribute("class") == "fail"
+        failed = page.locator("#checks li.fail")
+        assert failed.count() == 1
+        assert failed.inner_text().startswith(f"auditor-signature: auditors/{fp}/")
+        assert failed.evaluate("e => getComputedStyle(e).color") == "rgb(155, 18, 24)"
+        assert failed.evaluate("e => getComputedStyle(e).borderLeftColor") == "rgb(198, 40, 40)"
+        # The forger's name is never shown as a co-signature, and nothing after it is checked.
+        assert page.is_hidden("#auditors")
+        assert "Forged Auditor LLP" not in page.inner_text("#result")
+        assert page.inner_text("#checks").strip().splitlines()[-1].startswith("auditor-signature")
+        assert page.is_hidden("#coverage")
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        page.screenshot(path="/tmp/porverify-auditor-forged.png", full_page=True)
     finally:
         server.shutdown()
         server.server_close()

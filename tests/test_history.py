@@ -231,3 +231,24 @@ def test_cli_verify_all_epochs_and_state(clean: h.History, tmp_path: Path) -> No
         main, ["verify", "--proof", str(state), "--account", "a", "--state", str(state)], env=env
     )
     assert result.exit_code == 2 and "--state and --all-epochs need --site" in result.output
+
+
+def test_hostile_host_files_fail_checks_not_the_verifier(clean: h.History, tmp_path: Path) -> None:
+    """A key of an unknown algorithm, or a deeply nested index: a failed check, no traceback."""
+    import base64
+
+    copy = clean.copy(tmp_path / "hostile")
+    oid = bytes([0x06, 0x03, 0x2A, 0x03, 0x04])  # 1.2.3.4: no such key algorithm
+    algorithm = bytes([0x30, len(oid)]) + oid
+    bits = bytes([0x03, 33, 0x00]) + b"\x11" * 32
+    spki = bytes([0x30, len(algorithm) + len(bits)]) + algorithm + bits
+    pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(spki) + b"-----END PUBLIC KEY-----\n"
+    (copy.site / "custodian.pub.pem").write_bytes(pem)
+    report = verify_site(str(copy.site), copy.account, copy.code)
+    assert report.failed is not None and report.failed.id == "attestation-signature"
+    other = clean.copy(tmp_path / "nested")
+    (other.site / "auditors").mkdir(exist_ok=True)
+    (other.site / "auditors" / "index.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    report = verify_site(str(other.site), other.account, other.code)
+    assert report.failed is not None and report.failed.id == "auditor-signature"
+    assert "auditors/index.json is malformed: not JSON" in report.failed.detail

@@ -5,7 +5,9 @@ with tampered shards, manifests and signatures, through the module's own
 `verifySite` and an in-memory fetch; and a real three-epoch history
 (tests/history.py) with its attacks, through `verifySite` (with a remembered
 checkpoint) and `verifyHistory`, reaching the same verdicts, check by check, as
-the Python verifier run here on the same folders.
+the Python verifier run here on the same folders. The same history co-signed by
+auditors (porsegregate.cosign), forged, altered after signing, and written by
+hand with malformed parts (docs/protocol.md section 14), is checked the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from porsegregate.serialization import parse_attestation
+from porsegregate import _crypto
+from porsegregate.cosign import COSIGN_FORMAT, cosign, name_problem, statement_problem
+from porsegregate.serialization import canonical, parse_attestation
 from porsegregate.state import ClientState
 from porsegregate.verify import HistoryReport, Report, verify_history, verify_site
 
@@ -99,6 +103,274 @@ def _history(r: HistoryReport) -> dict[str, Any]:
     }
 
 
+def write_cosignature(
+    site: Path,
+    key: _crypto.Ed25519PrivateKey,
+    *,
+    fields: dict[str, Any] | None = None,
+    statement: bytes = b"Handwritten Audit LLP co-signs this attestation.\n",
+    document: bytes | None = None,
+    pem: bytes | None = None,
+) -> str:
+    """An auditor's folder written by hand (not by cosign), any part replaceable, and listed.
+
+    `fields` change members of auditor.json (None drops one); `document` replaces its bytes,
+    signed all the same. Returns the key's fingerprint.
+    """
+    attestation = (site / "attestation.json").read_bytes()
+    fingerprint = _crypto.fingerprint(key.public_key())
+    doc: dict[str, Any] = {
+        "format": COSIGN_FORMAT,
+        "name": "Handwritten Audit LLP",
+        "fingerprint": fingerprint,
+        "epoch": json.loads(attestation)["epoch"]["id"],
+        "attestation_sha256": _crypto.sha256_hex(attestation),
+        "statement_sha256": _crypto.sha256_hex(statement),
+        "time": "2026-12-01T12:00:00Z",
+        **(fields or {}),
+    }
+    data = (
+        document
+        if document is not None
+        else canonical({k: v for k, v in doc.items() if v is not None})
+    )
+    folder = site / "auditors" / fingerprint
+    folder.mkdir(parents=True)
+    (folder / "auditor.pub.pem").write_bytes(pem or _crypto.public_key_pem(key.public_key()))
+    (folder / "attestation.json.sig").write_bytes(key.sign(attestation))
+    (folder / "statement.txt").write_bytes(statement)
+    (folder / "auditor.json").write_bytes(data)
+    (folder / "auditor.json.sig").write_bytes(key.sign(data))
+    index = site / "auditors" / "index.json"
+    listed = json.loads(index.read_bytes()) if index.exists() else []
+    index.unlink(missing_ok=True)
+    index.write_bytes(canonical(sorted({*listed, fingerprint})))
+    return fingerprint
+
+
+# Names whose repr() (in the auditor-signature detail) needs other quotes or escapes.
+TRICKY_NAMES = ('O\'Brien "Q" Audit\u00a0LLP', "Zoë's Audit\u200d 🙂 \U000e0001Co")
+
+
+def auditor_scenarios(tmp: Path, clean: h.History) -> dict[str, Any]:
+    """Co-signed copies of the newest epoch (and one older), and Python's verdicts on each."""
+    sites: dict[str, Path] = {}
+
+    def copy(name: str) -> Path:
+        sites[name] = clean.copy(tmp / name).site
+        return sites[name]
+
+    def key() -> _crypto.Ed25519PrivateKey:
+        return _crypto.generate_signing_key()
+
+    # One auditor, with porsegregate cosign (root and the epoch's home): verifies.
+    cosign(copy("cosigned"), key(), "Example Audit LLP")
+    # An attestation.json.sig over another epoch's attestation (tests/history.py).
+    forged = clean.copy(tmp / "forged")
+    h.forge_auditor_signature(forged)
+    sites["forged"] = forged.site
+    forged_older = clean.copy(tmp / "forged_older")
+    h.forge_auditor_signature(forged_older, clean.epochs[0])
+    sites["forged_older"] = forged_older.site
+    # auditor.json's name changed after signing (as tests/test_cosign.py does).
+    k = key()
+    cosign(copy("renamed"), k, "Honest Audit LLP")
+    document = sites["renamed"] / "auditors" / _crypto.fingerprint(k.public_key()) / "auditor.json"
+    doc = json.loads(document.read_bytes())
+    doc["name"] = "Big Four LLP"
+    document.write_bytes(canonical(doc))
+    # Two auditors whose names Python quotes differently.
+    for name in TRICKY_NAMES:
+        cosign(sites.get("two") or copy("two"), key(), name)
+    k = key()
+    cosign(copy("statement_changed"), k, "Changed LLP")
+    folder = sites["statement_changed"] / "auditors" / _crypto.fingerprint(k.public_key())
+    (folder / "statement.txt").write_text("We audited nothing.\n")
+    k = key()
+    cosign(copy("missing_files"), k, "Gone LLP")
+    folder = sites["missing_files"] / "auditors" / _crypto.fingerprint(k.public_key())
+    (folder / "attestation.json.sig").unlink()
+    (folder / "statement.txt").unlink()
+    k = key()
+    cosign(copy("wrong_key"), k, "Wrong Key LLP")
+    folder = sites["wrong_key"] / "auditors" / _crypto.fingerprint(k.public_key())
+    (folder / "auditor.pub.pem").write_bytes(_crypto.public_key_pem(key().public_key()))
+    # The index: malformed in each way parse_index names.
+    fp = _crypto.fingerprint(key().public_key())
+    for name, data in (
+        ("index_not_list", b'["not a fingerprint"]'),
+        ("index_not_canonical", f'[ "{fp}" ]'.encode()),
+        ("index_not_json", b""),
+        ("index_nested", b"[[]]"),
+    ):
+        (copy(name) / "auditors").mkdir()
+        (sites[name] / "auditors" / "index.json").write_bytes(data)
+    cosign(copy("index_unsorted"), key(), "First LLP")
+    cosign(sites["index_unsorted"], key(), "Second LLP")
+    index = sites["index_unsorted"] / "auditors" / "index.json"
+    listed = json.loads(index.read_bytes())
+    index.unlink()
+    index.write_bytes(canonical(listed[::-1]))
+    # Written by hand: auditor.json, statement.txt or the key malformed, each signed all the same.
+    arabic_year = "\u0662\u0660\u0662\u0666-12-01T12:00:00Z"  # not ASCII digits: refused
+    surrogate = canonical({"a": "Lone X"}).replace(b"Lone X", b"Lone \\ud800")
+    pem = _crypto.public_key_pem
+    handwritten: dict[str, dict[str, Any]] = {
+        "handwritten": {},
+        "bad_date": {"fields": {"time": "2026-02-29T12:00:00Z"}},
+        "leap_second": {"fields": {"time": "2026-12-31T23:59:60Z"}},
+        "arabic_year": {"fields": {"time": arabic_year}},
+        "arabic_month": {"fields": {"time": "2026-1\u0662-01T12:00:00Z"}},
+        "bidi_name": {"fields": {"name": "Audit\u202eLLP"}},
+        "padded_name": {"fields": {"name": "Audit LLP\u3000"}},
+        "statement_not_utf8": {"statement": b"We audited \xe2\x82 it.\n"},
+        "statement_control": {"statement": b"escape \x1b[31m red\n"},
+        "statement_blank": {"statement": b" \r\n\t\x0b\x0c"},
+        "extra_member": {"fields": {"extra": "x"}},
+        "missing_member": {"fields": {"time": None}},
+        "other_epoch": {"fields": {"epoch": "1999-01"}},
+        "other_format": {"fields": {"format": "porsegregate-cosign/2"}},
+        "upper_hex": {"fields": {"statement_sha256": "A" * 64}},
+        "not_canonical_doc": {"document": json.dumps({"name": "Spaced LLP"}).encode()},
+        "lone_surrogate": {"document": surrogate},
+        "number_member": {"fields": {"time": 1}},
+        # Python reads the first PEM block wherever it is, with any line ends.
+        "lenient_pem": {"pem": lambda k: b"Auditor key\r\n" + pem(k).replace(b"\n", b"\r\n")},
+        "pem_mismatched_labels": {
+            "pem": lambda k: pem(k).replace(b"END PUBLIC KEY", b"END PUBLIC  KEY"),
+        },
+    }
+    for name, spec in handwritten.items():
+        k = key()
+        make_pem = spec.pop("pem", None)
+        write_cosignature(copy(name), k, pem=make_pem(k.public_key()) if make_pem else None, **spec)
+
+    account, code = clean.account, clean.code
+    python = {name: _site(verify_site(str(site), account, code)) for name, site in sites.items()}
+    histories = {
+        name: _history(verify_history(str(sites[name]), account, code))
+        for name in ("cosigned", "forged_older")
+    }
+    verdicts = {
+        name: (r["verified"], r["failed"] and r["failed"]["id"]) for name, r in python.items()
+    }
+    passing = {"cosigned", "two", "handwritten", "lenient_pem"}
+    assert verdicts == {
+        name: (True, None) if name in passing else (False, "auditor-signature")
+        for name in sites
+        if name != "forged_older"
+    } | {"forged_older": (True, None)}, verdicts
+    assert "signs other bytes" in python["forged"]["failed"]["detail"]
+    assert "changed after signing" in python["renamed"]["failed"]["detail"]
+    assert python["renamed"]["auditors"][0]["name"] is None
+    assert sorted(a["name"] for a in python["two"]["auditors"]) == sorted(TRICKY_NAMES)
+    assert histories["cosigned"]["verified"]
+    assert [e["failed"] for e in histories["forged_older"]["epochs"]] == [
+        "auditor-signature",
+        None,
+        None,
+    ]
+    return {
+        "sites": {name: str(site) for name, site in sites.items()},
+        "python": python,
+        "histories": histories,
+        "units": cosign_units(),
+    }
+
+
+def cosign_units() -> dict[str, Any]:
+    """Python's answers on names, statements, repr and PEM keys, for node to match one by one."""
+    import base64
+
+    names = [
+        *TRICKY_NAMES,
+        "",
+        " padded",
+        "padded\u00a0",
+        "\x1cfile separator",
+        "x" * 200,
+        "x" * 201,
+        "🙂" * 200,
+        "🙂" * 201,
+        "line\nbreak",
+        "para\u2029graph",
+        "evil\u202etxt.exe",
+        "isolate\u2066",
+        "bell\x07",
+        "del\x7f",
+        "c1\x85",
+        "soft\u00adhyphen",
+        "private\ue000use",
+        "unassigned\u0378",
+        "back\\slash 'and' \"both\"",
+        "tab\tin",
+    ]
+    statements = [
+        b"",
+        b" \t\r\n\x0b\x0c",
+        "\u00a0".encode(),
+        b"x" * (64 * 1024),
+        b"x" * (64 * 1024 + 1),
+        b"ok \xff",
+        b"ok \xe2\x82",
+        b"ok \xe2\x28\xa1",
+        b"x\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xc0\xaf",
+        b"\xe0\x80\x80",
+        b"\xf0\x9f\x98",
+        "\ufeffBOM and 🙂\r\n\tindented\n".encode(),
+        b"escape \x1b[31m",
+        b"nul \x00",
+        b"del \x7f",
+        "c1 \x85".encode(),
+        "bidi \u2067".encode(),
+        "line \u2028 separator".encode(),
+    ]
+    key = _crypto.generate_signing_key().public_key()
+    pem = _crypto.public_key_pem(key)
+    body = pem.split(b"\n")[1]
+    pems = [
+        pem,
+        pem.replace(b"\n", b"\r\n"),
+        pem.rstrip(b"\n"),
+        b"leading text\n" + pem + b"trailing text\n",
+        b"\xff\xfe" + pem,
+        pem + pem,
+        b"-----BEGIN PUBLIC KEY-----" + body + b"-----END PUBLIC KEY-----",
+        b"-----BEGIN PUBLIC KEY-----\n"
+        + body[:9]
+        + b" \x0c\x0b"
+        + body[9:]
+        + b"\n-----END PUBLIC KEY-----\n",
+        b"-----BEGIN PUBLIC KEY-----\n"
+        + body[:9]
+        + "\u3000".encode()
+        + body[9:]
+        + b"\n-----END PUBLIC KEY-----\n",
+        b"-----BEGIN PUBLIC KEY-----\nComment: x\n\n" + body + b"\n-----END PUBLIC KEY-----\n",
+        b"-----BEGIN PUBLIC KEY-----\nno colon\n\n" + body + b"\n-----END PUBLIC KEY-----\n",
+        b"-----BEGIN PUBLIC KEY-----\n" + body + b"\n\n-----END PUBLIC KEY-----\n",
+        pem.replace(b"=", b""),
+        pem.replace(b"END PUBLIC KEY", b"END PUBLIC  KEY"),
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" + pem,
+        pem.replace(b"PUBLIC KEY", b"RSA PUBLIC KEY"),
+        b"not a key\n",
+    ]
+
+    def fingerprint(data: bytes) -> str | None:
+        try:
+            return _crypto.fingerprint(_crypto.load_public_key_pem(data))
+        except (TypeError, ValueError):
+            return None
+
+    return {
+        "names": [[n, name_problem(n), repr(n)] for n in names],
+        "statements": [[base64.b64encode(d).decode(), statement_problem(d)] for d in statements],
+        "pems": [[base64.b64encode(d).decode(), fingerprint(d)] for d in pems],
+    }
+
+
 def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     """The history folders (and attacked copies) node verifies, and Python's verdicts on each."""
     clean = h.build_history(tmp / "clean")
@@ -175,6 +447,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         "newcomer": {"account": newcomer[0], "code": newcomer[1]},
         "epochs": clean.epochs,
         "python": python,
+        "auditors": auditor_scenarios(tmp / "auditors", clean),
     }
     env = {f"PORSEGREGATE_HISTORY_{name.upper()}": str(s.site) for name, s in sites.items()}
     return env, doc

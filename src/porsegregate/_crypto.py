@@ -149,7 +149,11 @@ def public_key_pem(key: Ed25519PublicKey) -> bytes:
 
 
 def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(data)
+    """Raises ValueError (not a PEM key) or TypeError (not Ed25519, or an unknown algorithm)."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except UnsupportedAlgorithm as exc:
+        raise TypeError("a public key of an unsupported algorithm") from exc
     if not isinstance(key, Ed25519PublicKey):
         raise TypeError("not an Ed25519 public key")
     return key

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -35,7 +34,7 @@ from .errors import ConfigError, FormatError, InputError, VerificationError
 from .history import AUDITORS, EPOCHS
 from .models import Attestation
 from .protocol import EPOCH_RE
-from .serialization import canonical, parse_attestation, parse_manifest
+from .serialization import canonical, json_loads, parse_attestation, parse_manifest
 from .verify import SiteReader
 
 COSIGN_FORMAT = "porsegregate-cosign/1"
@@ -50,7 +49,7 @@ MAX_NAME = 200
 MAX_STATEMENT = 64 * 1024
 MAX_AUDITORS = 100
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 # Bidirectional overrides and isolates make a name display as something else.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -173,7 +172,7 @@ def resolve_site(site: Path, epoch: str | None) -> Path:
     if not EPOCH_RE.fullmatch(epoch):
         raise InputError(f"{epoch!r} is not an epoch id")
     try:
-        newest = json.loads((site / "attestation.json").read_bytes())["epoch"]["id"]
+        newest = json_loads((site / "attestation.json").read_bytes())["epoch"]["id"]
     except (OSError, ValueError, KeyError, TypeError):
         newest = None
     if newest == epoch:
@@ -314,9 +313,9 @@ def _write_file(path: Path, data: bytes) -> None:
 def parse_index(data: bytes) -> list[str]:
     """`auditors/index.json`: RFC 8785 JSON array of fingerprints, sorted, no duplicates."""
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json_loads(data.decode("utf-8"))
         again = canonical(doc)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # a hostile host's file
         raise FormatError(f"not JSON: {exc}") from exc
     if again != data:
         raise FormatError("not in RFC 8785 canonical form")
@@ -520,9 +519,9 @@ class _Bad(Exception):
 def _document(data: bytes) -> dict[str, str]:
     """auditor.json: exactly RFC 8785, exactly the seven string members."""
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json_loads(data.decode("utf-8"))
         again = canonical(doc)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # a hostile host's file
         raise FormatError(f"not JSON: {exc}") from exc
     if again != data:
         raise FormatError("not in RFC 8785 canonical form")

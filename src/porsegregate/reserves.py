@@ -24,6 +24,7 @@ from .control import normalize_address
 from .errors import InputError
 from .models import CATEGORIES, CHAIN_KINDS, PROOF_TYPES, UNPROVEN, Asset, ChainAsset, ChainSnapshot
 from .protocol import account_id_problem, check_chain_id, text_problem
+from .serialization import json_loads
 
 CSV_HEADER = [
     "chain",
@@ -111,7 +112,7 @@ def _load_document(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from exc
     try:
-        doc = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        doc = json_loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
     except tomllib.TOMLDecodeError as exc:

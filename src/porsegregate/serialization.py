@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import re
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -196,10 +197,29 @@ def _only(obj: Any, keys: tuple[str, ...], where: str) -> None:
         raise FormatError(f"{where} has unknown member(s) {', '.join(extra)}")
 
 
+# Nesting deeper than any porsegregate document; far below what the C stack survives.
+MAX_JSON_RECURSION = 1000
+
+
+def json_loads(text: str | bytes) -> Any:
+    """json.loads with Python's default recursion limit, whatever a library set it to.
+
+    py_ecc (imported by eth-account) raises the interpreter's limit to 100,000, and
+    at that depth a hostile `[[[[...` overflows the C stack instead of raising
+    RecursionError. Every JSON that porsegregate reads from a site goes through here.
+    """
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(min(old, MAX_JSON_RECURSION))
+    try:
+        return json.loads(text)
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def _load_json(data: bytes, what: str) -> Any:
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json_loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise FormatError(f"{what} is not JSON: {exc}") from exc
 
 
@@ -212,7 +232,7 @@ def _load_canonical(data: bytes, what: str) -> Any:
     doc = _load_json(data, what)
     try:
         again = canonical(doc)
-    except rfc8785.CanonicalizationError as exc:
+    except (rfc8785.CanonicalizationError, RecursionError) as exc:
         raise FormatError(f"{what} cannot be put in RFC 8785 canonical form: {exc}") from exc
     if again != data:
         raise FormatError(

@@ -16,6 +16,7 @@ from typing import Any
 from ._fs import atomic_write
 from .errors import InputError
 from .models import Checkpoint
+from .serialization import json_loads
 
 STATE_FORMAT = "porsegregate-state/1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -38,7 +39,7 @@ class ClientState:
 
     def _load(self, path: Path) -> None:
         try:
-            doc: Any = json.loads(path.read_text(encoding="utf-8"))
+            doc: Any = json_loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"{path}: not a porsegregate state file ({exc})") from exc
         if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:

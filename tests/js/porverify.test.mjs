@@ -2,7 +2,8 @@
 // verifier passes (tests/vectors/), plus a real published site when
 // tests/test_js.py provides one (PORSEGREGATE_TEST_SITE, PORSEGREGATE_TEST_CODES), and a
 // three-epoch history with its attacks (PORSEGREGATE_HISTORY_*), checked against the verdicts
-// the Python verifier reached on the same folders (PORSEGREGATE_HISTORY_EXPECT).
+// the Python verifier reached on the same folders (PORSEGREGATE_HISTORY_EXPECT), and copies of it
+// co-signed by auditors, forged and malformed (docs/protocol.md section 14).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,6 +12,8 @@ import { fileURLToPath } from "node:url";
 
 import {
   accountCommitment,
+  auditorNameProblem,
+  AUDITORS_INDEX,
   canonicalJson,
   CodeError,
   controlMessage,
@@ -29,10 +32,14 @@ import {
   parseEntries,
   parseInclusion,
   percent,
+  publicKeyFingerprint,
+  pyRepr,
+  statementProblem,
   STORAGE_PREFIX,
   storageState,
   toHex,
   verifyConsistency,
+  verifyCosignatures,
   verifyEd25519Control,
   verifyHistory,
   verifyInclusion,
@@ -637,18 +644,31 @@ const noHistory = { skip: historyExpect === null };
 const historySite = (name) => process.env[`PORSEGREGATE_HISTORY_${name.toUpperCase()}`];
 
 /**
+ * A detail as compared with Python's: where Python quotes its own JSON decoder's message
+ * ("... is malformed: not JSON: Expecting value: line 1 column 1 (char 0)"), only up to it.
+ */
+function comparable(detail) {
+  const at = detail.indexOf(" is malformed: not JSON: ");
+  const rfc8785 = detail.endsWith("not JSON: input contains non-UTF-8 codepoints");
+  return at < 0 || rfc8785 ? detail : detail.slice(0, at + " is malformed: not JSON: ".length);
+}
+
+/**
  * The JS report equals Python's Report.to_json: the same checks (id, verdict, asset) in the same
  * order, the same details (except reserves-control, whose browser detail says which secp256k1
- * signatures it left to `porsegregate verify`), balances, log checkpoint and freshness.
+ * signatures it left to `porsegregate verify`), balances, log checkpoint, freshness and auditors.
  */
 function assertSameAsPython(r, py, what) {
   const brief = (checks) => checks.map((c) => `${c.ok ? "ok" : "FAIL"} ${c.id}${c.asset ? ` [${c.asset}]` : ""}`);
   assert.deepEqual(brief(r.checks), brief(py.checks), `${what}: the same checks`);
   r.checks.forEach((c, i) => {
-    if (c.id !== "reserves-control") assert.equal(c.detail, py.checks[i].detail, `${what}: ${c.id}`);
+    if (c.id !== "reserves-control") assert.equal(comparable(c.detail), comparable(py.checks[i].detail), `${what}: ${c.id}`);
   });
   assert.equal(r.verified, py.verified, what);
-  assert.deepEqual(r.failed && { id: r.failed.id, detail: r.failed.detail }, py.failed && { id: py.failed.id, detail: py.failed.detail }, what);
+  const failed = (f) => f && { id: f.id, detail: comparable(f.detail) };
+  assert.deepEqual(failed(r.failed), failed(py.failed), what);
+  const auditors = (list) => list.map((a) => ({ ...a, detail: comparable(a.detail) }));
+  assert.deepEqual(auditors(r.auditors), auditors(py.auditors), `${what}: the auditors`);
   assert.deepEqual(Object.fromEntries(r.balances.map((b) => [b.asset, b.amount])), Object.fromEntries(py.balances.map((b) => [b.asset, b.amount])), what);
   assert.deepEqual(r.checkpoint && { size: r.checkpoint.size, root: r.checkpoint.root, time: r.checkpoint.time, epoch: r.checkpoint.epoch }, py.log, what);
   assert.equal(r.nextDue, py.next_due, what);
@@ -815,4 +835,119 @@ test("history: log files are checked against the signed manifest; nothing is rem
   r = await verifySite(BASE, account, historyExpect.newcomer.code, { fetch: siteFetch(root), state: other });
   assert.equal(r.verified, false);
   assert.equal(other.logs.size, 0);
+});
+
+// ------------------------------------------------------------- auditors' co-signatures (section 14)
+
+const auditorExpect = historyExpect ? historyExpect.auditors : null;
+const noAuditors = { skip: auditorExpect === null };
+const auditorSite = (name) => auditorExpect.sites[name];
+
+async function auditorSiteAsPython(name, seen = []) {
+  const { account, code } = historyExpect;
+  return verifySite(BASE, account, code, { fetch: siteFetch(auditorSite(name), {}, seen) });
+}
+
+test("co-signatures: every co-signed, forged and malformed site reaches Python's verdict, check by check", noAuditors, async () => {
+  const names = Object.keys(auditorExpect.python);
+  assert.ok(names.length >= 30, names.join(", "));
+  for (const name of names) {
+    const r = await auditorSiteAsPython(name);
+    assertSameAsPython(r, auditorExpect.python[name], `auditors: ${name}`);
+  }
+});
+
+test("co-signatures: one auditor (porsegregate cosign) is listed, right after format, as in Python", noAuditors, async () => {
+  const seen = [];
+  const r = await auditorSiteAsPython("cosigned", seen);
+  assert.equal(r.verified, true, JSON.stringify(r.failed));
+  const ids = r.checks.map((c) => c.id);
+  assert.deepEqual(ids.slice(0, 5), ["code", "attestation-signature", "format", "auditor-signature", "manifest-signature"]);
+  const [auditor] = r.auditors;
+  assert.equal(r.auditors.length, 1);
+  assert.deepEqual([auditor.name, auditor.ok], ["Example Audit LLP", true]);
+  assert.match(auditor.fingerprint, /^[0-9a-f]{64}$/);
+  assert.match(auditor.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.equal(
+    r.checks[3].detail,
+    `co-signed by 1 auditor key(s): 'Example Audit LLP' ${auditor.fingerprint} ` +
+      "(names are the auditors' own claims: compare the fingerprints with theirs)",
+  );
+  const files = ["auditor.pub.pem", "attestation.json.sig", "statement.txt", "auditor.json", "auditor.json.sig"];
+  assert.deepEqual(
+    seen.filter((s) => s.startsWith("auditors/")).sort(),
+    [AUDITORS_INDEX, ...files.map((f) => `auditors/${auditor.fingerprint}/${f}`)].sort(),
+  );
+  // verifyCosignatures alone, as Python's verify_cosignatures.
+  const attestation = readFileSync(join(auditorSite("cosigned"), "attestation.json"));
+  assert.deepEqual(await verifyCosignatures(BASE, attestation, { fetch: siteFetch(auditorSite("cosigned")) }), r.auditors);
+  // The same co-signature in the epoch's home, checked by verifyHistory in every epoch.
+  const history = await verifyHistory(BASE, historyExpect.account, historyExpect.code, { fetch: siteFetch(auditorSite("cosigned")) });
+  assertHistoryAsPython(history, auditorExpect.histories.cosigned, "auditors: cosigned history");
+  assert.equal(history.verified, true);
+});
+
+test("co-signatures: no auditors/index.json, no check and no auditors; only the index is asked for", noAuditors, async () => {
+  const seen = [];
+  const { account, code } = historyExpect;
+  const r = await verifySite(BASE, account, code, { fetch: siteFetch(historySite("clean"), {}, seen) });
+  assert.equal(r.verified, true);
+  assert.deepEqual(r.auditors, []);
+  assert.ok(!r.checks.some((c) => c.id === "auditor-signature"));
+  assert.deepEqual(seen.filter((s) => s.startsWith("auditors/")), [AUDITORS_INDEX]);
+  // A host error (not a 404) is the site's failure, not a verdict, as Python's InputError.
+  const failing = async (url) =>
+    new URL(url).pathname.endsWith(AUDITORS_INDEX) ? new Response("", { status: 500 }) : siteFetch(historySite("clean"))(url);
+  await assert.rejects(verifySite(BASE, account, code, { fetch: failing }), /auditors\/index\.json: HTTP 500/);
+});
+
+test("co-signatures: a forged signature and a name changed after signing fail auditor-signature", noAuditors, async () => {
+  const forged = await auditorSiteAsPython("forged");
+  assert.equal(forged.failed.id, "auditor-signature");
+  assert.match(forged.failed.detail, /attestation\.json\.sig does not verify over this attestation\.json .* signs other bytes/);
+  assert.deepEqual([forged.auditors[0].name, forged.auditors[0].ok], ["Forged Auditor LLP", false]);
+  // Stopped there: nothing after it is checked, as in Python.
+  assert.equal(forged.checks.at(-1).id, "auditor-signature");
+  const renamed = await auditorSiteAsPython("renamed");
+  assert.equal(renamed.failed.id, "auditor-signature");
+  assert.match(renamed.failed.detail, /auditor\.json is not signed by the auditor's key: its name, statement or time was changed after signing$/);
+  assert.equal(renamed.auditors[0].name, null, "an unverified name is never reported");
+  // In an earlier epoch: its own check fails, so the history shows that epoch as not verified.
+  const { account, code } = historyExpect;
+  const history = await verifyHistory(BASE, account, code, { fetch: siteFetch(auditorSite("forged_older")) });
+  assertHistoryAsPython(history, auditorExpect.histories.forged_older, "auditors: forged in an older epoch");
+  assert.equal(history.verified, false);
+  assert.equal(history.epochs[0].report.failed.id, "auditor-signature");
+});
+
+test("co-signatures: names are quoted as Python's repr quotes them", noAuditors, async () => {
+  for (const [name, , repr] of auditorExpect.units.names) assert.equal(pyRepr(name), repr, JSON.stringify(name));
+  const r = await auditorSiteAsPython("two");
+  assert.equal(r.verified, true);
+  assert.match(r.checks[3].detail, /^co-signed by 2 auditor key\(s\): /);
+  assert.ok(r.checks[3].detail.includes(`'O\\'Brien "Q" Audit\\xa0LLP'`), r.checks[3].detail);
+  assert.ok(r.checks[3].detail.includes(`"Zoë's Audit\\u200d 🙂 \\U000e0001Co"`), r.checks[3].detail);
+});
+
+test("co-signatures: auditor names and statements are bounded exactly as Python's", noAuditors, () => {
+  for (const [name, problem] of auditorExpect.units.names) {
+    assert.equal(auditorNameProblem(name), problem, JSON.stringify(name));
+  }
+  for (const [data, problem] of auditorExpect.units.statements) {
+    assert.equal(statementProblem(new Uint8Array(Buffer.from(data, "base64"))), problem, data.slice(0, 40));
+  }
+});
+
+test("co-signatures: PEM keys are read as Python's cryptography reads them", noAuditors, async () => {
+  for (const [data, fingerprint] of auditorExpect.units.pems) {
+    const text = new TextDecoder().decode(Buffer.from(data, "base64"));
+    let got;
+    try {
+      got = await publicKeyFingerprint(text);
+    } catch (e) {
+      assert.ok(e instanceof FormatError, e);
+      got = null;
+    }
+    assert.equal(got, fingerprint, JSON.stringify(text));
+  }
 });
