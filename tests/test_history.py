@@ -252,3 +252,19 @@ def test_hostile_host_files_fail_checks_not_the_verifier(clean: h.History, tmp_p
     report = verify_site(str(other.site), other.account, other.code)
     assert report.failed is not None and report.failed.id == "auditor-signature"
     assert "auditors/index.json is malformed: not JSON" in report.failed.detail
+
+
+def test_a_changed_log_file_is_caught(clean: h.History, tmp_path: Path) -> None:
+    """A host edits a file the verifier reads (the log's entry list) without the manifest."""
+    import json
+
+    from porsegregate.serialization import canonical
+
+    copy = clean.copy(tmp_path / "entries")
+    path = copy.site / "log" / "entries.json"
+    doc = json.loads(path.read_bytes())
+    doc["entries"][0]["epoch"] = "1999-01"
+    path.write_bytes(canonical(doc))
+    result = verify_history(str(copy.site), copy.account, copy.code)
+    assert result.failed is not None and result.failed.id == "history-log"
+    assert "log/entries.json does not match the signed manifest" in result.failed.detail
