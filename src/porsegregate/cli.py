@@ -917,9 +917,16 @@ def demo(out: Path, clients: int, seed: int, serve_after: bool, port: int, short
 
     with _errors():
         result = run_demo(out, clients, seed, shortfall=shortfall)
-        click.echo(f"Demo custodian with {clients:,} clients published to {result.publish.site}")
+        click.echo(
+            f"Demo custodian with {clients:,} clients, {result.publish.log_size} monthly epochs "
+            f"(newest {result.publish.attestation.epoch_id}), published to {result.publish.site}"
+        )
         click.echo(f"  workspace:     {result.workspace} (passphrase: {DEMO_PASSPHRASE.decode()})")
-        click.echo(f"  reserves:      {result.workspace / 'data' / 'reserves.toml'} (signed)")
+        newest = result.publish.attestation.epoch_id
+        click.echo(
+            f"  reserves:      {result.workspace / 'data' / f'reserves-{newest}.toml'} "
+            "(signed; one file per epoch)"
+        )
         _echo_coverage(result.publish.attestation.reserves)
         click.echo(f"  client codes:  {result.publish.codes} (private: never publish this file)")
         click.echo(f"  key fingerprint: {result.publish.fingerprint}")
