@@ -485,6 +485,10 @@ function loadJson(bytes, what) {
 
 /** RFC 8785 (JCS) serialisation of a parsed JSON value; ES's JSON.stringify is JCS for scalars. */
 export function canonicalJson(value) {
+  if (typeof value === "string" && !wellFormedStrings(value)) {
+    // RFC 8785 (and Python's rfc8785) refuse a lone surrogate: it has no UTF-8 form.
+    throw new FormatError("a string holds a lone surrogate, which has no RFC 8785 form");
+  }
   if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw new FormatError("not a finite number");
@@ -493,7 +497,7 @@ export function canonicalJson(value) {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   // Keys sorted by UTF-16 code units, which is what Array.prototype.sort does.
   const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+  return `{${keys.map((k) => `${canonicalJson(k)}:${canonicalJson(value[k])}`).join(",")}}`;
 }
 
 /**
@@ -502,7 +506,15 @@ export function canonicalJson(value) {
  */
 function loadCanonical(bytes, what) {
   const doc = loadJson(bytes, what);
-  if (!equalBytes(utf8.encode(canonicalJson(doc)), bytes)) {
+  let again;
+  try {
+    again = canonicalJson(doc);
+  } catch (e) {
+    if (e instanceof RangeError) throw new FormatError(`${what} is nested too deeply`);
+    if (e instanceof FormatError) throw new FormatError(`${what} cannot be put in RFC 8785 canonical form: ${e.message}`);
+    throw e;
+  }
+  if (!equalBytes(utf8.encode(again), bytes)) {
     throw new FormatError(
       `${what} is not in RFC 8785 canonical form (duplicate keys, floats, whitespace or key order)`,
     );
@@ -1886,6 +1898,15 @@ function cosignJson(bytes) {
   } catch (e) {
     throw new FormatError(`not JSON: ${e.message}`);
   }
+  // Python's rfc8785 says this of a lone surrogate; checked first so the detail matches.
+  let wellFormed;
+  try {
+    wellFormed = wellFormedStrings(doc);
+  } catch (e) {
+    if (e instanceof RangeError) throw new FormatError(`not JSON: ${e.message}`); // nested too deep
+    throw e;
+  }
+  if (!wellFormed) throw new FormatError("not JSON: input contains non-UTF-8 codepoints");
   let again;
   try {
     again = canonicalJson(doc);
@@ -1894,7 +1915,6 @@ function cosignJson(bytes) {
     if (e instanceof FormatError || e instanceof RangeError) throw new FormatError(`not JSON: ${e.message}`);
     throw e;
   }
-  if (!wellFormedStrings(doc)) throw new FormatError("not JSON: input contains non-UTF-8 codepoints");
   if (!equalBytes(utf8.encode(again), bytes)) throw new FormatError("not in RFC 8785 canonical form");
   return doc;
 }

@@ -508,6 +508,9 @@ def proof_cases() -> list[dict[str, Any]]:
         f.resigned(a, canon.replace(b'"amount_bytes":16', b'"amount_bytes":16.0', 1)),
         "format",
     )
+    # A lone surrogate has no UTF-8 form: RFC 8785 refuses it, so every verifier must.
+    lone = canonical({**doc, "generator": "LONE"}).replace(b'"LONE"', b'"\\ud800"')
+    bad("attestation with a lone surrogate, validly signed", a, f.resigned(a, lone), "format")
     bad(
         "unsupported format, validly signed",
         a,
