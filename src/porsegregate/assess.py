@@ -22,6 +22,7 @@ from .coverage import compute_coverage, percent
 from .liabilities import Liabilities
 from .models import (
     CATEGORIES,
+    PROOF_TYPES,
     UNPROVEN,
     AssetCoverage,
     AssetLiabilities,
@@ -112,8 +113,6 @@ def challenges(
     declaration: ReservesDeclaration, ctx: EpochContext, nonce_of: NonceOf
 ) -> list[Challenge]:
     """The exact message each declared wallet's key must sign this epoch."""
-    from .models import PROOF_TYPES
-
     out = []
     for w in declaration.wallets:
         if w.proof == UNPROVEN:

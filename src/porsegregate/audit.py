@@ -24,12 +24,12 @@ import os
 import re
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from random import SystemRandom
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _crypto
 from .assess import EpochContext, assess
@@ -42,6 +42,7 @@ from .models import AssetLiabilities, Attestation, Checkpoint, LogEntry, Manifes
 from .protocol import epoch_keys, published_height
 from .reserves import read_reserves
 from .serialization import (
+    checkpoint_summary,
     liabilities_sha256,
     parse_attestation,
     parse_checkpoint,
@@ -106,6 +107,8 @@ CHECKS = (
 DATAROOM_CHECKS = tuple(c for c in CHECKS if c.startswith("dataroom-"))
 _CHECKPOINT_FILE = re.compile(r"log/checkpoints/([1-9][0-9]*)\.json")
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class AuditCheck:
@@ -166,14 +169,7 @@ class AuditReport:
             "epoch": self.epoch,
             "key_fingerprint": self.key_fingerprint,
             "epochs": self.epochs,
-            "log": None
-            if self.checkpoint is None
-            else {
-                "size": self.checkpoint.size,
-                "root": self.checkpoint.root.hex(),
-                "time": self.checkpoint.time,
-                "epoch": self.checkpoint.epoch,
-            },
+            "log": None if self.checkpoint is None else checkpoint_summary(self.checkpoint),
             "failed": failed_ids,
             "checks": [{"id": c.id, "status": c.status, "detail": c.detail} for c in self.checks],
             "summary": {
@@ -282,6 +278,17 @@ class _Audit:
         if "/proofs/" not in f"/{relative}":
             self._cache[relative] = data
         return data
+
+    def parsed(self, relative: str, parse: Callable[[bytes], T], check: str) -> T | None:
+        """A file of the site parsed; a missing or malformed one fails `check` (and is None)."""
+        data = self.read(relative)
+        try:
+            if data is None:
+                raise FormatError("missing")
+            return parse(data)
+        except FormatError as exc:
+            self.fail(check, f"{relative}: {exc}")
+            return None
 
     def listing(self, prefix: str) -> list[str] | None:
         """Every file under a local folder ('/'-separated, relative to it); None for a URL."""
@@ -693,13 +700,8 @@ class _Audit:
             if m == n:
                 continue
             name = f"{SITE_LOG}/consistency/{m}.json"
-            published = self.read(name)
-            try:
-                if published is None:
-                    raise FormatError("missing")
-                proof = parse_consistency(published)
-            except FormatError as exc:
-                self.fail("log-consistency", f"{name}: {exc}")
+            proof = self.parsed(name, parse_consistency, "log-consistency")
+            if proof is None:
                 continue
             if (proof.first, proof.second) != (m, n) or not verify_consistency(
                 m, n, cp.root, newest.root, proof.path
@@ -722,13 +724,8 @@ class _Audit:
 
         for entry in entries:
             name = f"{SITE_LOG}/inclusion/{entry.index}.json"
-            published = self.read(name)
-            try:
-                if published is None:
-                    raise FormatError("missing")
-                inclusion = parse_inclusion(published)
-            except FormatError as exc:
-                self.fail("log-inclusion", f"{name}: {exc}")
+            inclusion = self.parsed(name, parse_inclusion, "log-inclusion")
+            if inclusion is None:
                 continue
             if (
                 inclusion.index != entry.index
@@ -757,13 +754,8 @@ class _Audit:
                 continue
             p = folder.prefix
             final = finals.get(folder.attestation.epoch_id)
-            data = self.read(p + f"{SITE_LOG}/checkpoint.json")
-            try:
-                if data is None:
-                    raise FormatError("missing")
-                own = parse_checkpoint(data)
-            except FormatError as exc:
-                self.fail("log-epoch-logs", f"{p}log/checkpoint.json: {exc}")
+            own = self.parsed(p + f"{SITE_LOG}/checkpoint.json", parse_checkpoint, "log-epoch-logs")
+            if own is None:
                 continue
             homes += 1
             published = self.read(f"{SITE_LOG}/checkpoints/{own.size}.json")
@@ -773,7 +765,7 @@ class _Audit:
                     f"{p}log/checkpoint.json has size {own.size}, but the site's log has no "
                     "checkpoint of that size",
                 )
-            elif published != data:
+            elif published != self.read(p + f"{SITE_LOG}/checkpoint.json"):
                 self.fail(
                     "log-epoch-logs",
                     f"{p}log/checkpoint.json and log/checkpoints/{own.size}.json are two "
@@ -785,13 +777,8 @@ class _Audit:
                     f"{p}log/checkpoint.json has size {own.size}, but epoch "
                     f"{final.epoch} is entry {final.index} of the log",
                 )
-            own_entries = self.read(p + f"{SITE_LOG}/entries.json")
-            try:
-                if own_entries is None:
-                    raise FormatError("missing")
-                listed = parse_entries(own_entries)
-            except FormatError as exc:
-                self.fail("log-epoch-logs", f"{p}log/entries.json: {exc}")
+            listed = self.parsed(p + f"{SITE_LOG}/entries.json", parse_entries, "log-epoch-logs")
+            if listed is None:
                 continue
             if listed != entries[: len(listed)] or len(listed) != own.size:
                 self.fail(

@@ -16,7 +16,6 @@ lists one whose files are missing or whose signatures fail is a failure.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -29,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from . import _crypto
-from ._fs import atomic_write, read_bytes
+from ._fs import atomic_write, folder_lock, read_bytes, swap_dir
 from .errors import ConfigError, FormatError, InputError, VerificationError
 from .history import AUDITORS, EPOCHS
 from .models import Attestation
 from .protocol import EPOCH_RE
-from .serialization import canonical, json_loads, parse_attestation, parse_manifest
-from .verify import SiteReader
+from .serialization import canonical, json_loads, parse_attestation
+from .verify import SiteReader, check_signed_site
 
 COSIGN_FORMAT = "porsegregate-cosign/1"
 INDEX = f"{AUDITORS}/index.json"
@@ -210,45 +209,10 @@ def verify_epoch_site(folder: Path, expect_key: str | None = None) -> _Verified:
     """
     refuse = "refusing to co-sign a site that does not verify"
     reader = SiteReader(str(folder))
-    att = reader.need("attestation.json")
-    att_sig = reader.need("attestation.json.sig")
-    manifest_data = reader.need("manifest.json")
-    manifest_sig = reader.need("manifest.json.sig")
     try:
-        key = _crypto.load_public_key_pem(reader.need("custodian.pub.pem"))
-    except (TypeError, ValueError) as exc:
-        raise VerificationError(
-            "attestation-signature", f"custodian.pub.pem is not an Ed25519 public key; {refuse}"
-        ) from exc
-    fingerprint = _crypto.fingerprint(key)
-    if not _crypto.ed25519_verify(key, att_sig, att):
-        raise VerificationError(
-            "attestation-signature",
-            f"attestation.json is not signed by the custodian key {fingerprint}: it or its "
-            f"signature was altered; {refuse}",
-        )
-    if expect_key is not None:
-        wanted = expect_key.replace(" ", "").replace(":", "").replace("-", "").lower()
-        if wanted != fingerprint:
-            raise VerificationError(
-                "key-pin", f"the custodian key is {fingerprint}, not {wanted}; {refuse}"
-            )
-    try:
-        attestation = parse_attestation(att)
-    except FormatError as exc:
-        raise VerificationError("format", f"attestation.json is malformed: {exc}") from exc
-    if not _crypto.ed25519_verify(key, manifest_sig, manifest_data):
-        raise VerificationError(
-            "manifest-signature", f"manifest.json is not signed by the custodian key; {refuse}"
-        )
-    try:
-        manifest = parse_manifest(manifest_data)
-    except FormatError as exc:
-        raise VerificationError("manifest-signature", f"manifest.json is malformed: {exc}") from exc
-    if manifest.attestation_sha256 != _crypto.sha256_hex(att):
-        raise VerificationError(
-            "manifest-attestation", f"the manifest is for a different attestation; {refuse}"
-        )
+        att, attestation, fingerprint, manifest = check_signed_site(reader, expect_key)
+    except VerificationError as exc:
+        raise VerificationError(exc.check, f"{exc.detail}; {refuse}") from None
     for relative, expected in sorted(manifest.files.items()):
         if not _safe_relative(relative):
             raise VerificationError("manifest-files", f"the manifest lists a bad path {relative!r}")
@@ -280,18 +244,9 @@ def _root_of(folder: Path) -> Path:
 def _exclusive(folder: Path) -> Iterator[None]:
     """The lock `publish` takes (on the site's parent folder): never write into a site mid-swap."""
     root = _root_of(folder)
-    fd = os.open(root.parent, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise InputError(
-                f"a porsegregate publish or cosign is writing into {root.parent}; "
-                "wait for it to finish"
-            ) from exc
+    busy = f"a porsegregate publish or cosign is writing into {root.parent}; wait for it to finish"
+    with folder_lock(root.parent, busy):
         yield
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -398,18 +353,7 @@ def _put_folder(site: Path, fingerprint: str, files: dict[str, bytes], listed: l
             _write_file(staging / relative, data)
         os.chmod(staging, 0o755)  # noqa: S103 - published
         _fsync_dir(staging)
-        if target.exists() or target.is_symlink():
-            old = Path(tempfile.mkdtemp(dir=auditors, prefix=f".{fingerprint[:16]}.old-"))
-            old.rmdir()
-            os.rename(target, old)
-            try:
-                os.rename(staging, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, target)
+        swap_dir(staging, target)
         _fsync_dir(auditors)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -34,6 +34,7 @@ from .serialization import (
     inclusion_bytes,
     parse_attestation,
     parse_checkpoint,
+    parse_entries,
 )
 from .transparency import TransparencyLog, consistency_proof, inclusion_path, root_of
 
@@ -242,8 +243,6 @@ def commit_log(workspace: WorkspaceLog, staged: StagedLog) -> None:
 
 def history(staged: StagedLog) -> list[HistoryPoint]:
     """The final attestation of every epoch, in log order (a republished epoch counts once)."""
-    from .serialization import parse_entries
-
     entries = parse_entries(staged.files[f"{SITE_LOG}/entries.json"])
     last: dict[str, LogEntry] = {}
     for entry in entries:

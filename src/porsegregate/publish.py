@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import os
 import shutil
@@ -21,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import PROTOCOL_VERSION, __version__, _crypto
-from ._fs import atomic_write
+from ._fs import atomic_write, folder_lock, swap_dir
 from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochContext, assess
 from .bundle import encode_shard, shard_name
 from .codes import client_secret
@@ -83,17 +82,6 @@ def parse_snapshot_time(text: str | None) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _current_epoch(site: Path) -> str | None:
-    """The epoch the site shows now (None for a new site)."""
-    path = site / "attestation.json"
-    if not path.is_file():
-        return None
-    try:
-        return parse_attestation(path.read_bytes()).epoch_id
-    except FormatError as exc:
-        raise InputError(f"{path}: the published attestation is unreadable: {exc}") from exc
-
-
 def _next_due(snapshot: str, next_due: str | None, interval_days: int) -> str:
     """When the next attestation is due: given, or the snapshot time plus the interval."""
     if next_due is None:
@@ -105,17 +93,18 @@ def _next_due(snapshot: str, next_due: str | None, interval_days: int) -> str:
     return due
 
 
-def _previous(site: Path, epoch: str, replace: bool) -> str | None:
-    """The hash to chain to: the site's current attestation, unless it is this epoch."""
+def _previous(site: Path, epoch: str, replace: bool) -> tuple[str | None, str | None]:
+    """(the hash to chain to, the epoch the site shows now): the site's current attestation
+    is chained to, unless it is this epoch (republished: chain to what it chained to)."""
     if not site.exists():
-        return None
+        return None, None
     if not site.is_dir() or (any(site.iterdir()) and not (site / SITE_MARKER).exists()):
         raise InputError(
             f"{site} exists and is not a porsegregate site; refusing to replace it (choose --out)"
         )
     current = site / "attestation.json"
     if not current.exists():
-        return None
+        return None, None
     data = current.read_bytes()
     try:
         previous = parse_attestation(data)
@@ -127,8 +116,8 @@ def _previous(site: Path, epoch: str, replace: bool) -> str | None:
                 f"epoch {epoch} is already published in {site}; use a new epoch id "
                 "(or --replace to republish this one)"
             )
-        return previous.previous_attestation_sha256
-    return _crypto.sha256_hex(data)
+        return previous.previous_attestation_sha256, epoch
+    return _crypto.sha256_hex(data), previous.epoch_id
 
 
 @contextlib.contextmanager
@@ -138,37 +127,14 @@ def _exclusive(site: Path) -> Iterator[None]:
     The lock is on the site's parent folder itself, so nothing extra is created,
     and the kernel releases it when a killed process dies.
     """
-    fd = os.open(site.parent, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise InputError(
-                f"another porsegregate publish is writing into {site.parent}; wait for it to finish"
-            ) from exc
+    busy = f"another porsegregate publish is writing into {site.parent}; wait for it to finish"
+    with folder_lock(site.parent, busy):
         for leftover in (
             *site.parent.glob(f".{site.name}.staging-*"),
             *site.parent.glob(f".{site.name}.old-*"),
         ):
             shutil.rmtree(leftover, ignore_errors=True)
         yield
-    finally:
-        os.close(fd)
-
-
-def _swap_in(staging: Path, site: Path) -> None:
-    if not site.exists():
-        os.rename(staging, site)
-        return
-    old = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.old-"))
-    old.rmdir()
-    os.rename(site, old)
-    try:
-        os.rename(staging, site)
-    except BaseException:
-        os.rename(old, site)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass
@@ -276,8 +242,7 @@ def publish(
         or site.resolve() in codes_path.resolve().parents
     ):
         raise ConfigError(f"the client codes file {codes_path} must not be inside the site {site}")
-    previous = _previous(site, epoch, replace)
-    current = _current_epoch(site)
+    previous, current = _previous(site, epoch, replace)
     declaration = load_declaration(config, reserves_path)
     if prepared is None or prepared.epoch != epoch or prepared.config.path != config.path:
         prepared = prepare_epoch(config, passphrase, epoch, liabilities_path, progress)
@@ -431,7 +396,7 @@ def _write_site(
         writer.writerows(zip(proofs.accounts, proofs.codes, strict=True))
         atomic_write(codes_path, codes.getvalue().encode(), mode=0o600)
         os.sync()  # every file of the new site is on disk before it replaces the old one
-        _swap_in(staging, site)
+        swap_dir(staging, site)
         commit_log(workspace_log, staged_log)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

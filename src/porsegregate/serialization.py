@@ -589,6 +589,11 @@ def checkpoint_bytes(c: Checkpoint) -> bytes:
     )
 
 
+def checkpoint_summary(c: Checkpoint) -> dict[str, Any]:
+    """What a report says of a checkpoint (the log's identity is the key fingerprint beside it)."""
+    return {"size": c.size, "root": c.root.hex(), "time": c.time, "epoch": c.epoch}
+
+
 def parse_checkpoint(data: bytes) -> Checkpoint:
     doc = _load_canonical(data, "checkpoint")
     if _get(doc, "format", str, "checkpoint") != CHECKPOINT_FORMAT:

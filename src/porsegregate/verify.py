@@ -24,10 +24,11 @@ from .chains import AddressError, SignatureError
 from .codes import CodeError, parse_code
 from .control import verify_control
 from .coverage import coverage_problems, percent
-from .errors import FormatError, InputError
+from .errors import FormatError, InputError, VerificationError
 from .models import CLIENT_CATEGORIES, Attestation, Checkpoint, LogEntry, Manifest, ProofFile
 from .protocol import account_commitment, dedicated_tag, epoch_keys, leaf_hash
 from .serialization import (
+    checkpoint_summary,
     liabilities_sha256,
     parse_attestation,
     parse_checkpoint,
@@ -129,14 +130,7 @@ class Report:
             "overdue": self.overdue,
             "warnings": self.warnings,
             "auditors": self.auditors,
-            "log": None
-            if self.checkpoint is None
-            else {
-                "size": self.checkpoint.size,
-                "root": self.checkpoint.root.hex(),
-                "time": self.checkpoint.time,
-                "epoch": self.checkpoint.epoch,
-            },
+            "log": None if self.checkpoint is None else checkpoint_summary(self.checkpoint),
             "coverage": [
                 {
                     "asset": c.asset,
@@ -478,6 +472,52 @@ class SiteReader:
         return data
 
 
+def _check_manifest(
+    run: _Run,
+    key: _crypto.Ed25519PublicKey,
+    manifest_data: bytes,
+    manifest_sig: bytes,
+    attestation_data: bytes,
+) -> Manifest:
+    if not _crypto.ed25519_verify(key, manifest_sig, manifest_data):
+        raise run.fail("manifest-signature", "manifest.json is not signed by the custodian key")
+    run.ok("manifest-signature", "the file manifest is signed by the custodian key")
+    try:
+        manifest = parse_manifest(manifest_data)
+    except FormatError as exc:
+        raise run.fail("manifest-signature", f"manifest.json is malformed: {exc}") from exc
+    if manifest.attestation_sha256 != _crypto.sha256_hex(attestation_data):
+        raise run.fail("manifest-attestation", "the manifest is for a different attestation")
+    run.ok("manifest-attestation", "the manifest is for this attestation")
+    return manifest
+
+
+def check_signed_site(
+    site: SiteReader, expect_key: str | None = None
+) -> tuple[bytes, Attestation, str, Manifest]:
+    """The custodian's signatures on a site, without a client: (attestation bytes, attestation,
+    key fingerprint, manifest). The same checks as `verify_site`; VerificationError names the
+    first that fails."""
+    attestation_data = site.need("attestation.json")
+    run = _Run()
+    try:
+        attestation, key = _check_attestation(
+            run,
+            attestation_data,
+            site.need("attestation.json.sig"),
+            site.need("custodian.pub.pem"),
+            expect_key,
+        )
+        manifest = _check_manifest(
+            run, key, site.need("manifest.json"), site.need("manifest.json.sig"), attestation_data
+        )
+    except _Failed:
+        failed = run.report.failed
+        assert failed is not None
+        raise VerificationError(failed.id, failed.detail) from None
+    return attestation_data, attestation, run.report.key_fingerprint or "", manifest
+
+
 def _check_freshness(run: _Run, attestation: Attestation, now: datetime | None) -> None:
     """A freeze attack shows an old attestation forever: say so once the next is overdue (T9)."""
     run.report.next_due = attestation.next_due
@@ -639,16 +679,7 @@ def verify_site(
             run, attestation_data, signature, public_pem, expect_key
         )
         check_auditors(run, site, attestation_data)
-        if not _crypto.ed25519_verify(key, manifest_sig, manifest_data):
-            raise run.fail("manifest-signature", "manifest.json is not signed by the custodian key")
-        run.ok("manifest-signature", "the file manifest is signed by the custodian key")
-        try:
-            manifest = parse_manifest(manifest_data)
-        except FormatError as exc:
-            raise run.fail("manifest-signature", f"manifest.json is malformed: {exc}") from exc
-        if manifest.attestation_sha256 != _crypto.sha256_hex(attestation_data):
-            raise run.fail("manifest-attestation", "the manifest is for a different attestation")
-        run.ok("manifest-attestation", "the manifest is for this attestation")
+        manifest = _check_manifest(run, key, manifest_data, manifest_sig, attestation_data)
         checkpoint = _check_log(run, site, manifest, key, attestation_data, state)
         _check_freshness(run, attestation, now)
         _check_reserves(run, attestation)
