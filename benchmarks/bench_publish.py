@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from porsegregate.demo import DEMO_PASSPHRASE, write_synthetic_liabilities
-from porsegregate.workspace import init_workspace, write_config
+from porsegregate.publish.demo import DEMO_PASSPHRASE, write_synthetic_liabilities
+from porsegregate.publish.workspace import init_workspace, write_config
 
 ASSETS = (("BTC", 8), ("ETH", 18), ("SOL", 9), ("USDC", 6), ("USDT", 6))
 

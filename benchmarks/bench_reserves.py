@@ -26,14 +26,14 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from porsegregate import _crypto
-from porsegregate.assess import challenges
 from porsegregate.chains import evm
-from porsegregate.config import load_config
-from porsegregate.demo import DEMO_PASSPHRASE
-from porsegregate.publish import assess_reserves, prepare_epoch, publish
-from porsegregate.reserves import CSV_HEADER, read_reserves
-from porsegregate.verify import verify_site
-from porsegregate.workspace import init_workspace
+from porsegregate.publish.assess import challenges
+from porsegregate.publish.config import load_config
+from porsegregate.publish.demo import DEMO_PASSPHRASE
+from porsegregate.publish.pipeline import assess_reserves, prepare_epoch, publish
+from porsegregate.publish.reserves import CSV_HEADER, read_reserves
+from porsegregate.publish.workspace import init_workspace
+from porsegregate.verify.client import verify_site
 
 EPOCH = "bench"
 CHAIN = '[chains.ethereum]\nkind = "evm"\nchain_id = 1\nblock = 1\nblock_hash = "0x{h}"\n'

@@ -19,10 +19,10 @@ def load_vectors(name: str) -> Any:
 @pytest.fixture(scope="session")
 def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A workspace initialised and published once: (config, result, codes by account)."""
-    from porsegregate.config import load_config
-    from porsegregate.demo_reserves import write_demo_reserves
-    from porsegregate.publish import prepare_epoch, publish
-    from porsegregate.workspace import init_workspace
+    from porsegregate.publish.config import load_config
+    from porsegregate.publish.demo_reserves import write_demo_reserves
+    from porsegregate.publish.pipeline import prepare_epoch, publish
+    from porsegregate.publish.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("published")
     init_workspace(root / "ws", PASSPHRASE)
@@ -60,7 +60,7 @@ def own_copy(published: dict[str, Any], tmp_path: Path) -> tuple[Any, Path]:
     """
     import shutil
 
-    from porsegregate.config import load_config
+    from porsegregate.publish.config import load_config
 
     workspace = published["config"].workspace
     copy = tmp_path / "ws"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from porsegregate import _crypto
-from porsegregate.config import Config
-from porsegregate.demo import DEMO_PASSPHRASE, run_demo
-from porsegregate.keys import load_signing_key
-from porsegregate.serialization import canonical, checkpoint_bytes, parse_checkpoint
+from porsegregate.protocol.serialization import canonical, checkpoint_bytes, parse_checkpoint
+from porsegregate.publish.config import Config
+from porsegregate.publish.demo import DEMO_PASSPHRASE, run_demo
+from porsegregate.publish.keys import load_signing_key
 
 EPOCHS = 3
 CLIENTS = 300
@@ -36,7 +36,7 @@ class History:
     def copy(self, destination: Path) -> History:
         """A private copy (site, workspace and codes) to attack or publish into."""
         shutil.copytree(self.root, destination, symlinks=True)
-        from porsegregate.config import load_config
+        from porsegregate.publish.config import load_config
 
         config = load_config(destination / "workspace" / "porsegregate.toml")
         return History(
@@ -55,7 +55,7 @@ class History:
 
 
 def build_history(root: Path) -> History:
-    from porsegregate.config import load_config
+    from porsegregate.publish.config import load_config
 
     result = run_demo(root, clients=CLIENTS, seed=11, epochs=EPOCHS)
 
@@ -124,8 +124,8 @@ def publish_next(h: History, epoch: str, seed: int) -> None:
     """Publish one more epoch into this copy (no reserves: a stated shortfall)."""
     from datetime import UTC, datetime
 
-    from porsegregate.demo import write_synthetic_liabilities
-    from porsegregate.publish import publish
+    from porsegregate.publish.demo import write_synthetic_liabilities
+    from porsegregate.publish.pipeline import publish
 
     liabilities = h.workspace / "data" / f"liabilities-{epoch}-{seed}.csv"
     write_synthetic_liabilities(liabilities, CLIENTS, seed)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from porsegregate.amounts import MAX_AMOUNT, format_decimal, parse_decimal, parse_units
+from porsegregate.protocol.amounts import MAX_AMOUNT, format_decimal, parse_decimal, parse_units
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,19 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from porsegregate.audit import CHECKS, FAIL, NOT_APPLICABLE, PASS, AuditReport, DataRoom, audit_site
+from porsegregate.audit.site import (
+    CHECKS,
+    FAIL,
+    NOT_APPLICABLE,
+    PASS,
+    AuditReport,
+    DataRoom,
+    audit_site,
+)
 from porsegregate.cli import main
-from porsegregate.demo import DEMO_PASSPHRASE
-from porsegregate.serialization import parse_attestation
-from porsegregate.state import ClientState
+from porsegregate.protocol.serialization import parse_attestation
+from porsegregate.publish.demo import DEMO_PASSPHRASE
+from porsegregate.verify.state import ClientState
 
 from . import history as h
 
@@ -312,7 +320,7 @@ def test_a_manifest_path_outside_the_site_is_not_read(clean: h.History, tmp_path
     """A custodian's manifest cannot make the auditor's machine read (and hash) its files."""
     from dataclasses import replace
 
-    from porsegregate.serialization import manifest_bytes, parse_manifest
+    from porsegregate.protocol.serialization import manifest_bytes, parse_manifest
 
     copy = clean.copy(tmp_path / "outside")
     path = copy.site / "manifest.json"
@@ -363,7 +371,7 @@ def test_a_changed_balance_fails_totals_roots_and_that_clients_proof(
 
 
 def test_a_wrong_code_fails_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
-    from porsegregate.codes import client_secret, format_code
+    from porsegregate.protocol.codes import client_secret, format_code
 
     lines = codes_of(clean).read_text().splitlines()
     account = lines[5].split(",", 1)[0]
@@ -477,11 +485,11 @@ def test_bad_input_exits_3_and_bad_usage_2(clean: h.History, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_ten_thousand_clients_audit_in_well_under_a_minute(tmp_path: Path) -> None:
-    from porsegregate.demo import run_demo
+    from porsegregate.publish.demo import run_demo
 
     run_demo(tmp_path / "demo", clients=10_000, seed=3, epochs=3)
     config_path = tmp_path / "demo" / "workspace" / "porsegregate.toml"
-    from porsegregate.config import load_config
+    from porsegregate.publish.config import load_config
 
     config = load_config(config_path)
     epoch = parse_attestation(

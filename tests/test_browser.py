@@ -49,7 +49,7 @@ def serve(directory: Path) -> tuple[str, Any]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from porsegregate.demo import run_demo
+    from porsegregate.publish.demo import run_demo
 
     out = tmp_path_factory.mktemp("browser-demo")
     result = run_demo(out, clients=400, seed=3)
@@ -70,8 +70,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def short_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The demo published with a shortfall: SOL's segregated wallets hold 80 % of SOL owed."""
-    from porsegregate.config import CONFIG_NAME, load_config
-    from porsegregate.demo import run_demo
+    from porsegregate.publish.config import CONFIG_NAME, load_config
+    from porsegregate.publish.demo import run_demo
 
     out = tmp_path_factory.mktemp("browser-shortfall")
     result = run_demo(out, clients=400, seed=3, shortfall=True)

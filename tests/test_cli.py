@@ -295,7 +295,7 @@ def test_sigterm_during_publish_leaves_the_previous_site(tmp_path: Path) -> None
     import signal
     import time
 
-    from porsegregate.demo import DEMO_PASSPHRASE, run_demo, write_synthetic_liabilities
+    from porsegregate.publish.demo import DEMO_PASSPHRASE, run_demo, write_synthetic_liabilities
 
     result = run_demo(tmp_path / "demo", clients=50, seed=1)
     site = result.publish.site

@@ -24,8 +24,8 @@ from porsegregate.cosign import (
     verify_cosignatures,
 )
 from porsegregate.errors import ConfigError, InputError
-from porsegregate.serialization import canonical
-from porsegregate.verify import Report, verify_history, verify_site
+from porsegregate.protocol.serialization import canonical
+from porsegregate.verify.client import Report, verify_history, verify_site
 
 from . import history as h
 

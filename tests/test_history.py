@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from porsegregate.serialization import parse_attestation
-from porsegregate.state import ClientState
-from porsegregate.verify import verify_history, verify_site
+from porsegregate.protocol.serialization import parse_attestation
+from porsegregate.verify.client import verify_history, verify_site
+from porsegregate.verify.state import ClientState
 
 from . import history as h
 
@@ -53,10 +53,10 @@ def test_history_attacks(clean: h.History, tmp_path: Path) -> None:
 def test_a_changed_page_fails_its_epochs_manifest(clean: h.History, tmp_path: Path) -> None:
     copy = clean.copy(tmp_path / "changed")
     h.change_file(copy)
-    from porsegregate.verify import SiteReader
+    from porsegregate.verify.client import SiteReader
 
     site = SiteReader(str(copy.site / "epochs" / copy.epochs[0]))
-    from porsegregate.serialization import parse_manifest
+    from porsegregate.protocol.serialization import parse_manifest
 
     manifest = parse_manifest(site.need("manifest.json"))
     from porsegregate import _crypto
@@ -124,7 +124,7 @@ def test_a_rewritten_newest_attestation_is_not_in_the_log(clean: h.History, tmp_
     import json
 
     from porsegregate import _crypto
-    from porsegregate.serialization import canonical, manifest_bytes, parse_manifest
+    from porsegregate.protocol.serialization import canonical, manifest_bytes, parse_manifest
 
     copy = clean.copy(tmp_path / "newest")
     key = copy.signing_key()
@@ -191,7 +191,7 @@ def test_next_due_must_be_a_real_later_time(clean: h.History, due: str) -> None:
     import json
 
     from porsegregate.errors import FormatError
-    from porsegregate.serialization import canonical
+    from porsegregate.protocol.serialization import canonical
 
     doc = json.loads((clean.site / "attestation.json").read_bytes())
     doc["epoch"]["snapshot_time"] = "2026-11-30T23:59:59Z"
@@ -258,7 +258,7 @@ def test_a_changed_log_file_is_caught(clean: h.History, tmp_path: Path) -> None:
     """A host edits a file the verifier reads (the log's entry list) without the manifest."""
     import json
 
-    from porsegregate.serialization import canonical
+    from porsegregate.protocol.serialization import canonical
 
     copy = clean.copy(tmp_path / "entries")
     path = copy.site / "log" / "entries.json"

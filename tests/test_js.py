@@ -22,9 +22,9 @@ from typing import Any
 
 from porsegregate import _crypto
 from porsegregate.cosign import COSIGN_FORMAT, cosign, name_problem, statement_problem
-from porsegregate.serialization import canonical, parse_attestation
-from porsegregate.state import ClientState
-from porsegregate.verify import HistoryReport, Report, verify_history, verify_site
+from porsegregate.protocol.serialization import canonical, parse_attestation
+from porsegregate.verify.client import HistoryReport, Report, verify_history, verify_site
+from porsegregate.verify.state import ClientState
 
 from . import history as h
 
@@ -36,7 +36,7 @@ def _rewrite_newest_attestation(copy: h.History) -> None:
     from dataclasses import replace
 
     from porsegregate import _crypto
-    from porsegregate.serialization import canonical, manifest_bytes, parse_manifest
+    from porsegregate.protocol.serialization import canonical, manifest_bytes, parse_manifest
 
     key = copy.signing_key()
     path = copy.site / "attestation.json"
@@ -60,8 +60,8 @@ def _rewrite_newest_attestation(copy: h.History) -> None:
 
 def publish_with_newcomer(copy: h.History, epoch: str, seed: int) -> tuple[str, str]:
     """One more epoch in which one more client holds assets: a client of the newest epoch only."""
-    from porsegregate.demo import DEMO_PASSPHRASE, write_synthetic_liabilities
-    from porsegregate.publish import publish
+    from porsegregate.publish.demo import DEMO_PASSPHRASE, write_synthetic_liabilities
+    from porsegregate.publish.pipeline import publish
 
     liabilities = copy.workspace / "data" / f"liabilities-{epoch}-{seed}.csv"
     write_synthetic_liabilities(liabilities, h.CLIENTS + 1, seed)

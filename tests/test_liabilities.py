@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from porsegregate.errors import InputError
-from porsegregate.liabilities import MAX_PROBLEMS, read_liabilities
-from porsegregate.models import Asset
+from porsegregate.protocol.models import Asset
+from porsegregate.publish.liabilities import MAX_PROBLEMS, read_liabilities
 
 ASSETS = (Asset("BTC", 8), Asset("USDT", 6))
 HEADER = "account_id,asset,amount\n"

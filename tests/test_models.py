@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from porsegregate import PROTOCOL_VERSION
-from porsegregate.amounts import MAX_AMOUNT
-from porsegregate.bundle import (
+from porsegregate.protocol.amounts import MAX_AMOUNT
+from porsegregate.protocol.bundle import (
     AssetProof,
     Bundle,
     LeafProof,
@@ -19,9 +19,10 @@ from porsegregate.bundle import (
     encode_bundle,
     encode_shard,
 )
-from porsegregate.codes import SECRET_BITS, format_code, parse_code
-from porsegregate.coverage import compute_coverage
-from porsegregate.models import (
+from porsegregate.protocol.codes import SECRET_BITS, format_code, parse_code
+from porsegregate.protocol.coverage import compute_coverage
+from porsegregate.protocol.hashing import text_problem
+from porsegregate.protocol.models import (
     CATEGORIES,
     PROOF_TYPES,
     AssetLiabilities,
@@ -36,8 +37,7 @@ from porsegregate.models import (
     Reserves,
     Wallet,
 )
-from porsegregate.protocol import text_problem
-from porsegregate.serialization import (
+from porsegregate.protocol.serialization import (
     KEY_REVEALING,
     attestation_bytes,
     manifest_bytes,

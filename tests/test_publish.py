@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from porsegregate import _crypto
-from porsegregate.bundle import decode_shard, shard_name
-from porsegregate.config import load_config
 from porsegregate.errors import ConfigError, InputError
-from porsegregate.publish import publish
-from porsegregate.serialization import parse_attestation, parse_manifest
-from porsegregate.verify import verify_site
-from porsegregate.workspace import init_workspace
+from porsegregate.protocol.bundle import decode_shard, shard_name
+from porsegregate.protocol.serialization import parse_attestation, parse_manifest
+from porsegregate.publish.config import load_config
+from porsegregate.publish.pipeline import publish
+from porsegregate.publish.workspace import init_workspace
+from porsegregate.verify.client import verify_site
 
 from .conftest import PASSPHRASE
 
@@ -128,8 +128,8 @@ def test_tampered_site_is_caught(
     site = tmp_path / "site"
     shutil.copytree(published["site"], site)
     account, code = next(iter(published["codes"].items()))
-    from porsegregate.codes import parse_code
-    from porsegregate.protocol import epoch_keys
+    from porsegregate.protocol.codes import parse_code
+    from porsegregate.protocol.hashing import epoch_keys
 
     manifest = parse_manifest((site / "manifest.json").read_bytes())
     lookup = epoch_keys(parse_code(code), manifest.epoch_id).lookup
@@ -151,8 +151,8 @@ def test_tampered_site_is_caught(
         shutil.copytree(published["site"], other)
         doc = json.loads((site / "manifest.json").read_bytes())
         doc["attestation_sha256"] = "0" * 64
-        from porsegregate.keys import load_signing_key
-        from porsegregate.serialization import canonical
+        from porsegregate.protocol.serialization import canonical
+        from porsegregate.publish.keys import load_signing_key
 
         key = load_signing_key(published["config"].signing_key, PASSPHRASE)
         data = canonical(doc)
@@ -165,8 +165,8 @@ def test_tampered_site_is_caught(
 
 def test_a_dropped_client_is_noticed(published: dict[str, Any], tmp_path: Path) -> None:
     """T7: a client whose proof is missing gets proof-found, not a silent pass."""
-    from porsegregate.codes import client_secret, format_code
-    from porsegregate.keys import load_master_secret
+    from porsegregate.protocol.codes import client_secret, format_code
+    from porsegregate.publish.keys import load_master_secret
 
     master = load_master_secret(published["config"].master_secret, PASSPHRASE)
     code = format_code(client_secret(master, "never-published"))
@@ -180,7 +180,7 @@ def test_interrupted_publish_leaves_the_previous_site(
     config, site = own_copy
     before = site_files(site)
     log_before = site_files(config.log)
-    import porsegregate.publish as pub
+    import porsegregate.publish.pipeline as pub
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
@@ -302,9 +302,9 @@ def test_a_second_publish_into_the_same_folder_is_refused(
 
 def test_three_holders_and_a_thousand_look_the_same() -> None:
     """T6: the signed tree of 3 BTC holders has the height of one of 1,000."""
-    from porsegregate.epoch import build_epoch
-    from porsegregate.liabilities import Liabilities
-    from porsegregate.models import Asset
+    from porsegregate.protocol.models import Asset
+    from porsegregate.publish.epoch import build_epoch
+    from porsegregate.publish.liabilities import Liabilities
 
     assets = (Asset("BTC", 8),)
     master = bytes(range(32))

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from porsegregate import _crypto
-from porsegregate.assess import challenges
 from porsegregate.chains import bitcoin, ed25519, evm
-from porsegregate.config import Config, load_config
-from porsegregate.control import control_message
-from porsegregate.demo_reserves import render_reserves_toml, write_signed_reserves
 from porsegregate.errors import InputError, ReservesError
-from porsegregate.publish import PreparedEpoch, assess_reserves, prepare_epoch, publish
-from porsegregate.reserves import read_reserves
-from porsegregate.workspace import init_workspace
+from porsegregate.protocol.control import control_message
+from porsegregate.publish.assess import challenges
+from porsegregate.publish.config import Config, load_config
+from porsegregate.publish.demo_reserves import render_reserves_toml, write_signed_reserves
+from porsegregate.publish.pipeline import PreparedEpoch, assess_reserves, prepare_epoch, publish
+from porsegregate.publish.reserves import read_reserves
+from porsegregate.publish.workspace import init_workspace
 
 from .conftest import PASSPHRASE, own_log
 

@@ -11,11 +11,11 @@ import pytest
 
 from porsegregate import _crypto
 from porsegregate.chains import bitcoin
-from porsegregate.config import load_config
-from porsegregate.demo_reserves import write_signed_reserves
-from porsegregate.publish import assess_reserves, prepare_epoch
-from porsegregate.reserves import read_reserves
-from porsegregate.workspace import init_workspace
+from porsegregate.publish.config import load_config
+from porsegregate.publish.demo_reserves import write_signed_reserves
+from porsegregate.publish.pipeline import assess_reserves, prepare_epoch
+from porsegregate.publish.reserves import read_reserves
+from porsegregate.publish.workspace import init_workspace
 
 from .conftest import PASSPHRASE
 

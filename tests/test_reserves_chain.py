@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from porsegregate.cli import main
-from porsegregate.config import Config, load_config
-from porsegregate.demo_reserves import write_signed_reserves
-from porsegregate.publish import PreparedEpoch, assess_reserves, prepare_epoch, publish
-from porsegregate.reserves import read_reserves
-from porsegregate.workspace import init_workspace
+from porsegregate.publish.config import Config, load_config
+from porsegregate.publish.demo_reserves import write_signed_reserves
+from porsegregate.publish.pipeline import PreparedEpoch, assess_reserves, prepare_epoch, publish
+from porsegregate.publish.reserves import read_reserves
+from porsegregate.publish.workspace import init_workspace
 
 from .conftest import PASSPHRASE, own_log
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import porsegregate.site as site_module
-from porsegregate.amounts import MAX_AMOUNT, format_decimal
+import porsegregate.publish.site as site_module
 from porsegregate.errors import ConfigError
-from porsegregate.models import AssetLiabilities, Attestation, Custodian
-from porsegregate.site import render_site, resource_dir
+from porsegregate.protocol.amounts import MAX_AMOUNT, format_decimal
+from porsegregate.protocol.models import AssetLiabilities, Attestation, Custodian
+from porsegregate.publish.site import render_site, resource_dir
 
 PAGES = ("index.html", "reserves.html", "verify.html", "auditor.html")
 FILES = {*PAGES, "assets/style.css", "assets/porverify.js"}
@@ -197,7 +197,7 @@ def test_resource_dir_prefers_the_package_then_the_checkout(
     assert (resource_dir("site") / "style.css").is_file()
     package = tmp_path / "src" / "porsegregate"
     package.mkdir(parents=True)
-    monkeypatch.setattr(site_module, "__file__", str(package / "site.py"))
+    monkeypatch.setattr(site_module, "__file__", str(package / "publish" / "site.py"))
     with pytest.raises(ConfigError, match=r"'templates' folder is missing .* reinstall"):
         resource_dir("templates")
     (tmp_path / "templates").mkdir()

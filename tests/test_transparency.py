@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from porsegregate.transparency import (
+from porsegregate.protocol.transparency import (
     TransparencyLog,
     consistency_proof,
     inclusion_path,

@@ -8,9 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from porsegregate.amounts import MAX_AMOUNT
-from porsegregate.protocol import node_hash, padded_height
-from porsegregate.tree import ENTRY, PathError, SumTree, TreeOverflowError, entry, fold_path
+from porsegregate.protocol.amounts import MAX_AMOUNT
+from porsegregate.protocol.hashing import node_hash, padded_height
+from porsegregate.protocol.tree import (
+    ENTRY,
+    PathError,
+    SumTree,
+    TreeOverflowError,
+    entry,
+    fold_path,
+)
 
 amounts = st.integers(min_value=0, max_value=2**100)
 

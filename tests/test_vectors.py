@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from porsegregate.codes import CodeError, client_secret, format_code, parse_code
-from porsegregate.protocol import account_commitment, epoch_keys
-from porsegregate.serialization import proof_file_from_dict
-from porsegregate.verify import verify_proof
+from porsegregate.protocol.codes import CodeError, client_secret, format_code, parse_code
+from porsegregate.protocol.hashing import account_commitment, epoch_keys
+from porsegregate.protocol.serialization import proof_file_from_dict
+from porsegregate.verify.client import verify_proof
 
 from .conftest import VECTORS, load_vectors
 

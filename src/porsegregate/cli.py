@@ -21,8 +21,6 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
-from .assess import DEFAULT_MAX_BLOCK_SKEW
-from .config import CONFIG_NAME, load_config
 from .errors import (
     ConfigError,
     FormatError,
@@ -31,10 +29,12 @@ from .errors import (
     ReservesError,
     VerificationError,
 )
-from .models import Reserves
-from .readers import parse_rpc_options
-from .serialization import reserves_to_dict
-from .verify import HistoryReport, Report
+from .protocol.models import Reserves
+from .protocol.serialization import reserves_to_dict
+from .publish.assess import DEFAULT_MAX_BLOCK_SKEW
+from .publish.config import CONFIG_NAME, load_config
+from .publish.readers import parse_rpc_options
+from .verify.client import HistoryReport, Report
 
 EXIT_FAILED = 1
 EXIT_INPUT = 3
@@ -167,8 +167,8 @@ skew_option = click.option(
 
 
 def _echo_coverage(reserves: Reserves) -> None:
-    from .amounts import format_decimal
-    from .coverage import percent
+    from .protocol.amounts import format_decimal
+    from .protocol.coverage import percent
 
     click.echo("  segregated coverage (client_segregated + client_dedicated wallets only):")
     for c in reserves.coverage:
@@ -205,7 +205,7 @@ def _echo_history(history: HistoryReport) -> None:
 
 
 def _echo_client_coverage(report: Report) -> None:
-    from .amounts import format_decimal
+    from .protocol.amounts import format_decimal
 
     if report.coverage:
         click.echo("How your assets are covered (client-segregated and dedicated wallets only):")
@@ -248,7 +248,7 @@ def main() -> None:
 @passphrase_option
 def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
     """Create a custodian workspace: config, encrypted key and master secret, sample data."""
-    from .workspace import init_workspace
+    from .publish.workspace import init_workspace
 
     with _errors():
         config = init_workspace(directory, _passphrase(passphrase_file, confirm=True), force)
@@ -307,7 +307,7 @@ def publish(
     passphrase_file: Path | None,
 ) -> None:
     """Build, sign and atomically publish one epoch's site."""
-    from .publish import publish as do_publish
+    from .publish.pipeline import publish as do_publish
 
     with _errors():
         config = load_config(workspace / CONFIG_NAME)
@@ -335,7 +335,7 @@ def publish(
         def human() -> None:
             click.echo(f"Published epoch {epoch} for {result.clients:,} clients to {result.site}")
             for a in result.attestation.assets:
-                from .amounts import format_decimal
+                from .protocol.amounts import format_decimal
 
                 click.echo(
                     f"  {a.code:<8} total {format_decimal(a.total, a.decimals):>30}  "
@@ -401,9 +401,9 @@ def challenge(
     signature cannot be reused for another epoch, custodian or category.
     Signatures may be left empty in the reserves file until they are made.
     """
-    from .assess import challenges
-    from .publish import prepare_epoch
-    from .reserves import read_reserves
+    from .publish.assess import challenges
+    from .publish.pipeline import prepare_epoch
+    from .publish.reserves import read_reserves
 
     with _errors():
         config = load_config(workspace / CONFIG_NAME)
@@ -474,8 +474,8 @@ def check(
     Exit 0 when everything holds and client liabilities are covered, 1 when a
     check fails or there is a shortfall, 3 on bad input.
     """
-    from .publish import assess_reserves, parse_snapshot_time, prepare_epoch
-    from .reserves import read_reserves
+    from .publish.pipeline import assess_reserves, parse_snapshot_time, prepare_epoch
+    from .publish.reserves import read_reserves
 
     with _errors():
         config = load_config(workspace / CONFIG_NAME)
@@ -585,9 +585,9 @@ def verify(
 ) -> None:
     """Check that your balances are included in the signed liabilities."""
     from ._fs import atomic_write, read_bytes
-    from .serialization import parse_proof_file, proof_file_bytes
-    from .state import ClientState
-    from .verify import verify_history, verify_proof, verify_site
+    from .protocol.serialization import parse_proof_file, proof_file_bytes
+    from .verify.client import verify_history, verify_proof, verify_site
+    from .verify.state import ClientState
 
     if (site is None) == (proof is None):
         raise click.UsageError("give exactly one of --site or --proof")
@@ -713,8 +713,8 @@ def audit(
     --reserves) also the newest epoch's totals, roots, client proofs and coverage.
     Exit 0 when every check holds, 1 when one fails, 3 on bad input.
     """
-    from .audit import DEFAULT_SAMPLE, FAIL, NOT_APPLICABLE, DataRoom, audit_site
-    from .state import ClientState
+    from .audit.site import DEFAULT_SAMPLE, FAIL, NOT_APPLICABLE, DataRoom, audit_site
+    from .verify.state import ClientState
 
     if all_clients and sample is not None:
         raise click.UsageError("give --sample N or --all, not both")
@@ -913,7 +913,7 @@ def cosign(
 )
 def demo(out: Path, clients: int, seed: int, serve_after: bool, port: int, shortfall: bool) -> None:
     """Publish a realistic synthetic custodian, to see and try everything."""
-    from .demo import DEMO_PASSPHRASE, run_demo
+    from .publish.demo import DEMO_PASSPHRASE, run_demo
 
     with _errors():
         result = run_demo(out, clients, seed, shortfall=shortfall)

@@ -30,11 +30,11 @@ from typing import Any
 from . import _crypto
 from ._fs import atomic_write, folder_lock, read_bytes, swap_dir
 from .errors import ConfigError, FormatError, InputError, VerificationError
-from .history import AUDITORS, EPOCHS
-from .models import Attestation
-from .protocol import EPOCH_RE
-from .serialization import canonical, json_loads, parse_attestation
-from .verify import SiteReader, check_signed_site
+from .protocol.hashing import EPOCH_RE
+from .protocol.models import Attestation
+from .protocol.serialization import canonical, json_loads, parse_attestation
+from .publish.history import AUDITORS, EPOCHS
+from .verify.client import SiteReader, check_signed_site
 
 COSIGN_FORMAT = "porsegregate-cosign/1"
 INDEX = f"{AUDITORS}/index.json"

@@ -22,8 +22,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from porsegregate import _crypto
-from porsegregate.assess import EpochContext
-from porsegregate.bundle import (
+from porsegregate.chains import bitcoin, ed25519, evm
+from porsegregate.protocol.bundle import (
     AssetProof,
     Bundle,
     LeafProof,
@@ -31,12 +31,10 @@ from porsegregate.bundle import (
     decode_bundle,
     encode_bundle,
 )
-from porsegregate.chains import bitcoin, ed25519, evm
-from porsegregate.codes import client_secret, format_code
-from porsegregate.coverage import compute_coverage, percent
-from porsegregate.epoch import build_epoch
-from porsegregate.liabilities import Liabilities
-from porsegregate.models import (
+from porsegregate.protocol.codes import client_secret, format_code
+from porsegregate.protocol.coverage import compute_coverage, percent
+from porsegregate.protocol.hashing import account_commitment, dedicated_tag, epoch_keys
+from porsegregate.protocol.models import (
     Asset,
     AssetLiabilities,
     Attestation,
@@ -49,14 +47,16 @@ from porsegregate.models import (
     Reserves,
     Wallet,
 )
-from porsegregate.protocol import account_commitment, dedicated_tag, epoch_keys
-from porsegregate.serialization import (
+from porsegregate.protocol.serialization import (
     attestation_bytes,
     attestation_to_dict,
     canonical,
     liabilities_sha256,
     wallet_sort_key,
 )
+from porsegregate.publish.assess import EpochContext
+from porsegregate.publish.epoch import build_epoch
+from porsegregate.publish.liabilities import Liabilities
 
 MASTER = hashlib.sha256(b"porsegregate test vectors: master secret").digest()
 SIGNING_SEED = hashlib.sha256(b"porsegregate test vectors: custodian key").digest()
@@ -374,7 +374,7 @@ def _flip(data: bytes, at: int) -> bytes:
 
 def _typo(code: str) -> str:
     """A one-character typo the checksum catches (deterministic)."""
-    from porsegregate.codes import ALPHABET, CodeError, parse_code
+    from porsegregate.protocol.codes import ALPHABET, CodeError, parse_code
 
     for pos in range(len(code)):
         if code[pos] == "-":

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from porsegregate.transparency import (
+from porsegregate.protocol.transparency import (
     TransparencyLog,
     consistency_proof,
     inclusion_path,

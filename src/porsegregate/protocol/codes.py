@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 
-from . import _crypto
-from .protocol import CODE_CHECK
+from .. import _crypto
+from .hashing import CODE_CHECK
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}

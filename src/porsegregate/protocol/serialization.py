@@ -18,10 +18,17 @@ from typing import Any
 
 import rfc8785
 
-from . import PROTOCOL_VERSION
+from ..errors import FormatError
 from .amounts import AMOUNT_BYTES, MAX_DECIMALS, parse_units
 from .coverage import percent
-from .errors import FormatError
+from .hashing import (
+    MAX_HEIGHT,
+    PROTOCOL_VERSION,
+    check_asset_code,
+    check_chain_id,
+    check_epoch_id,
+    text_problem,
+)
 from .models import (
     CATEGORIES,
     CHAIN_KINDS,
@@ -43,13 +50,6 @@ from .models import (
     ProofFile,
     Reserves,
     Wallet,
-)
-from .protocol import (
-    MAX_HEIGHT,
-    check_asset_code,
-    check_chain_id,
-    check_epoch_id,
-    text_problem,
 )
 
 PROOF_FORMAT = "porsegregate-proof/1"

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .amounts import MAX_AMOUNT, format_decimal, parse_decimal
-from .errors import InputError
-from .models import Asset
-from .protocol import account_id_problem
+from ..errors import InputError
+from ..protocol.amounts import MAX_AMOUNT, format_decimal, parse_decimal
+from ..protocol.hashing import account_id_problem
+from ..protocol.models import Asset
 
 HEADER = ["account_id", "asset", "amount"]
 MAX_PROBLEMS = 20

@@ -18,13 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .amounts import parse_decimal
-from .chains import AddressError
-from .control import normalize_address
-from .errors import InputError
-from .models import CATEGORIES, CHAIN_KINDS, PROOF_TYPES, UNPROVEN, Asset, ChainAsset, ChainSnapshot
-from .protocol import account_id_problem, check_chain_id, text_problem
-from .serialization import json_loads
+from ..chains import AddressError
+from ..errors import InputError
+from ..protocol.amounts import parse_decimal
+from ..protocol.control import normalize_address
+from ..protocol.hashing import account_id_problem, check_chain_id, text_problem
+from ..protocol.models import (
+    CATEGORIES,
+    CHAIN_KINDS,
+    PROOF_TYPES,
+    UNPROVEN,
+    Asset,
+    ChainAsset,
+    ChainSnapshot,
+)
+from ..protocol.serialization import json_loads
 
 CSV_HEADER = [
     "chain",

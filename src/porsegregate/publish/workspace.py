@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._fs import atomic_write
+from .._fs import atomic_write
+from ..errors import ConfigError
 from .config import CONFIG_NAME, Config, load_config
-from .errors import ConfigError
 from .keys import check_passphrase, create_master_secret, create_signing_key
 
 CONFIG_TEMPLATE = """\

@@ -10,8 +10,8 @@ that chain.
 
 from __future__ import annotations
 
-from . import PROTOCOL_VERSION
-from .chains import AddressError, SignatureError
+from ..chains import AddressError, SignatureError
+from .hashing import PROTOCOL_VERSION
 from .models import ChainSnapshot
 
 MESSAGE_TITLE = "porsegregate proof of control"
@@ -49,15 +49,15 @@ def control_message(
 def normalize_address(chain: ChainSnapshot, address: str) -> str:
     """The address in its one canonical spelling for the chain; AddressError otherwise."""
     if chain.kind == "evm":
-        from .chains import evm
+        from ..chains import evm
 
         return evm.normalize_address(address)
     if chain.kind == "bitcoin":
-        from .chains import bitcoin
+        from ..chains import bitcoin
 
         return bitcoin.normalize_address(address, chain.network)
     if chain.kind == "ed25519":
-        from .chains import ed25519
+        from ..chains import ed25519
 
         return ed25519.normalize_address(address)
     raise AddressError(f"unknown chain kind {chain.kind!r}")
@@ -71,19 +71,19 @@ def verify_control(
     Raises SignatureError (with the reason) when the signature does not verify.
     """
     if chain.kind == "evm" and proof_type == "eip191":
-        from .chains import evm
+        from ..chains import evm
 
         return evm.verify_personal_sign(message, address, signature)
     if chain.kind == "bitcoin" and proof_type == "bip137":
-        from .chains import bitcoin
+        from ..chains import bitcoin
 
         return bitcoin.verify_bip137(message, address, signature, chain.network)
     if chain.kind == "bitcoin" and proof_type == "bip322":
-        from .chains import bitcoin
+        from ..chains import bitcoin
 
         return bitcoin.verify_bip322_simple(message, address, signature, chain.network)
     if chain.kind == "ed25519" and proof_type == "ed25519":
-        from .chains import ed25519
+        from ..chains import ed25519
 
         return ed25519.verify(message, address, signature)
     raise SignatureError(f"a {proof_type} signature cannot prove control on a {chain.kind} chain")

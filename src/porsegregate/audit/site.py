@@ -31,17 +31,20 @@ from pathlib import Path
 from random import SystemRandom
 from typing import Any, TypeVar
 
-from . import _crypto
-from .assess import EpochContext, assess
-from .bundle import decode_shard, shard_name
-from .config import Config
-from .errors import FormatError, InputError
-from .history import AUDITORS, EPOCHS, SITE_LOG
-from .liabilities import Liabilities, read_liabilities
-from .models import AssetLiabilities, Attestation, Checkpoint, LogEntry, Manifest, Reserves, Wallet
-from .protocol import epoch_keys, published_height
-from .reserves import read_reserves
-from .serialization import (
+from .. import _crypto
+from ..errors import FormatError, InputError
+from ..protocol.bundle import decode_shard, shard_name
+from ..protocol.hashing import epoch_keys, published_height
+from ..protocol.models import (
+    AssetLiabilities,
+    Attestation,
+    Checkpoint,
+    LogEntry,
+    Manifest,
+    Reserves,
+    Wallet,
+)
+from ..protocol.serialization import (
     checkpoint_summary,
     liabilities_sha256,
     parse_attestation,
@@ -51,15 +54,19 @@ from .serialization import (
     parse_inclusion,
     parse_manifest,
 )
-from .state import ClientState
-from .transparency import (
+from ..protocol.transparency import (
     consistency_proof,
     root_of,
     verify_consistency,
     verify_inclusion,
 )
-from .transparency import leaf_hash as log_leaf_hash
-from .verify import (
+from ..protocol.transparency import leaf_hash as log_leaf_hash
+from ..publish.assess import EpochContext, assess
+from ..publish.config import Config
+from ..publish.history import AUDITORS, EPOCHS, SITE_LOG
+from ..publish.liabilities import Liabilities, read_liabilities
+from ..publish.reserves import read_reserves
+from ..verify.client import (
     SiteReader,
     _check_bundle,
     _check_reserves,
@@ -68,6 +75,7 @@ from .verify import (
     _parse_code,
     _Run,
 )
+from ..verify.state import ClientState
 
 PASS = "pass"  # noqa: S105 - a check status
 FAIL = "fail"
@@ -540,7 +548,7 @@ class _Audit:
 
     def _auditors(self, folders: list[_Folder]) -> None:
         """Co-signatures by auditors: `auditors/<fingerprint>/` of each epoch they sign."""
-        from .cosign import INDEX, verify_cosignatures
+        from ..cosign import INDEX, verify_cosignatures
 
         count = 0
         for folder in folders:
@@ -953,7 +961,7 @@ class _Audit:
             for check in DATAROOM_CHECKS:
                 self.na(check, "the newest attestation or manifest is unreadable")
             return
-        from .publish import PreparedEpoch, assess_reserves, prepare_epoch
+        from ..publish.pipeline import PreparedEpoch, assess_reserves, prepare_epoch
 
         prepared: PreparedEpoch | None = None
         if room.passphrase is not None:

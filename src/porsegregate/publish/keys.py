@@ -11,9 +11,9 @@ import base64
 import json
 from pathlib import Path
 
-from . import _crypto
-from ._fs import atomic_write, read_bytes, write_secret
-from .errors import ConfigError
+from .. import _crypto
+from .._fs import atomic_write, read_bytes, write_secret
+from ..errors import ConfigError
 
 MASTER_FORMAT = "porsegregate-master-secret/1"
 MASTER_BYTES = 32

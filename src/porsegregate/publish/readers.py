@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 
+from ..chains import ChainError
+from ..errors import InputError
+from ..protocol.models import ChainAsset, ChainSnapshot
 from .assess import BalanceReader
-from .chains import ChainError
-from .errors import InputError
-from .models import ChainAsset, ChainSnapshot
 
 _SPEC = re.compile(r"([a-z0-9][a-z0-9._-]{0,31})=(.+)")
 ESPLORA_PREFIX = "esplora+"
@@ -45,7 +45,7 @@ def parse_rpc_options(options: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 class EvmReader:
     def __init__(self, url: str) -> None:
-        from .chains.evm import EvmRpc
+        from ..chains.evm import EvmRpc
 
         self.rpc = EvmRpc(url)
 
@@ -78,7 +78,7 @@ class EvmReader:
 
 class BitcoinCoreReader:
     def __init__(self, url: str) -> None:
-        from .chains.bitcoin import BitcoinCoreRpc
+        from ..chains.bitcoin import BitcoinCoreRpc
 
         self.rpc = BitcoinCoreRpc(url)
 
@@ -98,7 +98,7 @@ class BitcoinCoreReader:
 
 class EsploraReader:
     def __init__(self, url: str) -> None:
-        from .chains.bitcoin import Esplora
+        from ..chains.bitcoin import Esplora
 
         self.api = Esplora(url.removeprefix(ESPLORA_PREFIX))
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write
-from .errors import InputError
-from .models import Checkpoint
-from .serialization import json_loads
+from .._fs import atomic_write
+from ..errors import InputError
+from ..protocol.models import Checkpoint
+from ..protocol.serialization import json_loads
 
 STATE_FORMAT = "porsegregate-state/1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -29,13 +29,14 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
-from . import PROTOCOL_VERSION, _crypto
-from .amounts import format_decimal
-from .coverage import percent
-from .errors import ConfigError
+from .. import _crypto
+from ..errors import ConfigError
+from ..protocol.amounts import format_decimal
+from ..protocol.coverage import percent
+from ..protocol.hashing import PROTOCOL_VERSION
+from ..protocol.models import Attestation
+from ..protocol.serialization import liabilities_sha256
 from .history import HistoryPoint
-from .models import Attestation
-from .serialization import liabilities_sha256
 
 __all__ = [
     "INFO_CSP",
@@ -83,8 +84,8 @@ _MANTISSA_DIGITS = 15
 
 def resource_dir(name: str) -> Path:
     """The folder `templates` or `site`: inside the installed package, else in the checkout."""
-    here = Path(__file__).resolve()
-    candidates = (here.parent / name, here.parents[2] / name)
+    package = Path(__file__).resolve().parents[1]
+    candidates = (package / name, package.parents[1] / name)
     for candidate in candidates:
         if candidate.is_dir():
             return candidate

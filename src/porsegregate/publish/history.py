@@ -22,12 +22,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _crypto
-from ._fs import atomic_write
-from .errors import ConfigError, FormatError
-from .keys import sign
-from .models import Attestation, Checkpoint, ConsistencyProof, InclusionProof, LogEntry
-from .serialization import (
+from .. import _crypto
+from .._fs import atomic_write
+from ..errors import ConfigError, FormatError
+from ..protocol.models import Attestation, Checkpoint, ConsistencyProof, InclusionProof, LogEntry
+from ..protocol.serialization import (
     checkpoint_bytes,
     consistency_bytes,
     entries_bytes,
@@ -36,7 +35,8 @@ from .serialization import (
     parse_checkpoint,
     parse_entries,
 )
-from .transparency import TransparencyLog, consistency_proof, inclusion_path, root_of
+from ..protocol.transparency import TransparencyLog, consistency_proof, inclusion_path, root_of
+from .keys import sign
 
 LOG_DB = "transparency.sqlite"
 EPOCHS = "epochs"

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .amounts import MAX_DECIMALS
-from .errors import ConfigError
-from .models import Asset, Custodian
-from .protocol import check_asset_code, text_problem
+from ..errors import ConfigError
+from ..protocol.amounts import MAX_DECIMALS
+from ..protocol.hashing import check_asset_code, text_problem
+from ..protocol.models import Asset, Custodian
 
 CONFIG_NAME = "porsegregate.toml"
 # How long an attestation stays current: its next_due is snapshot time + this.

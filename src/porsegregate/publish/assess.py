@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from .amounts import format_decimal
-from .chains import ChainError, SignatureError
-from .control import control_message, verify_control
-from .coverage import compute_coverage, percent
-from .liabilities import Liabilities
-from .models import (
+from ..chains import ChainError, SignatureError
+from ..protocol.amounts import format_decimal
+from ..protocol.control import control_message, verify_control
+from ..protocol.coverage import compute_coverage, percent
+from ..protocol.hashing import dedicated_tag
+from ..protocol.models import (
     CATEGORIES,
     PROOF_TYPES,
     UNPROVEN,
@@ -33,9 +33,9 @@ from .models import (
     Reserves,
     Wallet,
 )
-from .protocol import dedicated_tag
+from ..protocol.serialization import wallet_sort_key
+from .liabilities import Liabilities
 from .reserves import DeclaredWallet, ReservesDeclaration
-from .serialization import wallet_sort_key
 
 DEFAULT_MAX_BLOCK_SKEW = 2 * 3600
 

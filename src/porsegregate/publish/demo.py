@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .amounts import format_decimal
+from ..protocol.amounts import format_decimal
 from .config import CONFIG_NAME, load_config
 from .demo_reserves import write_demo_reserves
 from .keys import create_master_secret, create_signing_key
-from .publish import PublishResult, prepare_epoch, publish
+from .pipeline import PublishResult, prepare_epoch, publish
 from .workspace import write_config
 
 DEMO_PASSPHRASE = b"porsegregate-demo-only"

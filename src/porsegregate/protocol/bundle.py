@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import PROTOCOL_VERSION
+from ..errors import FormatError
 from .amounts import AMOUNT_BYTES
-from .errors import FormatError
-from .protocol import MAX_HEIGHT, VERSION, lp
+from .hashing import MAX_HEIGHT, PROTOCOL_VERSION, VERSION, lp
 
 BUNDLE_MAGIC = b"PSB1"
 SHARD_MAGIC = b"PSS1"

@@ -10,9 +10,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from . import PROTOCOL_VERSION, _crypto
+from .. import _crypto
 from .amounts import amount_bytes
 
+PROTOCOL_VERSION = "porsegregate/1"
 VERSION = PROTOCOL_VERSION.encode()
 SALT = VERSION
 

@@ -16,18 +16,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import _crypto
-from .amounts import format_decimal
-from .assess import EpochContext, address_key, commingling_problems, key_id
-from .bundle import Bundle, bundle_aad, decode_bundle, decode_shard, shard_name
-from .chains import AddressError, SignatureError
-from .codes import CodeError, parse_code
-from .control import verify_control
-from .coverage import coverage_problems, percent
-from .errors import FormatError, InputError, VerificationError
-from .models import CLIENT_CATEGORIES, Attestation, Checkpoint, LogEntry, Manifest, ProofFile
-from .protocol import account_commitment, dedicated_tag, epoch_keys, leaf_hash
-from .serialization import (
+from .. import _crypto
+from ..chains import AddressError, SignatureError
+from ..errors import FormatError, InputError, VerificationError
+from ..protocol.amounts import format_decimal
+from ..protocol.bundle import Bundle, bundle_aad, decode_bundle, decode_shard, shard_name
+from ..protocol.codes import CodeError, parse_code
+from ..protocol.control import verify_control
+from ..protocol.coverage import coverage_problems, percent
+from ..protocol.hashing import account_commitment, dedicated_tag, epoch_keys, leaf_hash
+from ..protocol.models import (
+    CLIENT_CATEGORIES,
+    Attestation,
+    Checkpoint,
+    LogEntry,
+    Manifest,
+    ProofFile,
+)
+from ..protocol.serialization import (
     checkpoint_summary,
     liabilities_sha256,
     parse_attestation,
@@ -37,10 +43,11 @@ from .serialization import (
     parse_inclusion,
     parse_manifest,
 )
+from ..protocol.transparency import leaf_hash as log_leaf_hash
+from ..protocol.transparency import verify_consistency, verify_inclusion
+from ..protocol.tree import PathError, fold_path
+from ..publish.assess import EpochContext, address_key, commingling_problems, key_id
 from .state import ClientState
-from .transparency import leaf_hash as log_leaf_hash
-from .transparency import verify_consistency, verify_inclusion
-from .tree import PathError, fold_path
 
 MAX_FETCH = 256 * 1024 * 1024
 FETCH_TIMEOUT = 30
@@ -890,7 +897,7 @@ def check_auditors(run: _Run, site: SiteReader, attestation_data: bytes) -> None
     No `auditors/index.json` means no auditor co-signed, and no check. A name is the
     auditor's own claim; the key fingerprint is what to compare with the auditor's.
     """
-    from .cosign import verify_cosignatures
+    from ..cosign import verify_cosignatures
 
     checks = verify_cosignatures(site, attestation_data)
     run.report.auditors = [c.to_json() for c in checks]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .amounts import AMOUNT_BYTES, MAX_AMOUNT
-from .protocol import MAX_HEIGHT, NODE, node_hash
+from .hashing import MAX_HEIGHT, NODE, node_hash
 
 HASH_BYTES = 32
 ENTRY = HASH_BYTES + AMOUNT_BYTES

@@ -19,14 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from . import PROTOCOL_VERSION, __version__, _crypto
-from ._fs import atomic_write, folder_lock, swap_dir
+from .. import __version__, _crypto
+from .._fs import atomic_write, folder_lock, swap_dir
+from ..errors import ConfigError, FormatError, InputError, ReservesError
+from ..protocol.bundle import encode_shard, shard_name
+from ..protocol.codes import client_secret
+from ..protocol.hashing import PROTOCOL_VERSION, check_epoch_id, epoch_keys
+from ..protocol.models import Attestation, Manifest
+from ..protocol.serialization import (
+    attestation_bytes,
+    liabilities_sha256,
+    manifest_bytes,
+    parse_attestation,
+)
 from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochContext, assess
-from .bundle import encode_shard, shard_name
-from .codes import client_secret
 from .config import Config
 from .epoch import EpochProofs, build_epoch
-from .errors import ConfigError, FormatError, InputError, ReservesError
 from .history import (
     EPOCHS,
     StagedLog,
@@ -40,16 +48,8 @@ from .history import (
 )
 from .keys import load_master_secret, load_signing_key, sign
 from .liabilities import Liabilities, read_liabilities
-from .models import Attestation, Manifest
-from .protocol import check_epoch_id, epoch_keys
 from .readers import make_readers
 from .reserves import ReservesDeclaration, read_reserves
-from .serialization import (
-    attestation_bytes,
-    liabilities_sha256,
-    manifest_bytes,
-    parse_attestation,
-)
 from .site import render_site
 
 Progress = Callable[[str, int], None]

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _crypto
-from .amounts import AMOUNT_BYTES
-from .bundle import bundle_aad, bundle_header, leaf_header, shard_prefix_chars
-from .codes import client_secret, format_code
-from .liabilities import Liabilities
-from .models import AssetLiabilities
-from .protocol import (
+from .. import _crypto
+from ..protocol.amounts import AMOUNT_BYTES
+from ..protocol.bundle import bundle_aad, bundle_header, leaf_header, shard_prefix_chars
+from ..protocol.codes import client_secret, format_code
+from ..protocol.hashing import (
     commitment_prefix,
     epoch_keys,
     leaf_prefix,
@@ -31,7 +29,9 @@ from .protocol import (
     published_height,
     shuffle_key,
 )
-from .tree import SumTree
+from ..protocol.models import AssetLiabilities
+from ..protocol.tree import SumTree
+from .liabilities import Liabilities
 
 CHUNK = 4096
 PART0 = (0).to_bytes(4, "big")

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 LEAF = b"\x00"
 NODE = b"\x01"

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _crypto
-from ._fs import atomic_write
-from .amounts import format_decimal
+from .. import _crypto
+from .._fs import atomic_write
+from ..protocol.amounts import format_decimal
 from .assess import challenges
-from .publish import PreparedEpoch
+from .pipeline import PreparedEpoch
 from .reserves import read_reserves
 
 USDT_CONTRACT = "0xdAC17F958D2ee523a2206206994597C13D831ec7"
@@ -121,28 +121,28 @@ PLAN = (
 
 def _address(kind: str, key: bytes) -> str:
     if kind == "evm":
-        from .chains import evm
+        from ..chains import evm
 
         return evm.address_of(key)
     if kind == "ed25519":
-        from .chains import ed25519
+        from ..chains import ed25519
 
         return ed25519.address_of(key)
-    from .chains import bitcoin
+    from ..chains import bitcoin
 
     return bitcoin.address_of(key, kind, "mainnet")
 
 
 def _sign(kind: str, key: bytes, message: str) -> tuple[str, str]:
     if kind == "evm":
-        from .chains import evm
+        from ..chains import evm
 
         return "eip191", evm.sign_personal(message, key)
     if kind == "ed25519":
-        from .chains import ed25519
+        from ..chains import ed25519
 
         return "ed25519", ed25519.sign(message, key)
-    from .chains import bitcoin
+    from ..chains import bitcoin
 
     # BIP-137 works for legacy, nested and native segwit addresses; BIP-322 (needed for
     # taproot) is verified by porsegregate but signed by the wallet, not here.
