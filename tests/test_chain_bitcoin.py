@@ -25,7 +25,6 @@ import base58
 import pytest
 from bech32m import codecs as bech32_codecs
 
-from porsegregate.chains import AddressError, ChainError, SignatureError
 from porsegregate.chains.bitcoin import (
     BitcoinCoreRpc,
     Esplora,
@@ -38,6 +37,7 @@ from porsegregate.chains.bitcoin import (
     verify_bip137,
     verify_bip322_simple,
 )
+from porsegregate.errors import AddressError, ChainError, SignatureError
 
 from .conftest import VECTORS as VECTOR_DIR
 from .conftest import load_vectors

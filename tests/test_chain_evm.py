@@ -21,7 +21,6 @@ import pytest
 from eth_keys.datatypes import PublicKey
 from eth_utils.address import to_checksum_address
 
-from porsegregate.chains import AddressError, ChainError, SignatureError
 from porsegregate.chains.evm import (
     EvmRpc,
     address_of,
@@ -29,6 +28,7 @@ from porsegregate.chains.evm import (
     sign_personal,
     verify_personal_sign,
 )
+from porsegregate.errors import AddressError, ChainError, SignatureError
 
 from .conftest import VECTORS as VECTOR_DIR
 from .conftest import load_vectors

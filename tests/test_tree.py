@@ -8,16 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from porsegregate.errors import PathError, TreeOverflowError
 from porsegregate.protocol.amounts import MAX_AMOUNT
 from porsegregate.protocol.hashing import node_hash, padded_height
-from porsegregate.protocol.tree import (
-    ENTRY,
-    PathError,
-    SumTree,
-    TreeOverflowError,
-    entry,
-    fold_path,
-)
+from porsegregate.protocol.tree import ENTRY, SumTree, entry, fold_path
 
 amounts = st.integers(min_value=0, max_value=2**100)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from porsegregate.protocol.codes import CodeError, client_secret, format_code, parse_code
+from porsegregate.errors import CodeError
+from porsegregate.protocol.codes import client_secret, format_code, parse_code
 from porsegregate.protocol.hashing import account_commitment, epoch_keys
 from porsegregate.protocol.serialization import proof_file_from_dict
 from porsegregate.verify.client import verify_proof

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from .errors import KeyTypeError
+
 __all__ = [
     "Ed25519PrivateKey",
     "Ed25519PublicKey",
@@ -111,14 +113,6 @@ def load_private_key_pem(data: bytes, passphrase: bytes) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise TypeError("not an Ed25519 private key")
     return key
-
-
-class KeyTypeError(TypeError):
-    """A PEM key of another algorithm; `kind` says which, for the message."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        super().__init__(f"{kind}, not an Ed25519 key")
 
 
 def load_any_private_key_pem(data: bytes, passphrase: Callable[[], bytes]) -> Ed25519PrivateKey:

@@ -21,14 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
-from .errors import (
-    ConfigError,
-    FormatError,
-    InputError,
-    PorError,
-    ReservesError,
-    VerificationError,
-)
+from .errors import EXIT_FAILED, EXIT_INPUT, PorError
 from .protocol.models import Reserves
 from .protocol.serialization import reserves_to_dict
 from .publish.assess import DEFAULT_MAX_BLOCK_SKEW
@@ -36,8 +29,6 @@ from .publish.config import CONFIG_NAME, load_config
 from .publish.readers import parse_rpc_options
 from .verify.client import HistoryReport, Report
 
-EXIT_FAILED = 1
-EXIT_INPUT = 3
 PASSPHRASE_ENV = "PORSEGREGATE_PASSPHRASE"  # noqa: S105 - a variable name
 CODE_ENV = "PORSEGREGATE_CODE"
 
@@ -65,12 +56,8 @@ def _errors() -> Iterator[None]:
         _die("interrupted; nothing was left half-written", 128 + signal.SIGINT)
     except _Terminated:
         _die("terminated; nothing was left half-written", 128 + signal.SIGTERM)
-    except (VerificationError, ReservesError) as exc:
-        _die(str(exc), EXIT_FAILED)
-    except (InputError, ConfigError, FormatError) as exc:
-        _die(str(exc), EXIT_INPUT)
     except PorError as exc:
-        _die(str(exc), EXIT_INPUT)
+        _die(str(exc), exc.exit_code)
     except OSError as exc:
         _die(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_INPUT)
     finally:

@@ -29,7 +29,7 @@ from typing import Any
 
 from . import _crypto
 from ._fs import atomic_write, folder_lock, read_bytes, swap_dir
-from .errors import ConfigError, FormatError, InputError, VerificationError
+from .errors import ConfigError, FormatError, InputError, KeyTypeError, VerificationError
 from .protocol.hashing import EPOCH_RE
 from .protocol.models import Attestation
 from .protocol.serialization import canonical, json_loads, parse_attestation
@@ -148,7 +148,7 @@ def load_auditor_key(path: Path, passphrase: Callable[[], bytes]) -> _crypto.Ed2
         raise ConfigError(f"{path}: an OpenSSH key; cosign needs a PEM (PKCS#8) key: {hint}")
     try:
         return _crypto.load_any_private_key_pem(data, passphrase)
-    except _crypto.KeyTypeError as exc:
+    except KeyTypeError as exc:
         raise ConfigError(f"{path}: {exc.kind}, not an Ed25519 key; {hint}") from exc
     except ValueError as exc:
         encrypted = b"ENCRYPTED" in data

@@ -374,7 +374,8 @@ def _flip(data: bytes, at: int) -> bytes:
 
 def _typo(code: str) -> str:
     """A one-character typo the checksum catches (deterministic)."""
-    from porsegregate.protocol.codes import ALPHABET, CodeError, parse_code
+    from porsegregate.errors import CodeError
+    from porsegregate.protocol.codes import ALPHABET, parse_code
 
     for pos in range(len(code)):
         if code[pos] == "-":

@@ -44,7 +44,7 @@ import bip322
 from bech32m import codecs as bech32_codecs
 from coincurve import PrivateKey, PublicKey, PublicKeyXOnly
 
-from ..chains import AddressError, ChainError, SignatureError
+from ..errors import AddressError, ChainError, SignatureError
 
 __all__ = [
     "ADDRESS_TYPES",

@@ -12,7 +12,7 @@ import re
 import base58
 
 from .. import _crypto
-from ..chains import AddressError, SignatureError
+from ..errors import AddressError, SignatureError
 
 _BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
 _HEX_SIGNATURE = re.compile(r"(?:0x)?[0-9a-fA-F]{128}")

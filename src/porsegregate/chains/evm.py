@@ -26,7 +26,7 @@ from eth_account.messages import defunct_hash_message, encode_defunct
 from eth_keys.datatypes import PrivateKey, Signature
 from eth_utils.crypto import keccak
 
-from ..chains import AddressError, ChainError, SignatureError
+from ..errors import AddressError, ChainError, SignatureError
 
 __all__ = [
     "EvmRpc",

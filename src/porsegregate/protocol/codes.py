@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 
 from .. import _crypto
+from ..errors import CodeError
 from .hashing import CODE_CHECK
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -17,14 +18,6 @@ _ALIASES = {"O": "0", "I": "1", "L": "1"}
 DIGITS = 28
 SECRET_BITS = 130
 SECRET_BYTES = 17
-
-
-class CodeError(ValueError):
-    """A code that cannot be a client code; `kind` is 'format' or 'checksum'."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
-        super().__init__(message)
 
 
 def client_secret(master_secret: bytes, account_id: str) -> bytes:

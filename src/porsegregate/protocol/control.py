@@ -10,7 +10,7 @@ that chain.
 
 from __future__ import annotations
 
-from ..chains import AddressError, SignatureError
+from ..errors import AddressError, SignatureError
 from .hashing import PROTOCOL_VERSION
 from .models import ChainSnapshot
 

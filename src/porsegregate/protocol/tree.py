@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import PathError, TreeOverflowError
 from .amounts import AMOUNT_BYTES, MAX_AMOUNT
 from .hashing import MAX_HEIGHT, NODE, node_hash
 
@@ -23,10 +24,6 @@ ENTRY = HASH_BYTES + AMOUNT_BYTES
 
 def entry(hash_: bytes, amount: int) -> bytes:
     return hash_ + amount.to_bytes(AMOUNT_BYTES, "big")
-
-
-class TreeOverflowError(ValueError):
-    """A sum exceeded 2^128-1 (T3): the publisher refuses rather than wraps."""
 
 
 @dataclass(frozen=True)
@@ -84,14 +81,6 @@ class SumTree:
             level = np.frombuffer(self.levels[k], dtype=np.uint8).reshape(-1, ENTRY)
             out[:, k, :] = level[(indices >> k) ^ 1]
         return out.reshape(m, self.height * ENTRY)
-
-
-class PathError(ValueError):
-    """A path that does not fold: `check` is the protocol check id that failed."""
-
-    def __init__(self, check: str, message: str) -> None:
-        self.check = check
-        super().__init__(message)
 
 
 def fold_path(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ..chains import ChainError, SignatureError
+from ..errors import ChainError, SignatureError
 from ..protocol.amounts import format_decimal
 from ..protocol.control import control_message, verify_control
 from ..protocol.coverage import compute_coverage, percent

@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..chains import ChainError
-from ..errors import InputError
+from ..errors import ChainError, InputError
 from ..protocol.models import ChainAsset, ChainSnapshot
 from .assess import BalanceReader
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..chains import AddressError
-from ..errors import InputError
+from ..errors import AddressError, InputError
 from ..protocol.amounts import parse_decimal
 from ..protocol.control import normalize_address
 from ..protocol.hashing import account_id_problem, check_chain_id, text_problem

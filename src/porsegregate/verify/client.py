@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import _crypto
-from ..chains import AddressError, SignatureError
-from ..errors import FormatError, InputError, VerificationError
+from ..errors import (
+    AddressError,
+    CodeError,
+    FormatError,
+    InputError,
+    PathError,
+    SignatureError,
+    VerificationError,
+)
 from ..protocol.amounts import format_decimal
 from ..protocol.bundle import Bundle, bundle_aad, decode_bundle, decode_shard, shard_name
-from ..protocol.codes import CodeError, parse_code
+from ..protocol.codes import parse_code
 from ..protocol.control import verify_control
 from ..protocol.coverage import coverage_problems, percent
 from ..protocol.hashing import account_commitment, dedicated_tag, epoch_keys, leaf_hash
@@ -45,7 +52,7 @@ from ..protocol.serialization import (
 )
 from ..protocol.transparency import leaf_hash as log_leaf_hash
 from ..protocol.transparency import verify_consistency, verify_inclusion
-from ..protocol.tree import PathError, fold_path
+from ..protocol.tree import fold_path
 from ..publish.assess import EpochContext, address_key, commingling_problems, key_id
 from .state import ClientState
 
