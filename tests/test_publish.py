@@ -13,7 +13,8 @@ import pytest
 
 from porsegregate import _crypto
 from porsegregate.errors import ConfigError, InputError
-from porsegregate.protocol.bundle import decode_shard, shard_name
+from porsegregate.protocol.bundle import decode_shard
+from porsegregate.protocol.layout import shard_name
 from porsegregate.protocol.serialization import parse_attestation, parse_manifest
 from porsegregate.publish.config import load_config
 from porsegregate.publish.pipeline import publish

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from porsegregate.protocol.transparency import (
-    TransparencyLog,
     consistency_proof,
     inclusion_path,
     leaf_hash,
@@ -20,6 +19,7 @@ from porsegregate.protocol.transparency import (
     verify_consistency,
     verify_inclusion,
 )
+from porsegregate.publish.history import TransparencyLog
 
 from .conftest import VECTORS, load_vectors
 

@@ -31,9 +31,9 @@ from . import _crypto
 from ._fs import atomic_write, folder_lock, read_bytes, swap_dir
 from .errors import ConfigError, FormatError, InputError, KeyTypeError, VerificationError
 from .protocol.hashing import EPOCH_RE
+from .protocol.layout import AUDITORS, EPOCHS
 from .protocol.models import Attestation
 from .protocol.serialization import canonical, json_loads, parse_attestation
-from .publish.history import AUDITORS, EPOCHS
 from .verify.client import SiteReader, check_signed_site
 
 COSIGN_FORMAT = "porsegregate-cosign/1"

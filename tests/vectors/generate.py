@@ -32,6 +32,7 @@ from porsegregate.protocol.bundle import (
     encode_bundle,
 )
 from porsegregate.protocol.codes import client_secret, format_code
+from porsegregate.protocol.control import EpochContext
 from porsegregate.protocol.coverage import compute_coverage, percent
 from porsegregate.protocol.hashing import account_commitment, dedicated_tag, epoch_keys
 from porsegregate.protocol.models import (
@@ -54,7 +55,6 @@ from porsegregate.protocol.serialization import (
     liabilities_sha256,
     wallet_sort_key,
 )
-from porsegregate.publish.assess import EpochContext
 from porsegregate.publish.epoch import build_epoch
 from porsegregate.publish.liabilities import Liabilities
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from porsegregate.protocol.transparency import (
-    TransparencyLog,
     consistency_proof,
     inclusion_path,
     leaf_hash,
     root_of,
 )
+from porsegregate.publish.history import TransparencyLog
 
 SIZE = 13
 

@@ -33,8 +33,11 @@ from typing import Any, TypeVar
 
 from .. import _crypto
 from ..errors import FormatError, InputError
-from ..protocol.bundle import decode_shard, shard_name
+from ..protocol.bundle import decode_shard
+from ..protocol.control import EpochContext
 from ..protocol.hashing import epoch_keys, published_height
+from ..protocol.layout import AUDITORS, EPOCHS, shard_name
+from ..protocol.layout import LOG as SITE_LOG
 from ..protocol.models import (
     AssetLiabilities,
     Attestation,
@@ -61,9 +64,8 @@ from ..protocol.transparency import (
     verify_inclusion,
 )
 from ..protocol.transparency import leaf_hash as log_leaf_hash
-from ..publish.assess import EpochContext, assess
+from ..publish.assess import assess
 from ..publish.config import Config
-from ..publish.history import AUDITORS, EPOCHS, SITE_LOG
 from ..publish.liabilities import Liabilities, read_liabilities
 from ..publish.reserves import read_reserves
 from ..verify.client import (

@@ -143,10 +143,6 @@ def shard_prefix_chars(clients: int) -> int:
     return q
 
 
-def shard_name(lookup_hex_prefix: str) -> str:
-    return f"proofs/{lookup_hex_prefix or 'all'}.bin"
-
-
 def encode_shard(entries: list[tuple[bytes, bytes]]) -> bytes:
     """Entries (lookup, encrypted entry) must already be sorted by lookup."""
     out = bytearray(SHARD_MAGIC + len(entries).to_bytes(4, "big"))

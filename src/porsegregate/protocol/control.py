@@ -3,16 +3,18 @@
 The message binds everything a signature must not be reusable across: the
 custodian (name and signing-key fingerprint), the epoch, the SHA-256 of the
 epoch's liabilities section, the chain, the address, the category, the
-holder and, for a client_dedicated wallet, the client's tag (T11). Signature
-checks are delegated to the chain modules, each built on a library made for
-that chain.
+holder and, for a client_dedicated wallet, the client's tag (T11). Checking a
+signature is the chain modules' job (chains/); what an identity is, and when
+two wallets share one (commingling), is the protocol's, and lives here.
 """
 
 from __future__ import annotations
 
-from ..errors import AddressError, SignatureError
+from dataclasses import dataclass
+from typing import Protocol
+
 from .hashing import PROTOCOL_VERSION
-from .models import ChainSnapshot
+from .models import AssetLiabilities, ChainSnapshot
 
 MESSAGE_TITLE = "porsegregate proof of control"
 
@@ -46,44 +48,71 @@ def control_message(
     )
 
 
-def normalize_address(chain: ChainSnapshot, address: str) -> str:
-    """The address in its one canonical spelling for the chain; AddressError otherwise."""
-    if chain.kind == "evm":
-        from ..chains import evm
+class _Declared(Protocol):
+    """What a message needs of a wallet, declared (publisher) or signed (verifier)."""
 
-        return evm.normalize_address(address)
-    if chain.kind == "bitcoin":
-        from ..chains import bitcoin
+    @property
+    def chain(self) -> str: ...
 
-        return bitcoin.normalize_address(address, chain.network)
-    if chain.kind == "ed25519":
-        from ..chains import ed25519
+    @property
+    def address(self) -> str: ...
 
-        return ed25519.normalize_address(address)
-    raise AddressError(f"unknown chain kind {chain.kind!r}")
+    @property
+    def holder(self) -> str: ...
 
 
-def verify_control(
-    chain: ChainSnapshot, address: str, proof_type: str, signature: str, message: str
-) -> bytes | None:
-    """The public key that signed `message` for `address` (None if the format hides it).
+@dataclass(frozen=True)
+class EpochContext:
+    """What every proof-of-control message of an epoch binds."""
 
-    Raises SignatureError (with the reason) when the signature does not verify.
+    custodian: str
+    fingerprint: str
+    epoch: str
+    liabilities_sha256: str
+    assets: tuple[AssetLiabilities, ...]
+
+    def message(self, wallet: _Declared, category: str, tag: bytes | None) -> str:
+        return control_message(
+            custodian=self.custodian,
+            fingerprint=self.fingerprint,
+            epoch=self.epoch,
+            liabilities_sha256=self.liabilities_sha256,
+            chain=wallet.chain,
+            address=wallet.address,
+            category=category,
+            holder=wallet.holder,
+            client_tag=tag,
+        )
+
+
+def address_key(chain: ChainSnapshot, address: str) -> str:
+    """An address's identity across chains: an EVM address is the same key on every EVM chain."""
+    return f"evm:{address.lower()}" if chain.kind == "evm" else f"{chain.id}:{address}"
+
+
+def key_id(chain: ChainSnapshot, public_key: bytes | None) -> str | None:
+    if public_key is None:
+        return None
+    curve = "ed25519" if chain.kind == "ed25519" else "secp256k1"
+    return f"{curve}:{public_key.hex()}"
+
+
+def commingling_problems(entries: list[tuple[str, str, str, str | None]]) -> list[str]:
+    """One problem per address or public key found in two categories (T11).
+
+    Each entry is (where, category, address identity, public key identity or None).
     """
-    if chain.kind == "evm" and proof_type == "eip191":
-        from ..chains import evm
-
-        return evm.verify_personal_sign(message, address, signature)
-    if chain.kind == "bitcoin" and proof_type == "bip137":
-        from ..chains import bitcoin
-
-        return bitcoin.verify_bip137(message, address, signature, chain.network)
-    if chain.kind == "bitcoin" and proof_type == "bip322":
-        from ..chains import bitcoin
-
-        return bitcoin.verify_bip322_simple(message, address, signature, chain.network)
-    if chain.kind == "ed25519" and proof_type == "ed25519":
-        from ..chains import ed25519
-
-        return ed25519.verify(message, address, signature)
-    raise SignatureError(f"a {proof_type} signature cannot prove control on a {chain.kind} chain")
+    problems = []
+    for position, what in ((2, "address"), (3, "public key")):
+        first: dict[str, tuple[str, str]] = {}
+        for entry in entries:
+            key = entry[position]
+            if key is None:
+                continue
+            seen = first.setdefault(key, (entry[0], entry[1]))
+            if seen[1] != entry[1]:
+                problems.append(
+                    f"commingling: the same {what} is in {seen[1]} ({seen[0]}) and in "
+                    f"{entry[1]} ({entry[0]})"
+                )
+    return problems

@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 import sys
-from datetime import datetime
 from typing import Any
 
 import rfc8785
@@ -29,6 +28,7 @@ from .hashing import (
     check_epoch_id,
     text_problem,
 )
+from .layout import is_time
 from .models import (
     CATEGORIES,
     CHAIN_KINDS,
@@ -57,18 +57,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Proof types whose signature always reveals the signer's key (BIP-322 does for the
 # address types porsegregate accepts, but is left optional).
 KEY_REVEALING = ("eip191", "bip137", "ed25519")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-
-
-def _is_time(text: str) -> bool:
-    """A real UTC time written YYYY-MM-DDTHH:MM:SSZ (ASCII digits, a date that exists)."""
-    if not _TIME.fullmatch(text):
-        return False
-    try:
-        datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        return False
-    return True
 
 
 MAX_TEXT = 4000
@@ -473,10 +461,10 @@ def parse_attestation(data: bytes) -> Attestation:
     if prev is not None and not (isinstance(prev, str) and _HEX64.fullmatch(prev)):
         raise FormatError("previous_attestation_sha256 must be null or 64 hex digits")
     snapshot = _get(epoch, "snapshot_time", str, "epoch")
-    if not _is_time(snapshot):
+    if not is_time(snapshot):
         raise FormatError("epoch.snapshot_time must be YYYY-MM-DDTHH:MM:SSZ")
     next_due = _get(epoch, "next_due", str, "epoch")
-    if not _is_time(next_due) or next_due <= snapshot:
+    if not is_time(next_due) or next_due <= snapshot:
         raise FormatError("epoch.next_due must be YYYY-MM-DDTHH:MM:SSZ, after snapshot_time")
     try:
         epoch_id = check_epoch_id(_get(epoch, "id", str, "epoch"))
@@ -602,7 +590,7 @@ def parse_checkpoint(data: bytes) -> Checkpoint:
     size, time = _get(doc, "size", int, "checkpoint"), _get(doc, "time", str, "checkpoint")
     if not _HEX64.fullmatch(log) or not _HEX64.fullmatch(root):
         raise FormatError("checkpoint.log and checkpoint.root must be 64 lowercase hex digits")
-    if not 1 <= size <= MAX_LOG_SIZE or not _is_time(time):
+    if not 1 <= size <= MAX_LOG_SIZE or not is_time(time):
         raise FormatError("checkpoint.size or checkpoint.time is out of range")
     try:
         epoch = check_epoch_id(_get(doc, "epoch", str, "checkpoint"))

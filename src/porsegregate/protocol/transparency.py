@@ -1,20 +1,16 @@
-"""The append-only log of attestations (RFC 9162 hashing), and its proofs.
+"""The arithmetic of the append-only log of attestations: RFC 9162 hashing and proofs.
 
-Storage is pymerkle's SQLite backend: an append-only table (triggers refuse
-updates and deletes) whose roots are RFC 9162's Merkle Tree Hash. The proofs
-published on the site are RFC 9162's inclusion path and consistency proof
-(sections 2.1.3 and 2.1.4), generated here from the stored leaf hashes and
-checked against pymerkle's root, so any client can verify them with the short
-algorithms below (the browser verifier implements the same ones).
+Pure functions over leaf hashes: the roots (2.1.1), inclusion paths and
+consistency proofs (2.1.3, 2.1.4) the publisher puts on the site, and the
+short algorithms every verifier checks them with (the browser verifier
+implements the same ones). The log's storage is the publisher's
+(publish/history.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
-
-from ..errors import ConfigError
 
 LEAF = b"\x00"
 NODE = b"\x01"
@@ -140,49 +136,3 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
-
-
-class TransparencyLog:
-    """The custodian's log: one entry (an attestation's SHA-256) per published attestation."""
-
-    def __init__(self, path: Path) -> None:
-        from pymerkle import SqliteTree
-
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._tree = SqliteTree(str(path))
-        except Exception as exc:  # sqlite3 errors, or pymerkle's "not contiguous"
-            raise ConfigError(f"{path}: not a porsegregate transparency log ({exc})") from exc
-
-    def close(self) -> None:
-        self._tree.close()
-
-    def __enter__(self) -> TransparencyLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def size(self) -> int:
-        return int(self._tree.get_size())
-
-    def entries(self) -> list[bytes]:
-        return [bytes(self._tree.get_entry(i)) for i in range(1, self.size + 1)]
-
-    def leaves(self) -> list[bytes]:
-        return [bytes(self._tree.get_leaf(i)) for i in range(1, self.size + 1)]
-
-    def root(self, size: int | None = None) -> bytes:
-        size = self.size if size is None else size
-        return EMPTY_ROOT if size == 0 else bytes(self._tree.get_root(size))
-
-    def append(self, entry: bytes) -> int:
-        """Append an entry; its 0-based index. The stored leaf must be RFC 9162's."""
-        if len(entry) != 32:
-            raise ValueError("log entries are 32-byte SHA-256 digests")
-        index = int(self._tree.append_entry(entry)) - 1
-        if bytes(self._tree.get_leaf(index + 1)) != leaf_hash(entry):
-            raise ConfigError(f"{self.path}: the log does not hash leaves as RFC 9162")
-        return index

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from ..chains import verify_control
 from ..errors import ChainError, SignatureError
+from ..protocol import layout
 from ..protocol.amounts import format_decimal
-from ..protocol.control import control_message, verify_control
+from ..protocol.control import EpochContext, address_key, commingling_problems, key_id
 from ..protocol.coverage import compute_coverage, percent
 from ..protocol.hashing import dedicated_tag
 from ..protocol.models import (
@@ -25,7 +27,6 @@ from ..protocol.models import (
     PROOF_TYPES,
     UNPROVEN,
     AssetCoverage,
-    AssetLiabilities,
     ChainAsset,
     ChainSnapshot,
     ControlProof,
@@ -38,30 +39,6 @@ from .liabilities import Liabilities
 from .reserves import DeclaredWallet, ReservesDeclaration
 
 DEFAULT_MAX_BLOCK_SKEW = 2 * 3600
-
-
-@dataclass(frozen=True)
-class EpochContext:
-    """What every proof-of-control message of an epoch binds."""
-
-    custodian: str
-    fingerprint: str
-    epoch: str
-    liabilities_sha256: str
-    assets: tuple[AssetLiabilities, ...]
-
-    def message(self, wallet: Wallet | DeclaredWallet, category: str, tag: bytes | None) -> str:
-        return control_message(
-            custodian=self.custodian,
-            fingerprint=self.fingerprint,
-            epoch=self.epoch,
-            liabilities_sha256=self.liabilities_sha256,
-            chain=wallet.chain,
-            address=wallet.address,
-            category=category,
-            holder=wallet.holder,
-            client_tag=tag,
-        )
 
 
 class BalanceReader(Protocol):
@@ -161,49 +138,14 @@ def _check_control(
     )
 
 
-def commingling_problems(entries: list[tuple[str, str, str, str | None]]) -> list[str]:
-    """One problem per address or public key found in two categories (T11).
-
-    Each entry is (where, category, address identity, public key identity or None).
-    """
-    problems = []
-    for position, what in ((2, "address"), (3, "public key")):
-        first: dict[str, tuple[str, str]] = {}
-        for entry in entries:
-            key = entry[position]
-            if key is None:
-                continue
-            seen = first.setdefault(key, (entry[0], entry[1]))
-            if seen[1] != entry[1]:
-                problems.append(
-                    f"commingling: the same {what} is in {seen[1]} ({seen[0]}) and in "
-                    f"{entry[1]} ({entry[0]})"
-                )
-    return problems
-
-
-def address_key(chain: ChainSnapshot, address: str) -> str:
-    """An address's identity across chains: an EVM address is the same key on every EVM chain."""
-    return f"evm:{address.lower()}" if chain.kind == "evm" else f"{chain.id}:{address}"
-
-
-def key_id(chain: ChainSnapshot, public_key: bytes | None) -> str | None:
-    if public_key is None:
-        return None
-    curve = "ed25519" if chain.kind == "ed25519" else "secp256k1"
-    return f"{curve}:{public_key.hex()}"
-
-
 def _check_block_time(
     chain: ChainSnapshot, block_time: int, snapshot_time: str, max_skew: int
 ) -> str | None:
-    snapshot = int(
-        datetime.strptime(snapshot_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    )
+    snapshot = int(layout.parse_time(snapshot_time).timestamp())
     skew = abs(block_time - snapshot)
     if skew <= max_skew:
         return None
-    mined = datetime.fromtimestamp(block_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    mined = layout.format_time(datetime.fromtimestamp(block_time, UTC))
     return (
         f"{chain.id}: block {chain.block_height} was mined at {mined}, {skew // 60} minutes from "
         f"the liabilities snapshot time {snapshot_time} (allowed: {max_skew // 60} minutes); "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ..protocol import layout
 from ..protocol.amounts import format_decimal
 from .config import CONFIG_NAME, load_config
 from .demo_reserves import write_demo_reserves
@@ -69,7 +70,7 @@ def demo_epochs(count: int, now: datetime | None = None) -> list[tuple[str, str]
     out = []
     for _ in range(count):
         end = first - timedelta(seconds=1)
-        out.append((end.strftime("%Y-%m"), end.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        out.append((end.strftime("%Y-%m"), layout.format_time(end)))
         first = end.replace(day=1, hour=0, minute=0, second=0)
     return list(reversed(out))
 

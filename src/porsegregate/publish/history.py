@@ -25,6 +25,7 @@ from pathlib import Path
 from .. import _crypto
 from .._fs import atomic_write
 from ..errors import ConfigError, FormatError
+from ..protocol import layout
 from ..protocol.models import Attestation, Checkpoint, ConsistencyProof, InclusionProof, LogEntry
 from ..protocol.serialization import (
     checkpoint_bytes,
@@ -35,21 +36,16 @@ from ..protocol.serialization import (
     parse_checkpoint,
     parse_entries,
 )
-from ..protocol.transparency import TransparencyLog, consistency_proof, inclusion_path, root_of
+from ..protocol.transparency import (
+    EMPTY_ROOT,
+    consistency_proof,
+    inclusion_path,
+    leaf_hash,
+    root_of,
+)
 from .keys import sign
 
 LOG_DB = "transparency.sqlite"
-EPOCHS = "epochs"
-AUDITORS = "auditors"
-SITE_LOG = "log"
-
-
-def checkpoint_name(size: int) -> str:
-    return f"{SITE_LOG}/checkpoints/{size}.json"
-
-
-def attestation_name(index: int) -> str:
-    return f"{SITE_LOG}/attestations/{index}.json"
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ class WorkspaceLog:
         return TransparencyLog(path or self.db)
 
     def read(self, relative: str) -> bytes:
-        path = self.directory / relative.removeprefix(SITE_LOG + "/")
+        path = self.directory / relative.removeprefix(layout.LOG + "/")
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -84,7 +80,7 @@ class WorkspaceLog:
             ) from exc
 
     def write(self, relative: str, data: bytes) -> None:
-        atomic_write(self.directory / relative.removeprefix(SITE_LOG + "/"), data)
+        atomic_write(self.directory / relative.removeprefix(layout.LOG + "/"), data)
 
     def checkpoints(self) -> list[tuple[Checkpoint, bytes, bytes]]:
         """Every checkpoint the workspace has signed: (parsed, bytes, signature), by size."""
@@ -97,7 +93,7 @@ class WorkspaceLog:
 
 
 def site_checkpoint(site: Path) -> Checkpoint | None:
-    path = site / SITE_LOG / "checkpoint.json"
+    path = site / layout.CHECKPOINT
     if not path.exists():
         return None
     try:
@@ -121,19 +117,16 @@ def reconcile(workspace: WorkspaceLog, site: Path) -> None:
             return
         if published.size == size + 1:
             # The last run swapped the site in but died before committing the workspace log.
-            data = (site / attestation_name(size)).read_bytes()
+            logged = layout.logged_attestation_name(size)
+            data = (site / logged).read_bytes()
             log.append(_crypto.sha256(data))
             if log.root() != published.root:
                 raise ConfigError(
                     f"{site}: the published log does not extend the workspace log; "
                     "refusing to continue (restore the workspace log from backup)"
                 )
-            workspace.write(attestation_name(size), data)
-            workspace.write(
-                attestation_name(size) + ".sig",
-                (site / (attestation_name(size) + ".sig")).read_bytes(),
-            )
-            for name in (checkpoint_name(published.size), checkpoint_name(published.size) + ".sig"):
+            checkpoint = layout.checkpoint_name(published.size)
+            for name in (logged, layout.sig(logged), checkpoint, layout.sig(checkpoint)):
                 workspace.write(name, (site / name).read_bytes())
             return
         if published.size != size or published.root != log.root():
@@ -182,22 +175,23 @@ def stage_log(
     # Every logged attestation, and the epoch of each entry.
     epochs: list[str] = []
     for i, digest in enumerate(entries_data):
-        data = workspace.read(attestation_name(i))
+        logged = layout.logged_attestation_name(i)
+        data = workspace.read(logged)
         if _crypto.sha256(data) != digest:
             raise ConfigError(
                 f"{workspace.directory}: attestation {i} does not match its log entry"
             )
-        files[attestation_name(i)] = data
-        files[attestation_name(i) + ".sig"] = workspace.read(attestation_name(i) + ".sig")
+        files[logged] = data
+        files[layout.sig(logged)] = workspace.read(layout.sig(logged))
         epochs.append(parse_attestation(data).epoch_id)
-    files[attestation_name(index)] = att_bytes
-    files[attestation_name(index) + ".sig"] = att_sig
+    files[layout.logged_attestation_name(index)] = att_bytes
+    files[layout.sig(layout.logged_attestation_name(index))] = att_sig
     epochs.append(attestation.epoch_id)
     entries = [
-        LogEntry(i, epochs[i], _crypto.sha256_hex(files[attestation_name(i)]))
+        LogEntry(i, epochs[i], _crypto.sha256_hex(files[layout.logged_attestation_name(i)]))
         for i in range(len(leaves))
     ]
-    files[f"{SITE_LOG}/entries.json"] = entries_bytes(entries)
+    files[layout.ENTRIES] = entries_bytes(entries)
 
     # Every checkpoint ever signed, and a consistency proof from each to the new one.
     for old, data, sig in workspace.checkpoints():
@@ -206,16 +200,16 @@ def stage_log(
                 f"{workspace.directory}: checkpoint {old.size} does not match the log; "
                 "not publishing"
             )
-        files[checkpoint_name(old.size)] = data
-        files[checkpoint_name(old.size) + ".sig"] = sig
+        files[layout.checkpoint_name(old.size)] = data
+        files[layout.sig(layout.checkpoint_name(old.size))] = sig
         extension = ConsistencyProof(
             old.size, checkpoint.size, tuple(consistency_proof(old.size, leaves))
         )
-        files[f"{SITE_LOG}/consistency/{old.size}.json"] = consistency_bytes(extension)
-    files[checkpoint_name(checkpoint.size)] = cp_bytes
-    files[checkpoint_name(checkpoint.size) + ".sig"] = cp_sig
-    files[f"{SITE_LOG}/checkpoint.json"] = cp_bytes
-    files[f"{SITE_LOG}/checkpoint.json.sig"] = cp_sig
+        files[layout.consistency_name(old.size)] = consistency_bytes(extension)
+    files[layout.checkpoint_name(checkpoint.size)] = cp_bytes
+    files[layout.sig(layout.checkpoint_name(checkpoint.size))] = cp_sig
+    files[layout.CHECKPOINT] = cp_bytes
+    files[layout.sig(layout.CHECKPOINT)] = cp_sig
 
     # Inclusion of every entry in the new tree.
     for entry in entries:
@@ -225,17 +219,17 @@ def stage_log(
             entry.attestation_sha256,
             tuple(inclusion_path(entry.index, leaves)),
         )
-        files[f"{SITE_LOG}/inclusion/{entry.index}.json"] = inclusion_bytes(proof)
+        files[layout.inclusion_name(entry.index)] = inclusion_bytes(proof)
     return StagedLog(files, checkpoint, index, staged)
 
 
 def commit_log(workspace: WorkspaceLog, staged: StagedLog) -> None:
     """After the site is swapped in: the staged log becomes the workspace's."""
     for name in (
-        attestation_name(staged.index),
-        attestation_name(staged.index) + ".sig",
-        checkpoint_name(staged.checkpoint.size),
-        checkpoint_name(staged.checkpoint.size) + ".sig",
+        layout.logged_attestation_name(staged.index),
+        layout.sig(layout.logged_attestation_name(staged.index)),
+        layout.checkpoint_name(staged.checkpoint.size),
+        layout.sig(layout.checkpoint_name(staged.checkpoint.size)),
     ):
         workspace.write(name, staged.files[name])
     os.replace(staged.db, workspace.db)
@@ -243,14 +237,14 @@ def commit_log(workspace: WorkspaceLog, staged: StagedLog) -> None:
 
 def history(staged: StagedLog) -> list[HistoryPoint]:
     """The final attestation of every epoch, in log order (a republished epoch counts once)."""
-    entries = parse_entries(staged.files[f"{SITE_LOG}/entries.json"])
+    entries = parse_entries(staged.files[layout.ENTRIES])
     last: dict[str, LogEntry] = {}
     for entry in entries:
         last.pop(entry.epoch, None)
         last[entry.epoch] = entry
     points = []
     for entry in last.values():
-        data = staged.files[attestation_name(entry.index)]
+        data = staged.files[layout.logged_attestation_name(entry.index)]
         points.append(
             HistoryPoint(
                 entry.index,
@@ -273,14 +267,14 @@ def carry_forward(
     """
     if not site.is_dir():
         return
-    old_epochs = site / EPOCHS
+    old_epochs = site / layout.EPOCHS
     if old_epochs.is_dir():
         for folder in old_epochs.iterdir():
             if folder.is_dir() and not (replace and folder.name == new_epoch):
-                _link_tree(folder, staging / EPOCHS / folder.name)
-    auditors = site / AUDITORS
+                _link_tree(folder, staging / layout.EPOCHS / folder.name)
+    auditors = site / layout.AUDITORS
     if current_epoch is not None and not replace and auditors.is_dir():
-        _link_tree(auditors, staging / EPOCHS / current_epoch / AUDITORS)
+        _link_tree(auditors, staging / layout.EPOCHS / current_epoch / layout.AUDITORS)
 
 
 def link_file(source: Path, destination: Path) -> None:
@@ -302,3 +296,54 @@ def _link_tree(source: Path, destination: Path) -> None:
         for name in files:
             if not (destination / relative / name).exists():
                 _link(Path(root) / name, destination / relative / name)
+
+
+class TransparencyLog:
+    """The custodian's log: one entry (an attestation's SHA-256) per published attestation.
+
+    Storage is pymerkle's SQLite backend: an append-only table (triggers refuse
+    updates and deletes) whose roots are RFC 9162's Merkle Tree Hash, checked
+    against transparency.py's own computation on every append and publish.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from pymerkle import SqliteTree
+
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._tree = SqliteTree(str(path))
+        except Exception as exc:  # sqlite3 errors, or pymerkle's "not contiguous"
+            raise ConfigError(f"{path}: not a porsegregate transparency log ({exc})") from exc
+
+    def close(self) -> None:
+        self._tree.close()
+
+    def __enter__(self) -> TransparencyLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return int(self._tree.get_size())
+
+    def entries(self) -> list[bytes]:
+        return [bytes(self._tree.get_entry(i)) for i in range(1, self.size + 1)]
+
+    def leaves(self) -> list[bytes]:
+        return [bytes(self._tree.get_leaf(i)) for i in range(1, self.size + 1)]
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size if size is None else size
+        return EMPTY_ROOT if size == 0 else bytes(self._tree.get_root(size))
+
+    def append(self, entry: bytes) -> int:
+        """Append an entry; its 0-based index. The stored leaf must be RFC 9162's."""
+        if len(entry) != 32:
+            raise ValueError("log entries are 32-byte SHA-256 digests")
+        index = int(self._tree.append_entry(entry)) - 1
+        if bytes(self._tree.get_leaf(index + 1)) != leaf_hash(entry):
+            raise ConfigError(f"{self.path}: the log does not hash leaves as RFC 9162")
+        return index

@@ -16,14 +16,16 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .. import __version__, _crypto
 from .._fs import atomic_write, folder_lock, swap_dir
 from ..errors import ConfigError, FormatError, InputError, ReservesError
-from ..protocol.bundle import encode_shard, shard_name
+from ..protocol import layout
+from ..protocol.bundle import encode_shard
 from ..protocol.codes import client_secret
+from ..protocol.control import EpochContext
 from ..protocol.hashing import PROTOCOL_VERSION, check_epoch_id, epoch_keys
 from ..protocol.models import Attestation, Manifest
 from ..protocol.serialization import (
@@ -32,11 +34,10 @@ from ..protocol.serialization import (
     manifest_bytes,
     parse_attestation,
 )
-from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochContext, assess
+from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, assess
 from .config import Config
 from .epoch import EpochProofs, build_epoch
 from .history import (
-    EPOCHS,
     StagedLog,
     WorkspaceLog,
     carry_forward,
@@ -53,7 +54,6 @@ from .reserves import ReservesDeclaration, read_reserves
 from .site import render_site
 
 Progress = Callable[[str, int], None]
-SITE_MARKER = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,20 @@ class PublishResult:
 
 def parse_snapshot_time(text: str | None) -> str:
     if text is None:
-        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return layout.now()
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InputError(f"snapshot time {text!r} is not an ISO 8601 date and time") from exc
     if when.tzinfo is None:
         raise InputError(f"snapshot time {text!r} needs a time zone, e.g. 2026-11-30T23:59:59Z")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return layout.format_time(when)
 
 
 def _next_due(snapshot: str, next_due: str | None, interval_days: int) -> str:
     """When the next attestation is due: given, or the snapshot time plus the interval."""
     if next_due is None:
-        when = datetime.strptime(snapshot, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        return (when + timedelta(days=interval_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return layout.format_time(layout.parse_time(snapshot) + timedelta(days=interval_days))
     due = parse_snapshot_time(next_due)
     if due <= snapshot:
         raise InputError(f"--next-due {next_due} must be after the snapshot time {snapshot}")
@@ -98,11 +97,11 @@ def _previous(site: Path, epoch: str, replace: bool) -> tuple[str | None, str | 
     is chained to, unless it is this epoch (republished: chain to what it chained to)."""
     if not site.exists():
         return None, None
-    if not site.is_dir() or (any(site.iterdir()) and not (site / SITE_MARKER).exists()):
+    if not site.is_dir() or (any(site.iterdir()) and not (site / layout.MANIFEST).exists()):
         raise InputError(
             f"{site} exists and is not a porsegregate site; refusing to replace it (choose --out)"
         )
-    current = site / "attestation.json"
+    current = site / layout.ATTESTATION
     if not current.exists():
         return None, None
     data = current.read_bytes()
@@ -328,23 +327,23 @@ def _write_site(
             written += len(data)
 
         att_sig = sign(signing_key, att_bytes)
-        put("attestation.json", att_bytes)
-        put("attestation.json.sig", att_sig)
-        put("custodian.pub.pem", _crypto.public_key_pem(public))
+        put(layout.ATTESTATION, att_bytes)
+        put(layout.sig(layout.ATTESTATION), att_sig)
+        put(layout.PUBLIC_KEY, _crypto.public_key_pem(public))
         staged_log = stage_log(
             workspace_log,
             attestation,
             att_bytes,
             att_sig,
             signing_key,
-            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            layout.now(),
         )
         for relative, data in staged_log.files.items():
             put(relative, data)
         carry_forward(site, staging, current_epoch, replace, epoch)
         shard_count = 0
         for prefix, entries in proofs.shards():
-            put(shard_name(prefix), encode_shard(entries))
+            put(layout.shard_name(prefix), encode_shard(entries))
             shard_count += 1
             if progress is not None:
                 progress("shards", 1)
@@ -371,8 +370,8 @@ def _write_site(
                 Manifest(PROTOCOL_VERSION, epoch, att_hash, proofs.shard_prefix_chars, listed)
             )
             for relative, data in (
-                ("manifest.json", manifest),
-                ("manifest.json.sig", sign(signing_key, manifest)),
+                (layout.MANIFEST, manifest),
+                (layout.sig(layout.MANIFEST), sign(signing_key, manifest)),
             ):
                 (folder / relative).write_bytes(data)
                 written += len(data)
@@ -380,7 +379,7 @@ def _write_site(
         sign_manifest(staging, files)
         # The epoch's permanent home, epochs/<id>/: the same files (hard links), pages whose
         # links work from there, and its own manifest. It stays when the next epoch comes.
-        home = staging / EPOCHS / epoch
+        home = staging / layout.EPOCHS / epoch
         home_files = dict(shared)
         for relative in shared:
             link_file(staging / relative, home / relative)

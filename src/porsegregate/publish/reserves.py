@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..chains import normalize_address
 from ..errors import AddressError, InputError
 from ..protocol.amounts import parse_decimal
-from ..protocol.control import normalize_address
 from ..protocol.hashing import account_id_problem, check_chain_id, text_problem
 from ..protocol.models import (
     CATEGORIES,

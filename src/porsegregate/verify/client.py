@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _crypto
+from ..chains import verify_control
 from ..errors import (
     AddressError,
     CodeError,
@@ -27,11 +28,12 @@ from ..errors import (
     VerificationError,
 )
 from ..protocol.amounts import format_decimal
-from ..protocol.bundle import Bundle, bundle_aad, decode_bundle, decode_shard, shard_name
+from ..protocol.bundle import Bundle, bundle_aad, decode_bundle, decode_shard
 from ..protocol.codes import parse_code
-from ..protocol.control import verify_control
+from ..protocol.control import EpochContext, address_key, commingling_problems, key_id
 from ..protocol.coverage import coverage_problems, percent
 from ..protocol.hashing import account_commitment, dedicated_tag, epoch_keys, leaf_hash
+from ..protocol.layout import shard_name
 from ..protocol.models import (
     CLIENT_CATEGORIES,
     Attestation,
@@ -53,7 +55,6 @@ from ..protocol.serialization import (
 from ..protocol.transparency import leaf_hash as log_leaf_hash
 from ..protocol.transparency import verify_consistency, verify_inclusion
 from ..protocol.tree import fold_path
-from ..publish.assess import EpochContext, address_key, commingling_problems, key_id
 from .state import ClientState
 
 MAX_FETCH = 256 * 1024 * 1024
