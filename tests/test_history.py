@@ -53,7 +53,7 @@ def test_history_attacks(clean: h.History, tmp_path: Path) -> None:
 def test_a_changed_page_fails_its_epochs_manifest(clean: h.History, tmp_path: Path) -> None:
     copy = clean.copy(tmp_path / "changed")
     h.change_file(copy)
-    from porsegregate.verify.client import SiteReader
+    from porsegregate.verify.fetch import SiteReader
 
     site = SiteReader(str(copy.site / "epochs" / copy.epochs[0]))
     from porsegregate.protocol.serialization import parse_manifest

@@ -34,7 +34,8 @@ from .protocol.hashing import EPOCH_RE
 from .protocol.layout import AUDITORS, EPOCHS
 from .protocol.models import Attestation
 from .protocol.serialization import canonical, json_loads, parse_attestation
-from .verify.client import SiteReader, check_signed_site
+from .verify.client import check_signed_site
+from .verify.fetch import SiteReader
 
 COSIGN_FORMAT = "porsegregate-cosign/1"
 INDEX = f"{AUDITORS}/index.json"

@@ -69,7 +69,6 @@ from ..publish.config import Config
 from ..publish.liabilities import Liabilities, read_liabilities
 from ..publish.reserves import read_reserves
 from ..verify.client import (
-    SiteReader,
     _check_bundle,
     _check_reserves,
     _Failed,
@@ -77,6 +76,7 @@ from ..verify.client import (
     _parse_code,
     _Run,
 )
+from ..verify.fetch import SiteReader
 from ..verify.state import ClientState
 
 PASS = "pass"  # noqa: S105 - a check status
