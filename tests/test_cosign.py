@@ -17,15 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from porsegregate import _crypto
 from porsegregate.cli import main
-from porsegregate.cosign import (
-    MAX_STATEMENT,
-    cosign,
-    load_auditor_key,
-    verify_cosignatures,
-)
+from porsegregate.cosign import cosign, load_auditor_key
 from porsegregate.errors import ConfigError, InputError
+from porsegregate.protocol.cosignature import MAX_STATEMENT
 from porsegregate.protocol.serialization import canonical
 from porsegregate.verify.client import Report, verify_history, verify_site
+from porsegregate.verify.cosignatures import verify_cosignatures
 
 from . import history as h
 

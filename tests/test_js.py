@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from porsegregate import _crypto
-from porsegregate.cosign import COSIGN_FORMAT, cosign, name_problem, statement_problem
+from porsegregate.cosign import cosign
+from porsegregate.protocol.cosignature import COSIGN_FORMAT, name_problem, statement_problem
 from porsegregate.protocol.serialization import canonical, parse_attestation
 from porsegregate.verify.client import HistoryReport, Report, verify_history, verify_site
 from porsegregate.verify.state import ClientState

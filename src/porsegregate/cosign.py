@@ -1,4 +1,4 @@
-"""Auditor co-signatures (docs/protocol.md section 14).
+"""Writing an auditor's co-signature (docs/protocol.md section 14).
 
 An auditor signs the exact bytes of an epoch's `attestation.json` with their
 own Ed25519 key, and publishes the signature beside it in
@@ -6,52 +6,40 @@ own Ed25519 key, and publishes the signature beside it in
 `auditor.json` that binds their name and statement to the key. Nothing the
 custodian signed changes: the root manifest leaves `auditors/**` out, so a
 co-signature can be added to a site, or to an earlier epoch under
-`epochs/<id>/`, at any time after publishing.
-
-`auditors/index.json` lists the fingerprints (there is no directory listing
-over HTTP); a verifier checks every listed co-signature, and an index that
-lists one whose files are missing or whose signatures fail is a failure.
+`epochs/<id>/`, at any time after publishing. Checking co-signatures is the
+verifiers' job (verify/cosignatures.py); the documents and text rules are the
+protocol's (protocol/cosignature.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from . import _crypto
 from ._fs import atomic_write, folder_lock, read_bytes, swap_dir
 from .errors import ConfigError, FormatError, InputError, KeyTypeError, VerificationError
+from .protocol import layout
+from .protocol.cosignature import (
+    MAX_AUDITORS,
+    document_bytes,
+    index_bytes,
+    name_problem,
+    parse_index,
+    statement_problem,
+)
 from .protocol.hashing import EPOCH_RE
-from .protocol.layout import AUDITORS, EPOCHS
 from .protocol.models import Attestation
-from .protocol.serialization import canonical, json_loads, parse_attestation
+from .protocol.serialization import json_loads
 from .verify.client import check_signed_site
+from .verify.cosignatures import CosignCheck, verify_cosignatures
 from .verify.fetch import SiteReader
-
-COSIGN_FORMAT = "porsegregate-cosign/1"
-INDEX = f"{AUDITORS}/index.json"
-PUBLIC_KEY = "auditor.pub.pem"
-SIGNATURE = "attestation.json.sig"
-STATEMENT = "statement.txt"
-DOCUMENT = "auditor.json"
-DOCUMENT_SIG = "auditor.json.sig"
-FILES = (PUBLIC_KEY, SIGNATURE, STATEMENT, DOCUMENT, DOCUMENT_SIG)
-MAX_NAME = 200
-MAX_STATEMENT = 64 * 1024
-MAX_AUDITORS = 100
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-# Bidirectional overrides and isolates make a name display as something else.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -71,55 +59,7 @@ class CosignResult:
     also: tuple[Path, ...] = ()  # the same epoch's other folder (root or home), also written
 
 
-@dataclass(frozen=True)
-class CosignCheck:
-    """One listed auditor's co-signature, checked. `name` is None until auditor.json verifies."""
-
-    fingerprint: str
-    name: str | None
-    ok: bool
-    detail: str
-    time: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "name": self.name,
-            "ok": self.ok,
-            "detail": self.detail,
-            "time": self.time,
-        }
-
-
 # --- bounded text -----------------------------------------------------------------------
-
-
-def name_problem(name: str) -> str | None:
-    """Why `name` cannot be an auditor's name, or None."""
-    if not name or name != name.strip():
-        return "the auditor name must be non-empty, without leading or trailing spaces"
-    if len(name) > MAX_NAME:
-        return f"the auditor name is longer than {MAX_NAME} characters"
-    for ch in name:
-        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI:
-            return f"the auditor name contains a control character (U+{ord(ch):04X})"
-    return None
-
-
-def statement_problem(data: bytes) -> str | None:
-    """Why `data` cannot be a statement (UTF-8 text up to 64 KiB), or None."""
-    if not data.strip():
-        return "the statement is empty"
-    if len(data) > MAX_STATEMENT:
-        return f"the statement is {len(data)} bytes; at most {MAX_STATEMENT} (64 KiB)"
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"the statement is not UTF-8 (byte {exc.start})"
-    for ch in text:
-        if (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r") or ch in _BIDI:
-            return f"the statement contains a control character (U+{ord(ch):04X})"
-    return None
 
 
 def read_statement(path: Path) -> str:
@@ -172,15 +112,15 @@ def resolve_site(site: Path, epoch: str | None) -> Path:
     if not EPOCH_RE.fullmatch(epoch):
         raise InputError(f"{epoch!r} is not an epoch id")
     try:
-        newest = json_loads((site / "attestation.json").read_bytes())["epoch"]["id"]
+        newest = json_loads((site / layout.ATTESTATION).read_bytes())["epoch"]["id"]
     except (OSError, ValueError, KeyError, TypeError):
         newest = None
     if newest == epoch:
         return site
-    folder = site / EPOCHS / epoch
+    folder = site / layout.EPOCHS / epoch
     if folder.is_dir():
         return folder
-    known = sorted(p.name for p in (site / EPOCHS).glob("*") if p.is_dir())
+    known = sorted(p.name for p in (site / layout.EPOCHS).glob("*") if p.is_dir())
     if isinstance(newest, str):
         known.append(f"{newest} (newest)")
     raise InputError(f"{site}: no epoch {epoch!r}; the site has: {', '.join(known) or 'no epochs'}")
@@ -236,7 +176,7 @@ def verify_epoch_site(folder: Path, expect_key: str | None = None) -> _Verified:
 def _root_of(folder: Path) -> Path:
     """The site a folder belongs to: `epochs/<id>` belongs to the site above it."""
     parent = folder.resolve().parent
-    if parent.name == EPOCHS and (parent.parent / "manifest.json").is_file():
+    if parent.name == layout.EPOCHS and (parent.parent / layout.MANIFEST).is_file():
         return parent.parent
     return folder.resolve()
 
@@ -266,51 +206,6 @@ def _write_file(path: Path, data: bytes) -> None:
     os.chmod(path, 0o644)
 
 
-def parse_index(data: bytes) -> list[str]:
-    """`auditors/index.json`: RFC 8785 JSON array of fingerprints, sorted, no duplicates."""
-    try:
-        doc = json_loads(data.decode("utf-8"))
-        again = canonical(doc)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # a hostile host's file
-        raise FormatError(f"not JSON: {exc}") from exc
-    if again != data:
-        raise FormatError("not in RFC 8785 canonical form")
-    if not isinstance(doc, list) or not all(
-        isinstance(f, str) and _HEX64.fullmatch(f) for f in doc
-    ):
-        raise FormatError("not a list of key fingerprints (64 lowercase hex digits)")
-    if doc != sorted(set(doc)):
-        raise FormatError("the fingerprints are not sorted, or one is listed twice")
-    if len(doc) > MAX_AUDITORS:
-        raise FormatError(f"more than {MAX_AUDITORS} auditors")
-    return list(doc)
-
-
-def index_bytes(fingerprints: list[str]) -> bytes:
-    return canonical(sorted(set(fingerprints)))
-
-
-def document_bytes(
-    name: str,
-    fingerprint: str,
-    epoch: str,
-    attestation_sha256: str,
-    statement_sha256: str,
-    time: str,
-) -> bytes:
-    return canonical(
-        {
-            "format": COSIGN_FORMAT,
-            "name": name,
-            "fingerprint": fingerprint,
-            "epoch": epoch,
-            "attestation_sha256": attestation_sha256,
-            "statement_sha256": statement_sha256,
-            "time": time,
-        }
-    )
-
-
 def _same_epoch_folders(site: Path, attestation: bytes, epoch: str) -> list[Path]:
     """Other folders showing these exact attestation bytes: the root and the epoch's home.
 
@@ -320,11 +215,11 @@ def _same_epoch_folders(site: Path, attestation: bytes, epoch: str) -> list[Path
     """
     root = site if _root_of(site) == site.resolve() else site.parent.parent
     out = []
-    for folder in (root, root / EPOCHS / epoch):
+    for folder in (root, root / layout.EPOCHS / epoch):
         if folder.resolve() == site.resolve() or not folder.is_dir():
             continue
         try:
-            if (folder / "attestation.json").read_bytes() == attestation:
+            if (folder / layout.ATTESTATION).read_bytes() == attestation:
                 out.append(folder)
         except OSError:
             continue
@@ -332,7 +227,7 @@ def _same_epoch_folders(site: Path, attestation: bytes, epoch: str) -> list[Path
 
 
 def _existing_index(site: Path) -> list[str]:
-    path = site / INDEX
+    path = site / layout.AUDITORS_INDEX
     if not path.exists():
         return []
     try:
@@ -343,7 +238,7 @@ def _existing_index(site: Path) -> list[str]:
 
 def _put_folder(site: Path, fingerprint: str, files: dict[str, bytes], listed: list[str]) -> None:
     """auditors/<fp>/ written complete beside its place, renamed in; then the index."""
-    auditors = site / AUDITORS
+    auditors = site / layout.AUDITORS
     target = auditors / fingerprint
     auditors.mkdir(exist_ok=True)
     for leftover in (*auditors.glob(".*.staging-*"), *auditors.glob(".*.old-*")):
@@ -360,7 +255,7 @@ def _put_folder(site: Path, fingerprint: str, files: dict[str, bytes], listed: l
         shutil.rmtree(staging, ignore_errors=True)
         raise
     # Replaced, never written through: a hard link elsewhere keeps its own bytes.
-    atomic_write(site / INDEX, index_bytes([*listed, fingerprint]))
+    atomic_write(site / layout.AUDITORS_INDEX, index_bytes([*listed, fingerprint]))
 
 
 def cosign(
@@ -405,8 +300,10 @@ def cosign(
         replaced = False
         for folder in folders:
             if len({*listed[folder], fingerprint}) > MAX_AUDITORS:
-                raise InputError(f"{folder / INDEX} already lists {MAX_AUDITORS} auditors")
-            target = folder / AUDITORS / fingerprint
+                raise InputError(
+                    f"{folder / layout.AUDITORS_INDEX} already lists {MAX_AUDITORS} auditors"
+                )
+            target = folder / layout.AUDITORS / fingerprint
             if target.exists() or target.is_symlink() or fingerprint in listed[folder]:
                 replaced = True
                 if not force:
@@ -414,17 +311,17 @@ def cosign(
                         f"{target} already holds a co-signature by this key (fingerprint "
                         f"{fingerprint}); refusing to overwrite it (use --force to replace it)"
                     )
-        time = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        time = layout.format_time(now or datetime.now(UTC))
         statement_sha = _crypto.sha256_hex(statement_data)
         document = document_bytes(
             name, fingerprint, attestation.epoch_id, att_sha, statement_sha, time
         )
         files = {
-            PUBLIC_KEY: _crypto.public_key_pem(key.public_key()),
-            SIGNATURE: key.sign(att_bytes),
-            STATEMENT: statement_data,
-            DOCUMENT: document,
-            DOCUMENT_SIG: key.sign(document),
+            layout.AUDITOR_KEY: _crypto.public_key_pem(key.public_key()),
+            layout.AUDITOR_SIGNATURE: key.sign(att_bytes),
+            layout.AUDITOR_STATEMENT: statement_data,
+            layout.AUDITOR_DOCUMENT: document,
+            layout.AUDITOR_DOCUMENT_SIG: key.sign(document),
         }
         for folder in folders:
             _put_folder(folder, fingerprint, files, listed[folder])
@@ -435,7 +332,7 @@ def cosign(
             raise VerificationError("auditor-signature", failed.detail)
     return CosignResult(
         site=site,
-        folder=site / AUDITORS / fingerprint,
+        folder=site / layout.AUDITORS / fingerprint,
         epoch=attestation.epoch_id,
         custodian=attestation.custodian.name,
         custodian_fingerprint=verified.custodian_fingerprint,
@@ -448,142 +345,3 @@ def cosign(
         auditors=checks,
         also=tuple(folders[1:]),
     )
-
-
-# --- verifying --------------------------------------------------------------------------
-
-
-class _Bad(Exception):
-    def __init__(self, detail: str, name: str | None = None, time: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.name = name
-        self.time = time
-
-
-def _document(data: bytes) -> dict[str, str]:
-    """auditor.json: exactly RFC 8785, exactly the seven string members."""
-    try:
-        doc = json_loads(data.decode("utf-8"))
-        again = canonical(doc)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # a hostile host's file
-        raise FormatError(f"not JSON: {exc}") from exc
-    if again != data:
-        raise FormatError("not in RFC 8785 canonical form")
-    keys = ("attestation_sha256", "epoch", "fingerprint", "format", "name", "statement_sha256")
-    if not isinstance(doc, dict) or sorted(doc) != sorted((*keys, "time")):
-        raise FormatError(f"it must have exactly the members {', '.join((*keys, 'time'))}")
-    if not all(isinstance(v, str) for v in doc.values()):
-        raise FormatError("every member must be a string")
-    if doc["format"] != COSIGN_FORMAT:
-        raise FormatError(f"format is not {COSIGN_FORMAT}")
-    for member in ("fingerprint", "attestation_sha256", "statement_sha256"):
-        if not _HEX64.fullmatch(doc[member]):
-            raise FormatError(f"{member} is not 64 lowercase hex digits")
-    problem = name_problem(doc["name"])
-    if problem is not None:
-        raise FormatError(problem)
-    if not _TIME.fullmatch(doc["time"]):
-        raise FormatError("time is not YYYY-MM-DDTHH:MM:SSZ")
-    try:
-        datetime.strptime(doc["time"], "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError as exc:
-        raise FormatError("time is not a valid date and time") from exc
-    return {str(k): str(v) for k, v in doc.items()}
-
-
-def _check_one(
-    reader: SiteReader, fingerprint: str, attestation: bytes, epoch: str | None
-) -> CosignCheck:
-    where = f"{AUDITORS}/{fingerprint}"
-    files = {name: reader.read(f"{where}/{name}") for name in FILES}
-    missing = [name for name, data in files.items() if data is None]
-    if missing:
-        raise _Bad(
-            f"auditor {fingerprint} is listed in {INDEX} but {where}/ lacks "
-            f"{', '.join(missing)}: the co-signature was removed or never completed"
-        )
-    data = {name: d for name, d in files.items() if d is not None}
-    try:
-        key = _crypto.load_public_key_pem(data[PUBLIC_KEY])
-    except (TypeError, ValueError) as exc:
-        raise _Bad(f"{where}/{PUBLIC_KEY} is not an Ed25519 public key") from exc
-    if _crypto.fingerprint(key) != fingerprint:
-        raise _Bad(
-            f"{where}/{PUBLIC_KEY} has fingerprint {_crypto.fingerprint(key)}, not the "
-            "fingerprint its folder is named by"
-        )
-    if not _crypto.ed25519_verify(key, data[DOCUMENT_SIG], data[DOCUMENT]):
-        raise _Bad(
-            f"{where}/{DOCUMENT} is not signed by the auditor's key: its name, statement or "
-            "time was changed after signing"
-        )
-    try:
-        doc = _document(data[DOCUMENT])
-    except FormatError as exc:
-        raise _Bad(f"{where}/{DOCUMENT} is malformed: {exc}") from exc
-    name, time = doc["name"], doc["time"]
-    if doc["fingerprint"] != fingerprint:
-        raise _Bad(f"{where}/{DOCUMENT} names another key ({doc['fingerprint']})", name, time)
-    problem = statement_problem(data[STATEMENT])
-    if problem is not None:
-        raise _Bad(f"{where}/{STATEMENT}: {problem}", name, time)
-    if _crypto.sha256_hex(data[STATEMENT]) != doc["statement_sha256"]:
-        raise _Bad(
-            f"{where}/{STATEMENT} is not the statement the auditor signed: it was changed",
-            name,
-            time,
-        )
-    if doc["attestation_sha256"] != _crypto.sha256_hex(attestation) or (
-        epoch is not None and doc["epoch"] != epoch
-    ):
-        raise _Bad(
-            f"{where}/{DOCUMENT} is for another attestation (epoch {doc['epoch']}, SHA-256 "
-            f"{doc['attestation_sha256']}): this co-signature does not belong here",
-            name,
-            time,
-        )
-    if not _crypto.ed25519_verify(key, data[SIGNATURE], attestation):
-        raise _Bad(
-            f"{where}/{SIGNATURE} does not verify over this attestation.json under the "
-            "auditor's key: it signs other bytes (another epoch's attestation, or an "
-            "altered one)",
-            name,
-            time,
-        )
-    return CosignCheck(
-        fingerprint,
-        name,
-        True,
-        f"{name!r} (key {fingerprint}) co-signed this attestation on {time}",
-        time,
-    )
-
-
-def verify_cosignatures(source: SiteReader | Path | str, attestation: bytes) -> list[CosignCheck]:
-    """Every co-signature `auditors/index.json` lists, checked against `attestation`.
-
-    `source` is the epoch's site: a SiteReader, a folder, or a folder or URL as
-    text. No index: no auditors, an empty list. A malformed index is one failed
-    check with an empty fingerprint. I/O errors other than a missing file raise
-    InputError, as every other read of the site does.
-    """
-    reader = source if isinstance(source, SiteReader) else SiteReader(str(source))
-    index = reader.read(INDEX)
-    if index is None:
-        return []
-    try:
-        fingerprints = parse_index(index)
-    except FormatError as exc:
-        return [CosignCheck("", None, False, f"{INDEX} is malformed: {exc}")]
-    try:
-        epoch: str | None = parse_attestation(attestation).epoch_id
-    except FormatError:
-        epoch = None
-    checks = []
-    for fingerprint in fingerprints:
-        try:
-            checks.append(_check_one(reader, fingerprint, attestation, epoch))
-        except _Bad as bad:
-            checks.append(CosignCheck(fingerprint, bad.name, False, bad.detail, bad.time))
-    return checks

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from .. import _crypto
 from ..errors import FormatError, InputError
+from ..protocol import layout
 from ..protocol.bundle import decode_shard
 from ..protocol.control import EpochContext
 from ..protocol.hashing import epoch_keys, published_height
@@ -76,6 +77,7 @@ from ..verify.client import (
     _parse_code,
     _Run,
 )
+from ..verify.cosignatures import verify_cosignatures
 from ..verify.fetch import SiteReader
 from ..verify.state import ClientState
 
@@ -550,8 +552,6 @@ class _Audit:
 
     def _auditors(self, folders: list[_Folder]) -> None:
         """Co-signatures by auditors: `auditors/<fingerprint>/` of each epoch they sign."""
-        from ..cosign import INDEX, verify_cosignatures
-
         count = 0
         for folder in folders:
             if self.site.is_url:
@@ -569,8 +569,9 @@ class _Audit:
                 if not name.startswith(".") and name not in listed:
                     self.fail(
                         "auditor-signatures",
-                        f"{folder.prefix}{AUDITORS}/{name}/ is not listed in {INDEX}: no "
-                        "verifier shows it (a withdrawn or hidden co-signature)",
+                        f"{folder.prefix}{AUDITORS}/{name}/ is not listed in "
+                        f"{layout.AUDITORS_INDEX}: no verifier shows it (a withdrawn or hidden "
+                        "co-signature)",
                     )
         if count == 0 and not self.problems["auditor-signatures"]:
             self.na("auditor-signatures", "no auditor has co-signed any epoch of this site")

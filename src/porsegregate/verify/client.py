@@ -54,6 +54,7 @@ from ..protocol.serialization import (
 from ..protocol.transparency import leaf_hash as log_leaf_hash
 from ..protocol.transparency import verify_consistency, verify_inclusion
 from ..protocol.tree import fold_path
+from .cosignatures import verify_cosignatures
 from .fetch import SiteReader
 from .state import ClientState
 
@@ -852,8 +853,6 @@ def check_auditors(run: _Run, site: SiteReader, attestation_data: bytes) -> None
     No `auditors/index.json` means no auditor co-signed, and no check. A name is the
     auditor's own claim; the key fingerprint is what to compare with the auditor's.
     """
-    from ..cosign import verify_cosignatures
-
     checks = verify_cosignatures(site, attestation_data)
     run.report.auditors = [c.to_json() for c in checks]
     for c in checks:
