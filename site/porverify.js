@@ -466,7 +466,7 @@ function get(obj, key, kind, where) {
           ? Array.isArray(value)
           : typeof value === kind;
   if (!ok) {
-    const name = { int: "an integer", dict: "a dict", list: "a list", string: "a str", boolean: "a bool" }[kind];
+    const name = { int: "an integer", dict: "an object", list: "an array", string: "a string", boolean: "a boolean" }[kind];
     throw new FormatError(`${where}.${key} must be ${name}`);
   }
   if (typeof value === "string" && [...value].length > MAX_TEXT) {
@@ -607,16 +607,17 @@ const UNPROVEN = "none";
 const CHAIN_RE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 const MAX_LABEL = 200;
 const MAX_HEIGHT_BLOCK = 2 ** 53;
-// Python's str.strip() strips exactly what str.isspace() calls whitespace; JS's trim() differs
-// (it strips U+FEFF but not U+001C-U+001F or U+0085), so the set is spelt out.
-const PY_SPACE = new Set([
+// The white space a text field (holder, address, network, auditor name...) may not begin or end
+// with (docs/protocol.md sections 11 and 14): these 29 code points, no others. JS's trim()
+// strips another set (U+FEFF, but not U+001C-U+001F or U+0085), so the set is spelt out.
+const TEXT_SPACE = new Set([
   0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001,
   0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f,
   0x205f, 0x3000,
 ]);
 const CONTROL_OR_BREAK = /[\p{Cc}\p{Cs}\p{Zl}\p{Zp}]/u;
 
-/** Python's comparison of two str: by code point (JS's < compares UTF-16 code units). */
+/** The protocol orders text by Unicode code point (JS's < compares UTF-16 code units). */
 function compareText(a, b) {
   const x = [...a];
   const y = [...b];
@@ -641,8 +642,8 @@ function textProblem(text, limit = MAX_LABEL) {
   const points = [...text];
   const stripped =
     points.length > 0 &&
-    !PY_SPACE.has(points[0].codePointAt(0)) &&
-    !PY_SPACE.has(points[points.length - 1].codePointAt(0));
+    !TEXT_SPACE.has(points[0].codePointAt(0)) &&
+    !TEXT_SPACE.has(points[points.length - 1].codePointAt(0));
   if (!stripped) return "must be non-empty without leading or trailing spaces";
   if (points.length > limit) return `is longer than ${limit} characters`;
   if (CONTROL_OR_BREAK.test(text)) return "contains a control or line-break character";
@@ -1777,7 +1778,8 @@ export async function verifyHistory(base, accountId, code, options = {}) {
 
 export const COSIGN_FORMAT = "porsegregate-cosign/1";
 export const AUDITORS_INDEX = "auditors/index.json";
-// In the order Python's cosign.FILES lists them (and names the missing ones).
+// The five files of an auditor's folder (docs/protocol.md section 14), in the order they are
+// named when some are missing.
 const AUDITOR_FILES = ["auditor.pub.pem", "attestation.json.sig", "statement.txt", "auditor.json", "auditor.json.sig"];
 const AUDITOR_MEMBERS = ["attestation_sha256", "epoch", "fingerprint", "format", "name", "statement_sha256"];
 const MAX_AUDITOR_NAME = 200;
@@ -1786,38 +1788,18 @@ const MAX_AUDITORS = 100;
 // Bidirectional overrides and isolates make a name display as something else.
 const BIDI = /[\u202a-\u202e\u2066-\u2069]/u;
 const NAME_CONTROL = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
-// What bytes.strip() removes: a statement of only these is empty.
+// ASCII white space: a statement of only these bytes is empty (docs/protocol.md section 14).
 const ASCII_SPACE_BYTES = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]);
-// Like cosign._TIME: ASCII digits only, then a date and time that exist (no leap seconds).
+// A co-signature's time: ASCII digits only, and a date and time that exist (no leap seconds).
 const COSIGN_TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z$/;
-// Python's str.isprintable() is false for these (repr escapes them); ASCII space is printable.
-const PY_UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
 const bomKeepingUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-function codePoint(ch, digits = 4) {
-  return ch.codePointAt(0).toString(16).toUpperCase().padStart(digits, "0");
+/** A character as U+XXXX (at least four hex digits), to name an invisible one in a problem. */
+function codePoint(ch) {
+  return `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
-/** Python's repr() of a str, which the auditor-signature details quote names with. */
-export function pyRepr(text) {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const cp = ch.codePointAt(0);
-    if (ch === quote || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\t") out += "\\t";
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (cp < 0x20 || cp === 0x7f) out += `\\x${codePoint(ch, 2).toLowerCase()}`;
-    else if (cp < 0x7f || !PY_UNPRINTABLE.test(ch)) out += ch;
-    else if (cp <= 0xff) out += `\\x${codePoint(ch, 2).toLowerCase()}`;
-    else if (cp <= 0xffff) out += `\\u${codePoint(ch, 4).toLowerCase()}`;
-    else out += `\\U${codePoint(ch, 8).toLowerCase()}`;
-  }
-  return out + quote;
-}
-
-/** Is `time` (already COSIGN_TIME) a date and time datetime.strptime accepts? */
+/** Is `time` (already COSIGN_TIME) a date and time that exist (no leap seconds)? */
 function validCosignTime(time) {
   const [year, month, day, hour, minute, second] = COSIGN_TIME.exec(time).slice(1).map(Number);
   if (month < 1 || month > 12) return false;
@@ -1826,57 +1808,33 @@ function validCosignTime(time) {
   return year >= 1 && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
 }
 
-/** Why `name` cannot be an auditor's name, or null (cosign.name_problem). */
+/** Why `name` cannot be an auditor's name (docs/protocol.md section 14), or null. */
 export function auditorNameProblem(name) {
   const points = [...name];
-  if (!points.length || PY_SPACE.has(points[0].codePointAt(0)) || PY_SPACE.has(points.at(-1).codePointAt(0))) {
+  if (!points.length || TEXT_SPACE.has(points[0].codePointAt(0)) || TEXT_SPACE.has(points.at(-1).codePointAt(0))) {
     return "the auditor name must be non-empty, without leading or trailing spaces";
   }
   if (points.length > MAX_AUDITOR_NAME) return `the auditor name is longer than ${MAX_AUDITOR_NAME} characters`;
   const bad = points.find((ch) => NAME_CONTROL.test(ch));
-  if (bad !== undefined) return `the auditor name contains a control character (U+${codePoint(bad)})`;
+  if (bad !== undefined) return `the auditor name contains a control character (${codePoint(bad)})`;
   return null;
 }
 
-/** The offset of the first byte that is not UTF-8 (as Python's UnicodeDecodeError.start), or null. */
-function utf8ErrorAt(bytes) {
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i];
-    let need;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (b < 0x80) need = 0;
-    else if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) lo = 0xa0;
-      if (b === 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) lo = 0x90;
-      if (b === 0xf4) hi = 0x8f;
-    } else return i;
-    for (let k = 1; k <= need; k++) {
-      const c = bytes[i + k];
-      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i;
-    }
-    i += need + 1;
-  }
-  return null;
-}
-
-/** Why `data` cannot be a statement (UTF-8 text up to 64 KiB), or null (cosign.statement_problem). */
+/** Why `data` cannot be a statement (UTF-8 text up to 64 KiB, docs/protocol.md section 14), or null. */
 export function statementProblem(data) {
   if (data.every((b) => ASCII_SPACE_BYTES.has(b))) return "the statement is empty";
   if (data.length > MAX_STATEMENT) {
     return `the statement is ${data.length} bytes; at most ${MAX_STATEMENT} (64 KiB)`;
   }
-  const bad = utf8ErrorAt(data);
-  if (bad !== null) return `the statement is not UTF-8 (byte ${bad})`;
-  for (const ch of bomKeepingUtf8.decode(data)) {
+  let text;
+  try {
+    text = bomKeepingUtf8.decode(data);
+  } catch {
+    return "the statement is not UTF-8";
+  }
+  for (const ch of text) {
     if ((/\p{Cc}/u.test(ch) && !"\t\n\r".includes(ch)) || BIDI.test(ch)) {
-      return `the statement contains a control character (U+${codePoint(ch)})`;
+      return `the statement contains a control character (${codePoint(ch)})`;
     }
   }
   return null;
@@ -1889,39 +1847,9 @@ function wellFormedStrings(value) {
   return true;
 }
 
-/** JSON that must be exactly its RFC 8785 serialisation, with Python's (rfc8785's) verdicts. */
-function cosignJson(bytes) {
-  let doc;
-  try {
-    // Python's json.loads refuses a byte order mark; so does JSON.parse, if it is kept.
-    doc = JSON.parse(bomKeepingUtf8.decode(bytes));
-  } catch (e) {
-    throw new FormatError(`not JSON: ${e.message}`);
-  }
-  // Python's rfc8785 says this of a lone surrogate; checked first so the detail matches.
-  let wellFormed;
-  try {
-    wellFormed = wellFormedStrings(doc);
-  } catch (e) {
-    if (e instanceof RangeError) throw new FormatError(`not JSON: ${e.message}`); // nested too deep
-    throw e;
-  }
-  if (!wellFormed) throw new FormatError("not JSON: input contains non-UTF-8 codepoints");
-  let again;
-  try {
-    again = canonicalJson(doc);
-  } catch (e) {
-    // Not finite (Python: not JSON), or nested too deeply for this verifier's stack.
-    if (e instanceof FormatError || e instanceof RangeError) throw new FormatError(`not JSON: ${e.message}`);
-    throw e;
-  }
-  if (!equalBytes(utf8.encode(again), bytes)) throw new FormatError("not in RFC 8785 canonical form");
-  return doc;
-}
-
-/** auditors/index.json: an RFC 8785 JSON array of fingerprints, sorted, no duplicates (cosign.parse_index). */
+/** auditors/index.json: an RFC 8785 JSON array of fingerprints, sorted, no duplicates. */
 export function parseAuditorIndex(bytes) {
-  const doc = cosignJson(bytes);
+  const doc = loadCanonical(bytes, "it");
   if (!Array.isArray(doc) || !doc.every((f) => typeof f === "string" && HEX64.test(f))) {
     throw new FormatError("not a list of key fingerprints (64 lowercase hex digits)");
   }
@@ -1933,9 +1861,9 @@ export function parseAuditorIndex(bytes) {
   return doc;
 }
 
-/** auditor.json: exactly RFC 8785, exactly the seven string members (cosign._document). */
+/** auditor.json: exactly RFC 8785, exactly the seven string members. */
 export function parseAuditorDocument(bytes) {
-  const doc = cosignJson(bytes);
+  const doc = loadCanonical(bytes, "it");
   const members = [...AUDITOR_MEMBERS, "time"];
   if (!isObject(doc) || Object.keys(doc).sort().join("\n") !== [...members].sort().join("\n")) {
     throw new FormatError(`it must have exactly the members ${members.join(", ")}`);
@@ -1971,11 +1899,14 @@ async function ed25519KeyAndFingerprint(pemText) {
   return { key, fingerprint: toHex(await sha256(raw)) };
 }
 
-/** One listed auditor's co-signature, checked in the order of cosign._check_one. */
+/**
+ * One listed auditor's co-signature, checked in the order of docs/protocol.md section 14 (the
+ * name and time are reported only once auditor.json's signature verifies).
+ */
 async function checkCosignature(fetcher, base, fingerprint, attestation, epoch) {
   const where = `auditors/${fingerprint}`;
   const bad = (detail, name = null, time = null) => ({ fingerprint, name, ok: false, detail, time });
-  // All five are read, as Python reads them; an error other than 404 is the site's, not a verdict.
+  // All five are read; an error other than 404 is the site's, not a verdict.
   const settled = await Promise.allSettled(
     AUDITOR_FILES.map((name) => fetchBytes(fetcher, base, `${where}/${name}`, false)),
   );
@@ -2042,7 +1973,7 @@ async function checkCosignature(fetcher, base, fingerprint, attestation, epoch) 
     fingerprint,
     name,
     ok: true,
-    detail: `${pyRepr(name)} (key ${fingerprint}) co-signed this attestation on ${time}`,
+    detail: `${JSON.stringify(name)} (key ${fingerprint}) co-signed this attestation on ${time}`,
     time,
   };
 }
@@ -2093,7 +2024,7 @@ async function checkAuditors(run, fetcher, base, attestationData) {
     run.ok(
       "auditor-signature",
       `co-signed by ${checks.length} auditor key(s): ` +
-        checks.map((c) => `${pyRepr(c.name)} ${c.fingerprint}`).join("; ") +
+        checks.map((c) => `${JSON.stringify(c.name)} ${c.fingerprint}`).join("; ") +
         " (names are the auditors' own claims: compare the fingerprints with theirs)",
     );
   }
