@@ -14,7 +14,31 @@
 // client in every published epoch (verifyHistory), as Python's verify_site/verify_history,
 // and checks every auditor's co-signature the site lists (auditors/index.json, section 14).
 //
+// The contract with the Python verifier is each check's id, asset and verdict (in the same
+// order, so the same check fails), with what they establish: verified, the balances, the log
+// checkpoint, next_due and overdue, and each auditor's fingerprint, name, verdict and time.
+// The wording of details and warnings is this module's own, not Python's.
+//
+// It stays one file (the saved single-page verifier, verify.html, has it inline, so it never
+// holds a closing script tag, an HTML comment opener or a NUL), in three parts, in this order:
+//   PROTOCOL  the protocol's bytes and rules, with no verification flow and no DOM: bytes,
+//             errors, primitives (WebCrypto), codes and keys (hashing, tree folding), binary
+//             formats (bundle, shard), JSON documents (attestation, reserves and proofs of
+//             control, manifest, proof file), the transparency log, the auditors' documents
+//             (names, statements, index), amounts;
+//   CHECKS    the verification flow: Run and the checks, verifyProof, fetching the site, the
+//             log and freshness, client state, verifySite, verifyHistory, co-signatures,
+//             reserves;
+//   PAGE      the DOM code (element, showReport ... wire), run only where there is a document.
+//
 // SPDX-License-Identifier: GPL-3.0-or-later
+
+// =================================================================================================
+// PROTOCOL
+// The bytes and rules of porsegregate/1 (docs/protocol.md): what each file is, how it is
+// hashed, signed and parsed, and what a well-formed one may hold. No verification flow, no
+// fetching and no DOM: a parser here returns the parsed value or throws FormatError.
+// =================================================================================================
 
 export const VERSION = "porsegregate/1";
 export const PROOF_FORMAT = "porsegregate-proof/1";
@@ -147,14 +171,6 @@ export class CodeError extends Error {
   }
 }
 
-/** A site that cannot be read (missing file, network); not a verification result. */
-export class SiteError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "SiteError";
-  }
-}
-
 // ---------------------------------------------------------------- primitives
 
 export async function sha256(bytes) {
@@ -222,6 +238,21 @@ function pemToDer(pem) {
 async function importEd25519(pem) {
   const der = pemToDer(pem);
   return subtle().importKey("spki", der, { name: "Ed25519" }, true, ["verify"]);
+}
+
+/** The error (not a verdict) of a browser whose WebCrypto has no Ed25519. */
+function ed25519Unsupported() {
+  return new Error("this browser cannot check Ed25519 signatures; use a current browser or `porsegregate verify`");
+}
+
+/** Ed25519 verification that treats a malformed signature as a bad one (like Python's). */
+async function ed25519Verify(key, signature, data) {
+  try {
+    return await subtle().verify({ name: "Ed25519" }, key, signature, data);
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    return false;
+  }
 }
 
 // ---------------------------------------------------------------- codes and keys
@@ -466,7 +497,7 @@ function get(obj, key, kind, where) {
           ? Array.isArray(value)
           : typeof value === kind;
   if (!ok) {
-    const name = { int: "an integer", dict: "a dict", list: "a list", string: "a str", boolean: "a bool" }[kind];
+    const name = { int: "an integer", dict: "an object", list: "an array", string: "a string", boolean: "a boolean" }[kind];
     throw new FormatError(`${where}.${key} must be ${name}`);
   }
   if (typeof value === "string" && [...value].length > MAX_TEXT) {
@@ -498,6 +529,14 @@ export function canonicalJson(value) {
   // Keys sorted by UTF-16 code units, which is what Array.prototype.sort does.
   const keys = Object.keys(value).sort();
   return `{${keys.map((k) => `${canonicalJson(k)}:${canonicalJson(value[k])}`).join(",")}}`;
+}
+
+/** Does every string in `value`, keys too, have a UTF-8 form (no lone surrogate)? */
+function wellFormedStrings(value) {
+  if (typeof value === "string") return value.isWellFormed ? value.isWellFormed() : !/\p{Cs}/u.test(value);
+  if (Array.isArray(value)) return value.every(wellFormedStrings);
+  if (isObject(value)) return Object.entries(value).every(([k, v]) => wellFormedStrings(k) && wellFormedStrings(v));
+  return true;
 }
 
 /**
@@ -607,16 +646,17 @@ const UNPROVEN = "none";
 const CHAIN_RE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 const MAX_LABEL = 200;
 const MAX_HEIGHT_BLOCK = 2 ** 53;
-// Python's str.strip() strips exactly what str.isspace() calls whitespace; JS's trim() differs
-// (it strips U+FEFF but not U+001C-U+001F or U+0085), so the set is spelt out.
-const PY_SPACE = new Set([
+// The white space a text field (holder, address, network, auditor name...) may not begin or end
+// with (docs/protocol.md sections 11 and 14): these 29 code points, no others. JS's trim()
+// strips another set (U+FEFF, but not U+001C-U+001F or U+0085), so the set is spelt out.
+const TEXT_SPACE = new Set([
   0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001,
   0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f,
   0x205f, 0x3000,
 ]);
 const CONTROL_OR_BREAK = /[\p{Cc}\p{Cs}\p{Zl}\p{Zp}]/u;
 
-/** Python's comparison of two str: by code point (JS's < compares UTF-16 code units). */
+/** The protocol orders text by Unicode code point (JS's < compares UTF-16 code units). */
 function compareText(a, b) {
   const x = [...a];
   const y = [...b];
@@ -641,8 +681,8 @@ function textProblem(text, limit = MAX_LABEL) {
   const points = [...text];
   const stripped =
     points.length > 0 &&
-    !PY_SPACE.has(points[0].codePointAt(0)) &&
-    !PY_SPACE.has(points[points.length - 1].codePointAt(0));
+    !TEXT_SPACE.has(points[0].codePointAt(0)) &&
+    !TEXT_SPACE.has(points[points.length - 1].codePointAt(0));
   if (!stripped) return "must be non-empty without leading or trailing spaces";
   if (points.length > limit) return `is longer than ${limit} characters`;
   if (CONTROL_OR_BREAK.test(text)) return "contains a control or line-break character";
@@ -885,6 +925,186 @@ export function parseReserves(doc, assets) {
   return { chains, wallets, coverage, shortfall };
 }
 
+// ---------------------------------------------------------------- reserves (proofs of control and coverage)
+
+const BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+const BASE58_RE = /^[1-9A-HJ-NP-Za-km-z]+$/;
+const HEX_SIGNATURE_RE = /^(?:0x)?[0-9a-fA-F]{128}$/;
+const DEDICATED = 0x05;
+const MESSAGE_TITLE = "porsegregate proof of control";
+
+/** Base58 (Bitcoin alphabet, as Solana addresses and signatures use it): an encoding, not crypto. */
+export function fromBase58(text) {
+  if (typeof text !== "string" || !BASE58_RE.test(text)) throw new FormatError("not base58");
+  let zeros = 0;
+  while (zeros < text.length && text[zeros] === "1") zeros++;
+  let value = 0n;
+  for (let i = zeros; i < text.length; i++) value = value * 58n + BigInt(BASE58_ALPHABET.indexOf(text[i]));
+  const tail = [];
+  while (value > 0n) {
+    tail.push(Number(value & 0xffn));
+    value >>= 8n;
+  }
+  return concat(new Uint8Array(zeros), Uint8Array.from(tail.reverse()));
+}
+
+/** The tag binding a client_dedicated wallet to one client; only that client's code opens it. */
+export async function dedicatedTag(epoch, nonce, accountId, chain, address) {
+  return sha256(
+    concat(
+      Uint8Array.of(DEDICATED),
+      lp(VERSION_BYTES),
+      lp(utf8.encode(epoch)),
+      nonce,
+      lp(utf8.encode(accountId)),
+      lp(utf8.encode(chain)),
+      lp(utf8.encode(address)),
+    ),
+  );
+}
+
+/** The exact text a wallet key signs: ten lines joined by "\n", no trailing newline. */
+export function controlMessage({ custodian, fingerprint, epoch, liabilitiesSha256, chain, address, category, holder, clientTag }) {
+  return [
+    `${MESSAGE_TITLE} (${VERSION})`,
+    `custodian: ${custodian}`,
+    `custodian key: ${fingerprint}`,
+    `epoch: ${epoch}`,
+    `liabilities: ${liabilitiesSha256}`,
+    `chain: ${chain}`,
+    `address: ${address}`,
+    `category: ${category}`,
+    `holder: ${holder}`,
+    `client: ${clientTag ? toHex(clientTag) : "none"}`,
+  ].join("\n");
+}
+
+/**
+ * What proof-of-control messages bind: SHA-256 of the canonical liabilities section, rebuilt
+ * from the parsed figures as Python's liabilities_sha256 does (so an unknown extra field in
+ * the signed section is not hashed, exactly as in Python).
+ */
+export async function liabilitiesSha256(assets) {
+  const section = {
+    hash: "SHA-256",
+    amount_bytes: AMOUNT_BYTES,
+    assets: [...assets]
+      .sort((a, b) => compareText(a.code, b.code))
+      .map((a) => ({
+        code: a.code,
+        decimals: a.decimals,
+        root: toHex(a.root),
+        total: a.total.toString(),
+        padded_height: a.paddedHeight,
+      })),
+  };
+  return toHex(await sha256(utf8.encode(canonicalJson(section))));
+}
+
+/** A control signature that cannot be parsed or does not verify; the message says why. */
+class SignatureError extends Error {}
+
+function ed25519PublicKey(address) {
+  if (!BASE58_RE.test(address) || address.length > 50) {
+    throw new SignatureError(`${JSON.stringify(address)} is not a base58 Ed25519 address`);
+  }
+  const raw = fromBase58(address);
+  if (raw.length !== 32) {
+    throw new SignatureError(`${JSON.stringify(address)} decodes to ${raw.length} bytes, not a 32-byte public key`);
+  }
+  return raw;
+}
+
+function ed25519Signature(signature) {
+  if (HEX_SIGNATURE_RE.test(signature)) return fromHex(signature.replace(/^0x/, "").toLowerCase());
+  if (BASE58_RE.test(signature) && signature.length <= 100) {
+    const raw = fromBase58(signature);
+    if (raw.length === 64) return raw;
+  }
+  throw new SignatureError("an Ed25519 signature is 64 bytes, in base58 or 128 hex digits");
+}
+
+/** The 32-byte key that signed `message` for a base58 Ed25519 address; SignatureError otherwise. */
+export async function verifyEd25519Control(message, address, signature) {
+  const rawKey = ed25519PublicKey(address);
+  const sig = ed25519Signature(signature);
+  let key;
+  try {
+    key = await subtle().importKey("raw", rawKey, { name: "Ed25519" }, false, ["verify"]);
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    throw new SignatureError(`${address} is not a valid Ed25519 public key`);
+  }
+  let good;
+  try {
+    good = await subtle().verify({ name: "Ed25519" }, key, sig, utf8.encode(message));
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    good = false;
+  }
+  if (!good) throw new SignatureError(`the Ed25519 signature does not verify for ${address}`);
+  return rawKey;
+}
+
+/** An address's identity across chains: an EVM address is the same key on every EVM chain. */
+function addressKey(chain, address) {
+  return chain.kind === "evm" ? `evm:${address.toLowerCase()}` : `${chain.id}:${address}`;
+}
+
+function keyId(chain, publicKeyHex) {
+  if (publicKeyHex === null) return null;
+  return `${chain.kind === "ed25519" ? "ed25519" : "secp256k1"}:${publicKeyHex}`;
+}
+
+/** One problem per address or public key found in two categories (T11). */
+function comminglingProblems(entries) {
+  const problems = [];
+  for (const [position, what] of [
+    [2, "address"],
+    [3, "public key"],
+  ]) {
+    const first = new Map();
+    for (const entry of entries) {
+      const key = entry[position];
+      if (key === null) continue;
+      if (!first.has(key)) first.set(key, [entry[0], entry[1]]);
+      const seen = first.get(key);
+      if (seen[1] !== entry[1]) {
+        problems.push(`commingling: the same ${what} is in ${seen[1]} (${seen[0]}) and in ${entry[1]} (${entry[0]})`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** What a verifier without the private data can still check about a signed coverage row. */
+function coverageProblems(row, wallets) {
+  const totals = Object.fromEntries(CATEGORIES.map((c) => [c, 0n]));
+  for (const w of wallets) totals[w.category] += walletAmount(w, row.asset);
+  const problems = [];
+  for (const [category, signed] of [
+    ["client_segregated", row.clientSegregated],
+    ["client_dedicated", row.clientDedicated],
+    ["proprietary", row.proprietary],
+    ["third_party", row.thirdParty],
+  ]) {
+    if (totals[category] !== signed) {
+      problems.push(
+        `${row.asset}: the ${category} wallets add up to ${totals[category]}, the signed coverage says ${signed}`,
+      );
+    }
+  }
+  if (row.clientDedicatedCounted > row.clientDedicated) {
+    problems.push(
+      `${row.asset}: more dedicated reserves counted (${row.clientDedicatedCounted}) than dedicated ` +
+        `wallets hold (${row.clientDedicated})`,
+    );
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- manifest and proof file
+
 function parseManifest(bytes) {
   const doc = loadCanonical(bytes, "manifest.json");
   if (get(doc, "format", "string", "manifest") !== VERSION) {
@@ -1110,6 +1330,124 @@ export function parseConsistency(bytes) {
   return { first, second, path: logPath(doc, "consistency") };
 }
 
+// ---------------------------------------------------------------- auditors' co-signatures (section 14)
+
+export const COSIGN_FORMAT = "porsegregate-cosign/1";
+export const AUDITORS_INDEX = "auditors/index.json";
+// The five files of an auditor's folder (docs/protocol.md section 14), in the order they are
+// named when some are missing.
+const AUDITOR_FILES = ["auditor.pub.pem", "attestation.json.sig", "statement.txt", "auditor.json", "auditor.json.sig"];
+const AUDITOR_MEMBERS = ["attestation_sha256", "epoch", "fingerprint", "format", "name", "statement_sha256"];
+const MAX_AUDITOR_NAME = 200;
+const MAX_STATEMENT = 64 * 1024;
+const MAX_AUDITORS = 100;
+// Bidirectional overrides and isolates make a name display as something else.
+const BIDI = /[\u202a-\u202e\u2066-\u2069]/u;
+const NAME_CONTROL = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
+// ASCII white space: a statement of only these bytes is empty (docs/protocol.md section 14).
+const ASCII_SPACE_BYTES = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]);
+// A co-signature's time: ASCII digits only, and a date and time that exist (no leap seconds).
+const COSIGN_TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z$/;
+const bomKeepingUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A character as U+XXXX (at least four hex digits), to name an invisible one in a problem. */
+function codePoint(ch) {
+  return `U+${ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/** Is `time` (already COSIGN_TIME) a date and time that exist (no leap seconds)? */
+function validCosignTime(time) {
+  const [year, month, day, hour, minute, second] = COSIGN_TIME.exec(time).slice(1).map(Number);
+  if (month < 1 || month > 12) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return year >= 1 && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
+}
+
+/** Why `name` cannot be an auditor's name (docs/protocol.md section 14), or null. */
+export function auditorNameProblem(name) {
+  const points = [...name];
+  if (!points.length || TEXT_SPACE.has(points[0].codePointAt(0)) || TEXT_SPACE.has(points.at(-1).codePointAt(0))) {
+    return "the auditor name must be non-empty, without leading or trailing spaces";
+  }
+  if (points.length > MAX_AUDITOR_NAME) return `the auditor name is longer than ${MAX_AUDITOR_NAME} characters`;
+  const bad = points.find((ch) => NAME_CONTROL.test(ch));
+  if (bad !== undefined) return `the auditor name contains a control character (${codePoint(bad)})`;
+  return null;
+}
+
+/** Why `data` cannot be a statement (UTF-8 text up to 64 KiB, docs/protocol.md section 14), or null. */
+export function statementProblem(data) {
+  if (data.every((b) => ASCII_SPACE_BYTES.has(b))) return "the statement is empty";
+  if (data.length > MAX_STATEMENT) {
+    return `the statement is ${data.length} bytes; at most ${MAX_STATEMENT} (64 KiB)`;
+  }
+  let text;
+  try {
+    text = bomKeepingUtf8.decode(data);
+  } catch {
+    return "the statement is not UTF-8";
+  }
+  for (const ch of text) {
+    if ((/\p{Cc}/u.test(ch) && !"\t\n\r".includes(ch)) || BIDI.test(ch)) {
+      return `the statement contains a control character (${codePoint(ch)})`;
+    }
+  }
+  return null;
+}
+
+/** auditors/index.json: an RFC 8785 JSON array of fingerprints, sorted, no duplicates. */
+export function parseAuditorIndex(bytes) {
+  const doc = loadCanonical(bytes, "it");
+  if (!Array.isArray(doc) || !doc.every((f) => typeof f === "string" && HEX64.test(f))) {
+    throw new FormatError("not a list of key fingerprints (64 lowercase hex digits)");
+  }
+  const sorted = [...new Set(doc)].sort();
+  if (sorted.length !== doc.length || sorted.some((f, i) => f !== doc[i])) {
+    throw new FormatError("the fingerprints are not sorted, or one is listed twice");
+  }
+  if (doc.length > MAX_AUDITORS) throw new FormatError(`more than ${MAX_AUDITORS} auditors`);
+  return doc;
+}
+
+/** auditor.json: exactly RFC 8785, exactly the seven string members. */
+export function parseAuditorDocument(bytes) {
+  const doc = loadCanonical(bytes, "it");
+  const members = [...AUDITOR_MEMBERS, "time"];
+  if (!isObject(doc) || Object.keys(doc).sort().join("\n") !== [...members].sort().join("\n")) {
+    throw new FormatError(`it must have exactly the members ${members.join(", ")}`);
+  }
+  if (!Object.values(doc).every((v) => typeof v === "string")) throw new FormatError("every member must be a string");
+  if (doc.format !== COSIGN_FORMAT) throw new FormatError(`format is not ${COSIGN_FORMAT}`);
+  for (const member of ["fingerprint", "attestation_sha256", "statement_sha256"]) {
+    if (!HEX64.test(doc[member])) throw new FormatError(`${member} is not 64 lowercase hex digits`);
+  }
+  const problem = auditorNameProblem(doc.name);
+  if (problem !== null) throw new FormatError(problem);
+  if (!COSIGN_TIME.test(doc.time)) throw new FormatError("time is not YYYY-MM-DDTHH:MM:SSZ");
+  if (!validCosignTime(doc.time)) throw new FormatError("time is not a valid date and time");
+  return doc;
+}
+
+/** The fingerprint (SHA-256 of the raw key, hex) of a PEM Ed25519 public key; FormatError if not one. */
+export async function publicKeyFingerprint(pemText) {
+  return (await ed25519KeyAndFingerprint(pemText)).fingerprint;
+}
+
+/** The key of a PEM Ed25519 public key and its fingerprint; a FormatError if it is not one. */
+async function ed25519KeyAndFingerprint(pemText) {
+  let key;
+  try {
+    key = await importEd25519(pemText);
+  } catch (e) {
+    if (e instanceof FormatError || (e && e.name === "DataError")) throw new FormatError("not an Ed25519 public key");
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    throw e;
+  }
+  const raw = new Uint8Array(await subtle().exportKey("raw", key));
+  return { key, fingerprint: toHex(await sha256(raw)) };
+}
+
 // ---------------------------------------------------------------- amounts
 
 /** 150000000n with 8 decimals -> "1.5" (exact; no floats, no exponent). */
@@ -1127,6 +1465,14 @@ export function formatAmount(units, decimals) {
 export function formatFingerprint(hex) {
   return hex.match(/.{1,4}/g)?.join(" ") ?? "";
 }
+
+// =================================================================================================
+// CHECKS
+// The verification flow: each check, with the protocol's check id, appends its verdict to a
+// Run and stops at the first failure; verifyProof (a downloaded proof), verifySite (a site:
+// fetched, with its log, freshness, client state and co-signatures) and verifyHistory (every
+// epoch). A site that cannot be read is a SiteError, not a verdict.
+// =================================================================================================
 
 // ---------------------------------------------------------------- verification
 
@@ -1361,6 +1707,16 @@ export async function verifyProof(proof, accountId, code, options = {}) {
   return run.finish();
 }
 
+// ---------------------------------------------------------------- fetching the site
+
+/** A site that cannot be read (missing file, network); not a verification result. */
+export class SiteError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "SiteError";
+  }
+}
+
 async function fetchBytes(fetcher, base, relative, required = true) {
   const url = new URL(relative, base).href;
   let response;
@@ -1380,16 +1736,6 @@ async function fetchBytes(fetcher, base, relative, required = true) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** Ed25519 verification that treats a malformed signature as a bad one (like Python's). */
-async function ed25519Verify(key, signature, data) {
-  try {
-    return await subtle().verify({ name: "Ed25519" }, key, signature, data);
-  } catch (e) {
-    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
-    return false;
-  }
-}
-
 // The manifest each report's site was verified with (signature checked), for verifyHistory.
 const verifiedManifests = new WeakMap();
 
@@ -1407,6 +1753,8 @@ async function manifestFile(run, site, relative, check) {
   }
   return data;
 }
+
+// ---------------------------------------------------------------- the log and freshness (section 13)
 
 /** The attestation is the newest entry of the signed log, and the log only grew (T8). */
 async function checkLog(run, site, key, attestationData, state) {
@@ -1520,6 +1868,8 @@ function checkFreshness(run, attestation, now) {
   }
 }
 
+// ---------------------------------------------------------------- what the client remembers
+
 /**
  * What a client remembers between checks, in memory: the last checkpoint seen per log
  * (custodian key fingerprint), as Python's ClientState. `seen(log)` gives {size, root, time,
@@ -1579,6 +1929,8 @@ export function storageState(storage) {
     },
   };
 }
+
+// ---------------------------------------------------------------- a site and its history
 
 /**
  * Verify a client's inclusion against a published site. Fetches the signed
@@ -1773,209 +2125,16 @@ export async function verifyHistory(base, accountId, code, options = {}) {
   return result;
 }
 
-// ---------------------------------------------------------------- auditors' co-signatures (section 14)
+// ---------------------------------------------------------------- auditors' co-signatures (checks)
 
-export const COSIGN_FORMAT = "porsegregate-cosign/1";
-export const AUDITORS_INDEX = "auditors/index.json";
-// In the order Python's cosign.FILES lists them (and names the missing ones).
-const AUDITOR_FILES = ["auditor.pub.pem", "attestation.json.sig", "statement.txt", "auditor.json", "auditor.json.sig"];
-const AUDITOR_MEMBERS = ["attestation_sha256", "epoch", "fingerprint", "format", "name", "statement_sha256"];
-const MAX_AUDITOR_NAME = 200;
-const MAX_STATEMENT = 64 * 1024;
-const MAX_AUDITORS = 100;
-// Bidirectional overrides and isolates make a name display as something else.
-const BIDI = /[\u202a-\u202e\u2066-\u2069]/u;
-const NAME_CONTROL = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u;
-// What bytes.strip() removes: a statement of only these is empty.
-const ASCII_SPACE_BYTES = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c]);
-// Like cosign._TIME: ASCII digits only, then a date and time that exist (no leap seconds).
-const COSIGN_TIME = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z$/;
-// Python's str.isprintable() is false for these (repr escapes them); ASCII space is printable.
-const PY_UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
-const bomKeepingUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function codePoint(ch, digits = 4) {
-  return ch.codePointAt(0).toString(16).toUpperCase().padStart(digits, "0");
-}
-
-/** Python's repr() of a str, which the auditor-signature details quote names with. */
-export function pyRepr(text) {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const cp = ch.codePointAt(0);
-    if (ch === quote || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\t") out += "\\t";
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (cp < 0x20 || cp === 0x7f) out += `\\x${codePoint(ch, 2).toLowerCase()}`;
-    else if (cp < 0x7f || !PY_UNPRINTABLE.test(ch)) out += ch;
-    else if (cp <= 0xff) out += `\\x${codePoint(ch, 2).toLowerCase()}`;
-    else if (cp <= 0xffff) out += `\\u${codePoint(ch, 4).toLowerCase()}`;
-    else out += `\\U${codePoint(ch, 8).toLowerCase()}`;
-  }
-  return out + quote;
-}
-
-/** Is `time` (already COSIGN_TIME) a date and time datetime.strptime accepts? */
-function validCosignTime(time) {
-  const [year, month, day, hour, minute, second] = COSIGN_TIME.exec(time).slice(1).map(Number);
-  if (month < 1 || month > 12) return false;
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
-  return year >= 1 && day >= 1 && day <= days && hour <= 23 && minute <= 59 && second <= 59;
-}
-
-/** Why `name` cannot be an auditor's name, or null (cosign.name_problem). */
-export function auditorNameProblem(name) {
-  const points = [...name];
-  if (!points.length || PY_SPACE.has(points[0].codePointAt(0)) || PY_SPACE.has(points.at(-1).codePointAt(0))) {
-    return "the auditor name must be non-empty, without leading or trailing spaces";
-  }
-  if (points.length > MAX_AUDITOR_NAME) return `the auditor name is longer than ${MAX_AUDITOR_NAME} characters`;
-  const bad = points.find((ch) => NAME_CONTROL.test(ch));
-  if (bad !== undefined) return `the auditor name contains a control character (U+${codePoint(bad)})`;
-  return null;
-}
-
-/** The offset of the first byte that is not UTF-8 (as Python's UnicodeDecodeError.start), or null. */
-function utf8ErrorAt(bytes) {
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i];
-    let need;
-    let lo = 0x80;
-    let hi = 0xbf;
-    if (b < 0x80) need = 0;
-    else if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) lo = 0xa0;
-      if (b === 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) lo = 0x90;
-      if (b === 0xf4) hi = 0x8f;
-    } else return i;
-    for (let k = 1; k <= need; k++) {
-      const c = bytes[i + k];
-      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i;
-    }
-    i += need + 1;
-  }
-  return null;
-}
-
-/** Why `data` cannot be a statement (UTF-8 text up to 64 KiB), or null (cosign.statement_problem). */
-export function statementProblem(data) {
-  if (data.every((b) => ASCII_SPACE_BYTES.has(b))) return "the statement is empty";
-  if (data.length > MAX_STATEMENT) {
-    return `the statement is ${data.length} bytes; at most ${MAX_STATEMENT} (64 KiB)`;
-  }
-  const bad = utf8ErrorAt(data);
-  if (bad !== null) return `the statement is not UTF-8 (byte ${bad})`;
-  for (const ch of bomKeepingUtf8.decode(data)) {
-    if ((/\p{Cc}/u.test(ch) && !"\t\n\r".includes(ch)) || BIDI.test(ch)) {
-      return `the statement contains a control character (U+${codePoint(ch)})`;
-    }
-  }
-  return null;
-}
-
-function wellFormedStrings(value) {
-  if (typeof value === "string") return value.isWellFormed ? value.isWellFormed() : !/\p{Cs}/u.test(value);
-  if (Array.isArray(value)) return value.every(wellFormedStrings);
-  if (isObject(value)) return Object.entries(value).every(([k, v]) => wellFormedStrings(k) && wellFormedStrings(v));
-  return true;
-}
-
-/** JSON that must be exactly its RFC 8785 serialisation, with Python's (rfc8785's) verdicts. */
-function cosignJson(bytes) {
-  let doc;
-  try {
-    // Python's json.loads refuses a byte order mark; so does JSON.parse, if it is kept.
-    doc = JSON.parse(bomKeepingUtf8.decode(bytes));
-  } catch (e) {
-    throw new FormatError(`not JSON: ${e.message}`);
-  }
-  // Python's rfc8785 says this of a lone surrogate; checked first so the detail matches.
-  let wellFormed;
-  try {
-    wellFormed = wellFormedStrings(doc);
-  } catch (e) {
-    if (e instanceof RangeError) throw new FormatError(`not JSON: ${e.message}`); // nested too deep
-    throw e;
-  }
-  if (!wellFormed) throw new FormatError("not JSON: input contains non-UTF-8 codepoints");
-  let again;
-  try {
-    again = canonicalJson(doc);
-  } catch (e) {
-    // Not finite (Python: not JSON), or nested too deeply for this verifier's stack.
-    if (e instanceof FormatError || e instanceof RangeError) throw new FormatError(`not JSON: ${e.message}`);
-    throw e;
-  }
-  if (!equalBytes(utf8.encode(again), bytes)) throw new FormatError("not in RFC 8785 canonical form");
-  return doc;
-}
-
-/** auditors/index.json: an RFC 8785 JSON array of fingerprints, sorted, no duplicates (cosign.parse_index). */
-export function parseAuditorIndex(bytes) {
-  const doc = cosignJson(bytes);
-  if (!Array.isArray(doc) || !doc.every((f) => typeof f === "string" && HEX64.test(f))) {
-    throw new FormatError("not a list of key fingerprints (64 lowercase hex digits)");
-  }
-  const sorted = [...new Set(doc)].sort();
-  if (sorted.length !== doc.length || sorted.some((f, i) => f !== doc[i])) {
-    throw new FormatError("the fingerprints are not sorted, or one is listed twice");
-  }
-  if (doc.length > MAX_AUDITORS) throw new FormatError(`more than ${MAX_AUDITORS} auditors`);
-  return doc;
-}
-
-/** auditor.json: exactly RFC 8785, exactly the seven string members (cosign._document). */
-export function parseAuditorDocument(bytes) {
-  const doc = cosignJson(bytes);
-  const members = [...AUDITOR_MEMBERS, "time"];
-  if (!isObject(doc) || Object.keys(doc).sort().join("\n") !== [...members].sort().join("\n")) {
-    throw new FormatError(`it must have exactly the members ${members.join(", ")}`);
-  }
-  if (!Object.values(doc).every((v) => typeof v === "string")) throw new FormatError("every member must be a string");
-  if (doc.format !== COSIGN_FORMAT) throw new FormatError(`format is not ${COSIGN_FORMAT}`);
-  for (const member of ["fingerprint", "attestation_sha256", "statement_sha256"]) {
-    if (!HEX64.test(doc[member])) throw new FormatError(`${member} is not 64 lowercase hex digits`);
-  }
-  const problem = auditorNameProblem(doc.name);
-  if (problem !== null) throw new FormatError(problem);
-  if (!COSIGN_TIME.test(doc.time)) throw new FormatError("time is not YYYY-MM-DDTHH:MM:SSZ");
-  if (!validCosignTime(doc.time)) throw new FormatError("time is not a valid date and time");
-  return doc;
-}
-
-/** The fingerprint (SHA-256 of the raw key, hex) of a PEM Ed25519 public key; FormatError if not one. */
-export async function publicKeyFingerprint(pemText) {
-  return (await ed25519KeyAndFingerprint(pemText)).fingerprint;
-}
-
-/** The key of a PEM Ed25519 public key and its fingerprint; a FormatError if it is not one. */
-async function ed25519KeyAndFingerprint(pemText) {
-  let key;
-  try {
-    key = await importEd25519(pemText);
-  } catch (e) {
-    if (e instanceof FormatError || (e && e.name === "DataError")) throw new FormatError("not an Ed25519 public key");
-    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
-    throw e;
-  }
-  const raw = new Uint8Array(await subtle().exportKey("raw", key));
-  return { key, fingerprint: toHex(await sha256(raw)) };
-}
-
-/** One listed auditor's co-signature, checked in the order of cosign._check_one. */
+/**
+ * One listed auditor's co-signature, checked in the order of docs/protocol.md section 14 (the
+ * name and time are reported only once auditor.json's signature verifies).
+ */
 async function checkCosignature(fetcher, base, fingerprint, attestation, epoch) {
   const where = `auditors/${fingerprint}`;
   const bad = (detail, name = null, time = null) => ({ fingerprint, name, ok: false, detail, time });
-  // All five are read, as Python reads them; an error other than 404 is the site's, not a verdict.
+  // All five are read; an error other than 404 is the site's, not a verdict.
   const settled = await Promise.allSettled(
     AUDITOR_FILES.map((name) => fetchBytes(fetcher, base, `${where}/${name}`, false)),
   );
@@ -2042,7 +2201,7 @@ async function checkCosignature(fetcher, base, fingerprint, attestation, epoch) 
     fingerprint,
     name,
     ok: true,
-    detail: `${pyRepr(name)} (key ${fingerprint}) co-signed this attestation on ${time}`,
+    detail: `${JSON.stringify(name)} (key ${fingerprint}) co-signed this attestation on ${time}`,
     time,
   };
 }
@@ -2093,193 +2252,13 @@ async function checkAuditors(run, fetcher, base, attestationData) {
     run.ok(
       "auditor-signature",
       `co-signed by ${checks.length} auditor key(s): ` +
-        checks.map((c) => `${pyRepr(c.name)} ${c.fingerprint}`).join("; ") +
+        checks.map((c) => `${JSON.stringify(c.name)} ${c.fingerprint}`).join("; ") +
         " (names are the auditors' own claims: compare the fingerprints with theirs)",
     );
   }
 }
 
 // ---------------------------------------------------------------- reserves (checks)
-
-const BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-const BASE58_RE = /^[1-9A-HJ-NP-Za-km-z]+$/;
-const HEX_SIGNATURE_RE = /^(?:0x)?[0-9a-fA-F]{128}$/;
-const DEDICATED = 0x05;
-const MESSAGE_TITLE = "porsegregate proof of control";
-
-/** Base58 (Bitcoin alphabet, as Solana addresses and signatures use it): an encoding, not crypto. */
-export function fromBase58(text) {
-  if (typeof text !== "string" || !BASE58_RE.test(text)) throw new FormatError("not base58");
-  let zeros = 0;
-  while (zeros < text.length && text[zeros] === "1") zeros++;
-  let value = 0n;
-  for (let i = zeros; i < text.length; i++) value = value * 58n + BigInt(BASE58_ALPHABET.indexOf(text[i]));
-  const tail = [];
-  while (value > 0n) {
-    tail.push(Number(value & 0xffn));
-    value >>= 8n;
-  }
-  return concat(new Uint8Array(zeros), Uint8Array.from(tail.reverse()));
-}
-
-/** The tag binding a client_dedicated wallet to one client; only that client's code opens it. */
-export async function dedicatedTag(epoch, nonce, accountId, chain, address) {
-  return sha256(
-    concat(
-      Uint8Array.of(DEDICATED),
-      lp(VERSION_BYTES),
-      lp(utf8.encode(epoch)),
-      nonce,
-      lp(utf8.encode(accountId)),
-      lp(utf8.encode(chain)),
-      lp(utf8.encode(address)),
-    ),
-  );
-}
-
-/** The exact text a wallet key signs: ten lines joined by "\n", no trailing newline. */
-export function controlMessage({ custodian, fingerprint, epoch, liabilitiesSha256, chain, address, category, holder, clientTag }) {
-  return [
-    `${MESSAGE_TITLE} (${VERSION})`,
-    `custodian: ${custodian}`,
-    `custodian key: ${fingerprint}`,
-    `epoch: ${epoch}`,
-    `liabilities: ${liabilitiesSha256}`,
-    `chain: ${chain}`,
-    `address: ${address}`,
-    `category: ${category}`,
-    `holder: ${holder}`,
-    `client: ${clientTag ? toHex(clientTag) : "none"}`,
-  ].join("\n");
-}
-
-/**
- * What proof-of-control messages bind: SHA-256 of the canonical liabilities section, rebuilt
- * from the parsed figures as Python's liabilities_sha256 does (so an unknown extra field in
- * the signed section is not hashed, exactly as in Python).
- */
-export async function liabilitiesSha256(assets) {
-  const section = {
-    hash: "SHA-256",
-    amount_bytes: AMOUNT_BYTES,
-    assets: [...assets]
-      .sort((a, b) => compareText(a.code, b.code))
-      .map((a) => ({
-        code: a.code,
-        decimals: a.decimals,
-        root: toHex(a.root),
-        total: a.total.toString(),
-        padded_height: a.paddedHeight,
-      })),
-  };
-  return toHex(await sha256(utf8.encode(canonicalJson(section))));
-}
-
-/** A control signature that cannot be parsed or does not verify; the message says why. */
-class SignatureError extends Error {}
-
-function ed25519PublicKey(address) {
-  if (!BASE58_RE.test(address) || address.length > 50) {
-    throw new SignatureError(`${JSON.stringify(address)} is not a base58 Ed25519 address`);
-  }
-  const raw = fromBase58(address);
-  if (raw.length !== 32) {
-    throw new SignatureError(`${JSON.stringify(address)} decodes to ${raw.length} bytes, not a 32-byte public key`);
-  }
-  return raw;
-}
-
-function ed25519Signature(signature) {
-  if (HEX_SIGNATURE_RE.test(signature)) return fromHex(signature.replace(/^0x/, "").toLowerCase());
-  if (BASE58_RE.test(signature) && signature.length <= 100) {
-    const raw = fromBase58(signature);
-    if (raw.length === 64) return raw;
-  }
-  throw new SignatureError("an Ed25519 signature is 64 bytes, in base58 or 128 hex digits");
-}
-
-/** The 32-byte key that signed `message` for a base58 Ed25519 address; SignatureError otherwise. */
-export async function verifyEd25519Control(message, address, signature) {
-  const rawKey = ed25519PublicKey(address);
-  const sig = ed25519Signature(signature);
-  let key;
-  try {
-    key = await subtle().importKey("raw", rawKey, { name: "Ed25519" }, false, ["verify"]);
-  } catch (e) {
-    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
-    throw new SignatureError(`${address} is not a valid Ed25519 public key`);
-  }
-  let good;
-  try {
-    good = await subtle().verify({ name: "Ed25519" }, key, sig, utf8.encode(message));
-  } catch (e) {
-    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
-    good = false;
-  }
-  if (!good) throw new SignatureError(`the Ed25519 signature does not verify for ${address}`);
-  return rawKey;
-}
-
-function ed25519Unsupported() {
-  return new Error("this browser cannot check Ed25519 signatures; use a current browser or `porsegregate verify`");
-}
-
-/** An address's identity across chains: an EVM address is the same key on every EVM chain. */
-function addressKey(chain, address) {
-  return chain.kind === "evm" ? `evm:${address.toLowerCase()}` : `${chain.id}:${address}`;
-}
-
-function keyId(chain, publicKeyHex) {
-  if (publicKeyHex === null) return null;
-  return `${chain.kind === "ed25519" ? "ed25519" : "secp256k1"}:${publicKeyHex}`;
-}
-
-/** One problem per address or public key found in two categories (T11). */
-function comminglingProblems(entries) {
-  const problems = [];
-  for (const [position, what] of [
-    [2, "address"],
-    [3, "public key"],
-  ]) {
-    const first = new Map();
-    for (const entry of entries) {
-      const key = entry[position];
-      if (key === null) continue;
-      if (!first.has(key)) first.set(key, [entry[0], entry[1]]);
-      const seen = first.get(key);
-      if (seen[1] !== entry[1]) {
-        problems.push(`commingling: the same ${what} is in ${seen[1]} (${seen[0]}) and in ${entry[1]} (${entry[0]})`);
-      }
-    }
-  }
-  return problems;
-}
-
-/** What a verifier without the private data can still check about a signed coverage row. */
-function coverageProblems(row, wallets) {
-  const totals = Object.fromEntries(CATEGORIES.map((c) => [c, 0n]));
-  for (const w of wallets) totals[w.category] += walletAmount(w, row.asset);
-  const problems = [];
-  for (const [category, signed] of [
-    ["client_segregated", row.clientSegregated],
-    ["client_dedicated", row.clientDedicated],
-    ["proprietary", row.proprietary],
-    ["third_party", row.thirdParty],
-  ]) {
-    if (totals[category] !== signed) {
-      problems.push(
-        `${row.asset}: the ${category} wallets add up to ${totals[category]}, the signed coverage says ${signed}`,
-      );
-    }
-  }
-  if (row.clientDedicatedCounted > row.clientDedicated) {
-    problems.push(
-      `${row.asset}: more dedicated reserves counted (${row.clientDedicatedCounted}) than dedicated ` +
-        `wallets hold (${row.clientDedicated})`,
-    );
-  }
-  return problems;
-}
 
 function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
@@ -2406,6 +2385,12 @@ async function clientCoverage(run, attestation, keys, accountId) {
     });
   }
 }
+
+// =================================================================================================
+// PAGE
+// The DOM: the form of verify.html and the page of every published site, and how a report
+// is shown. It runs only where there is a document with #porverify-app.
+// =================================================================================================
 
 // ---------------------------------------------------------------- the page
 

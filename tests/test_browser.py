@@ -728,7 +728,7 @@ def test_a_co_signed_site_shows_its_auditor(page: Page, cosigned: dict[str, Any]
         assert "the auditor's own claim" in note and "Compare the key fingerprint" in note
         check = page.locator("#checks li", has_text="auditor-signature")
         assert check.get_attribute("class") == "pass"
-        assert "co-signed by 1 auditor key(s): 'Example Audit LLP' " + fp in check.inner_text()
+        assert 'co-signed by 1 auditor key(s): "Example Audit LLP" ' + fp in check.inner_text()
         assert page.problems == []  # type: ignore[attr-defined]
         assert page.index_404s == []  # type: ignore[attr-defined]
         assert csp_violations(page) == []

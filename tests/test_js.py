@@ -149,7 +149,7 @@ def write_cosignature(
     return fingerprint
 
 
-# Names whose repr() (in the auditor-signature detail) needs other quotes or escapes.
+# Names with quotes and invisible characters, which must come back exactly as signed.
 TRICKY_NAMES = ('O\'Brien "Q" Audit\u00a0LLP', "Zoë's Audit\u200d 🙂 \U000e0001Co")
 
 
@@ -180,7 +180,7 @@ def auditor_scenarios(tmp: Path, clean: h.History) -> dict[str, Any]:
     doc = json.loads(document.read_bytes())
     doc["name"] = "Big Four LLP"
     document.write_bytes(canonical(doc))
-    # Two auditors whose names Python quotes differently.
+    # Two auditors whose names have quotes and invisible characters.
     for name in TRICKY_NAMES:
         cosign(sites.get("two") or copy("two"), key(), name)
     k = key()
@@ -280,7 +280,7 @@ def auditor_scenarios(tmp: Path, clean: h.History) -> dict[str, Any]:
 
 
 def cosign_units() -> dict[str, Any]:
-    """Python's answers on names, statements, repr and PEM keys, for node to match one by one."""
+    """Python's verdicts on names, statements and PEM keys, for node to match one by one."""
     import base64
 
     names = [
@@ -366,7 +366,7 @@ def cosign_units() -> dict[str, Any]:
             return None
 
     return {
-        "names": [[n, name_problem(n), repr(n)] for n in names],
+        "names": [[n, name_problem(n)] for n in names],
         "statements": [[base64.b64encode(d).decode(), statement_problem(d)] for d in statements],
         "pems": [[base64.b64encode(d).decode(), fingerprint(d)] for d in pems],
     }

@@ -33,7 +33,6 @@ import {
   parseInclusion,
   percent,
   publicKeyFingerprint,
-  pyRepr,
   statementProblem,
   STORAGE_PREFIX,
   storageState,
@@ -316,8 +315,7 @@ test("the reserves section is parsed as strictly as Python's parse_reserves", ()
   assert.equal(typeof parsed.reserves.coverage[0].liabilities, "bigint");
   assert.equal(typeof parsed.reserves.wallets[0].holdings[0].amount, "bigint");
   const wallet = (r, category) => r.wallets.find((w) => w.category === category);
-  // Each message is the one Python's parse_reserves gives for the same document (Python quotes
-  // values with repr(), this module with JSON.stringify).
+  // Each message says what is wrong (this module's own wording; Python's may differ).
   for (const [name, edit, message] of [
     ["http explorer", (r) => (r.chains[1].explorer.address = "http://etherscan.io/address/{address}"), /reserves\.chains\[1\]\.explorer\.address must be null or an https:\/\/ URL template/],
     ["javascript: explorer", (r) => (r.chains[1].explorer.block = "javascript:alert(1)"), /explorer\.block must be null or an https:\/\/ URL template/],
@@ -358,8 +356,8 @@ test("the reserves section is parsed as strictly as Python's parse_reserves", ()
   ]) {
     assert.throws(parse(edit), (e) => e instanceof FormatError && message.test(e.message), name);
   }
-  // What Python accepts, this accepts: U+FEFF is not whitespace to str.strip(), and holders
-  // are compared by code point when checking the order (not by UTF-16 unit).
+  // What Python accepts, this accepts: U+FEFF is not white space to the protocol (as to Python's
+  // str.strip()), and holders are compared by code point when checking the order (not by UTF-16 unit).
   parse((r) => {
     for (const w of r.wallets) w.holder = `${w.holder}\ufeff`;
   })();
@@ -586,7 +584,7 @@ test("attestation epoch.next_due is required, a time, and after snapshot_time (a
   assert.equal(parseAttestation(editedAttestation(() => {})).nextDue, "2026-12-31T23:59:59Z");
   for (const [name, edit, message] of [
     ["missing", (d) => delete d.epoch.next_due, /^epoch\.next_due is missing$/],
-    ["null", (d) => (d.epoch.next_due = null), /^epoch\.next_due must be a str$/],
+    ["null", (d) => (d.epoch.next_due = null), /^epoch\.next_due must be a string$/],
     ["a date only", (d) => (d.epoch.next_due = "2026-12-31"), /^epoch\.next_due must be YYYY-MM-DDTHH:MM:SSZ, after snapshot_time$/],
     ["with fractions", (d) => (d.epoch.next_due = "2026-12-31T23:59:59.5Z"), /after snapshot_time/],
     ["equal to the snapshot", (d) => (d.epoch.next_due = d.epoch.snapshot_time), /after snapshot_time/],
@@ -654,46 +652,36 @@ const noHistory = { skip: historyExpect === null };
 const historySite = (name) => process.env[`PORSEGREGATE_HISTORY_${name.toUpperCase()}`];
 
 /**
- * A detail as compared with Python's: where Python quotes its own JSON decoder's message
- * ("... is malformed: not JSON: Expecting value: line 1 column 1 (char 0)"), only up to it.
- */
-function comparable(detail) {
-  const at = detail.indexOf(" is malformed: not JSON: ");
-  const rfc8785 = detail.endsWith("not JSON: input contains non-UTF-8 codepoints");
-  return at < 0 || rfc8785 ? detail : detail.slice(0, at + " is malformed: not JSON: ".length);
-}
-
-/**
- * The JS report equals Python's Report.to_json: the same checks (id, verdict, asset) in the same
- * order, the same details (except reserves-control, whose browser detail says which secp256k1
- * signatures it left to `porsegregate verify`), balances, log checkpoint, freshness and auditors.
+ * The JS report reaches Python's Report.to_json verdict, as the two verifiers' contract says:
+ * the same checks (id, verdict, asset) in the same order, the same failed check (id, asset),
+ * balances, log checkpoint, freshness (next_due, overdue) and auditors (fingerprint, name,
+ * verdict, time). The details (and warning texts) are each verifier's own words.
  */
 function assertSameAsPython(r, py, what) {
   const brief = (checks) => checks.map((c) => `${c.ok ? "ok" : "FAIL"} ${c.id}${c.asset ? ` [${c.asset}]` : ""}`);
   assert.deepEqual(brief(r.checks), brief(py.checks), `${what}: the same checks`);
-  r.checks.forEach((c, i) => {
-    if (c.id !== "reserves-control") assert.equal(comparable(c.detail), comparable(py.checks[i].detail), `${what}: ${c.id}`);
-  });
   assert.equal(r.verified, py.verified, what);
-  const failed = (f) => f && { id: f.id, detail: comparable(f.detail) };
+  const failed = (f) => f && { id: f.id, asset: f.asset ?? null };
   assert.deepEqual(failed(r.failed), failed(py.failed), what);
-  const auditors = (list) => list.map((a) => ({ ...a, detail: comparable(a.detail) }));
+  const auditors = (list) => list.map((a) => ({ fingerprint: a.fingerprint, name: a.name, ok: a.ok, time: a.time }));
   assert.deepEqual(auditors(r.auditors), auditors(py.auditors), `${what}: the auditors`);
   assert.deepEqual(Object.fromEntries(r.balances.map((b) => [b.asset, b.amount])), Object.fromEntries(py.balances.map((b) => [b.asset, b.amount])), what);
   assert.deepEqual(r.checkpoint && { size: r.checkpoint.size, root: r.checkpoint.root, time: r.checkpoint.time, epoch: r.checkpoint.epoch }, py.log, what);
   assert.equal(r.nextDue, py.next_due, what);
   assert.equal(r.overdue, py.overdue, what);
-  assert.deepEqual(r.warnings, py.warnings, what);
+  assert.equal(r.warnings.length, py.warnings.length, `${what}: as many warnings`);
   assert.equal(r.epoch, py.epoch, what);
 }
 
 function assertHistoryAsPython(r, py, what) {
   assertSameAsPython(r.latest, py.latest, `${what} (newest epoch)`);
   assert.deepEqual(
-    r.checks.map((c) => [c.id, c.ok, c.detail]),
-    py.history.checks.map((c) => [c.id, c.ok, c.detail]),
+    r.checks.map((c) => [c.id, c.ok]),
+    py.history.checks.map((c) => [c.id, c.ok]),
     `${what}: the history checks`,
   );
+  const failed = (f) => f && { id: f.id, asset: f.asset ?? null };
+  assert.deepEqual(failed(r.failed), failed(py.history.failed), `${what}: the failed history check`);
   assert.deepEqual(
     r.epochs.map((e) => ({ epoch: e.epoch, included: e.included, failed: e.report.failed ? e.report.failed.id : null })),
     py.epochs,
@@ -880,7 +868,7 @@ test("co-signatures: one auditor (porsegregate cosign) is listed, right after fo
   assert.match(auditor.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal(
     r.checks[3].detail,
-    `co-signed by 1 auditor key(s): 'Example Audit LLP' ${auditor.fingerprint} ` +
+    `co-signed by 1 auditor key(s): "Example Audit LLP" ${auditor.fingerprint} ` +
       "(names are the auditors' own claims: compare the fingerprints with theirs)",
   );
   const files = ["auditor.pub.pem", "attestation.json.sig", "statement.txt", "auditor.json", "auditor.json.sig"];
@@ -930,22 +918,30 @@ test("co-signatures: a forged signature and a name changed after signing fail au
   assert.equal(history.epochs[0].report.failed.id, "auditor-signature");
 });
 
-test("co-signatures: names are quoted as Python's repr quotes them", noAuditors, async () => {
-  for (const [name, , repr] of auditorExpect.units.names) assert.equal(pyRepr(name), repr, JSON.stringify(name));
+test("co-signatures: names with quotes and invisible characters are reported exactly, and quoted", noAuditors, async () => {
   const r = await auditorSiteAsPython("two");
   assert.equal(r.verified, true);
+  const names = ['O\'Brien "Q" Audit\u00a0LLP', "Zoë's Audit\u200d 🙂 \u{e0001}Co"];
+  assert.deepEqual(r.auditors.map((a) => a.name).sort(), [...names].sort());
   assert.match(r.checks[3].detail, /^co-signed by 2 auditor key\(s\): /);
-  assert.ok(r.checks[3].detail.includes(`'O\\'Brien "Q" Audit\\xa0LLP'`), r.checks[3].detail);
-  assert.ok(r.checks[3].detail.includes(`"Zoë's Audit\\u200d 🙂 \\U000e0001Co"`), r.checks[3].detail);
+  assert.ok(r.checks[3].detail.includes(`"O'Brien \\"Q\\" Audit\u00a0LLP"`), r.checks[3].detail);
+  assert.ok(r.checks[3].detail.includes(`"Zoë's Audit\u200d 🙂 \u{e0001}Co"`), r.checks[3].detail);
 });
 
-test("co-signatures: auditor names and statements are bounded exactly as Python's", noAuditors, () => {
+test("co-signatures: auditor names and statements are accepted and refused exactly as by Python", noAuditors, () => {
+  // The verdict is Python's (a problem, or none); the problem is said in this module's words.
   for (const [name, problem] of auditorExpect.units.names) {
-    assert.equal(auditorNameProblem(name), problem, JSON.stringify(name));
+    const got = auditorNameProblem(name);
+    assert.equal(got === null, problem === null, `${JSON.stringify(name)}: ${got} / ${problem}`);
+    if (got !== null) assert.match(got, /^the auditor name /, JSON.stringify(name));
   }
   for (const [data, problem] of auditorExpect.units.statements) {
-    assert.equal(statementProblem(new Uint8Array(Buffer.from(data, "base64"))), problem, data.slice(0, 40));
+    const got = statementProblem(new Uint8Array(Buffer.from(data, "base64")));
+    assert.equal(got === null, problem === null, `${data.slice(0, 40)}: ${got} / ${problem}`);
+    if (got !== null) assert.match(got, /^the statement /, data.slice(0, 40));
   }
+  // A statement that is not UTF-8 just says so.
+  assert.equal(statementProblem(new Uint8Array([0x6f, 0x6b, 0x20, 0xe2, 0x82])), "the statement is not UTF-8");
 });
 
 test("co-signatures: PEM keys are read as Python's cryptography reads them", noAuditors, async () => {
