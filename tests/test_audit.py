@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from porsegregate.audit.site import (
+from porsegregate.audit import (
     CHECKS,
     FAIL,
     NOT_APPLICABLE,

@@ -61,7 +61,8 @@ def test_every_check_id_is_documented() -> None:
     package = ROOT / "src" / "porsegregate"
     source = "".join(p.read_text() for p in sorted((package / "verify").glob("*.py")))
     source += (package / "protocol" / "tree.py").read_text()
-    ids = set(re.findall(r'(?:fail|ok|PathError)\(\s*"([a-z-]+)"', source))
+    ids = set(re.findall(r'(?:PathError|VerificationError|Check)\(\s*"([a-z-]+)"', source))
+    ids |= set(re.findall(r'_passed\(\s*record,\s*"([a-z-]+)"', source))
     assert len(ids) >= 15
     for check in ids:
         assert f"`{check}`" in PROTOCOL, f"check {check} is not in docs/protocol.md"

@@ -700,7 +700,7 @@ def audit(
     --reserves) also the newest epoch's totals, roots, client proofs and coverage.
     Exit 0 when every check holds, 1 when one fails, 3 on bad input.
     """
-    from .audit.site import DEFAULT_SAMPLE, FAIL, NOT_APPLICABLE, DataRoom, audit_site
+    from .audit import DEFAULT_SAMPLE, FAIL, NOT_APPLICABLE, DataRoom, audit_site
     from .verify.state import ClientState
 
     if all_clients and sample is not None:

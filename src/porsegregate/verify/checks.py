@@ -1,0 +1,603 @@
+"""Every check of docs/protocol.md sections 9 and 13, written once, as pure functions.
+
+A check function takes what it checks (bytes already read, documents already
+parsed) and returns what it established, or raises VerificationError naming
+the check (its id, the asset where there is one, and a detail a person can
+act on). A function that establishes several things tells `record` of each
+check that passed, in order. Nothing here reads a file or the network: the
+client's driver (client.py) stops at the first failure, the auditor's
+(audit/) runs every check it can and collects each failure.
+
+The root and total of an asset only ever come from the signed attestation
+(T8); the client's leaf is always rebuilt from their own account id, code and
+balance (T4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from .. import _crypto
+from ..chains import verify_control
+from ..errors import (
+    AddressError,
+    CodeError,
+    FormatError,
+    PathError,
+    SignatureError,
+    VerificationError,
+)
+from ..protocol.amounts import format_decimal
+from ..protocol.bundle import Bundle, bundle_aad, decode_bundle, decode_shard
+from ..protocol.codes import parse_code
+from ..protocol.control import EpochContext, address_key, commingling_problems, key_id
+from ..protocol.coverage import coverage_problems, percent
+from ..protocol.hashing import account_commitment, dedicated_tag, epoch_keys, leaf_hash
+from ..protocol.layout import parse_time
+from ..protocol.models import (
+    CLIENT_CATEGORIES,
+    Attestation,
+    Checkpoint,
+    ConsistencyProof,
+    InclusionProof,
+    LogEntry,
+    Manifest,
+)
+from ..protocol.serialization import (
+    liabilities_sha256,
+    parse_attestation,
+    parse_checkpoint,
+    parse_entries,
+    parse_manifest,
+)
+from ..protocol.transparency import leaf_hash as log_leaf_hash
+from ..protocol.transparency import verify_consistency, verify_inclusion
+from ..protocol.tree import fold_path
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's result: what the CLI prints, `--json` lists and the vectors name."""
+
+    id: str
+    ok: bool
+    detail: str
+    asset: str | None = None
+
+
+Record = Callable[[Check], None]
+T = TypeVar("T")
+
+
+def ignore(check: Check) -> None:
+    """A `record` for a caller that wants only the failures (the auditor's)."""
+
+
+def _passed(record: Record, check: str, detail: str, asset: str | None = None) -> None:
+    record(Check(check, True, detail, asset))
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: str
+    decimals: int
+    amount: int
+
+    @property
+    def display(self) -> str:
+        return format_decimal(self.amount, self.decimals)
+
+
+@dataclass(frozen=True)
+class ClientCoverage:
+    """What the client sees about one of their assets: how well it is covered, and by what."""
+
+    asset: str
+    decimals: int
+    segregated_percent: str | None
+    including_third_party_percent: str | None
+    covered: bool
+    # The client's own client_dedicated wallets holding this asset, and what they hold.
+    dedicated: tuple[tuple[str, str, int], ...] = ()
+    dedicated_shortfall: int = 0
+
+
+# -- the client's code ---------------------------------------------------------------------------
+
+
+def client_secret(code: str, record: Record) -> bytes:
+    try:
+        secret = parse_code(code)
+    except CodeError as exc:
+        raise VerificationError("code", str(exc)) from exc
+    _passed(record, "code", "the code is well formed and its checksum matches")
+    return secret
+
+
+# -- signatures, the attestation and the manifest ----------------------------------------------
+
+
+def custodian_key(
+    public_pem: bytes, check: str = "attestation-signature"
+) -> _crypto.Ed25519PublicKey:
+    try:
+        return _crypto.load_public_key_pem(public_pem)
+    except (TypeError, ValueError) as exc:
+        raise VerificationError(check, "custodian.pub.pem is not an Ed25519 public key") from exc
+
+
+def check_attestation(
+    key: _crypto.Ed25519PublicKey,
+    data: bytes,
+    signature: bytes,
+    expect_key: str | None,
+    record: Record,
+) -> Attestation:
+    """The custodian signed these attestation bytes, with the pinned key, in the protocol's form."""
+    if not _crypto.ed25519_verify(key, signature, data):
+        raise VerificationError(
+            "attestation-signature",
+            "the attestation's signature does not verify under the custodian's key: "
+            "the attestation or signature was altered",
+        )
+    _passed(record, "attestation-signature", "the attestation is signed by the custodian key")
+    if expect_key is not None:
+        check_key_pin(_crypto.fingerprint(key), expect_key, record)
+    attestation = parse_signed(data, parse_attestation, "format", "attestation.json")
+    _passed(
+        record, "format", f"attestation format {attestation.format}, epoch {attestation.epoch_id}"
+    )
+    return attestation
+
+
+def check_key_pin(fingerprint: str, expect_key: str, record: Record) -> None:
+    wanted = expect_key.replace(" ", "").replace(":", "").replace("-", "").lower()
+    if not _crypto.constant_time_equal(wanted.encode(), fingerprint.encode()):
+        raise VerificationError(
+            "key-pin",
+            f"the custodian key {fingerprint} is not the one you expected ({wanted}): "
+            "do not trust this site",
+        )
+    _passed(record, "key-pin", "the custodian key matches the fingerprint you pinned")
+
+
+def parse_signed(data: bytes, parse: Callable[[bytes], T], check: str, name: str) -> T:
+    """A signed document parsed; a malformed one fails `check`, naming the file."""
+    try:
+        return parse(data)
+    except FormatError as exc:
+        raise VerificationError(check, f"{name} is malformed: {exc}") from exc
+
+
+def check_manifest(
+    key: _crypto.Ed25519PublicKey,
+    data: bytes,
+    signature: bytes,
+    attestation_data: bytes,
+    attestation: Attestation,
+    record: Record,
+) -> Manifest:
+    """The custodian signed the file manifest, and it is the manifest of this attestation."""
+    if not _crypto.ed25519_verify(key, signature, data):
+        raise VerificationError(
+            "manifest-signature", "manifest.json is not signed by the custodian key"
+        )
+    _passed(record, "manifest-signature", "the file manifest is signed by the custodian key")
+    manifest = parse_signed(data, parse_manifest, "manifest-signature", "manifest.json")
+    check_manifest_names(manifest, attestation_data, attestation, "the manifest")
+    _passed(record, "manifest-attestation", "the manifest is for this attestation")
+    return manifest
+
+
+def check_manifest_names(
+    manifest: Manifest, attestation_data: bytes, attestation: Attestation | None, name: str
+) -> None:
+    """The manifest names this attestation: its SHA-256, and its epoch (manifest-attestation)."""
+    if manifest.attestation_sha256 != _crypto.sha256_hex(attestation_data):
+        raise VerificationError("manifest-attestation", f"{name} is for a different attestation")
+    if attestation is not None and manifest.epoch_id != attestation.epoch_id:
+        raise VerificationError(
+            "manifest-attestation",
+            f"{name} is for epoch {manifest.epoch_id!r}, its attestation for "
+            f"{attestation.epoch_id!r}",
+        )
+
+
+def listed_file(manifest: Manifest, relative: str, data: bytes | None, check: str) -> bytes:
+    """A file of the site that the signed manifest lists, with the bytes it lists (T12)."""
+    expected = manifest.files.get(relative)
+    if expected is None or data is None:
+        raise VerificationError(
+            check, f"{relative} is missing from the site or from its signed manifest"
+        )
+    if _crypto.sha256_hex(data) != expected:
+        raise VerificationError(
+            check, f"{relative} does not match the signed manifest: it was altered"
+        )
+    return data
+
+
+# -- the transparency log (section 13) ----------------------------------------------------------
+
+
+def check_checkpoint(
+    key: _crypto.Ed25519PublicKey,
+    fingerprint: str,
+    data: bytes,
+    signature: bytes,
+    name: str = "the log checkpoint",
+    check: str = "log-checkpoint",
+) -> Checkpoint:
+    """A checkpoint the custodian signed, of the custodian's own log."""
+    if not _crypto.ed25519_verify(key, signature, data):
+        raise VerificationError(check, f"{name} is not signed by the custodian key")
+    checkpoint = parse_signed(data, parse_checkpoint, check, name)
+    if checkpoint.log != fingerprint:
+        raise VerificationError(check, f"{name} names another log (another key)")
+    return checkpoint
+
+
+def check_entries(data: bytes, checkpoint: Checkpoint, name: str, check: str) -> list[LogEntry]:
+    """The log's entries, as many as its signed checkpoint says."""
+    entries = parse_signed(data, parse_entries, check, name)
+    check_entry_count(entries, checkpoint, name, check)
+    return entries
+
+
+def check_entry_count(
+    entries: Sequence[LogEntry], checkpoint: Checkpoint, name: str, check: str
+) -> None:
+    if len(entries) != checkpoint.size:
+        raise VerificationError(
+            check,
+            f"{name} lists {len(entries)} entries but the checkpoint says {checkpoint.size}",
+        )
+
+
+def included(
+    attestation_sha256: str, index: int, checkpoint: Checkpoint, proof: InclusionProof
+) -> bool:
+    """The attestation is entry `index` of the log the checkpoint signs (RFC 9162 2.1.3.2)."""
+    return (
+        proof.index == index
+        and proof.tree_size == checkpoint.size
+        and proof.attestation_sha256 == attestation_sha256
+        and verify_inclusion(
+            log_leaf_hash(bytes.fromhex(attestation_sha256)),
+            index,
+            checkpoint.size,
+            proof.path,
+            checkpoint.root,
+        )
+    )
+
+
+def check_newest_entry(
+    attestation_data: bytes, checkpoint: Checkpoint, proof: InclusionProof, record: Record
+) -> None:
+    if not included(_crypto.sha256_hex(attestation_data), checkpoint.size - 1, checkpoint, proof):
+        raise VerificationError(
+            "log-inclusion",
+            "this attestation is not the newest entry of the signed log: it was rewritten, "
+            "or the log was",
+        )
+    _passed(record, "log-inclusion", f"this attestation is entry {proof.index} of the signed log")
+
+
+def extends(
+    first_size: int, first_root: bytes, second: Checkpoint, proof: ConsistencyProof
+) -> bool:
+    """The signed log is an append-only extension of an earlier one (RFC 9162 2.1.4.2)."""
+    return (proof.first, proof.second) == (first_size, second.size) and verify_consistency(
+        first_size, second.size, first_root, second.root, proof.path
+    )
+
+
+def remembered_log(seen_size: int, seen_root: bytes, checkpoint: Checkpoint, check: str) -> bool:
+    """What a remembered checkpoint says of this one: raises on a rollback or a fork; True
+    when the log grew, so that a consistency proof from the remembered size must verify."""
+    if seen_size > checkpoint.size:
+        raise VerificationError(
+            check,
+            f"you saw this log at size {seen_size} before; now it has {checkpoint.size} "
+            "entries: history was rewritten, or you are shown an old or forked copy",
+        )
+    if seen_size == checkpoint.size and seen_root != checkpoint.root:
+        raise VerificationError(
+            check,
+            f"you saw a different log of the same size ({seen_size}) before: the custodian "
+            "shows different histories to different people (a fork)",
+        )
+    return seen_size < checkpoint.size
+
+
+def not_extended(seen_size: int, check: str) -> VerificationError:
+    return VerificationError(
+        check,
+        f"the log is not an extension of the one you saw before (size {seen_size}): "
+        "history was rewritten (or forked) since your last check",
+    )
+
+
+def final_entries(entries: Sequence[LogEntry]) -> dict[str, LogEntry]:
+    """Each epoch's last entry, in log order: a republished epoch counts at its last entry."""
+    finals: dict[str, LogEntry] = {}
+    for entry in entries:
+        finals.pop(entry.epoch, None)
+        finals[entry.epoch] = entry
+    return finals
+
+
+def check_logged_attestation(entry: LogEntry, data: bytes | None, where: str) -> Attestation:
+    """An epoch's published attestation is the one in the signed log (history-epoch)."""
+    if data is None:
+        raise VerificationError(
+            "history-epoch",
+            f"epoch {entry.epoch} is in the signed log but its site ({where}) is missing: "
+            "it was removed",
+        )
+    if _crypto.sha256_hex(data) != entry.attestation_sha256:
+        raise VerificationError(
+            "history-epoch",
+            f"the published attestation of epoch {entry.epoch} is not the one in the "
+            "signed log: it was rewritten",
+        )
+    return parse_signed(
+        data, parse_attestation, "history-epoch", f"epoch {entry.epoch}'s attestation"
+    )
+
+
+def check_chain(attestation: Attestation, previous: str | None) -> None:
+    """Each epoch names the attestation published before it (T9)."""
+    if attestation.previous_attestation_sha256 != previous:
+        raise VerificationError(
+            "history-chain",
+            f"epoch {attestation.epoch_id}'s previous_attestation_sha256 is "
+            f"{attestation.previous_attestation_sha256}, the epoch before it is {previous}: "
+            "the chain is broken",
+        )
+
+
+def overdue(attestation: Attestation, now: datetime) -> bool:
+    """A freeze attack shows an old attestation forever: it is overdue once next_due passed."""
+    return attestation.next_due is not None and now > parse_time(attestation.next_due)
+
+
+# -- reserves (sections 11, 12) -------------------------------------------------------------------
+
+
+def check_reserves(attestation: Attestation, fingerprint: str, record: Record) -> None:
+    """Everything about the reserves a verifier can check from the signed attestation (T11)."""
+    reserves = attestation.reserves
+    context = EpochContext(
+        custodian=attestation.custodian.name,
+        fingerprint=fingerprint,
+        epoch=attestation.epoch_id,
+        liabilities_sha256=liabilities_sha256(attestation.assets),
+        assets=attestation.assets,
+    )
+    identities: list[tuple[str, str, str, str | None]] = []
+    proven = 0
+    for wallet in reserves.wallets:
+        chain = reserves.chain(wallet.chain)
+        assert chain is not None  # parse_reserves guarantees it
+        where = f"{wallet.chain} {wallet.address} ({wallet.category})"
+        public_key: bytes | None = None
+        if not wallet.proof.proven:
+            if wallet.category in CLIENT_CATEGORIES:
+                raise VerificationError(
+                    "reserves-control", f"{where} counts for clients but has no proof of control"
+                )
+        else:
+            assert wallet.proof.signature is not None
+            message = context.message(wallet, wallet.category, wallet.client_tag)
+            try:
+                public_key = verify_control(
+                    chain, wallet.address, wallet.proof.type, wallet.proof.signature, message
+                )
+            except (SignatureError, AddressError) as exc:
+                raise VerificationError(
+                    "reserves-control",
+                    f"{where}: the proof of control does not verify for this custodian, epoch, "
+                    f"liabilities, address and category: {exc}",
+                ) from exc
+            if public_key is not None and public_key.hex() != wallet.proof.public_key:
+                raise VerificationError(
+                    "reserves-control",
+                    f"{where}: the published public key is not the key that signed",
+                )
+            proven += 1
+        identities.append(
+            (where, wallet.category, address_key(chain, wallet.address), key_id(chain, public_key))
+        )
+    _passed(
+        record, "reserves-control", f"all {proven} wallet signatures prove control for this epoch"
+    )
+    mixed = commingling_problems(identities)
+    if mixed:
+        raise VerificationError("reserves-commingling", "; ".join(mixed))
+    _passed(record, "reserves-commingling", "no address or key is in two categories")
+    for row in reserves.coverage:
+        problems = coverage_problems(row, reserves.wallets)
+        if problems:
+            raise VerificationError("reserves-coverage", "; ".join(problems), row.asset)
+    _passed(
+        record,
+        "reserves-coverage",
+        "the signed coverage figures add up from the listed wallets",
+    )
+
+
+def client_coverage(
+    attestation: Attestation, secret: bytes, account_id: str, balances: Sequence[Balance]
+) -> list[ClientCoverage]:
+    """Coverage of each of the client's assets, and the client's own dedicated wallets."""
+    nonce = epoch_keys(secret, attestation.epoch_id).nonce
+    mine = [
+        w
+        for w in attestation.reserves.wallets
+        if w.client_tag is not None
+        and _crypto.constant_time_equal(
+            w.client_tag,
+            dedicated_tag(attestation.epoch_id, nonce, account_id, w.chain, w.address),
+        )
+    ]
+    out = []
+    for balance in balances:
+        row = attestation.reserves.asset_coverage(balance.asset)
+        if row is None:
+            continue
+        dedicated = tuple(
+            (w.chain, w.address, w.amount(balance.asset))
+            for w in mine
+            if any(h.asset == balance.asset for h in w.holdings)
+        )
+        held = sum(amount for _, _, amount in dedicated)
+        out.append(
+            ClientCoverage(
+                asset=balance.asset,
+                decimals=balance.decimals,
+                segregated_percent=percent(row.segregated, row.liabilities),
+                including_third_party_percent=percent(
+                    row.segregated + row.third_party, row.liabilities
+                ),
+                covered=row.covered,
+                dedicated=dedicated,
+                dedicated_shortfall=max(balance.amount - held, 0) if dedicated else 0,
+            )
+        )
+    return out
+
+
+# -- the client's proof (sections 5, 6, 9) ------------------------------------------------------
+
+
+def shard_entry(
+    shard_path: str, data: bytes, expected: str, lookup: bytes, record: Record
+) -> bytes | None:
+    """The client's encrypted entry in the shard the manifest lists, if the shard holds one."""
+    if _crypto.sha256_hex(data) != expected:
+        raise VerificationError(
+            "shard-hash", f"{shard_path} does not match the signed manifest: it was altered"
+        )
+    _passed(record, "shard-hash", f"{shard_path} matches the signed manifest")
+    try:
+        return decode_shard(data).get(lookup)
+    except FormatError as exc:
+        raise VerificationError("shard-hash", f"{shard_path} is malformed: {exc}") from exc
+
+
+def open_bundle(
+    attestation: Attestation, secret: bytes, lookup: bytes, entry: bytes | None, record: Record
+) -> Bundle:
+    epoch = attestation.epoch_id
+    if entry is None:
+        raise VerificationError(
+            "proof-found",
+            "there is no proof for this account id and code in this epoch: check both for typos; "
+            "if they are right, you were left out of the published proof",
+        )
+    _passed(record, "proof-found", "a proof for your code is published")
+    keys = epoch_keys(secret, epoch)
+    try:
+        plaintext = _crypto.aes_gcm_decrypt(keys.key, entry, bundle_aad(epoch, lookup))
+    except _crypto.InvalidTag as exc:
+        raise VerificationError(
+            "decrypt", "your proof does not decrypt with your code: it was altered"
+        ) from exc
+    _passed(record, "decrypt", "your proof decrypts with your code (AES-256-GCM)")
+    try:
+        bundle = decode_bundle(plaintext)
+    except FormatError as exc:
+        raise VerificationError("bundle-format", f"your proof is malformed: {exc}") from exc
+    _passed(record, "bundle-format", "your proof is well formed")
+    return bundle
+
+
+def check_bundle(
+    attestation: Attestation, secret: bytes, account_id: str, bundle: Bundle, record: Record
+) -> list[Balance]:
+    """Every leaf of the client's proof folds to the signed root and total of its asset."""
+    epoch = attestation.epoch_id
+    if bundle.epoch != epoch:
+        raise VerificationError(
+            "bundle-epoch",
+            f"your proof is for epoch {bundle.epoch!r}, the attestation for {epoch!r}: "
+            "a replayed proof",
+        )
+    _passed(record, "bundle-epoch", f"your proof is for epoch {epoch}")
+    if bundle.account_id != account_id:
+        raise VerificationError("bundle-account", "your proof is for a different account id")
+    _passed(record, "bundle-account", "your proof is for your account id")
+    commitment = account_commitment(epoch, epoch_keys(secret, epoch).nonce, account_id)
+    balances = []
+    for asset_proof in bundle.assets:
+        code = asset_proof.asset
+        signed = attestation.asset(code)
+        if signed is None:
+            raise VerificationError("asset-known", f"{code} is not in the signed attestation", code)
+        _passed(record, "asset-known", f"{code} is in the signed attestation", code)
+        seen: set[int] = set()
+        root_ok = total_ok = True
+        for leaf in asset_proof.leaves:
+            if leaf.index in seen:
+                raise VerificationError(
+                    "index-range", f"two of your {code} leaves claim index {leaf.index}", code
+                )
+            seen.add(leaf.index)
+            rebuilt = leaf_hash(epoch, code, commitment, leaf.part, leaf.amount)
+            try:
+                root, total = fold_path(
+                    rebuilt, leaf.amount, leaf.index, list(leaf.siblings), signed.padded_height
+                )
+            except PathError as exc:
+                raise VerificationError(exc.check, f"{code}: {exc.detail}", code) from exc
+            root_ok = root_ok and _crypto.constant_time_equal(root, signed.root)
+            total_ok = total_ok and total == signed.total
+        _passed(
+            record,
+            "path-height",
+            f"every {code} path has the signed height {signed.padded_height}",
+            code,
+        )
+        _passed(record, "index-range", f"every {code} leaf index is inside the tree", code)
+        _passed(record, "sum-range", f"every {code} sum is within [0, 2^128-1]", code)
+        if not root_ok:
+            raise VerificationError(
+                "root-hash",
+                f"the path does not lead to the signed root of {code}: "
+                "the proof was altered or you are not included",
+                code,
+            )
+        _passed(record, "root-hash", f"your {code} balance is included under the signed root", code)
+        if not total_ok:
+            raise VerificationError(
+                "root-total",
+                f"the path's sums do not add up to the signed {code} total: "
+                "the total was understated",
+                code,
+            )
+        _passed(
+            record,
+            "root-total",
+            f"the sums along your {code} path add up to the signed total",
+            code,
+        )
+        balances.append(Balance(code, signed.decimals, asset_proof.balance))
+    return balances
+
+
+def check_proof(
+    attestation: Attestation,
+    secret: bytes,
+    account_id: str,
+    lookup: bytes,
+    entry: bytes | None,
+    record: Record,
+) -> list[Balance]:
+    """A client's encrypted entry opened and checked: their balances under the signed roots."""
+    bundle = open_bundle(attestation, secret, lookup, entry, record)
+    return check_bundle(attestation, secret, account_id, bundle, record)
