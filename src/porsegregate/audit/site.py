@@ -38,7 +38,7 @@ from ..protocol.serialization import (
     parse_inclusion,
     parse_manifest,
 )
-from ..protocol.transparency import consistency_proof, root_of
+from ..protocol.transparency import consistency_proof, final_entries, root_of
 from ..protocol.transparency import leaf_hash as log_leaf_hash
 from ..verify import checks
 from ..verify.cosignatures import verify_cosignatures
@@ -151,7 +151,7 @@ class _Audit:
         self.report.key_fingerprint = self.fingerprint
 
         entries = self._entries()
-        finals = checks.final_entries(entries or [])
+        finals = final_entries(entries or [])
         root = _Folder("", root_attestation)
         folders = [root, *self._homes(finals)]
         files = 0

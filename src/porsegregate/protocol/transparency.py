@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from .models import LogEntry
+
 LEAF = b"\x00"
 NODE = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -136,3 +138,12 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+def final_entries(entries: Sequence[LogEntry]) -> dict[str, LogEntry]:
+    """Each epoch's last entry, in log order: a republished epoch counts at its last entry."""
+    finals: dict[str, LogEntry] = {}
+    for entry in entries:
+        finals.pop(entry.epoch, None)
+        finals[entry.epoch] = entry
+    return finals

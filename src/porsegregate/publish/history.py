@@ -39,6 +39,7 @@ from ..protocol.serialization import (
 from ..protocol.transparency import (
     EMPTY_ROOT,
     consistency_proof,
+    final_entries,
     inclusion_path,
     leaf_hash,
     root_of,
@@ -237,13 +238,8 @@ def commit_log(workspace: WorkspaceLog, staged: StagedLog) -> None:
 
 def history(staged: StagedLog) -> list[HistoryPoint]:
     """The final attestation of every epoch, in log order (a republished epoch counts once)."""
-    entries = parse_entries(staged.files[layout.ENTRIES])
-    last: dict[str, LogEntry] = {}
-    for entry in entries:
-        last.pop(entry.epoch, None)
-        last[entry.epoch] = entry
     points = []
-    for entry in last.values():
+    for entry in final_entries(parse_entries(staged.files[layout.ENTRIES])).values():
         data = staged.files[layout.logged_attestation_name(entry.index)]
         points.append(
             HistoryPoint(

@@ -322,15 +322,6 @@ def not_extended(seen_size: int, check: str) -> VerificationError:
     )
 
 
-def final_entries(entries: Sequence[LogEntry]) -> dict[str, LogEntry]:
-    """Each epoch's last entry, in log order: a republished epoch counts at its last entry."""
-    finals: dict[str, LogEntry] = {}
-    for entry in entries:
-        finals.pop(entry.epoch, None)
-        finals[entry.epoch] = entry
-    return finals
-
-
 def check_logged_attestation(entry: LogEntry, data: bytes | None, where: str) -> Attestation:
     """An epoch's published attestation is the one in the signed log (history-epoch)."""
     if data is None:

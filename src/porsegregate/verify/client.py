@@ -24,6 +24,7 @@ from ..protocol.serialization import (
     parse_inclusion,
     parse_manifest,
 )
+from ..protocol.transparency import final_entries
 from . import checks
 from .checks import Balance, Check, ClientCoverage, Record
 from .cosignatures import verify_cosignatures
@@ -426,7 +427,7 @@ def verify_history(
         record(Check("history-log", True, f"the signed log lists {len(entries)} attestations"))
         base = root.location if root.location.endswith("/") else root.location + "/"
         previous: str | None = None
-        for entry in checks.final_entries(entries).values():
+        for entry in final_entries(entries).values():
             newest = entry.index == checkpoint.size - 1
             prefix = "" if newest else layout.epoch_home(entry.epoch)
             relative = layout.inclusion_name(entry.index)
