@@ -118,17 +118,19 @@ def _failure(exc: VerificationError) -> Check:
     return Check(exc.check, False, exc.detail, exc.asset)
 
 
-def _opened(
+def _client_proof(
     report: Report,
     attestation: Attestation,
     secret: bytes,
     account_id: str,
-    lookup: bytes,
+    proof: ProofFile,
     entry: bytes | None,
 ) -> None:
-    """The client's proof opened and checked, then how their assets are covered."""
+    """The client's proof opened (from then on it is the report's evidence, verified or not),
+    checked, then how their assets are covered."""
     record = report.checks.append
-    bundle = checks.open_bundle(attestation, secret, lookup, entry, record)
+    bundle = checks.open_bundle(attestation, secret, proof.lookup, entry, record)
+    report.proof = proof
     report.balances = checks.check_bundle(attestation, secret, account_id, bundle, record)
     report.coverage = checks.client_coverage(attestation, secret, account_id, report.balances)
 
@@ -164,8 +166,8 @@ def verify_proof(
         )
         _reserves(report, attestation)
         keys = epoch_keys(secret, attestation.epoch_id)
-        entry = proof.entry if _crypto.constant_time_equal(keys.lookup, proof.lookup) else None
-        _opened(report, attestation, secret, account_id, keys.lookup, entry)
+        mine = _crypto.constant_time_equal(keys.lookup, proof.lookup)
+        _client_proof(report, attestation, secret, account_id, proof, proof.entry if mine else None)
     except VerificationError as exc:
         report.checks.append(_failure(exc))
     report.proof = proof
@@ -330,10 +332,8 @@ def verify_site(
         if expected is not None:
             shard = site.need(shard_path)
             entry = checks.shard_entry(shard_path, shard, expected, keys.lookup, record)
-        bundle = checks.open_bundle(attestation, secret, keys.lookup, entry, record)
-        report.proof = ProofFile(attestation_data, signature, public_pem, keys.lookup, entry or b"")
-        report.balances = checks.check_bundle(attestation, secret, account_id, bundle, record)
-        report.coverage = checks.client_coverage(attestation, secret, account_id, report.balances)
+        proof = ProofFile(attestation_data, signature, public_pem, keys.lookup, entry or b"")
+        _client_proof(report, attestation, secret, account_id, proof, entry)
         if state is not None and not layout.is_epoch_home(location):
             state.remember(checkpoint)
     except VerificationError as exc:
