@@ -10,15 +10,10 @@ checked before it is used, and amounts stay integers (wei, token base units).
 
 from __future__ import annotations
 
-import base64
-import http.client
 import itertools
 import json
 import re
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any, NoReturn
 
 from eth_account import Account
@@ -26,6 +21,7 @@ from eth_account.messages import defunct_hash_message, encode_defunct
 from eth_keys.datatypes import PrivateKey, Signature
 from eth_utils.crypto import keccak
 
+from .._http import Endpoint, HttpFailure
 from ..errors import AddressError, ChainError, SignatureError
 
 __all__ = [
@@ -214,32 +210,20 @@ def verify_personal_sign(message: str, address: str, signature: str) -> bytes:
 # --------------------------------------------------------------------------- JSON-RPC
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: a JSON-RPC endpoint has no reason to move, and following one
-    could send the URL's credentials to another host."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> None:
-        return None
+_ERROR_DETAIL_BYTES = 64 * 1024
+_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": "porsegregate",
+}
 
 
-def _http_error_detail(exc: urllib.error.HTTPError) -> str:
+def _http_error_detail(body: bytes) -> str:
     """The JSON-RPC error message a node may put in the body of an HTTP error (e.g. 429)."""
     try:
-        body = exc.read(64 * 1024)
-        error = json.loads(body.decode("utf-8"))["error"]
-        message = error["message"]
+        message = json.loads(body[:_ERROR_DETAIL_BYTES].decode("utf-8"))["error"]["message"]
     except Exception:
         return ""
-    finally:
-        exc.close()
     return f": {_shown(message, 200)}" if isinstance(message, str) else ""
 
 
@@ -260,38 +244,8 @@ class EvmRpc:
     """
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
-            raise ValueError("timeout must be a positive number of seconds")
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "EVM node URL must be http:// or https:// with a host, e.g. http://127.0.0.1:8545"
-            )
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError("EVM node URL has an invalid port") from exc
-        host = parts.hostname
-        netloc = f"[{host}]" if ":" in host else host
-        if port is not None:
-            netloc += f":{port}"
-        self._url = urllib.parse.urlunsplit(
-            (parts.scheme, netloc, parts.path or "/", parts.query, "")
-        )
-        hidden = parts.path not in ("", "/") or bool(parts.query) or parts.username is not None
-        self.display_url = f"{parts.scheme}://{netloc}/" + ("..." if hidden else "")
-        self._headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "porsegregate",
-        }
-        if parts.username is not None:
-            user = urllib.parse.unquote(parts.username)
-            password = urllib.parse.unquote(parts.password or "")
-            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            self._headers["Authorization"] = f"Basic {token}"
-        self._timeout = float(timeout)
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._node = Endpoint(url, "EVM node", timeout=timeout, example="http://127.0.0.1:8545")
+        self.display_url = self._node.display_url
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -310,27 +264,14 @@ class EvmRpc:
         body = json.dumps(
             {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         ).encode()
-        # The scheme was checked in __init__ (http or https only).
-        request = urllib.request.Request(  # noqa: S310
-            self._url, data=body, headers=self._headers, method="POST"
-        )
         try:
-            with self._opener.open(request, timeout=self._timeout) as response:
-                raw = response.read(_MAX_REPLY_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            detail = _http_error_detail(exc)
-            self._fail(method, f"HTTP {exc.code} {_shown(str(exc.reason), 60)}{detail}")
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                self._fail(method, f"no answer within {self._timeout:g} s")
-            self._fail(method, f"cannot connect ({_shown(str(reason), 120)})")
-        except TimeoutError:
-            self._fail(method, f"no answer within {self._timeout:g} s")
-        except (http.client.HTTPException, OSError) as exc:
-            self._fail(method, f"connection broken ({type(exc).__name__}: {_shown(str(exc), 120)})")
-        if len(raw) > _MAX_REPLY_BYTES:
-            self._fail(method, f"reply is larger than {_MAX_REPLY_BYTES} bytes")
+            answer = self._node.post(body, headers=_HEADERS, max_bytes=_MAX_REPLY_BYTES)
+        except HttpFailure as exc:
+            self._fail(method, exc.reason)
+        if not answer.ok:
+            detail = _http_error_detail(answer.body)
+            self._fail(method, f"HTTP {answer.status} {_shown(answer.reason, 60)}{detail}")
+        raw = answer.body
         try:
             reply = json.loads(
                 raw.decode("utf-8"), parse_float=_reject_float, parse_constant=_reject_constant
