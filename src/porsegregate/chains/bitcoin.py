@@ -28,6 +28,7 @@ import os
 import re
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -41,12 +42,18 @@ from coincurve import PrivateKey, PublicKey, PublicKeyXOnly
 
 from .._http import Endpoint, HttpFailure, basic_authorization
 from ..errors import AddressError, ChainError, SignatureError
+from ..protocol.models import PROOF_TYPES, ChainAsset, ChainSnapshot
+from ._family import BalanceReader, ChainFamily, refuse_tokens, unsupported_proof
 
 __all__ = [
     "ADDRESS_TYPES",
+    "ESPLORA_PREFIX",
+    "FAMILY",
     "NETWORKS",
+    "BitcoinCoreReader",
     "BitcoinCoreRpc",
     "Esplora",
+    "EsploraReader",
     "address_of",
     "address_type",
     "bip137_message_hash",
@@ -941,3 +948,101 @@ class Esplora:
 def _canonical_form(address: str) -> str:
     """Bech32 addresses compare in lowercase; Base58 ones are case-sensitive."""
     return address.lower() if _looks_bech32(address) else address
+
+
+# --------------------------------------------------------------------------- the family
+
+# `--rpc bitcoin=esplora+https://...` names an Esplora API; a plain URL, a Bitcoin Core node.
+ESPLORA_PREFIX = "esplora+"
+
+
+class BitcoinCoreReader:
+    """Balances from a Bitcoin Core node's UTXO set (its tip must be the snapshot block)."""
+
+    def __init__(self, url: str) -> None:
+        self.rpc = BitcoinCoreRpc(url)
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        return self.rpc.block(chain.block_height)
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        return None
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        addresses = sorted({address for address, _ in holdings})
+        found = self.rpc.balances_at(addresses, chain.block_height)
+        return {(address, asset.code): found.get(address, 0) for address, asset in holdings}
+
+
+class EsploraReader:
+    """Balances from an Esplora API, summed from each address's confirmed history."""
+
+    def __init__(self, url: str) -> None:
+        self.api = Esplora(url.removeprefix(ESPLORA_PREFIX))
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        return self.api.block(chain.block_height)
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        return None
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        return {
+            (address, asset.code): self.api.balance_at(address, chain.block_height)
+            for address, asset in holdings
+        }
+
+
+class BitcoinFamily:
+    """Bitcoin and its test networks: one native coin, BIP-137 and BIP-322 proofs."""
+
+    kind = "bitcoin"
+    proof_types = PROOF_TYPES["bitcoin"]
+    tokens = False
+
+    def network(self, table: Mapping[str, Any]) -> str:
+        network = table.get("network", "mainnet")
+        if not isinstance(network, str) or network not in NETWORKS:
+            raise ValueError(f"network must be one of {', '.join(NETWORKS)}")
+        return network
+
+    def block_hash(self, text: str) -> str:
+        if not _HEX64.fullmatch(text.lower()):
+            raise ValueError("block_hash must be 64 hex digits")
+        return text.lower()
+
+    def normalize_address(self, address: str, network: str) -> str:
+        return normalize_address(address, network)
+
+    def verify_control(
+        self, *, network: str, address: str, proof_type: str, signature: str, message: str
+    ) -> bytes | None:
+        if proof_type == "bip137":
+            return verify_bip137(message, address, signature, network)
+        if proof_type == "bip322":
+            return verify_bip322_simple(message, address, signature, network)
+        raise unsupported_proof(self.kind, proof_type)
+
+    def balance_reader(self, chain: ChainSnapshot, url: str) -> BalanceReader:
+        refuse_tokens(chain)
+        if url.startswith(ESPLORA_PREFIX):
+            return EsploraReader(url)
+        return BitcoinCoreReader(url)
+
+    def demo_address(self, key: bytes, address_type: str, network: str) -> str:
+        return address_of(key, address_type, network)
+
+    def demo_proof_type(self, address_type: str) -> str:
+        # BIP-137 works for legacy, nested and native segwit addresses; BIP-322 (needed for
+        # taproot) is verified by porsegregate but signed by the wallet, not here.
+        return "bip137"
+
+    def demo_sign(self, key: bytes, address_type: str, network: str, message: str) -> str:
+        return sign_bip137(message, key, address_type, network)
+
+
+FAMILY: ChainFamily = BitcoinFamily()

@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from eth_account import Account
@@ -23,8 +24,12 @@ from eth_utils.crypto import keccak
 
 from .._http import Endpoint, HttpFailure
 from ..errors import AddressError, ChainError, SignatureError
+from ..protocol.models import PROOF_TYPES, ChainAsset, ChainSnapshot
+from ._family import BalanceReader, ChainFamily, unsupported_proof
 
 __all__ = [
+    "FAMILY",
+    "EvmReader",
     "EvmRpc",
     "address_of",
     "normalize_address",
@@ -387,3 +392,90 @@ class EvmRpc:
         if value > 255:
             self._fail(method, f"decimals() at {token} returned {value}, not a uint8")
         return value
+
+
+# --------------------------------------------------------------------------- the family
+
+
+class EvmReader:
+    """Balances of an EVM chain from a JSON-RPC node, after checking it serves that chain."""
+
+    def __init__(self, url: str) -> None:
+        self.rpc = EvmRpc(url)
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        chain_id = self.rpc.chain_id()
+        if str(chain_id) != chain.network:
+            raise ChainError(
+                f"the node serves chain id {chain_id}, but {chain.id} is declared with "
+                f"chain_id {chain.network}"
+            )
+        return self.rpc.block(chain.block_height)
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        if asset.contract is None:
+            return None
+        return self.rpc.erc20_decimals(asset.contract, chain.block_height)
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        out = {}
+        for address, asset in holdings:
+            if asset.contract is None:
+                amount = self.rpc.native_balance(address, chain.block_height)
+            else:
+                amount = self.rpc.erc20_balance(asset.contract, address, chain.block_height)
+            out[(address, asset.code)] = amount
+        return out
+
+
+class EvmFamily:
+    """EVM chains (Ethereum, Polygon...): a chain is its EIP-155 chain id, tokens are ERC-20."""
+
+    kind = "evm"
+    proof_types = PROOF_TYPES["evm"]
+    tokens = True
+
+    def network(self, table: Mapping[str, Any]) -> str:
+        chain_number = table.get("chain_id")
+        if isinstance(chain_number, bool) or not isinstance(chain_number, int) or chain_number < 1:
+            raise ValueError("an evm chain needs chain_id, a positive integer (1 = Ethereum)")
+        return str(chain_number)
+
+    def block_hash(self, text: str) -> str:
+        if not _HASH32.fullmatch(text.lower()):
+            raise ValueError("block_hash must be 0x and 64 hex digits")
+        return text.lower()
+
+    def normalize_address(self, address: str, network: str) -> str:
+        return normalize_address(address)
+
+    def verify_control(
+        self, *, network: str, address: str, proof_type: str, signature: str, message: str
+    ) -> bytes | None:
+        if proof_type != "eip191":
+            raise unsupported_proof(self.kind, proof_type)
+        return verify_personal_sign(message, address, signature)
+
+    def balance_reader(self, chain: ChainSnapshot, url: str) -> BalanceReader:
+        return EvmReader(url)
+
+    def _demo_type(self, address_type: str) -> None:
+        if address_type != self.kind:
+            raise ValueError(f"an evm demo key has address type 'evm', not {address_type!r}")
+
+    def demo_address(self, key: bytes, address_type: str, network: str) -> str:
+        self._demo_type(address_type)
+        return address_of(key)
+
+    def demo_proof_type(self, address_type: str) -> str:
+        self._demo_type(address_type)
+        return "eip191"
+
+    def demo_sign(self, key: bytes, address_type: str, network: str, message: str) -> str:
+        self._demo_type(address_type)
+        return sign_personal(message, key)
+
+
+FAMILY: ChainFamily = EvmFamily()
