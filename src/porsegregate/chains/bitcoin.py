@@ -22,19 +22,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import http.client
 import itertools
 import json
 import os
 import re
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,13 +40,20 @@ import bip322
 from bech32m import codecs as bech32_codecs
 from coincurve import PrivateKey, PublicKey, PublicKeyXOnly
 
+from .._http import Endpoint, HttpFailure, basic_authorization
 from ..errors import AddressError, ChainError, SignatureError
+from ..protocol.models import PROOF_TYPES, ChainAsset, ChainSnapshot
+from ._family import BalanceReader, ChainFamily, refuse_tokens, unsupported_proof
 
 __all__ = [
     "ADDRESS_TYPES",
+    "ESPLORA_PREFIX",
+    "FAMILY",
     "NETWORKS",
+    "BitcoinCoreReader",
     "BitcoinCoreRpc",
     "Esplora",
+    "EsploraReader",
     "address_of",
     "address_type",
     "bip137_message_hash",
@@ -544,87 +547,16 @@ def sign_bip322_simple(message: str, private_key: bytes, address_type: str, netw
     )
 
 
-# --------------------------------------------------------------------------- transport
+# --------------------------------------------------------------------------- replies
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_REPLY_BYTES = 32 * 1024 * 1024
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect could carry the Authorization header elsewhere: refuse them all."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _split_url(url: str, what: str) -> tuple[str, str | None, str]:
-    """(URL without credentials, "user:password" or None, URL safe to show).
-
-    The URL shown has no credentials, and no path or query either when they are
-    more than "/" (providers put API keys there).
-    """
-    if not isinstance(url, str):
-        raise ValueError(f"{what} URL must be a string")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{what} URL must be http:// or https:// with a host")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{what} URL has an invalid port") from None
-    credentials = None
-    if parts.username is not None or parts.password is not None:
-        user = urllib.parse.unquote(parts.username or "")
-        password = urllib.parse.unquote(parts.password or "")
-        credentials = f"{user}:{password}"
-    host = parts.hostname
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    bare = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    hidden = parts.path not in ("", "/") or bool(parts.query)
-    shown = f"{parts.scheme}://{netloc}/" + ("..." if hidden else "")
-    return bare, credentials, shown
-
-
-def _timeout(timeout: float) -> float:
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
-        raise ValueError("timeout must be a positive number of seconds")
-    return float(timeout)
+_ESPLORA_HEADERS = {"Accept": "application/json, text/plain"}
 
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number")
-
-
-def _fetch(
-    opener: urllib.request.OpenerDirector,
-    request: urllib.request.Request,
-    timeout: float,
-    fail: Callable[[str], NoReturn],
-) -> tuple[int, bytes]:
-    """(HTTP status, body); HTTP error statuses are returned, not raised."""
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return int(response.status), response.read(_MAX_REPLY_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        try:
-            body = exc.read(_MAX_REPLY_BYTES + 1)
-        except (OSError, http.client.HTTPException):
-            body = b""
-        finally:
-            exc.close()
-        return int(exc.code), body
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
-            fail(f"no answer within {timeout:g} s")
-        fail(f"cannot connect ({_shown(str(exc.reason), 120)})")
-    except TimeoutError:
-        fail(f"no answer within {timeout:g} s")
-    except (http.client.HTTPException, OSError) as exc:
-        fail(f"connection broken ({type(exc).__name__}: {_shown(str(exc), 120)})")
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _satoshis(value: Any) -> int | None:
@@ -675,10 +607,9 @@ class BitcoinCoreRpc:
         *,
         cookie_file: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._url, self._credentials, self.display_url = _split_url(url, "Bitcoin node")
+        self._node = Endpoint(url, "Bitcoin node", timeout=timeout)
+        self.display_url = self._node.display_url
         self._cookie_file = Path(cookie_file) if cookie_file is not None else None
-        self._timeout = _timeout(timeout)
-        self._opener = urllib.request.build_opener(_NoRedirect)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._network: str | None = None
@@ -689,16 +620,16 @@ class BitcoinCoreRpc:
     def _fail(self, call: str, why: str) -> NoReturn:
         raise ChainError(f"{call} to Bitcoin node {self.display_url} failed: {why}")
 
-    def _authorization(self, call: str) -> str | None:
-        credentials = self._credentials
-        if self._cookie_file is not None:
-            try:
-                credentials = self._cookie_file.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                self._fail(call, f"cannot read the cookie file {self._cookie_file} ({exc})")
-        if credentials is None:
-            return None
-        return "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+    def _cookie_headers(self, call: str) -> dict[str, str]:
+        """The cookie file's credentials, read now (the node rewrites it when it restarts);
+        without a cookie file, the endpoint sends the URL's."""
+        if self._cookie_file is None:
+            return {}
+        try:
+            credentials = self._cookie_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            self._fail(call, f"cannot read the cookie file {self._cookie_file} ({exc})")
+        return {"Authorization": basic_authorization(credentials)}
 
     def call(self, method: str, params: list[Any], shown: str | None = None) -> Any:
         """One JSON-RPC call; its ``result`` (floats parsed as Decimal), not yet checked."""
@@ -706,17 +637,12 @@ class BitcoinCoreRpc:
         with self._lock:
             request_id = next(self._ids)
         body = json.dumps({"jsonrpc": "1.0", "id": request_id, "method": method, "params": params})
-        headers = {"Content-Type": "application/json"}
-        authorization = self._authorization(call)
-        if authorization is not None:
-            headers["Authorization"] = authorization
-        # The scheme was checked in __init__ (http or https only).
-        request = urllib.request.Request(  # noqa: S310
-            self._url, data=body.encode(), headers=headers, method="POST"
-        )
-        status, raw = _fetch(self._opener, request, self._timeout, partial(self._fail, call))
-        if len(raw) > _MAX_REPLY_BYTES:
-            self._fail(call, f"reply is larger than {_MAX_REPLY_BYTES} bytes")
+        headers = {"Content-Type": "application/json", **self._cookie_headers(call)}
+        try:
+            answer = self._node.post(body.encode(), headers=headers, max_bytes=_MAX_REPLY_BYTES)
+        except HttpFailure as exc:
+            self._fail(call, exc.reason)
+        status, raw = answer.status, answer.body
         if status == 401:
             self._fail(call, "HTTP 401: the node refused the credentials (user:password or cookie)")
         try:
@@ -856,12 +782,11 @@ class Esplora:
     """
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        url, self._credentials, self.display_url = _split_url(base_url, "Esplora API")
-        if "?" in url:
+        self._api = Endpoint(base_url, "Esplora API", timeout=timeout)
+        self.display_url = self._api.display_url
+        if "?" in self._api.url:
             raise ValueError("Esplora API URL cannot have a query string")
-        self._base = url.rstrip("/")
-        self._timeout = _timeout(timeout)
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._base = self._api.url.rstrip("/")
 
     def __repr__(self) -> str:
         return f"Esplora({self.display_url!r})"
@@ -870,19 +795,16 @@ class Esplora:
         raise ChainError(f"GET {path} from Esplora API {self.display_url} failed: {why}")
 
     def _get(self, path: str) -> bytes:
-        headers = {"Accept": "application/json, text/plain"}
-        if self._credentials is not None:
-            token = base64.b64encode(self._credentials.encode("utf-8")).decode("ascii")
-            headers["Authorization"] = "Basic " + token
-        # The scheme was checked in __init__ (http or https only).
-        request = urllib.request.Request(self._base + path, headers=headers)  # noqa: S310
-        status, raw = _fetch(self._opener, request, self._timeout, partial(self._fail, path))
-        if len(raw) > _MAX_REPLY_BYTES:
-            self._fail(path, f"reply is larger than {_MAX_REPLY_BYTES} bytes")
-        if status != 200:
-            text = _shown(raw[:120].decode("utf-8", "replace"), 140)
-            self._fail(path, f"HTTP {status}: {text}")
-        return raw
+        try:
+            reply = self._api.get(
+                self._base + path, headers=_ESPLORA_HEADERS, max_bytes=_MAX_REPLY_BYTES
+            )
+        except HttpFailure as exc:
+            self._fail(path, exc.reason)
+        if reply.status != 200:
+            text = _shown(reply.body[:120].decode("utf-8", "replace"), 140)
+            self._fail(path, f"HTTP {reply.status}: {text}")
+        return reply.body
 
     def _text(self, path: str) -> str:
         try:
@@ -1026,3 +948,101 @@ class Esplora:
 def _canonical_form(address: str) -> str:
     """Bech32 addresses compare in lowercase; Base58 ones are case-sensitive."""
     return address.lower() if _looks_bech32(address) else address
+
+
+# --------------------------------------------------------------------------- the family
+
+# `--rpc bitcoin=esplora+https://...` names an Esplora API; a plain URL, a Bitcoin Core node.
+ESPLORA_PREFIX = "esplora+"
+
+
+class BitcoinCoreReader:
+    """Balances from a Bitcoin Core node's UTXO set (its tip must be the snapshot block)."""
+
+    def __init__(self, url: str) -> None:
+        self.rpc = BitcoinCoreRpc(url)
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        return self.rpc.block(chain.block_height)
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        return None
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        addresses = sorted({address for address, _ in holdings})
+        found = self.rpc.balances_at(addresses, chain.block_height)
+        return {(address, asset.code): found.get(address, 0) for address, asset in holdings}
+
+
+class EsploraReader:
+    """Balances from an Esplora API, summed from each address's confirmed history."""
+
+    def __init__(self, url: str) -> None:
+        self.api = Esplora(url.removeprefix(ESPLORA_PREFIX))
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        return self.api.block(chain.block_height)
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        return None
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        return {
+            (address, asset.code): self.api.balance_at(address, chain.block_height)
+            for address, asset in holdings
+        }
+
+
+class BitcoinFamily:
+    """Bitcoin and its test networks: one native coin, BIP-137 and BIP-322 proofs."""
+
+    kind = "bitcoin"
+    proof_types = PROOF_TYPES["bitcoin"]
+    tokens = False
+
+    def network(self, table: Mapping[str, Any]) -> str:
+        network = table.get("network", "mainnet")
+        if not isinstance(network, str) or network not in NETWORKS:
+            raise ValueError(f"network must be one of {', '.join(NETWORKS)}")
+        return network
+
+    def block_hash(self, text: str) -> str:
+        if not _HEX64.fullmatch(text.lower()):
+            raise ValueError("block_hash must be 64 hex digits")
+        return text.lower()
+
+    def normalize_address(self, address: str, network: str) -> str:
+        return normalize_address(address, network)
+
+    def verify_control(
+        self, *, network: str, address: str, proof_type: str, signature: str, message: str
+    ) -> bytes | None:
+        if proof_type == "bip137":
+            return verify_bip137(message, address, signature, network)
+        if proof_type == "bip322":
+            return verify_bip322_simple(message, address, signature, network)
+        raise unsupported_proof(self.kind, proof_type)
+
+    def balance_reader(self, chain: ChainSnapshot, url: str) -> BalanceReader:
+        refuse_tokens(chain)
+        if url.startswith(ESPLORA_PREFIX):
+            return EsploraReader(url)
+        return BitcoinCoreReader(url)
+
+    def demo_address(self, key: bytes, address_type: str, network: str) -> str:
+        return address_of(key, address_type, network)
+
+    def demo_proof_type(self, address_type: str) -> str:
+        # BIP-137 works for legacy, nested and native segwit addresses; BIP-322 (needed for
+        # taproot) is verified by porsegregate but signed by the wallet, not here.
+        return "bip137"
+
+    def demo_sign(self, key: bytes, address_type: str, network: str, message: str) -> str:
+        return sign_bip137(message, key, address_type, network)
+
+
+FAMILY: ChainFamily = BitcoinFamily()

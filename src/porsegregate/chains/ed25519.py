@@ -8,11 +8,16 @@ show it) or as 128 hex digits. Verification is `cryptography`'s Ed25519.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import base58
 
 from .. import _crypto
-from ..errors import AddressError, SignatureError
+from ..errors import AddressError, InputError, SignatureError
+from ..protocol.hashing import text_problem
+from ..protocol.models import PROOF_TYPES, ChainSnapshot
+from ._family import BalanceReader, ChainFamily, refuse_tokens, unsupported_proof
 
 _BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
 _HEX_SIGNATURE = re.compile(r"(?:0x)?[0-9a-fA-F]{128}")
@@ -65,3 +70,61 @@ def sign(message: str, private_key: bytes) -> str:
     """For tests and the demo: a base58 signature, as a Solana wallet shows it."""
     key = _crypto.Ed25519PrivateKey.from_private_bytes(private_key)
     return base58.b58encode(key.sign(message.encode("utf-8"))).decode()
+
+
+class Ed25519Family:
+    """Ed25519 chains (Solana and its kind): tokens are declared by mint address; their
+    balances cannot be read from a node yet, so they are published as declared."""
+
+    kind = "ed25519"
+    proof_types = PROOF_TYPES["ed25519"]
+    tokens = True
+
+    def network(self, table: Mapping[str, Any]) -> str:
+        network = table.get("network", "mainnet")
+        if not isinstance(network, str) or text_problem(network):
+            raise ValueError("network must be a short name, e.g. mainnet")
+        return network
+
+    def block_hash(self, text: str) -> str:
+        if text_problem(text, 100) is not None:
+            raise ValueError("block_hash must be text")
+        return text
+
+    def normalize_address(self, address: str, network: str) -> str:
+        return normalize_address(address)
+
+    def verify_control(
+        self, *, network: str, address: str, proof_type: str, signature: str, message: str
+    ) -> bytes | None:
+        if proof_type != "ed25519":
+            raise unsupported_proof(self.kind, proof_type)
+        return verify(message, address, signature)
+
+    def balance_reader(self, chain: ChainSnapshot, url: str) -> BalanceReader:
+        refuse_tokens(chain)
+        raise InputError(
+            f"reading balances from {self.kind} chains is not supported yet; "
+            "their balances are published as declared, not checked"
+        )
+
+    def _demo_type(self, address_type: str) -> None:
+        if address_type != self.kind:
+            raise ValueError(
+                f"an ed25519 demo key has address type 'ed25519', not {address_type!r}"
+            )
+
+    def demo_address(self, key: bytes, address_type: str, network: str) -> str:
+        self._demo_type(address_type)
+        return address_of(key)
+
+    def demo_proof_type(self, address_type: str) -> str:
+        self._demo_type(address_type)
+        return "ed25519"
+
+    def demo_sign(self, key: bytes, address_type: str, network: str, message: str) -> str:
+        self._demo_type(address_type)
+        return sign(message, key)
+
+
+FAMILY: ChainFamily = Ed25519Family()

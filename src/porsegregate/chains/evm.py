@@ -10,15 +10,11 @@ checked before it is used, and amounts stay integers (wei, token base units).
 
 from __future__ import annotations
 
-import base64
-import http.client
 import itertools
 import json
 import re
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from eth_account import Account
@@ -26,9 +22,14 @@ from eth_account.messages import defunct_hash_message, encode_defunct
 from eth_keys.datatypes import PrivateKey, Signature
 from eth_utils.crypto import keccak
 
+from .._http import Endpoint, HttpFailure
 from ..errors import AddressError, ChainError, SignatureError
+from ..protocol.models import PROOF_TYPES, ChainAsset, ChainSnapshot
+from ._family import BalanceReader, ChainFamily, unsupported_proof
 
 __all__ = [
+    "FAMILY",
+    "EvmReader",
     "EvmRpc",
     "address_of",
     "normalize_address",
@@ -214,32 +215,20 @@ def verify_personal_sign(message: str, address: str, signature: str) -> bytes:
 # --------------------------------------------------------------------------- JSON-RPC
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: a JSON-RPC endpoint has no reason to move, and following one
-    could send the URL's credentials to another host."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> None:
-        return None
+_ERROR_DETAIL_BYTES = 64 * 1024
+_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": "porsegregate",
+}
 
 
-def _http_error_detail(exc: urllib.error.HTTPError) -> str:
+def _http_error_detail(body: bytes) -> str:
     """The JSON-RPC error message a node may put in the body of an HTTP error (e.g. 429)."""
     try:
-        body = exc.read(64 * 1024)
-        error = json.loads(body.decode("utf-8"))["error"]
-        message = error["message"]
+        message = json.loads(body[:_ERROR_DETAIL_BYTES].decode("utf-8"))["error"]["message"]
     except Exception:
         return ""
-    finally:
-        exc.close()
     return f": {_shown(message, 200)}" if isinstance(message, str) else ""
 
 
@@ -260,38 +249,8 @@ class EvmRpc:
     """
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
-            raise ValueError("timeout must be a positive number of seconds")
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "EVM node URL must be http:// or https:// with a host, e.g. http://127.0.0.1:8545"
-            )
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError("EVM node URL has an invalid port") from exc
-        host = parts.hostname
-        netloc = f"[{host}]" if ":" in host else host
-        if port is not None:
-            netloc += f":{port}"
-        self._url = urllib.parse.urlunsplit(
-            (parts.scheme, netloc, parts.path or "/", parts.query, "")
-        )
-        hidden = parts.path not in ("", "/") or bool(parts.query) or parts.username is not None
-        self.display_url = f"{parts.scheme}://{netloc}/" + ("..." if hidden else "")
-        self._headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "porsegregate",
-        }
-        if parts.username is not None:
-            user = urllib.parse.unquote(parts.username)
-            password = urllib.parse.unquote(parts.password or "")
-            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            self._headers["Authorization"] = f"Basic {token}"
-        self._timeout = float(timeout)
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._node = Endpoint(url, "EVM node", timeout=timeout, example="http://127.0.0.1:8545")
+        self.display_url = self._node.display_url
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -310,27 +269,14 @@ class EvmRpc:
         body = json.dumps(
             {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         ).encode()
-        # The scheme was checked in __init__ (http or https only).
-        request = urllib.request.Request(  # noqa: S310
-            self._url, data=body, headers=self._headers, method="POST"
-        )
         try:
-            with self._opener.open(request, timeout=self._timeout) as response:
-                raw = response.read(_MAX_REPLY_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            detail = _http_error_detail(exc)
-            self._fail(method, f"HTTP {exc.code} {_shown(str(exc.reason), 60)}{detail}")
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                self._fail(method, f"no answer within {self._timeout:g} s")
-            self._fail(method, f"cannot connect ({_shown(str(reason), 120)})")
-        except TimeoutError:
-            self._fail(method, f"no answer within {self._timeout:g} s")
-        except (http.client.HTTPException, OSError) as exc:
-            self._fail(method, f"connection broken ({type(exc).__name__}: {_shown(str(exc), 120)})")
-        if len(raw) > _MAX_REPLY_BYTES:
-            self._fail(method, f"reply is larger than {_MAX_REPLY_BYTES} bytes")
+            answer = self._node.post(body, headers=_HEADERS, max_bytes=_MAX_REPLY_BYTES)
+        except HttpFailure as exc:
+            self._fail(method, exc.reason)
+        if not answer.ok:
+            detail = _http_error_detail(answer.body)
+            self._fail(method, f"HTTP {answer.status} {_shown(answer.reason, 60)}{detail}")
+        raw = answer.body
         try:
             reply = json.loads(
                 raw.decode("utf-8"), parse_float=_reject_float, parse_constant=_reject_constant
@@ -446,3 +392,90 @@ class EvmRpc:
         if value > 255:
             self._fail(method, f"decimals() at {token} returned {value}, not a uint8")
         return value
+
+
+# --------------------------------------------------------------------------- the family
+
+
+class EvmReader:
+    """Balances of an EVM chain from a JSON-RPC node, after checking it serves that chain."""
+
+    def __init__(self, url: str) -> None:
+        self.rpc = EvmRpc(url)
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        chain_id = self.rpc.chain_id()
+        if str(chain_id) != chain.network:
+            raise ChainError(
+                f"the node serves chain id {chain_id}, but {chain.id} is declared with "
+                f"chain_id {chain.network}"
+            )
+        return self.rpc.block(chain.block_height)
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        if asset.contract is None:
+            return None
+        return self.rpc.erc20_decimals(asset.contract, chain.block_height)
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        out = {}
+        for address, asset in holdings:
+            if asset.contract is None:
+                amount = self.rpc.native_balance(address, chain.block_height)
+            else:
+                amount = self.rpc.erc20_balance(asset.contract, address, chain.block_height)
+            out[(address, asset.code)] = amount
+        return out
+
+
+class EvmFamily:
+    """EVM chains (Ethereum, Polygon...): a chain is its EIP-155 chain id, tokens are ERC-20."""
+
+    kind = "evm"
+    proof_types = PROOF_TYPES["evm"]
+    tokens = True
+
+    def network(self, table: Mapping[str, Any]) -> str:
+        chain_number = table.get("chain_id")
+        if isinstance(chain_number, bool) or not isinstance(chain_number, int) or chain_number < 1:
+            raise ValueError("an evm chain needs chain_id, a positive integer (1 = Ethereum)")
+        return str(chain_number)
+
+    def block_hash(self, text: str) -> str:
+        if not _HASH32.fullmatch(text.lower()):
+            raise ValueError("block_hash must be 0x and 64 hex digits")
+        return text.lower()
+
+    def normalize_address(self, address: str, network: str) -> str:
+        return normalize_address(address)
+
+    def verify_control(
+        self, *, network: str, address: str, proof_type: str, signature: str, message: str
+    ) -> bytes | None:
+        if proof_type != "eip191":
+            raise unsupported_proof(self.kind, proof_type)
+        return verify_personal_sign(message, address, signature)
+
+    def balance_reader(self, chain: ChainSnapshot, url: str) -> BalanceReader:
+        return EvmReader(url)
+
+    def _demo_type(self, address_type: str) -> None:
+        if address_type != self.kind:
+            raise ValueError(f"an evm demo key has address type 'evm', not {address_type!r}")
+
+    def demo_address(self, key: bytes, address_type: str, network: str) -> str:
+        self._demo_type(address_type)
+        return address_of(key)
+
+    def demo_proof_type(self, address_type: str) -> str:
+        self._demo_type(address_type)
+        return "eip191"
+
+    def demo_sign(self, key: bytes, address_type: str, network: str, message: str) -> str:
+        self._demo_type(address_type)
+        return sign_personal(message, key)
+
+
+FAMILY: ChainFamily = EvmFamily()

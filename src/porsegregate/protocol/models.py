@@ -28,6 +28,10 @@ class AssetLiabilities:
 
 CATEGORIES = ("client_segregated", "client_dedicated", "proprietary", "third_party")
 CLIENT_CATEGORIES = ("client_segregated", "client_dedicated")
+# The protocol's table of chain kinds and the proof-of-control formats of each: the
+# attestation parser checks against it, and each kind has one family module in chains/
+# (named after the kind) that takes its proof types from here. A new chain family is
+# that module plus its row here; the chains registry checks at import that they agree.
 CHAIN_KINDS = ("evm", "bitcoin", "ed25519")
 PROOF_TYPES = {"evm": ("eip191",), "bitcoin": ("bip137", "bip322"), "ed25519": ("ed25519",)}
 UNPROVEN = "none"

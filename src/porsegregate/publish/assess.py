@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
-from ..chains import verify_control
+from ..chains import BalanceReader, verify_control
 from ..errors import ChainError, SignatureError
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
@@ -27,7 +26,6 @@ from ..protocol.models import (
     PROOF_TYPES,
     UNPROVEN,
     AssetCoverage,
-    ChainAsset,
     ChainSnapshot,
     ControlProof,
     Holding,
@@ -39,21 +37,6 @@ from .liabilities import Liabilities
 from .reserves import DeclaredWallet, ReservesDeclaration
 
 DEFAULT_MAX_BLOCK_SKEW = 2 * 3600
-
-
-class BalanceReader(Protocol):
-    """Reads balances of one chain at its snapshot block from a node or API."""
-
-    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
-        """(hash, unix time) of the chain's snapshot block, as the node knows it."""
-
-    def balances(
-        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
-    ) -> dict[tuple[str, str], int]:
-        """{(address, asset code): smallest units} at the snapshot block."""
-
-    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
-        """A token's decimals on the chain (None for a native coin or where unknown)."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import _crypto
 from .._fs import atomic_write
+from ..chains import family
 from ..protocol.amounts import format_decimal
 from .assess import challenges
 from .pipeline import PreparedEpoch
@@ -35,7 +36,7 @@ def demo_key(label: str) -> bytes:
 class _Planned:
     chain: str
     key_label: str
-    kind: str  # evm | p2wpkh | p2pkh | p2tr | ed25519 | none
+    address_type: str  # evm | ed25519 | a Bitcoin address type (p2wpkh...) | none (no key)
     category: str
     holder: str
     label: str
@@ -119,34 +120,11 @@ PLAN = (
 )
 
 
-def _address(kind: str, key: bytes) -> str:
-    if kind == "evm":
-        from ..chains import evm
-
-        return evm.address_of(key)
-    if kind == "ed25519":
-        from ..chains import ed25519
-
-        return ed25519.address_of(key)
-    from ..chains import bitcoin
-
-    return bitcoin.address_of(key, kind, "mainnet")
-
-
-def _sign(kind: str, key: bytes, message: str) -> tuple[str, str]:
-    if kind == "evm":
-        from ..chains import evm
-
-        return "eip191", evm.sign_personal(message, key)
-    if kind == "ed25519":
-        from ..chains import ed25519
-
-        return "ed25519", ed25519.sign(message, key)
-    from ..chains import bitcoin
-
-    # BIP-137 works for legacy, nested and native segwit addresses; BIP-322 (needed for
-    # taproot) is verified by porsegregate but signed by the wallet, not here.
-    return "bip137", bitcoin.sign_bip137(message, key, kind, "mainnet")
+def _demo_address(chain: str, address_type: str, key: bytes) -> str:
+    """The address of a demo key on one of the demo's CHAINS."""
+    table = CHAINS[chain]
+    chain_family = family(table["kind"])
+    return chain_family.demo_address(key, address_type, chain_family.network(table))
 
 
 def _toml(value: Any) -> str:
@@ -221,19 +199,19 @@ def write_demo_reserves(path: Path, prepared: PreparedEpoch, shortfall: bool = F
                 total -= dedicated_eth
             balances[code] = format_decimal(total * num // den, decimals)
         wallet: dict[str, Any] = {"chain": plan.chain}
-        if plan.kind == "none":  # an address at the sub-custodian; no key of ours controls it
-            wallet["address"] = _address("p2wpkh", demo_key("bank-omnibus"))
+        if plan.address_type == "none":  # at the sub-custodian; no key of ours controls it
+            wallet["address"] = _demo_address(plan.chain, "p2wpkh", demo_key("bank-omnibus"))
         else:
             key = demo_key(plan.key_label)
-            wallet["address"] = _address(plan.kind, key)
-            keys[wallet["address"]] = (plan.kind, key)
+            wallet["address"] = _demo_address(plan.chain, plan.address_type, key)
+            keys[wallet["address"]] = (plan.address_type, key)
         wallet.update(category=plan.category, holder=plan.holder, label=plan.label)
         wallet["balances"] = balances
         if plan.evidence:
             wallet.update(proof="none", evidence=plan.evidence)
         wallets.append(wallet)
     key = demo_key("eth-dedicated-1")
-    address = _address("evm", key)
+    address = _demo_address("ethereum", "evm", key)
     keys[address] = ("evm", key)
     wallets.append(
         {
@@ -276,22 +254,25 @@ def write_signed_reserves(
 ) -> None:
     """Declare the wallets, then sign each challenge with its key, as a custodian's signers do.
 
-    `keys` maps an address to (kind, 32-byte key), kind being evm, ed25519 or a
-    Bitcoin address type (signed with BIP-137). Wallets without a key keep
-    whatever proof fields they have.
+    `keys` maps an address to (address type, 32-byte key), the address type being
+    a Bitcoin one (signed with BIP-137) or the chain's kind (evm, ed25519); the
+    chain's family signs. Wallets without a key keep whatever proof fields they have.
     """
-    proofs = {"evm": "eip191", "ed25519": "ed25519"}
     for wallet in wallets:
         if wallet["address"] in keys and "proof" not in wallet:
-            wallet["proof"] = proofs.get(keys[wallet["address"]][0], "bip137")
+            chain_family = family(chains[wallet["chain"]]["kind"])
+            wallet["proof"] = chain_family.demo_proof_type(keys[wallet["address"]][0])
     title = "Demo keys only: they hold nothing. Signed for epoch " + prepared.epoch
     atomic_write(path, render_reserves_toml(chains, wallets, title).encode())
     declaration = read_reserves(path, prepared.config.assets, signed=False)
     signatures: dict[tuple[str, str], str] = {}
     for item in challenges(declaration, prepared.context, prepared.nonce_of):
         if item.address in keys:
-            kind, key = keys[item.address]
-            signatures[(item.chain, item.address)] = _sign(kind, key, item.message)[1]
+            address_type, key = keys[item.address]
+            chain = declaration.chain(item.chain)
+            signatures[(item.chain, item.address)] = family(chain.kind).demo_sign(
+                key, address_type, chain.network, item.message
+            )
     for wallet in wallets:
         where = (wallet["chain"], wallet["address"])
         if where in signatures and "signature" not in wallet:

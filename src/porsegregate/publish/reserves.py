@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..chains import normalize_address
+from ..chains import family, normalize_address
 from ..errors import AddressError, InputError
 from ..protocol.amounts import parse_decimal
 from ..protocol.hashing import account_id_problem, check_chain_id, text_problem
@@ -46,12 +46,9 @@ CSV_HEADER = [
     "signature",
     "evidence",
 ]
-BITCOIN_NETWORKS = ("mainnet", "testnet", "signet", "regtest")
 MAX_PROBLEMS = 30
 MAX_FIELD = 4096
 MAX_EVIDENCE = 2000
-_EVM_HASH = re.compile(r"0x[0-9a-f]{64}")
-_BTC_HASH = re.compile(r"[0-9a-f]{64}")
 _URL_TEMPLATE = re.compile(r"https://[^\s\"'<>]+")
 
 
@@ -160,22 +157,12 @@ def _parse_chain(
     if kind not in CHAIN_KINDS:
         problems.add(f"{where}: kind must be one of {', '.join(CHAIN_KINDS)} (got {kind!r})")
         return None
-    if kind == "evm":
-        chain_number = table.get("chain_id")
-        if isinstance(chain_number, bool) or not isinstance(chain_number, int) or chain_number < 1:
-            problems.add(f"{where}: an evm chain needs chain_id, a positive integer (1 = Ethereum)")
-            return None
-        network = str(chain_number)
-    elif kind == "bitcoin":
-        network = table.get("network", "mainnet")
-        if network not in BITCOIN_NETWORKS:
-            problems.add(f"{where}: network must be one of {', '.join(BITCOIN_NETWORKS)}")
-            return None
-    else:
-        network = table.get("network", "mainnet")
-        if not isinstance(network, str) or text_problem(network):
-            problems.add(f"{where}: network must be a short name, e.g. mainnet")
-            return None
+    chain_family = family(kind)
+    try:
+        network = chain_family.network(table)
+    except ValueError as exc:
+        problems.add(f"{where}: {exc}")
+        return None
     height = table.get("block")
     if isinstance(height, bool) or not isinstance(height, int) or not 0 <= height < 2**53:
         problems.add(f"{where}: block must be the snapshot block height (an integer)")
@@ -184,18 +171,10 @@ def _parse_chain(
     if not isinstance(block_hash, str):
         problems.add(f"{where}: block_hash (the hash of block {height}) is missing")
         return None
-    block_hash = block_hash.strip()
-    if kind == "evm":
-        block_hash = block_hash.lower()
-        ok = bool(_EVM_HASH.fullmatch(block_hash))
-    elif kind == "bitcoin":
-        block_hash = block_hash.lower()
-        ok = bool(_BTC_HASH.fullmatch(block_hash))
-    else:
-        ok = text_problem(block_hash, 100) is None
-    if not ok:
-        form = {"evm": "0x and 64 hex digits", "bitcoin": "64 hex digits"}.get(kind, "text")
-        problems.add(f"{where}: block_hash must be {form}")
+    try:
+        block_hash = chain_family.block_hash(block_hash.strip())
+    except ValueError as exc:
+        problems.add(f"{where}: {exc}")
         return None
     chain_assets: list[ChainAsset] = []
     raw_assets = table.get("assets")
@@ -214,10 +193,10 @@ def _parse_chain(
             natives += 1
             chain_assets.append(ChainAsset(code, None))
             continue
-        if kind == "bitcoin" or not isinstance(spec, str):
+        if not chain_family.tokens or not isinstance(spec, str):
             problems.add(
                 f'{where}.assets.{code}: must be "native"'
-                + ("" if kind == "bitcoin" else " or the token's contract / mint address")
+                + (" or the token's contract / mint address" if chain_family.tokens else "")
             )
             continue
         probe = ChainSnapshot(name, kind, network, height, block_hash, ())

@@ -1,0 +1,88 @@
+"""What every chain family provides, as typed Protocols: the registry (chains/__init__)
+hands out a ChainFamily per kind, and a family hands out BalanceReaders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ..errors import InputError, SignatureError
+from ..protocol.models import ChainAsset, ChainSnapshot
+
+
+class BalanceReader(Protocol):
+    """Reads balances of one chain at its snapshot block from a node or API."""
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        """(hash, unix time) of the chain's snapshot block, as the node knows it."""
+
+    def balances(
+        self, chain: ChainSnapshot, holdings: list[tuple[str, ChainAsset]]
+    ) -> dict[tuple[str, str], int]:
+        """{(address, asset code): smallest units} at the snapshot block."""
+
+    def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
+        """A token's decimals on the chain (None for a native coin or where unknown)."""
+
+
+class ChainFamily(Protocol):
+    """Everything that differs between kinds of chain, for one kind of the protocol's table.
+
+    Each module of chains/ is named after its kind and defines ``FAMILY``, an
+    object with these members. Demo keys are 32 bytes; their ``address_type`` is
+    one of the family's address forms (a Bitcoin address type such as "p2wpkh"),
+    or the kind itself where the family has only one.
+    """
+
+    @property
+    def kind(self) -> str:
+        """The kind, as in the protocol's CHAIN_KINDS ("evm", "bitcoin", ...)."""
+
+    @property
+    def proof_types(self) -> tuple[str, ...]:
+        """The proof-of-control formats of this kind: its row of the protocol's PROOF_TYPES."""
+
+    @property
+    def tokens(self) -> bool:
+        """Whether a chain of this kind may carry tokens besides its native coin."""
+
+    def network(self, table: Mapping[str, Any]) -> str:
+        """The network a chain's table in a reserves declaration names; ValueError saying
+        what is wrong (the reader adds where)."""
+
+    def block_hash(self, text: str) -> str:
+        """A declared block hash in its one spelling; ValueError("block_hash must be ...")."""
+
+    def normalize_address(self, address: str, network: str) -> str:
+        """The address in its one canonical spelling; AddressError saying what is wrong."""
+
+    def verify_control(
+        self, *, network: str, address: str, proof_type: str, signature: str, message: str
+    ) -> bytes | None:
+        """The public key that signed `message` for `address`, or None where the proof hides
+        it. SignatureError when it does not verify (or `proof_type` is not one of ours),
+        AddressError for an invalid address."""
+
+    def balance_reader(self, chain: ChainSnapshot, url: str) -> BalanceReader:
+        """A reader of the chain's balances from the node or API at `url`; InputError when
+        this kind's balances cannot be read, ValueError for a malformed URL."""
+
+    def demo_address(self, key: bytes, address_type: str, network: str) -> str:
+        """The address of a demo key."""
+
+    def demo_proof_type(self, address_type: str) -> str:
+        """The proof type a demo key of this address type signs with."""
+
+    def demo_sign(self, key: bytes, address_type: str, network: str, message: str) -> str:
+        """The demo key's signature of `message`, as its wallet would make it."""
+
+
+def unsupported_proof(kind: str, proof_type: str) -> SignatureError:
+    """The error for a proof type that cannot prove control on chains of `kind`."""
+    return SignatureError(f"a {proof_type} signature cannot prove control on a {kind} chain")
+
+
+def refuse_tokens(chain: ChainSnapshot) -> None:
+    """Token balances are read on evm chains only: InputError for another chain with tokens."""
+    if any(asset.contract is not None for asset in chain.assets):
+        raise InputError("token balances can only be read on evm chains")
