@@ -294,28 +294,27 @@ def publish(
     passphrase_file: Path | None,
 ) -> None:
     """Build, sign and atomically publish one epoch's site."""
+    from .publish.pipeline import PublishOptions
     from .publish.pipeline import publish as do_publish
 
     with _errors():
         config = load_config(workspace / CONFIG_NAME)
         passphrase = _passphrase(passphrase_file)
+        options = PublishOptions(
+            epoch,
+            snapshot_time=snapshot_time,
+            site=out,
+            codes_path=codes_out,
+            liabilities_path=liabilities,
+            reserves_path=reserves,
+            rpc_urls=parse_rpc_options(rpc),
+            replace=replace,
+            allow_shortfall=allow_shortfall,
+            max_block_skew=max_block_skew * 60,
+        )
         progress = _Progress(not as_json)
         try:
-            result = do_publish(
-                config,
-                passphrase,
-                epoch,
-                snapshot_time,
-                site=out,
-                codes_path=codes_out,
-                liabilities_path=liabilities,
-                replace=replace,
-                progress=progress,
-                reserves_path=reserves,
-                rpc_urls=parse_rpc_options(rpc),
-                allow_shortfall=allow_shortfall,
-                max_block_skew=max_block_skew * 60,
-            )
+            result = do_publish(config, passphrase, options, progress=progress)
         finally:
             progress.done()
 
