@@ -30,7 +30,7 @@ from porsegregate.chains import evm
 from porsegregate.publish.assess import challenges
 from porsegregate.publish.config import load_config
 from porsegregate.publish.demo import DEMO_PASSPHRASE
-from porsegregate.publish.pipeline import assess_reserves, prepare_epoch, publish
+from porsegregate.publish.pipeline import PublishOptions, assess_reserves, prepare_epoch, publish
 from porsegregate.publish.reserves import CSV_HEADER, read_reserves
 from porsegregate.publish.workspace import init_workspace
 from porsegregate.verify.client import verify_site
@@ -91,8 +91,10 @@ def bench(count: int, runs: int, root: Path) -> dict[str, object]:
         return elapsed
 
     site = ws / "site"
-    publish(config, DEMO_PASSPHRASE, EPOCH, "2026-11-30T23:59:59Z", reserves_path=toml,
-            allow_shortfall=True, prepared=prepared)  # fmt: skip
+    options = PublishOptions(
+        EPOCH, snapshot_time="2026-11-30T23:59:59Z", reserves_path=toml, allow_shortfall=True
+    )
+    publish(config, DEMO_PASSPHRASE, options, prepared=prepared)
     account, code = (ws / "private" / "client-codes.csv").read_text().splitlines()[1].split(",")
 
     def client() -> float:

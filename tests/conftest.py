@@ -21,7 +21,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A workspace initialised and published once: (config, result, codes by account)."""
     from porsegregate.publish.config import load_config
     from porsegregate.publish.demo_reserves import write_demo_reserves
-    from porsegregate.publish.pipeline import prepare_epoch, publish
+    from porsegregate.publish.pipeline import PublishOptions, prepare_epoch, publish
     from porsegregate.publish.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("published")
@@ -32,14 +32,10 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     reserves = root / "ws" / "data" / "reserves-2026-11.toml"
     prepared = prepare_epoch(config, PASSPHRASE, "2026-11")
     dedicated = write_demo_reserves(reserves, prepared)
-    result = publish(
-        config,
-        PASSPHRASE,
-        "2026-11",
-        "2026-11-30T23:59:59Z",
-        prepared=prepared,
-        reserves_path=reserves,
+    options = PublishOptions(
+        "2026-11", snapshot_time="2026-11-30T23:59:59Z", reserves_path=reserves
     )
+    result = publish(config, PASSPHRASE, options, prepared=prepared)
     codes = dict(line.split(",", 1) for line in result.codes.read_text().splitlines()[1:])
     return {
         "config": config,

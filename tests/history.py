@@ -125,13 +125,11 @@ def publish_next(h: History, epoch: str, seed: int) -> None:
     from datetime import UTC, datetime
 
     from porsegregate.publish.demo import write_synthetic_liabilities
-    from porsegregate.publish.pipeline import publish
+    from porsegregate.publish.pipeline import PublishOptions, publish
 
     liabilities = h.workspace / "data" / f"liabilities-{epoch}-{seed}.csv"
     write_synthetic_liabilities(liabilities, CLIENTS, seed)
-    publish(
-        h.config,
-        DEMO_PASSPHRASE,
+    options = PublishOptions(
         epoch,
         snapshot_time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         site=h.site,
@@ -139,6 +137,7 @@ def publish_next(h: History, epoch: str, seed: int) -> None:
         liabilities_path=liabilities,
         allow_shortfall=True,
     )
+    publish(h.config, DEMO_PASSPHRASE, options)
 
 
 def fork(h: History, tmp: Path) -> tuple[History, History]:

@@ -62,13 +62,11 @@ def _rewrite_newest_attestation(copy: h.History) -> None:
 def publish_with_newcomer(copy: h.History, epoch: str, seed: int) -> tuple[str, str]:
     """One more epoch in which one more client holds assets: a client of the newest epoch only."""
     from porsegregate.publish.demo import DEMO_PASSPHRASE, write_synthetic_liabilities
-    from porsegregate.publish.pipeline import publish
+    from porsegregate.publish.pipeline import PublishOptions, publish
 
     liabilities = copy.workspace / "data" / f"liabilities-{epoch}-{seed}.csv"
     write_synthetic_liabilities(liabilities, h.CLIENTS + 1, seed)
-    publish(
-        copy.config,
-        DEMO_PASSPHRASE,
+    options = PublishOptions(
         epoch,
         snapshot_time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         site=copy.site,
@@ -76,6 +74,7 @@ def publish_with_newcomer(copy: h.History, epoch: str, seed: int) -> tuple[str, 
         liabilities_path=liabilities,
         allow_shortfall=True,
     )
+    publish(copy.config, DEMO_PASSPHRASE, options)
     account = f"C{h.CLIENTS + 1:08d}"
     codes = dict(
         line.split(",", 1) for line in (copy.root / "client-codes.csv").read_text().splitlines()[1:]

@@ -17,7 +17,7 @@ from porsegregate.protocol.bundle import decode_shard
 from porsegregate.protocol.layout import shard_name
 from porsegregate.protocol.serialization import parse_attestation, parse_manifest
 from porsegregate.publish.config import load_config
-from porsegregate.publish.pipeline import publish
+from porsegregate.publish.pipeline import PublishOptions, publish
 from porsegregate.publish.workspace import init_workspace
 from porsegregate.verify.client import verify_site
 
@@ -31,6 +31,11 @@ HOSTILE_IDS = [
     '=HYPERLINK("http://x")',
     "Zoë 日本",
 ]
+
+
+def next_epoch(tmp_path: Path) -> PublishOptions:
+    """The epoch after the shared one, its codes kept apart, no reserves: a stated shortfall."""
+    return PublishOptions("2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
 
 
 def site_files(site: Path) -> dict[str, bytes]:
@@ -84,7 +89,8 @@ def test_shard_names_come_only_from_lookup_ids(tmp_path: Path) -> None:
     rows = "".join(f'"{i.replace(chr(34), chr(34) * 2)}",BTC,1\n' for i in HOSTILE_IDS)
     config.liabilities.parent.mkdir(parents=True, exist_ok=True)
     config.liabilities.write_text("account_id,asset,amount\n" + rows, encoding="utf-8")
-    result = publish(config, PASSPHRASE, "e1", "2026-01-01T00:00:00Z", allow_shortfall=True)
+    options = PublishOptions("e1", snapshot_time="2026-01-01T00:00:00Z", allow_shortfall=True)
+    result = publish(config, PASSPHRASE, options)
     names = set(site_files(result.site))
     for name in names:
         assert re.fullmatch(r"[a-z0-9._/-]+", name), name
@@ -188,10 +194,16 @@ def test_interrupted_publish_leaves_the_previous_site(
 
     monkeypatch.setattr(pub, "render_site", boom)
     with pytest.raises(KeyboardInterrupt):
-        publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
+        publish(config, PASSPHRASE, next_epoch(tmp_path))
     assert site_files(site) == before
     assert site_files(config.log) == log_before, "the workspace log is untouched too"
     assert not list(site.parent.glob(".site.*")), "no staging folder left behind"
+
+
+def test_a_bad_epoch_id_is_refused_when_the_options_are_made() -> None:
+    """The id names a folder of the site: checked once, before anything is read or built."""
+    with pytest.raises(InputError, match=r"epoch id '\.\./x' must be"):
+        PublishOptions("../x")
 
 
 def test_bad_input_writes_nothing(published: dict[str, Any], tmp_path: Path) -> None:
@@ -199,15 +211,14 @@ def test_bad_input_writes_nothing(published: dict[str, Any], tmp_path: Path) -> 
     bad.write_text("account_id,asset,amount\na,BTC,-1\n")
     out = tmp_path / "out"
     with pytest.raises(InputError, match="negative amount"):
-        publish(
-            published["config"],
-            PASSPHRASE,
+        options = PublishOptions(
             "x1",
             site=out,
             codes_path=tmp_path / "c.csv",
             liabilities_path=bad,
             allow_shortfall=True,
         )
+        publish(published["config"], PASSPHRASE, options)
     assert list(tmp_path.iterdir()) == [bad]
 
 
@@ -216,12 +227,12 @@ def test_second_epoch_chains_to_the_first(
 ) -> None:
     config, site = own_copy
     first = (site / "attestation.json").read_bytes()
-    publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
+    publish(config, PASSPHRASE, next_epoch(tmp_path))
     second = parse_attestation((site / "attestation.json").read_bytes())
     assert second.previous_attestation_sha256 == _crypto.sha256_hex(first)
     assert (site / "epochs" / "2026-11" / "attestation.json").read_bytes() == first
     with pytest.raises(InputError, match="epoch 2026-12 is already published"):
-        publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
+        publish(config, PASSPHRASE, next_epoch(tmp_path))
     assert (tmp_path / "c.csv").read_bytes() == published["result"].codes.read_bytes(), (
         "codes are stable"
     )
@@ -233,26 +244,17 @@ def test_refuses_to_replace_a_folder_that_is_not_a_site(
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "important.txt").write_text("keep me")
     with pytest.raises(InputError, match="is not a porsegregate site"):
-        publish(
-            published["config"],
-            PASSPHRASE,
-            "e9",
-            site=tmp_path / "docs",
-            codes_path=tmp_path / "c.csv",
-            allow_shortfall=True,
+        options = PublishOptions(
+            "e9", site=tmp_path / "docs", codes_path=tmp_path / "c.csv", allow_shortfall=True
         )
+        publish(published["config"], PASSPHRASE, options)
     assert (tmp_path / "docs" / "important.txt").read_text() == "keep me"
 
 
 def test_wrong_passphrase(published: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="wrong passphrase"):
-        publish(
-            published["config"],
-            b"not the passphrase",
-            "e2",
-            site=tmp_path / "s",
-            allow_shortfall=True,
-        )
+        options = PublishOptions("e2", site=tmp_path / "s", allow_shortfall=True)
+        publish(published["config"], b"not the passphrase", options)
 
 
 def test_init_never_overwrites_keys(tmp_path: Path) -> None:
@@ -273,7 +275,7 @@ def test_leftovers_of_a_killed_run_are_removed(own_copy: tuple[Any, Path], tmp_p
         (parent / name / "proofs").mkdir(parents=True)
         (parent / name / "proofs" / "0.bin").write_bytes(b"half")
     (parent / ".other.staging-x").mkdir()  # not ours: left alone
-    publish(config, PASSPHRASE, "2026-12", codes_path=tmp_path / "c.csv", allow_shortfall=True)
+    publish(config, PASSPHRASE, next_epoch(tmp_path))
     assert sorted(p.name for p in parent.glob(".*staging*")) == [".other.staging-x"]
     assert not list(parent.glob(".site.old-*"))
 
@@ -288,14 +290,10 @@ def test_a_second_publish_into_the_same_folder_is_refused(
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(InputError, match="another porsegregate publish is writing into"):
-            publish(
-                published["config"],
-                PASSPHRASE,
-                "2026-12",
-                site=site,
-                codes_path=tmp_path / "c",
-                allow_shortfall=True,
+            options = PublishOptions(
+                "2026-12", site=site, codes_path=tmp_path / "c", allow_shortfall=True
             )
+            publish(published["config"], PASSPHRASE, options)
     finally:
         os.close(fd)
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing written"

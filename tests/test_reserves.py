@@ -20,7 +20,13 @@ from porsegregate.protocol.control import control_message
 from porsegregate.publish.assess import challenges
 from porsegregate.publish.config import Config, load_config
 from porsegregate.publish.demo_reserves import render_reserves_toml, write_signed_reserves
-from porsegregate.publish.pipeline import PreparedEpoch, assess_reserves, prepare_epoch, publish
+from porsegregate.publish.pipeline import (
+    PreparedEpoch,
+    PublishOptions,
+    assess_reserves,
+    prepare_epoch,
+    publish,
+)
 from porsegregate.publish.reserves import read_reserves
 from porsegregate.publish.workspace import init_workspace
 
@@ -314,30 +320,29 @@ def test_publish_refuses_errors_and_shortfalls(ws: Any, tmp_path: Path) -> None:
     bad = signed(ws, tmp_path, wallets)
     site = tmp_path / "site"
     with pytest.raises(ReservesError, match="1 reserves check"):
-        publish(own_log(config, tmp_path), PASSPHRASE, EPOCH, site=site, reserves_path=bad,
-                prepared=prepared, allow_shortfall=True)  # fmt: skip
+        options = PublishOptions(EPOCH, site=site, reserves_path=bad, allow_shortfall=True)
+        publish(own_log(config, tmp_path), PASSPHRASE, options, prepared=prepared)
     assert not site.exists()
     short = covered_wallets()
     short[0]["balances"] = {"BTC": "1.25"}
     path = signed(ws, tmp_path, short)
     with pytest.raises(ReservesError) as info:
-        publish(
-            own_log(config, tmp_path),
-            PASSPHRASE,
-            EPOCH,
-            site=site,
-            reserves_path=path,
-            prepared=prepared,
-        )
+        options = PublishOptions(EPOCH, site=site, reserves_path=path)
+        publish(own_log(config, tmp_path), PASSPHRASE, options, prepared=prepared)
     assert "--allow-shortfall" in str(info.value)
     assert info.value.problems == [
         "BTC: segregated reserves of 1.25 cover 99.96% of client liabilities of 1.2504 "
         "(short by 0.0004)"
     ]
     assert not site.exists()
-    result = publish(own_log(config, tmp_path), PASSPHRASE, EPOCH, site=site,
-                     reserves_path=path, prepared=prepared, allow_shortfall=True,
-                     codes_path=tmp_path / "codes.csv")  # fmt: skip
+    options = PublishOptions(
+        EPOCH,
+        site=site,
+        codes_path=tmp_path / "codes.csv",
+        reserves_path=path,
+        allow_shortfall=True,
+    )
+    result = publish(own_log(config, tmp_path), PASSPHRASE, options, prepared=prepared)
     assert result.attestation.reserves.shortfall
     for page in ("index.html", "reserves.html", "verify.html", "auditor.html"):
         html = (site / page).read_text()
@@ -577,8 +582,14 @@ def test_reserves_page(ws: Any, tmp_path: Path) -> None:
     wallets[0]["balances"] = {"BTC": "1"}  # BTC short: a red bar and words saying so
     path = signed(ws, tmp_path, wallets)
     site = tmp_path / "site"
-    publish(own_log(config, tmp_path), PASSPHRASE, EPOCH, site=site, reserves_path=path,
-            prepared=prepared, allow_shortfall=True, codes_path=tmp_path / "codes.csv")  # fmt: skip
+    options = PublishOptions(
+        EPOCH,
+        site=site,
+        codes_path=tmp_path / "codes.csv",
+        reserves_path=path,
+        allow_shortfall=True,
+    )
+    publish(own_log(config, tmp_path), PASSPHRASE, options, prepared=prepared)
     page = (site / "reserves.html").read_text()
     assert "<script>" not in page
     assert "Holder: Trust &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in page

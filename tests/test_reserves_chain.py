@@ -20,7 +20,13 @@ from click.testing import CliRunner
 from porsegregate.cli import main
 from porsegregate.publish.config import Config, load_config
 from porsegregate.publish.demo_reserves import write_signed_reserves
-from porsegregate.publish.pipeline import PreparedEpoch, assess_reserves, prepare_epoch, publish
+from porsegregate.publish.pipeline import (
+    PreparedEpoch,
+    PublishOptions,
+    assess_reserves,
+    prepare_epoch,
+    publish,
+)
 from porsegregate.publish.reserves import read_reserves
 from porsegregate.publish.workspace import init_workspace
 
@@ -192,16 +198,16 @@ def test_publish_with_rpc_marks_balances_read_from_the_chain(
     snapshot: Snapshot, tmp_path: Path
 ) -> None:
     path = snapshot.write(tmp_path / "r.toml")
-    result = publish(
-        own_log(snapshot.config, tmp_path),
-        PASSPHRASE,
+    options = PublishOptions(
         EPOCH,
-        snapshot.snapshot_time,
+        snapshot_time=snapshot.snapshot_time,
         site=tmp_path / "site",
         codes_path=tmp_path / "codes.csv",
         reserves_path=path,
         rpc_urls={"ethereum": snapshot.url},
-        prepared=snapshot.prepared,
+    )
+    result = publish(
+        own_log(snapshot.config, tmp_path), PASSPHRASE, options, prepared=snapshot.prepared
     )
     assert not result.attestation.reserves.shortfall
     page = (tmp_path / "site" / "reserves.html").read_text()

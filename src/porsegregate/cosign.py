@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import _crypto
 from ._fs import atomic_write, folder_lock, read_bytes, swap_dir
@@ -57,6 +58,23 @@ class CosignResult:
     replaced: bool
     auditors: tuple[CosignCheck, ...]  # every listed co-signature, checked after writing
     also: tuple[Path, ...] = ()  # the same epoch's other folder (root or home), also written
+
+    def to_json(self) -> dict[str, Any]:
+        """The `cosign --json` summary."""
+        return {
+            "site": str(self.site),
+            "folder": str(self.folder),
+            "epoch": self.epoch,
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "custodian_key_fingerprint": self.custodian_fingerprint,
+            "attestation_sha256": self.attestation_sha256,
+            "statement_sha256": self.statement_sha256,
+            "time": self.time,
+            "replaced": self.replaced,
+            "also": [str(folder) for folder in self.also],
+            "auditors": [c.to_json() for c in self.auditors],
+        }
 
 
 # --- bounded text -----------------------------------------------------------------------

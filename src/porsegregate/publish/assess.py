@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ..chains import BalanceReader, verify_control
 from ..errors import ChainError, SignatureError
@@ -32,7 +33,7 @@ from ..protocol.models import (
     Reserves,
     Wallet,
 )
-from ..protocol.serialization import wallet_sort_key
+from ..protocol.serialization import reserves_to_dict, wallet_sort_key
 from .liabilities import Liabilities
 from .reserves import DeclaredWallet, ReservesDeclaration
 
@@ -48,14 +49,60 @@ class Challenge:
     proof_types: tuple[str, ...]
     message: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "where": self.where,
+            "chain": self.chain,
+            "address": self.address,
+            "category": self.category,
+            "proof_types": list(self.proof_types),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class EpochChallenges:
+    """Every declared wallet's message to sign for one epoch (`reserves challenge`)."""
+
+    epoch: str
+    liabilities_sha256: str
+    wallets: tuple[Challenge, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "liabilities_sha256": self.liabilities_sha256,
+            "wallets": [c.to_json() for c in self.wallets],
+        }
+
 
 @dataclass
 class Assessment:
+    """A reserves declaration checked against one epoch (`reserves check`, and publish)."""
+
     reserves: Reserves
     errors: list[str] = field(default_factory=list)
     shortfalls: list[str] = field(default_factory=list)
     checked_chains: list[str] = field(default_factory=list)
     unchecked_chains: list[str] = field(default_factory=list)
+    epoch: str = field(kw_only=True)
+    declaration: ReservesDeclaration = field(kw_only=True)  # what was checked
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and client liabilities are covered: publishable as it is."""
+        return not self.errors and not self.shortfalls
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "epoch": self.epoch,
+            "errors": self.errors,
+            "shortfalls": self.shortfalls,
+            "checked_chains": self.checked_chains,
+            "unchecked_chains": self.unchecked_chains,
+            "reserves": reserves_to_dict(self.reserves),
+        }
 
 
 NonceOf = Callable[[str], bytes]
@@ -288,4 +335,6 @@ def assess(
         wallets=tuple(sorted(wallets, key=wallet_sort_key)),
         coverage=tuple(coverage),
     )
-    return Assessment(reserves, errors, shortfalls, checked, unchecked)
+    return Assessment(
+        reserves, errors, shortfalls, checked, unchecked, epoch=ctx.epoch, declaration=declaration
+    )

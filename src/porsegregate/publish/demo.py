@@ -18,7 +18,7 @@ from ..protocol.amounts import format_decimal
 from .config import CONFIG_NAME, load_config
 from .demo_reserves import write_demo_reserves
 from .keys import create_master_secret, create_signing_key
-from .pipeline import PublishResult, prepare_epoch, publish
+from .pipeline import PublishOptions, PublishResult, prepare_epoch, publish
 from .workspace import write_config
 
 DEMO_PASSPHRASE = b"porsegregate-demo-only"
@@ -56,9 +56,10 @@ def write_synthetic_liabilities(path: Path, clients: int, seed: int) -> int:
 @dataclass(frozen=True)
 class DemoResult:
     workspace: Path
-    publish: PublishResult
+    publish: PublishResult  # the newest epoch's
     sample_account: str
     sample_code: str
+    clients: int  # as asked for
 
 
 def demo_epochs(count: int, now: datetime | None = None) -> list[tuple[str, str]]:
@@ -120,19 +121,17 @@ def run_demo(
         last = number == len(schedule)
         reserves = workspace / "data" / f"reserves-{epoch}.toml"
         dedicated_client = write_demo_reserves(reserves, prepared, shortfall and last)
-        result = publish(
-            config,
-            DEMO_PASSPHRASE,
+        options = PublishOptions(
             epoch,
             snapshot_time=snapshot,
             site=site,
             codes_path=out / "client-codes.csv",
-            allow_shortfall=shortfall and last,
-            prepared=prepared,
             reserves_path=reserves,
+            allow_shortfall=shortfall and last,
         )
+        result = publish(config, DEMO_PASSPHRASE, options, prepared=prepared)
     assert result is not None
     # The sample client is the one with a dedicated wallet, so a first try shows everything.
     with result.codes.open(encoding="utf-8") as f:
         codes = dict(line.rstrip("\n").split(",", 1) for line in f)
-    return DemoResult(workspace, result, dedicated_client, codes[dedicated_client])
+    return DemoResult(workspace, result, dedicated_client, codes[dedicated_client], clients)

@@ -14,10 +14,12 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from .. import __version__, _crypto
 from .._fs import atomic_write, folder_lock, swap_dir
@@ -33,8 +35,9 @@ from ..protocol.serialization import (
     liabilities_sha256,
     manifest_bytes,
     parse_attestation,
+    reserves_to_dict,
 )
-from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, assess
+from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochChallenges, assess, challenges
 from .config import Config
 from .epoch import EpochProofs, build_epoch
 from .history import (
@@ -57,7 +60,33 @@ Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
+class PublishOptions:
+    """What to publish and where: one epoch's inputs beyond the workspace config.
+
+    A path left None is the config's. The epoch id is checked here, once, so an
+    options object never names an epoch that could not be a folder of the site.
+    """
+
+    epoch: str
+    snapshot_time: str | None = None  # ISO 8601 with a zone; None: now
+    site: Path | None = None
+    codes_path: Path | None = None
+    liabilities_path: Path | None = None
+    reserves_path: Path | None = None  # None: the config's, if that file exists
+    rpc_urls: Mapping[str, str] = field(default_factory=dict)  # chain id -> node URL
+    replace: bool = False  # republish the epoch the site shows now
+    allow_shortfall: bool = False  # publish uncovered liabilities, saying so on every page
+    max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW  # seconds a block may be from the snapshot
+    next_due: str | None = None  # None: the snapshot time plus the config's interval
+
+    def __post_init__(self) -> None:
+        _check_epoch(self.epoch)
+
+
+@dataclass(frozen=True)
 class PublishResult:
+    """What one publish wrote: the site, the private codes, the signed attestation, the log."""
+
     site: Path
     codes: Path
     attestation: Attestation
@@ -68,6 +97,40 @@ class PublishResult:
     bytes_written: int
     log_size: int = 0
     log_root: str = ""
+
+    @property
+    def epoch(self) -> str:
+        return self.attestation.epoch_id
+
+    def to_json(self) -> dict[str, Any]:
+        """The `publish --json` summary."""
+        reserves = self.attestation.reserves
+        return {
+            "site": str(self.site),
+            "codes": str(self.codes),
+            "epoch": self.epoch,
+            "clients": self.clients,
+            "files": self.files,
+            "bytes": self.bytes_written,
+            "attestation_sha256": self.attestation_sha256,
+            "key_fingerprint": self.fingerprint,
+            "assets": [
+                {"code": a.code, "total": str(a.total), "padded_height": a.padded_height}
+                for a in self.attestation.assets
+            ],
+            "log": {"size": self.log_size, "root": self.log_root},
+            "next_due": self.attestation.next_due,
+            "coverage": reserves_to_dict(reserves)["coverage"],
+            "shortfall": reserves.shortfall,
+        }
+
+
+def _check_epoch(epoch: str) -> None:
+    """An epoch id names a folder of the site: refuse a bad one before any work is done."""
+    try:
+        check_epoch_id(epoch)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
 
 
 def parse_snapshot_time(text: str | None) -> str:
@@ -168,10 +231,18 @@ def prepare_epoch(
     liabilities_path: Path | None = None,
     progress: Progress | None = None,
 ) -> PreparedEpoch:
-    try:
-        check_epoch_id(epoch)
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
+    """Unlock the keys and build the epoch's trees (the slow part, shared by every command)."""
+    _check_epoch(epoch)
+    return _prepare(config, passphrase, epoch, liabilities_path, progress)
+
+
+def _prepare(
+    config: Config,
+    passphrase: bytes,
+    epoch: str,
+    liabilities_path: Path | None,
+    progress: Progress | None,
+) -> PreparedEpoch:
     signing_key = load_signing_key(config.signing_key, passphrase)
     master = load_master_secret(config.master_secret, passphrase)
     liabilities = read_liabilities(
@@ -190,16 +261,26 @@ def load_declaration(config: Config, reserves_path: Path | None) -> ReservesDecl
     return read_reserves(reserves_path or config.reserves, config.assets)
 
 
+def epoch_challenges(prepared: PreparedEpoch, declaration: ReservesDeclaration) -> EpochChallenges:
+    """The message each declared wallet's key must sign for this epoch's liabilities."""
+    context = prepared.context
+    return EpochChallenges(
+        epoch=prepared.epoch,
+        liabilities_sha256=context.liabilities_sha256,
+        wallets=tuple(challenges(declaration, context, prepared.nonce_of)),
+    )
+
+
 def assess_reserves(
     prepared: PreparedEpoch,
     declaration: ReservesDeclaration | None,
-    rpc_urls: dict[str, str] | None = None,
+    rpc_urls: Mapping[str, str] | None = None,
     snapshot_time: str | None = None,
     max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW,
 ) -> Assessment:
     if declaration is None:
         declaration = ReservesDeclaration(prepared.config.reserves, (), ())
-    readers = make_readers(rpc_urls or {}, declaration.chains)
+    readers = make_readers(dict(rpc_urls or {}), declaration.chains)
     return assess(
         declaration,
         prepared.context,
@@ -214,207 +295,265 @@ def assess_reserves(
 def publish(
     config: Config,
     passphrase: bytes,
-    epoch: str,
-    snapshot_time: str | None = None,
-    site: Path | None = None,
-    codes_path: Path | None = None,
-    liabilities_path: Path | None = None,
-    replace: bool = False,
-    progress: Progress | None = None,
-    reserves_path: Path | None = None,
-    rpc_urls: dict[str, str] | None = None,
-    allow_shortfall: bool = False,
-    max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW,
+    options: PublishOptions,
+    *,
     prepared: PreparedEpoch | None = None,
-    next_due: str | None = None,
+    progress: Progress | None = None,
 ) -> PublishResult:
-    """Publish one epoch; `prepared` reuses trees already built for this config and epoch."""
-    try:
-        check_epoch_id(epoch)
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    snapshot = parse_snapshot_time(snapshot_time)
-    site = site or config.site
-    codes_path = codes_path or config.codes
+    """Publish one epoch; `prepared` reuses trees already built for this config and epoch.
+
+    Bad inputs, an epoch already published, failed reserves checks and an
+    unallowed shortfall are refused before anything is written.
+    """
+    snapshot = parse_snapshot_time(options.snapshot_time)
+    site = options.site or config.site
+    codes_path = options.codes_path or config.codes
+    _refuse_codes_inside(site, codes_path)
+    previous, current = _previous(site, options.epoch, options.replace)
+    declaration = load_declaration(config, options.reserves_path)
+    if prepared is None or prepared.epoch != options.epoch or prepared.config.path != config.path:
+        prepared = _prepare(config, passphrase, options.epoch, options.liabilities_path, progress)
+    assessment = assess_reserves(
+        prepared, declaration, options.rpc_urls, snapshot, options.max_block_skew
+    )
+    missing = config.reserves if declaration is None else None
+    _refuse_unpublishable(assessment, options.allow_shortfall, missing)
+    attestation = Attestation(
+        format=PROTOCOL_VERSION,
+        generator=f"porsegregate {__version__}",
+        custodian=config.custodian,
+        segregation_arrangement=config.segregation_arrangement,
+        epoch_id=options.epoch,
+        snapshot_time=snapshot,
+        assets=prepared.proofs.assets,
+        previous_attestation_sha256=previous,
+        reserves=assessment.reserves,
+        next_due=_next_due(snapshot, options.next_due, config.interval_days),
+    )
+    built = _BuiltEpoch(
+        prepared.proofs, attestation, attestation_bytes(attestation), prepared.signing_key
+    )
+    site.parent.mkdir(parents=True, exist_ok=True)
+    destination = _Destination(site, codes_path, WorkspaceLog(config.log), current, options.replace)
+    with _exclusive(site):
+        reconcile(destination.log, site)
+        return _write_site(built, destination, progress)
+
+
+def _refuse_codes_inside(site: Path, codes_path: Path) -> None:
+    """The private client codes must never be published with the site."""
     if (
         site.resolve() == codes_path.resolve().parent
         or site.resolve() in codes_path.resolve().parents
     ):
         raise ConfigError(f"the client codes file {codes_path} must not be inside the site {site}")
-    previous, current = _previous(site, epoch, replace)
-    declaration = load_declaration(config, reserves_path)
-    if prepared is None or prepared.epoch != epoch or prepared.config.path != config.path:
-        prepared = prepare_epoch(config, passphrase, epoch, liabilities_path, progress)
-    assessment = assess_reserves(prepared, declaration, rpc_urls, snapshot, max_block_skew)
+
+
+def _refuse_unpublishable(
+    assessment: Assessment, allow_shortfall: bool, missing_reserves: Path | None
+) -> None:
+    """A failed reserves check is never published; a shortfall only when allowed."""
     if assessment.errors:
         raise ReservesError(
             f"{len(assessment.errors)} reserves check(s) failed; nothing was published",
             assessment.errors,
         )
     if assessment.shortfalls and not allow_shortfall:
-        hint = (
-            [f"no reserves file: {config.reserves} does not exist"] if declaration is None else []
-        )
+        hint = []
+        if missing_reserves is not None:
+            hint.append(f"no reserves file: {missing_reserves} does not exist")
         raise ReservesError(
             "client assets are not fully covered by segregated reserves; nothing was published "
             "(publish with --allow-shortfall to state the shortfall on every page)",
             hint + assessment.shortfalls,
         )
-    attestation = Attestation(
-        format=PROTOCOL_VERSION,
-        generator=f"porsegregate {__version__}",
-        custodian=config.custodian,
-        segregation_arrangement=config.segregation_arrangement,
-        epoch_id=epoch,
-        snapshot_time=snapshot,
-        assets=prepared.proofs.assets,
-        previous_attestation_sha256=previous,
-        reserves=assessment.reserves,
-        next_due=_next_due(snapshot, next_due, config.interval_days),
-    )
-    att_bytes = attestation_bytes(attestation)
-    signing_key = prepared.signing_key
-    fingerprint = _crypto.fingerprint(signing_key.public_key())
 
-    site.parent.mkdir(parents=True, exist_ok=True)
-    workspace_log = WorkspaceLog(config.log)
-    with _exclusive(site):
-        reconcile(workspace_log, site)
-        return _write_site(
-            site,
-            codes_path,
-            prepared.proofs,
-            attestation,
-            att_bytes,
-            signing_key,
-            fingerprint,
-            progress,
-            workspace_log,
-            current,
-            replace,
+
+@dataclass(frozen=True)
+class _BuiltEpoch:
+    """What publish built, ready to be signed and written: the trees and the attestation."""
+
+    proofs: EpochProofs
+    attestation: Attestation
+    attestation_bytes: bytes
+    signing_key: _crypto.Ed25519PrivateKey
+
+    @property
+    def epoch(self) -> str:
+        return self.attestation.epoch_id
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return _crypto.fingerprint(self.signing_key.public_key())
+
+    @cached_property
+    def attestation_sha256(self) -> str:
+        return _crypto.sha256_hex(self.attestation_bytes)
+
+    def manifest(self, files: dict[str, str]) -> bytes:
+        return manifest_bytes(
+            Manifest(
+                PROTOCOL_VERSION,
+                self.epoch,
+                self.attestation_sha256,
+                self.proofs.shard_prefix_chars,
+                files,
+            )
         )
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where an epoch goes: the site (and what it shows now), the private codes, the log."""
+
+    site: Path
+    codes: Path
+    log: WorkspaceLog
+    current_epoch: str | None  # the epoch the site shows now
+    replace: bool
+
+
+class _Staging:
+    """The new site, written complete in a folder beside the old one before it replaces it."""
+
+    def __init__(self, site: Path) -> None:
+        self.folder = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.staging-"))
+        self.files: dict[str, str] = {}  # what the root manifest lists: path -> sha256
+        self.bytes_written = 0
+
+    def put(self, relative: str, data: bytes) -> None:
+        """A file of the site's root, listed in its manifest."""
+        path = self.folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        self.files[relative] = _crypto.sha256_hex(data)
+        self.bytes_written += len(data)
+
+    def sign_manifest(self, built: _BuiltEpoch, folder: Path, listed: dict[str, str]) -> None:
+        """`folder`'s manifest of `listed`, and its signature."""
+        manifest = built.manifest(listed)
+        for relative, data in (
+            (layout.MANIFEST, manifest),
+            (layout.sig(layout.MANIFEST), sign(built.signing_key, manifest)),
+        ):
+            (folder / relative).write_bytes(data)
+            self.bytes_written += len(data)
 
 
 def _write_site(
-    site: Path,
-    codes_path: Path,
-    proofs: EpochProofs,
-    attestation: Attestation,
-    att_bytes: bytes,
-    signing_key: _crypto.Ed25519PrivateKey,
-    fingerprint: str,
-    progress: Progress | None,
-    workspace_log: WorkspaceLog,
-    current_epoch: str | None,
-    replace: bool,
+    built: _BuiltEpoch, destination: _Destination, progress: Progress | None
 ) -> PublishResult:
-    epoch = attestation.epoch_id
-    att_hash = _crypto.sha256_hex(att_bytes)
-    public = signing_key.public_key()
-    staging = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.staging-"))
+    """Write the whole new site beside the old one, then swap it in and commit the log.
+
+    On any failure or interrupt the staging folder and the staged log go; the
+    previous site and the workspace log stay as they were.
+    """
+    site = destination.site
+    staging = _Staging(site)
     staged_log: StagedLog | None = None
     try:
-        files: dict[str, str] = {}
-        written = 0
-
-        def put(relative: str, data: bytes) -> None:
-            nonlocal written
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(data)
-            files[relative] = _crypto.sha256_hex(data)
-            written += len(data)
-
-        att_sig = sign(signing_key, att_bytes)
-        put(layout.ATTESTATION, att_bytes)
-        put(layout.sig(layout.ATTESTATION), att_sig)
-        put(layout.PUBLIC_KEY, _crypto.public_key_pem(public))
+        signature = _stage_attestation(staging, built)
         staged_log = stage_log(
-            workspace_log,
-            attestation,
-            att_bytes,
-            att_sig,
-            signing_key,
+            destination.log,
+            built.attestation,
+            built.attestation_bytes,
+            signature,
+            built.signing_key,
             layout.now(),
         )
         for relative, data in staged_log.files.items():
-            put(relative, data)
-        carry_forward(site, staging, current_epoch, replace, epoch)
-        shard_count = 0
-        for prefix, entries in proofs.shards():
-            put(layout.shard_name(prefix), encode_shard(entries))
-            shard_count += 1
-            if progress is not None:
-                progress("shards", 1)
-        shared = dict(files)  # everything but the pages: the same bytes at the root and in epochs/
+            staging.put(relative, data)
+        carry_forward(
+            site, staging.folder, destination.current_epoch, destination.replace, built.epoch
+        )
+        shard_count = _stage_shards(staging, built.proofs, progress)
+        shared = dict(staging.files)  # all but the pages: the same bytes at the root and home
         points = history(staged_log)
 
         def pages(root_prefix: str) -> dict[str, bytes]:
             return render_site(
-                attestation,
-                att_bytes,
-                fingerprint,
-                proofs.shard_prefix_chars,
+                built.attestation,
+                built.attestation_bytes,
+                built.fingerprint,
+                built.proofs.shard_prefix_chars,
                 shard_count,
                 points,
                 root_prefix,
             )
 
         for relative, data in pages("").items():
-            put(relative, data)
-
-        def sign_manifest(folder: Path, listed: dict[str, str]) -> None:
-            nonlocal written
-            manifest = manifest_bytes(
-                Manifest(PROTOCOL_VERSION, epoch, att_hash, proofs.shard_prefix_chars, listed)
-            )
-            for relative, data in (
-                (layout.MANIFEST, manifest),
-                (layout.sig(layout.MANIFEST), sign(signing_key, manifest)),
-            ):
-                (folder / relative).write_bytes(data)
-                written += len(data)
-
-        sign_manifest(staging, files)
-        # The epoch's permanent home, epochs/<id>/: the same files (hard links), pages whose
-        # links work from there, and its own manifest. It stays when the next epoch comes.
-        home = staging / layout.EPOCHS / epoch
-        home_files = dict(shared)
-        for relative in shared:
-            link_file(staging / relative, home / relative)
-        for relative, data in pages("../../").items():
-            (home / relative).parent.mkdir(parents=True, exist_ok=True)
-            (home / relative).write_bytes(data)
-            home_files[relative] = _crypto.sha256_hex(data)
-        sign_manifest(home, home_files)
-        os.chmod(staging, 0o755)  # noqa: S103 - a public website
-        codes = io.StringIO()
-        writer = csv.writer(codes, lineterminator="\n")
-        writer.writerow(["account_id", "code"])
-        writer.writerows(zip(proofs.accounts, proofs.codes, strict=True))
-        atomic_write(codes_path, codes.getvalue().encode(), mode=0o600)
+            staging.put(relative, data)
+        staging.sign_manifest(built, staging.folder, staging.files)
+        _stage_epoch_home(staging, built, shared, pages("../../"))
+        os.chmod(staging.folder, 0o755)  # noqa: S103 - a public website
+        _write_codes(destination.codes, built.proofs)
         os.sync()  # every file of the new site is on disk before it replaces the old one
-        swap_dir(staging, site)
-        commit_log(workspace_log, staged_log)
+        swap_dir(staging.folder, site)
+        commit_log(destination.log, staged_log)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging.folder, ignore_errors=True)
         if staged_log is not None:
             staged_log.db.unlink(missing_ok=True)
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            if staging.folder.exists():
+                shutil.rmtree(staging.folder, ignore_errors=True)
     return PublishResult(
         site=site,
-        codes=codes_path,
-        attestation=attestation,
-        attestation_sha256=att_hash,
-        fingerprint=fingerprint,
-        clients=len(proofs.accounts),
-        files=len(files) + 2,
-        bytes_written=written,
+        codes=destination.codes,
+        attestation=built.attestation,
+        attestation_sha256=built.attestation_sha256,
+        fingerprint=built.fingerprint,
+        clients=len(built.proofs.accounts),
+        files=len(staging.files) + 2,  # and the manifest and its signature
+        bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,
         log_root=staged_log.checkpoint.root.hex(),
     )
+
+
+def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
+    """The attestation, its signature (returned, for the log too) and the public key."""
+    signature = sign(built.signing_key, built.attestation_bytes)
+    staging.put(layout.ATTESTATION, built.attestation_bytes)
+    staging.put(layout.sig(layout.ATTESTATION), signature)
+    staging.put(layout.PUBLIC_KEY, _crypto.public_key_pem(built.signing_key.public_key()))
+    return signature
+
+
+def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
+    """The clients' proof shards; returns how many."""
+    count = 0
+    for prefix, entries in proofs.shards():
+        staging.put(layout.shard_name(prefix), encode_shard(entries))
+        count += 1
+        if progress is not None:
+            progress("shards", 1)
+    return count
+
+
+def _stage_epoch_home(
+    staging: _Staging, built: _BuiltEpoch, shared: dict[str, str], pages: dict[str, bytes]
+) -> None:
+    """The epoch's permanent home, epochs/<id>/: the same files (hard links), pages whose
+    links work from there, and its own manifest. It stays when the next epoch comes."""
+    home = staging.folder / layout.EPOCHS / built.epoch
+    listed = dict(shared)
+    for relative in shared:
+        link_file(staging.folder / relative, home / relative)
+    for relative, data in pages.items():
+        (home / relative).parent.mkdir(parents=True, exist_ok=True)
+        (home / relative).write_bytes(data)
+        listed[relative] = _crypto.sha256_hex(data)
+    staging.sign_manifest(built, home, listed)
+
+
+def _write_codes(path: Path, proofs: EpochProofs) -> None:
+    """The private client codes, readable by the custodian alone."""
+    codes = io.StringIO()
+    writer = csv.writer(codes, lineterminator="\n")
+    writer.writerow(["account_id", "code"])
+    writer.writerows(zip(proofs.accounts, proofs.codes, strict=True))
+    atomic_write(path, codes.getvalue().encode(), mode=0o600)

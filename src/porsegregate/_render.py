@@ -1,0 +1,305 @@
+"""What the command line shows people: each command's result as text, written with click.echo.
+
+The library returns result objects; their `to_json()` is the machine-readable
+form (`--json`), and this module is the human one. Nothing here decides
+anything: a verdict, a failure or an exit code comes with the result.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .protocol.amounts import format_decimal
+from .protocol.coverage import percent
+
+if TYPE_CHECKING:
+    from .audit import AuditReport
+    from .cosign import CosignResult
+    from .protocol.models import Reserves
+    from .publish.assess import Assessment, EpochChallenges
+    from .publish.config import Config
+    from .publish.demo import DemoResult
+    from .publish.pipeline import PublishResult
+    from .verify.client import HistoryReport, Report
+
+
+class Progress:
+    """Progress on stderr when it is a terminal; silent otherwise (and in --json mode)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, step: str, n: int) -> None:
+        if not self.enabled:
+            return
+        self.counts[step] = self.counts.get(step, 0) + n
+        click.echo(f"\r  {step}: {self.counts[step]:>12,}   ", err=True, nl=False)
+
+    def done(self) -> None:
+        if self.enabled and self.counts:
+            click.echo("", err=True)
+
+
+# --- the custodian's commands -----------------------------------------------------------
+
+
+def workspace_created(directory: Path, config: Config) -> None:
+    click.echo(f"Workspace created in {directory}")
+    click.echo(f"  config:         {config.path}")
+    click.echo(f"  signing key:    {config.signing_key} (encrypted)")
+    click.echo(f"  public key:     {config.public_key}")
+    click.echo(f"  master secret:  {config.master_secret} (encrypted)")
+    click.echo(f"  sample input:   {config.liabilities}")
+    click.echo(
+        f"Edit the config, replace the sample input, declare your wallets in "
+        f"{config.reserves} (README: 'Reserves file'), then, each epoch:"
+    )
+    click.echo(f"  porsegregate reserves challenge --workspace {directory} --epoch 2026-11")
+    click.echo("  (sign each message with its wallet's key; paste the signatures in)")
+    click.echo(f"  porsegregate reserves check --workspace {directory} --epoch 2026-11")
+    click.echo(f"  porsegregate publish --workspace {directory} --epoch 2026-11")
+
+
+def coverage(reserves: Reserves) -> None:
+    """The coverage table of publish, reserves check and demo."""
+    click.echo("  segregated coverage (client_segregated + client_dedicated wallets only):")
+    for c in reserves.coverage:
+        ratio = percent(c.segregated, c.liabilities)
+        shown = "no liabilities" if ratio is None else f"{ratio}%"
+        flag = "" if c.covered else "   SHORTFALL"
+        click.echo(
+            f"  {c.asset:<8} {shown:>10}  reserves {format_decimal(c.segregated, c.decimals)} "
+            f"for liabilities {format_decimal(c.liabilities, c.decimals)}{flag}"
+        )
+        if c.dedicated_shortfalls:
+            click.echo(f"  {'':<8} {c.dedicated_shortfalls} client(s) with a dedicated shortfall")
+
+
+def publish_summary(result: PublishResult) -> None:
+    click.echo(f"Published epoch {result.epoch} for {result.clients:,} clients to {result.site}")
+    for a in result.attestation.assets:
+        click.echo(
+            f"  {a.code:<8} total {format_decimal(a.total, a.decimals):>30}  "
+            f"height {a.padded_height}"
+        )
+    coverage(result.attestation.reserves)
+    click.echo(f"  attestation sha256: {result.attestation_sha256}")
+    click.echo(f"  log: entry {result.log_size - 1}, root {result.log_root}")
+    click.echo(f"  next attestation due by {result.attestation.next_due}")
+    click.echo(f"  key fingerprint:    {result.fingerprint}")
+    click.echo(f"  client codes (private, deliver to clients): {result.codes}")
+
+
+def challenges(result: EpochChallenges) -> None:
+    """Each message between ---- lines, so it can be copied exactly."""
+    click.echo(f"# epoch {result.epoch}, liabilities sha256 {result.liabilities_sha256}")
+    click.echo(
+        f"# {len(result.wallets)} wallet(s); sign each message exactly, without the ---- lines"
+    )
+    for item in result.wallets:
+        click.echo(f"\n# {item.where}: {item.chain} {item.address} ({item.category})")
+        click.echo(f"# sign with: {' or '.join(item.proof_types)}")
+        click.echo("-----BEGIN MESSAGE-----")
+        click.echo(item.message)
+        click.echo("-----END MESSAGE-----")
+
+
+def reserves_check(assessment: Assessment) -> None:
+    """The report on stdout; each error and shortfall on stderr."""
+    declaration = assessment.declaration
+    wallets = len(assessment.reserves.wallets)
+    click.echo(f"Reserves for epoch {assessment.epoch}: {wallets} wallet(s) in {declaration.path}")
+    for chain in declaration.chains:
+        how = (
+            "balances read from the node"
+            if chain.id in assessment.checked_chains
+            else "balances declared, not checked (no --rpc)"
+        )
+        click.echo(f"  {chain.id:<12} block {chain.block_height}: {how}")
+    coverage(assessment.reserves)
+    for problem in assessment.errors:
+        click.echo(f"error: {problem}", err=True)
+    for problem in assessment.shortfalls:
+        click.echo(f"shortfall: {problem}", err=True)
+    click.echo("All reserves checks pass." if assessment.ok else "Reserves checks FAILED.")
+
+
+def demo_summary(result: DemoResult, port: int) -> None:
+    from .publish.demo import DEMO_PASSPHRASE
+
+    published = result.publish
+    newest = published.epoch
+    click.echo(
+        f"Demo custodian with {result.clients:,} clients, {published.log_size} monthly "
+        f"epochs (newest {newest}), published to {published.site}"
+    )
+    click.echo(f"  workspace:     {result.workspace} (passphrase: {DEMO_PASSPHRASE.decode()})")
+    click.echo(
+        f"  reserves:      {result.workspace / 'data' / f'reserves-{newest}.toml'} "
+        "(signed; one file per epoch)"
+    )
+    coverage(published.attestation.reserves)
+    click.echo(f"  client codes:  {published.codes} (private: never publish this file)")
+    click.echo(f"  key fingerprint: {published.fingerprint}")
+    click.echo("Open the site:")
+    click.echo(f"  porsegregate serve {published.site}    then visit http://127.0.0.1:{port}/")
+    click.echo("Try a client's check (account id and code):")
+    click.echo(f"  account: {result.sample_account}")
+    click.echo(f"  code:    {result.sample_code}")
+    click.echo(
+        f"  porsegregate verify --site {published.site} --account {result.sample_account}"
+        f" --expect-key {published.fingerprint}"
+    )
+
+
+def serving(directory: Path, host: str, port: int) -> None:
+    click.echo(f"Serving {directory} on http://{host}:{port}/ (Ctrl-C stops)")
+
+
+# --- the client's check -----------------------------------------------------------------
+
+
+def verify_report(report: Report, history: HistoryReport | None, expect_key: str | None) -> None:
+    """Every check, the balances, and the verdict last; with the history when it was checked."""
+    for c in report.checks:
+        mark = "ok  " if c.ok else "FAIL"
+        where = f" [{c.asset}]" if c.asset else ""
+        click.echo(f"  {mark} {c.id}{where}: {c.detail}")
+    if report.custodian:
+        click.echo(f"Custodian: {report.custodian['name']} — epoch {report.epoch}")
+    if report.key_fingerprint:
+        click.echo(f"Custodian key fingerprint: {report.key_fingerprint}")
+    for b in report.balances:
+        click.echo(f"  {b.asset:<8} {b.display}")
+    for warning in report.warnings:
+        click.echo(f"WARNING: {warning}")
+    if history is not None:
+        _history(history)
+    if report.verified and history is not None and not history.verified:
+        _client_coverage(report)
+        click.echo(
+            "NOT VERIFIED: your balances are in the newest epoch, but the history of "
+            "epochs does not verify (see above)."
+        )
+    elif report.verified:
+        _client_coverage(report)
+        click.echo("VERIFIED: your balances are included in the signed liabilities.")
+        if expect_key is None:
+            click.echo(
+                "Compare the key fingerprint with the one the custodian publishes "
+                "elsewhere, or pass --expect-key."
+            )
+    else:
+        failed = report.failed
+        assert failed is not None
+        where = f" for {failed.asset}" if failed.asset else ""
+        click.echo(f"NOT VERIFIED: check {failed.id}{where} failed: {failed.detail}")
+
+
+def _history(history: HistoryReport) -> None:
+    for c in history.checks:
+        click.echo(f"  {'ok  ' if c.ok else 'FAIL'} {c.id}: {c.detail}")
+    click.echo("Your balances in every published epoch:")
+    for e in history.epochs:
+        r = e.report
+        if r is None:
+            continue
+        if r.verified:
+            shown = ", ".join(f"{b.display} {b.asset}" for b in r.balances) or "nothing"
+            click.echo(f"  {e.epoch:<12} included: {shown}")
+        elif r.failed is not None and r.failed.id == "proof-found":
+            click.echo(f"  {e.epoch:<12} no proof for you (were you a client then?)")
+        else:
+            failed = r.failed
+            assert failed is not None
+            click.echo(f"  {e.epoch:<12} NOT VERIFIED: {failed.id}: {failed.detail}")
+    if history.failed is not None:
+        click.echo(f"History check {history.failed.id} FAILED: {history.failed.detail}")
+
+
+def _client_coverage(report: Report) -> None:
+    if report.coverage:
+        click.echo("How your assets are covered (client-segregated and dedicated wallets only):")
+    for c in report.coverage:
+        shown = "nothing owed" if c.segregated_percent is None else f"{c.segregated_percent}%"
+        extra = (
+            ""
+            if c.including_third_party_percent is None
+            else f" ({c.including_third_party_percent}% including third-party custody)"
+        )
+        status = "covered" if c.covered else "NOT FULLY COVERED"
+        click.echo(f"  {c.asset:<8} {shown:>10}{extra}  {status}")
+        for chain, address, amount in c.dedicated:
+            click.echo(
+                f"  {'':<8} held for you alone: {chain} {address} "
+                f"({format_decimal(amount, c.decimals)} {c.asset})"
+            )
+        if c.dedicated_shortfall:
+            click.echo(
+                f"  {'':<8} SHORTFALL: your dedicated wallet(s) hold "
+                f"{format_decimal(c.dedicated_shortfall, c.decimals)} {c.asset} less than you "
+                "are owed"
+            )
+    if report.shortfall:
+        click.echo(
+            "WARNING: the custodian published this epoch with a shortfall: client assets are "
+            "not fully covered by segregated reserves (see the site's Reserves page)."
+        )
+
+
+# --- the auditor's commands -------------------------------------------------------------
+
+
+def audit_report(site: str, report: AuditReport, opened_proofs: bool) -> None:
+    """Every check, then one line: passed, or which checks failed."""
+    from .audit import FAIL, NOT_APPLICABLE
+
+    click.echo(f"Audit of {site}")
+    if report.key_fingerprint:
+        click.echo(f"  custodian key: {report.key_fingerprint}")
+    if report.epochs:
+        click.echo(f"  epochs:        {', '.join(report.epochs)} (newest {report.epoch})")
+    marks = {FAIL: "FAIL", NOT_APPLICABLE: "n/a "}
+    for c in report.checks:
+        click.echo(f"  {marks.get(c.status, 'ok  ')} {c.id}: {c.detail}")
+    failed = list(dict.fromkeys(c.id for c in report.failed))
+    skipped = sum(1 for c in report.checks if c.status == NOT_APPLICABLE)
+    opened = f"{report.clients_checked} client proofs opened, " if opened_proofs else ""
+    if failed:
+        click.echo(f"AUDIT FAILED: {len(failed)} check(s) failed: {', '.join(failed)}")
+    else:
+        click.echo(
+            f"AUDIT PASSED: every check holds ({skipped} not applicable; "
+            f"{opened}{report.seconds:.1f} s)"
+        )
+
+
+def cosign_summary(result: CosignResult) -> None:
+    """What was written where, how anyone checks it, and any other co-signature that fails."""
+    how = "Replaced your co-signature of" if result.replaced else "Co-signed"
+    click.echo(f"{how} epoch {result.epoch} of {result.custodian} as {result.name!r}")
+    click.echo(f"  site:                 {result.site}")
+    click.echo(f"  attestation sha256:   {result.attestation_sha256}")
+    click.echo(f"  custodian key:        {result.custodian_fingerprint}")
+    click.echo(f"  your key fingerprint: {result.fingerprint}")
+    click.echo(f"  written:              {result.folder}/ and auditors/index.json")
+    for folder in result.also:
+        click.echo(f"  and (the same epoch): {folder / 'auditors'}/")
+    click.echo("Anyone can check your signature, in that folder, with openssl:")
+    click.echo(
+        f"  openssl pkeyutl -verify -pubin -inkey auditors/{result.fingerprint}/"
+        "auditor.pub.pem -rawin -in attestation.json -sigfile "
+        f"auditors/{result.fingerprint}/attestation.json.sig"
+    )
+    click.echo(
+        "Publish your key fingerprint where clients can find it (your own site): the "
+        "name is only your claim, the fingerprint is what they compare."
+    )
+    for c in result.auditors:
+        if not c.ok:
+            click.echo(f"WARNING: another listed co-signature does not verify: {c.detail}")
