@@ -71,3 +71,22 @@ def test_every_check_id_is_documented() -> None:
 def test_every_command_has_help() -> None:
     for name, command in main.commands.items():
         assert command.help, name
+
+
+def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library example in the README works as written, in a fresh folder."""
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) == 1, "one Python example in the README"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PORSEGREGATE_PASSPHRASE", raising=False)
+    exec(compile(blocks[0], "README.md", "exec"), {"__name__": "readme"})
+    assert (tmp_path / "my-custody" / "site" / "attestation.json").is_file()
+
+
+def test_the_public_api_is_documented() -> None:
+    """Every name the package exports is what the README's library section talks about."""
+    import porsegregate
+
+    section = README[README.index("## From Python") : README.index("## Development")]
+    for name in ("publish_epoch", "verify_site", "verify_proof", "verify_history", "audit_site"):
+        assert name in porsegregate.__all__ and f"{name}" in section, name

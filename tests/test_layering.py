@@ -28,9 +28,10 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": {"protocol", "errors", "_crypto"},
     "chains": {"chains", "protocol", "errors", "_crypto", "_http"},
     "verify": {"verify", "chains", "protocol", "errors", "_crypto", "_fs", "_http"},
-    "publish": {"publish", "chains", "protocol", "errors", "_crypto", "_fs", "_http", NAME},
+    "publish": {"publish", "chains", "protocol", "errors", "_crypto", "_fs", "_http", "_version"},
     "cosign": {"verify", "protocol", "errors", "_crypto", "_fs"},
     "errors": set(),
+    "_version": set(),
     "_crypto": {"errors"},
     "_fs": {"errors"},
     "_http": {"errors"},
@@ -146,6 +147,27 @@ def test_the_package_keeps_its_layers() -> None:
 def test_every_module_belongs_to_a_known_layer() -> None:
     layers = {layer(m) for m, _ in modules(PACKAGE)}
     assert layers <= set(ALLOWED) | EVERYTHING, layers - set(ALLOWED) - EVERYTHING
+
+
+def test_the_public_api_is_what_the_package_exports() -> None:
+    """Every exported name resolves, and `import porsegregate` loads none of the roles."""
+    import subprocess
+    import sys
+
+    import porsegregate
+
+    assert set(porsegregate.__all__) >= set(porsegregate._EXPORTS)
+    for name in porsegregate.__all__:
+        assert getattr(porsegregate, name) is not None, name
+    probe = (
+        "import sys, porsegregate; "
+        "print(sorted(m for m in sys.modules if m.split('.')[:2][-1] in "
+        "('publish', 'verify', 'audit', 'cosign', 'chains')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]", loaded
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:

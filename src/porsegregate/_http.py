@@ -27,6 +27,8 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .errors import InputError
+
 __all__ = [
     "MAX_REDIRECTS",
     "Endpoint",
@@ -42,10 +44,11 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class HttpFailure(Exception):
+class HttpFailure(InputError):
     """No usable reply (no connection, timeout, oversized reply, refused redirect).
 
     `reason` is a short phrase for the caller's own message; it never holds credentials.
+    Callers say which node or site failed (ChainError, InputError naming the URL).
     """
 
     def __init__(self, reason: str) -> None:

@@ -24,7 +24,8 @@ from typing import Any, NoReturn, Protocol, overload
 
 import click
 
-from . import __version__, _render
+from . import _render
+from ._version import __version__
 from .errors import EXIT_FAILED, EXIT_INPUT, PorError
 from .publish.assess import DEFAULT_MAX_BLOCK_SKEW
 from .publish.config import CONFIG_NAME, load_config

@@ -36,9 +36,8 @@ from .protocol.cosignature import (
     statement_problem,
 )
 from .protocol.hashing import EPOCH_RE
-from .protocol.models import Attestation
 from .protocol.serialization import json_loads
-from .verify.client import check_signed_site
+from .verify.client import SignedEpoch, check_signed_site, check_site_files
 from .verify.cosignatures import CosignCheck, verify_cosignatures
 from .verify.fetch import SiteReader
 
@@ -144,48 +143,19 @@ def resolve_site(site: Path, epoch: str | None) -> Path:
     raise InputError(f"{site}: no epoch {epoch!r}; the site has: {', '.join(known) or 'no epochs'}")
 
 
-@dataclass(frozen=True)
-class _Verified:
-    attestation_bytes: bytes
-    attestation: Attestation
-    custodian_fingerprint: str
-
-
-def _safe_relative(relative: str) -> bool:
-    parts = relative.split("/")
-    return (
-        bool(relative)
-        and "\\" not in relative
-        and not relative.startswith("/")
-        and all(p not in ("", ".", "..") for p in parts)
-    )
-
-
-def verify_epoch_site(folder: Path, expect_key: str | None = None) -> _Verified:
+def verify_epoch_site(folder: Path, expect_key: str | None = None) -> SignedEpoch:
     """The custodian's signatures and every file its manifest lists, before an auditor signs.
 
     Raises VerificationError naming the check, so the CLI exits 1 saying why.
     """
-    refuse = "refusing to co-sign a site that does not verify"
     reader = SiteReader(str(folder))
     try:
-        att, attestation, fingerprint, manifest = check_signed_site(reader, expect_key)
+        signed = check_signed_site(reader, expect_key)
+        check_site_files(reader, signed.manifest)
     except VerificationError as exc:
+        refuse = "refusing to co-sign a site that does not verify"
         raise VerificationError(exc.check, f"{exc.detail}; {refuse}") from None
-    for relative, expected in sorted(manifest.files.items()):
-        if not _safe_relative(relative):
-            raise VerificationError("manifest-files", f"the manifest lists a bad path {relative!r}")
-        data = reader.read(relative)
-        if data is None:
-            raise VerificationError(
-                "manifest-files", f"{relative} is in the signed manifest but missing; {refuse}"
-            )
-        if _crypto.sha256_hex(data) != expected:
-            raise VerificationError(
-                "manifest-files",
-                f"{relative} does not match the signed manifest: it was altered; {refuse}",
-            )
-    return _Verified(att, attestation, fingerprint)
+    return signed
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -353,7 +323,7 @@ def cosign(
         folder=site / layout.AUDITORS / fingerprint,
         epoch=attestation.epoch_id,
         custodian=attestation.custodian.name,
-        custodian_fingerprint=verified.custodian_fingerprint,
+        custodian_fingerprint=verified.fingerprint,
         fingerprint=fingerprint,
         name=name,
         attestation_sha256=att_sha,

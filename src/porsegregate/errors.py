@@ -5,7 +5,8 @@
     │   ├── FormatError              bytes or a document that are not well formed
     │   ├── CodeError                text that cannot be a client code (`kind`)
     │   ├── AddressError             an address that is not valid for its chain
-    │   └── TreeOverflowError        a sum that does not fit in 128 bits
+    │   ├── TreeOverflowError        a sum that does not fit in 128 bits
+    │   └── HttpFailure (_http.py)   no usable reply; callers name the node or site
     ├── ConfigError                  the workspace configuration, keys or secrets
     │   └── KeyTypeError             a key of another algorithm (`kind`)
     ├── ChainError                   a node or API gave no trustworthy answer

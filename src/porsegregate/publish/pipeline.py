@@ -21,8 +21,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, _crypto
+from .. import _crypto
 from .._fs import atomic_write, folder_lock, swap_dir
+from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
 from ..protocol import layout
 from ..protocol.bundle import encode_shard

@@ -38,7 +38,9 @@ __all__ = [
     "EpochResult",
     "HistoryReport",
     "Report",
+    "SignedEpoch",
     "check_signed_site",
+    "check_site_files",
     "verify_history",
     "verify_proof",
     "verify_site",
@@ -174,12 +176,19 @@ def verify_proof(
     return report
 
 
-def check_signed_site(
-    site: SiteReader, expect_key: str | None = None
-) -> tuple[bytes, Attestation, str, Manifest]:
-    """The custodian's signatures on a site, without a client: (attestation bytes, attestation,
-    key fingerprint, manifest). The same checks as `verify_site`; VerificationError names the
-    first that fails."""
+@dataclass(frozen=True)
+class SignedEpoch:
+    """An epoch's site whose custodian signatures verify."""
+
+    attestation_bytes: bytes
+    attestation: Attestation
+    fingerprint: str  # the custodian key's
+    manifest: Manifest
+
+
+def check_signed_site(site: SiteReader, expect_key: str | None = None) -> SignedEpoch:
+    """The custodian's signatures on a site, without a client: the same checks as
+    `verify_site`; VerificationError names the first that fails."""
     data = site.need(layout.ATTESTATION)
     key = checks.custodian_key(site.need(layout.PUBLIC_KEY))
     signature = site.need(layout.sig(layout.ATTESTATION))
@@ -189,7 +198,23 @@ def check_signed_site(
     manifest = checks.check_manifest(
         key, manifest_data, manifest_sig, data, attestation, checks.ignore
     )
-    return data, attestation, _crypto.fingerprint(key), manifest
+    return SignedEpoch(data, attestation, _crypto.fingerprint(key), manifest)
+
+
+def check_site_files(site: SiteReader, manifest: Manifest) -> None:
+    """Every file the signed manifest lists is there, unchanged (check `manifest-files`)."""
+    for relative, expected in sorted(manifest.files.items()):
+        if not layout.safe_relative(relative):
+            raise VerificationError("manifest-files", f"the manifest lists a bad path {relative!r}")
+        data = site.read(relative)
+        if data is None:
+            raise VerificationError(
+                "manifest-files", f"{relative} is in the signed manifest but missing"
+            )
+        if _crypto.sha256_hex(data) != expected:
+            raise VerificationError(
+                "manifest-files", f"{relative} does not match the signed manifest: it was altered"
+            )
 
 
 def _listed(site: SiteReader, manifest: Manifest, relative: str, check: str) -> bytes:
