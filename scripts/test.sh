@@ -30,7 +30,7 @@ echo "== installing porsegregate with its test extras"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
 echo "== a real Bitcoin node for the reserves tests (regtest; private install, cached)"
-python3 -m tests.bitcoin_node install
+python3 -m tests.support.bitcoin_node install
 
 echo "== ruff"
 python3 -m ruff check src tests benchmarks

@@ -30,7 +30,7 @@ from porsegregate.protocol.serialization import parse_attestation
 from porsegregate.publish.demo import DEMO_PASSPHRASE
 from porsegregate.verify.state import ClientState
 
-from . import history as h
+from .support import history as h
 
 ENV = {"PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
 

@@ -441,8 +441,9 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A three-epoch history (tests/history.py), two forks of it, and a newcomer's next epoch."""
-    from . import history as h
+    """A three-epoch history (tests/support/history.py), two forks of it, and a newcomer's
+    next epoch."""
+    from .support import history as h
     from .test_js import publish_with_newcomer
 
     tmp = tmp_path_factory.mktemp("browser-history")
@@ -690,7 +691,7 @@ def cosigned(history: dict[str, Any]) -> dict[str, Any]:
     from porsegregate import _crypto
     from porsegregate.cosign import cosign
 
-    from . import history as h
+    from .support import history as h
 
     clean = history["clean"]
     signed = clean.copy(history["out"] / "cosigned")

@@ -43,9 +43,11 @@ from .conftest import VECTORS as VECTOR_DIR
 from .conftest import load_vectors
 
 if TYPE_CHECKING:
-    from .bitcoin_node import BitcoinNode
+    from .support.bitcoin_node import BitcoinNode
 
-pytest_plugins = ["tests.bitcoin_node"]  # the session fixture `bitcoind`: a real regtest node
+pytest_plugins = [
+    "tests.support.bitcoin_node"
+]  # the session fixture `bitcoind`: a real regtest node
 
 VECTORS = load_vectors("bitcoin_signatures.json")
 KEYS = {k["name"]: bytes.fromhex(k["private_key"]) for k in VECTORS["keys"]}

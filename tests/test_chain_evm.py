@@ -34,9 +34,10 @@ from .conftest import VECTORS as VECTOR_DIR
 from .conftest import load_vectors
 
 if TYPE_CHECKING:
-    from .evm_node import Anvil
+    from .support.evm_node import Anvil
 
-pytest_plugins = ["tests.evm_node"]  # the session fixture `anvil`: a real local node
+# The session fixture `anvil`: a real local node.
+pytest_plugins = ["tests.support.evm_node"]
 ETHER = 10**18
 
 VECTORS = load_vectors("evm_signatures.json")

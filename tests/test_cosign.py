@@ -24,7 +24,7 @@ from porsegregate.protocol.serialization import canonical
 from porsegregate.verify.client import Report, verify_history, verify_site
 from porsegregate.verify.cosignatures import verify_cosignatures
 
-from . import history as h
+from .support import history as h
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")

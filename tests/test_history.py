@@ -1,4 +1,4 @@
-"""History across epochs, checked by the Python verifier: every attack in tests/history.py."""
+"""History across epochs, checked by the Python verifier: every attack of tests/support/."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from porsegregate.protocol.serialization import parse_attestation
 from porsegregate.verify.client import verify_history, verify_site
 from porsegregate.verify.state import ClientState
 
-from . import history as h
+from .support import history as h
 
 
 @pytest.fixture(scope="session")

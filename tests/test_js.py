@@ -3,7 +3,7 @@
 Node also verifies a real published site (the session's `published` fixture),
 with tampered shards, manifests and signatures, through the module's own
 `verifySite` and an in-memory fetch; and a real three-epoch history
-(tests/history.py) with its attacks, through `verifySite` (with a remembered
+(tests/support/history.py) with its attacks, through `verifySite` (with a remembered
 checkpoint) and `verifyHistory`, reaching the same verdicts, check by check, as
 the Python verifier run here on the same folders. The same history co-signed by
 auditors (porsegregate.cosign), forged, altered after signing, and written by
@@ -27,7 +27,7 @@ from porsegregate.protocol.serialization import canonical, parse_attestation
 from porsegregate.verify.client import HistoryReport, Report, verify_history, verify_site
 from porsegregate.verify.state import ClientState
 
-from . import history as h
+from .support import history as h
 
 ROOT = Path(__file__).parent.parent
 
@@ -165,7 +165,7 @@ def auditor_scenarios(tmp: Path, clean: h.History) -> dict[str, Any]:
 
     # One auditor, with porsegregate cosign (root and the epoch's home): verifies.
     cosign(copy("cosigned"), key(), "Example Audit LLP")
-    # An attestation.json.sig over another epoch's attestation (tests/history.py).
+    # An attestation.json.sig over another epoch's attestation (tests/support/history.py).
     forged = clean.copy(tmp / "forged")
     h.forge_auditor_signature(forged)
     sites["forged"] = forged.site

@@ -20,9 +20,11 @@ from porsegregate.publish.workspace import init_workspace
 from .conftest import PASSPHRASE
 
 if TYPE_CHECKING:
-    from .bitcoin_node import BitcoinNode
+    from .support.bitcoin_node import BitcoinNode
 
-pytest_plugins = ["tests.bitcoin_node"]  # the session fixture `bitcoind`: a real regtest node
+pytest_plugins = [
+    "tests.support.bitcoin_node"
+]  # the session fixture `bitcoind`: a real regtest node
 
 
 def test_bitcoin_reserves_read_from_bitcoin_core(bitcoind: BitcoinNode, tmp_path: Path) -> None:

@@ -33,9 +33,10 @@ from porsegregate.publish.workspace import init_workspace
 from .conftest import PASSPHRASE, own_log
 
 if TYPE_CHECKING:
-    from .evm_node import Anvil, DevAccount
+    from .support.evm_node import Anvil, DevAccount
 
-pytest_plugins = ["tests.evm_node"]  # the session fixture `anvil`: a real local node
+# The session fixture `anvil`: a real local node.
+pytest_plugins = ["tests.support.evm_node"]
 
 EPOCH = "2026-11"
 ETHER = 10**18
@@ -182,7 +183,7 @@ def test_reserves_far_from_the_snapshot_time(snapshot: Snapshot, tmp_path: Path)
 
 
 def test_unreachable_node(snapshot: Snapshot, tmp_path: Path) -> None:
-    from .evm_node import Anvil
+    from .support.evm_node import Anvil
 
     result = assess_reserves(
         snapshot.prepared,

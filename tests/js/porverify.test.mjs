@@ -643,7 +643,7 @@ test("storageState keeps one checkpoint per log, and never throws", () => {
   assert.match(refusing.problem, /QuotaExceededError/);
 });
 
-// ------------------------------------------------------------- a real history (tests/history.py)
+// ------------------------------------------------------------- a real history (tests/support/history.py)
 
 const historyExpect = process.env.PORSEGREGATE_HISTORY_EXPECT
   ? JSON.parse(readFileSync(process.env.PORSEGREGATE_HISTORY_EXPECT, "utf8"))

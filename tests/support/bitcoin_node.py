@@ -9,7 +9,7 @@ would stop pytest from rewriting its asserts)::
     if TYPE_CHECKING:
         from .bitcoin_node import BitcoinNode
 
-    pytest_plugins = ["tests.bitcoin_node"]
+    pytest_plugins = ["tests.support.bitcoin_node"]
 
     def test_something(bitcoind: BitcoinNode) -> None: ...
 
@@ -23,8 +23,8 @@ this machine is configured with, unpacks them into a private directory (nothing
 is installed system-wide) and writes a ``bitcoind`` wrapper that starts the
 binary with Debian 13's dynamic loader::
 
-    python3 -m tests.bitcoin_node install          # ~/.cache/porsegregate/bitcoind
-    python3 -m tests.bitcoin_node install DIR      # (--force to redo it)
+    python3 -m tests.support.bitcoin_node install          # ~/.cache/porsegregate/bitcoind
+    python3 -m tests.support.bitcoin_node install DIR      # (--force to redo it)
 
 The fixture uses, in this order: $PORSEGREGATE_BITCOIND, ``bitcoind`` on PATH,
 the default install directory's wrapper. Without one, the tests fail and say
@@ -254,8 +254,8 @@ class BitcoinNode:
         if binary is None:
             pytest.fail(
                 "bitcoind (the local Bitcoin node these tests run against) is not installed. "
-                "Install it with `python3 -m tests.bitcoin_node install` (Debian unstable's "
-                "Bitcoin Knots, unpacked under ~/.cache/porsegregate/bitcoind), or point "
+                "Install it with `python3 -m tests.support.bitcoin_node install` (Debian "
+                "unstable's Bitcoin Knots, unpacked under ~/.cache/porsegregate/bitcoind), or point "
                 "$PORSEGREGATE_BITCOIND at a bitcoind.",
                 pytrace=False,
             )
@@ -432,7 +432,7 @@ def main(argv: list[str]) -> int:
     if args[:1] == ["install"] and len(args) <= 2:
         install(Path(args[1]) if len(args) == 2 else DEFAULT_DIR, force=force)
         return 0
-    print("usage: python3 -m tests.bitcoin_node install [--force] [DIR]", file=sys.stderr)
+    print("usage: python3 -m tests.support.bitcoin_node install [--force] [DIR]", file=sys.stderr)
     return 2
 
 

@@ -9,7 +9,7 @@ would stop pytest from rewriting its asserts, and it warns about that)::
     if TYPE_CHECKING:
         from .evm_node import Anvil
 
-    pytest_plugins = ["tests.evm_node"]
+    pytest_plugins = ["tests.support.evm_node"]
 
     def test_something(anvil: Anvil) -> None: ...
 
@@ -51,8 +51,8 @@ from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_utils.address import to_checksum_address
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN_DIR = Path(__file__).resolve().parent / "fixtures" / "erc20"
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "erc20"
 ETHER = 10**18
 DEV_BALANCE = 1_000 * ETHER
 DEV_ACCOUNTS = 3
