@@ -255,8 +255,8 @@ class BitcoinNode:
             pytest.fail(
                 "bitcoind (the local Bitcoin node these tests run against) is not installed. "
                 "Install it with `python3 -m tests.support.bitcoin_node install` (Debian "
-                "unstable's Bitcoin Knots, unpacked under ~/.cache/porsegregate/bitcoind), or point "
-                "$PORSEGREGATE_BITCOIND at a bitcoind.",
+                "unstable's Bitcoin Knots, unpacked under ~/.cache/porsegregate/bitcoind), or "
+                "point $PORSEGREGATE_BITCOIND at a bitcoind.",
                 pytrace=False,
             )
         began = time.monotonic()
