@@ -29,7 +29,7 @@ from ._version import __version__
 from .protocol.hashing import PROTOCOL_VERSION
 
 if TYPE_CHECKING:
-    from .audit import AuditCheck, AuditReport, DataRoom, audit_site, read_codes
+    from .audit import AuditCheck, AuditReport, DataRoom, audit_site
     from .cosign import CosignResult
     from .cosign import cosign as cosign_epoch
     from .errors import (
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         VerificationError,
     )
     from .protocol.serialization import parse_proof_file
+    from .publish.client_codes import read_client_codes
     from .publish.config import Config, load_config
     from .publish.pipeline import PublishOptions, PublishResult
     from .publish.pipeline import publish as publish_epoch
@@ -64,6 +65,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "PublishOptions": ("publish.pipeline", "PublishOptions"),
     "PublishResult": ("publish.pipeline", "PublishResult"),
     "publish_epoch": ("publish.pipeline", "publish"),
+    "read_client_codes": ("publish.client_codes", "read_client_codes"),
     # the client
     "verify_site": ("verify.client", "verify_site"),
     "verify_history": ("verify.client", "verify_history"),
@@ -78,7 +80,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DataRoom": ("audit", "DataRoom"),
     "AuditReport": ("audit", "AuditReport"),
     "AuditCheck": ("audit", "AuditCheck"),
-    "read_codes": ("audit", "read_codes"),
     "cosign_epoch": ("cosign", "cosign"),
     "CosignResult": ("cosign", "CosignResult"),
     # errors
@@ -116,7 +117,7 @@ __all__ = [
     "load_config",
     "parse_proof_file",
     "publish_epoch",
-    "read_codes",
+    "read_client_codes",
     "verify_history",
     "verify_proof",
     "verify_site",

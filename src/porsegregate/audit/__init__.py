@@ -1,7 +1,7 @@
 """The auditor: a whole published site checked at once (site.py), with the verifier's own
 checks, and what only the custodian's data room can show (dataroom.py)."""
 
-from .dataroom import DEFAULT_SAMPLE, DataRoom, read_codes
+from .dataroom import DEFAULT_SAMPLE, DataRoom
 from .report import CHECKS, FAIL, NOT_APPLICABLE, PASS, AuditCheck, AuditReport
 from .site import audit_site
 
@@ -15,5 +15,4 @@ __all__ = [
     "AuditReport",
     "DataRoom",
     "audit_site",
-    "read_codes",
 ]

@@ -11,7 +11,6 @@ dedicated_shortfalls).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 from random import SystemRandom
 
 from .. import _crypto
-from ..errors import FormatError, InputError, VerificationError
+from ..errors import FormatError, VerificationError
 from ..protocol import layout
 from ..protocol.bundle import decode_shard
 from ..protocol.control import EpochContext
@@ -27,6 +26,7 @@ from ..protocol.hashing import epoch_keys, published_height
 from ..protocol.models import AssetLiabilities, Attestation, Manifest, Reserves, Wallet
 from ..protocol.serialization import liabilities_sha256
 from ..publish.assess import assess
+from ..publish.client_codes import read_client_codes
 from ..publish.config import Config
 from ..publish.liabilities import Liabilities, read_liabilities
 from ..publish.pipeline import PreparedEpoch, assess_reserves, prepare_epoch
@@ -47,25 +47,6 @@ class DataRoom:
     codes: Path | None = None
     reserves: Path | None = None
     sample: int | None = DEFAULT_SAMPLE  # clients whose proofs are opened; None: every client
-
-
-def read_codes(path: Path) -> dict[str, str]:
-    """The private client codes CSV (`account_id,code`) that publish writes."""
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f, strict=True))
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: not a client codes CSV ({exc})") from exc
-    if not rows or [h.strip() for h in rows[0]] != ["account_id", "code"]:
-        raise InputError(f"{path}:1: header must be account_id,code")
-    codes: dict[str, str] = {}
-    for number, row in enumerate(rows[1:], 2):
-        if len(row) != 2:
-            raise InputError(f"{path}:{number}: expected 2 fields account_id,code")
-        codes[row[0]] = row[1]
-    return codes
 
 
 @dataclass
@@ -103,7 +84,7 @@ class _Room:
 
         codes: dict[str, str] | None = None
         if room.codes is not None:
-            codes = read_codes(room.codes)
+            codes = read_client_codes(room.codes)
         elif prepared is not None:
             codes = dict(zip(prepared.proofs.accounts, prepared.proofs.codes, strict=True))
         if codes is None:

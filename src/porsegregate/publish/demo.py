@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
+from .client_codes import read_client_codes
 from .config import CONFIG_NAME, load_config
 from .demo_reserves import write_demo_reserves
 from .keys import create_master_secret, create_signing_key
@@ -132,6 +133,5 @@ def run_demo(
         result = publish(config, DEMO_PASSPHRASE, options, prepared=prepared)
     assert result is not None
     # The sample client is the one with a dedicated wallet, so a first try shows everything.
-    with result.codes.open(encoding="utf-8") as f:
-        codes = dict(line.rstrip("\n").split(",", 1) for line in f)
-    return DemoResult(workspace, result, dedicated_client, codes[dedicated_client], clients)
+    code = read_client_codes(result.codes)[dedicated_client]
+    return DemoResult(workspace, result, dedicated_client, code, clients)

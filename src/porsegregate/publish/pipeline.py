@@ -9,8 +9,6 @@ previous site as it was.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import shutil
 import tempfile
@@ -22,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _crypto
-from .._fs import atomic_write, folder_lock, swap_dir
+from .._fs import folder_lock, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
 from ..protocol import layout
@@ -39,6 +37,7 @@ from ..protocol.serialization import (
     reserves_to_dict,
 )
 from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochChallenges, assess, challenges
+from .client_codes import write_client_codes
 from .config import Config
 from .epoch import EpochProofs, build_epoch
 from .history import (
@@ -488,7 +487,8 @@ def _write_site(
         staging.sign_manifest(built, staging.folder, staging.files)
         _stage_epoch_home(staging, built, shared, pages("../../"))
         os.chmod(staging.folder, 0o755)  # noqa: S103 - a public website
-        _write_codes(destination.codes, built.proofs)
+        proofs = built.proofs
+        write_client_codes(destination.codes, zip(proofs.accounts, proofs.codes, strict=True))
         os.sync()  # every file of the new site is on disk before it replaces the old one
         swap_dir(staging.folder, site)
         commit_log(destination.log, staged_log)
@@ -549,12 +549,3 @@ def _stage_epoch_home(
         (home / relative).write_bytes(data)
         listed[relative] = _crypto.sha256_hex(data)
     staging.sign_manifest(built, home, listed)
-
-
-def _write_codes(path: Path, proofs: EpochProofs) -> None:
-    """The private client codes, readable by the custodian alone."""
-    codes = io.StringIO()
-    writer = csv.writer(codes, lineterminator="\n")
-    writer.writerow(["account_id", "code"])
-    writer.writerows(zip(proofs.accounts, proofs.codes, strict=True))
-    atomic_write(path, codes.getvalue().encode(), mode=0o600)
