@@ -1975,6 +1975,9 @@ export async function verifySite(base, accountId, code, options = {}) {
     if (manifest.attestationSha256 !== toHex(await sha256(attestationData))) {
       throw run.fail("manifest-attestation", "the manifest is for a different attestation");
     }
+    if (manifest.epoch !== attestation.epochId) {
+      throw run.fail("manifest-attestation", `the manifest is for epoch ${JSON.stringify(manifest.epoch)}, its attestation for ${JSON.stringify(attestation.epochId)}`);
+    }
     run.ok("manifest-attestation", "the manifest is for this attestation");
     verifiedManifests.set(run.report, manifest);
     const site = { fetcher, base, manifest };

@@ -216,6 +216,7 @@ def test_a_url_site_says_extra_files_cannot_be_listed(served: str) -> None:
         (h.remove_epoch, {"history-epoch"}),
         (h.change_file, {"manifest-changed"}),
         (h.add_unlisted_file, {"manifest-extra"}),
+        (h.manifest_of_another_epoch, {"manifest-signatures"}),
     ],
     ids=lambda a: getattr(a, "__name__", ""),
 )

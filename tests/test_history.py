@@ -50,6 +50,17 @@ def test_history_attacks(clean: h.History, tmp_path: Path) -> None:
         assert result.failed is not None and result.failed.id == check, result.to_json()["history"]
 
 
+def test_a_manifest_of_another_epoch_fails_manifest_attestation(
+    clean: h.History, tmp_path: Path
+) -> None:
+    """The manifest names the attestation by hash and by epoch; both must be this one's."""
+    copy = clean.copy(tmp_path / "manifest-epoch")
+    h.manifest_of_another_epoch(copy)
+    report = verify_site(str(copy.site), copy.account, copy.code)
+    assert report.failed is not None and report.failed.id == "manifest-attestation"
+    assert f"is for epoch '{copy.epochs[0]}'" in report.failed.detail
+
+
 def test_a_changed_page_fails_its_epochs_manifest(clean: h.History, tmp_path: Path) -> None:
     copy = clean.copy(tmp_path / "changed")
     h.change_file(copy)

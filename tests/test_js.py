@@ -379,6 +379,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         ("rewritten", h.rewrite_past_attestation),
         ("removed", h.remove_epoch),
         ("newest_rewritten", _rewrite_newest_attestation),
+        ("manifest_epoch", h.manifest_of_another_epoch),
     ):
         sites[name] = clean.copy(tmp / name)
         attack(sites[name])
@@ -417,6 +418,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         # A client who saw 3 entries comes back to 4: the log only grew.
         "growth": [site("clean", growth), site("newer", growth)],
         "newest_rewritten": [site("newest_rewritten")],
+        "manifest_epoch": [site("manifest_epoch")],
         "overdue": {
             "before": before.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "after": after.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -439,6 +441,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     assert python["rollback"][1]["failed"]["id"] == "log-consistency"
     assert [r["verified"] for r in python["growth"]] == [True, True]
     assert python["newest_rewritten"][0]["failed"]["id"] == "log-inclusion"
+    assert python["manifest_epoch"][0]["failed"]["id"] == "manifest-attestation"
     assert [r["overdue"] for r in python["overdue"]["reports"]] == [False, True]
     doc = {
         "sites": {name: str(s.site) for name, s in sites.items()},

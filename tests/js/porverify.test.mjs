@@ -783,6 +783,12 @@ test("history: a re-signed newest attestation is not in the log (log-inclusion),
   assert.equal(r.failed.id, "log-inclusion");
 });
 
+test("history: a manifest re-signed for another epoch is not this attestation's (manifest-attestation), as in Python", noHistory, async () => {
+  const r = await siteAsPython("manifest_epoch", null);
+  assertSameAsPython(r, historyExpect.python.manifest_epoch[0], "manifest of another epoch");
+  assert.equal(r.failed.id, "manifest-attestation");
+});
+
 test("history: an overdue attestation is a warning, not a failure, as in Python", noHistory, async () => {
   const { before, after, reports } = historyExpect.python.overdue;
   const fresh = await siteAsPython("clean", null, { now: new Date(before) });

@@ -104,6 +104,15 @@ def fork_log(h: History) -> None:
     _resign(h, path, forked)
 
 
+def manifest_of_another_epoch(h: History) -> None:
+    """The custodian re-signs the newest manifest naming an earlier epoch: every hash it lists
+    still matches, but it is not this attestation's manifest (manifest-attestation)."""
+    path = h.site / "manifest.json"
+    doc = json.loads(path.read_bytes())
+    doc["epoch"] = h.epochs[0]
+    _resign(h, path, canonical(doc))
+
+
 def remove_epoch(h: History) -> None:
     """An earlier epoch (where a client was shown a higher balance) disappears from the site."""
     shutil.rmtree(h.site / "epochs" / h.epochs[1])
