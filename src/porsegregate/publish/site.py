@@ -31,6 +31,7 @@ from markupsafe import Markup
 
 from .. import _crypto
 from ..errors import ConfigError
+from ..protocol import layout
 from ..protocol.amounts import format_decimal
 from ..protocol.coverage import percent
 from ..protocol.hashing import PROTOCOL_VERSION
@@ -63,7 +64,6 @@ _VERIFY_CSP = (
     "default-src 'none'; script-src '{script}'; style-src '{style}'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'"
 )
-PAGES = ("index.html", "reserves.html", "verify.html", "auditor.html")
 STYLE = "style.css"
 SCRIPT = "porverify.js"
 
@@ -577,7 +577,7 @@ def render_site(
     }
     env = _environment(str(templates))
     out: dict[str, bytes] = {}
-    for name in PAGES:
+    for name in layout.PAGES:
         try:
             template = env.get_template(name)
         except TemplateNotFound as exc:
@@ -587,6 +587,6 @@ def render_site(
         except TemplateSyntaxError as exc:
             raise ConfigError(f"template {exc.filename}:{exc.lineno}: {exc.message}") from exc
         out[name] = template.render(page=name, **context).encode("utf-8")
-    out["assets/" + STYLE] = style_bytes
-    out["assets/" + SCRIPT] = script_bytes
+    out[f"{layout.ASSETS}/{STYLE}"] = style_bytes
+    out[f"{layout.ASSETS}/{SCRIPT}"] = script_bytes
     return out
