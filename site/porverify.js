@@ -1046,7 +1046,154 @@ export async function verifyEd25519Control(message, address, signature) {
   return rawKey;
 }
 
-/** An address's identity across chains: an EVM address is the same key on every EVM chain. */
+/** An address the chain would not accept; the message says why. */
+class AddressError extends Error {}
+
+const BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+const BECH32_GENERATOR = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+const BECH32M_CONST = 0x2bc830a3;
+// Bitcoin's networks: Base58Check version bytes of P2PKH and P2SH, and the bech32 prefix.
+const BITCOIN_NETWORKS = {
+  mainnet: { p2pkh: 0x00, p2sh: 0x05, hrp: "bc" },
+  testnet: { p2pkh: 0x6f, p2sh: 0xc4, hrp: "tb" },
+  signet: { p2pkh: 0x6f, p2sh: 0xc4, hrp: "tb" },
+  regtest: { p2pkh: 0x6f, p2sh: 0xc4, hrp: "bcrt" },
+};
+
+function bech32Polymod(values) {
+  let chk = 1;
+  for (const v of values) {
+    const top = chk >>> 25;
+    chk = ((chk & 0x1ffffff) << 5) ^ v;
+    for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk ^= BECH32_GENERATOR[i];
+  }
+  return chk >>> 0;
+}
+
+/** The output script a segwit (BIP-173/BIP-350) address pays. */
+function segwitScript(address, net) {
+  const shown = JSON.stringify(address);
+  if (address.toLowerCase() !== address && address.toUpperCase() !== address) {
+    throw new AddressError(`address ${shown} mixes upper and lower case`);
+  }
+  const text = address.toLowerCase();
+  if (text.length > 90) throw new AddressError(`address ${shown} is too long for bech32`);
+  const sep = text.lastIndexOf("1");
+  const hrp = text.slice(0, sep);
+  if (hrp !== net.hrp) throw new AddressError(`address ${shown} is for another network`);
+  const values = [...text.slice(sep + 1)].map((c) => BECH32_CHARSET.indexOf(c));
+  if (values.length < 7 || values.includes(-1)) throw new AddressError(`address ${shown} is not bech32`);
+  const version = values[0];
+  const expanded = [...hrp].map((c) => c.charCodeAt(0) >> 5);
+  expanded.push(0, ...[...hrp].map((c) => c.charCodeAt(0) & 31));
+  const check = bech32Polymod([...expanded, ...values]);
+  if (version > 16 || check !== (version === 0 ? 1 : BECH32M_CONST)) {
+    throw new AddressError(`address ${shown} has a bad checksum`);
+  }
+  let acc = 0;
+  let bits = 0;
+  const program = [];
+  for (const v of values.slice(1, -6)) {
+    acc = (acc << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      program.push((acc >> bits) & 0xff);
+    }
+    acc &= (1 << bits) - 1;
+  }
+  if (bits >= 5 || acc !== 0) throw new AddressError(`address ${shown} has invalid padding`);
+  const known = version === 0 ? program.length === 20 || program.length === 32 : version === 1 && program.length === 32;
+  if (!known) throw new AddressError(`address ${shown} is of an unknown type (not P2WPKH, P2WSH or P2TR)`);
+  return concat(Uint8Array.of(version === 0 ? 0 : 0x50 + version, program.length), Uint8Array.from(program));
+}
+
+/** The output script (scriptPubKey) a P2PKH, P2SH, P2WPKH, P2WSH or P2TR address pays. */
+async function bitcoinScript(address, network) {
+  const net = BITCOIN_NETWORKS[network];
+  if (net === undefined) throw new AddressError(`unknown Bitcoin network ${JSON.stringify(network)}`);
+  if (typeof address !== "string" || address.length === 0 || address.length > 100) {
+    throw new AddressError(`${JSON.stringify(address)} is not a Bitcoin address`);
+  }
+  const lower = address.toLowerCase();
+  if (Object.values(BITCOIN_NETWORKS).some((n) => lower.startsWith(`${n.hrp}1`))) {
+    return segwitScript(address, net);
+  }
+  let raw;
+  try {
+    raw = fromBase58(address);
+  } catch {
+    throw new AddressError(`address ${JSON.stringify(address)} is neither bech32 nor Base58`);
+  }
+  const digest = await sha256(await sha256(raw.subarray(0, raw.length - 4)));
+  if (raw.length !== 25 || !equalBytes(digest.subarray(0, 4), raw.subarray(21))) {
+    throw new AddressError(`address ${JSON.stringify(address)} has a bad checksum or length`);
+  }
+  const hash = raw.subarray(1, 21);
+  if (raw[0] === net.p2pkh) return concat(Uint8Array.of(0x76, 0xa9, 0x14), hash, Uint8Array.of(0x88, 0xac));
+  if (raw[0] === net.p2sh) return concat(Uint8Array.of(0xa9, 0x14), hash, Uint8Array.of(0x87));
+  throw new AddressError(`address ${JSON.stringify(address)} is not a ${network} address`);
+}
+
+/**
+ * A wallet as the chain sees it (T14): kind, network, then the Bitcoin output script, the EVM
+ * address or the Ed25519 key, as Python's chains.wallet_identity. (EIP-55 checksums need
+ * Keccak, which this page does not have: `porsegregate verify` checks them.)
+ */
+async function walletIdentity(chain, address) {
+  let seen;
+  if (chain.kind === "bitcoin") {
+    seen = toHex(await bitcoinScript(address, chain.network));
+  } else if (chain.kind === "evm") {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new AddressError(`${JSON.stringify(address)} is not an EVM address`);
+    seen = address.slice(2).toLowerCase();
+  } else {
+    try {
+      seen = toHex(ed25519PublicKey(address));
+    } catch (e) {
+      throw new AddressError(e.message);
+    }
+  }
+  return `${chain.kind}:${chain.network}:${seen}`;
+}
+
+/** One problem per chain entry naming a network an earlier entry of its kind names (T14). */
+function sharedNetworkProblems(chains) {
+  const first = new Map();
+  const problems = [];
+  for (const chain of chains) {
+    const key = `${chain.kind}\u0000${chain.network}`;
+    if (!first.has(key)) first.set(key, chain.id);
+    const seen = first.get(key);
+    if (seen !== chain.id) {
+      problems.push(
+        `chains ${seen} and ${chain.id} are the same ${chain.kind} network (${chain.network}): ` +
+          "a network is listed once, so that no wallet is counted twice",
+      );
+    }
+  }
+  return problems;
+}
+
+/** One problem per wallet whose identity an earlier one has (T14), within a category too. */
+function countedTwiceProblems(entries) {
+  const first = new Map();
+  const problems = [];
+  for (const [where, identity] of entries) {
+    if (first.has(identity)) {
+      problems.push(
+        `${where} is the same wallet as ${first.get(identity)} (what the chain sees is the same): ` +
+          "a wallet is declared, and counted, once",
+      );
+    } else {
+      first.set(identity, where);
+    }
+  }
+  return problems;
+}
+
+/** Who controls an address, for commingling across categories (T11): an EVM address is the
+ * same key on every EVM chain. (Which balance it is, for T14, is walletIdentity.) */
 function addressKey(chain, address) {
   return chain.kind === "evm" ? `evm:${address.toLowerCase()}` : `${chain.id}:${address}`;
 }
@@ -2337,6 +2484,7 @@ async function checkReserves(run, attestation) {
           `${skipped === 1 ? "is a secp256k1 signature" : "are secp256k1 signatures"} (EIP-191, BIP-137, ` +
           "BIP-322), which a browser cannot check: `porsegregate verify` checks them",
   );
+  await checkDistinct(run, reserves);
   const mixed = comminglingProblems(identities);
   if (mixed.length) throw run.fail("reserves-commingling", mixed.join("; "));
   run.ok("reserves-commingling", "no address or key is in two categories");
@@ -2345,6 +2493,28 @@ async function checkReserves(run, attestation) {
     if (problems.length) throw run.fail("reserves-coverage", problems.join("; "), row.asset);
   }
   run.ok("reserves-coverage", "the signed coverage figures add up from the listed wallets");
+}
+
+/** Each network is listed once and each wallet once, as the chain sees it (T14). */
+async function checkDistinct(run, reserves) {
+  const problems = sharedNetworkProblems(reserves.chains);
+  const entries = [];
+  for (const wallet of reserves.wallets) {
+    const chain = reserves.chains.find((c) => c.id === wallet.chain);
+    const where = `${wallet.chain} ${wallet.address} (${wallet.category})`;
+    try {
+      entries.push([where, await walletIdentity(chain, wallet.address)]);
+    } catch (e) {
+      if (!(e instanceof AddressError)) throw e;
+      throw run.fail("reserves-distinct", `${where}: ${e.message}`);
+    }
+  }
+  problems.push(...countedTwiceProblems(entries));
+  if (problems.length) throw run.fail("reserves-distinct", problems.join("; "));
+  run.ok(
+    "reserves-distinct",
+    `${reserves.chains.length} distinct networks, ${entries.length} distinct wallets: none is counted twice`,
+  );
 }
 
 /** Coverage of each of the client's assets, and the client's own dedicated wallets. */

@@ -70,3 +70,16 @@ def own_log(config: Any, tmp_path: Path) -> Any:
     import dataclasses
 
     return dataclasses.replace(config, log=tmp_path / "log")
+
+
+@pytest.fixture(scope="session")
+def counted_twice(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A three-epoch history whose next epoch counts its omnibus wallets twice (T14).
+
+    Built once: the Python, Node, browser and audit tests all check the same site.
+    """
+    from .support import history, reserves_attacks
+
+    built = history.build_history(tmp_path_factory.mktemp("counted-twice") / "demo")
+    reserves_attacks.count_wallets_twice(built)
+    return built

@@ -26,6 +26,7 @@ from porsegregate.audit import (
     audit_site,
 )
 from porsegregate.cli import main
+from porsegregate.errors import InputError
 from porsegregate.protocol.serialization import parse_attestation
 from porsegregate.publish.demo import DEMO_PASSPHRASE
 from porsegregate.verify.state import ClientState
@@ -230,6 +231,28 @@ def test_each_attack_fails_its_check(
     result = cli(str(copy.site))
     assert result.exit_code == 1
     assert "AUDIT FAILED" in result.output
+
+
+def test_one_wallet_counted_twice_fails_reserves_proofs(counted_twice: h.History) -> None:
+    """T14 (tests/support/reserves_attacks.py): audit names the check and the wallets, with
+    and without the data room; the data room's declaration is refused too."""
+    report = audit_site(str(counted_twice.site))
+    assert failed_ids(report) == {"reserves-proofs"}, [(c.id, c.detail) for c in report.failed]
+    (detail,) = [d for d in details(report, "reserves-proofs") if not d.startswith("in all")]
+    assert detail.startswith(
+        "epoch doubled: reserves-distinct: chains bitcoin and bitcoin-b are the same bitcoin "
+        "network (mainnet)"
+    ), detail
+    doubled = room(
+        counted_twice,
+        reserves=counted_twice.workspace / "data" / "reserves-doubled.toml",
+        liabilities=counted_twice.workspace / "data" / "liabilities-doubled.csv",
+    )
+    with pytest.raises(InputError) as refused:
+        audit_site(str(counted_twice.site), doubled)
+    assert any("same bitcoin network (mainnet)" in p for p in refused.value.problems)
+    result = cli(str(counted_twice.site))
+    assert result.exit_code == 1 and "reserves-distinct" in result.output
 
 
 def test_the_attacks_say_what_happened(clean: h.History, tmp_path: Path) -> None:

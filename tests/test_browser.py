@@ -249,7 +249,12 @@ def test_dedicated_client_sees_coverage_and_their_wallet(page: Page, demo: dict[
     assert page.locator("#dedicated-wallets .dedicated-shortfall").count() == 0
     assert page.is_hidden("#shortfall-alert")
     checks = page.inner_text("#checks")
-    for check in ("reserves-control", "reserves-commingling", "reserves-coverage"):
+    for check in (
+        "reserves-control",
+        "reserves-distinct",
+        "reserves-commingling",
+        "reserves-coverage",
+    ):
         assert check in checks
     assert "secp256k1" in checks and "porsegregate verify" in checks
     note = page.inner_text("#coverage-unchecked")
@@ -567,6 +572,28 @@ def test_all_epochs_a_removed_epoch_fails(page: Page, history: dict[str, Any]) -
         ]
         assert csp_violations(page) == []
         page.screenshot(path="/tmp/porverify-removed-epoch.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_one_wallet_counted_twice_fails_visibly(page: Page, counted_twice: Any) -> None:
+    """T14: the omnibus wallets listed again under a second entry for their network; every
+    signature is real and the signed coverage is doubled. The page refuses it."""
+    url, server = serve(counted_twice.site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, counted_twice.account, counted_twice.code)
+        assert overall.startswith("NOT verified: check reserves-distinct failed."), overall
+        failed = page.locator("#checks li.fail")
+        assert failed.count() == 1
+        text = failed.inner_text()
+        assert text.startswith("reserves-distinct"), text
+        assert "chains bitcoin and bitcoin-b are the same bitcoin network (mainnet)" in text
+        assert "chains ethereum and ethereum-b are the same evm network (1)" in text
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        page.screenshot(path="/tmp/porverify-counted-twice.png", full_page=True)
     finally:
         server.shutdown()
         server.server_close()

@@ -50,6 +50,35 @@ def test_history_attacks(clean: h.History, tmp_path: Path) -> None:
         assert result.failed is not None and result.failed.id == check, result.to_json()["history"]
 
 
+def test_one_wallet_counted_twice_is_caught(counted_twice: h.History) -> None:
+    """T14: a second chain entry for Bitcoin mainnet and for chain id 1 lists the omnibus
+    wallets again, every signature real: the signed coverage says over 200 %."""
+    from click.testing import CliRunner
+
+    from porsegregate.cli import main
+
+    signed = parse_attestation((counted_twice.site / "attestation.json").read_bytes())
+    btc = signed.reserves.asset_coverage("BTC")
+    assert btc is not None and btc.segregated > 2 * btc.liabilities, "the attack doubles coverage"
+    report = verify_site(str(counted_twice.site), counted_twice.account, counted_twice.code)
+    assert report.failed is not None and report.failed.id == "reserves-distinct"
+    assert report.failed.detail.startswith(
+        "chains bitcoin and bitcoin-b are the same bitcoin network (mainnet): a network is "
+        "listed once, so that no wallet is counted twice; chains ethereum and ethereum-b are "
+        "the same evm network (1)"
+    )
+    for wallet in signed.reserves.wallets:
+        if wallet.chain.endswith("-b"):
+            assert (
+                f"{wallet.chain} {wallet.address} (client_segregated) is the same wallet as "
+                f"{wallet.chain[:-2]} {wallet.address} (client_segregated)"
+            ) in report.failed.detail
+    args = ["verify", "--site", str(counted_twice.site), "--account", counted_twice.account]
+    result = CliRunner().invoke(main, args, env={"PORSEGREGATE_CODE": counted_twice.code})
+    assert result.exit_code == 1
+    assert "reserves-distinct" in result.output
+
+
 def test_a_manifest_of_another_epoch_fails_manifest_attestation(
     clean: h.History, tmp_path: Path
 ) -> None:

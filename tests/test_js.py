@@ -28,6 +28,7 @@ from porsegregate.verify.client import HistoryReport, Report, verify_history, ve
 from porsegregate.verify.state import ClientState
 
 from .support import history as h
+from .support.reserves_attacks import count_wallets_twice
 
 ROOT = Path(__file__).parent.parent
 
@@ -386,6 +387,8 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     sites["fork_a"], sites["fork_b"] = h.fork(clean, tmp / "fork")
     sites["newer"] = clean.copy(tmp / "newer")
     h.publish_next(sites["newer"], "next", seed=5)
+    sites["counted_twice"] = clean.copy(tmp / "counted_twice")
+    count_wallets_twice(sites["counted_twice"])
     sites["newcomer"] = clean.copy(tmp / "newcomer")
     newcomer = publish_with_newcomer(sites["newcomer"], "next", seed=7)
 
@@ -419,6 +422,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         "growth": [site("clean", growth), site("newer", growth)],
         "newest_rewritten": [site("newest_rewritten")],
         "manifest_epoch": [site("manifest_epoch")],
+        "counted_twice": [site("counted_twice")],
         "overdue": {
             "before": before.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "after": after.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -442,6 +446,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     assert [r["verified"] for r in python["growth"]] == [True, True]
     assert python["newest_rewritten"][0]["failed"]["id"] == "log-inclusion"
     assert python["manifest_epoch"][0]["failed"]["id"] == "manifest-attestation"
+    assert python["counted_twice"][0]["failed"]["id"] == "reserves-distinct"
     assert [r["overdue"] for r in python["overdue"]["reports"]] == [False, True]
     doc = {
         "sites": {name: str(s.site) for name, s in sites.items()},

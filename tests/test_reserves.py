@@ -640,3 +640,106 @@ def test_cli_challenge_and_publish_refusal(ws: Any, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "1 reserves check(s) failed; nothing was published" in result.output
     assert not (tmp_path / "s").exists()
+
+
+# -- T14: one wallet counted twice ---------------------------------------------------------------
+
+SOLANA = {
+    "kind": "ed25519",
+    "network": "mainnet-beta",
+    "block": 330_000_000,
+    "block_hash": "B1ockhash1111111111111111111111111111111111",
+    "assets": {"USDT": "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"},
+}
+SAME_NETWORK = [
+    (
+        "bitcoin mainnet twice",
+        "bitcoin",
+        "bitcoin",
+        "p2wpkh",
+        "BTC",
+        "same bitcoin network (mainnet)",
+    ),
+    ("chain id 1 twice", "ethereum", "evm", "evm", "ETH", "same evm network (1)"),
+    (
+        "one ed25519 network twice",
+        "solana",
+        "ed25519",
+        "ed25519",
+        "USDT",
+        "same ed25519 network (mainnet-beta)",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SAME_NETWORK, ids=[c[0] for c in SAME_NETWORK])
+def test_one_network_under_two_chain_ids_is_refused(
+    ws: Any, tmp_path: Path, case: tuple[str, str, str, str, str, str]
+) -> None:
+    """The review's attack on the declaration: a second entry for a network lists the same
+    wallet again. Both the network and the wallet are named, with the file."""
+    _, chain, kind, address_type, asset, network = case
+    chains = {**copy.deepcopy(CHAINS), "solana": copy.deepcopy(SOLANA)}
+    chains[f"{chain}-b"] = copy.deepcopy(chains[chain])
+    proof = {"bitcoin": "bip137", "evm": "eip191", "ed25519": "ed25519"}[kind]
+    first = wallet(chain, address_type, "omnibus", "client_segregated", {asset: "1"}, proof=proof)
+    again = {**first, "chain": f"{chain}-b"}
+    path = tmp_path / "reserves.toml"
+    path.write_text(render_reserves_toml(chains, [first, again]))
+    with pytest.raises(InputError) as info:
+        read_reserves(path, ws[0].assets, signed=False)
+    assert info.value.problems == [
+        f"{path}: chains {chain} and {chain}-b are the {network}: a network is listed once, "
+        "so that no wallet is counted twice",
+        f"{path}: wallet 2 ({chain}-b {first['address']}) is the same wallet as wallet 1 "
+        f"({chain} {first['address']}) (what the chain sees is the same): a wallet is "
+        "declared, and counted, once",
+    ]
+
+
+def test_one_bitcoin_wallet_spelled_two_ways_is_declared_twice(ws: Any, tmp_path: Path) -> None:
+    """Bech32 in capitals is the same address (BIP-173): the same script, counted once."""
+    first = wallet(
+        "bitcoin", "p2wpkh", "btc cold", "client_segregated", {"BTC": "1"}, proof="bip137"
+    )
+    again = {**first, "address": first["address"].upper(), "label": "the same, in capitals"}
+    path = tmp_path / "reserves.toml"
+    path.write_text(render_reserves_toml(copy.deepcopy(CHAINS), [first, again]))
+    with pytest.raises(InputError) as info:
+        read_reserves(path, ws[0].assets, signed=False)
+    assert info.value.problems == [
+        f"{path}: wallet 2: bitcoin {first['address']} is already declared at {path}: wallet 1"
+    ]
+
+
+def test_one_evm_key_on_two_networks_is_two_wallets(ws: Any, tmp_path: Path) -> None:
+    """Not counted twice: the same address on Ethereum and Polygon holds two balances."""
+    wallets = covered_wallets()
+    wallets.append({**wallets[1], "chain": "polygon", "balances": {"USDT": "1"}})
+    assessment = assess_file(ws, signed(ws, tmp_path, wallets))
+    assert assessment.errors == []
+
+
+def test_cli_refuses_a_network_listed_twice(ws: Any, tmp_path: Path) -> None:
+    """`reserves check` and `publish` both refuse (exit 3), naming the file; nothing is written."""
+    from click.testing import CliRunner
+
+    from porsegregate.cli import main
+
+    config, _ = ws
+    chains = {**copy.deepcopy(CHAINS), "bitcoin-b": copy.deepcopy(CHAINS["bitcoin"])}
+    first = wallet(
+        "bitcoin", "p2wpkh", "btc cold", "client_segregated", {"BTC": "1.3"}, proof="bip137"
+    )
+    path = tmp_path / "doubled.toml"
+    path.write_text(render_reserves_toml(chains, [first, {**first, "chain": "bitcoin-b"}]))
+    env = {"PORSEGREGATE_PASSPHRASE": PASSPHRASE.decode()}
+    base = ["-w", str(config.workspace), "--epoch", EPOCH, "--reserves", str(path)]
+    for command in (["reserves", "check"], ["publish", "--out", str(tmp_path / "site")]):
+        result = CliRunner().invoke(main, [*command, *base], env=env)
+        assert result.exit_code == 3, result.output
+        assert (
+            "chains bitcoin and bitcoin-b are the same bitcoin network (mainnet)" in result.output
+        )
+        assert str(path) in result.output
+    assert not (tmp_path / "site").exists()

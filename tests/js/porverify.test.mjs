@@ -142,8 +142,9 @@ for (const c of proofs) {
       if ("coverage" in c.expect) assert.deepEqual(coverageAsPython(r), c.expect.coverage);
       // Every reserves check ran, in Python's order, right after the attestation checks.
       const ids = r.checks.map((k) => k.id);
-      assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 4), [
+      assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 5), [
         "reserves-control",
+        "reserves-distinct",
         "reserves-commingling",
         "reserves-coverage",
       ]);
@@ -471,10 +472,11 @@ test("a published site: reserves checked, coverage shown, the dedicated client f
     const ids = r.checks.map((k) => k.id);
     const after = ids.indexOf("manifest-attestation");
     // The log checks (section 13) come first, then the reserves (no state: no log-consistency).
-    assert.deepEqual(ids.slice(after + 1, after + 6), [
+    assert.deepEqual(ids.slice(after + 1, after + 7), [
       "log-checkpoint",
       "log-inclusion",
       "reserves-control",
+      "reserves-distinct",
       "reserves-commingling",
       "reserves-coverage",
     ]);
@@ -711,11 +713,12 @@ test("history: a clean history verifies in every epoch, as in Python", noHistory
   );
   assert.deepEqual(r.epochs.map((e) => e.location), [...epochs.slice(0, -1).map((e) => `${BASE}epochs/${e}/`), BASE]);
   const ids = r.latest.checks.map((c) => c.id);
-  assert.deepEqual(ids.slice(ids.indexOf("manifest-attestation") + 1, ids.indexOf("manifest-attestation") + 6), [
+  assert.deepEqual(ids.slice(ids.indexOf("manifest-attestation") + 1, ids.indexOf("manifest-attestation") + 7), [
     "log-checkpoint",
     "log-inclusion",
     "log-consistency",
     "reserves-control",
+    "reserves-distinct",
     "reserves-commingling",
   ]);
   // Remembered after the fully verified check; the manifest was fetched once per epoch.
@@ -787,6 +790,14 @@ test("history: a manifest re-signed for another epoch is not this attestation's 
   const r = await siteAsPython("manifest_epoch", null);
   assertSameAsPython(r, historyExpect.python.manifest_epoch[0], "manifest of another epoch");
   assert.equal(r.failed.id, "manifest-attestation");
+});
+
+test("history: one wallet counted twice under two entries of its network (reserves-distinct, T14), as in Python", noHistory, async () => {
+  const r = await siteAsPython("counted_twice", null);
+  assertSameAsPython(r, historyExpect.python.counted_twice[0], "wallets counted twice");
+  assert.equal(r.failed.id, "reserves-distinct");
+  assert.match(r.failed.detail, /^chains bitcoin and bitcoin-b are the same bitcoin network \(mainnet\)/);
+  assert.match(r.failed.detail, /bitcoin-b bc1q[0-9a-z]+ \(client_segregated\) is the same wallet as bitcoin bc1q/);
 });
 
 test("history: an overdue attestation is a warning, not a failure, as in Python", noHistory, async () => {

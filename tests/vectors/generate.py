@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -182,8 +183,10 @@ class Fixture:
         signed_category: str | None = None,
         signed_epoch: str | None = None,
         signing_label: str | None = None,
+        spelled: Callable[[str], str] = str,
     ) -> Wallet:
-        """A wallet whose key really signs its challenge (or, for attacks, another one)."""
+        """A wallet whose key really signs its challenge (or, for attacks, another one);
+        `spelled` writes its address another way (the key signs that spelling)."""
         key = wallet_key(label)
         if kind == "evm":
             address = evm.address_of(key)
@@ -191,6 +194,7 @@ class Fixture:
             address = ed25519.address_of(key)
         else:
             address = bitcoin.address_of(key, "p2wpkh", "mainnet")
+        address = spelled(address)
         holder = OPCO if category == "proprietary" else TRUST
         tag = None
         if client is not None:
@@ -213,7 +217,10 @@ class Fixture:
             proof_type = "bip137"
             signature = bitcoin.sign_bip137(message, signer, "p2wpkh", "mainnet")
             public_key = bitcoin.verify_bip137(
-                message, bitcoin.address_of(signer, "p2wpkh", "mainnet"), signature, "mainnet"
+                message,
+                spelled(bitcoin.address_of(signer, "p2wpkh", "mainnet")),
+                signature,
+                "mainnet",
             )
         return replace(
             draft,
@@ -263,7 +270,12 @@ class Fixture:
             ),
         ]
 
-    def reserves(self, wallets: list[Wallet], assets: tuple[AssetLiabilities, ...]) -> Reserves:
+    def reserves(
+        self,
+        wallets: list[Wallet],
+        assets: tuple[AssetLiabilities, ...],
+        chains: tuple[ChainSnapshot, ...] = CHAINS,
+    ) -> Reserves:
         """Coverage computed the way publish does, from the wallets and the client data."""
         coverage = []
         for i, asset in enumerate(assets):
@@ -278,12 +290,14 @@ class Fixture:
             coverage.append(
                 compute_coverage(asset.code, asset.decimals, asset.total, wallets, dedicated, owed)
             )
-        return Reserves(CHAINS, tuple(sorted(wallets, key=wallet_sort_key)), tuple(coverage))
+        chains = tuple(sorted(chains, key=lambda c: c.id))
+        return Reserves(chains, tuple(sorted(wallets, key=wallet_sort_key)), tuple(coverage))
 
     def attestation_with(
         self,
         wallets: list[Wallet] | None = None,
         assets: tuple[AssetLiabilities, ...] | None = None,
+        chains: tuple[ChainSnapshot, ...] = CHAINS,
     ) -> dict[str, Any]:
         """A consistent attestation (coverage recomputed) with other wallets or totals."""
         if assets is not None and wallets is None:
@@ -293,7 +307,7 @@ class Fixture:
             wallets = self.wallets()
             self.context = saved
         assets = assets or self.attestation.assets
-        reserves = self.reserves(wallets or self.wallets(), assets)
+        reserves = self.reserves(wallets or self.wallets(), assets, chains)
         return attestation_to_dict(replace(self.attestation, assets=assets, reserves=reserves))
 
     def proof(self, account: str, **changes: Any) -> dict[str, Any]:
@@ -772,6 +786,7 @@ def reserves_cases(f: Fixture, ok: Any, bad: Any) -> None:
         f.resigned(a, f.attestation_with(twice)),
         "reserves-commingling",
     )
+    counted_twice_cases(f, ok, bad)
     hidden = swap(3, replace(wallets[3], proof=replace(wallets[3].proof, public_key=None)))
     bad(
         "reserves: signer's key withheld, hiding a shared key (T11)",
@@ -807,6 +822,70 @@ def reserves_cases(f: Fixture, ok: Any, bad: Any) -> None:
         ),
         "reserves-control",
         browser_skips_secp256k1=True,
+    )
+
+
+def counted_twice_cases(f: Fixture, ok: Any, bad: Any) -> None:
+    """T14: one wallet's balance counted twice, under a second entry for its network or twice
+    in one category under another spelling; every signature is real."""
+    a = "alice@example.com"
+    wallets = f.wallets()
+    omnibus = [w for w in wallets if w.category == "client_segregated"]
+    kinds = {c.id: c.kind for c in CHAINS}
+    doubled = {"bitcoin": "bitcoin-b", "ethereum": "ethereum-b", "solana": "solana-b"}
+    # The review's attack: a second entry for Bitcoin mainnet and for chain id 1 (and here
+    # Solana's network too), each listing the same omnibus wallets again, each signed.
+    second = tuple(replace(c, id=doubled[c.id]) for c in CHAINS if c.id in doubled)
+    again = [
+        f.signed_wallet(
+            doubled[w.chain],
+            kinds[w.chain],
+            w.label,
+            "client_segregated",
+            {h.asset: h.amount for h in w.holdings},
+        )
+        for w in omnibus
+    ]
+    bad(
+        "reserves: one network under two chain ids, its wallets counted twice (T14)",
+        a,
+        f.resigned(a, f.attestation_with([*wallets, *again], chains=(*CHAINS, *second))),
+        "reserves-distinct",
+    )
+    solana_again = [w for w in again if w.chain == "solana-b"]
+    bad(
+        "reserves: one Ed25519 network under two chain ids (T14)",
+        a,
+        f.resigned(
+            a,
+            f.attestation_with(
+                [*wallets, *solana_again],
+                chains=(*CHAINS, *(c for c in second if c.id == "solana-b")),
+            ),
+        ),
+        "reserves-distinct",
+    )
+    # One chain entry, one script: bech32 in capitals is the same address (BIP-173).
+    capitals = f.signed_wallet(
+        "bitcoin",
+        "bitcoin",
+        "btc cold",
+        "client_segregated",
+        {"BTC": omnibus[0].amount("BTC")},
+        spelled=str.upper,
+    )
+    bad(
+        "reserves: one Bitcoin wallet twice in a category, spelled two ways (T14)",
+        a,
+        f.resigned(a, f.attestation_with([*wallets, capitals])),
+        "reserves-distinct",
+    )
+    # Not counted twice: one EVM key on two EVM networks holds two balances.
+    on_polygon = f.signed_wallet("polygon", "evm", "eth omnibus", "client_segregated", {"USDT": 5})
+    ok(
+        "reserves: one EVM key on two networks is two wallets (T14)",
+        a,
+        f.resigned(a, f.attestation_with([*wallets, on_polygon])),
     )
 
 

@@ -684,8 +684,9 @@ class _Audit:
                 )
         self.findings.ok(
             "reserves-proofs",
-            f"in all {checked} epochs every wallet's proof of control verifies, no address or "
-            "key is in two categories and the coverage sums add up",
+            f"in all {checked} epochs every wallet's proof of control verifies, no network or "
+            "wallet is listed twice, no address or key is in two categories and the coverage "
+            "sums add up",
         )
 
     def _freshness(self, root: _Folder) -> None:

@@ -25,7 +25,14 @@ from ..errors import AddressError
 from ..protocol.models import CHAIN_KINDS, PROOF_TYPES, ChainSnapshot
 from ._family import BalanceReader, ChainFamily, unsupported_proof
 
-__all__ = ["BalanceReader", "ChainFamily", "family", "normalize_address", "verify_control"]
+__all__ = [
+    "BalanceReader",
+    "ChainFamily",
+    "family",
+    "normalize_address",
+    "verify_control",
+    "wallet_identity",
+]
 
 
 def _check_registry() -> None:
@@ -62,6 +69,15 @@ def normalize_address(chain: ChainSnapshot, address: str) -> str:
     if chain.kind not in CHAIN_KINDS:
         raise AddressError(f"unknown chain kind {chain.kind!r}")
     return family(chain.kind).normalize_address(address, chain.network)
+
+
+def wallet_identity(chain: ChainSnapshot, address: str) -> str:
+    """A wallet as the chain sees it (T14): kind, network, then the Bitcoin output script, the
+    EVM address or the Ed25519 key, so one wallet has one identity however it is spelled or
+    whichever chain entry lists it. AddressError for an address the chain would not accept."""
+    if chain.kind not in CHAIN_KINDS:
+        raise AddressError(f"unknown chain kind {chain.kind!r}")
+    return f"{chain.kind}:{chain.network}:{family(chain.kind).identity(address, chain.network)}"
 
 
 def verify_control(

@@ -56,6 +56,11 @@ class ChainFamily(Protocol):
     def normalize_address(self, address: str, network: str) -> str:
         """The address in its one canonical spelling; AddressError saying what is wrong."""
 
+    def identity(self, address: str, network: str) -> str:
+        """What the chain itself sees of `address` on `network`, in one spelling (lower-case
+        hex): the output script a Bitcoin address pays, an EVM address's 20 bytes, an Ed25519
+        key. Two addresses with one identity are one wallet (T14). AddressError if invalid."""
+
     def verify_control(
         self, *, network: str, address: str, proof_type: str, signature: str, message: str
     ) -> bytes | None:

@@ -1018,6 +1018,9 @@ class BitcoinFamily:
     def normalize_address(self, address: str, network: str) -> str:
         return normalize_address(address, network)
 
+    def identity(self, address: str, network: str) -> str:
+        return script_pubkey(address, network).hex()
+
     def verify_control(
         self, *, network: str, address: str, proof_type: str, signature: str, message: str
     ) -> bytes | None:

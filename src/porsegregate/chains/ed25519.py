@@ -94,6 +94,9 @@ class Ed25519Family:
     def normalize_address(self, address: str, network: str) -> str:
         return normalize_address(address)
 
+    def identity(self, address: str, network: str) -> str:
+        return public_key_bytes(address).hex()
+
     def verify_control(
         self, *, network: str, address: str, proof_type: str, signature: str, message: str
     ) -> bytes | None:

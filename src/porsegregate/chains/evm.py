@@ -451,6 +451,9 @@ class EvmFamily:
     def normalize_address(self, address: str, network: str) -> str:
         return normalize_address(address)
 
+    def identity(self, address: str, network: str) -> str:
+        return normalize_address(address)[2:].lower()
+
     def verify_control(
         self, *, network: str, address: str, proof_type: str, signature: str, message: str
     ) -> bytes | None:

@@ -4,12 +4,14 @@ The message binds everything a signature must not be reusable across: the
 custodian (name and signing-key fingerprint), the epoch, the SHA-256 of the
 epoch's liabilities section, the chain, the address, the category, the
 holder and, for a client_dedicated wallet, the client's tag (T11). Checking a
-signature is the chain modules' job (chains/); what an identity is, and when
-two wallets share one (commingling), is the protocol's, and lives here.
+signature is the chain modules' job (chains/), and so is what the chain sees of
+an address (chains.wallet_identity); when two wallets are one (T14), or share a
+key across categories (commingling, T11), is the protocol's, and lives here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -85,8 +87,44 @@ class EpochContext:
         )
 
 
+def shared_network_problems(chains: Iterable[ChainSnapshot]) -> list[str]:
+    """One problem per chain entry naming a network an earlier entry of its kind names (T14).
+
+    Two entries for one network would let the same wallets be listed, and counted, twice.
+    """
+    first: dict[tuple[str, str], str] = {}
+    problems = []
+    for chain in chains:
+        seen = first.setdefault((chain.kind, chain.network), chain.id)
+        if seen != chain.id:
+            problems.append(
+                f"chains {seen} and {chain.id} are the same {chain.kind} network "
+                f"({chain.network}): a network is listed once, so that no wallet is counted twice"
+            )
+    return problems
+
+
+def counted_twice_problems(entries: Iterable[tuple[str, str]]) -> list[str]:
+    """One problem per wallet whose identity (chains.wallet_identity) an earlier one has (T14).
+
+    Each entry is (where, identity); this holds within a category as much as across them.
+    """
+    first: dict[str, str] = {}
+    problems = []
+    for where, identity in entries:
+        if identity in first:
+            problems.append(
+                f"{where} is the same wallet as {first[identity]} (what the chain sees is the "
+                "same): a wallet is declared, and counted, once"
+            )
+        else:
+            first[identity] = where
+    return problems
+
+
 def address_key(chain: ChainSnapshot, address: str) -> str:
-    """An address's identity across chains: an EVM address is the same key on every EVM chain."""
+    """Who controls an address, for commingling across categories (T11): an EVM address is
+    the same key on every EVM chain. (Which balance it is, for T14, is chains.wallet_identity.)"""
     return f"evm:{address.lower()}" if chain.kind == "evm" else f"{chain.id}:{address}"
 
 

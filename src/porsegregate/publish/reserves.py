@@ -10,6 +10,7 @@ dedicated wallets stay private and become tags (protocol section 6).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..chains import family, normalize_address
+from ..chains import family, normalize_address, wallet_identity
 from ..errors import AddressError, InputError
 from ..protocol.amounts import parse_decimal
+from ..protocol.control import counted_twice_problems, shared_network_problems
 from ..protocol.hashing import account_id_problem, check_chain_id, text_problem
 from ..protocol.models import (
     CATEGORIES,
@@ -420,6 +422,8 @@ def read_reserves(
         chain = _parse_chain(str(name), table, assets, f"{path}: [chains.{name}]", problems)
         if chain is not None:
             chains[chain.id] = chain
+    for problem in shared_network_problems(chains.values()):
+        problems.add(f"{path}: {problem}")
     wallets: list[DeclaredWallet] = []
     raw_wallets = doc.get("wallets", [])
     if not isinstance(raw_wallets, list):
@@ -446,10 +450,14 @@ def read_reserves(
     for name in csv_files:
         wallets.extend(_csv_wallets(path.parent / name, chains, assets, problems, signed))
     seen: dict[tuple[str, str], DeclaredWallet] = {}
+    identities: list[tuple[str, str]] = []
     for w in wallets:
         key = (w.chain, w.address)
         first = seen.setdefault(key, w)
         if first is w:
+            with contextlib.suppress(AddressError):  # an invalid address is reported already
+                identity = wallet_identity(chains[w.chain], w.address)
+                identities.append((f"{w.where} ({w.chain} {w.address})", identity))
             continue
         if first.category != w.category:
             problems.add(
@@ -458,6 +466,8 @@ def read_reserves(
             )
         else:
             problems.add(f"{w.where}: {w.chain} {w.address} is already declared at {first.where}")
+    for problem in counted_twice_problems(identities):
+        problems.add(problem.replace(f" as {path}: ", " as "))
     if not wallets and not problems.items:
         problems.add(f"{path}: no wallets declared")
     problems.raise_if_any(path)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from .. import _crypto
-from ..chains import verify_control
+from ..chains import verify_control, wallet_identity
 from ..errors import (
     AddressError,
     CodeError,
@@ -33,7 +33,14 @@ from ..errors import (
 from ..protocol.amounts import format_decimal
 from ..protocol.bundle import Bundle, bundle_aad, decode_bundle, decode_shard
 from ..protocol.codes import parse_code
-from ..protocol.control import EpochContext, address_key, commingling_problems, key_id
+from ..protocol.control import (
+    EpochContext,
+    address_key,
+    commingling_problems,
+    counted_twice_problems,
+    key_id,
+    shared_network_problems,
+)
 from ..protocol.coverage import coverage_problems, percent
 from ..protocol.hashing import account_commitment, dedicated_tag, epoch_keys, leaf_hash
 from ..protocol.layout import parse_time
@@ -45,6 +52,7 @@ from ..protocol.models import (
     InclusionProof,
     LogEntry,
     Manifest,
+    Reserves,
 )
 from ..protocol.serialization import (
     liabilities_sha256,
@@ -407,6 +415,7 @@ def check_reserves(attestation: Attestation, fingerprint: str, record: Record) -
     _passed(
         record, "reserves-control", f"all {proven} wallet signatures prove control for this epoch"
     )
+    check_distinct(reserves, record)
     mixed = commingling_problems(identities)
     if mixed:
         raise VerificationError("reserves-commingling", "; ".join(mixed))
@@ -419,6 +428,30 @@ def check_reserves(attestation: Attestation, fingerprint: str, record: Record) -
         record,
         "reserves-coverage",
         "the signed coverage figures add up from the listed wallets",
+    )
+
+
+def check_distinct(reserves: Reserves, record: Record) -> None:
+    """Each network is listed once and each wallet once, as the chain sees it (T14): else one
+    wallet's balance could be counted twice, under two chain entries or twice in a category."""
+    problems = shared_network_problems(reserves.chains)
+    entries = []
+    for wallet in reserves.wallets:
+        chain = reserves.chain(wallet.chain)
+        assert chain is not None  # parse_reserves guarantees it
+        where = f"{wallet.chain} {wallet.address} ({wallet.category})"
+        try:
+            entries.append((where, wallet_identity(chain, wallet.address)))
+        except AddressError as exc:
+            raise VerificationError("reserves-distinct", f"{where}: {exc}") from exc
+    problems.extend(counted_twice_problems(entries))
+    if problems:
+        raise VerificationError("reserves-distinct", "; ".join(problems))
+    _passed(
+        record,
+        "reserves-distinct",
+        f"{len(reserves.chains)} distinct networks, {len(entries)} distinct wallets: "
+        "none is counted twice",
     )
 
 
