@@ -1140,7 +1140,7 @@ async function bitcoinScript(address, network) {
  * address or the Ed25519 key, as Python's chains.wallet_identity. (EIP-55 checksums need
  * Keccak, which this page does not have: `porsegregate verify` checks them.)
  */
-async function walletIdentity(chain, address) {
+export async function walletIdentity(chain, address) {
   let seen;
   if (chain.kind === "bitcoin") {
     seen = toHex(await bitcoinScript(address, chain.network));

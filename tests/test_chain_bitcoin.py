@@ -25,6 +25,7 @@ import base58
 import pytest
 from bech32m import codecs as bech32_codecs
 
+from porsegregate.chains import wallet_identity
 from porsegregate.chains.bitcoin import (
     BitcoinCoreRpc,
     Esplora,
@@ -38,6 +39,7 @@ from porsegregate.chains.bitcoin import (
     verify_bip322_simple,
 )
 from porsegregate.errors import AddressError, ChainError, SignatureError
+from porsegregate.protocol.models import ChainSnapshot
 
 from .conftest import VECTORS as VECTOR_DIR
 from .conftest import load_vectors
@@ -85,6 +87,12 @@ def test_address_vectors(case: dict[str, str]) -> None:
         case["type"], case["type"]
     )
     assert address_type(address, network) == expected_type
+    # T14: the wallet is the script, however the address is spelled (bech32 in capitals).
+    chain = ChainSnapshot("btc", "bitcoin", network, 0, "00" * 32, ())
+    identity = f"bitcoin:{network}:{case['script_pubkey']}"
+    assert wallet_identity(chain, address) == identity
+    if address[0] not in "123mn":
+        assert wallet_identity(chain, address.upper()) == identity
 
 
 def _segwit(hrp: str, version: int, program: bytes, spec: Any = None) -> str:

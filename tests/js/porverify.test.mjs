@@ -44,6 +44,7 @@ import {
   verifyInclusion,
   verifyProof,
   verifySite,
+  walletIdentity,
 } from "../../site/porverify.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -108,6 +109,38 @@ function coverageAsPython(report) {
     dedicated_shortfall: c.dedicatedShortfall,
   }));
 }
+
+test("a Bitcoin wallet's identity is the script bitcoinjs-lib computes, however it is spelled (T14)", async () => {
+  // tests/vectors/bitcoin_signatures.json: addresses and output scripts from bitcoinjs-lib.
+  const { addresses } = vectors("bitcoin_signatures.json");
+  assert.ok(addresses.length >= 10);
+  for (const a of addresses) {
+    const chain = { kind: "bitcoin", network: a.network };
+    const expected = `bitcoin:${a.network}:${a.script_pubkey}`;
+    assert.equal(await walletIdentity(chain, a.address), expected, a.address);
+    if (a.address.startsWith("bc1") || a.address.startsWith("tb1") || a.address.startsWith("bcrt1")) {
+      assert.equal(await walletIdentity(chain, a.address.toUpperCase()), expected, "BIP-173: capitals");
+      const mixed = a.address.slice(0, -1) + a.address.at(-1).toUpperCase();
+      if (mixed !== a.address) await assert.rejects(walletIdentity(chain, mixed), /mixes upper and lower case/);
+    }
+    const flipped = a.address.slice(0, -1) + (a.address.at(-1) === "q" ? "p" : "q");
+    await assert.rejects(walletIdentity(chain, flipped), /checksum|not a|neither/, flipped);
+    const other = a.network === "mainnet" ? "regtest" : "mainnet";
+    await assert.rejects(walletIdentity({ kind: "bitcoin", network: other }, a.address), /network|not a/);
+  }
+});
+
+test("EVM and Ed25519 identities: one address on one chain id, one key on one network (T14)", async () => {
+  const evm = { kind: "evm", network: "1" };
+  const address = "0xdAC17F958D2ee523a2206206994597C13D831ec7";
+  assert.equal(await walletIdentity(evm, address), `evm:1:${address.slice(2).toLowerCase()}`);
+  assert.notEqual(await walletIdentity({ kind: "evm", network: "137" }, address), await walletIdentity(evm, address));
+  await assert.rejects(walletIdentity(evm, "0x1234"), /not an EVM address/);
+  const sol = { kind: "ed25519", network: "mainnet-beta" };
+  const key = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB";
+  assert.equal(await walletIdentity(sol, key), `ed25519:mainnet-beta:${toHex(fromBase58(key))}`);
+  await assert.rejects(walletIdentity(sol, "Es9vMFrz"), /not a 32-byte public key/);
+});
 
 test("the vectors cover the reserves checks", () => {
   const reserves = proofs.filter((c) => c.name.startsWith("reserves:"));
