@@ -220,15 +220,15 @@ def swap_dir(staging: Path, target: Path) -> None:
         journal.unlink()
         raise
     _fault("swap:after-new-in")
-    _finish(target, old, journal, "swap")
+    _finish(target, old, journal, "swap:after-journal-removed")
 
 
-def _finish(target: Path, old: Path, journal: Path, stage: str) -> None:
+def _finish(target: Path, old: Path, journal: Path, point: str) -> None:
     """The new folder is at `target`: make that durable, drop the journal, then `old`."""
     fsync_dir(target.parent)
     journal.unlink()
     fsync_dir(target.parent)
-    _fault(f"{stage}:after-journal-removed")
+    _fault(point)
     _remove(old)
 
 
@@ -271,7 +271,7 @@ def recover_swap(target: Path) -> None:
             _fault("recover:after-new-in")
         elif not _exists(target) and _exists(old):
             os.rename(old, target)  # not reachable by swap_dir; never lose the old copy
-        _finish(target, old, journal, "recover")
+        _finish(target, old, journal, "recover:after-journal-removed")
     elif not _exists(target):
         olds = _leftovers(target, "old")
         if len(olds) > 1:
