@@ -86,6 +86,13 @@ def folder_lock(folder: Path, busy: str) -> Iterator[None]:
 #    swap is committed: recovery rolls it forward (promotes the staging folder, which
 #    was complete and on disk before the journal), exactly as a killed exchange leaves
 #    the new folder in place. The journal goes only after the second rename is durable.
+#
+# Rolling forward rather than back: it is what a killed exchange leaves (the new site in
+# place), and either way a publish leaves the site one log entry ahead of the workspace
+# log until it commits that log; the next publish catches the workspace up from the site
+# (publish/history.py `reconcile`), exactly as after a run killed between a completed
+# swap and its log commit. So a committed swap, exchanged or journalled, always ends
+# with the new site, and the workspace and site logs can never fork.
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
