@@ -104,6 +104,19 @@ def assert_complete(site: Path, published: dict[str, Any], epochs: list[str]) ->
     assert set(manifest.files) == files - {"manifest.json", "manifest.json.sig"}
 
 
+def assert_readable(
+    site: Path, published: dict[str, Any], before: list[str], fallback: bool
+) -> None:
+    """Right after a kill, before any recovery, what a reader (`serve`, a web server) sees:
+    with the exchange the site is always there and complete; only the fallback has a
+    moment without it (its journal then names the complete new folder)."""
+    if not site.exists():
+        assert fallback and (site.parent / ".site.swap").is_file()
+        return
+    epochs = [*before, NEW] if shown_epoch(site) == NEW else before
+    assert_complete(site, published, epochs)
+
+
 def test_every_fault_point_is_listed_and_tested() -> None:
     """Every `_fault(...)` in _fs.py names a listed point, and every point has a scenario."""
     source = Path(_fs.__file__).read_text(encoding="utf-8")
@@ -137,12 +150,14 @@ def test_a_publish_killed_at_any_step_loses_nothing(
     status = run_publish(config, NEW, codes, setup, fallback)
     assert status == -signal.SIGKILL, f"publish was not killed at {setup}"
     parent = site.parent
+    assert_readable(site, published, before, fallback)
     if point == "recover:after-restore":
         (parent / ".site.swap").unlink()  # as an earlier version left it: no journal
         assert not site.exists() and len(list(parent.glob(".site.old-*"))) == 1
     if point.startswith("recover:"):
         status = run_publish(config, NEXT, codes, point, fallback)
         assert status == -signal.SIGKILL, f"the next publish was not killed at {point}"
+        assert_readable(site, published, before, fallback)
 
     # What the next publish does first, under the lock: the site is complete, old or new.
     _fs.recover_swap(site)
