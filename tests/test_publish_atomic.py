@@ -220,6 +220,11 @@ def test_exchange_swaps_both_names_at_once(tmp_path: Path) -> None:
     assert ((a / "x").read_text(), (b / "x").read_text()) == ("B", "A")
     with pytest.raises(FileNotFoundError):
         _fs.exchange(a, tmp_path / "missing")
+    # EINVAL from the kernel (here: a folder exchanged with its own subfolder) is what a
+    # file system without RENAME_EXCHANGE answers: False, nothing changed, the fallback.
+    (a / "sub").mkdir()
+    assert _fs.exchange(a, a / "sub") is False
+    assert (a / "sub").is_dir() and (a / "x").read_text() == "B"
 
 
 def test_the_fallback_writes_its_journal_before_renaming(
