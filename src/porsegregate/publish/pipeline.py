@@ -1,9 +1,13 @@
 """Publishing an epoch: read, build, sign, write a whole site, then swap it in atomically.
 
 Nothing is written into the output folder until every file of the new site
-exists in a staging folder beside it; the swap is two renames, and any
-failure or interrupt before it removes the staging folder and leaves the
-previous site as it was.
+exists in a staging folder beside it, on disk; the swap (`_fs.swap_dir`) is an
+atomic exchange of the two folders' names, or where the file system cannot,
+a journal then two renames, so the site's name never stops naming a complete
+site that a later run can find. Any failure or interrupt before the swap
+removes the staging folder and leaves the previous site as it was; a run
+killed during it is finished by the next one (`_fs.recover_swap`, under the
+lock, before the site is read).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _crypto
-from .._fs import folder_lock, swap_dir
+from .._fs import folder_lock, recover_swap, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
 from ..protocol import layout
@@ -184,18 +188,16 @@ def _previous(site: Path, epoch: str, replace: bool) -> tuple[str | None, str | 
 
 @contextlib.contextmanager
 def _exclusive(site: Path) -> Iterator[None]:
-    """One publish at a time into a folder; leftovers of a killed run are then safe to remove.
+    """One publish at a time into a folder; a killed run's swap is finished first.
 
     The lock is on the site's parent folder itself, so nothing extra is created,
-    and the kernel releases it when a killed process dies.
+    and the kernel releases it when a killed process dies. Under it, before the
+    site is read, `recover_swap` restores or promotes the site a killed swap left
+    (never deleting its only complete copy) and removes the rest.
     """
     busy = f"another porsegregate publish is writing into {site.parent}; wait for it to finish"
     with folder_lock(site.parent, busy):
-        for leftover in (
-            *site.parent.glob(f".{site.name}.staging-*"),
-            *site.parent.glob(f".{site.name}.old-*"),
-        ):
-            shutil.rmtree(leftover, ignore_errors=True)
+        recover_swap(site)
         yield
 
 
@@ -309,7 +311,7 @@ def publish(
     site = options.site or config.site
     codes_path = options.codes_path or config.codes
     _refuse_codes_inside(site, codes_path)
-    previous, current = _previous(site, options.epoch, options.replace)
+    _previous(site, options.epoch, options.replace)  # fail early; read again under the lock
     declaration = load_declaration(config, options.reserves_path)
     if prepared is None or prepared.epoch != options.epoch or prepared.config.path != config.path:
         prepared = _prepare(config, passphrase, options.epoch, options.liabilities_path, progress)
@@ -318,26 +320,45 @@ def publish(
     )
     missing = config.reserves if declaration is None else None
     _refuse_unpublishable(assessment, options.allow_shortfall, missing)
+    due = _next_due(snapshot, options.next_due, config.interval_days)
+    site.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(site):
+        # What the site shows now is read only here, after a killed swap is recovered and
+        # while no other publish can change it.
+        previous, current = _previous(site, options.epoch, options.replace)
+        built = _build(config, options.epoch, snapshot, due, prepared, assessment, previous)
+        destination = _Destination(
+            site, codes_path, WorkspaceLog(config.log), current, options.replace
+        )
+        reconcile(destination.log, site)
+        return _write_site(built, destination, progress)
+
+
+def _build(
+    config: Config,
+    epoch: str,
+    snapshot: str,
+    next_due: str,
+    prepared: PreparedEpoch,
+    assessment: Assessment,
+    previous: str | None,
+) -> _BuiltEpoch:
+    """The epoch's attestation, chained to `previous`, with what signs and publishes it."""
     attestation = Attestation(
         format=PROTOCOL_VERSION,
         generator=f"porsegregate {__version__}",
         custodian=config.custodian,
         segregation_arrangement=config.segregation_arrangement,
-        epoch_id=options.epoch,
+        epoch_id=epoch,
         snapshot_time=snapshot,
         assets=prepared.proofs.assets,
         previous_attestation_sha256=previous,
         reserves=assessment.reserves,
-        next_due=_next_due(snapshot, options.next_due, config.interval_days),
+        next_due=next_due,
     )
-    built = _BuiltEpoch(
+    return _BuiltEpoch(
         prepared.proofs, attestation, attestation_bytes(attestation), prepared.signing_key
     )
-    site.parent.mkdir(parents=True, exist_ok=True)
-    destination = _Destination(site, codes_path, WorkspaceLog(config.log), current, options.replace)
-    with _exclusive(site):
-        reconcile(destination.log, site)
-        return _write_site(built, destination, progress)
 
 
 def _refuse_codes_inside(site: Path, codes_path: Path) -> None:
