@@ -31,6 +31,7 @@ from porsegregate.publish.client_codes import read_client_codes, write_client_co
 from porsegregate.publish.demo import DEMO_PASSPHRASE
 from porsegregate.verify.state import ClientState
 
+from .support import bundles as b
 from .support import history as h
 
 ENV = {"PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
@@ -369,6 +370,28 @@ def test_a_changed_balance_fails_totals_roots_and_that_clients_proof(
     report = audit_site(str(clean.site), room(clean, liabilities=changed, passphrase=False))
     assert "dataroom-totals" in failed_ids(report)
     assert report.status("dataroom-roots") == NOT_APPLICABLE
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [(b.asset_twice, "is listed twice"), (b.assets_reversed, "out of the attestation's order")],
+)
+def test_a_bundle_with_an_asset_twice_or_out_of_order_fails_the_data_room(
+    clean: h.History, tmp_path: Path, edit: Any, problem: str
+) -> None:
+    """The custodian re-encrypts a client's bundle (it holds the master secret) with an asset
+    listed twice (its balance shown twice) or the assets out of order: every path folds to the
+    signed root, the shard is in the re-signed manifest; the data room opens the bundle with
+    the client verifier's checks, and bundle-format fails."""
+    copy = clean.copy(tmp_path / "bundle")
+    account = b.client_holding(copy, 2)
+    b.rewrite_newest_bundle(copy, account, edit)
+    assert audit_site(str(copy.site)).ok  # without the data room no bundle can be opened
+    report = audit_site(str(copy.site), room(copy))
+    assert failed_ids(report) == {"dataroom-bundles"}
+    [detail] = details(report, "dataroom-bundles")
+    assert detail.startswith(f"{account}: bundle-format failed: your proof is malformed: ")
+    assert problem in detail
 
 
 def test_a_wrong_code_fails_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
