@@ -177,7 +177,7 @@ def test_bad_code_is_a_failed_check(workspace: Path) -> None:
     assert "check code failed" in result.output
 
 
-@pytest.mark.parametrize("option", [["--code", "ABCD-EFGH"], ["--code=ABCD-EFGH"]])
+@pytest.mark.parametrize("option", [["--code", "ABCD-EFGH"], ["--code=ABCD-EFGH"], ["--code"]])
 def test_a_code_on_the_command_line_is_refused(
     workspace: Path, tmp_path: Path, option: list[str]
 ) -> None:

@@ -353,6 +353,8 @@ def check(
 @click.option(
     "--code",
     hidden=True,
+    is_flag=False,
+    flag_value="",  # `--code` with no value is refused the same way
     expose_value=False,
     callback=_refuse_code_in_argv,
     help="Refused: other users see the command line.",
