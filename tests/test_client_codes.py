@@ -17,6 +17,7 @@ from porsegregate.errors import InputError
 from porsegregate.protocol.hashing import account_id_problem
 from porsegregate.publish.client_codes import (
     FORMULA_START,
+    escape_cell,
     read_client_codes,
     write_client_codes,
 )
@@ -29,10 +30,12 @@ from .conftest import PASSPHRASE
 
 FORMULA_IDS = ["=1+2", "+SUM(A1)", "-3", "@x", "'quoted", "''twice", "=", "'", "plain"]
 
+# Account ids the liabilities parser accepts (account_id_problem), many starting with a formula
+# character or an apostrophe (a leading tab or carriage return is never accepted: whitespace).
 account_ids = st.builds(
-    lambda prefix, rest: prefix + rest,
-    st.sampled_from(["", "=", "+", "-", "@", "'", "''", "'=", "\t", "\r"]),
-    st.text(max_size=40),
+    lambda prefix, rest: (prefix + rest).strip(),
+    st.sampled_from(["", "=", "+", "-", "@", "'", "''", "'=", "=+"]),
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40),
 ).filter(lambda a: account_id_problem(a) is None)
 
 
@@ -65,6 +68,8 @@ def test_formula_cells_are_escaped_with_an_apostrophe(tmp_path: Path) -> None:
     assert written == escaped
     assert {row[1] for row in cells(path)[1:]} == {"'-CODE"}
     assert read_client_codes(path) == {a: "-CODE" for a in FORMULA_IDS}
+    # A leading tab or carriage return (never in an accepted account id) is escaped too.
+    assert [escape_cell(c) for c in ("\tx", "\rx", "x=1")] == ["'\tx", "'\rx", "x=1"]
 
 
 def test_an_unescaped_file_still_reads_and_a_bad_one_names_its_line(tmp_path: Path) -> None:
