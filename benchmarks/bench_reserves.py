@@ -28,6 +28,7 @@ from eth_account.messages import encode_defunct
 from porsegregate import _crypto
 from porsegregate.chains import evm
 from porsegregate.publish.assess import challenges
+from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.publish.config import load_config
 from porsegregate.publish.demo import DEMO_PASSPHRASE
 from porsegregate.publish.pipeline import PublishOptions, assess_reserves, prepare_epoch, publish
@@ -95,7 +96,7 @@ def bench(count: int, runs: int, root: Path) -> dict[str, object]:
         EPOCH, snapshot_time="2026-11-30T23:59:59Z", reserves_path=toml, allow_shortfall=True
     )
     publish(config, DEMO_PASSPHRASE, options, prepared=prepared)
-    account, code = (ws / "private" / "client-codes.csv").read_text().splitlines()[1].split(",")
+    account, code = next(iter(read_client_codes(ws / "private" / "client-codes.csv").items()))
 
     def client() -> float:
         start = time.perf_counter()

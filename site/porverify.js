@@ -449,6 +449,26 @@ export function decodeBundle(bytes) {
   return { version, epoch, accountId, accountIdBytes, assets };
 }
 
+/**
+ * Why a bundle's assets are not each listed once in the attestation's order, or null
+ * (protocol sections 6 and 9). `attested` is the attestation's asset codes in its order; an
+ * asset it does not list is left to the asset-known check.
+ */
+export function assetOrderProblem(bundle, attested) {
+  const position = new Map(attested.map((code, i) => [code, i]));
+  const seen = new Set();
+  let last = -1;
+  for (const { asset } of bundle.assets) {
+    if (seen.has(asset)) return `asset ${asset} is listed twice`;
+    seen.add(asset);
+    const here = position.get(asset);
+    if (here === undefined) continue;
+    if (here < last) return `asset ${asset} is out of the attestation's order (after ${attested[last]})`;
+    last = here;
+  }
+  return null;
+}
+
 /** A shard file: Map from lookup hex to encrypted entry. */
 export function decodeShard(bytes) {
   const r = new Reader(bytes);
@@ -1748,7 +1768,12 @@ async function openBundle(run, attestation, keys, entry) {
   if (plaintext === null) throw run.fail("decrypt", "your proof does not decrypt with your code: it was altered");
   run.ok("decrypt", "your proof decrypts with your code (AES-256-GCM)");
   const bundle = parsedOrFail(run, "bundle-format", "your proof", () => decodeBundle(plaintext));
-  run.ok("bundle-format", "your proof is well formed");
+  const problem = assetOrderProblem(bundle, attestation.assets.map((a) => a.code));
+  if (problem !== null) {
+    const why = `${problem} (a balance shown twice, or out of place)`;
+    throw run.fail("bundle-format", `your proof is malformed: ${why}`);
+  }
+  run.ok("bundle-format", "your proof is well formed, each asset once, in the attestation's order");
   return bundle;
 }
 

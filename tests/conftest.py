@@ -19,6 +19,7 @@ def load_vectors(name: str) -> Any:
 @pytest.fixture(scope="session")
 def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A workspace initialised and published once: (config, result, codes by account)."""
+    from porsegregate.publish.client_codes import read_client_codes
     from porsegregate.publish.config import load_config
     from porsegregate.publish.demo_reserves import write_demo_reserves
     from porsegregate.publish.pipeline import PublishOptions, prepare_epoch, publish
@@ -36,7 +37,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "2026-11", snapshot_time="2026-11-30T23:59:59Z", reserves_path=reserves
     )
     result = publish(config, PASSPHRASE, options, prepared=prepared)
-    codes = dict(line.split(",", 1) for line in result.codes.read_text().splitlines()[1:])
+    codes = read_client_codes(result.codes)
     return {
         "config": config,
         "result": result,

@@ -28,9 +28,11 @@ from porsegregate.audit import (
 from porsegregate.cli import main
 from porsegregate.errors import InputError
 from porsegregate.protocol.serialization import parse_attestation
+from porsegregate.publish.client_codes import read_client_codes, write_client_codes
 from porsegregate.publish.demo import DEMO_PASSPHRASE
 from porsegregate.verify.state import ClientState
 
+from .support import bundles as b
 from .support import history as h
 
 ENV = {"PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
@@ -293,11 +295,10 @@ def test_a_fork_is_caught_with_the_state_of_the_other_branch(
             str(first.site),
             "--account",
             first.account,
-            "--code",
-            first.code,
             "--state",
             str(state),
         ],
+        env={"PORSEGREGATE_CODE": first.code},
         catch_exceptions=False,
     )
     assert seen.exit_code == 0, seen.output
@@ -394,14 +395,36 @@ def test_a_changed_balance_fails_totals_roots_and_that_clients_proof(
     assert report.status("dataroom-roots") == NOT_APPLICABLE
 
 
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [(b.asset_twice, "is listed twice"), (b.assets_reversed, "out of the attestation's order")],
+)
+def test_a_bundle_with_an_asset_twice_or_out_of_order_fails_the_data_room(
+    clean: h.History, tmp_path: Path, edit: Any, problem: str
+) -> None:
+    """The custodian re-encrypts a client's bundle (it holds the master secret) with an asset
+    listed twice (its balance shown twice) or the assets out of order: every path folds to the
+    signed root, the shard is in the re-signed manifest; the data room opens the bundle with
+    the client verifier's checks, and bundle-format fails."""
+    copy = clean.copy(tmp_path / "bundle")
+    account = b.client_holding(copy, 2)
+    b.rewrite_newest_bundle(copy, account, edit)
+    assert audit_site(str(copy.site)).ok  # without the data room no bundle can be opened
+    report = audit_site(str(copy.site), room(copy))
+    assert failed_ids(report) == {"dataroom-bundles"}
+    [detail] = details(report, "dataroom-bundles")
+    assert detail.startswith(f"{account}: bundle-format failed: your proof is malformed: ")
+    assert problem in detail
+
+
 def test_a_wrong_code_fails_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
     from porsegregate.protocol.codes import client_secret, format_code
 
-    lines = codes_of(clean).read_text().splitlines()
-    account = lines[5].split(",", 1)[0]
-    lines[5] = f"{account},{format_code(client_secret(os.urandom(32), account))}"
+    codes = read_client_codes(codes_of(clean))
+    account = list(codes)[4]
+    codes[account] = format_code(client_secret(os.urandom(32), account))
     wrong = tmp_path / "codes.csv"
-    wrong.write_text("\n".join(lines) + "\n")
+    write_client_codes(wrong, codes.items())
     report = audit_site(str(clean.site), room(clean, codes=wrong))
     assert failed_ids(report) == {"dataroom-bundles"}
     assert details(report, "dataroom-bundles") == [
@@ -457,8 +480,11 @@ def test_auditor_cosignatures_are_checked(clean: h.History, tmp_path: Path) -> N
     report = audit_site(str(copy.site))
     assert report.ok, [(c.id, c.detail) for c in report.failed]
     assert report.status("auditor-signatures") == PASS
-    # The newest epoch is co-signed at the root and in its home: three in all.
-    assert "all 3 auditor co-signature(s)" in details(report, "auditor-signatures")[0]
+    # The newest epoch's co-signature is published at the root and in its home: it is one
+    # co-signature, counted once; with the oldest epoch's, two in all (not three).
+    assert (copy.site / "epochs" / copy.epochs[-1] / "auditors" / "index.json").is_file()
+    [summary] = details(report, "auditor-signatures")
+    assert "all 2 auditor co-signature(s)" in summary, summary
 
     h.forge_auditor_signature(copy, copy.epochs[1])  # a signature over other bytes
     report = audit_site(str(copy.site))
@@ -466,6 +492,20 @@ def test_auditor_cosignatures_are_checked(clean: h.History, tmp_path: Path) -> N
     [problem] = details(report, "auditor-signatures")
     assert problem.startswith(f"epochs/{copy.epochs[1]}/: auditors/")
     assert "does not verify over this attestation.json" in problem
+
+
+def test_a_bad_newest_cosignature_is_one_finding(clean: h.History, tmp_path: Path) -> None:
+    """The newest epoch's co-signature, forged, in both places: one finding naming both."""
+    import shutil
+
+    copy = clean.copy(tmp_path / "forged-newest")
+    fingerprint = h.forge_auditor_signature(copy)
+    home = copy.site / "epochs" / copy.epochs[-1]
+    shutil.copytree(copy.site / "auditors", home / "auditors")
+    report = audit_site(str(copy.site))
+    assert failed_ids(report) == {"auditor-signatures"}
+    [problem] = details(report, "auditor-signatures")
+    assert problem.startswith(f"./ and epochs/{copy.epochs[-1]}/: auditors/{fingerprint}/")
 
 
 def test_an_unlisted_auditor_folder_fails(clean: h.History, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.serve import make_server
 
 from .conftest import VECTORS
@@ -53,12 +54,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     out = tmp_path_factory.mktemp("browser-demo")
     result = run_demo(out, clients=400, seed=3)
-    rows = [line.split(",", 1) for line in result.publish.codes.read_text().splitlines()[1:]]
+    codes = read_client_codes(result.publish.codes)
     url, server = serve(result.publish.site)
     yield {
         "url": url,
         "site": result.publish.site,
-        "codes": dict(rows),
+        "codes": codes,
         "fingerprint": result.publish.fingerprint,
         "out": out,
         "dedicated": (result.sample_account, result.sample_code),
@@ -75,7 +76,7 @@ def short_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
 
     out = tmp_path_factory.mktemp("browser-shortfall")
     result = run_demo(out, clients=400, seed=3, shortfall=True)
-    codes = dict(line.split(",", 1) for line in result.publish.codes.read_text().splitlines()[1:])
+    codes = read_client_codes(result.publish.codes)
     liabilities = load_config(result.workspace / CONFIG_NAME).liabilities
     sol = [
         line.split(",")[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from porsegregate.cli import main
+from porsegregate.publish.client_codes import read_client_codes
 
 from .conftest import PASSPHRASE
 
@@ -45,8 +47,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def codes(ws: Path) -> dict[str, str]:
-    lines = (ws / "private" / "client-codes.csv").read_text().splitlines()[1:]
-    return dict(line.split(",", 1) for line in lines)
+    return read_client_codes(ws / "private" / "client-codes.csv")
+
+
+def with_code(code: str) -> dict[str, str]:
+    """The client's code as verify takes it without a prompt: $PORSEGREGATE_CODE, not argv."""
+    return {**ENV, "PORSEGREGATE_CODE": code}
 
 
 def test_publish_json(workspace: Path) -> None:
@@ -77,9 +83,8 @@ def test_verify_ok_and_json(workspace: Path) -> None:
         str(workspace / "site"),
         "--account",
         "alice@example.com",
-        "--code",
-        code,
         "--json",
+        env=with_code(code),
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
@@ -100,7 +105,7 @@ def test_verify_reads_the_code_from_a_prompt_without_echo(workspace: Path) -> No
 def test_verify_failure_exit_1_names_the_check(workspace: Path) -> None:
     code = codes(workspace)["alice@example.com"]
     result = run(
-        "verify", "--site", str(workspace / "site"), "--account", "bob-7731", "--code", code
+        "verify", "--site", str(workspace / "site"), "--account", "bob-7731", env=with_code(code)
     )
     assert result.exit_code == 1
     assert "NOT VERIFIED: check bundle-account failed" in result.output
@@ -114,10 +119,9 @@ def test_verify_wrong_key_pin_exit_1(workspace: Path) -> None:
         str(workspace / "site"),
         "--account",
         "alice@example.com",
-        "--code",
-        code,
         "--expect-key",
         "ab" * 32,
+        env=with_code(code),
     )
     assert result.exit_code == 1
     assert "check key-pin failed" in result.output
@@ -132,10 +136,9 @@ def test_save_proof_then_verify_offline(workspace: Path, tmp_path: Path) -> None
         str(workspace / "site"),
         "--account",
         "carol.ltd",
-        "--code",
-        code,
         "--save-proof",
         str(proof),
+        env=with_code(code),
     )
     assert result.exit_code == 0, result.output
     shutil.rmtree(tmp_path / "nothing", ignore_errors=True)
@@ -151,17 +154,9 @@ def test_save_proof_then_verify_offline(workspace: Path, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("args", "exit_code", "message"),
     [
-        (["verify", "--account", "a", "--code", "x"], 2, "give exactly one of --site or --proof"),
-        (
-            ["verify", "--site", "/nonexistent", "--account", "a", "--code", "x"],
-            3,
-            "no such site folder",
-        ),
-        (
-            ["verify", "--proof", "/nonexistent.json", "--account", "a", "--code", "x"],
-            3,
-            "proof file not found",
-        ),
+        (["verify", "--account", "a"], 2, "give exactly one of --site or --proof"),
+        (["verify", "--site", "/nonexistent", "--account", "a"], 3, "no such site folder"),
+        (["verify", "--proof", "/nonexistent.json", "--account", "a"], 3, "proof file not found"),
         (["publish", "-w", "/nonexistent", "--epoch", "e"], 3, "no such config file"),
         (["publish"], 2, "Missing option '--epoch'"),
         (["frobnicate"], 2, "No such command"),
@@ -169,15 +164,38 @@ def test_save_proof_then_verify_offline(workspace: Path, tmp_path: Path) -> None
     ],
 )
 def test_usage_and_input_errors(args: list[str], exit_code: int, message: str) -> None:
-    result = run(*args)
+    result = run(*args, env=with_code("x"))
     assert result.exit_code == exit_code, result.output
     assert message in result.output
 
 
 def test_bad_code_is_a_failed_check(workspace: Path) -> None:
-    result = run("verify", "--site", str(workspace / "site"), "--account", "a", "--code", "0000")
+    result = run(
+        "verify", "--site", str(workspace / "site"), "--account", "a", env=with_code("0000")
+    )
     assert result.exit_code == 1
     assert "check code failed" in result.output
+
+
+@pytest.mark.parametrize("option", [["--code", "ABCD-EFGH"], ["--code=ABCD-EFGH"], ["--code"]])
+def test_a_code_on_the_command_line_is_refused(
+    workspace: Path, tmp_path: Path, option: list[str]
+) -> None:
+    """`--code` would show a client's secret to every user of the machine (`ps`): exit 2,
+    saying how to give the code instead; nothing is checked, nothing is saved."""
+    code = codes(workspace)["alice@example.com"]
+    saved = tmp_path / "proof.json"
+    site = str(workspace / "site")
+    args = ["verify", "--site", site, "--account", "alice@example.com", *option]
+    result = run(*args, "--save-proof", str(saved), env=with_code(code))
+    assert result.exit_code == 2, result.output
+    assert "--code is not accepted" in result.output
+    for way in ("--code-file", "PORSEGREGATE_CODE", "prompt"):
+        assert way in result.output
+    assert "ABCD-EFGH" not in result.output and not saved.exists()
+    # Not offered by --help either; --code-file and the environment variable are.
+    usage = run("verify", "--help").output
+    assert "--code " not in usage and "--code-file" in usage and "PORSEGREGATE_CODE" in usage
 
 
 def test_publish_bad_epoch_and_bad_input(workspace: Path, tmp_path: Path) -> None:
@@ -235,6 +253,20 @@ def test_demo_subprocess_and_openssl(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "account:" in proc.stdout and "code:" in proc.stdout
+    # The printed next steps never put the code on a command line, and work as printed with
+    # the code in the environment (a real subprocess, whose argv holds no code).
+    sample = read_client_codes(out / "client-codes.csv")
+    [shown] = [
+        line.split(":", 1)[1].strip() for line in proc.stdout.splitlines() if "code:" in line
+    ]
+    assert shown in sample.values()
+    commands = [line.strip() for line in proc.stdout.splitlines() if "porsegregate " in line]
+    assert commands and not any(shown in c or "--code " in c for c in commands)
+    [printed] = [shlex.split(c) for c in commands if c.startswith("porsegregate verify ")]
+    printed = [sys.executable, "-m", "porsegregate.cli", *printed[1:]]
+    env = {**os.environ, "PORSEGREGATE_CODE": shown}
+    checked = subprocess.run(printed, capture_output=True, text=True, timeout=120, env=env)
+    assert checked.returncode == 0 and "VERIFIED" in checked.stdout, checked.stdout + checked.stderr
     site = out / "site"
     for doc in ("attestation.json", "manifest.json"):
         check = subprocess.run(
@@ -276,15 +308,18 @@ def test_demo_subprocess_and_openssl(tmp_path: Path) -> None:
         text=True,
     )
     assert check.returncode != 0
-    lines = (out / "client-codes.csv").read_text().splitlines()
-    account, code = lines[1].split(",")
+    account, code = next(iter(read_client_codes(out / "client-codes.csv").items()))
     proc = subprocess.run(
         ["porsegregate", "verify", "--site", str(site), "--account", account, "--json"],
-        input=code + "\n",
+        stdin=subprocess.DEVNULL,  # no prompt to answer: the code comes from the environment
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": __import__("os").environ["PATH"], "PORSEGREGATE_CODE": code},
+        env={
+            "PATH": os.environ["PATH"],
+            "PORSEGREGATE_CODE": code,
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["verified"] is True

@@ -24,6 +24,7 @@ from porsegregate import _crypto
 from porsegregate.cosign import cosign
 from porsegregate.protocol.cosignature import COSIGN_FORMAT, name_problem, statement_problem
 from porsegregate.protocol.serialization import canonical, parse_attestation
+from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.verify.client import HistoryReport, Report, verify_history, verify_site
 from porsegregate.verify.state import ClientState
 
@@ -77,9 +78,7 @@ def publish_with_newcomer(copy: h.History, epoch: str, seed: int) -> tuple[str, 
     )
     publish(copy.config, DEMO_PASSPHRASE, options)
     account = f"C{h.CLIENTS + 1:08d}"
-    codes = dict(
-        line.split(",", 1) for line in (copy.root / "client-codes.csv").read_text().splitlines()[1:]
-    )
+    codes = read_client_codes(copy.root / "client-codes.csv")
     return account, codes[account]
 
 
@@ -470,10 +469,13 @@ def test_node_vectors_and_a_published_site(
     history_env, expected = history_scenarios(tmp)
     expect_path = tmp / "python-verdicts.json"
     expect_path.write_text(json.dumps(expected, indent=1))
+    # The clients' codes as [[account id, code], ...], read the one way (read_client_codes).
+    codes_path = tmp / "client-codes.json"
+    codes_path.write_text(json.dumps(list(published["codes"].items()), ensure_ascii=False))
     env = {
         **os.environ,
         "PORSEGREGATE_TEST_SITE": str(published["site"]),
-        "PORSEGREGATE_TEST_CODES": str(published["result"].codes),
+        "PORSEGREGATE_TEST_CODES": str(codes_path),
         **history_env,
         "PORSEGREGATE_HISTORY_EXPECT": str(expect_path),
     }

@@ -16,6 +16,7 @@ from porsegregate.errors import ConfigError, InputError
 from porsegregate.protocol.bundle import decode_shard
 from porsegregate.protocol.layout import shard_name
 from porsegregate.protocol.serialization import parse_attestation, parse_manifest
+from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.publish.config import load_config
 from porsegregate.publish.pipeline import PublishOptions, publish
 from porsegregate.publish.workspace import init_workspace
@@ -97,9 +98,7 @@ def test_shard_names_come_only_from_lookup_ids(tmp_path: Path) -> None:
     blob = b"".join(site_files(result.site).values())
     for hostile in HOSTILE_IDS:
         assert hostile.encode() not in blob
-    codes = dict(
-        line.split(",", 1) for line in result.codes.read_text().splitlines()[1:] if "," in line
-    )
+    codes = read_client_codes(result.codes)
     report = verify_site(str(result.site), "Zoë 日本", codes["Zoë 日本"])
     assert report.verified
 

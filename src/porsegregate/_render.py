@@ -151,6 +151,8 @@ def demo_summary(result: DemoResult, port: int) -> None:
     click.echo("Try a client's check (account id and code):")
     click.echo(f"  account: {result.sample_account}")
     click.echo(f"  code:    {result.sample_code}")
+    click.echo("  (the command asks for the code; or give --code-file FILE or $PORSEGREGATE_CODE,")
+    click.echo("  never the code itself on a command line, where other users can see it)")
     click.echo(
         f"  porsegregate verify --site {published.site} --account {result.sample_account}"
         f" --expect-key {published.fingerprint}"

@@ -118,10 +118,19 @@ def _passphrase(passphrase_file: Path | None, confirm: bool = False) -> bytes:
     return _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
 
 
-def _client_code(code: str | None, code_file: Path | None) -> str:
-    """--code, else the code's file, environment variable or prompt."""
-    if code is not None:
-        return code
+def _refuse_code_in_argv(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """`verify --code` is gone: a code on the command line is seen by every user (`ps`)."""
+    if value is not None:
+        raise click.UsageError(
+            "--code is not accepted: a code on the command line is visible to other users "
+            f"(ps) and kept in shell history; use --code-file FILE, set ${CODE_ENV}, or leave "
+            "both out and type the code at the prompt",
+            ctx,
+        )
+
+
+def _client_code(code_file: Path | None) -> str:
+    """The code from its file, environment variable or prompt (never from argv)."""
     ask = _Ask(
         "Your client code", f"no code: use --code-file, ${CODE_ENV}, or type it at the prompt"
     )
@@ -342,9 +351,19 @@ def check(
 @click.option("--proof", type=_FILE, help="A downloaded proof file (offline).")
 @click.option("--account", required=True, help="Your account id, exactly as the custodian has it.")
 @click.option(
-    "--code", help="Your client code (safer: --code-file, $PORSEGREGATE_CODE or the prompt)."
+    "--code",
+    hidden=True,
+    is_flag=False,
+    flag_value="",  # `--code` with no value is refused the same way
+    expose_value=False,
+    callback=_refuse_code_in_argv,
+    help="Refused: other users see the command line.",
 )
-@click.option("--code-file", type=_FILE, help="Read the code from a file.")
+@click.option(
+    "--code-file",
+    type=_FILE,
+    help=f"Read your client code from this file (else ${CODE_ENV}, else a prompt).",
+)
 @click.option("--expect-key", help="The custodian key fingerprint you expect (hex).")
 @click.option("--save-proof", type=_FILE, help="Save your proof for offline use.")
 @click.option(
@@ -364,7 +383,6 @@ def verify(
     site: str | None,
     proof: Path | None,
     account: str,
-    code: str | None,
     code_file: Path | None,
     expect_key: str | None,
     save_proof: Path | None,
@@ -383,7 +401,7 @@ def verify(
     if proof is not None and (state_file is not None or all_epochs):
         raise click.UsageError("--state and --all-epochs need --site (a proof file has no log)")
     with _errors():
-        secret_code = _client_code(code, code_file)
+        secret_code = _client_code(code_file)
         state = ClientState(state_file) if state_file is not None else None
         history: HistoryReport | None = None
         if proof is not None:

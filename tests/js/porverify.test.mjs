@@ -431,7 +431,9 @@ test("amounts are formatted exactly, without floats", () => {
 // ------------------------------------------------------------- a real site
 
 const siteDir = process.env.PORSEGREGATE_TEST_SITE;
-const codesCsv = process.env.PORSEGREGATE_TEST_CODES;
+// [[account id, code], ...]: tests/test_js.py writes it from read_client_codes (the codes
+// CSV escapes cells against spreadsheet formulas; only read_client_codes reads it).
+const codesJson = process.env.PORSEGREGATE_TEST_CODES;
 
 function siteFetch(root, tamper = {}, seen = []) {
   return async (url) => {
@@ -451,7 +453,7 @@ function siteFetch(root, tamper = {}, seen = []) {
 const BASE = "http://127.0.0.1/site/";
 
 test("a published site verifies for its clients, fetching one shard", { skip: !siteDir }, async () => {
-  const rows = readFileSync(codesCsv, "utf8").trim().split("\n").slice(1).map((l) => l.split(","));
+  const rows = JSON.parse(readFileSync(codesJson, "utf8"));
   assert.ok(rows.length >= 3);
   for (const [account, code] of rows.slice(0, 5)) {
     const seen = [];
@@ -464,7 +466,7 @@ test("a published site verifies for its clients, fetching one shard", { skip: !s
 });
 
 test("a published site: wrong code, tampered shard, tampered manifest", { skip: !siteDir }, async () => {
-  const rows = readFileSync(codesCsv, "utf8").trim().split("\n").slice(1).map((l) => l.split(","));
+  const rows = JSON.parse(readFileSync(codesJson, "utf8"));
   const [account, code] = rows[0];
   let r = await verifySite(BASE, account, rows[1][1], { fetch: siteFetch(siteDir) });
   assert.equal(r.failed.id, "bundle-account");
@@ -495,7 +497,7 @@ test("a published site: wrong code, tampered shard, tampered manifest", { skip: 
 });
 
 test("a published site: reserves checked, coverage shown, the dedicated client finds their wallet", { skip: !siteDir }, async () => {
-  const rows = readFileSync(codesCsv, "utf8").trim().split("\n").slice(1).map((l) => l.split(","));
+  const rows = JSON.parse(readFileSync(codesJson, "utf8"));
   const signed = JSON.parse(readFileSync(join(siteDir, "attestation.json"), "utf8"));
   assert.ok(signed.reserves.wallets.length >= 1, "the published site declares reserves");
   const fetch = siteFetch(siteDir);

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from porsegregate import _crypto
 from porsegregate.protocol.serialization import canonical, checkpoint_bytes, parse_checkpoint
+from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.publish.config import Config
 from porsegregate.publish.demo import DEMO_PASSPHRASE, run_demo
 from porsegregate.publish.keys import load_signing_key
@@ -59,9 +60,7 @@ def build_history(root: Path) -> History:
 
     result = run_demo(root, clients=CLIENTS, seed=11, epochs=EPOCHS)
 
-    codes = dict(
-        line.split(",", 1) for line in (root / "client-codes.csv").read_text().splitlines()[1:]
-    )
+    codes = read_client_codes(root / "client-codes.csv")
     entries = json.loads((root / "site" / "log" / "entries.json").read_text())["entries"]
     return History(
         root,

@@ -630,6 +630,13 @@ def proof_cases() -> list[dict[str, Any]]:
     # T9: last epoch's bundle, re-encrypted for this epoch's lookup id.
     bad("replayed proof from an older epoch (T9)", a, f.forged(a, old.bundle(a)), "bundle-epoch")
     reserves_cases(f, ok, bad)
+    # Each asset at most once, in the attestation's order (sections 6 and 9): a balance shown
+    # twice, or assets out of order, is a malformed bundle even though every path folds.
+    twice = replace(b, assets=(b.assets[0], *b.assets))
+    bad("an asset listed twice (its balance shown twice)", a, f.forged(a, twice), "bundle-format")
+    assert len(b.assets) >= 2, "alice holds two assets"
+    backwards = replace(b, assets=tuple(reversed(b.assets)))
+    bad("assets out of the attestation's order", a, f.forged(a, backwards), "bundle-format")
     return cases
 
 

@@ -340,19 +340,28 @@ class _Audit:
                 )
 
     def _auditors(self, folders: list[_Folder]) -> None:
-        """Co-signatures by auditors: `auditors/<fingerprint>/` of each epoch they sign."""
-        count = 0
+        """Co-signatures by auditors: `auditors/<fingerprint>/` of each epoch they sign.
+
+        The newest epoch's co-signatures are published twice (at the root and in its home
+        `epochs/<id>/`): each is one co-signature, counted and reported once per epoch and
+        auditor fingerprint (a problem found in both places is one finding naming both).
+        """
+        verified: set[tuple[str, str]] = set()
+        problems: dict[tuple[str, str, str], list[str]] = {}
         for folder in folders:
             if self.site.is_url:
                 reader = SiteReader(urllib.parse.urljoin(self.site.location, folder.prefix))
             else:
                 reader = SiteReader(str(self.site.root / folder.prefix))
+            epoch = folder.attestation.epoch_id if folder.attestation else folder.prefix
             cosignatures = verify_cosignatures(reader, folder.attestation_data)
-            count += len(cosignatures)
             for cosignature in cosignatures:
-                if not cosignature.ok:
-                    where = folder.prefix or "./"
-                    self.findings.fail("auditor-signatures", f"{where}: {cosignature.detail}")
+                key = (epoch, cosignature.fingerprint)
+                if cosignature.ok:
+                    verified.add(key)
+                else:
+                    places = problems.setdefault((*key, cosignature.detail), [])
+                    places.append(folder.prefix or "./")
             listed = {c.fingerprint for c in cosignatures}
             for name in self.subfolders(folder.prefix + layout.AUDITORS) or []:
                 if not name.startswith(".") and name not in listed:
@@ -362,6 +371,9 @@ class _Audit:
                         f"{layout.AUDITORS_INDEX}: no verifier shows it (a withdrawn or hidden "
                         "co-signature)",
                     )
+        for (_, _, detail), places in problems.items():
+            self.findings.fail("auditor-signatures", f"{' and '.join(places)}: {detail}")
+        count = len(verified | {(epoch, fingerprint) for epoch, fingerprint, _ in problems})
         if count == 0 and not self.findings.problems["auditor-signatures"]:
             self.findings.na(
                 "auditor-signatures", "no auditor has co-signed any epoch of this site"
@@ -370,7 +382,9 @@ class _Audit:
             self.findings.ok(
                 "auditor-signatures",
                 f"all {count} auditor co-signature(s) listed in auditors/index.json verify over "
-                "their epoch's attestation (with their signed auditor.json and statement)",
+                "their epoch's attestation (with their signed auditor.json and statement), "
+                "each counted once per epoch and auditor (the newest epoch's are at the root "
+                "and in its home)",
             )
 
     def _log(self, root: _Folder, entries: list[LogEntry] | None) -> Checkpoint | None:

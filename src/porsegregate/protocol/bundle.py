@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import FormatError
@@ -129,6 +130,29 @@ def decode_bundle(data: bytes) -> Bundle:
         assets.append(AssetProof(code, tuple(leaves)))
     r.done()
     return Bundle(version, epoch, account_id, tuple(assets))
+
+
+def asset_order_problem(bundle: Bundle, attested: Sequence[str]) -> str | None:
+    """Why the bundle's assets are not each listed once in the attestation's order, or None.
+
+    `attested` is the attestation's asset codes in its order. An asset it does not list is
+    left to the `asset-known` check (docs/protocol.md sections 6 and 9).
+    """
+    position = {code: i for i, code in enumerate(attested)}
+    seen: set[str] = set()
+    last = -1
+    for asset in bundle.assets:
+        code = asset.asset
+        if code in seen:
+            return f"asset {code} is listed twice"
+        seen.add(code)
+        here = position.get(code)
+        if here is None:
+            continue
+        if here < last:
+            return f"asset {code} is out of the attestation's order (after {attested[last]})"
+        last = here
+    return None
 
 
 def bundle_aad(epoch: str, lookup: bytes) -> bytes:

@@ -1,5 +1,16 @@
-"""The private client codes file, `account_id,code`: written by publish, read by the demo,
-the data room and a custodian's own delivery tools. Never published."""
+"""The private client codes file, written by publish, read by the demo, the data room and a
+custodian's own delivery tools (`read_client_codes`). Never published.
+
+Format: UTF-8 CSV (RFC 4180 quoting, `\\n` line ends), header `account_id,code`, then one
+row per client. Custodians open it in spreadsheets, so no cell may start with a character
+a spreadsheet reads as the start of a formula (CSV injection, OWASP): a cell whose text
+starts with `=`, `+`, `-`, `@`, a tab, a carriage return, or an apostrophe `'` is written
+with one more `'` in front (OWASP's escape, shown as text by spreadsheets), and a cell read
+back that starts with `'` loses that one `'`. Escaping the apostrophe too makes the rule
+unambiguous: every account id round-trips exactly (`'quoted` is written `''quoted`). A
+cell starting with a formula character without the `'` (a file from before this rule, or
+edited by hand) is read as it stands.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +23,26 @@ from .._fs import atomic_write
 from ..errors import InputError
 
 HEADER = ["account_id", "code"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ESCAPE = "'"
+
+
+def escape_cell(text: str) -> str:
+    """The cell as written: `'` in front of a formula character or of a leading `'`."""
+    return ESCAPE + text if text.startswith((*FORMULA_START, ESCAPE)) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The cell as read: one leading `'` removed (the inverse of escape_cell)."""
+    return text[1:] if text.startswith(ESCAPE) else text
 
 
 def write_client_codes(path: Path, rows: Iterable[tuple[str, str]]) -> None:
-    """Written atomically, readable by the custodian alone (0600)."""
+    """Written atomically, readable by the custodian alone (0600), safe in a spreadsheet."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(HEADER)
-    writer.writerows(rows)
+    writer.writerows((escape_cell(account), escape_cell(code)) for account, code in rows)
     atomic_write(path, text.getvalue().encode(), mode=0o600)
 
 
@@ -38,5 +61,8 @@ def read_client_codes(path: Path) -> dict[str, str]:
     for number, row in enumerate(rows[1:], 2):
         if len(row) != 2:
             raise InputError(f"{path}:{number}: expected 2 fields account_id,code")
-        codes[row[0]] = row[1]
+        account = unescape_cell(row[0])
+        if account in codes:
+            raise InputError(f"{path}:{number}: account id {account!r} is listed twice")
+        codes[account] = unescape_cell(row[1])
     return codes

@@ -31,7 +31,13 @@ from ..errors import (
     VerificationError,
 )
 from ..protocol.amounts import format_decimal
-from ..protocol.bundle import Bundle, bundle_aad, decode_bundle, decode_shard
+from ..protocol.bundle import (
+    Bundle,
+    asset_order_problem,
+    bundle_aad,
+    decode_bundle,
+    decode_shard,
+)
 from ..protocol.codes import parse_code
 from ..protocol.control import (
     EpochContext,
@@ -537,7 +543,17 @@ def open_bundle(
         bundle = decode_bundle(plaintext)
     except FormatError as exc:
         raise VerificationError("bundle-format", f"your proof is malformed: {exc}") from exc
-    _passed(record, "bundle-format", "your proof is well formed")
+    problem = asset_order_problem(bundle, [a.code for a in attestation.assets])
+    if problem is not None:
+        raise VerificationError(
+            "bundle-format",
+            f"your proof is malformed: {problem} (a balance shown twice, or out of place)",
+        )
+    _passed(
+        record,
+        "bundle-format",
+        "your proof is well formed, each asset once, in the attestation's order",
+    )
     return bundle
 
 

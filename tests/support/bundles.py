@@ -1,0 +1,87 @@
+"""Attacks on clients' proof bundles by the custodian, who holds the master secret (so every
+client's keys) and the signing key: a bundle rewritten, re-encrypted validly, its shard
+re-listed in a re-signed manifest. Every path still folds to the signed root; only the
+bundle's form gives it away (docs/protocol.md sections 6 and 9: `bundle-format`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+
+from porsegregate import _crypto
+from porsegregate.protocol import layout
+from porsegregate.protocol.bundle import (
+    Bundle,
+    bundle_aad,
+    decode_bundle,
+    decode_shard,
+    encode_bundle,
+    encode_shard,
+)
+from porsegregate.protocol.codes import client_secret
+from porsegregate.protocol.hashing import epoch_keys
+from porsegregate.protocol.serialization import canonical, parse_attestation, parse_manifest
+from porsegregate.publish.demo import DEMO_PASSPHRASE
+from porsegregate.publish.keys import load_master_secret
+
+from .history import History
+
+
+def asset_twice(bundle: Bundle) -> Bundle:
+    """The client's first asset listed again: its balance shown twice."""
+    return replace(bundle, assets=(bundle.assets[0], *bundle.assets))
+
+
+def assets_reversed(bundle: Bundle) -> Bundle:
+    """The client's assets out of the attestation's order."""
+    return replace(bundle, assets=tuple(reversed(bundle.assets)))
+
+
+def client_holding(h: History, assets: int) -> str:
+    """An account whose newest-epoch bundle lists at least this many assets."""
+    for account in h.codes:
+        if len(newest_bundle(h, account).assets) >= assets:
+            return account
+    raise AssertionError(f"no client holds {assets} assets")
+
+
+def newest_bundle(h: History, account: str) -> Bundle:
+    """The account's bundle in the newest epoch, opened as the custodian can."""
+    attestation = parse_attestation((h.site / layout.ATTESTATION).read_bytes())
+    manifest = parse_manifest((h.site / layout.MANIFEST).read_bytes())
+    master = load_master_secret(h.config.master_secret, DEMO_PASSPHRASE)
+    keys = epoch_keys(client_secret(master, account), attestation.epoch_id)
+    name = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
+    entry = decode_shard((h.site / name).read_bytes())[keys.lookup]
+    aad = bundle_aad(attestation.epoch_id, keys.lookup)
+    return decode_bundle(_crypto.aes_gcm_decrypt(keys.key, entry, aad))
+
+
+def rewrite_newest_bundle(h: History, account: str, edit: Callable[[Bundle], Bundle]) -> None:
+    """The newest epoch's bundle of `account`, edited, re-encrypted under the client's own key
+    and re-published at the root and in the epoch's home, with their manifests re-signed."""
+    attestation = parse_attestation((h.site / layout.ATTESTATION).read_bytes())
+    epoch = attestation.epoch_id
+    master = load_master_secret(h.config.master_secret, DEMO_PASSPHRASE)
+    keys = epoch_keys(client_secret(master, account), epoch)
+    aad = bundle_aad(epoch, keys.lookup)
+    for folder in (h.site, h.site / "epochs" / epoch):
+        manifest_path = folder / layout.MANIFEST
+        manifest = parse_manifest(manifest_path.read_bytes())
+        name = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
+        shard = folder / name
+        entries = decode_shard(shard.read_bytes())
+        bundle = decode_bundle(_crypto.aes_gcm_decrypt(keys.key, entries[keys.lookup], aad))
+        entries[keys.lookup] = _crypto.aes_gcm_encrypt(keys.key, encode_bundle(edit(bundle)), aad)
+        data = encode_shard(sorted(entries.items()))
+        shard.unlink()  # never write through a hard link into another folder
+        shard.write_bytes(data)
+        doc = json.loads(manifest_path.read_bytes())
+        doc["files"][name] = _crypto.sha256_hex(data)
+        signed = canonical(doc)
+        signature = h.signing_key().sign(signed)
+        signature_path = folder / layout.sig(layout.MANIFEST)
+        for path, content in ((manifest_path, signed), (signature_path, signature)):
+            path.unlink()
+            path.write_bytes(content)
