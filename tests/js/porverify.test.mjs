@@ -140,13 +140,18 @@ for (const c of proofs) {
       assert.match(r.keyFingerprint, /^[0-9a-f]{64}$/);
       if ("shortfall" in c.expect) assert.equal(r.shortfall, c.expect.shortfall);
       if ("coverage" in c.expect) assert.deepEqual(coverageAsPython(r), c.expect.coverage);
-      // Every reserves check ran, in Python's order, right after the attestation checks.
+      // The log checks of a porsegregate-proof/2 file, then every reserves check, in Python's
+      // order, right after the attestation checks; a /1 file's report warns the log was not checked.
       const ids = r.checks.map((k) => k.id);
-      assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 4), [
+      const log = c.expect.log_checked ? ["log-checkpoint", "log-inclusion"] : [];
+      assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 4 + log.length), [
+        ...log,
         "reserves-control",
         "reserves-commingling",
         "reserves-coverage",
       ]);
+      assert.equal(r.checkpoint !== null, c.expect.log_checked);
+      assert.equal(r.warnings.filter((w) => w.startsWith("log not checked")).length, c.expect.log_checked ? 0 : 1);
       assert.equal(r.coverage.length, r.balances.length);
     } else {
       assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, c.expect.failed);
@@ -204,6 +209,23 @@ test("a malformed proof file is an error, not a verdict", async () => {
     ["attestation", 7],
   ]) {
     await assert.rejects(verifyProof({ ...c.proof, [field]: value }, c.account_id, c.code), /proof|base64/);
+  }
+  // A porsegregate-proof/2 file must carry each required log file, by its published name
+  // (docs/protocol.md section 10): the error names what is missing, as Python's does.
+  const files = c.proof.log_files;
+  const inclusion = Object.keys(files).find((n) => n.startsWith("log/inclusion/"));
+  const drop = (name) => Object.fromEntries(Object.entries(files).filter(([n]) => n !== name));
+  const { log_files: _, ...noLog } = c.proof;
+  for (const [doc, message] of [
+    [noLog, /^proof\.log_files is missing$/],
+    [{ ...c.proof, log_files: drop("log/checkpoint.json") }, /^proof\.log_files has no log\/checkpoint\.json$/],
+    [{ ...c.proof, log_files: drop("log/checkpoint.json.sig") }, /^proof\.log_files has no log\/checkpoint\.json\.sig$/],
+    [{ ...c.proof, log_files: drop(inclusion) }, /^proof\.log_files must hold exactly one log\/inclusion\/<n-1>\.json/],
+    [{ ...c.proof, log_files: { ...files, "log/entries.json": "" } }, /"log\/entries\.json" is not a file a proof file carries/],
+    [{ ...c.proof, log_files: { ...files, "log/checkpoint.json": "not base64!" } }, /log\/checkpoint\.json.* is not valid base64/],
+    [{ ...c.proof, format: "porsegregate-proof/3" }, /not a porsegregate-proof\/2/],
+  ]) {
+    await assert.rejects(verifyProof(doc, c.account_id, c.code), (e) => e instanceof FormatError && message.test(e.message));
   }
 });
 
