@@ -786,6 +786,40 @@ test("history: a fork is caught by a client who saw the other branch, as in Pyth
   assert.equal(state.seen(runs[0].checkpoint.log).root, runs[0].checkpoint.root);
 });
 
+test("proof files: saved from the history and attacked, verified offline with Python's verdicts", noHistory, async () => {
+  const cases = historyExpect.proof_files;
+  const results = {};
+  for (const [name, c] of Object.entries(cases)) {
+    let state = null;
+    if (c.state !== null) {
+      state = new MemoryState();
+      state.remember(c.state);
+    }
+    const before = state === null ? null : JSON.stringify([...state.logs]);
+    const r = await verifyProof(c.proof, c.account, c.code, { state, now: Date.parse(c.now) });
+    assertSameAsPython(r, c.python, `proof file ${name}`);
+    if (state !== null) assert.equal(JSON.stringify([...state.logs]), before, `${name}: a proof file is not remembered`);
+    results[name] = r;
+  }
+  const ids = results.saved.checks.map((k) => k.id);
+  assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 3), ["log-checkpoint", "log-inclusion"]);
+  assert.equal(results.saved.verified, true);
+  assert.deepEqual([results.stale.verified, results.stale.overdue], [true, true]);
+  assert.match(results.stale.warnings[0], /so this saved proof is stale/);
+  assert.equal(results.version_1.checkpoint, null);
+  assert.match(results.version_1.warnings[0], /^log not checked: this is a porsegregate-proof\/1 file/);
+  assert.equal(results.checkpoint_other_bytes.failed.id, "log-checkpoint");
+  assert.equal(results.inclusion_other.failed.id, "log-inclusion");
+  assert.equal(results.fork.failed.id, "log-consistency");
+  assert.match(results.fork.failed.detail, /a fork/);
+  assert.equal(results.same_log.checks.find((k) => k.id === "log-consistency").ok, true);
+  assert.match(results.older_than_remembered.warnings[0], /^log not compared: you remember this log at size 4/);
+  // What the site's verifier offers to download is a /2 file carrying the log files it checked.
+  const site = await siteAsPython("clean", null);
+  assert.equal(site.proof.format, "porsegregate-proof/2");
+  assert.deepEqual(site.proof, cases.saved.proof);
+});
+
 test("history: a rolled-back site is caught; a grown log is proved consistent, as in Python", noHistory, async () => {
   let state = new MemoryState();
   const rollback = [await siteAsPython("newer", state), await siteAsPython("clean", state)];
