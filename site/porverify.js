@@ -8,7 +8,8 @@
 // `porsegregate verify` (Ed25519 proofs of control are verified here).
 // The root hash and total of every asset come only from the signed attestation;
 // the client's leaf is always rebuilt from their own account id and code.
-// On a site it also checks the signed transparency log (RFC 9162 proofs over SHA-256:
+// On a site, and on a downloaded porsegregate-proof/2 file (which carries the site's log files),
+// it also checks the signed transparency log (RFC 9162 proofs over SHA-256:
 // the attestation is its newest entry, and the log only grew since the checkpoint the
 // client remembers), warns when the next attestation is overdue, and can check the
 // client in every published epoch (verifyHistory), as Python's verify_site/verify_history,
