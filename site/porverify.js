@@ -8,7 +8,8 @@
 // `porsegregate verify` (Ed25519 proofs of control are verified here).
 // The root hash and total of every asset come only from the signed attestation;
 // the client's leaf is always rebuilt from their own account id and code.
-// On a site it also checks the signed transparency log (RFC 9162 proofs over SHA-256:
+// On a site, and on a downloaded porsegregate-proof/2 file (which carries the site's log files),
+// it also checks the signed transparency log (RFC 9162 proofs over SHA-256:
 // the attestation is its newest entry, and the log only grew since the checkpoint the
 // client remembers), warns when the next attestation is overdue, and can check the
 // client in every published epoch (verifyHistory), as Python's verify_site/verify_history,
@@ -41,7 +42,10 @@
 // =================================================================================================
 
 export const VERSION = "porsegregate/1";
-export const PROOF_FORMAT = "porsegregate-proof/1";
+export const PROOF_FORMAT = "porsegregate-proof/2";
+// Still read: a proof saved before the log was carried; its report warns that the log was not
+// checked (docs/protocol.md section 10).
+export const PROOF_FORMAT_1 = "porsegregate-proof/1";
 const AMOUNT_BYTES = 16;
 const MAX_AMOUNT = (1n << 128n) - 1n;
 const MAX_HEIGHT = 64;
@@ -1291,10 +1295,25 @@ function parseManifest(bytes) {
   return { epoch: get(doc, "epoch", "string", "manifest"), attestationSha256: att, shardPrefixChars: prefix, files };
 }
 
-/** A downloaded proof file (protocol section 10) as raw bytes; throws FormatError. */
+// The transparency log's published names (section 13), as Python's protocol/layout.py.
+const CHECKPOINT_NAME = "log/checkpoint.json";
+const sigName = (name) => `${name}.sig`;
+const inclusionName = (index) => `log/inclusion/${index}.json`;
+const consistencyName = (size) => `log/consistency/${size}.json`;
+const INCLUSION_FILE = /^log\/inclusion\/(0|[1-9][0-9]*)\.json$/;
+// The log files a porsegregate-proof/2 file carries, by their published names, besides the
+// inclusion proof of the newest entry, log/inclusion/<n-1>.json (section 10).
+const PROOF_LOG_FILES = [CHECKPOINT_NAME, sigName(CHECKPOINT_NAME)];
+const INCLUSION_NAME = "log/inclusion/<n-1>.json";
+
+/**
+ * A downloaded proof file (protocol section 10) as raw bytes; throws FormatError. A
+ * porsegregate-proof/1 file has no log: its logFiles is null.
+ */
 export function parseProofFile(doc) {
-  if (get(doc, "format", "string", "proof") !== PROOF_FORMAT) {
-    throw new FormatError(`not a ${PROOF_FORMAT} file`);
+  const version = get(doc, "format", "string", "proof");
+  if (version !== PROOF_FORMAT && version !== PROOF_FORMAT_1) {
+    throw new FormatError(`not a ${PROOF_FORMAT} (or ${PROOF_FORMAT_1}) file`);
   }
   const lookup = get(doc, "lookup", "string", "proof");
   if (!/^[0-9a-f]{32}$/.test(lookup)) throw new FormatError("proof.lookup must be 32 lowercase hex digits");
@@ -1304,18 +1323,51 @@ export function parseProofFile(doc) {
     publicKeyPem: get(doc, "public_key_pem", "string", "proof"),
     lookup: fromHex(lookup),
     entry: fromBase64(doc.entry, "proof.entry"),
+    logFiles: version === PROOF_FORMAT ? parseProofLogFiles(doc) : null,
   };
 }
 
+/** The published log files of a porsegregate-proof/2 file (a Map name -> bytes), as Python's. */
+function parseProofLogFiles(doc) {
+  const files = get(doc, "log_files", "dict", "proof");
+  const out = new Map();
+  for (const [name, value] of Object.entries(files)) {
+    if (!PROOF_LOG_FILES.includes(name) && !INCLUSION_FILE.test(name)) {
+      throw new FormatError(
+        `proof.log_files: ${JSON.stringify(name)} is not a file a proof file carries ` +
+          `(${PROOF_LOG_FILES.join(", ")} and one ${INCLUSION_NAME})`,
+      );
+    }
+    out.set(name, fromBase64(value, `proof.log_files[${JSON.stringify(name)}]`));
+  }
+  for (const name of PROOF_LOG_FILES) {
+    if (!out.has(name)) throw new FormatError(`proof.log_files has no ${name}`);
+  }
+  const inclusion = [...out.keys()].filter((name) => INCLUSION_FILE.test(name));
+  if (inclusion.length !== 1) {
+    throw new FormatError(
+      `proof.log_files must hold exactly one ${INCLUSION_NAME}, the inclusion proof of the ` +
+        `newest entry; it holds ${inclusion.length}`,
+    );
+  }
+  return out;
+}
+
+/** A proof file's JSON: porsegregate-proof/2 with its log files (/1 only for a /1 file read). */
 function proofFileDoc(p) {
-  return {
-    format: PROOF_FORMAT,
+  const doc = {
+    format: p.logFiles ? PROOF_FORMAT : PROOF_FORMAT_1,
     attestation: toBase64(p.attestation),
     attestation_sig: toBase64(p.attestationSig),
     public_key_pem: p.publicKeyPem,
     lookup: toHex(p.lookup),
     entry: toBase64(p.entry),
   };
+  if (p.logFiles) {
+    const names = [...p.logFiles.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    doc.log_files = Object.fromEntries(names.map((name) => [name, toBase64(p.logFiles.get(name))]));
+  }
+  return doc;
 }
 
 // ---------------------------------------------------------------- the transparency log (section 13)
@@ -1852,20 +1904,43 @@ async function checkBundle(run, attestation, keys, accountId, bundle) {
 
 /**
  * Verify a downloaded proof file offline (no network).
- * `proof` is the parsed JSON of a porsegregate-proof/1 file.
+ * `proof` is the parsed JSON of a porsegregate-proof/2 (or /1) file. A /2 file carries the
+ * log files the site showed: the site's log checks run on them, then freshness.
+ *
+ * options: expectKey (a pinned key fingerprint), state (what the client remembers, as for
+ * verifySite: read, never written, for a saved proof is not a visit), now (for freshness).
  */
 export async function verifyProof(proof, accountId, code, options = {}) {
   const p = parseProofFile(proof);
+  const state = options.state ?? null;
+  const now = options.now === undefined || options.now === null ? new Date() : new Date(options.now);
+  if (!Number.isFinite(now.getTime())) throw new TypeError("options.now is not a valid time");
   const run = new Run();
   try {
     const secret = await checkCode(run, code);
-    const { attestation } = await checkAttestation(
+    const { attestation, key } = await checkAttestation(
       run,
       p.attestation,
       p.attestationSig,
       p.publicKeyPem,
       options.expectKey ?? null,
     );
+    if (p.logFiles === null) {
+      run.report.warnings.push(
+        "log not checked: this is a porsegregate-proof/1 file, which carries no transparency " +
+          "log, so log-checkpoint, log-inclusion and log-consistency did not run: nothing shows " +
+          "that this attestation is the one the custodian logged for everyone; verify on the " +
+          "site, and save the proof again",
+      );
+    } else {
+      const read = async (relative, check) => {
+        if (!p.logFiles.has(relative)) throw run.fail(check, `the proof file carries no ${relative}`);
+        return p.logFiles.get(relative);
+      };
+      const { checkpoint } = await checkLogHead(run, read, key, p.attestation);
+      if (state) await checkAgainstStateOffline(run, checkpoint, state);
+    }
+    checkFreshness(run, attestation, now, true);
     await checkReserves(run, attestation);
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const entry = equalBytes(keys.lookup, p.lookup) ? p.entry : null;
@@ -1928,10 +2003,21 @@ async function manifestFile(run, site, relative, check) {
 
 // ---------------------------------------------------------------- the log and freshness (section 13)
 
-/** The attestation is the newest entry of the signed log, and the log only grew (T8). */
-async function checkLog(run, site, key, attestationData, state) {
-  const data = await manifestFile(run, site, "log/checkpoint.json", "log-checkpoint");
-  const sig = await manifestFile(run, site, "log/checkpoint.json.sig", "log-checkpoint");
+/**
+ * The attestation is the newest entry of the signed log (log-checkpoint, log-inclusion), as
+ * Python's _log_head. `read(name, check)` gives a log file by its published name (from the site,
+ * checked against its manifest, or from a proof file); returns {checkpoint, files}: the files
+ * read, by name, which a saved proof file carries.
+ */
+async function checkLogHead(run, read, key, attestationData) {
+  const files = new Map();
+  const need = async (relative, check) => {
+    const data = await read(relative, check);
+    files.set(relative, data);
+    return data;
+  };
+  const data = await need(CHECKPOINT_NAME, "log-checkpoint");
+  const sig = await need(sigName(CHECKPOINT_NAME), "log-checkpoint");
   if (!(await ed25519Verify(key, sig, data))) {
     throw run.fail("log-checkpoint", "the log checkpoint is not signed by the custodian key");
   }
@@ -1945,8 +2031,8 @@ async function checkLog(run, site, key, attestationData, state) {
     `the log checkpoint (size ${checkpoint.size}, ${checkpoint.time}) is signed by the custodian`,
   );
   const digest = await sha256(attestationData);
-  const relative = `log/inclusion/${checkpoint.size - 1}.json`;
-  const proofData = await manifestFile(run, site, relative, "log-inclusion");
+  const relative = inclusionName(checkpoint.size - 1);
+  const proofData = await need(relative, "log-inclusion");
   const proof = parsedOrFail(run, "log-inclusion", relative, () => parseInclusion(proofData));
   if (
     proof.index !== checkpoint.size - 1 ||
@@ -1960,8 +2046,14 @@ async function checkLog(run, site, key, attestationData, state) {
     );
   }
   run.ok("log-inclusion", `this attestation is entry ${proof.index} of the signed log`);
-  if (state) await checkAgainstState(run, site, checkpoint, state);
-  return checkpoint;
+  return { checkpoint, files };
+}
+
+/** The site's log: its newest entry is this attestation, and the log only grew (T8). */
+async function checkLog(run, site, key, attestationData, state) {
+  const head = await checkLogHead(run, (relative, check) => manifestFile(run, site, relative, check), key, attestationData);
+  if (state) await checkAgainstState(run, site, head.checkpoint, state);
+  return head;
 }
 
 /** What `state.seen(log)` returned, as {size, root (hex)}; a malformed value is an error. */
@@ -1974,13 +2066,11 @@ function seenCheckpoint(seen) {
   return { ...seen, size: seen.size, root };
 }
 
-async function checkAgainstState(run, site, checkpoint, state) {
-  const seen = seenCheckpoint(await state.seen(checkpoint.log));
-  if (seen === null) {
-    run.ok("log-consistency", "first visit: this checkpoint will be remembered if everything verifies");
-    return;
-  }
-  run.report.seenCheckpoint = seen;
+/**
+ * What a remembered checkpoint says of this one, as Python's remembered_log: fails on a
+ * rollback or a fork; true when the log grew (a consistency proof must then verify).
+ */
+function rememberedLog(run, seen, checkpoint) {
   if (seen.size > checkpoint.size) {
     throw run.fail(
       "log-consistency",
@@ -1988,18 +2078,28 @@ async function checkAgainstState(run, site, checkpoint, state) {
         "history was rewritten, or you are shown an old or forked copy",
     );
   }
-  if (seen.size === checkpoint.size) {
-    if (seen.root !== checkpoint.root) {
-      throw run.fail(
-        "log-consistency",
-        `you saw a different log of the same size (${seen.size}) before: the custodian ` +
-          "shows different histories to different people (a fork)",
-      );
-    }
+  if (seen.size === checkpoint.size && seen.root !== checkpoint.root) {
+    throw run.fail(
+      "log-consistency",
+      `you saw a different log of the same size (${seen.size}) before: the custodian ` +
+        "shows different histories to different people (a fork)",
+    );
+  }
+  return seen.size < checkpoint.size;
+}
+
+async function checkAgainstState(run, site, checkpoint, state) {
+  const seen = seenCheckpoint(await state.seen(checkpoint.log));
+  if (seen === null) {
+    run.ok("log-consistency", "first visit: this checkpoint will be remembered if everything verifies");
+    return;
+  }
+  run.report.seenCheckpoint = seen;
+  if (!rememberedLog(run, seen, checkpoint)) {
     run.ok("log-consistency", `the log is the one you saw before (size ${seen.size})`);
     return;
   }
-  const relative = `log/consistency/${seen.size}.json`;
+  const relative = consistencyName(seen.size);
   const proofData = await manifestFile(run, site, relative, "log-consistency");
   const proof = parsedOrFail(run, "log-consistency", relative, () => parseConsistency(proofData));
   if (
@@ -2019,6 +2119,30 @@ async function checkAgainstState(run, site, checkpoint, state) {
   );
 }
 
+/**
+ * A proof file's checkpoint against the remembered one (Python's _remembered_offline): the
+ * same size must be the same log. A proof file carries no consistency proof, so another size
+ * is a warning, not a check.
+ */
+async function checkAgainstStateOffline(run, checkpoint, state) {
+  const seen = seenCheckpoint(await state.seen(checkpoint.log));
+  if (seen === null) {
+    run.ok("log-consistency", "you remember no checkpoint of this log: nothing to compare");
+    return;
+  }
+  run.report.seenCheckpoint = seen;
+  if (seen.size === checkpoint.size) {
+    rememberedLog(run, seen, checkpoint);
+    run.ok("log-consistency", `the log is the one you saw before (size ${seen.size})`);
+    return;
+  }
+  run.report.warnings.push(
+    `log not compared: you remember this log at size ${seen.size}, this proof file's checkpoint ` +
+      `has size ${checkpoint.size}, and a proof file carries no consistency proof between the ` +
+      "two; verify on the site with your state to check that the log only grew",
+  );
+}
+
 /** Is `date` later than `stamp` (YYYY-MM-DDTHH:MM:SSZ)? Compared as Python compares datetimes. */
 function laterThan(date, stamp) {
   const ms = date.getTime();
@@ -2026,16 +2150,22 @@ function laterThan(date, stamp) {
   return text > stamp || (text === stamp && ((ms % 1000) + 1000) % 1000 !== 0);
 }
 
-/** A freeze attack shows an old attestation forever: say so once the next is overdue (T9). */
-function checkFreshness(run, attestation, now) {
+/**
+ * A freeze attack shows an old attestation forever: say so once the next is overdue (T9).
+ * `offline`: the attestation of a saved proof file, stale rather than frozen.
+ */
+function checkFreshness(run, attestation, now, offline = false) {
   run.report.nextDue = attestation.nextDue;
   if (attestation.nextDue === null) return;
   if (laterThan(now, attestation.nextDue)) {
     run.report.overdue = true;
     run.report.warnings.push(
-      `overdue: the custodian said the next attestation would be published by ` +
-        `${attestation.nextDue}, and this is still the latest one it shows; it may have ` +
-        "stopped publishing, or this site may be showing you an old copy",
+      `overdue: the custodian said the next attestation would be published by ${attestation.nextDue}` +
+        (offline
+          ? ", so this saved proof is stale: it shows your balances as they were then; verify on " +
+            "the site for the current attestation"
+          : ", and this is still the latest one it shows; it may have stopped publishing, or this " +
+            "site may be showing you an old copy"),
     );
   }
 }
@@ -2153,7 +2283,7 @@ export async function verifySite(base, accountId, code, options = {}) {
     run.ok("manifest-attestation", "the manifest is for this attestation");
     verifiedManifests.set(run.report, manifest);
     const site = { fetcher, base, manifest };
-    const checkpoint = await checkLog(run, site, key, attestationData, state);
+    const { checkpoint, files: logFiles } = await checkLog(run, site, key, attestationData, state);
     checkFreshness(run, attestation, now);
     await checkReserves(run, attestation);
     const keys = await deriveEpochKeys(secret, attestation.epochId);
@@ -2178,6 +2308,7 @@ export async function verifySite(base, accountId, code, options = {}) {
       publicKeyPem: pemText,
       lookup: keys.lookup,
       entry,
+      logFiles,
     });
     await checkBundle(run, attestation, keys, accountId, bundle);
     await clientCoverage(run, attestation, keys, accountId);
@@ -3033,7 +3164,12 @@ function wire(app) {
             "checking all published epochs needs the site, not a proof file: clear the file under Advanced",
           );
         }
-        report = await verifyProof(proofDoc, accountId, code, { expectKey });
+        // What this browser remembers is compared with the file's log, and left unchanged.
+        const storage = openStorage();
+        report = await verifyProof(proofDoc, accountId, code, {
+          expectKey,
+          state: storage === null ? null : storageState(storage),
+        });
       } else if (location.protocol === "file:") {
         throw new SiteError(
           "this page was opened from a file: choose your downloaded proof file under Advanced",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import threading
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from porsegregate.protocol.serialization import parse_proof_file
 from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.serve import make_server
 
@@ -221,7 +223,15 @@ def test_download_then_verify_offline_from_a_single_saved_file(
         page.click("#download-proof")
     proof = tmp_path / "proof.json"
     info.value.save_as(proof)
-    assert json.loads(proof.read_text())["format"] == "porsegregate-proof/1"
+    # A porsegregate-proof/2 file: the published log files, by name, with their exact bytes.
+    doc = json.loads(proof.read_text())
+    assert doc["format"] == "porsegregate-proof/2"
+    size = json.loads((demo["site"] / "log" / "checkpoint.json").read_text())["size"]
+    names = ["log/checkpoint.json", "log/checkpoint.json.sig", f"log/inclusion/{size - 1}.json"]
+    assert sorted(doc["log_files"]) == sorted(names)
+    published = {name: (demo["site"] / name).read_bytes() for name in names}
+    assert {n: base64.b64decode(v) for n, v in doc["log_files"].items()} == published
+    assert parse_proof_file(proof.read_bytes()).log_files == published  # Python reads it too
 
     offline = tmp_path / "offline"
     offline.mkdir()
@@ -230,6 +240,9 @@ def test_download_then_verify_offline_from_a_single_saved_file(
     page.set_input_files("#proof-file", str(proof))
     overall = verify_in_page(page, account, code)
     assert "NOT" not in overall and "Verified" in overall
+    checks = page.inner_text("#checks")
+    assert "log-checkpoint: the log checkpoint (size" in checks
+    assert f"log-inclusion: this attestation is entry {size - 1} of the signed log" in checks
 
 
 def test_dedicated_client_sees_coverage_and_their_wallet(page: Page, demo: dict[str, Any]) -> None:
@@ -649,6 +662,86 @@ def test_a_fork_seen_at_the_same_origin_is_a_red_alert(
         assert page.problems == []  # type: ignore[attr-defined]
         assert csp_violations(page) == []
         page.screenshot(path="/tmp/porverify-fork.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_proof_files_uploaded_offline_fail_with_their_check(
+    page: Page, history: dict[str, Any], tmp_path: Path
+) -> None:
+    """The proof-file attacks of tests/support/proof_files.py, uploaded to a saved page."""
+    from .support import proof_files as pf
+
+    clean = history["clean"]
+    first, second = history["fork"]
+    saved = pf.save(clean.site, clean.account, clean.code)
+    other = pf.inclusion_of_another_attestation(
+        pf.save(first.site, first.account, first.code),
+        pf.save(second.site, second.account, second.code),
+    )
+    shutil.copy(clean.site / "verify.html", tmp_path / "verify.html")
+    for name, doc, who, expected in (
+        ("saved", saved, clean, "Verified"),
+        (
+            "other-bytes",
+            pf.checkpoint_signed_over_other_bytes(saved, clean.site),
+            clean,
+            "NOT verified: check log-checkpoint failed",
+        ),
+        ("inclusion", other, first, "NOT verified: check log-inclusion failed"),
+        (
+            "missing",
+            pf.without(saved, "log/checkpoint.json"),
+            clean,
+            "NOT verified: proof.log_files has no log/checkpoint.json",
+        ),
+        ("version-1", pf.version_1(saved), clean, "Verified"),
+    ):
+        page.goto((tmp_path / "verify.html").as_uri())
+        page.set_input_files("#proof-file", str(pf.write(doc, tmp_path / f"{name}.json")))
+        overall = verify_in_page(page, who.account, who.code)
+        assert overall.startswith(expected), (name, overall)
+        warning = page.locator("#overdue-warning")
+        if name == "version-1":
+            assert warning.is_visible()
+            assert warning.inner_text().startswith(
+                "Log not checked: this is a porsegregate-proof/1"
+            )
+            assert "log-checkpoint" not in page.inner_text("#checks")
+        elif name == "saved":
+            assert warning.is_hidden()
+            assert "log-inclusion" in page.inner_text("#checks")
+    assert page.problems == []  # type: ignore[attr-defined]
+    assert csp_violations(page) == []
+
+
+def test_a_proof_file_of_the_other_fork_is_a_red_alert(
+    page: Page, history: dict[str, Any], tmp_path: Path
+) -> None:
+    """The page remembers branch A's checkpoint; a proof file saved from branch B is a fork.
+    The file is compared with what this browser remembers, and never remembered."""
+    from .support import proof_files as pf
+
+    first, second = history["fork"]
+    forked = pf.write(pf.save(second.site, second.account, second.code), tmp_path / "b.json")
+    url, server = serve(first.site)
+    try:
+        page.goto(url + "verify.html")
+        assert "NOT" not in verify_in_page(page, first.account, first.code)
+        stored = "() => JSON.stringify(Object.entries(localStorage).sort())"
+        remembered = page.evaluate(stored)
+        assert "porsegregate:log:" in remembered
+        page.goto(url + "verify.html")
+        page.set_input_files("#proof-file", str(forked))
+        overall = verify_in_page(page, second.account, second.code)
+        assert overall.startswith("NOT verified: check log-consistency failed"), overall
+        assert "a fork" in overall
+        alert = page.locator("#log-alert")
+        assert alert.is_visible()
+        assert "different histories to different people (a fork)" in alert.inner_text()
+        assert page.evaluate(stored) == remembered
+        assert page.problems == []  # type: ignore[attr-defined]
     finally:
         server.shutdown()
         server.server_close()

@@ -23,12 +23,19 @@ from typing import Any
 from porsegregate import _crypto
 from porsegregate.cosign import cosign
 from porsegregate.protocol.cosignature import COSIGN_FORMAT, name_problem, statement_problem
-from porsegregate.protocol.serialization import canonical, parse_attestation
+from porsegregate.protocol.serialization import canonical, parse_attestation, proof_file_from_dict
 from porsegregate.publish.client_codes import read_client_codes
-from porsegregate.verify.client import HistoryReport, Report, verify_history, verify_site
+from porsegregate.verify.client import (
+    HistoryReport,
+    Report,
+    verify_history,
+    verify_proof,
+    verify_site,
+)
 from porsegregate.verify.state import ClientState
 
 from .support import history as h
+from .support import proof_files as pf
 from .support.reserves_attacks import count_wallets_twice
 
 ROOT = Path(__file__).parent.parent
@@ -371,6 +378,71 @@ def cosign_units() -> dict[str, Any]:
     }
 
 
+def proof_file_scenarios(
+    sites: dict[str, h.History], before: datetime, after: datetime
+) -> dict[str, Any]:
+    """Proof files saved from the history and attacked (tests/support/proof_files.py), with
+    the state each is checked against and Python's verdict, for node's verifyProof to match."""
+    clean, first, second = sites["clean"], sites["fork_a"], sites["fork_b"]
+    saved = pf.save(clean.site, clean.account, clean.code)
+    saved_first = pf.save(first.site, first.account, first.code)
+    saved_second = pf.save(second.site, second.account, second.code)
+    seen_first = ClientState()
+    assert verify_site(str(first.site), first.account, first.code, state=seen_first).verified
+    [(log, remembered)] = seen_first.logs.items()
+    state = {
+        "log": log,
+        "size": remembered.size,
+        "root": remembered.root.hex(),
+        "time": remembered.time,
+        "epoch": remembered.epoch,
+    }
+    other_bytes = pf.checkpoint_signed_over_other_bytes(saved, clean.site)
+    other_inclusion = pf.inclusion_of_another_attestation(saved_first, saved_second)
+    cases: list[tuple[str, h.History, pf.ProofDoc, bool, datetime]] = [
+        ("saved", clean, saved, False, before),
+        ("stale", clean, saved, False, after),
+        ("version_1", clean, pf.version_1(saved), False, before),
+        ("checkpoint_other_bytes", clean, other_bytes, False, before),
+        ("inclusion_other", first, other_inclusion, False, before),
+        # The state remembers branch A (fork_a): a proof saved from branch B, from A, and an
+        # older proof (3 entries) than the log remembered (4).
+        ("fork", second, saved_second, True, before),
+        ("same_log", first, saved_first, True, before),
+        ("older_than_remembered", clean, saved, True, before),
+    ]
+    out: dict[str, Any] = {}
+    for name, who, doc, remembers, now in cases:
+        seen = ClientState()
+        seen.logs = dict(seen_first.logs)
+        report = verify_proof(
+            proof_file_from_dict(doc),
+            who.account,
+            who.code,
+            state=seen if remembers else None,
+            now=now,
+        )
+        out[name] = {
+            "account": who.account,
+            "code": who.code,
+            "proof": doc,
+            "state": state if remembers else None,
+            "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "python": _site(report),
+        }
+    verdicts = {name: (c["python"]["verified"], c["python"]["failed"]) for name, c in out.items()}
+    assert verdicts["saved"][0] and verdicts["stale"][0] and verdicts["version_1"][0]
+    assert out["stale"]["python"]["overdue"] and out["version_1"]["python"]["log"] is None
+    failed = {name: v[1]["id"] for name, v in verdicts.items() if v[1]}
+    assert failed == {
+        "checkpoint_other_bytes": "log-checkpoint",
+        "inclusion_other": "log-inclusion",
+        "fork": "log-consistency",
+    }, failed
+    assert out["older_than_remembered"]["python"]["warnings"][0].startswith("log not compared")
+    return out
+
+
 def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     """The history folders (and attacked copies) node verifies, and Python's verdicts on each."""
     clean = h.build_history(tmp / "clean")
@@ -448,6 +520,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     assert python["counted_twice"][0]["failed"]["id"] == "reserves-distinct"
     assert [r["overdue"] for r in python["overdue"]["reports"]] == [False, True]
     doc = {
+        "proof_files": proof_file_scenarios(sites, before, after),
         "sites": {name: str(s.site) for name, s in sites.items()},
         "account": clean.account,
         "code": clean.code,

@@ -173,7 +173,29 @@ def test_manifest_round_trips(epoch: str, att: bytes, q: int, files: dict[str, b
 def test_proof_file_round_trips(att: bytes, sig: bytes, lookup: bytes, entry: bytes) -> None:
     pem = b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
     p = ProofFile(att, sig, pem, lookup, entry)
-    assert parse_proof_file(proof_file_bytes(p)) == p
+    assert parse_proof_file(proof_file_bytes(p)) == p  # porsegregate-proof/1: no log
+
+
+@given(
+    st.binary(max_size=300),
+    st.binary(max_size=200),
+    st.binary(min_size=64, max_size=64),
+    st.integers(min_value=0, max_value=2**53 - 2),
+    st.binary(max_size=300),
+)
+def test_proof_file_2_round_trips_its_log_files_byte_for_byte(
+    att: bytes, checkpoint: bytes, checkpoint_sig: bytes, index: int, inclusion: bytes
+) -> None:
+    pem = b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n"
+    files = {
+        "log/checkpoint.json": checkpoint,
+        "log/checkpoint.json.sig": checkpoint_sig,
+        f"log/inclusion/{index}.json": inclusion,
+    }
+    p = ProofFile(att, b"s" * 64, pem, b"l" * 16, b"e", files)
+    data = proof_file_bytes(p)
+    assert json.loads(data)["format"] == "porsegregate-proof/2"
+    assert parse_proof_file(data) == p
 
 
 @st.composite

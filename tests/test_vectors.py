@@ -33,6 +33,12 @@ def test_proof_vector(case: dict[str, Any]) -> None:
         assert report.shortfall is expect["shortfall"]
         if "coverage" in expect:
             assert report.to_json()["coverage"] == expect["coverage"]
+        # A porsegregate-proof/2 file's log is checked; a /1 file's report warns it was not.
+        assert (report.checkpoint is not None) is expect["log_checked"]
+        ids = [c.id for c in report.checks]
+        assert ("log-inclusion" in ids) is expect["log_checked"]
+        unchecked = [w for w in report.warnings if w.startswith("log not checked")]
+        assert len(unchecked) == (0 if expect["log_checked"] else 1)
     else:
         failed = report.failed
         assert failed is not None

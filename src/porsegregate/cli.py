@@ -365,13 +365,17 @@ def check(
     help=f"Read your client code from this file (else ${CODE_ENV}, else a prompt).",
 )
 @click.option("--expect-key", help="The custodian key fingerprint you expect (hex).")
-@click.option("--save-proof", type=_FILE, help="Save your proof for offline use.")
+@click.option(
+    "--save-proof",
+    type=_FILE,
+    help="Save your proof, with the signed log checkpoint, for offline use (--proof).",
+)
 @click.option(
     "--state",
     "state_file",
     type=_FILE,
     help="Remember the log checkpoint in this file, and check that the log only grew since "
-    "the last check (rewritten or forked history fails).",
+    "the last check (rewritten or forked history fails). With --proof it is only read.",
 )
 @click.option(
     "--all-epochs",
@@ -392,22 +396,27 @@ def verify(
 ) -> None:
     """Check that your balances are included in the signed liabilities."""
     from ._fs import atomic_write, read_bytes
+    from .errors import FormatError
     from .protocol.serialization import parse_proof_file, proof_file_bytes
     from .verify.client import HistoryReport, verify_history, verify_proof, verify_site
     from .verify.state import ClientState
 
     if (site is None) == (proof is None):
         raise click.UsageError("give exactly one of --site or --proof")
-    if proof is not None and (state_file is not None or all_epochs):
-        raise click.UsageError("--state and --all-epochs need --site (a proof file has no log)")
+    if proof is not None and all_epochs:
+        raise click.UsageError("--all-epochs needs --site (a proof file holds one epoch)")
     with _errors():
         secret_code = _client_code(code_file)
         state = ClientState(state_file) if state_file is not None else None
         history: HistoryReport | None = None
         if proof is not None:
-            report = verify_proof(
-                parse_proof_file(read_bytes(proof, "proof file")), account, secret_code, expect_key
-            )
+            try:
+                proof_file = parse_proof_file(read_bytes(proof, "proof file"))
+            except FormatError as exc:
+                raise FormatError(f"{proof}: {exc}") from exc
+            # The state is read, never written: a saved proof is not a visit to the site.
+            report = verify_proof(proof_file, account, secret_code, expect_key, state)
+            state = None
         elif all_epochs:
             assert site is not None
             history = verify_history(site, account, secret_code, expect_key, state)

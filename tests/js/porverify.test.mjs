@@ -173,14 +173,19 @@ for (const c of proofs) {
       assert.match(r.keyFingerprint, /^[0-9a-f]{64}$/);
       if ("shortfall" in c.expect) assert.equal(r.shortfall, c.expect.shortfall);
       if ("coverage" in c.expect) assert.deepEqual(coverageAsPython(r), c.expect.coverage);
-      // Every reserves check ran, in Python's order, right after the attestation checks.
+      // The log checks of a porsegregate-proof/2 file, then every reserves check, in Python's
+      // order, right after the attestation checks; a /1 file's report warns the log was not checked.
       const ids = r.checks.map((k) => k.id);
-      assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 5), [
+      const log = c.expect.log_checked ? ["log-checkpoint", "log-inclusion"] : [];
+      assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 5 + log.length), [
+        ...log,
         "reserves-control",
         "reserves-distinct",
         "reserves-commingling",
         "reserves-coverage",
       ]);
+      assert.equal(r.checkpoint !== null, c.expect.log_checked);
+      assert.equal(r.warnings.filter((w) => w.startsWith("log not checked")).length, c.expect.log_checked ? 0 : 1);
       assert.equal(r.coverage.length, r.balances.length);
     } else {
       assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, c.expect.failed);
@@ -238,6 +243,23 @@ test("a malformed proof file is an error, not a verdict", async () => {
     ["attestation", 7],
   ]) {
     await assert.rejects(verifyProof({ ...c.proof, [field]: value }, c.account_id, c.code), /proof|base64/);
+  }
+  // A porsegregate-proof/2 file must carry each required log file, by its published name
+  // (docs/protocol.md section 10): the error names what is missing, as Python's does.
+  const files = c.proof.log_files;
+  const inclusion = Object.keys(files).find((n) => n.startsWith("log/inclusion/"));
+  const drop = (name) => Object.fromEntries(Object.entries(files).filter(([n]) => n !== name));
+  const { log_files: _, ...noLog } = c.proof;
+  for (const [doc, message] of [
+    [noLog, /^proof\.log_files is missing$/],
+    [{ ...c.proof, log_files: drop("log/checkpoint.json") }, /^proof\.log_files has no log\/checkpoint\.json$/],
+    [{ ...c.proof, log_files: drop("log/checkpoint.json.sig") }, /^proof\.log_files has no log\/checkpoint\.json\.sig$/],
+    [{ ...c.proof, log_files: drop(inclusion) }, /^proof\.log_files must hold exactly one log\/inclusion\/<n-1>\.json/],
+    [{ ...c.proof, log_files: { ...files, "log/entries.json": "" } }, /"log\/entries\.json" is not a file a proof file carries/],
+    [{ ...c.proof, log_files: { ...files, "log/checkpoint.json": "not base64!" } }, /log\/checkpoint\.json.* is not valid base64/],
+    [{ ...c.proof, format: "porsegregate-proof/3" }, /not a porsegregate-proof\/2/],
+  ]) {
+    await assert.rejects(verifyProof(doc, c.account_id, c.code), (e) => e instanceof FormatError && message.test(e.message));
   }
 });
 
@@ -800,6 +822,40 @@ test("history: a fork is caught by a client who saw the other branch, as in Pyth
   assert.equal(runs[1].seenCheckpoint.size, runs[0].checkpoint.size);
   // The forked branch was not remembered: the honest one still is.
   assert.equal(state.seen(runs[0].checkpoint.log).root, runs[0].checkpoint.root);
+});
+
+test("proof files: saved from the history and attacked, verified offline with Python's verdicts", noHistory, async () => {
+  const cases = historyExpect.proof_files;
+  const results = {};
+  for (const [name, c] of Object.entries(cases)) {
+    let state = null;
+    if (c.state !== null) {
+      state = new MemoryState();
+      state.remember(c.state);
+    }
+    const before = state === null ? null : JSON.stringify([...state.logs]);
+    const r = await verifyProof(c.proof, c.account, c.code, { state, now: Date.parse(c.now) });
+    assertSameAsPython(r, c.python, `proof file ${name}`);
+    if (state !== null) assert.equal(JSON.stringify([...state.logs]), before, `${name}: a proof file is not remembered`);
+    results[name] = r;
+  }
+  const ids = results.saved.checks.map((k) => k.id);
+  assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 3), ["log-checkpoint", "log-inclusion"]);
+  assert.equal(results.saved.verified, true);
+  assert.deepEqual([results.stale.verified, results.stale.overdue], [true, true]);
+  assert.match(results.stale.warnings[0], /so this saved proof is stale/);
+  assert.equal(results.version_1.checkpoint, null);
+  assert.match(results.version_1.warnings[0], /^log not checked: this is a porsegregate-proof\/1 file/);
+  assert.equal(results.checkpoint_other_bytes.failed.id, "log-checkpoint");
+  assert.equal(results.inclusion_other.failed.id, "log-inclusion");
+  assert.equal(results.fork.failed.id, "log-consistency");
+  assert.match(results.fork.failed.detail, /a fork/);
+  assert.equal(results.same_log.checks.find((k) => k.id === "log-consistency").ok, true);
+  assert.match(results.older_than_remembered.warnings[0], /^log not compared: you remember this log at size 4/);
+  // What the site's verifier offers to download is a /2 file carrying the log files it checked.
+  const site = await siteAsPython("clean", null);
+  assert.equal(site.proof.format, "porsegregate-proof/2");
+  assert.deepEqual(site.proof, cases.saved.proof);
 });
 
 test("history: a rolled-back site is caught; a grown log is proved consistent, as in Python", noHistory, async () => {

@@ -36,15 +36,18 @@ from porsegregate.protocol.codes import client_secret, format_code
 from porsegregate.protocol.control import EpochContext
 from porsegregate.protocol.coverage import compute_coverage, percent
 from porsegregate.protocol.hashing import account_commitment, dedicated_tag, epoch_keys
+from porsegregate.protocol.layout import CHECKPOINT, inclusion_name, sig
 from porsegregate.protocol.models import (
     Asset,
     AssetLiabilities,
     Attestation,
     ChainAsset,
     ChainSnapshot,
+    Checkpoint,
     ControlProof,
     Custodian,
     Holding,
+    InclusionProof,
     ProofFile,
     Reserves,
     Wallet,
@@ -53,9 +56,13 @@ from porsegregate.protocol.serialization import (
     attestation_bytes,
     attestation_to_dict,
     canonical,
+    checkpoint_bytes,
+    inclusion_bytes,
     liabilities_sha256,
+    proof_file_bytes,
     wallet_sort_key,
 )
+from porsegregate.protocol.transparency import inclusion_path, leaf_hash, root_of
 from porsegregate.publish.epoch import build_epoch
 from porsegregate.publish.liabilities import Liabilities
 
@@ -64,6 +71,9 @@ SIGNING_SEED = hashlib.sha256(b"porsegregate test vectors: custodian key").diges
 OTHER_SEED = hashlib.sha256(b"porsegregate test vectors: impostor key").digest()
 EPOCH = "2026-11"
 OLD_EPOCH = "2026-10"
+# The log of a proof file (docs/protocol.md section 10): an earlier entry, then the attestation.
+EARLIER_ENTRY = hashlib.sha256(b"porsegregate test vectors: an earlier attestation").digest()
+LOG_TIME = "2026-12-01T00:00:00Z"
 MAX = (1 << 128) - 1
 
 ASSETS = (Asset("BTC", 8), Asset("ETH", 18), Asset("USDT", 6))
@@ -310,27 +320,58 @@ class Fixture:
         reserves = self.reserves(wallets or self.wallets(), assets, chains)
         return attestation_to_dict(replace(self.attestation, assets=assets, reserves=reserves))
 
-    def proof(self, account: str, **changes: Any) -> dict[str, Any]:
-        k = self.keys(account)
-        pf = ProofFile(
-            self.att_bytes,
-            self.key.sign(self.att_bytes),
-            _crypto.public_key_pem(self.key.public_key()),
-            k.lookup,
-            self.entries[k.lookup],
+    def log_files(
+        self,
+        attestation: bytes,
+        key: Ed25519PrivateKey,
+        digests: list[bytes] | None = None,
+        index: int | None = None,
+        log: str | None = None,
+    ) -> dict[str, bytes]:
+        """The published log files a proof file carries: a checkpoint signed by `key` over
+        `digests` (by default an earlier entry, then this attestation), and the inclusion
+        proof of entry `index` (by default the newest)."""
+        digests = digests or [EARLIER_ENTRY, hashlib.sha256(attestation).digest()]
+        leaves = [leaf_hash(d) for d in digests]
+        size = len(digests)
+        fingerprint = log or _crypto.fingerprint(key.public_key())
+        data = checkpoint_bytes(
+            Checkpoint(fingerprint, size, root_of(leaves), LOG_TIME, self.epoch)
         )
-        return self.as_json(replace(pf, **changes))
-
-    @staticmethod
-    def as_json(pf: ProofFile) -> dict[str, Any]:
+        i = size - 1 if index is None else index
+        proof = InclusionProof(i, size, digests[i].hex(), tuple(inclusion_path(i, leaves)))
         return {
-            "format": "porsegregate-proof/1",
-            "attestation": _b64(pf.attestation),
-            "attestation_sig": _b64(pf.attestation_sig),
-            "public_key_pem": pf.public_key_pem.decode(),
-            "lookup": pf.lookup.hex(),
-            "entry": _b64(pf.entry),
+            CHECKPOINT: data,
+            sig(CHECKPOINT): key.sign(data),
+            inclusion_name(i): inclusion_bytes(proof),
         }
+
+    def proof(
+        self,
+        account: str,
+        log_key: Ed25519PrivateKey | None = None,
+        log_files: dict[str, bytes] | None = None,
+        version: int = 2,
+        **changes: Any,
+    ) -> dict[str, Any]:
+        """A porsegregate-proof/2 file whose log (signed by `log_key`, the custodian's by
+        default) holds its attestation as the newest entry, or `log_files`; or a /1 file."""
+        k = self.keys(account)
+        pf = replace(
+            ProofFile(
+                self.att_bytes,
+                self.key.sign(self.att_bytes),
+                _crypto.public_key_pem(self.key.public_key()),
+                k.lookup,
+                self.entries[k.lookup],
+            ),
+            **changes,
+        )
+        if version == 2:
+            files = log_files or self.log_files(pf.attestation, log_key or self.key)
+            pf = replace(pf, log_files=files)
+        doc: dict[str, Any] = json.loads(proof_file_bytes(pf))
+        return doc
 
     def bundle(self, account: str) -> Bundle:
         k = self.keys(account)
@@ -356,6 +397,7 @@ class Fixture:
         data = doc if isinstance(doc, bytes) else canonical(doc)
         return self.proof(
             account,
+            log_key=key,
             attestation=data,
             attestation_sig=key.sign(data),
             public_key_pem=_crypto.public_key_pem(key.public_key()),
@@ -424,7 +466,13 @@ def proof_cases() -> list[dict[str, Any]]:
         balances = {
             ASSETS[i].code: str(v) for i, v in enumerate(BALANCES[account]) if v is not None
         }
-        expect: dict[str, Any] = {"verified": True, "balances": balances, "shortfall": shortfall}
+        expect: dict[str, Any] = {
+            "verified": True,
+            "balances": balances,
+            "shortfall": shortfall,
+            # A porsegregate-proof/2 file's log is checked; a /1 file's report says it was not.
+            "log_checked": "log_files" in proof,
+        }
         if coverage is not None:
             expect["coverage"] = coverage
         cases.append(
@@ -476,6 +524,57 @@ def proof_cases() -> list[dict[str, Any]]:
     a = "alice@example.com"
     b = f.bundle(a)
     doc = attestation_to_dict(f.attestation)
+
+    # The log a proof file carries (docs/protocol.md sections 10 and 13).
+    ok("porsegregate-proof/1 file: no log, verified with a warning", a, f.proof(a, version=1))
+    this = hashlib.sha256(f.att_bytes).digest()
+    logged = f.log_files(f.att_bytes, f.key)
+    older = f.log_files(f.att_bytes, f.key, [this, EARLIER_ENTRY])
+    bad(
+        "log: checkpoint signature over other bytes (an older checkpoint)",
+        a,
+        f.proof(a, log_files={**logged, sig(CHECKPOINT): older[sig(CHECKPOINT)]}),
+        "log-checkpoint",
+    )
+    bad(
+        "log: checkpoint signed by another key",
+        a,
+        f.proof(a, log_key=impostor),
+        "log-checkpoint",
+    )
+    bad(
+        "log: checkpoint of another log (another key's fingerprint), validly signed",
+        a,
+        f.proof(a, log_files=f.log_files(f.att_bytes, f.key, log="ab" * 32)),
+        "log-checkpoint",
+    )
+    malformed = canonical({**json.loads(logged[CHECKPOINT]), "size": 0})
+    bad(
+        "log: malformed checkpoint, validly signed",
+        a,
+        f.proof(
+            a, log_files={**logged, CHECKPOINT: malformed, sig(CHECKPOINT): f.key.sign(malformed)}
+        ),
+        "log-checkpoint",
+    )
+    another = hashlib.sha256(b"another attestation").digest()
+    bad(
+        "log: inclusion proof of another attestation (T8)",
+        a,
+        f.proof(a, log_files=f.log_files(f.att_bytes, f.key, [EARLIER_ENTRY, another])),
+        "log-inclusion",
+    )
+    bad(
+        "log: the attestation is not the newest entry (T9)",
+        a,
+        f.proof(a, log_files=f.log_files(f.att_bytes, f.key, [EARLIER_ENTRY, this, another], 1)),
+        "log-inclusion",
+    )
+    path_cut = dict(logged)
+    inclusion = json.loads(path_cut[inclusion_name(1)])
+    inclusion["path"] = []
+    path_cut[inclusion_name(1)] = canonical(inclusion)
+    bad("log: inclusion path too short", a, f.proof(a, log_files=path_cut), "log-inclusion")
 
     bad("code typo (checksum)", a, f.proof(a), "code", code=_typo(f.codes[a]))
     bad("code of another client", a, f.proof(a), "proof-found", code=f.codes["bob-7731"])

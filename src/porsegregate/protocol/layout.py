@@ -36,6 +36,7 @@ LOG = "log"
 CHECKPOINT = f"{LOG}/checkpoint.json"
 ENTRIES = f"{LOG}/entries.json"
 CHECKPOINT_FILE = re.compile(rf"{LOG}/checkpoints/([1-9][0-9]*)\.json")
+INCLUSION_FILE = re.compile(rf"{LOG}/inclusion/(0|[1-9][0-9]*)\.json")
 
 
 def checkpoint_name(size: int) -> str:

@@ -174,13 +174,19 @@ class Manifest:
 
 @dataclass(frozen=True)
 class ProofFile:
-    """What a client downloads to verify offline: the entry stays encrypted."""
+    """What a client downloads to verify offline: the entry stays encrypted.
+
+    `log_files` are the published log files that show the attestation is the newest entry
+    of the signed log, by their published names (docs/protocol.md section 10), with their
+    exact bytes; None for a porsegregate-proof/1 file, which carries no log.
+    """
 
     attestation: bytes
     attestation_sig: bytes
     public_key_pem: bytes
     lookup: bytes
     entry: bytes
+    log_files: dict[str, bytes] | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from .hashing import (
     check_epoch_id,
     text_problem,
 )
-from .layout import is_time
+from .layout import CHECKPOINT, INCLUSION_FILE, inclusion_name, is_time, sig
 from .models import (
     CATEGORIES,
     CHAIN_KINDS,
@@ -52,7 +52,14 @@ from .models import (
     Wallet,
 )
 
-PROOF_FORMAT = "porsegregate-proof/1"
+PROOF_FORMAT = "porsegregate-proof/2"
+# Still read: a proof saved before the log was carried; its verification says the log was
+# not checked (docs/protocol.md section 10).
+PROOF_FORMAT_1 = "porsegregate-proof/1"
+# The published log files a proof file carries, by their published names, besides the
+# inclusion proof of the newest entry, log/inclusion/<n-1>.json (section 10).
+PROOF_LOG_FILES = (CHECKPOINT, sig(CHECKPOINT))
+INCLUSION_NAME = inclusion_name(0).removesuffix("0.json") + "<n-1>.json"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Proof types whose signature always reveals the signer's key (BIP-322 does for the
 # address types porsegregate accepts, but is left optional).
@@ -524,23 +531,56 @@ def _b64(text: Any, what: str) -> bytes:
         raise FormatError(f"{what} is not valid base64") from exc
 
 
+def is_proof_log_name(name: str) -> bool:
+    """A name `log_files` of a proof file may hold (docs/protocol.md section 10)."""
+    return name in PROOF_LOG_FILES or INCLUSION_FILE.fullmatch(name) is not None
+
+
 def proof_file_bytes(p: ProofFile) -> bytes:
-    return json.dumps(
-        {
-            "format": PROOF_FORMAT,
-            "attestation": base64.b64encode(p.attestation).decode(),
-            "attestation_sig": base64.b64encode(p.attestation_sig).decode(),
-            "public_key_pem": p.public_key_pem.decode(),
-            "lookup": p.lookup.hex(),
-            "entry": base64.b64encode(p.entry).decode(),
-        },
-        indent=2,
-    ).encode()
+    """A porsegregate-proof/2 file (or /1 for a proof read from a /1 file, which has no log)."""
+    doc: dict[str, Any] = {
+        "format": PROOF_FORMAT if p.log_files is not None else PROOF_FORMAT_1,
+        "attestation": base64.b64encode(p.attestation).decode(),
+        "attestation_sig": base64.b64encode(p.attestation_sig).decode(),
+        "public_key_pem": p.public_key_pem.decode(),
+        "lookup": p.lookup.hex(),
+        "entry": base64.b64encode(p.entry).decode(),
+    }
+    if p.log_files is not None:
+        doc["log_files"] = {
+            name: base64.b64encode(data).decode() for name, data in sorted(p.log_files.items())
+        }
+    return json.dumps(doc, indent=2).encode()
+
+
+def _proof_log_files(doc: Any) -> dict[str, bytes]:
+    """The published log files of a porsegregate-proof/2 file: each required name once."""
+    files = _get(doc, "log_files", dict, "proof")
+    out: dict[str, bytes] = {}
+    for name, value in files.items():
+        if not is_proof_log_name(name):
+            raise FormatError(
+                f"proof.log_files: {name!r} is not a file a proof file carries "
+                f"({', '.join(PROOF_LOG_FILES)} and one {INCLUSION_NAME})"
+            )
+        out[name] = _b64(value, f"proof.log_files[{name!r}]")
+    for name in PROOF_LOG_FILES:
+        if name not in out:
+            raise FormatError(f"proof.log_files has no {name}")
+    inclusion = [name for name in out if INCLUSION_FILE.fullmatch(name)]
+    if len(inclusion) != 1:
+        raise FormatError(
+            f"proof.log_files must hold exactly one {INCLUSION_NAME}, the inclusion proof of "
+            f"the newest entry; it holds {len(inclusion)}"
+        )
+    return out
 
 
 def proof_file_from_dict(doc: Any) -> ProofFile:
-    if _get(doc, "format", str, "proof") != PROOF_FORMAT:
-        raise FormatError(f"not a {PROOF_FORMAT} file")
+    """A porsegregate-proof/2 file, or a /1 file (no log: `log_files` is None)."""
+    version = _get(doc, "format", str, "proof")
+    if version not in (PROOF_FORMAT, PROOF_FORMAT_1):
+        raise FormatError(f"not a {PROOF_FORMAT} (or {PROOF_FORMAT_1}) file")
     lookup = _get(doc, "lookup", str, "proof")
     if not re.fullmatch(r"[0-9a-f]{32}", lookup):
         raise FormatError("proof.lookup must be 32 lowercase hex digits")
@@ -550,6 +590,7 @@ def proof_file_from_dict(doc: Any) -> ProofFile:
         public_key_pem=_get(doc, "public_key_pem", str, "proof").encode(),
         lookup=bytes.fromhex(lookup),
         entry=_b64(doc.get("entry"), "proof.entry"),
+        log_files=_proof_log_files(doc) if version == PROOF_FORMAT else None,
     )
 
 

@@ -9,6 +9,7 @@ so a client reads one verdict and the reason for it. The auditor's driver
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -157,23 +158,81 @@ def _reserves(report: Report, attestation: Attestation) -> None:
 
 
 def verify_proof(
-    proof: ProofFile, account_id: str, code: str, expect_key: str | None = None
+    proof: ProofFile,
+    account_id: str,
+    code: str,
+    expect_key: str | None = None,
+    state: ClientState | None = None,
+    now: datetime | None = None,
 ) -> Report:
-    """Verify a downloaded proof file offline."""
+    """Verify a downloaded proof file offline.
+
+    A porsegregate-proof/2 file carries the log files the site showed: the same log checks
+    run as on the site, then freshness. With `state`, its checkpoint is compared with the
+    one remembered (read, never written: a saved proof is a snapshot, not a visit). A /1
+    file carries no log: the report warns that the log was not checked.
+    """
     report = Report()
+    record = report.checks.append
     try:
-        secret = checks.client_secret(code, report.checks.append)
-        attestation, _ = _attestation(
+        secret = checks.client_secret(code, record)
+        attestation, key = _attestation(
             report, proof.attestation, proof.attestation_sig, proof.public_key_pem, expect_key
         )
+        if proof.log_files is None:
+            report.warnings.append(
+                "log not checked: this is a porsegregate-proof/1 file, which carries no "
+                "transparency log, so log-checkpoint, log-inclusion and log-consistency did "
+                "not run: nothing shows that this attestation is the one the custodian logged "
+                "for everyone; verify on the site, and save the proof again"
+            )
+        else:
+            files = proof.log_files
+            checkpoint, _ = _log_head(
+                report,
+                lambda relative, check: _carried(files, relative, check),
+                key,
+                proof.attestation,
+            )
+            if state is not None:
+                _remembered_offline(report, checkpoint, state)
+        _freshness(report, attestation, now, offline=True)
         _reserves(report, attestation)
         keys = epoch_keys(secret, attestation.epoch_id)
         mine = _crypto.constant_time_equal(keys.lookup, proof.lookup)
         _client_proof(report, attestation, secret, account_id, proof, proof.entry if mine else None)
     except VerificationError as exc:
-        report.checks.append(_failure(exc))
+        record(_failure(exc))
     report.proof = proof
     return report
+
+
+def _carried(files: dict[str, bytes], relative: str, check: str) -> bytes:
+    """A log file the proof file carries, by its published name."""
+    data = files.get(relative)
+    if data is None:
+        raise VerificationError(check, f"the proof file carries no {relative}")
+    return data
+
+
+def _remembered_offline(report: Report, checkpoint: Checkpoint, state: ClientState) -> None:
+    """A proof file's checkpoint against the remembered one (T7): the same size must be the
+    same log. A file carries no consistency proof, so another size is a warning, not a check."""
+    seen = state.seen(checkpoint.log)
+    if seen is None:
+        detail = "you remember no checkpoint of this log: nothing to compare"
+    elif seen.size == checkpoint.size:
+        checks.remembered_log(seen.size, seen.root, checkpoint, "log-consistency")
+        detail = f"the log is the one you saw before (size {seen.size})"
+    else:
+        report.warnings.append(
+            f"log not compared: you remember this log at size {seen.size}, this proof file's "
+            f"checkpoint has size {checkpoint.size}, and a proof file carries no consistency "
+            "proof between the two; verify on the site with your state to check that the log "
+            "only grew"
+        )
+        return
+    report.checks.append(Check("log-consistency", True, detail))
 
 
 @dataclass(frozen=True)
@@ -222,18 +281,27 @@ def _listed(site: SiteReader, manifest: Manifest, relative: str, check: str) -> 
     return checks.listed_file(manifest, relative, site.read(relative), check)
 
 
-def _log(
+LogReader = Callable[[str, str], bytes]
+
+
+def _log_head(
     report: Report,
-    site: SiteReader,
-    manifest: Manifest,
+    read: LogReader,
     key: _crypto.Ed25519PublicKey,
     attestation_data: bytes,
-    state: ClientState | None,
-) -> Checkpoint:
-    """The attestation is the newest entry of the signed log, and the log only grew (T8)."""
+) -> tuple[Checkpoint, dict[str, bytes]]:
+    """The attestation is the newest entry of the signed log (checks log-checkpoint and
+    log-inclusion). `read(name, check)` gives a log file by its published name; the files
+    read, by name, are returned too (what a saved proof file carries)."""
     record = report.checks.append
-    data = _listed(site, manifest, layout.CHECKPOINT, "log-checkpoint")
-    signature = _listed(site, manifest, layout.sig(layout.CHECKPOINT), "log-checkpoint")
+    files: dict[str, bytes] = {}
+
+    def need(relative: str, check: str) -> bytes:
+        files[relative] = read(relative, check)
+        return files[relative]
+
+    data = need(layout.CHECKPOINT, "log-checkpoint")
+    signature = need(layout.sig(layout.CHECKPOINT), "log-checkpoint")
     checkpoint = checks.check_checkpoint(key, report.key_fingerprint or "", data, signature)
     report.checkpoint = checkpoint
     record(
@@ -246,12 +314,28 @@ def _log(
     )
     relative = layout.inclusion_name(checkpoint.size - 1)
     proof = checks.parse_signed(
-        _listed(site, manifest, relative, "log-inclusion"),
-        parse_inclusion,
-        "log-inclusion",
-        relative,
+        need(relative, "log-inclusion"), parse_inclusion, "log-inclusion", relative
     )
     checks.check_newest_entry(attestation_data, checkpoint, proof, record)
+    return checkpoint, files
+
+
+def _log(
+    report: Report,
+    site: SiteReader,
+    manifest: Manifest,
+    key: _crypto.Ed25519PublicKey,
+    attestation_data: bytes,
+    state: ClientState | None,
+) -> tuple[Checkpoint, dict[str, bytes]]:
+    """The attestation is the newest entry of the signed log, and the log only grew (T8)."""
+    checkpoint, files = _log_head(
+        report,
+        lambda relative, check: _listed(site, manifest, relative, check),
+        key,
+        attestation_data,
+    )
+    record = report.checks.append
     if state is not None and layout.is_epoch_home(site.location):
         record(
             Check(
@@ -263,7 +347,7 @@ def _log(
         )
     elif state is not None:
         _remembered(record, site, manifest, checkpoint, state)
-    return checkpoint
+    return checkpoint, files
 
 
 def _remembered(
@@ -284,15 +368,23 @@ def _remembered(
     record(Check("log-consistency", True, detail))
 
 
-def _freshness(report: Report, attestation: Attestation, now: datetime | None) -> None:
+def _freshness(
+    report: Report, attestation: Attestation, now: datetime | None, offline: bool = False
+) -> None:
     """A freeze attack shows an old attestation forever: say so once the next is overdue (T9)."""
     report.next_due = attestation.next_due
     if checks.overdue(attestation, now or datetime.now(UTC)):
         report.overdue = True
         report.warnings.append(
             f"overdue: the custodian said the next attestation would be published by "
-            f"{attestation.next_due}, and this is still the latest one it shows; it may have "
-            "stopped publishing, or this site may be showing you an old copy"
+            f"{attestation.next_due}"
+            + (
+                ", so this saved proof is stale: it shows your balances as they were then; "
+                "verify on the site for the current attestation"
+                if offline
+                else ", and this is still the latest one it shows; it may have stopped "
+                "publishing, or this site may be showing you an old copy"
+            )
         )
 
 
@@ -347,7 +439,7 @@ def verify_site(
         manifest = checks.check_manifest(
             key, manifest_data, manifest_sig, attestation_data, attestation, record
         )
-        checkpoint = _log(report, site, manifest, key, attestation_data, state)
+        checkpoint, log_files = _log(report, site, manifest, key, attestation_data, state)
         _freshness(report, attestation, now)
         _reserves(report, attestation)
         keys = epoch_keys(secret, attestation.epoch_id)
@@ -357,7 +449,9 @@ def verify_site(
         if expected is not None:
             shard = site.need(shard_path)
             entry = checks.shard_entry(shard_path, shard, expected, keys.lookup, record)
-        proof = ProofFile(attestation_data, signature, public_pem, keys.lookup, entry or b"")
+        proof = ProofFile(
+            attestation_data, signature, public_pem, keys.lookup, entry or b"", log_files
+        )
         _client_proof(report, attestation, secret, account_id, proof, entry)
         if state is not None and not layout.is_epoch_home(location):
             state.remember(checkpoint)
