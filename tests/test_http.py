@@ -114,6 +114,8 @@ def servers() -> Iterator[tuple[Server, Server]]:
         "/other-host": _redirect(f"http://localhost:{origin.port}/hello"),
         "/other-scheme": _redirect(f"https://127.0.0.1:{origin.port}/hello"),
         "/file": _redirect("file:///etc/passwd"),
+        "/ftp": _redirect(f"ftp://127.0.0.1:{origin.port}/hello"),
+        "/other-ip": _redirect(f"http://127.0.0.2:{origin.port}/hello"),
         "/with-key": _redirect(f"{other.url}/v3/THEIRKEY?key=THEIRS"),
         "/loop": _redirect("/loop"),
         "/site/moved.json": _redirect("/site/hello"),
@@ -244,6 +246,8 @@ def test_same_origin_redirects_are_followed_for_get(servers: tuple[Server, Serve
         ("/other-host", "http://localhost:{origin}/..."),
         ("/other-scheme", "https://127.0.0.1:{origin}/..."),
         ("/file", "file://..."),
+        ("/ftp", "ftp://..."),
+        ("/other-ip", "http://127.0.0.2:{origin}/..."),
         ("/with-key", "http://127.0.0.1:{other}/..."),
     ],
 )
@@ -346,8 +350,8 @@ def test_site_reader_over_http(servers: tuple[Server, Server]) -> None:
     with pytest.raises(InputError) as refused:
         site.read("away.json")
     assert str(refused.value) == (
-        f"{origin.url}/site/away.json: cannot fetch (refused a redirect to {other.url}/...: "
-        f"only redirects within {origin.url} are followed)"
+        f"{origin.url}/site/away.json: refused a redirect to {other.url}/...: "
+        f"only redirects within {origin.url} are followed"
     )
     assert len(other.seen) == before, "the site reader no longer follows it to the other server"
 
