@@ -422,13 +422,17 @@ class Endpoint:
         try:
             watch.start()
             with self._opener.open(request, timeout=left) as response:
-                answered = True
+                answered = not watch.expired  # headers cut short by the watchdog are none
                 status, reason = int(response.status), str(response.reason)
                 location = response.headers.get("Location")
                 data = _body(response, max_bytes)
             if watch.expired:  # the watchdog's shutdown may look like the end of the body
                 raise deadline.missed(answered)
-        except HttpFailure:
+        except ReplyTooLarge:
+            raise
+        except HttpFailure as exc:
+            if watch.expired:  # a body cut short by the watchdog: the deadline, not the host
+                raise deadline.missed(answered) from exc
             raise
         except urllib.error.URLError as exc:
             if watch.expired or isinstance(exc.reason, TimeoutError):
