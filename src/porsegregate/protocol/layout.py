@@ -160,12 +160,14 @@ FETCH_LIMITS: tuple[tuple[str, str, int], ...] = (
     # 16^q shards of ~90 bytes each: q = 4 (up to 16.7M clients) is ~6 MiB.
     ("a manifest", re.escape(MANIFEST), 32 * MIB),
     ("the log's entries", re.escape(ENTRIES), 16 * MIB),  # ~110 bytes an epoch
-    ("a checkpoint", rf"{re.escape(CHECKPOINT)}|{LOG}/checkpoints/[0-9]+\.json", 64 * KIB),
-    # at most 53 hashes of 64 hex digits (a log of up to 2^53 entries)
-    ("a log proof", rf"{LOG}/(?:inclusion|consistency)/[0-9]+\.json", 64 * KIB),
-    ("the auditors' index", re.escape(AUDITORS_INDEX), 64 * KIB),  # 100 fingerprints: 6.6 KB
-    ("an auditor's statement", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_STATEMENT)}", 256 * KIB),
-    ("an auditor's document", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_DOCUMENT)}", 64 * KIB),
+    # The small JSON documents: a checkpoint is ~300 bytes; a log proof at most 53 hashes
+    # (a log of up to 2^53 entries), ~3.5 KB; the auditors' index at most 100 fingerprints,
+    # ~6.6 KB; an auditor's document ~500 bytes; a statement at most 64 KiB.
+    ("a checkpoint", rf"{re.escape(CHECKPOINT)}|{LOG}/checkpoints/[0-9]+\.json", 1 * MIB),
+    ("a log proof", rf"{LOG}/(?:inclusion|consistency)/[0-9]+\.json", 1 * MIB),
+    ("the auditors' index", re.escape(AUDITORS_INDEX), 1 * MIB),
+    ("an auditor's statement", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_STATEMENT)}", 1 * MIB),
+    ("an auditor's document", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_DOCUMENT)}", 1 * MIB),
     ("a page", r"[^/]+\.html", 64 * MIB),  # the reserves page lists every wallet
     ("a site asset", rf"{ASSETS}/.+", 4 * MIB),  # the verifier's script is ~120 KiB
 )
