@@ -585,6 +585,7 @@ def test_a_huge_reply_is_refused_as_soon_as_it_passes_the_limit(
         Endpoint(hostile.url + "/huge", "Test", timeout=30).get(max_bytes=MIB)
     _ends_within(5, began)
     time.sleep(0.2)  # the host notices the client has gone
+    # 1 MiB read, and at most what the kernel's buffers hold (up to ~36 MiB on Linux).
     assert hostile.sent[-1] < HUGE // 4, "the client stopped reading long before the end"
 
 
@@ -877,7 +878,8 @@ def test_subprocess_huge_reply_memory_stays_far_below_the_reply(hostile: Hostile
     ) in done.stderr
     peak = int(re.search(r"maxrss-kib (\d+)", done.stderr).group(1)) * 1024  # type: ignore[union-attr]
     assert peak < 150 * MIB, f"peak memory {peak // MIB} MiB for a {HUGE // MIB} MiB reply"
-    assert hostile.sent[-1] < HUGE // 4
+    # 32 MiB read, and at most what the kernel's buffers hold (up to ~36 MiB on Linux).
+    assert hostile.sent[-1] < HUGE // 2
 
 
 def test_subprocess_audit_drip_ends_at_the_deadline(hostile: Hostile) -> None:
