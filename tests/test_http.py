@@ -646,7 +646,7 @@ def test_the_run_deadline_covers_many_small_slow_requests(hostile: Hostile) -> N
         for done in range(100):
             assert site.read(f"log/checkpoints/{done + 1}.json") == b"small"
     _ends_within(1.5, began)
-    assert 3 <= done <= 5, f"{done} files were read before the run's time was over"
+    assert 2 <= done <= 5, f"{done} files were read before the run's time was over"
     assert re.fullmatch(
         rf"{hostile.url}/log/checkpoints/{done + 1}\.json: "
         r"(no answer|no complete reply) within the 1\.5 s allowed for the whole run",
