@@ -6,9 +6,20 @@ One set of guarantees, whoever asks:
   is split off and sent as HTTP Basic authorization; it never appears in
   ``display_url``, a repr or a message, and neither does a path or query beyond
   "/" (where providers put API keys).
-* Every request has a timeout and a maximum reply size. A request that gets no
-  usable reply raises :class:`HttpFailure`, whose ``reason`` callers quote in
-  their own messages.
+* Every request has a total deadline, not only a timeout per read: connecting,
+  redirects, the headers and the whole body must be done within the endpoint's
+  ``timeout`` seconds (a watchdog shuts the connection when it passes, so a server
+  that sends one byte every few seconds cannot hold a request open). Within
+  :func:`deadlines` a run has one more deadline, shared by every request made in
+  it, and may set the per-request one for all of them.
+* Every request has a maximum reply size. A Content-Length over it is refused
+  before the body is read; the body is read incrementally and refused as soon as
+  it passes the size, so memory never grows to what a server chooses to send.
+* Only unencoded replies: ``Accept-Encoding: identity`` is sent and a reply with
+  any other Content-Encoding (gzip, deflate, br...) is refused, so there is no
+  decompression to bomb.
+* A request that gets no usable reply raises :class:`HttpFailure`, whose
+  ``reason`` callers quote in their own messages.
 * HTTP error statuses are replies, not exceptions: each caller decides what a
   404 or a 401 means.
 * Redirects are never followed for POST (the 3xx reply is returned as is). For
@@ -20,12 +31,20 @@ One set of guarantees, whoever asks:
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import http.client
+import math
+import socket
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InputError
 
@@ -36,10 +55,12 @@ __all__ = [
     "Reply",
     "ReplyTooLarge",
     "basic_authorization",
+    "deadlines",
     "positive_timeout",
 ]
 
 MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024  # bytes read at a time: the most a reply's body can pass its limit by
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -79,10 +100,151 @@ class Reply:
 
 
 def positive_timeout(timeout: float) -> float:
-    """The timeout in seconds; ValueError unless it is a positive number."""
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
+    """The timeout in seconds; ValueError unless it is a positive, finite number."""
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not 0 < timeout < math.inf
+    ):
         raise ValueError("timeout must be a positive number of seconds")
     return float(timeout)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The deadlines set by :func:`deadlines` for the requests made within it."""
+
+    request: float | None  # seconds per request, replacing each endpoint's own timeout
+    seconds: float | None  # seconds for the whole run
+    ends: float | None  # time.monotonic() when the run's seconds are over
+
+
+_RUN: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("porsegregate_run", default=None)
+
+
+@contextmanager
+def deadlines(*, request: float | None = None, run: float | None = None) -> Iterator[None]:
+    """Within this block every request gets at most `request` seconds (instead of its
+    endpoint's own timeout), and all of them together at most `run` seconds from now:
+    a request still going when the run's time is over fails, and none is started after.
+
+    One verify or audit is one run (the command line sets both). Nested blocks replace
+    the outer one's deadlines while they last.
+    """
+    per_request = None if request is None else positive_timeout(request)
+    seconds = None if run is None else positive_timeout(run)
+    ends = None if seconds is None else time.monotonic() + seconds
+    token = _RUN.set(_Run(per_request, seconds, ends))
+    try:
+        yield
+    finally:
+        _RUN.reset(token)
+
+
+class _Watch:
+    """A request's deadline: when it passes, the connection is shut down, which ends any
+    read or write blocked on it, however slowly the server sends."""
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        """The request's connection, as soon as it is made (before TLS). A duplicate of
+        its descriptor is kept: TLS takes over the original socket object."""
+        with self._lock:
+            if self._socket is None:
+                self._socket = sock.dup()
+            if self.expired:
+                _shut(self._socket)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing left to end
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "porsegregate_watch", default=None
+)
+
+
+def _watched(sock: socket.socket) -> socket.socket:
+    watch = _WATCH.get()
+    if watch is not None:
+        watch.attach(sock)
+    return sock
+
+
+def _watched_connection(*args: Any, **kwargs: Any) -> socket.socket:
+    return _watched(socket.create_connection(*args, **kwargs))
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _watched_connection
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _watched_connection
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPSConnection, req)  # the default, verifying TLS context
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    """When one request (with its redirects) must be done, and how to say it was not."""
+
+    ends: float  # time.monotonic()
+    seconds: float  # the limit that ends first, for messages
+    whole_run: bool  # that limit is the run's, not the request's
+
+    @staticmethod
+    def for_request(timeout: float) -> _Deadline:
+        run = _RUN.get()
+        seconds = timeout if run is None or run.request is None else run.request
+        ends = time.monotonic() + seconds
+        if run and run.seconds and run.ends is not None and run.ends <= ends:
+            return _Deadline(run.ends, run.seconds, True)
+        return _Deadline(ends, seconds, False)
+
+    def left(self) -> float:
+        return self.ends - time.monotonic()
+
+    def missed(self, answered: bool) -> HttpFailure:
+        what = "no complete reply" if answered else "no answer"
+        if self.whole_run:
+            return HttpFailure(f"{what} within the {self.seconds:g} s allowed for the whole run")
+        return HttpFailure(f"{what} within {self.seconds:g} s")
 
 
 def basic_authorization(credentials: str) -> str:
@@ -147,7 +309,8 @@ class Endpoint:
     """One http(s) service, its URL checked once, and requests to it.
 
     `url` is the URL without credentials; `display_url` is safe for messages;
-    `timeout` (seconds) applies to every request.
+    `timeout` (seconds) is every request's total deadline (unless :func:`deadlines`
+    sets another), redirects included.
     """
 
     def __init__(self, url: str, what: str, *, timeout: float, example: str | None = None) -> None:
@@ -174,11 +337,7 @@ class Endpoint:
         # No redirect handler (redirects are followed below, or not) and no error
         # processor (every status comes back as a reply); proxies as urllib's default.
         self._opener = urllib.request.OpenerDirector()
-        for handler in (
-            urllib.request.ProxyHandler(),
-            urllib.request.HTTPHandler(),
-            urllib.request.HTTPSHandler(),
-        ):
+        for handler in (urllib.request.ProxyHandler(), _HTTPHandler(), _HTTPSHandler()):
             self._opener.add_handler(handler)
 
     def __repr__(self) -> str:
@@ -193,7 +352,7 @@ class Endpoint:
         self, body: bytes, *, max_bytes: int, headers: Mapping[str, str] | None = None
     ) -> Reply:
         """POST to the endpoint's URL. A redirect is not followed: its reply is returned."""
-        reply, _ = self._exchange(self.url, body, headers, max_bytes)
+        reply, _ = self._exchange(self.url, body, headers, max_bytes, self._deadline())
         return reply
 
     def get(
@@ -208,8 +367,9 @@ class Endpoint:
                 f"refused to request {_shown(requested)}: only URLs within {self.origin} "
                 "are requested"
             )
+        deadline = self._deadline()
         for _ in range(MAX_REDIRECTS + 1):
-            reply, location = self._exchange(target, None, headers, max_bytes)
+            reply, location = self._exchange(target, None, headers, max_bytes, deadline)
             if reply.status not in _REDIRECT_STATUSES or location is None:
                 return reply
             pointed = urllib.parse.urljoin(target, location)
@@ -221,6 +381,14 @@ class Endpoint:
                 )
             target = next_target
         raise HttpFailure(f"more than {MAX_REDIRECTS} redirects")
+
+    def _deadline(self) -> _Deadline:
+        deadline = _Deadline.for_request(self.timeout)
+        if deadline.whole_run and deadline.left() <= 0:
+            raise HttpFailure(
+                f"not requested: the {deadline.seconds:g} s allowed for the whole run are over"
+            )
+        return deadline
 
     def _within_origin(self, url: str) -> str | None:
         """The URL without credentials if it is of this endpoint's origin, else None."""
@@ -235,28 +403,67 @@ class Endpoint:
         body: bytes | None,
         headers: Mapping[str, str] | None,
         max_bytes: int,
+        deadline: _Deadline,
     ) -> tuple[Reply, str | None]:
         """One request: (the reply, its Location header); HttpFailure if there is none."""
-        sent = dict(headers or {})
+        sent = {k: v for k, v in (headers or {}).items() if k.lower() != "accept-encoding"}
+        sent["Accept-Encoding"] = "identity"
         if self._authorization and not any(k.lower() == "authorization" for k in sent):
             sent["Authorization"] = self._authorization
         method = "GET" if body is None else "POST"
+        left = deadline.left()
+        if left <= 0:
+            raise deadline.missed(answered=False)
         # Only http(s) URLs of this endpoint's origin get here, and only HTTP handlers exist.
         request = urllib.request.Request(url, data=body, headers=sent, method=method)  # noqa: S310
+        watch = _Watch(left)
+        token = _WATCH.set(watch)
+        answered = False
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            watch.start()
+            with self._opener.open(request, timeout=left) as response:
+                answered = not watch.expired  # headers cut short by the watchdog are none
                 status, reason = int(response.status), str(response.reason)
                 location = response.headers.get("Location")
-                data = response.read(max_bytes + 1)
+                data = _body(response, max_bytes)
+            if watch.expired:  # the watchdog's shutdown may look like the end of the body
+                raise deadline.missed(answered)
+        except ReplyTooLarge:
+            raise
+        except HttpFailure as exc:
+            if watch.expired:  # a body cut short by the watchdog: the deadline, not the host
+                raise deadline.missed(answered) from exc
+            raise
         except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise HttpFailure(f"no answer within {self.timeout:g} s") from exc
+            if watch.expired or isinstance(exc.reason, TimeoutError):
+                raise deadline.missed(answered) from exc
             raise HttpFailure(f"cannot connect ({_quoted(str(exc.reason), 120)})") from exc
-        except TimeoutError as exc:
-            raise HttpFailure(f"no answer within {self.timeout:g} s") from exc
         except (http.client.HTTPException, OSError) as exc:
+            if watch.expired or isinstance(exc, TimeoutError):
+                raise deadline.missed(answered) from exc
             detail = f"{type(exc).__name__}: {_quoted(str(exc), 120)}"
             raise HttpFailure(f"connection broken ({detail})") from exc
+        finally:
+            watch.stop()
+            _WATCH.reset(token)
+        return Reply(status, reason, data), location
+
+
+def _body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+    """The reply's body, read a chunk at a time and refused as soon as it is too large."""
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise HttpFailure(
+            f"the reply is {_quoted(encoding, 40)}-encoded; only unencoded replies are accepted"
+        )
+    if response.length is not None and response.length > max_bytes:
+        raise ReplyTooLarge(max_bytes)
+    expected = response.length
+    data = bytearray()
+    while chunk := response.read1(_CHUNK):
+        data += chunk
         if len(data) > max_bytes:
             raise ReplyTooLarge(max_bytes)
-        return Reply(status, reason, data), location
+    if expected is not None and len(data) < expected:
+        raise HttpFailure(f"the reply ended after {len(data)} of its {expected} bytes")
+    return bytes(data)

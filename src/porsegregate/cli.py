@@ -25,11 +25,13 @@ from typing import Any, NoReturn, Protocol, overload
 import click
 
 from . import _render
+from ._http import deadlines
 from ._version import __version__
 from .errors import EXIT_FAILED, EXIT_INPUT, PorError
 from .publish.assess import DEFAULT_MAX_BLOCK_SKEW
 from .publish.config import CONFIG_NAME, load_config
 from .publish.readers import parse_rpc_options
+from .verify.fetch import AUDIT_DEADLINE, REQUEST_DEADLINE, VERIFY_DEADLINE
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 _FOLDER = click.Path(path_type=Path, file_okay=False)
@@ -37,6 +39,31 @@ _PATH = click.Path(path_type=Path)
 
 PASSPHRASE_ENV = "PORSEGREGATE_PASSPHRASE"  # noqa: S105 - a variable name
 CODE_ENV = "PORSEGREGATE_CODE"
+
+
+_SECONDS = click.FloatRange(0, 86400, min_open=True)
+
+
+def _timeout_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--timeout",
+        type=_SECONDS,
+        default=REQUEST_DEADLINE,
+        show_default=True,
+        metavar="SECONDS",
+        help="Over http(s): the most time one file of the site may take, in all.",
+    )(function)
+
+
+def _deadline_option(default: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--deadline",
+        type=_SECONDS,
+        default=default,
+        show_default=True,
+        metavar="SECONDS",
+        help="Over http(s): the whole run's time limit; nothing is fetched once it is over.",
+    )
 
 
 def _die(message: str, code: int) -> NoReturn:
@@ -383,6 +410,8 @@ def check(
     help="Also check every earlier published epoch and the history linking them.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+@_timeout_option
+@_deadline_option(VERIFY_DEADLINE)
 def verify(
     site: str | None,
     proof: Path | None,
@@ -393,6 +422,8 @@ def verify(
     state_file: Path | None,
     all_epochs: bool,
     as_json: bool,
+    timeout: float,
+    deadline: float,
 ) -> None:
     """Check that your balances are included in the signed liabilities."""
     from ._fs import atomic_write, read_bytes
@@ -419,11 +450,13 @@ def verify(
             state = None
         elif all_epochs:
             assert site is not None
-            history = verify_history(site, account, secret_code, expect_key, state)
+            with deadlines(request=timeout, run=deadline):
+                history = verify_history(site, account, secret_code, expect_key, state)
             report = history.latest
         else:
             assert site is not None
-            report = verify_site(site, account, secret_code, expect_key, state)
+            with deadlines(request=timeout, run=deadline):
+                report = verify_site(site, account, secret_code, expect_key, state)
         if save_proof is not None and report.verified and report.proof is not None:
             atomic_write(save_proof, proof_file_bytes(report.proof))
         verified = report.verified and (history is None or history.verified)
@@ -475,6 +508,8 @@ def verify(
     "the newest is remembered when the audit passes.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+@_timeout_option
+@_deadline_option(AUDIT_DEADLINE)
 @passphrase_option
 def audit(
     site: str,
@@ -486,6 +521,8 @@ def audit(
     all_clients: bool,
     state_file: Path | None,
     as_json: bool,
+    timeout: float,
+    deadline: float,
     passphrase_file: Path | None,
 ) -> None:
     """Audit a whole published site (folder or URL): every signature, file, log entry, epoch.
@@ -529,7 +566,8 @@ def audit(
                 None if all_clients else (sample or DEFAULT_SAMPLE),
             )
         state = ClientState(state_file) if state_file is not None else None
-        report = audit_site(site, room, state)
+        with deadlines(request=timeout, run=deadline):
+            report = audit_site(site, room, state)
         if state is not None and report.ok:
             state.save()
         _show(report, as_json, lambda: _render.audit_report(site, report, room is not None))

@@ -139,3 +139,49 @@ def parse_time(text: str) -> datetime:
     if not _TIME.fullmatch(text):
         raise ValueError(f"{text!r} is not a time written YYYY-MM-DDTHH:MM:SSZ")
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+# -- how large a verifier lets each file be (docs/protocol.md, "Fetching a site over HTTP") ----
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# (what the file is, its path within a site's root or an epoch's home, the most bytes read).
+# First match wins. Each limit is far above what the protocol or a large site needs
+# (the reason is beside it), so a limit never decides a verdict, and far below what a
+# host could make a verifier hold in memory or wait for.
+FETCH_LIMITS: tuple[tuple[str, str, int], ...] = (
+    ("a signature", r"[^/]+\.sig", 1 * KIB),  # exactly 64 bytes
+    ("a public key", r"[^/]+\.pem", 4 * KIB),  # an Ed25519 SubjectPublicKeyInfo PEM is 113
+    # ~256 clients a shard on average (section 6); 16 MiB is 512 clients with 20 assets
+    # each at padded height 24 (16.7M clients): ~30 KiB a client.
+    ("a proof shard", rf"{PROOFS}/[^/]+\.bin", 16 * MIB),
+    # 10,000 wallets (~0.7 KiB each with their proof of control) are ~7 MiB.
+    ("an attestation", rf"{re.escape(ATTESTATION)}|{LOG}/attestations/[0-9]+\.json", 32 * MIB),
+    # 16^q shards of ~90 bytes each: q = 4 (up to 16.7M clients) is ~6 MiB.
+    ("a manifest", re.escape(MANIFEST), 32 * MIB),
+    ("the log's entries", re.escape(ENTRIES), 16 * MIB),  # ~110 bytes an epoch
+    # The small JSON documents: a checkpoint is ~300 bytes; a log proof at most 53 hashes
+    # (a log of up to 2^53 entries), ~3.5 KB; the auditors' index at most 100 fingerprints,
+    # ~6.6 KB; an auditor's document ~500 bytes; a statement at most 64 KiB.
+    ("a checkpoint", rf"{re.escape(CHECKPOINT)}|{LOG}/checkpoints/[0-9]+\.json", 1 * MIB),
+    ("a log proof", rf"{LOG}/(?:inclusion|consistency)/[0-9]+\.json", 1 * MIB),
+    ("the auditors' index", re.escape(AUDITORS_INDEX), 1 * MIB),
+    ("an auditor's statement", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_STATEMENT)}", 1 * MIB),
+    ("an auditor's document", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_DOCUMENT)}", 1 * MIB),
+    ("a page", r"[^/]+\.html", 64 * MIB),  # the reserves page lists every wallet
+    ("a site asset", rf"{ASSETS}/.+", 4 * MIB),  # the verifier's script is ~120 KiB
+)
+OTHER_FETCH_LIMIT = ("a file", 16 * MIB)
+_FETCH_LIMITS = tuple(
+    (what, re.compile(rf"(?:.+/)?(?:{pattern})"), limit) for what, pattern, limit in FETCH_LIMITS
+)
+
+
+def fetch_limit(relative: str) -> tuple[str, int]:
+    """(what the file is, the most bytes a verifier reads of it) for a path relative to a
+    site's root (an epoch's home `epochs/<id>/...` included)."""
+    for what, pattern, limit in _FETCH_LIMITS:
+        if pattern.fullmatch(relative):
+            return what, limit
+    return OTHER_FETCH_LIMIT

@@ -1,4 +1,14 @@
-"""Reading a published site, from a folder or an http(s) URL, for the verifiers."""
+"""Reading a published site, from a folder or an http(s) URL, for the verifiers.
+
+What a host can do to a verifier is bounded (docs/protocol.md, "Fetching a site
+over HTTP"): each file may be at most as large as `layout.FETCH_LIMITS` allows
+for its kind (checked before and while reading; nothing larger is held in
+memory); each request has `REQUEST_DEADLINE` seconds in all, however slowly the
+host sends; a redirect is followed only within the site's origin; only
+unencoded replies are accepted. A whole verify or audit has a deadline too
+(`VERIFY_DEADLINE`, `AUDIT_DEADLINE`), which the command line sets around the
+run with `_http.deadlines`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +17,19 @@ from pathlib import Path
 
 from .._http import Endpoint, HttpFailure, ReplyTooLarge
 from ..errors import InputError
+from ..protocol import layout
 
-MAX_FETCH = 256 * 1024 * 1024
-FETCH_TIMEOUT = 30
+REQUEST_DEADLINE = 30.0  # seconds for one file, redirects included
+VERIFY_DEADLINE = 300.0  # seconds for all the files one `verify` reads
+AUDIT_DEADLINE = 1800.0  # an audit reads every file of every epoch: every shard included
+
+
+def size_text(limit: int) -> str:
+    """A limit in bytes as people read it: "16 MiB", "64 KiB", "100 bytes"."""
+    for unit, size in (("MiB", layout.MIB), ("KiB", layout.KIB)):
+        if limit >= size and limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit} bytes"
 
 
 class SiteReader:
@@ -18,6 +38,7 @@ class SiteReader:
     Over http(s), a redirect is followed only within the site's origin (scheme,
     host and port); one to anywhere else is refused, as is any other transport
     failure, with an InputError naming the file's URL (never the URL's credentials).
+    A file larger than its kind's limit is refused, from a folder as from a URL.
     """
 
     def __init__(self, location: str) -> None:
@@ -35,34 +56,38 @@ class SiteReader:
         if not location.endswith("/"):
             self.location = location + "/"
         try:
-            self._site = Endpoint(self.location, "site", timeout=FETCH_TIMEOUT)
+            self._site = Endpoint(self.location, "site", timeout=REQUEST_DEADLINE)
         except ValueError as exc:
             raise InputError(f"{location}: {exc}") from exc
 
     def read(self, relative: str) -> bytes | None:
         """The file's bytes, or None if the site does not have it."""
+        what, limit = layout.fetch_limit(relative)
         if self._site is not None:
-            return self._fetch(self._site, relative)
+            return self._fetch(self._site, relative, what, limit)
         path = self.root / relative
         try:
-            data = path.read_bytes()
+            with path.open("rb") as file:
+                data = file.read(limit + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-        if len(data) > MAX_FETCH:
-            raise InputError(f"{relative}: larger than {MAX_FETCH} bytes")
+        if len(data) > limit:
+            raise InputError(f"{path}: larger than the {size_text(limit)} allowed for {what}")
         return data
 
     @staticmethod
-    def _fetch(site: Endpoint, relative: str) -> bytes | None:
+    def _fetch(site: Endpoint, relative: str, what: str, limit: int) -> bytes | None:
         url = urllib.parse.urljoin(site.url, relative)
         try:
-            reply = site.get(url, max_bytes=MAX_FETCH)
+            reply = site.get(url, max_bytes=limit)
         except ReplyTooLarge as exc:
-            raise InputError(f"{relative}: larger than {MAX_FETCH} bytes") from exc
+            raise InputError(
+                f"{url}: larger than the {size_text(limit)} allowed for {what}"
+            ) from exc
         except HttpFailure as exc:
-            raise InputError(f"{url}: cannot fetch ({exc.reason})") from exc
+            raise InputError(f"{url}: {exc.reason}") from exc
         if reply.status == 404:
             return None
         if not reply.ok:
