@@ -22,7 +22,7 @@ from random import SystemRandom
 from .. import _crypto
 from ..errors import FormatError, InputError, PathError, VerificationError
 from ..protocol import layout
-from ..protocol.bundle import bundle_aad, decode_bundle, decode_shard
+from ..protocol.bundle import asset_order_problem, bundle_aad, decode_bundle, decode_shard
 from ..protocol.control import EpochContext
 from ..protocol.hashing import EpochKeys, account_commitment, leaf_hash, published_height
 from ..protocol.models import AssetLiabilities, Attestation, Manifest, Reserves, Wallet
@@ -318,8 +318,9 @@ def open_proof(
 
     verify/checks.py's check_proof takes the client's code, which opens every epoch; the data
     room holds only this epoch's keys (nonce, lookup id, proof key), from which the same
-    protocol functions (bundle_aad, decode_bundle, account_commitment, leaf_hash, fold_path)
-    are applied here.
+    protocol functions (bundle_aad, decode_bundle, asset_order_problem, account_commitment,
+    leaf_hash, fold_path) are applied here. Keep the two in step (or let checks.py take the
+    epoch's keys, and call it from here).
     """
     epoch = attestation.epoch_id
     if entry is None:
@@ -335,7 +336,13 @@ def open_proof(
     try:
         bundle = decode_bundle(plaintext)
     except FormatError as exc:
-        raise VerificationError("bundle-format", f"the proof is malformed: {exc}") from exc
+        raise VerificationError("bundle-format", f"your proof is malformed: {exc}") from exc
+    problem = asset_order_problem(bundle, [a.code for a in attestation.assets])
+    if problem is not None:
+        raise VerificationError(
+            "bundle-format",
+            f"your proof is malformed: {problem} (a balance shown twice, or out of place)",
+        )
     if bundle.epoch != epoch:
         raise VerificationError(
             "bundle-epoch", f"the proof is for epoch {bundle.epoch!r}, the attestation {epoch!r}"
