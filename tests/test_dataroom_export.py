@@ -222,6 +222,16 @@ def test_a_changed_export_is_refused(clean: h.History, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="changed after the export"):
         open_dataroom(folder, ROOM_PASSPHRASE)
     csv.write_bytes(original)
+    # scrypt parameters that would make the auditor's machine spend gigabytes are refused.
+    secrets = folder / SECRETS
+    kept = secrets.read_bytes()
+    doc = json.loads(kept)
+    doc["kdf"]["n"] = 2**22
+    secrets.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="not a porsegregate-dataroom-secrets/1 file"):
+        open_dataroom(folder, ROOM_PASSPHRASE)
+    secrets.write_bytes(kept)
+    open_dataroom(folder, ROOM_PASSPHRASE)
     manifest = folder / MANIFEST
     doc = json.loads(manifest.read_bytes())
     doc["epoch"] = clean.epochs[0]  # an export relabelled as another epoch's
@@ -451,6 +461,12 @@ def test_an_existing_folder_is_replaced_only_with_force(clean: h.History, tmp_pa
     a_file.write_text("mine")
     with pytest.raises(InputError, match="not a folder"):
         export(clean, a_file, force=True)
+    # What a killed export left beside the folder is removed by the next one.
+    leftover = tmp_path / ".room.staging-killed"
+    leftover.mkdir()
+    (leftover / LIABILITIES).write_text("account_id,asset,amount\n")
+    export(clean, folder, force=True)
+    assert not leftover.exists()
     # An empty folder is simply filled.
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _crypto
-from .._fs import read_bytes, swap_dir
+from .._fs import folder_lock, read_bytes, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, InputError
 from ..protocol import layout
@@ -169,7 +169,8 @@ def _decrypt(path: Path, data: bytes, passphrase: bytes, manifest: bytes) -> byt
         if doc["format"] != SECRETS_FORMAT or kdf["name"] != "scrypt":
             raise ValueError("unknown format")
         n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-        if not (2 <= n <= 2**20 and 1 <= r <= 32 and 1 <= p <= 16):
+        # Bounded: a data room must not make the auditor's machine spend gigabytes (128·n·r).
+        if not (n >= 2 and r >= 1 and n * r <= 2**21 and 1 <= p <= 4):
             raise ValueError("scrypt parameters out of range")
         salt = base64.b64decode(kdf["salt"], validate=True)
         blob = base64.b64decode(doc["ciphertext"], validate=True)
@@ -292,7 +293,7 @@ def write_dataroom(
     force: bool = False,
 ) -> ExportResult:
     """Write the folder complete beside `out`, owner-only, then rename it into place."""
-    replace = _refuse_existing(out, force)
+    _refuse_existing(out, force)  # before the work: again below, under the lock
     try:
         public_key = _crypto.load_public_key_pem(public_key_pem)
     except (TypeError, ValueError) as exc:
@@ -320,20 +321,28 @@ def write_dataroom(
     files[MANIFEST] = manifest + b"\n"
     files[SECRETS] = _encrypt(encode_secrets(secrets), dataroom_passphrase, files[MANIFEST])
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
-    try:
-        os.chmod(staging, 0o700)
-        for name, data in files.items():
-            fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        _refuse_existing(out, force)  # nothing appeared there meanwhile
-        swap_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    busy = f"another porsegregate dataroom export is writing into {out.parent}; wait for it"
+    with folder_lock(out.parent, busy):
+        # What a killed export left beside the folder (owner-only, but the CSV is in clear).
+        for leftover in (
+            *out.parent.glob(f".{out.name}.staging-*"),
+            *out.parent.glob(f".{out.name}.old-*"),
+        ):
+            shutil.rmtree(leftover, ignore_errors=True)
+        replace = _refuse_existing(out, force)  # nothing appeared there meanwhile
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+        try:
+            os.chmod(staging, 0o700)
+            for name, data in files.items():
+                fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            swap_dir(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return ExportResult(
         out,
         epoch,
