@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,20 @@ from porsegregate.audit import (
 from porsegregate.cli import main
 from porsegregate.errors import InputError
 from porsegregate.protocol.serialization import parse_attestation
-from porsegregate.publish.dataroom_export import export_dataroom
+from porsegregate.publish.dataroom_export import (
+    EpochSecrets,
+    derive_epoch_secrets,
+    export_dataroom,
+    write_dataroom,
+)
 from porsegregate.publish.demo import DEMO_PASSPHRASE
+from porsegregate.publish.keys import load_master_secret
+from porsegregate.publish.liabilities import read_liabilities
 from porsegregate.verify.state import ClientState
 
 from .support import bundles as b
 from .support import history as h
+from .support.reserves_attacks import COUNTED_TWICE_EPOCH
 
 # The auditor holds the data room's own passphrase, never the workspace's.
 ROOM_PASSPHRASE = b"the auditor's data-room passphrase"
@@ -77,6 +85,36 @@ def export(
         ROOM_PASSPHRASE,
         liabilities_path=liabilities or liabilities_of(history),
         reserves_path=reserves or reserves_of(history),
+    )
+    return out
+
+
+def craft(
+    history: h.History,
+    out: Path,
+    epoch: str,
+    liabilities: Path,
+    reserves: Path,
+    change: Callable[[EpochSecrets], EpochSecrets] = lambda s: s,
+) -> Path:
+    """A data room written as the custodian's tool would not write it: its secrets changed,
+    or a declaration the export refuses."""
+    secrets = derive_epoch_secrets(
+        load_master_secret(history.config.master_secret, DEMO_PASSPHRASE),
+        epoch,
+        read_liabilities(liabilities, history.config.assets).balances,
+        history.config.assets,
+    )
+    write_dataroom(
+        out,
+        epoch=epoch,
+        custodian=history.config.custodian.name,
+        assets=history.config.assets,
+        public_key_pem=history.config.public_key.read_bytes(),
+        liabilities=liabilities.read_bytes(),
+        reserves=(reserves, reserves.read_bytes()),
+        secrets=change(secrets),
+        dataroom_passphrase=ROOM_PASSPHRASE,
     )
     return out
 
@@ -234,7 +272,9 @@ def test_each_attack_fails_its_check(
     assert "AUDIT FAILED" in result.output
 
 
-def test_one_wallet_counted_twice_fails_reserves_proofs(counted_twice: h.History) -> None:
+def test_one_wallet_counted_twice_fails_reserves_proofs(
+    counted_twice: h.History, tmp_path: Path
+) -> None:
     """T14 (tests/support/reserves_attacks.py): audit names the check and the wallets, with
     and without the data room; the data room's declaration is refused too."""
     report = audit_site(str(counted_twice.site))
@@ -244,13 +284,25 @@ def test_one_wallet_counted_twice_fails_reserves_proofs(counted_twice: h.History
         "epoch doubled: reserves-distinct: chains bitcoin and bitcoin-b are the same bitcoin "
         "network (mainnet)"
     ), detail
-    doubled = room(
-        counted_twice,
-        reserves=counted_twice.workspace / "data" / "reserves-doubled.toml",
-        liabilities=counted_twice.workspace / "data" / "liabilities-doubled.csv",
-    )
+    data = counted_twice.workspace / "data"
+    doubled = (data / "liabilities-doubled.csv", data / "reserves-doubled.toml")
+    # The custodian's export refuses the declaration, as publish does ...
     with pytest.raises(InputError) as refused:
-        audit_site(str(counted_twice.site), doubled)
+        export_dataroom(
+            counted_twice.config,
+            DEMO_PASSPHRASE,
+            COUNTED_TWICE_EPOCH,
+            tmp_path / "room",
+            ROOM_PASSPHRASE,
+            liabilities_path=doubled[0],
+            reserves_path=doubled[1],
+        )
+    assert any("same bitcoin network (mainnet)" in p for p in refused.value.problems)
+    assert not (tmp_path / "room").exists()
+    # ... and the audit refuses a data room written with it anyway.
+    folder = craft(counted_twice, tmp_path / "crafted", COUNTED_TWICE_EPOCH, *doubled)
+    with pytest.raises(InputError) as refused:
+        audit_site(str(counted_twice.site), room(folder))
     assert any("same bitcoin network (mainnet)" in p for p in refused.value.problems)
     result = cli(str(counted_twice.site))
     assert result.exit_code == 1 and "reserves-distinct" in result.output
@@ -421,34 +473,17 @@ def test_wrong_keys_for_a_client_fail_that_clients_bundle(clean: h.History, tmp_
 
     from porsegregate.protocol.codes import client_secret
     from porsegregate.protocol.hashing import epoch_keys
-    from porsegregate.publish.dataroom_export import (
-        derive_epoch_secrets,
-        rebuild_epoch,
-        write_dataroom,
-    )
-    from porsegregate.publish.keys import load_master_secret
-    from porsegregate.publish.liabilities import read_liabilities
 
     epoch = clean.epochs[-1]
-    liabilities = read_liabilities(liabilities_of(clean), clean.config.assets)
-    master = load_master_secret(clean.config.master_secret, DEMO_PASSPHRASE)
-    secrets = derive_epoch_secrets(master, epoch, liabilities.balances, clean.config.assets)
-    account = list(liabilities.balances)[4]
-    other = epoch_keys(client_secret(os.urandom(32), account), epoch)
-    clients = {**secrets.clients, account: replace(other, nonce=secrets.clients[account].nonce)}
-    secrets = replace(secrets, clients=clients)
-    assert rebuild_epoch(liabilities, secrets).assets  # the trees still rebuild
-    folder = tmp_path / "room"
-    write_dataroom(
-        folder,
-        epoch=epoch,
-        custodian=clean.config.custodian.name,
-        assets=clean.config.assets,
-        public_key_pem=clean.config.public_key.read_bytes(),
-        liabilities=liabilities_of(clean).read_bytes(),
-        reserves=(reserves_of(clean), reserves_of(clean).read_bytes()),
-        secrets=secrets,
-        dataroom_passphrase=ROOM_PASSPHRASE,
+    account = list(read_liabilities(liabilities_of(clean), clean.config.assets).balances)[4]
+
+    def other_keys(secrets: EpochSecrets) -> EpochSecrets:
+        other = epoch_keys(client_secret(os.urandom(32), account), epoch)
+        wrong = replace(other, nonce=secrets.clients[account].nonce)  # the roots still rebuild
+        return replace(secrets, clients={**secrets.clients, account: wrong})
+
+    folder = craft(
+        clean, tmp_path / "room", epoch, liabilities_of(clean), reserves_of(clean), other_keys
     )
     report = audit_site(str(clean.site), room(folder))
     assert failed_ids(report) == {"dataroom-bundles"}
