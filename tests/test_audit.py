@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,24 @@ from porsegregate.audit import (
 from porsegregate.cli import main
 from porsegregate.errors import InputError
 from porsegregate.protocol.serialization import parse_attestation
-from porsegregate.publish.client_codes import read_client_codes, write_client_codes
+from porsegregate.publish.dataroom_export import (
+    EpochSecrets,
+    derive_epoch_secrets,
+    export_dataroom,
+    write_dataroom,
+)
 from porsegregate.publish.demo import DEMO_PASSPHRASE
+from porsegregate.publish.keys import load_master_secret
+from porsegregate.publish.liabilities import read_liabilities
 from porsegregate.verify.state import ClientState
 
 from .support import bundles as b
 from .support import history as h
+from .support.reserves_attacks import COUNTED_TWICE_EPOCH
 
-ENV = {"PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()}
+# The auditor holds the data room's own passphrase, never the workspace's.
+ROOM_PASSPHRASE = b"the auditor's data-room passphrase"
+ENV = {"PORSEGREGATE_DATAROOM_PASSPHRASE": ROOM_PASSPHRASE.decode()}
 
 
 @pytest.fixture(scope="module")
@@ -43,36 +53,74 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> h.History:
     return h.build_history(tmp_path_factory.mktemp("audit") / "demo")
 
 
+@pytest.fixture(scope="module")
+def exported(clean: h.History, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The newest epoch's data room, as the custodian exports it for the auditor."""
+    return export(clean, tmp_path_factory.mktemp("dataroom") / "room")
+
+
 def liabilities_of(history: h.History) -> Path:
     """The newest epoch's liabilities CSV (the demo writes each epoch's over the last)."""
     return history.config.liabilities
-
-
-def codes_of(history: h.History) -> Path:
-    return history.root / "client-codes.csv"
 
 
 def reserves_of(history: h.History) -> Path:
     return history.workspace / "data" / f"reserves-{history.epochs[-1]}.toml"
 
 
-def room(
+def export(
     history: h.History,
+    out: Path,
     *,
-    passphrase: bool = True,
     liabilities: Path | None = None,
-    codes: Path | None = None,
     reserves: Path | None = None,
-    sample: int | None = None,
-) -> DataRoom:
-    return DataRoom(
+) -> Path:
+    """The custodian's `dataroom export` of the newest epoch (a dishonest one may give other
+    liabilities or reserves than it published from)."""
+    export_dataroom(
         history.config,
-        liabilities or liabilities_of(history),
-        DEMO_PASSPHRASE if passphrase else None,
-        codes or codes_of(history),
-        reserves or reserves_of(history),
-        sample,
+        DEMO_PASSPHRASE,
+        history.epochs[-1],
+        out,
+        ROOM_PASSPHRASE,
+        liabilities_path=liabilities or liabilities_of(history),
+        reserves_path=reserves or reserves_of(history),
     )
+    return out
+
+
+def craft(
+    history: h.History,
+    out: Path,
+    epoch: str,
+    liabilities: Path,
+    reserves: Path,
+    change: Callable[[EpochSecrets], EpochSecrets] = lambda s: s,
+) -> Path:
+    """A data room written as the custodian's tool would not write it: its secrets changed,
+    or a declaration the export refuses."""
+    secrets = derive_epoch_secrets(
+        load_master_secret(history.config.master_secret, DEMO_PASSPHRASE),
+        epoch,
+        read_liabilities(liabilities, history.config.assets).balances,
+        history.config.assets,
+    )
+    write_dataroom(
+        out,
+        epoch=epoch,
+        custodian=history.config.custodian.name,
+        assets=history.config.assets,
+        public_key_pem=history.config.public_key.read_bytes(),
+        liabilities=liabilities.read_bytes(),
+        reserves=(reserves, reserves.read_bytes()),
+        secrets=change(secrets),
+        dataroom_passphrase=ROOM_PASSPHRASE,
+    )
+    return out
+
+
+def room(folder: Path, sample: int | None = None) -> DataRoom:
+    return DataRoom.open(folder, ROOM_PASSPHRASE, sample)
 
 
 def failed_ids(report: AuditReport) -> set[str]:
@@ -87,24 +135,15 @@ def cli(*args: str, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(main, ["audit", *args], env=env or ENV, catch_exceptions=False)
 
 
-def dataroom_args(history: h.History) -> list[str]:
-    return [
-        "--liabilities",
-        str(liabilities_of(history)),
-        "--config",
-        str(history.config.path),
-        "--codes",
-        str(codes_of(history)),
-        "--reserves",
-        str(reserves_of(history)),
-    ]
+def dataroom_args(folder: Path) -> list[str]:
+    return ["--dataroom", str(folder)]
 
 
 # -- a clean history ---------------------------------------------------------------------------
 
 
-def test_a_clean_history_passes_every_check(clean: h.History) -> None:
-    report = audit_site(str(clean.site), room(clean))
+def test_a_clean_history_passes_every_check(clean: h.History, exported: Path) -> None:
+    report = audit_site(str(clean.site), room(exported))
     assert report.ok, [(c.id, c.detail) for c in report.failed]
     assert [c.id for c in report.checks] == list(CHECKS)  # one line per check, in order
     statuses = {c.id: c.status for c in report.checks}
@@ -129,31 +168,29 @@ def test_without_the_data_room_its_checks_are_not_applicable(clean: h.History) -
             assert "no data room" in details(report, check)[0]
 
 
-def test_without_the_passphrase_totals_are_checked_but_roots_not_rebuilt(clean: h.History) -> None:
-    report = audit_site(str(clean.site), room(clean, passphrase=False, sample=25))
+def test_a_sample_opens_that_many_proofs(clean: h.History, exported: Path) -> None:
+    report = audit_site(str(clean.site), room(exported, sample=25))
     assert report.ok, [(c.id, c.detail) for c in report.failed]
-    assert report.status("dataroom-totals") == PASS
-    assert report.status("dataroom-roots") == NOT_APPLICABLE
-    assert "roots were not rebuilt" in details(report, "dataroom-roots")[0]
     assert report.status("dataroom-bundles") == PASS and report.clients_checked == 25
-    assert report.status("dataroom-coverage") == PASS
+    assert "a random sample of clients" in details(report, "dataroom-bundles")[0]
+    assert all(report.status(c) == PASS for c in CHECKS if c.startswith("dataroom-"))
 
 
-def test_the_cli_passes_a_clean_history(clean: h.History) -> None:
-    result = cli(str(clean.site), *dataroom_args(clean), "--all", "--json")
+def test_the_cli_passes_a_clean_history(clean: h.History, exported: Path) -> None:
+    result = cli(str(clean.site), *dataroom_args(exported), "--all", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["ok"] is True and doc["failed"] == []
     assert doc["summary"]["clients_checked"] == h.CLIENTS
     assert {c["id"] for c in doc["checks"]} == set(CHECKS)
-    human = cli(str(clean.site), *dataroom_args(clean), "--sample", "10")
+    human = cli(str(clean.site), *dataroom_args(exported), "--sample", "10")
     assert human.exit_code == 0, human.output
     lines = human.output.splitlines()
     assert sum(1 for line in lines if line.startswith(("  ok ", "  n/a "))) == len(CHECKS)
     assert lines[-1].startswith("AUDIT PASSED: every check holds")
 
 
-def test_a_real_subprocess_audits_a_clean_history(clean: h.History) -> None:
+def test_a_real_subprocess_audits_a_clean_history(clean: h.History, exported: Path) -> None:
     env = {**os.environ, **ENV}
     proc = subprocess.run(
         [sys.executable, "-m", "porsegregate.cli", "audit", str(clean.site), "--json"],
@@ -171,7 +208,7 @@ def test_a_real_subprocess_audits_a_clean_history(clean: h.History) -> None:
             "porsegregate.cli",
             "audit",
             str(clean.site),
-            *dataroom_args(clean),
+            *dataroom_args(exported),
             "--all",
         ],
         capture_output=True,
@@ -235,7 +272,9 @@ def test_each_attack_fails_its_check(
     assert "AUDIT FAILED" in result.output
 
 
-def test_one_wallet_counted_twice_fails_reserves_proofs(counted_twice: h.History) -> None:
+def test_one_wallet_counted_twice_fails_reserves_proofs(
+    counted_twice: h.History, tmp_path: Path
+) -> None:
     """T14 (tests/support/reserves_attacks.py): audit names the check and the wallets, with
     and without the data room; the data room's declaration is refused too."""
     report = audit_site(str(counted_twice.site))
@@ -245,13 +284,25 @@ def test_one_wallet_counted_twice_fails_reserves_proofs(counted_twice: h.History
         "epoch doubled: reserves-distinct: chains bitcoin and bitcoin-b are the same bitcoin "
         "network (mainnet)"
     ), detail
-    doubled = room(
-        counted_twice,
-        reserves=counted_twice.workspace / "data" / "reserves-doubled.toml",
-        liabilities=counted_twice.workspace / "data" / "liabilities-doubled.csv",
-    )
+    data = counted_twice.workspace / "data"
+    doubled = (data / "liabilities-doubled.csv", data / "reserves-doubled.toml")
+    # The custodian's export refuses the declaration, as publish does ...
     with pytest.raises(InputError) as refused:
-        audit_site(str(counted_twice.site), doubled)
+        export_dataroom(
+            counted_twice.config,
+            DEMO_PASSPHRASE,
+            COUNTED_TWICE_EPOCH,
+            tmp_path / "room",
+            ROOM_PASSPHRASE,
+            liabilities_path=doubled[0],
+            reserves_path=doubled[1],
+        )
+    assert any("same bitcoin network (mainnet)" in p for p in refused.value.problems)
+    assert not (tmp_path / "room").exists()
+    # ... and the audit refuses a data room written with it anyway.
+    folder = craft(counted_twice, tmp_path / "crafted", COUNTED_TWICE_EPOCH, *doubled)
+    with pytest.raises(InputError) as refused:
+        audit_site(str(counted_twice.site), room(folder))
     assert any("same bitcoin network (mainnet)" in p for p in refused.value.problems)
     result = cli(str(counted_twice.site))
     assert result.exit_code == 1 and "reserves-distinct" in result.output
@@ -370,7 +421,9 @@ def test_a_changed_balance_fails_totals_roots_and_that_clients_proof(
     lines[1] = f"{account},{asset},1{amount}"  # a leading digit more: a higher balance
     changed = tmp_path / "liabilities.csv"
     changed.write_text("\n".join(lines) + "\n")
-    report = audit_site(str(clean.site), room(clean, liabilities=changed))
+    report = audit_site(
+        str(clean.site), room(export(clean, tmp_path / "room", liabilities=changed))
+    )
     assert {"dataroom-totals", "dataroom-roots", "dataroom-bundles"} <= failed_ids(report)
     assert failed_ids(report) <= {
         "dataroom-totals",
@@ -389,10 +442,6 @@ def test_a_changed_balance_fails_totals_roots_and_that_clients_proof(
     assert details(report, "dataroom-bundles")[0].startswith(
         f"{account}: the published proof shows"
     )
-    # Without the passphrase the totals still catch it.
-    report = audit_site(str(clean.site), room(clean, liabilities=changed, passphrase=False))
-    assert "dataroom-totals" in failed_ids(report)
-    assert report.status("dataroom-roots") == NOT_APPLICABLE
 
 
 @pytest.mark.parametrize(
@@ -405,43 +454,44 @@ def test_a_bundle_with_an_asset_twice_or_out_of_order_fails_the_data_room(
     """The custodian re-encrypts a client's bundle (it holds the master secret) with an asset
     listed twice (its balance shown twice) or the assets out of order: every path folds to the
     signed root, the shard is in the re-signed manifest; the data room opens the bundle with
-    the client verifier's checks, and bundle-format fails."""
+    the epoch's keys and the client verifier's rules, and bundle-format fails."""
     copy = clean.copy(tmp_path / "bundle")
     account = b.client_holding(copy, 2)
     b.rewrite_newest_bundle(copy, account, edit)
     assert audit_site(str(copy.site)).ok  # without the data room no bundle can be opened
-    report = audit_site(str(copy.site), room(copy))
+    report = audit_site(str(copy.site), room(export(copy, tmp_path / "room")))
     assert failed_ids(report) == {"dataroom-bundles"}
     [detail] = details(report, "dataroom-bundles")
     assert detail.startswith(f"{account}: bundle-format failed: your proof is malformed: ")
     assert problem in detail
 
 
-def test_a_wrong_code_fails_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
-    from porsegregate.protocol.codes import client_secret, format_code
+def test_wrong_keys_for_a_client_fail_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
+    """A data room whose keys for one client are not the published ones: that client's proof
+    is not found, and only dataroom-bundles fails (the roots need the nonces, not this)."""
+    from dataclasses import replace
 
-    codes = read_client_codes(codes_of(clean))
-    account = list(codes)[4]
-    codes[account] = format_code(client_secret(os.urandom(32), account))
-    wrong = tmp_path / "codes.csv"
-    write_client_codes(wrong, codes.items())
-    report = audit_site(str(clean.site), room(clean, codes=wrong))
+    from porsegregate.protocol.codes import client_secret
+    from porsegregate.protocol.hashing import epoch_keys
+
+    epoch = clean.epochs[-1]
+    account = list(read_liabilities(liabilities_of(clean), clean.config.assets).balances)[4]
+
+    def other_keys(secrets: EpochSecrets) -> EpochSecrets:
+        other = epoch_keys(client_secret(os.urandom(32), account), epoch)
+        wrong = replace(other, nonce=secrets.clients[account].nonce)  # the roots still rebuild
+        return replace(secrets, clients={**secrets.clients, account: wrong})
+
+    folder = craft(
+        clean, tmp_path / "room", epoch, liabilities_of(clean), reserves_of(clean), other_keys
+    )
+    report = audit_site(str(clean.site), room(folder))
     assert failed_ids(report) == {"dataroom-bundles"}
     assert details(report, "dataroom-bundles") == [
-        f"{account}: proof-found failed: there is no proof for this account id and code in "
-        "this epoch: check both for typos; if they are right, you were left out of the "
-        "published proof"
+        f"{account}: proof-found failed: no proof is published under this client's lookup id "
+        "in this epoch"
     ]
-    result = cli(
-        str(clean.site),
-        "--liabilities",
-        str(liabilities_of(clean)),
-        "--config",
-        str(clean.config.path),
-        "--codes",
-        str(wrong),
-        "--all",
-    )
+    result = cli(str(clean.site), *dataroom_args(folder), "--all")
     assert result.exit_code == 1
     assert "FAIL dataroom-bundles" in result.output
 
@@ -453,7 +503,7 @@ def test_a_different_reserves_file_fails_coverage(clean: h.History, tmp_path: Pa
     end = text.index("\n", start)
     changed = tmp_path / "reserves.toml"
     changed.write_text(text[:start] + 'balances = { ETH = "0.5" }' + text[end:])
-    report = audit_site(str(clean.site), room(clean, reserves=changed))
+    report = audit_site(str(clean.site), room(export(clean, tmp_path / "room", reserves=changed)))
     assert failed_ids(report) == {"dataroom-coverage", "dataroom-wallets"}
     coverage = details(report, "dataroom-coverage")
     assert any(d.startswith("ETH: client_dedicated is") for d in coverage), coverage
@@ -461,9 +511,6 @@ def test_a_different_reserves_file_fails_coverage(clean: h.History, tmp_path: Pa
         d.startswith("ETH: dedicated_shortfalls is 0 in the signed coverage") for d in coverage
     )
     assert "holdings" in details(report, "dataroom-wallets")[0]
-    # The same without the passphrase: coverage needs no keys.
-    report = audit_site(str(clean.site), room(clean, reserves=changed, passphrase=False))
-    assert "dataroom-coverage" in failed_ids(report)
 
 
 # -- auditors' co-signatures ------------------------------------------------------------------
@@ -522,26 +569,26 @@ def test_an_unlisted_auditor_folder_fails(clean: h.History, tmp_path: Path) -> N
 # -- bad input ----------------------------------------------------------------------------------
 
 
-def test_bad_input_exits_3_and_bad_usage_2(clean: h.History, tmp_path: Path) -> None:
+def test_bad_input_exits_3_and_bad_usage_2(
+    clean: h.History, exported: Path, tmp_path: Path
+) -> None:
     assert cli(str(tmp_path / "nowhere")).exit_code == 3
     assert cli(str(tmp_path)).exit_code == 3  # a folder, but not a site
-    missing = cli(
-        str(clean.site),
-        "--liabilities",
-        str(tmp_path / "no.csv"),
-        "--config",
-        str(clean.config.path),
-    )
-    assert missing.exit_code == 3 and "no such file" in missing.output
+    missing = cli(str(clean.site), "--dataroom", str(tmp_path / "no-room"))
+    assert missing.exit_code == 3 and "no such data room folder" in missing.output
+    not_a_room = cli(str(clean.site), "--dataroom", str(clean.workspace))
+    assert not_a_room.exit_code == 3 and "dataroom.json" in not_a_room.output
     wrong = cli(
         str(clean.site),
-        *dataroom_args(clean),
-        env={"PORSEGREGATE_PASSPHRASE": "not the passphrase"},
+        *dataroom_args(exported),
+        env={"PORSEGREGATE_DATAROOM_PASSPHRASE": "not the passphrase"},
     )
-    assert wrong.exit_code == 3 and "wrong passphrase" in wrong.output
-    assert cli(str(clean.site), *dataroom_args(clean), "--all", "--sample", "5").exit_code == 2
-    assert cli(str(clean.site), "--codes", str(codes_of(clean))).exit_code == 2
-    assert cli(str(clean.site), "--liabilities", str(liabilities_of(clean))).exit_code == 2
+    assert wrong.exit_code == 3 and "wrong data-room passphrase" in wrong.output
+    assert cli(str(clean.site), *dataroom_args(exported), "--all", "--sample", "5").exit_code == 2
+    assert cli(str(clean.site), "--sample", "5").exit_code == 2
+    assert cli(str(clean.site), "--all").exit_code == 2
+    old = cli(str(clean.site), "--liabilities", str(liabilities_of(clean)))
+    assert old.exit_code == 2  # the workspace's files are no longer the auditor's data room
 
 
 # -- speed ---------------------------------------------------------------------------------------
@@ -559,18 +606,16 @@ def test_ten_thousand_clients_audit_in_well_under_a_minute(tmp_path: Path) -> No
     epoch = parse_attestation(
         (tmp_path / "demo" / "site" / "attestation.json").read_bytes()
     ).epoch_id
-    started = time.perf_counter()
-    report = audit_site(
-        str(tmp_path / "demo" / "site"),
-        DataRoom(
-            config,
-            config.liabilities,
-            DEMO_PASSPHRASE,
-            tmp_path / "demo" / "client-codes.csv",
-            config.workspace / "data" / f"reserves-{epoch}.toml",
-            None,
-        ),
+    export_dataroom(
+        config,
+        DEMO_PASSPHRASE,
+        epoch,
+        tmp_path / "room",
+        ROOM_PASSPHRASE,
+        reserves_path=config.workspace / "data" / f"reserves-{epoch}.toml",
     )
+    started = time.perf_counter()
+    report = audit_site(str(tmp_path / "demo" / "site"), room(tmp_path / "room"))
     seconds = time.perf_counter() - started
     assert report.ok, [(c.id, c.detail) for c in report.failed]
     assert report.clients_checked == 10_000

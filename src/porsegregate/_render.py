@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .protocol.models import Reserves
     from .publish.assess import Assessment, EpochChallenges
     from .publish.config import Config
+    from .publish.dataroom_export import ExportResult
     from .publish.demo import DemoResult
     from .publish.pipeline import PublishResult
     from .verify.client import HistoryReport, Report
@@ -279,6 +280,26 @@ def audit_report(site: str, report: AuditReport, opened_proofs: bool) -> None:
             f"AUDIT PASSED: every check holds ({skipped} not applicable; "
             f"{opened}{report.seconds:.1f} s)"
         )
+
+
+def dataroom_exported(result: ExportResult) -> None:
+    """What the data room holds, and how the auditor opens it."""
+    how = "Replaced" if result.replaced else "Wrote"
+    click.echo(f"{how} the data room of epoch {result.epoch} in {result.folder}/")
+    click.echo(f"  custodian:     {result.custodian}")
+    click.echo(f"  custodian key: {result.fingerprint}")
+    click.echo(f"  clients:       {result.clients}; assets: {', '.join(result.assets)}")
+    click.echo(f"  files:         {', '.join(result.files)}")
+    click.echo(
+        "It holds the epoch's keys only (no signing key, no master secret), encrypted under "
+        "the data-room passphrase; the CSV and declaration are in clear: hand the folder over "
+        "as confidentially as the liabilities, and the passphrase separately."
+    )
+    click.echo(
+        f"The auditor runs: porsegregate audit SITE --dataroom {result.folder} --all "
+        "(the passphrase from --dataroom-passphrase-file, $PORSEGREGATE_DATAROOM_PASSPHRASE "
+        "or the prompt)"
+    )
 
 
 def cosign_summary(result: CosignResult) -> None:

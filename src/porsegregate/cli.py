@@ -39,6 +39,7 @@ _PATH = click.Path(path_type=Path)
 
 PASSPHRASE_ENV = "PORSEGREGATE_PASSPHRASE"  # noqa: S105 - a variable name
 CODE_ENV = "PORSEGREGATE_CODE"
+DATAROOM_PASSPHRASE_ENV = "PORSEGREGATE_DATAROOM_PASSPHRASE"  # noqa: S105 - a variable name
 
 
 _SECONDS = click.FloatRange(0, 86400, min_open=True)
@@ -145,6 +146,17 @@ def _passphrase(passphrase_file: Path | None, confirm: bool = False) -> bytes:
     return _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
 
 
+def _dataroom_passphrase(file: Path | None, confirm: bool = False) -> bytes:
+    """A data room's own passphrase (never the workspace's: that one unlocks the signing key)."""
+    ask = _Ask(
+        "Passphrase of the data room" + (" (a new one, for the auditor)" if confirm else ""),
+        f"no data-room passphrase: set {DATAROOM_PASSPHRASE_ENV}, use "
+        "--dataroom-passphrase-file, or type it",
+        confirm,
+    )
+    return _secret("data-room passphrase", file, DATAROOM_PASSPHRASE_ENV, ask)
+
+
 def _refuse_code_in_argv(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     """`verify --code` is gone: a code on the command line is seen by every user (`ps`)."""
     if value is not None:
@@ -180,6 +192,12 @@ passphrase_option = click.option(
     "--passphrase-file",
     type=_FILE,
     help=f"Read the passphrase from this file (else ${PASSPHRASE_ENV}, else a prompt).",
+)
+dataroom_passphrase_option = click.option(
+    "--dataroom-passphrase-file",
+    type=_FILE,
+    help=f"Read the data room's passphrase from this file (else ${DATAROOM_PASSPHRASE_ENV}, "
+    "else a prompt).",
 )
 workspace_option = click.option(
     "--workspace",
@@ -468,30 +486,73 @@ def verify(
             sys.exit(EXIT_FAILED)
 
 
+@main.group()
+def dataroom() -> None:
+    """Hand an auditor one epoch's private data, without the power to sign."""
+
+
+@dataroom.command("export")
+@workspace_option
+@click.option("--epoch", required=True, help="The epoch whose data room to export.")
+@click.option(
+    "--out", type=_FOLDER, required=True, help="The folder to write (it must not exist yet)."
+)
+@liabilities_option
+@click.option(
+    "--reserves",
+    type=_FILE,
+    help="The epoch's reserves declaration; default: [files] reserves of the config, if it exists.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing data room folder.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
+@passphrase_option
+@dataroom_passphrase_option
+def dataroom_export(
+    workspace: Path,
+    epoch: str,
+    out: Path,
+    liabilities: Path | None,
+    reserves: Path | None,
+    force: bool,
+    as_json: bool,
+    passphrase_file: Path | None,
+    dataroom_passphrase_file: Path | None,
+) -> None:
+    """Write the epoch's data room for an auditor: its liabilities CSV, reserves declaration,
+    public key and the epoch's derived keys, under a new data-room passphrase.
+
+    The workspace passphrase derives the epoch's keys; the data room holds
+    neither the signing key nor the master secret, so its passphrase opens that
+    epoch's data and gives no power to sign or to open any other epoch.
+    """
+    from .publish.dataroom_export import export_dataroom
+
+    with _errors():
+        config = load_config(workspace / CONFIG_NAME)
+        passphrase = _passphrase(passphrase_file)
+        room_passphrase = _dataroom_passphrase(dataroom_passphrase_file, confirm=True)
+        result = export_dataroom(
+            config,
+            passphrase,
+            epoch,
+            out,
+            room_passphrase,
+            liabilities_path=liabilities,
+            reserves_path=reserves,
+            force=force,
+        )
+        _show(result, as_json, lambda: _render.dataroom_exported(result))
+
+
 @main.command()
 @click.argument("site")
 @click.option(
-    "--liabilities",
-    type=_FILE,
-    help="Data room: the newest epoch's liabilities CSV (with --config).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=_FILE,
-    help=f"Data room: the custodian's {CONFIG_NAME} (its assets; with the passphrase, its "
-    "master secret, to rebuild the trees).",
-)
-@click.option(
-    "--reserves",
-    "reserves_file",
-    type=_FILE,
-    help="Data room: the newest epoch's reserves declaration, to re-derive the coverage.",
-)
-@click.option(
-    "--codes",
-    type=_FILE,
-    help="Data room: the private client codes CSV, to open clients' proofs.",
+    "--dataroom",
+    "dataroom_folder",
+    type=_FOLDER,
+    help="The newest epoch's data room, as the custodian's `porsegregate dataroom export` "
+    "wrote it (its passphrase from --dataroom-passphrase-file, "
+    f"${DATAROOM_PASSPHRASE_ENV} or a prompt).",
 )
 @click.option(
     "--sample",
@@ -510,59 +571,47 @@ def verify(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @_timeout_option
 @_deadline_option(AUDIT_DEADLINE)
-@passphrase_option
+@dataroom_passphrase_option
 def audit(
     site: str,
-    liabilities: Path | None,
-    config_path: Path | None,
-    reserves_file: Path | None,
-    codes: Path | None,
+    dataroom_folder: Path | None,
     sample: int | None,
     all_clients: bool,
     state_file: Path | None,
     as_json: bool,
     timeout: float,
     deadline: float,
-    passphrase_file: Path | None,
+    dataroom_passphrase_file: Path | None,
 ) -> None:
     """Audit a whole published site (folder or URL): every signature, file, log entry, epoch.
 
-    With the data room (--liabilities and --config; the passphrase from
-    --passphrase-file or $PORSEGREGATE_PASSPHRASE to rebuild the trees; --codes;
-    --reserves) also the newest epoch's totals, roots, client proofs and coverage.
-    Exit 0 when every check holds, 1 when one fails, 3 on bad input.
+    With the newest epoch's data room (--dataroom DIR, exported by the
+    custodian with `porsegregate dataroom export`) also its totals, roots,
+    client proofs, coverage and wallets. Exit 0 when every check holds, 1 when
+    one fails, 3 on bad input (a wrong data-room passphrase included).
     """
     from .audit import DEFAULT_SAMPLE, DataRoom, audit_site
     from .verify.state import ClientState
 
     if all_clients and sample is not None:
         raise click.UsageError("give --sample N or --all, not both")
-    if (liabilities is None) != (config_path is None):
-        raise click.UsageError("the data room needs both --liabilities and --config")
     needs_room = [
         option
         for option, value in (
-            ("--reserves", reserves_file),
-            ("--codes", codes),
             ("--sample", sample),
             ("--all", all_clients or None),
-            ("--passphrase-file", passphrase_file),
+            ("--dataroom-passphrase-file", dataroom_passphrase_file),
         )
         if value is not None
     ]
-    if liabilities is None and needs_room:
-        raise click.UsageError(
-            f"{', '.join(needs_room)}: only with the data room (--liabilities and --config)"
-        )
+    if dataroom_folder is None and needs_room:
+        raise click.UsageError(f"{', '.join(needs_room)}: only with --dataroom")
     with _errors():
         room = None
-        if liabilities is not None and config_path is not None:
-            room = DataRoom(
-                load_config(config_path),
-                liabilities,
-                _secret("passphrase", passphrase_file, PASSPHRASE_ENV),  # no prompt: optional
-                codes,
-                reserves_file,
+        if dataroom_folder is not None:
+            room = DataRoom.open(
+                dataroom_folder,
+                _dataroom_passphrase(dataroom_passphrase_file),
                 None if all_clients else (sample or DEFAULT_SAMPLE),
             )
         state = ClientState(state_file) if state_file is not None else None

@@ -1,12 +1,14 @@
 """The data room: what only the custodian's private inputs can show about the newest epoch.
 
-With the liabilities CSV and the config the totals are re-added; with the
-passphrase (the master secret) every sum tree is rebuilt and its root compared;
-with the client codes (or the master secret) client proofs are opened with the
-client verifier's own checks and compared with the CSV; with the reserves
-declaration the coverage figures and the signed wallets are derived again,
-including what no public check can see (client_dedicated_counted and
-dedicated_shortfalls).
+The data room is the custodian's export of one epoch (publish/dataroom_export.py,
+`porsegregate dataroom export`): the liabilities CSV, the reserves declaration,
+the public key and that epoch's derived keys, under a passphrase of its own.
+It holds neither the signing key nor the master secret: an auditor can rebuild
+and open this epoch, and sign nothing. With it the totals are re-added, every
+sum tree is rebuilt and its root compared, client proofs are opened with the
+epoch's keys and compared with the CSV, and the coverage figures and the signed
+wallets are derived again, including what no public check can see
+(client_dedicated_counted and dedicated_shortfalls).
 """
 
 from __future__ import annotations
@@ -18,20 +20,18 @@ from pathlib import Path
 from random import SystemRandom
 
 from .. import _crypto
-from ..errors import FormatError, VerificationError
+from ..errors import FormatError, InputError, PathError, VerificationError
 from ..protocol import layout
-from ..protocol.bundle import decode_shard
+from ..protocol.bundle import asset_order_problem, bundle_aad, decode_bundle, decode_shard
 from ..protocol.control import EpochContext
-from ..protocol.hashing import epoch_keys, published_height
+from ..protocol.hashing import EpochKeys, account_commitment, leaf_hash, published_height
 from ..protocol.models import AssetLiabilities, Attestation, Manifest, Reserves, Wallet
 from ..protocol.serialization import liabilities_sha256
+from ..protocol.tree import fold_path
 from ..publish.assess import assess
-from ..publish.client_codes import read_client_codes
-from ..publish.config import Config
+from ..publish.dataroom_export import EpochSecrets, OpenedDataRoom, open_dataroom, rebuild_epoch
 from ..publish.liabilities import Liabilities, read_liabilities
-from ..publish.pipeline import PreparedEpoch, assess_reserves, prepare_epoch
 from ..publish.reserves import read_reserves
-from ..verify import checks
 from .report import DATAROOM_CHECKS, Findings
 
 DEFAULT_SAMPLE = 100
@@ -39,14 +39,15 @@ DEFAULT_SAMPLE = 100
 
 @dataclass(frozen=True)
 class DataRoom:
-    """The private inputs of the newest epoch that only the custodian (and its auditor) hold."""
+    """One epoch's data room export, opened with its passphrase, and how many proofs to open."""
 
-    config: Config
-    liabilities: Path
-    passphrase: bytes | None = None
-    codes: Path | None = None
-    reserves: Path | None = None
+    export: OpenedDataRoom
     sample: int | None = DEFAULT_SAMPLE  # clients whose proofs are opened; None: every client
+
+    @classmethod
+    def open(cls, folder: Path, passphrase: bytes, sample: int | None = DEFAULT_SAMPLE) -> DataRoom:
+        """InputError for a folder that is not an intact export, or a wrong passphrase."""
+        return cls(open_dataroom(folder, passphrase), sample)
 
 
 @dataclass
@@ -62,64 +63,36 @@ class _Room:
     clients_checked: int = 0
 
     def run(self) -> None:
-        room, attestation = self.room, self.attestation
-        prepared: PreparedEpoch | None = None
-        if room.passphrase is not None:
-            prepared = prepare_epoch(
-                room.config, room.passphrase, attestation.epoch_id, room.liabilities
+        export, attestation = self.room.export, self.attestation
+        if export.epoch != attestation.epoch_id:
+            raise InputError(
+                f"{export.folder}: the data room is epoch {export.epoch}'s, the site's newest "
+                f"epoch is {attestation.epoch_id}: ask the custodian for `porsegregate dataroom "
+                f"export --epoch {attestation.epoch_id}`"
             )
-            liabilities = prepared.liabilities
-        else:
-            liabilities = read_liabilities(room.liabilities, room.config.assets)
+        liabilities = read_liabilities(export.liabilities, export.assets)
         self.totals(liabilities)
-        if prepared is None:
-            self.findings.na(
-                "dataroom-roots",
-                "roots were not rebuilt: that needs the master secret (give the passphrase "
-                "with --passphrase-file or $PORSEGREGATE_PASSPHRASE); totals were checked from "
-                "the liabilities CSV",
-            )
-        else:
-            self.roots(prepared.proofs.assets, prepared.signing_key)
+        proofs = rebuild_epoch(liabilities, export.secrets)
+        self.roots(proofs.assets, export.fingerprint)
+        self.bundles(liabilities, export.secrets, self.room.sample)
 
-        codes: dict[str, str] | None = None
-        if room.codes is not None:
-            codes = read_client_codes(room.codes)
-        elif prepared is not None:
-            codes = dict(zip(prepared.proofs.accounts, prepared.proofs.codes, strict=True))
-        if codes is None:
-            self.findings.na(
-                "dataroom-bundles",
-                "no client codes: give --codes (or the passphrase, to derive them)",
-            )
-        else:
-            self.bundles(liabilities, codes, room.sample)
-
-        if room.reserves is None:
+        if export.reserves is None:
             for check in ("dataroom-coverage", "dataroom-wallets"):
-                self.findings.na(check, "no reserves declaration given (--reserves)")
+                self.findings.na(check, "the data room has no reserves declaration")
             return
-        declaration = read_reserves(room.reserves, room.config.assets)
-        if prepared is not None:
-            assessment = assess_reserves(prepared, declaration)
-            for error in assessment.errors:
-                self.findings.fail(
-                    "dataroom-wallets", f"the declaration does not check out: {error}"
-                )
-            derived = assessment.reserves
-        else:
-            # Without the master secret the client tags (and so the dedicated wallets'
-            # signatures) cannot be rebuilt; the coverage figures need neither.
-            context = EpochContext(
-                custodian=attestation.custodian.name,
-                fingerprint=self.fingerprint,
-                epoch=attestation.epoch_id,
-                liabilities_sha256=liabilities_sha256(attestation.assets),
-                assets=attestation.assets,
-            )
-            derived = assess(declaration, context, liabilities, lambda _: bytes(32)).reserves
-        self.coverage(attestation.reserves, derived)
-        self.wallets(attestation.reserves, derived, keys=prepared is not None)
+        declaration = read_reserves(export.reserves, export.assets)
+        context = EpochContext(
+            custodian=export.custodian,
+            fingerprint=export.fingerprint,
+            epoch=attestation.epoch_id,
+            liabilities_sha256=liabilities_sha256(proofs.assets),
+            assets=proofs.assets,
+        )
+        assessment = assess(declaration, context, liabilities, export.secrets.nonce_of)
+        for error in assessment.errors:
+            self.findings.fail("dataroom-wallets", f"the declaration does not check out: {error}")
+        self.coverage(attestation.reserves, assessment.reserves)
+        self.wallets(attestation.reserves, assessment.reserves)
 
     def totals(self, liabilities: Liabilities) -> None:
         signed = {a.code: a for a in self.attestation.assets}
@@ -127,7 +100,14 @@ class _Room:
         if sorted(signed) != sorted(mine):
             self.findings.fail(
                 "dataroom-totals",
-                f"the attestation lists assets {sorted(signed)}, the config {sorted(mine)}",
+                f"the attestation lists assets {sorted(signed)}, the data room {sorted(mine)}",
+            )
+        custodian = self.room.export.custodian
+        if custodian != self.attestation.custodian.name:
+            self.findings.fail(
+                "dataroom-totals",
+                f"the data room is {custodian!r}'s, the attestation "
+                f"{self.attestation.custodian.name!r}'s",
             )
         totals = liabilities.totals()
         for index, asset in enumerate(liabilities.assets):
@@ -144,7 +124,8 @@ class _Room:
             if a.decimals != asset.decimals:
                 self.findings.fail(
                     "dataroom-totals",
-                    f"{asset.code}: {asset.decimals} decimals in the config, {a.decimals} signed",
+                    f"{asset.code}: {asset.decimals} decimals in the data room, "
+                    f"{a.decimals} signed",
                 )
             if a.padded_height != published_height(holders):
                 self.findings.fail(
@@ -158,13 +139,12 @@ class _Room:
             "total, with the signed tree heights",
         )
 
-    def roots(
-        self, rebuilt: Iterable[AssetLiabilities], signing_key: _crypto.Ed25519PrivateKey
-    ) -> None:
-        if _crypto.fingerprint(signing_key.public_key()) != self.fingerprint:
+    def roots(self, rebuilt: Iterable[AssetLiabilities], fingerprint: str) -> None:
+        if fingerprint != self.fingerprint:
             self.findings.fail(
                 "dataroom-roots",
-                "the config's signing key is not the key of this site: wrong workspace",
+                f"the data room's public key ({fingerprint}) is not this site's key "
+                f"({self.fingerprint}): the export of another key or custodian",
             )
         count = 0
         for asset in rebuilt:
@@ -183,8 +163,8 @@ class _Room:
             f"all {count} sum trees rebuilt from the data room have the signed roots",
         )
 
-    def bundles(self, liabilities: Liabilities, codes: dict[str, str], sample: int | None) -> None:
-        """Clients' proofs opened with their codes, by the client verifier's own checks."""
+    def bundles(self, liabilities: Liabilities, secrets: EpochSecrets, sample: int | None) -> None:
+        """Clients' proofs opened with the epoch's keys and checked as the client verifier does."""
         accounts = list(liabilities.balances)
         if sample is None or sample >= len(accounts):
             chosen = accounts
@@ -192,20 +172,14 @@ class _Room:
             chosen = SystemRandom().sample(accounts, sample)
         shards: dict[str, dict[bytes, bytes]] = {}
         for account in chosen:
-            code = codes.get(account)
-            if code is None:
-                self.findings.fail(
-                    "dataroom-bundles", f"{account}: no code in the client codes file"
-                )
+            keys = secrets.clients.get(account)
+            if keys is None:
+                self.findings.fail("dataroom-bundles", f"{account}: no keys in the data room")
                 continue
             try:
-                secret = checks.client_secret(code, checks.ignore)
-                keys = epoch_keys(secret, self.attestation.epoch_id)
                 name = layout.shard_name(keys.lookup.hex()[: self.manifest.shard_prefix_chars])
                 entry = self.shard(shards, name).get(keys.lookup)
-                balances = checks.check_proof(
-                    self.attestation, secret, account, keys.lookup, entry, checks.ignore
-                )
+                shown = open_proof(self.attestation, keys, account, entry)
             except VerificationError as exc:
                 where = f" [{exc.asset}]" if exc.asset else ""
                 self.findings.fail(
@@ -217,7 +191,6 @@ class _Room:
                 for a, amount in zip(liabilities.assets, liabilities.balances[account], strict=True)
                 if amount is not None
             }
-            shown = {b.asset: b.amount for b in balances}
             if shown != owed:
                 self.findings.fail(
                     "dataroom-bundles",
@@ -241,7 +214,7 @@ class _Room:
         how = "every client" if len(chosen) == len(accounts) else "a random sample of clients"
         self.findings.ok(
             "dataroom-bundles",
-            f"{len(chosen)} client proofs ({how}) open with the clients' codes, verify "
+            f"{len(chosen)} client proofs ({how}) open with the epoch's keys, verify "
             f"under the signed roots and show the balances of the liabilities CSV{extra}",
         )
 
@@ -299,19 +272,12 @@ class _Room:
             "and dedicated_shortfalls included) is what the data room gives",
         )
 
-    def wallets(self, signed: Reserves, derived: Reserves, keys: bool) -> None:
+    def wallets(self, signed: Reserves, derived: Reserves) -> None:
         def comparable(w: Wallet) -> Wallet:
             # Without --rpc a re-derived holding is "declared"; the signed one may say "chain".
-            w = dataclasses.replace(
+            return dataclasses.replace(
                 w, holdings=tuple(dataclasses.replace(h, source="") for h in w.holdings)
             )
-            if not keys:
-                w = dataclasses.replace(
-                    w,
-                    client_tag=None,
-                    proof=dataclasses.replace(w.proof, public_key=None),
-                )
-            return w
 
         mine = {(w.chain, w.address): comparable(w) for w in derived.wallets}
         theirs = {(w.chain, w.address): comparable(w) for w in signed.wallets}
@@ -336,11 +302,84 @@ class _Room:
                     f"{key[0]} {key[1]}: the signed wallet differs from the declaration in "
                     f"{', '.join(fields)}",
                 )
-        note = "" if keys else " (client tags not rebuilt: no passphrase)"
         self.findings.ok(
             "dataroom-wallets",
-            f"the {len(signed.wallets)} signed wallets are exactly the declared ones{note}",
+            f"the {len(signed.wallets)} signed wallets are exactly the declared ones, client "
+            "tags included",
         )
+
+
+def open_proof(
+    attestation: Attestation, keys: EpochKeys, account: str, entry: bytes | None
+) -> dict[str, int]:
+    """A client's published proof opened with the epoch's keys of the data room and checked as
+    the client verifier checks it (docs/protocol.md section 9, steps 6 to 10, with the same
+    check ids); {asset: balance} it proves.
+
+    verify/checks.py's check_proof takes the client's code, which opens every epoch; the data
+    room holds only this epoch's keys (nonce, lookup id, proof key), from which the same
+    protocol functions (bundle_aad, decode_bundle, asset_order_problem, account_commitment,
+    leaf_hash, fold_path) are applied here. Keep the two in step (or let checks.py take the
+    epoch's keys, and call it from here).
+    """
+    epoch = attestation.epoch_id
+    if entry is None:
+        raise VerificationError(
+            "proof-found", "no proof is published under this client's lookup id in this epoch"
+        )
+    try:
+        plaintext = _crypto.aes_gcm_decrypt(keys.key, entry, bundle_aad(epoch, keys.lookup))
+    except _crypto.InvalidTag as exc:
+        raise VerificationError(
+            "decrypt", "the proof does not decrypt with the client's key: it was altered"
+        ) from exc
+    try:
+        bundle = decode_bundle(plaintext)
+    except FormatError as exc:
+        raise VerificationError("bundle-format", f"your proof is malformed: {exc}") from exc
+    problem = asset_order_problem(bundle, [a.code for a in attestation.assets])
+    if problem is not None:
+        raise VerificationError(
+            "bundle-format",
+            f"your proof is malformed: {problem} (a balance shown twice, or out of place)",
+        )
+    if bundle.epoch != epoch:
+        raise VerificationError(
+            "bundle-epoch", f"the proof is for epoch {bundle.epoch!r}, the attestation {epoch!r}"
+        )
+    if bundle.account_id != account:
+        raise VerificationError("bundle-account", "the proof is for a different account id")
+    commitment = account_commitment(epoch, keys.nonce, account)
+    shown: dict[str, int] = {}
+    for asset_proof in bundle.assets:
+        code = asset_proof.asset
+        signed = attestation.asset(code)
+        if signed is None:
+            raise VerificationError("asset-known", f"{code} is not in the signed attestation", code)
+        seen: set[int] = set()
+        for leaf in asset_proof.leaves:
+            if leaf.index in seen:
+                raise VerificationError(
+                    "index-range", f"two {code} leaves claim index {leaf.index}", code
+                )
+            seen.add(leaf.index)
+            rebuilt = leaf_hash(epoch, code, commitment, leaf.part, leaf.amount)
+            try:
+                root, total = fold_path(
+                    rebuilt, leaf.amount, leaf.index, list(leaf.siblings), signed.padded_height
+                )
+            except PathError as exc:
+                raise VerificationError(exc.check, f"{code}: {exc.detail}", code) from exc
+            if not _crypto.constant_time_equal(root, signed.root):
+                raise VerificationError(
+                    "root-hash", f"the {code} path does not lead to the signed root", code
+                )
+            if total != signed.total:
+                raise VerificationError(
+                    "root-total", f"the {code} path's sums do not add up to the signed total", code
+                )
+        shown[code] = asset_proof.balance
+    return shown
 
 
 def _amounts(amounts: dict[str, int]) -> str:
@@ -358,7 +397,7 @@ def check_dataroom(
     """Every data-room check of the newest epoch; the number of client proofs opened."""
     if room is None:
         for check in DATAROOM_CHECKS:
-            findings.na(check, "no data room given (--liabilities and --config)")
+            findings.na(check, "no data room given (--dataroom)")
         return 0
     if attestation is None or manifest is None:
         for check in DATAROOM_CHECKS:

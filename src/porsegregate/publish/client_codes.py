@@ -1,5 +1,6 @@
-"""The private client codes file, written by publish, read by the demo, the data room and a
-custodian's own delivery tools (`read_client_codes`). Never published.
+"""The private client codes file, written by publish, read by the demo and a custodian's own
+delivery tools (`read_client_codes`). Never published, nor given to an auditor: the data room
+(dataroom_export.py) holds one epoch's keys instead.
 
 Format: UTF-8 CSV (RFC 4180 quoting, `\\n` line ends), header `account_id,code`, then one
 row per client. Custodians open it in spreadsheets, so no cell may start with a character

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +46,7 @@ class EpochProofs:
     epoch: str
     assets: tuple[AssetLiabilities, ...]
     accounts: list[str]
-    codes: list[str]
+    codes: list[str]  # empty when rebuilt from a data room's keys (build_trees)
     shard_prefix_chars: int
     _lookups: list[bytes]
     _keys: list[bytes]
@@ -121,8 +121,8 @@ def build_epoch(
     epoch: str,
     progress: Progress | None = None,
 ) -> EpochProofs:
+    """Every client's code and keys derived from the master secret, then the trees."""
     accounts = list(liabilities.balances)
-    n = len(accounts)
     codes: list[str] = []
     lookups: list[bytes] = []
     keys: list[bytes] = []
@@ -138,6 +138,51 @@ def build_epoch(
         commitments.append(sha(commit + k.nonce + lp(account.encode())).digest())
         if progress is not None and i % 16384 == 16383:
             progress("clients", 16384)
+    asset_keys = {
+        a.code: AssetKeys(
+            padding_key(master_secret, epoch, a.code), shuffle_key(master_secret, epoch, a.code)
+        )
+        for a in liabilities.assets
+    }
+    return build_trees(
+        liabilities, epoch, ClientKeys(lookups, keys, commitments), asset_keys, codes, progress
+    )
+
+
+@dataclass(frozen=True)
+class AssetKeys:
+    """One asset's secret keys for one epoch (padding leaves, keyed shuffle)."""
+
+    padding: bytes
+    shuffle: bytes
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """Every client's lookup id, proof key and account commitment for one epoch, in the order
+    of the liabilities' accounts (flat lists: publish holds millions)."""
+
+    lookups: list[bytes]
+    keys: list[bytes]
+    commitments: list[bytes]
+
+
+def build_trees(
+    liabilities: Liabilities,
+    epoch: str,
+    clients: ClientKeys,
+    asset_keys: Mapping[str, AssetKeys],
+    codes: list[str],
+    progress: Progress | None = None,
+) -> EpochProofs:
+    """The trees and proofs from one epoch's keys alone: publish derives them from the master
+    secret; an auditor's data room (dataroom_export.py) holds exactly these, and no codes."""
+    accounts = list(liabilities.balances)
+    n = len(accounts)
+    lookups, keys, commitments = clients.lookups, clients.keys, clients.commitments
+    if not len(lookups) == len(keys) == len(commitments) == n:
+        raise ValueError("one lookup id, key and commitment per client is needed")
+    sha = hashlib.sha256
     if len(set(lookups)) != n:  # 128-bit collisions do not happen; refuse rather than lose a client
         raise RuntimeError("two clients derived the same lookup id")
 
@@ -155,12 +200,12 @@ def build_epoch(
         for ci, amt in zip(holders, amounts, strict=True):
             encoded = amt.to_bytes(AMOUNT_BYTES, "big")
             entries.append(sha(prefix + commitments[ci] + PART0 + encoded).digest() + encoded)
-        pad = padding_prefix(epoch, asset.code, padding_key(master_secret, epoch, asset.code))
+        pad = padding_prefix(epoch, asset.code, asset_keys[asset.code].padding)
         zero = bytes(AMOUNT_BYTES)
         entries.extend(
             sha(pad + j.to_bytes(8, "big")).digest() + zero for j in range(size - len(holders))
         )
-        skey = shuffle_key(master_secret, epoch, asset.code)
+        skey = asset_keys[asset.code].shuffle
         # Keyed shuffle: sort by HMAC(shuffle key, leaf hash), compared as 32-byte big-endian.
         sort_keys = np.frombuffer(
             b"".join([hmac.digest(skey, e[:32], "sha256") for e in entries]), dtype=">u8"
