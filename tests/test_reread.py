@@ -47,6 +47,7 @@ from porsegregate.verify.cosignatures import verify_cosignatures
 
 from .conftest import PASSPHRASE, own_log
 from .support.lying_node import LyingNode
+from .test_browser import browser  # noqa: F401 - the fixture, for the page test
 
 if TYPE_CHECKING:
     from .support.bitcoin_node import BitcoinNode
@@ -520,3 +521,72 @@ def test_bitcoin_balances_read_again(bitcoind: BitcoinNode, tmp_path: Path) -> N
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "check reserves-reread failed: bitcoin " in result.output
+
+
+@pytest.mark.browser
+def test_the_reserves_page_shows_only_verified_confirmations(
+    evm: Chain,
+    honest: Path,
+    tmp_path: Path,
+    browser: Any,  # noqa: F811 - the fixture
+) -> None:
+    """The page says "the custodian's node only" by itself; the browser adds "confirmed by
+    <auditor> (co-signature verified)" for a chain a verifying co-signature re-read, and
+    nothing for a co-signature that fails, or for a chain whose balances are all declared."""
+    import shutil
+
+    from .test_browser import csp_violations, serve
+    from .test_js import write_cosignature
+
+    site = tmp_path / "site"
+    shutil.copytree(honest, site)
+    cosign(site, _crypto.generate_signing_key(), "Reread Audit LLP", rpc_urls={"ethereum": evm.url})
+    signed = json.loads((site / "attestation.json").read_bytes())["reserves"]["chains"]
+    entries = {
+        c["id"]: {"block_hash": c["block"]["hash"], "block_height": c["block"]["height"],
+                  "chain": c["id"]}
+        for c in signed
+    }  # fmt: skip
+    # A co-signature whose statement was changed after signing: it fails, so it confirms nothing.
+    write_cosignature(
+        site, _crypto.generate_signing_key(), statement=b"changed",
+        fields={"format": COSIGN_FORMAT_REREAD, "name": "Broken LLP",
+                "reread": [entries["ethereum"]], "statement_sha256": "0" * 64},
+    )  # fmt: skip
+    # A valid one "re-reading" bitcoin, whose balances are all declared: nothing to confirm.
+    write_cosignature(
+        site, _crypto.generate_signing_key(),
+        fields={"format": COSIGN_FORMAT_REREAD, "name": "Declared LLP",
+                "reread": [entries["bitcoin"]]},
+    )  # fmt: skip
+    url, server = serve(site)
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation', "
+        "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    try:
+        page.goto(url + "reserves.html")
+        cell = page.locator('td.read-by[data-chain="ethereum"]')
+        page.wait_for_function(
+            "() => document.querySelector('td.read-by[data-chain=ethereum] .reread-confirmed')",
+            timeout=30_000,
+        )
+        assert cell.inner_text().splitlines() == [
+            "the custodian's node only",
+            "confirmed by Reread Audit LLP (co-signature verified)",
+        ]
+        bitcoin_cell = page.locator('td.read-by[data-chain="bitcoin"]').inner_text()
+        solana_cell = page.locator('td.read-by[data-chain="solana"]').inner_text()
+        assert bitcoin_cell == "nobody: declared, not checked"
+        assert solana_cell == "nobody: declared, not checked (no reader for Ed25519 chains)"
+        body = page.inner_text("body")
+        assert "Broken LLP" not in body and "Declared LLP" not in body
+        assert problems == [] and csp_violations(page) == []
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
