@@ -241,6 +241,15 @@ def test_an_inflated_balance_is_caught_by_verify(
     )
     assert result.exit_code == 1, result.output
     assert "NOT VERIFIED: check reserves-reread failed: ethereum " in result.output
+    # A downloaded proof file carries the signed attestation: the same re-read works offline
+    # from the site (online to the node).
+    proof = tmp_path / "proof.json"
+    result = runner.invoke(main, [*args, "--save-proof", str(proof)])
+    assert result.exit_code == 0, result.output
+    offline = ["verify", "--proof", str(proof), "--account", CLIENT, "--code", code]
+    result = runner.invoke(main, [*offline, "--rpc", f"ethereum={evm.url}"])
+    assert result.exit_code == 1, result.output
+    assert "NOT VERIFIED: check reserves-reread failed: ethereum " in result.output
     result = runner.invoke(main, [*args, "--rpc", "nochain=http://127.0.0.1:9/"])
     assert result.exit_code == 3, result.output
     assert "--rpc nochain: the attestation of epoch 2026-11 lists no chain 'nochain'" in (
