@@ -2560,7 +2560,12 @@ function showAuditors(app, report, base) {
       statement.type = "text/plain";
       const link = element("p", undefined, "auditor-statement");
       link.append(statement);
-      li.append(head, key, link);
+      li.append(head, key);
+      if (a.reread && a.reread.length) {
+        const chains = a.reread.map((r) => `${r.chain} at block ${r.block_height}`).join(", ");
+        li.append(element("p", `Read the balances of ${chains} again from its own node(s).`, "auditor-reread"));
+      }
+      li.append(link);
       return li;
     }),
   );

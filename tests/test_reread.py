@@ -544,7 +544,7 @@ def test_the_reserves_page_shows_only_verified_confirmations(
     nothing for a co-signature that fails, or for a chain whose balances are all declared."""
     import shutil
 
-    from .test_browser import csp_violations, serve
+    from .test_browser import csp_violations, serve, verify_in_page
     from .test_js import write_cosignature
 
     site = tmp_path / "site"
@@ -556,18 +556,6 @@ def test_the_reserves_page_shows_only_verified_confirmations(
                   "chain": c["id"]}
         for c in signed
     }  # fmt: skip
-    # A co-signature whose statement was changed after signing: it fails, so it confirms nothing.
-    write_cosignature(
-        site, _crypto.generate_signing_key(), statement=b"changed",
-        fields={"format": COSIGN_FORMAT_REREAD, "name": "Broken LLP",
-                "reread": [entries["ethereum"]], "statement_sha256": "0" * 64},
-    )  # fmt: skip
-    # A valid one "re-reading" bitcoin, whose balances are all declared: nothing to confirm.
-    write_cosignature(
-        site, _crypto.generate_signing_key(),
-        fields={"format": COSIGN_FORMAT_REREAD, "name": "Declared LLP",
-                "reread": [entries["bitcoin"]]},
-    )  # fmt: skip
     url, server = serve(site)
     context = browser.new_context()
     page = context.new_page()
@@ -578,6 +566,27 @@ def test_the_reserves_page_shows_only_verified_confirmations(
         "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
     )
     try:
+        # The verify page lists the auditor with the chains it re-read.
+        code = read_client_codes(honest.parent / "codes.csv")[CLIENT]
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, CLIENT, code)
+        assert "NOT" not in overall and "Verified" in overall, overall
+        block = evm.chains["ethereum"]["block"]
+        assert page.inner_text("#auditors-list .auditor-reread") == (
+            f"Read the balances of ethereum at block {block} again from its own node(s)."
+        )
+        # A co-signature whose statement was changed after signing fails: it confirms nothing.
+        write_cosignature(
+            site, _crypto.generate_signing_key(), statement=b"changed",
+            fields={"format": COSIGN_FORMAT_REREAD, "name": "Broken LLP",
+                    "reread": [entries["ethereum"]], "statement_sha256": "0" * 64},
+        )  # fmt: skip
+        # A valid one "re-reading" bitcoin, whose balances are all declared: nothing to confirm.
+        write_cosignature(
+            site, _crypto.generate_signing_key(),
+            fields={"format": COSIGN_FORMAT_REREAD, "name": "Declared LLP",
+                    "reread": [entries["bitcoin"]]},
+        )  # fmt: skip
         page.goto(url + "reserves.html")
         cell = page.locator('td.read-by[data-chain="ethereum"]')
         page.wait_for_function(
