@@ -1552,6 +1552,10 @@ export function parseConsistency(bytes) {
 // ---------------------------------------------------------------- auditors' co-signatures (section 14)
 
 export const COSIGN_FORMAT = "porsegregate-cosign/1";
+// An auditor who read chains again from its own nodes writes format 2, with "reread".
+export const COSIGN_FORMAT_REREAD = "porsegregate-cosign/2";
+const REREAD_MEMBERS = ["block_hash", "block_height", "chain"];
+const MAX_REREAD = 1000;
 export const AUDITORS_INDEX = "auditors/index.json";
 // The five files of an auditor's folder (docs/protocol.md section 14), in the order they are
 // named when some are missing.
@@ -1629,15 +1633,53 @@ export function parseAuditorIndex(bytes) {
   return doc;
 }
 
-/** auditor.json: exactly RFC 8785, exactly the seven string members. */
+/** auditor.json's "reread" (format 2): the chains the auditor read again, sorted, unique. */
+function parseReread(value) {
+  if (!Array.isArray(value) || value.length < 1 || value.length > MAX_REREAD) {
+    throw new FormatError(`reread must be a list of 1 to ${MAX_REREAD} chains`);
+  }
+  const out = value.map((item, i) => {
+    const where = `reread[${i}]`;
+    if (!isObject(item) || Object.keys(item).sort().join("\n") !== REREAD_MEMBERS.join("\n")) {
+      throw new FormatError(`${where} must have exactly the members ${REREAD_MEMBERS.join(", ")}`);
+    }
+    const { chain, block_height: height, block_hash: hash } = item;
+    if (typeof chain !== "string" || !CHAIN_RE.test(chain)) throw new FormatError(`${where}.chain is not a chain id`);
+    if (!Number.isSafeInteger(height) || height < 0) {
+      throw new FormatError(`${where}.block_height is not a block height`);
+    }
+    if (typeof hash !== "string" || textProblem(hash, 100) !== null) {
+      throw new FormatError(`${where}.block_hash is not a block hash`);
+    }
+    return { chain, block_height: height, block_hash: hash };
+  });
+  for (let i = 1; i < out.length; i++) {
+    if (!(out[i - 1].chain < out[i].chain)) {
+      throw new FormatError("reread is not sorted by chain, or names a chain twice");
+    }
+  }
+  return out;
+}
+
+/**
+ * auditor.json: exactly RFC 8785; format 1 has exactly the seven string members, format 2
+ * those and "reread" (the chains the auditor read again). Returns the members, with
+ * `reread` ([] for format 1).
+ */
 export function parseAuditorDocument(bytes) {
   const doc = loadCanonical(bytes, "it");
-  const members = [...AUDITOR_MEMBERS, "time"];
+  const strings = [...AUDITOR_MEMBERS, "time"];
+  const reread = isObject(doc) && doc.format === COSIGN_FORMAT_REREAD;
+  const members = reread ? [...strings, "reread"] : strings;
   if (!isObject(doc) || Object.keys(doc).sort().join("\n") !== [...members].sort().join("\n")) {
-    throw new FormatError(`it must have exactly the members ${members.join(", ")}`);
+    throw new FormatError(`it must have exactly the members ${[...members].sort().join(", ")}`);
   }
-  if (!Object.values(doc).every((v) => typeof v === "string")) throw new FormatError("every member must be a string");
-  if (doc.format !== COSIGN_FORMAT) throw new FormatError(`format is not ${COSIGN_FORMAT}`);
+  if (!strings.every((m) => typeof doc[m] === "string")) {
+    throw new FormatError("every member but reread must be a string");
+  }
+  if (doc.format !== COSIGN_FORMAT && doc.format !== COSIGN_FORMAT_REREAD) {
+    throw new FormatError(`format is not ${COSIGN_FORMAT} or ${COSIGN_FORMAT_REREAD}`);
+  }
   for (const member of ["fingerprint", "attestation_sha256", "statement_sha256"]) {
     if (!HEX64.test(doc[member])) throw new FormatError(`${member} is not 64 lowercase hex digits`);
   }
@@ -1645,7 +1687,7 @@ export function parseAuditorDocument(bytes) {
   if (problem !== null) throw new FormatError(problem);
   if (!COSIGN_TIME.test(doc.time)) throw new FormatError("time is not YYYY-MM-DDTHH:MM:SSZ");
   if (!validCosignTime(doc.time)) throw new FormatError("time is not a valid date and time");
-  return doc;
+  return { ...doc, reread: reread ? parseReread(doc.reread) : [] };
 }
 
 /** The fingerprint (SHA-256 of the raw key, hex) of a PEM Ed25519 public key; FormatError if not one. */
@@ -2437,9 +2479,27 @@ export async function verifyHistory(base, accountId, code, options = {}) {
  * One listed auditor's co-signature, checked in the order of docs/protocol.md section 14 (the
  * name and time are reported only once auditor.json's signature verifies).
  */
-async function checkCosignature(fetcher, base, fingerprint, attestation, epoch) {
+/** Why the chains an auditor says it read again are not the attestation's, or null. */
+function rereadProblem(reread, signed) {
+  if (!reread.length) return null;
+  if (signed === null) return "the attestation cannot be read to compare the chains it re-read";
+  for (const r of reread) {
+    const chain = signed.reserves.chains.find((c) => c.id === r.chain);
+    if (!chain) return `it says it re-read chain ${r.chain}, which the attestation does not list`;
+    if (r.block_height !== chain.blockHeight || r.block_hash !== chain.blockHash) {
+      return (
+        `it says it re-read ${r.chain} at block ${r.block_height} (${r.block_hash}), ` +
+        `but the attestation signs block ${chain.blockHeight} (${chain.blockHash})`
+      );
+    }
+  }
+  return null;
+}
+
+async function checkCosignature(fetcher, base, fingerprint, attestation, signed) {
+  const epoch = signed === null ? null : signed.epochId;
   const where = `auditors/${fingerprint}`;
-  const bad = (detail, name = null, time = null) => ({ fingerprint, name, ok: false, detail, time });
+  const bad = (detail, name = null, time = null) => ({ fingerprint, name, ok: false, detail, time, reread: [] });
   // All five are read; an error other than 404 is the site's, not a verdict.
   const settled = await Promise.allSettled(
     AUDITOR_FILES.map((name) => fetchBytes(fetcher, base, `${where}/${name}`, false)),
@@ -2503,19 +2563,26 @@ async function checkCosignature(fetcher, base, fingerprint, attestation, epoch) 
       time,
     );
   }
+  const problem2 = rereadProblem(doc.reread, signed);
+  if (problem2 !== null) return bad(`${where}/auditor.json: ${problem2}`, name, time);
+  const reread = doc.reread.length
+    ? ", having read again from its own nodes the balances of " +
+      doc.reread.map((r) => `${r.chain} at block ${r.block_height}`).join(", ")
+    : "";
   return {
     fingerprint,
     name,
     ok: true,
-    detail: `${JSON.stringify(name)} (key ${fingerprint}) co-signed this attestation on ${time}`,
+    detail: `${JSON.stringify(name)} (key ${fingerprint}) co-signed this attestation on ${time}${reread}`,
     time,
+    reread: doc.reread,
   };
 }
 
 /**
  * Every co-signature `auditors/index.json` of the epoch's site at `base` lists, checked against
  * the exact bytes of its attestation.json (Python's verify_cosignatures). Each is
- * {fingerprint, name, ok, detail, time}; `name` is null until auditor.json verifies. No index:
+ * {fingerprint, name, ok, detail, time, reread}; `name` is null until auditor.json verifies. No index:
  * an empty list. A malformed index: one failed entry with an empty fingerprint. A file that
  * cannot be fetched (other than a 404) throws SiteError, as every other read of the site does.
  * options: fetch.
@@ -2529,17 +2596,19 @@ export async function verifyCosignatures(base, attestation, options = {}) {
     fingerprints = parseAuditorIndex(index);
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
-    return [{ fingerprint: "", name: null, ok: false, detail: `${AUDITORS_INDEX} is malformed: ${e.message}`, time: null }];
+    return [
+      { fingerprint: "", name: null, ok: false, detail: `${AUDITORS_INDEX} is malformed: ${e.message}`, time: null, reread: [] },
+    ];
   }
-  let epoch = null;
+  let signed = null;
   try {
-    epoch = parseAttestation(attestation).epochId;
+    signed = parseAttestation(attestation);
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
   }
   const checks = [];
   for (const fingerprint of fingerprints) {
-    checks.push(await checkCosignature(fetcher, base, fingerprint, attestation, epoch));
+    checks.push(await checkCosignature(fetcher, base, fingerprint, attestation, signed));
   }
   return checks;
 }
@@ -2549,6 +2618,12 @@ export async function verifyCosignatures(base, attestation, options = {}) {
  * verify. No index means no auditor co-signed, and no check. A name is the auditor's own
  * claim; the key fingerprint is what to compare with the auditor's.
  */
+function rereadNote(cosignature) {
+  if (!cosignature.reread.length) return "";
+  const chains = cosignature.reread.map((r) => `${r.chain} at block ${r.block_height}`).join(", ");
+  return `, who read the balances of ${chains} again from its own node(s)`;
+}
+
 async function checkAuditors(run, fetcher, base, attestationData) {
   const checks = await verifyCosignatures(base, attestationData, { fetch: fetcher });
   run.report.auditors = checks;
@@ -2558,7 +2633,7 @@ async function checkAuditors(run, fetcher, base, attestationData) {
     run.ok(
       "auditor-signature",
       `co-signed by ${checks.length} auditor key(s): ` +
-        checks.map((c) => `${JSON.stringify(c.name)} ${c.fingerprint}`).join("; ") +
+        checks.map((c) => `${JSON.stringify(c.name)} ${c.fingerprint}${rereadNote(c)}`).join("; ") +
         " (names are the auditors' own claims: compare the fingerprints with theirs)",
     );
   }
@@ -2811,7 +2886,12 @@ function showAuditors(app, report, base) {
       statement.type = "text/plain";
       const link = element("p", undefined, "auditor-statement");
       link.append(statement);
-      li.append(head, key, link);
+      li.append(head, key);
+      if (a.reread && a.reread.length) {
+        const chains = a.reread.map((r) => `${r.chain} at block ${r.block_height}`).join(", ");
+        li.append(element("p", `Read the balances of ${chains} again from its own node(s).`, "auditor-reread"));
+      }
+      li.append(link);
       return li;
     }),
   );
@@ -3215,7 +3295,47 @@ function wire(app) {
   });
 }
 
+/**
+ * The reserves page: each chain says statically whose node read its balances (the
+ * custodian's); here, for each chain, every auditor whose co-signature of this attestation
+ * verifies in this browser (section 14, the same check as the verifier's) and states that it
+ * read that chain again at the block shown is added as "confirmed by <name> (co-signature
+ * verified)". A co-signature that does not verify confirms nothing: it is not shown; nor is
+ * a "confirmation" of a chain whose balances are all declared (nothing was read).
+ */
+async function showRereads(section) {
+  const cells = [...section.querySelectorAll("td.read-by[data-chain]")];
+  if (!cells.length || location.protocol === "file:") return;
+  const base = new URL(".", location.href).href;
+  const fetcher = globalThis.fetch.bind(globalThis);
+  let checks;
+  try {
+    const attestation = await fetchBytes(fetcher, base, "attestation.json");
+    checks = await verifyCosignatures(base, attestation, { fetch: fetcher });
+  } catch {
+    return; // the page's own statement stays: read by the custodian's node
+  }
+  for (const cell of cells) {
+    const { chain, height, hash, read } = cell.dataset;
+    if (read === "0") continue; // only declared balances: nothing was read, nothing to confirm
+    const confirming = checks.filter(
+      (c) =>
+        c.ok &&
+        c.reread.some((r) => r.chain === chain && String(r.block_height) === height && r.block_hash === hash),
+    );
+    cell.querySelector(".confirmations").replaceChildren(
+      ...confirming.flatMap((c) => {
+        const note = element("span", `confirmed by ${c.name} (co-signature verified)`, "status-ok reread-confirmed");
+        note.title = `auditor key fingerprint ${c.fingerprint}`;
+        return [element("br"), note];
+      }),
+    );
+  }
+}
+
 if (typeof document !== "undefined") {
   const app = document.getElementById("porverify-app");
   if (app) wire(app);
+  const reserves = document.getElementById("reserves-app");
+  if (reserves) showRereads(reserves);
 }

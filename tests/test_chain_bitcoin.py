@@ -822,3 +822,31 @@ def test_core_amounts_are_exact() -> None:
     assert _satoshis(Decimal("21000000.00000001")) is None
     assert _satoshis(True) is None
     assert _satoshis(0.1) is None  # never a float
+
+
+# ------------------------------------------------------------------ the network a node serves
+
+
+def test_the_network_each_reader_serves(bitcoind: BitcoinNode, esplora_server: StandIn) -> None:
+    """What `--rpc` re-reads compare with the signed network (docs/protocol.md section 12):
+    Bitcoin Core's getblockchaininfo, an Esplora API's genesis block."""
+    from porsegregate.chains import family
+    from porsegregate.chains.bitcoin import GENESIS_NETWORKS
+    from porsegregate.protocol.models import ChainAsset, ChainSnapshot
+
+    chain = ChainSnapshot("bitcoin", "bitcoin", "mainnet", 1, "00" * 32, (ChainAsset("BTC", None),))
+    core = family("bitcoin").balance_reader(chain, bitcoind.url)
+    assert core.network(chain) == "regtest", "the node's network, whatever the chain declares"
+    assert core.node.startswith("http://127.0.0.1:") and "@" not in core.node
+    genesis = bitcoind.rpc("getblockhash", [0])
+    assert GENESIS_NETWORKS[genesis] == "regtest", "the table's regtest genesis is bitcoind's"
+    mainnet = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
+    for first, named in (
+        (mainnet, "mainnet"),
+        ("ab" * 32, f"the chain with genesis block {'ab' * 32}"),
+    ):
+        esplora_server.route = esplora_routes(
+            10, lambda a: [], lambda h, g=first: (g if h == 0 else f"{h:064x}", 1_231_006_505)
+        )
+        reader = family("bitcoin").balance_reader(chain, "esplora+" + esplora_server.url)
+        assert reader.network(chain) == named

@@ -22,7 +22,12 @@ from typing import Any
 
 from porsegregate import _crypto
 from porsegregate.cosign import cosign
-from porsegregate.protocol.cosignature import COSIGN_FORMAT, name_problem, statement_problem
+from porsegregate.protocol.cosignature import (
+    COSIGN_FORMAT,
+    COSIGN_FORMAT_REREAD,
+    name_problem,
+    statement_problem,
+)
 from porsegregate.protocol.serialization import canonical, parse_attestation, proof_file_from_dict
 from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.verify.client import (
@@ -247,6 +252,25 @@ def auditor_scenarios(tmp: Path, clean: h.History) -> dict[str, Any]:
             "pem": lambda k: pem(k).replace(b"END PUBLIC KEY", b"END PUBLIC  KEY"),
         },
     }
+    # Format 2: the chains the auditor read again must be the attestation's own blocks.
+    signed = json.loads((clean.site / "attestation.json").read_bytes())["reserves"]["chains"]
+    reread = [
+        {"block_hash": c["block"]["hash"], "block_height": c["block"]["height"], "chain": c["id"]}
+        for c in signed[:2]
+    ]
+    two = COSIGN_FORMAT_REREAD
+    handwritten |= {
+        "reread": {"fields": {"format": two, "reread": reread}},
+        "reread_other_block": {
+            "fields": {"format": two, "reread": [{**reread[0], "block_height": 1}]}
+        },
+        "reread_unlisted_chain": {
+            "fields": {"format": two, "reread": [{**reread[0], "chain": "nochain"}]}
+        },
+        "reread_twice": {"fields": {"format": two, "reread": [reread[0], reread[0]]}},
+        "reread_empty": {"fields": {"format": two, "reread": []}},
+        "reread_in_format_1": {"fields": {"reread": reread}},
+    }
     for name, spec in handwritten.items():
         k = key()
         make_pem = spec.pop("pem", None)
@@ -261,7 +285,7 @@ def auditor_scenarios(tmp: Path, clean: h.History) -> dict[str, Any]:
     verdicts = {
         name: (r["verified"], r["failed"] and r["failed"]["id"]) for name, r in python.items()
     }
-    passing = {"cosigned", "two", "handwritten", "lenient_pem"}
+    passing = {"cosigned", "two", "handwritten", "lenient_pem", "reread"}
     assert verdicts == {
         name: (True, None) if name in passing else (False, "auditor-signature")
         for name in sites

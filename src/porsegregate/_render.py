@@ -313,6 +313,13 @@ def cosign_summary(result: CosignResult) -> None:
     click.echo(f"  written:              {result.folder}/ and auditors/index.json")
     for folder in result.also:
         click.echo(f"  and (the same epoch): {folder / 'auditors'}/")
+    for r in result.reread:
+        click.echo(
+            f"  re-read:              {r.chain} at block {r.block_height} ({r.block_hash}) "
+            "from your node: every balance matches (stated in auditor.json)"
+        )
+    for chain in result.declared:
+        click.echo(f"  not re-read:          {chain}: every holding is declared, not checked")
     click.echo("Anyone can check your signature, in that folder, with openssl:")
     click.echo(
         f"  openssl pkeyutl -verify -pubin -inkey auditors/{result.fingerprint}/"

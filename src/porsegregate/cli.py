@@ -427,6 +427,14 @@ def check(
     is_flag=True,
     help="Also check every earlier published epoch and the history linking them.",
 )
+@click.option(
+    "--rpc",
+    multiple=True,
+    metavar="CHAIN=URL",
+    help="Read every balance of CHAIN the attestation says was read from the chain again, at "
+    "the signed block, from this node of yours (repeatable; CHAIN=env:VARIABLE for a URL with "
+    "an API key).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @_timeout_option
 @_deadline_option(VERIFY_DEADLINE)
@@ -439,11 +447,16 @@ def verify(
     save_proof: Path | None,
     state_file: Path | None,
     all_epochs: bool,
+    rpc: tuple[str, ...],
     as_json: bool,
     timeout: float,
     deadline: float,
 ) -> None:
-    """Check that your balances are included in the signed liabilities."""
+    """Check that your balances are included in the signed liabilities.
+
+    With --rpc CHAIN=URL, also that the signed balances of every wallet on CHAIN are
+    what your own node reads at the signed block.
+    """
     from ._fs import atomic_write, read_bytes
     from .errors import FormatError
     from .protocol.serialization import parse_proof_file, proof_file_bytes
@@ -455,6 +468,7 @@ def verify(
     if proof is not None and all_epochs:
         raise click.UsageError("--all-epochs needs --site (a proof file holds one epoch)")
     with _errors():
+        urls = parse_rpc_options(rpc)
         secret_code = _client_code(code_file)
         state = ClientState(state_file) if state_file is not None else None
         history: HistoryReport | None = None
@@ -464,17 +478,22 @@ def verify(
             except FormatError as exc:
                 raise FormatError(f"{proof}: {exc}") from exc
             # The state is read, never written: a saved proof is not a visit to the site.
-            report = verify_proof(proof_file, account, secret_code, expect_key, state)
+            with deadlines(request=timeout, run=deadline):
+                report = verify_proof(
+                    proof_file, account, secret_code, expect_key, state, rpc_urls=urls
+                )
             state = None
         elif all_epochs:
             assert site is not None
             with deadlines(request=timeout, run=deadline):
-                history = verify_history(site, account, secret_code, expect_key, state)
+                history = verify_history(
+                    site, account, secret_code, expect_key, state, rpc_urls=urls
+                )
             report = history.latest
         else:
             assert site is not None
             with deadlines(request=timeout, run=deadline):
-                report = verify_site(site, account, secret_code, expect_key, state)
+                report = verify_site(site, account, secret_code, expect_key, state, rpc_urls=urls)
         if save_proof is not None and report.verified and report.proof is not None:
             atomic_write(save_proof, proof_file_bytes(report.proof))
         verified = report.verified and (history is None or history.verified)
@@ -568,6 +587,14 @@ def dataroom_export(
     help="The log must extend the checkpoint remembered in this file (as verify --state); "
     "the newest is remembered when the audit passes.",
 )
+@click.option(
+    "--rpc",
+    multiple=True,
+    metavar="CHAIN=URL",
+    help="Read every balance of CHAIN the newest attestation says was read from the chain "
+    "again, at the signed block, from your own node (repeatable; CHAIN=env:VARIABLE for a URL "
+    "with an API key).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @_timeout_option
 @_deadline_option(AUDIT_DEADLINE)
@@ -578,6 +605,7 @@ def audit(
     sample: int | None,
     all_clients: bool,
     state_file: Path | None,
+    rpc: tuple[str, ...],
     as_json: bool,
     timeout: float,
     deadline: float,
@@ -589,6 +617,7 @@ def audit(
     custodian with `porsegregate dataroom export`) also its totals, roots,
     client proofs, coverage and wallets. Exit 0 when every check holds, 1 when
     one fails, 3 on bad input (a wrong data-room passphrase included).
+    With --rpc CHAIN=URL, the newest epoch's balances on CHAIN read again from your node.
     """
     from .audit import DEFAULT_SAMPLE, DataRoom, audit_site
     from .verify.state import ClientState
@@ -607,6 +636,7 @@ def audit(
     if dataroom_folder is None and needs_room:
         raise click.UsageError(f"{', '.join(needs_room)}: only with --dataroom")
     with _errors():
+        urls = parse_rpc_options(rpc)
         room = None
         if dataroom_folder is not None:
             room = DataRoom.open(
@@ -616,7 +646,7 @@ def audit(
             )
         state = ClientState(state_file) if state_file is not None else None
         with deadlines(request=timeout, run=deadline):
-            report = audit_site(site, room, state)
+            report = audit_site(site, room, state, rpc_urls=urls)
         if state is not None and report.ok:
             state.save()
         _show(report, as_json, lambda: _render.audit_report(site, report, room is not None))
@@ -647,6 +677,13 @@ def audit(
 )
 @click.option("--expect-key", help="Refuse unless the custodian key has this fingerprint (hex).")
 @click.option("--force", is_flag=True, help="Replace your own existing co-signature.")
+@click.option(
+    "--rpc",
+    multiple=True,
+    metavar="CHAIN=URL",
+    help="First read CHAIN's signed balances again from your own node (repeatable); refuse "
+    "if one differs, else state in auditor.json that you re-read CHAIN at the signed block.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
 @passphrase_option
 def cosign(
@@ -657,6 +694,7 @@ def cosign(
     epoch: str | None,
     expect_key: str | None,
     force: bool,
+    rpc: tuple[str, ...],
     as_json: bool,
     passphrase_file: Path | None,
 ) -> None:
@@ -666,6 +704,8 @@ def cosign(
     and every file of its manifest. Your signature, public key, statement
     and signed auditor.json are written to SITE/auditors/<fingerprint>/ and
     listed in SITE/auditors/index.json; upload both to the site's host.
+    With --rpc CHAIN=URL, CHAIN's balances are first read again from your node
+    at the signed block, and auditor.json states that you did.
     """
     from .cosign import cosign as do_cosign
     from .cosign import load_auditor_key, read_statement, resolve_site
@@ -676,12 +716,15 @@ def cosign(
         "passphrase",
     )
     with _errors():
+        urls = parse_rpc_options(rpc)
         folder = resolve_site(site, epoch)
         key = load_auditor_key(
             key_path, lambda: _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
         )
         statement = read_statement(statement_file) if statement_file is not None else None
-        result = do_cosign(folder, key, name, statement, force=force, expect_key=expect_key)
+        result = do_cosign(
+            folder, key, name, statement, force=force, expect_key=expect_key, rpc_urls=urls
+        )
         _show(result, as_json, lambda: _render.cosign_summary(result))
 
 

@@ -17,7 +17,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from .errors import ConfigError, FormatError, InputError, KeyTypeError, Verifica
 from .protocol import layout
 from .protocol.cosignature import (
     MAX_AUDITORS,
+    RereadChain,
     document_bytes,
     index_bytes,
     name_problem,
@@ -36,10 +37,13 @@ from .protocol.cosignature import (
     statement_problem,
 )
 from .protocol.hashing import EPOCH_RE
+from .protocol.models import Attestation
 from .protocol.serialization import json_loads
+from .verify.checks import reread_problems
 from .verify.client import SignedEpoch, check_signed_site, check_site_files
 from .verify.cosignatures import CosignCheck, verify_cosignatures
 from .verify.fetch import SiteReader
+from .verify.reread import check_chains_listed, reread
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class CosignResult:
     replaced: bool
     auditors: tuple[CosignCheck, ...]  # every listed co-signature, checked after writing
     also: tuple[Path, ...] = ()  # the same epoch's other folder (root or home), also written
+    reread: tuple[RereadChain, ...] = ()  # chains read again from the auditor's nodes
+    declared: tuple[str, ...] = ()  # chains given --rpc whose holdings are all declared
 
     def to_json(self) -> dict[str, Any]:
         """The `cosign --json` summary."""
@@ -72,6 +78,8 @@ class CosignResult:
             "time": self.time,
             "replaced": self.replaced,
             "also": [str(folder) for folder in self.also],
+            "reread": [r.to_json() for r in self.reread],
+            "declared_not_checked": list(self.declared),
             "auditors": [c.to_json() for c in self.auditors],
         }
 
@@ -87,12 +95,24 @@ def read_statement(path: Path) -> str:
     return data.decode("utf-8")
 
 
-def default_statement(name: str, custodian: str, epoch: str, attestation_sha256: str) -> str:
-    return (
+def default_statement(
+    name: str,
+    custodian: str,
+    epoch: str,
+    attestation_sha256: str,
+    reread: tuple[RereadChain, ...] = (),
+) -> str:
+    text = (
         f"{name} co-signs the attestation of epoch {epoch} published by {custodian}.\n"
         f"The Ed25519 signature in attestation.json.sig is over the exact bytes of "
         f"attestation.json, SHA-256 {attestation_sha256}.\n"
     )
+    for r in reread:
+        text += (
+            f"{name} read the {r.chain} balances again from its own node at block "
+            f"{r.block_height} ({r.block_hash}); they match the signed ones.\n"
+        )
+    return text
 
 
 # --- the auditor's key ------------------------------------------------------------------
@@ -156,6 +176,32 @@ def verify_epoch_site(folder: Path, expect_key: str | None = None) -> SignedEpoc
         refuse = "refusing to co-sign a site that does not verify"
         raise VerificationError(exc.check, f"{exc.detail}; {refuse}") from None
     return signed
+
+
+def reread_chains(
+    attestation: Attestation, rpc_urls: Mapping[str, str]
+) -> tuple[tuple[RereadChain, ...], tuple[str, ...]]:
+    """The chains given a node read again before signing: (re-read, all declared).
+
+    VerificationError (check reserves-reread) naming every wallet that differs: an
+    auditor does not co-sign balances its own node does not confirm.
+    """
+    readings = reread(attestation, rpc_urls)
+    problems = [p for r in readings for p in reread_problems(attestation, r)]
+    if problems:
+        raise VerificationError(
+            "reserves-reread",
+            "; ".join(problems) + "; refusing to co-sign balances your node does not confirm",
+        )
+    done, declared = [], []
+    for reading in readings:
+        chain = attestation.reserves.chain(reading.chain)
+        assert chain is not None  # reread reads only the attestation's chains
+        if reading.balances is None:
+            declared.append(chain.id)
+        else:
+            done.append(RereadChain(chain.id, chain.block_height, chain.block_hash))
+    return tuple(done), tuple(declared)
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -255,6 +301,7 @@ def cosign(
     force: bool = False,
     expect_key: str | None = None,
     now: datetime | None = None,
+    rpc_urls: Mapping[str, str] | None = None,
 ) -> CosignResult:
     """Co-sign the attestation of the epoch whose site is `site` (root or `epochs/<id>`).
 
@@ -263,6 +310,10 @@ def cosign(
     renamed into place; then `auditors/index.json` is rewritten atomically. The
     newest epoch's root and home both get it. An existing co-signature by the
     same key is replaced only with `force`.
+
+    With `rpc_urls` ({chain id: node URL}) the attestation's chain balances are read
+    again from those nodes first (refusing to sign if one differs), and auditor.json
+    (format 2) lists the chains re-read with their block height and hash.
     """
     problem = name_problem(name)
     if problem is not None:
@@ -274,10 +325,15 @@ def cosign(
         verified = verify_epoch_site(site, expect_key)
         attestation = verified.attestation
         att_bytes = verified.attestation_bytes
+        rereads: tuple[RereadChain, ...] = ()
+        declared: tuple[str, ...] = ()
+        if rpc_urls:
+            check_chains_listed(attestation, rpc_urls)
+            rereads, declared = reread_chains(attestation, rpc_urls)
         att_sha = _crypto.sha256_hex(att_bytes)
         if statement is None:
             statement = default_statement(
-                name, attestation.custodian.name, attestation.epoch_id, att_sha
+                name, attestation.custodian.name, attestation.epoch_id, att_sha, rereads
             )
         statement_data = statement.encode("utf-8")
         problem = statement_problem(statement_data)
@@ -302,7 +358,7 @@ def cosign(
         time = layout.format_time(now or datetime.now(UTC))
         statement_sha = _crypto.sha256_hex(statement_data)
         document = document_bytes(
-            name, fingerprint, attestation.epoch_id, att_sha, statement_sha, time
+            name, fingerprint, attestation.epoch_id, att_sha, statement_sha, time, rereads
         )
         files = {
             layout.AUDITOR_KEY: _crypto.public_key_pem(key.public_key()),
@@ -332,4 +388,6 @@ def cosign(
         replaced=replaced,
         auditors=checks,
         also=tuple(folders[1:]),
+        reread=rereads,
+        declared=declared,
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
+from ..chains import ChainReading
 from ..errors import VerificationError
 from ..protocol.models import Checkpoint
 from ..protocol.serialization import checkpoint_summary
@@ -43,6 +44,7 @@ CHECKS = (
     "history-epoch",
     "history-chain",
     "reserves-proofs",
+    "reserves-reread",
     "freshness",
     "dataroom-totals",
     "dataroom-roots",
@@ -77,6 +79,7 @@ class AuditReport:
     checkpoint: Checkpoint | None = None
     clients_checked: int = 0
     seconds: float = 0.0
+    rereads: list[ChainReading] = field(default_factory=list)
 
     @property
     def failed(self) -> list[AuditCheck]:
@@ -106,6 +109,7 @@ class AuditReport:
             "log": None if self.checkpoint is None else checkpoint_summary(self.checkpoint),
             "failed": failed_ids,
             "checks": [{"id": c.id, "status": c.status, "detail": c.detail} for c in self.checks],
+            "reread": [reading_json(r) for r in self.rereads],
             "summary": {
                 "checks": len(dict.fromkeys(c.id for c in self.checks)),
                 "failed": len(failed_ids),
@@ -114,6 +118,19 @@ class AuditReport:
                 "seconds": round(self.seconds, 3),
             },
         }
+
+
+def reading_json(reading: ChainReading) -> dict[str, Any]:
+    """A chain read again from the verifier's node, for --json (balances are not repeated)."""
+    return {
+        "chain": reading.chain,
+        "node": reading.node or None,
+        "network": reading.network,
+        "block_height": reading.block_height,
+        "block_hash": reading.block_hash,
+        "balances_read": None if reading.balances is None else len(reading.balances),
+        "declared_not_checked": reading.declared,
+    }
 
 
 class Findings:

@@ -20,7 +20,7 @@ import itertools
 import os
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ from ..protocol.transparency import leaf_hash as log_leaf_hash
 from ..verify import checks
 from ..verify.cosignatures import verify_cosignatures
 from ..verify.fetch import SiteReader
+from ..verify.reread import reread
 from ..verify.state import ClientState
 from .dataroom import DataRoom, check_dataroom
 from .report import AuditReport, Findings
@@ -68,8 +69,10 @@ class _Audit:
         dataroom: DataRoom | None,
         state: ClientState | None,
         now: datetime | None,
+        rpc_urls: Mapping[str, str] | None = None,
     ) -> None:
         self.site = SiteReader(location)
+        self.rpc_urls = dict(rpc_urls or {})
         self.report = AuditReport(site=location)
         self.findings = Findings()
         self.dataroom = dataroom
@@ -185,6 +188,7 @@ class _Audit:
         self._epoch_logs(folders, entries, finals)
         self._history(root, folders, entries, finals)
         self._reserves_proofs(folders)
+        self._reread(root)
         self._freshness(root)
         self.report.clients_checked = check_dataroom(
             self.findings,
@@ -703,6 +707,30 @@ class _Audit:
             "sums add up",
         )
 
+    def _reread(self, root: _Folder) -> None:
+        """The newest epoch's chain balances read again from the auditor's nodes (--rpc)."""
+        if not self.rpc_urls:
+            self.findings.na(
+                "reserves-reread",
+                "no --rpc: the balances were not read again; `source: chain` and the block are "
+                "the custodian's node's reading",
+            )
+            return
+        attestation = root.attestation
+        if attestation is None:
+            return
+        self.report.rereads = readings = reread(attestation, self.rpc_urls)
+        failed = False
+        for reading in readings:
+            for problem in checks.reread_problems(attestation, reading):
+                self.findings.fail("reserves-reread", f"epoch {attestation.epoch_id}: {problem}")
+                failed = True
+        if not failed:
+            self.findings.ok(
+                "reserves-reread",
+                f"epoch {attestation.epoch_id}: {checks.reread_summary(readings)}",
+            )
+
     def _freshness(self, root: _Folder) -> None:
         attestation = root.attestation
         if attestation is None or attestation.next_due is None:
@@ -758,11 +786,17 @@ def audit_site(
     dataroom: DataRoom | None = None,
     state: ClientState | None = None,
     now: datetime | None = None,
+    rpc_urls: Mapping[str, str] | None = None,
 ) -> AuditReport:
     """Audit a published site (folder or http(s) URL) and, with the data room, its newest epoch.
+
+    With `rpc_urls` ({chain id: node URL}) the newest epoch's chain balances are read
+    again at the signed blocks from those nodes (check reserves-reread); a chain the
+    attestation does not list is an InputError, a node without a trustworthy answer a
+    ChainError.
 
     Raises InputError (or ConfigError) when an input cannot be read at all: not a
     site, an unreadable CSV, a wrong passphrase. With `state`, the log must extend
     the remembered checkpoint, and the newest is remembered when everything holds.
     """
-    return _Audit(location, dataroom, state, now).run()
+    return _Audit(location, dataroom, state, now, rpc_urls).run()

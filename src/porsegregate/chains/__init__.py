@@ -19,17 +19,23 @@ import only porsegregate.protocol, errors, _crypto and _http.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import re
 
-from ..errors import AddressError
-from ..protocol.models import CHAIN_KINDS, PROOF_TYPES, ChainSnapshot
-from ._family import BalanceReader, ChainFamily, unsupported_proof
+from ..errors import AddressError, InputError
+from ..protocol.models import CHAIN_KINDS, PROOF_TYPES, ChainAsset, ChainSnapshot
+from ._family import BalanceReader, ChainFamily, ChainReading, unsupported_proof
 
 __all__ = [
     "BalanceReader",
     "ChainFamily",
+    "ChainReading",
+    "balance_reader",
     "family",
     "normalize_address",
+    "parse_rpc_options",
+    "read_chain",
     "verify_control",
     "wallet_identity",
 ]
@@ -95,4 +101,73 @@ def verify_control(
         proof_type=proof_type,
         signature=signature,
         message=message,
+    )
+
+
+# --------------------------------------------------------------------------- --rpc CHAIN=URL
+
+_RPC_SPEC = re.compile(r"([a-z0-9][a-z0-9._-]{0,31})=(.+)")
+
+
+def parse_rpc_options(options: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """['ethereum=http://...', 'bitcoin=env:BTC_RPC'] -> {'ethereum': url, 'bitcoin': url}.
+
+    The same `--rpc CHAIN=URL` (or `CHAIN=env:VARIABLE`, for a URL with an API key in
+    it) for the custodian's publish and for an auditor's or client's re-read.
+    """
+    urls: dict[str, str] = {}
+    for option in options:
+        match = _RPC_SPEC.fullmatch(option.strip())
+        if not match:
+            raise InputError(f"--rpc {option!r}: expected CHAIN=URL or CHAIN=env:VARIABLE")
+        name, url = match.groups()
+        if url.startswith("env:"):
+            variable = url[4:]
+            value = os.environ.get(variable)
+            if not value:
+                raise InputError(f"--rpc {name}: the environment variable {variable} is not set")
+            url = value
+        if name in urls:
+            raise InputError(f"--rpc {name} is given twice")
+        if not re.match(r"(esplora\+)?https?://", url):
+            raise InputError(f"--rpc {name}: the URL must start with http:// or https://")
+        urls[name] = url
+    return urls
+
+
+def balance_reader(chain: ChainSnapshot, url: str) -> BalanceReader:
+    """The chain family's reader of `chain` from the node at `url`; InputError naming the
+    chain when its kind's balances cannot be read (or the URL is malformed)."""
+    try:
+        return family(chain.kind).balance_reader(chain, url)
+    except (InputError, ValueError) as exc:
+        raise InputError(f"--rpc {chain.id}: {exc}") from exc
+
+
+def read_chain(
+    chain: ChainSnapshot, url: str, holdings: list[tuple[str, ChainAsset]], declared: int = 0
+) -> ChainReading:
+    """The signed `chain` read again from the node at `url` (docs/protocol.md section 12).
+
+    First the network the node serves, then the hash of its block at the signed
+    height; only when both are the signed ones are the `holdings` ((address, asset)
+    pairs) read at that height. Nothing is compared here: that is the verifier's
+    check. ChainError when the node gives no trustworthy answer.
+    """
+    if not holdings:
+        return ChainReading(chain.id, "", None, chain.block_height, None, None, declared)
+    reader = balance_reader(chain, url)
+    network = reader.network(chain)
+    if network != chain.network:
+        return ChainReading(
+            chain.id, reader.node, network, chain.block_height, None, None, declared
+        )
+    block_hash, _ = reader.block(chain)
+    if block_hash.lower() != chain.block_hash.lower():
+        return ChainReading(
+            chain.id, reader.node, network, chain.block_height, block_hash.lower(), None, declared
+        )
+    balances = reader.balances(chain, holdings)
+    return ChainReading(
+        chain.id, reader.node, network, chain.block_height, block_hash.lower(), balances, declared
     )

@@ -4,6 +4,7 @@ hands out a ChainFamily per kind, and a family hands out BalanceReaders."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import InputError, SignatureError
@@ -12,6 +13,14 @@ from ..protocol.models import ChainAsset, ChainSnapshot
 
 class BalanceReader(Protocol):
     """Reads balances of one chain at its snapshot block from a node or API."""
+
+    @property
+    def node(self) -> str:
+        """The node's URL as it may be shown: without credentials, path or query."""
+
+    def network(self, chain: ChainSnapshot) -> str:
+        """The network the node serves, spelled as a chain's `network` in the attestation
+        (an EVM chain id in decimal, a Bitcoin network name), whatever `chain` declares."""
 
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         """(hash, unix time) of the chain's snapshot block, as the node knows it."""
@@ -23,6 +32,26 @@ class BalanceReader(Protocol):
 
     def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
         """A token's decimals on the chain (None for a native coin or where unknown)."""
+
+
+@dataclass(frozen=True)
+class ChainReading:
+    """One chain of a signed attestation read again from someone else's node (section 12).
+
+    `network` and `block_hash` are what the node says; `balances` ({(address, asset
+    code): smallest units}) is None when nothing was read: the node serves another
+    network or has another block at the height (so its balances would say nothing
+    about the signed ones), or the chain has no holding read from a chain at all.
+    `declared` counts the chain's holdings published as declared: never re-read.
+    """
+
+    chain: str
+    node: str
+    network: str | None
+    block_height: int
+    block_hash: str | None
+    balances: Mapping[tuple[str, str], int] | None = field(default=None)
+    declared: int = 0
 
 
 class ChainFamily(Protocol):

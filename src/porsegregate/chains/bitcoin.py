@@ -952,6 +952,15 @@ def _canonical_form(address: str) -> str:
 
 # --------------------------------------------------------------------------- the family
 
+# The genesis block hash of each network, as an Esplora API names the network it serves.
+GENESIS_NETWORKS = {
+    "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f": "mainnet",
+    "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943": "testnet",  # testnet3
+    "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043": "testnet",  # testnet4
+    "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6": "signet",
+    "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206": "regtest",
+}
+
 # `--rpc bitcoin=esplora+https://...` names an Esplora API; a plain URL, a Bitcoin Core node.
 ESPLORA_PREFIX = "esplora+"
 
@@ -961,6 +970,13 @@ class BitcoinCoreReader:
 
     def __init__(self, url: str) -> None:
         self.rpc = BitcoinCoreRpc(url)
+
+    @property
+    def node(self) -> str:
+        return self.rpc.display_url
+
+    def network(self, chain: ChainSnapshot) -> str:
+        return self.rpc.network()
 
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         return self.rpc.block(chain.block_height)
@@ -981,6 +997,15 @@ class EsploraReader:
 
     def __init__(self, url: str) -> None:
         self.api = Esplora(url.removeprefix(ESPLORA_PREFIX))
+
+    @property
+    def node(self) -> str:
+        return self.api.display_url
+
+    def network(self, chain: ChainSnapshot) -> str:
+        """Named by the API's genesis block; an unknown genesis is shown as its hash."""
+        genesis, _ = self.api.block(0)
+        return GENESIS_NETWORKS.get(genesis, f"the chain with genesis block {genesis}")
 
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         return self.api.block(chain.block_height)

@@ -403,6 +403,13 @@ class EvmReader:
     def __init__(self, url: str) -> None:
         self.rpc = EvmRpc(url)
 
+    @property
+    def node(self) -> str:
+        return self.rpc.display_url
+
+    def network(self, chain: ChainSnapshot) -> str:
+        return str(self.rpc.chain_id())
+
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         chain_id = self.rpc.chain_id()
         if str(chain_id) != chain.network:

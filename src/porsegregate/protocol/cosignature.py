@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FormatError
+from .hashing import CHAIN_RE, text_problem
 from .layout import is_time
 from .serialization import canonical, json_loads
 
+# A co-signature without re-read chains is format 1 (seven members, as ever); one whose
+# auditor read chains again from their own nodes is format 2, with the eighth member
+# "reread". Verifiers read both; an auditor writes 1 unless they re-read.
 COSIGN_FORMAT = "porsegregate-cosign/1"
+COSIGN_FORMAT_REREAD = "porsegregate-cosign/2"
+REREAD_MEMBERS = ("block_hash", "block_height", "chain")
+MAX_REREAD = 1000
 MAX_NAME = 200
 MAX_STATEMENT = 64 * 1024
 MAX_AUDITORS = 100
@@ -31,6 +40,36 @@ DOCUMENT_MEMBERS = (
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Bidirectional overrides and isolates make a name display as something else.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@dataclass(frozen=True)
+class RereadChain:
+    """A chain the auditor read again from their own node: at this block, with this hash."""
+
+    chain: str
+    block_height: int
+    block_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain,
+            "block_height": self.block_height,
+            "block_hash": self.block_hash,
+        }
+
+
+@dataclass(frozen=True)
+class CosignDocument:
+    """auditor.json, parsed."""
+
+    format: str
+    name: str
+    fingerprint: str
+    epoch: str
+    attestation_sha256: str
+    statement_sha256: str
+    time: str
+    reread: tuple[RereadChain, ...] = ()
 
 
 def name_problem(name: str) -> str | None:
@@ -98,29 +137,63 @@ def document_bytes(
     attestation_sha256: str,
     statement_sha256: str,
     time: str,
+    reread: Sequence[RereadChain] = (),
 ) -> bytes:
-    return canonical(
-        {
-            "format": COSIGN_FORMAT,
-            "name": name,
-            "fingerprint": fingerprint,
-            "epoch": epoch,
-            "attestation_sha256": attestation_sha256,
-            "statement_sha256": statement_sha256,
-            "time": time,
-        }
-    )
+    """auditor.json: format 1, or format 2 with "reread" (sorted by chain) when not empty."""
+    doc: dict[str, Any] = {
+        "format": COSIGN_FORMAT_REREAD if reread else COSIGN_FORMAT,
+        "name": name,
+        "fingerprint": fingerprint,
+        "epoch": epoch,
+        "attestation_sha256": attestation_sha256,
+        "statement_sha256": statement_sha256,
+        "time": time,
+    }
+    if reread:
+        doc["reread"] = [r.to_json() for r in sorted(reread, key=lambda r: r.chain)]
+    return canonical(doc)
 
 
-def parse_document(data: bytes) -> dict[str, str]:
-    """auditor.json: exactly RFC 8785, exactly the seven string members."""
+def _parse_reread(value: Any) -> tuple[RereadChain, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_REREAD:
+        raise FormatError(f"reread must be a list of 1 to {MAX_REREAD} chains")
+    out = []
+    for i, item in enumerate(value):
+        where = f"reread[{i}]"
+        if not isinstance(item, dict) or sorted(item) != list(REREAD_MEMBERS):
+            raise FormatError(f"{where} must have exactly the members {', '.join(REREAD_MEMBERS)}")
+        chain, height, block_hash = item["chain"], item["block_height"], item["block_hash"]
+        if not isinstance(chain, str) or not CHAIN_RE.fullmatch(chain):
+            raise FormatError(f"{where}.chain is not a chain id")
+        if type(height) is not int or not 0 <= height < 2**53:
+            raise FormatError(f"{where}.block_height is not a block height")
+        if not isinstance(block_hash, str) or text_problem(block_hash, 100) is not None:
+            raise FormatError(f"{where}.block_hash is not a block hash")
+        out.append(RereadChain(chain, height, block_hash))
+    chains = [r.chain for r in out]
+    if chains != sorted(set(chains)):
+        raise FormatError("reread is not sorted by chain, or names a chain twice")
+    return tuple(out)
+
+
+def parse_document(data: bytes) -> CosignDocument:
+    """auditor.json: exactly RFC 8785; format 1 has exactly the seven string members,
+    format 2 those and "reread", the chains the auditor read again."""
     doc = _canonical_json(data)
-    if not isinstance(doc, dict) or sorted(doc) != list(DOCUMENT_MEMBERS):
-        raise FormatError(f"it must have exactly the members {', '.join(DOCUMENT_MEMBERS)}")
-    if not all(isinstance(v, str) for v in doc.values()):
-        raise FormatError("every member must be a string")
-    if doc["format"] != COSIGN_FORMAT:
-        raise FormatError(f"format is not {COSIGN_FORMAT}")
+    if not isinstance(doc, dict):
+        raise FormatError("it must be a JSON object")
+    fmt = doc.get("format")
+    members = (
+        sorted((*DOCUMENT_MEMBERS, "reread"))
+        if fmt == COSIGN_FORMAT_REREAD
+        else list(DOCUMENT_MEMBERS)
+    )
+    if sorted(doc) != members:
+        raise FormatError(f"it must have exactly the members {', '.join(members)}")
+    if not all(isinstance(doc[m], str) for m in DOCUMENT_MEMBERS):
+        raise FormatError("every member but reread must be a string")
+    if fmt not in (COSIGN_FORMAT, COSIGN_FORMAT_REREAD):
+        raise FormatError(f"format is not {COSIGN_FORMAT} or {COSIGN_FORMAT_REREAD}")
     for member in ("fingerprint", "attestation_sha256", "statement_sha256"):
         if not _HEX64.fullmatch(doc[member]):
             raise FormatError(f"{member} is not 64 lowercase hex digits")
@@ -129,4 +202,14 @@ def parse_document(data: bytes) -> dict[str, str]:
         raise FormatError(problem)
     if not is_time(doc["time"]):
         raise FormatError("time is not a valid date and time")
-    return {str(k): str(v) for k, v in doc.items()}
+    reread = _parse_reread(doc["reread"]) if fmt == COSIGN_FORMAT_REREAD else ()
+    return CosignDocument(
+        format=fmt,
+        name=doc["name"],
+        fingerprint=doc["fingerprint"],
+        epoch=doc["epoch"],
+        attestation_sha256=doc["attestation_sha256"],
+        statement_sha256=doc["statement_sha256"],
+        time=doc["time"],
+        reread=reread,
+    )

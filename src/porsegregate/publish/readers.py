@@ -9,36 +9,11 @@ Esplora-compatible API. A URL with an API key in it is a secret: give
 
 from __future__ import annotations
 
-import os
-import re
-
-from ..chains import BalanceReader, family
+from ..chains import BalanceReader, family, parse_rpc_options
 from ..errors import InputError
 from ..protocol.models import ChainSnapshot
 
-_SPEC = re.compile(r"([a-z0-9][a-z0-9._-]{0,31})=(.+)")
-
-
-def parse_rpc_options(options: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """['ethereum=http://...', 'bitcoin=env:BTC_RPC'] -> {'ethereum': url, 'bitcoin': url}."""
-    urls: dict[str, str] = {}
-    for option in options:
-        match = _SPEC.fullmatch(option.strip())
-        if not match:
-            raise InputError(f"--rpc {option!r}: expected CHAIN=URL or CHAIN=env:VARIABLE")
-        name, url = match.groups()
-        if url.startswith("env:"):
-            variable = url[4:]
-            value = os.environ.get(variable)
-            if not value:
-                raise InputError(f"--rpc {name}: the environment variable {variable} is not set")
-            url = value
-        if name in urls:
-            raise InputError(f"--rpc {name} is given twice")
-        if not re.match(r"(esplora\+)?https?://", url):
-            raise InputError(f"--rpc {name}: the URL must start with http:// or https://")
-        urls[name] = url
-    return urls
+__all__ = ["make_readers", "parse_rpc_options"]
 
 
 def make_readers(

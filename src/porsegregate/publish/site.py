@@ -276,6 +276,9 @@ class ChainRow:
     block_hash: str
     block_url: str | None
     assets: list[tuple[str, str | None]]
+    # Holdings of the chain whose balance the custodian's node read, and those only declared.
+    read: int = 0
+    declared: int = 0
 
 
 def _fill(template: str | None, placeholder: str, value: str) -> str | None:
@@ -369,6 +372,18 @@ def _chain_rows(attestation: Attestation) -> list[ChainRow]:
             block_hash=c.block_hash,
             block_url=_fill(c.explorer_block, "block", str(c.block_height)),
             assets=[(a.code, a.contract) for a in c.assets],
+            read=sum(
+                h.source == "chain"
+                for w in attestation.reserves.wallets
+                if w.chain == c.id
+                for h in w.holdings
+            ),
+            declared=sum(
+                h.source != "chain"
+                for w in attestation.reserves.wallets
+                if w.chain == c.id
+                for h in w.holdings
+            ),
         )
         for c in attestation.reserves.chains
     ]

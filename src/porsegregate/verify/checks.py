@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from .. import _crypto
-from ..chains import verify_control, wallet_identity
+from ..chains import ChainReading, verify_control, wallet_identity
 from ..errors import (
     AddressError,
     CodeError,
@@ -459,6 +459,90 @@ def check_distinct(reserves: Reserves, record: Record) -> None:
         f"{len(reserves.chains)} distinct networks, {len(entries)} distinct wallets: "
         "none is counted twice",
     )
+
+
+def _amount(attestation: Attestation, code: str, units: int) -> str:
+    """An amount in the asset's units where the attestation gives its decimals."""
+    signed = attestation.asset(code)
+    coverage = attestation.reserves.asset_coverage(code)
+    decimals = signed.decimals if signed else coverage.decimals if coverage else None
+    if decimals is None:
+        return f"{units} base units of {code}"
+    return f"{format_decimal(units, decimals)} {code}"
+
+
+def reread_problems(attestation: Attestation, reading: ChainReading) -> list[str]:
+    """What differs between the signed chain and the same chain read from another node.
+
+    One problem for a node serving another network or holding another block at the
+    signed height (then no balance was read), else one per holding read from the
+    chain whose signed amount is not the node's (section 12, check reserves-reread).
+    Holdings published as declared are never compared.
+    """
+    chain = attestation.reserves.chain(reading.chain)
+    if chain is None:
+        return [f"{reading.chain}: the attestation lists no such chain"]
+    node = f"the node at {reading.node}" if reading.node else "the node"
+    if reading.network is not None and reading.network != chain.network:
+        what = "chain id" if chain.kind == "evm" else "network"
+        return [
+            f"{chain.id}: {node} serves {what} {reading.network}, but the attestation signs "
+            f"{what} {chain.network}: the balances were read from another chain, or the node "
+            "is not one of this chain"
+        ]
+    if reading.block_hash is not None and reading.block_hash != chain.block_hash.lower():
+        return [
+            f"{chain.id}: block {chain.block_height} is {reading.block_hash} on {node}, but the "
+            f"attestation signs {chain.block_hash}: the balances were read on another fork, or "
+            "the signed block hash was altered"
+        ]
+    if reading.balances is None:
+        return []
+    problems = []
+    for wallet in attestation.reserves.wallets:
+        if wallet.chain != chain.id:
+            continue
+        for holding in wallet.holdings:
+            if holding.source != "chain":
+                continue
+            where = f"{chain.id} {wallet.address} {holding.asset}"
+            read = reading.balances.get((wallet.address, holding.asset))
+            if read is None:
+                problems.append(f"{where}: {node} returned no balance")
+            elif read != holding.amount:
+                problems.append(
+                    f"{where}: the attestation signs "
+                    f"{_amount(attestation, holding.asset, holding.amount)} at block "
+                    f"{chain.block_height}, {node} reads "
+                    f"{_amount(attestation, holding.asset, read)}"
+                )
+    return problems
+
+
+def check_reread(
+    attestation: Attestation, readings: Sequence[ChainReading], record: Record
+) -> None:
+    """Every signed chain balance equals the one read from the verifier's own node."""
+    for reading in readings:
+        problems = reread_problems(attestation, reading)
+        if problems:
+            raise VerificationError("reserves-reread", "; ".join(problems))
+    _passed(record, "reserves-reread", reread_summary(readings))
+
+
+def reread_summary(readings: Sequence[ChainReading]) -> str:
+    """What a passing re-read established, chain by chain."""
+    parts = []
+    for r in readings:
+        declared = f"; {r.declared} declared, not checked" if r.declared else ""
+        if r.balances is None:
+            parts.append(f"{r.chain}: nothing to re-read, every holding is declared, not checked")
+        else:
+            parts.append(
+                f"{r.chain}: {len(r.balances)} balances at block {r.block_height} ({r.block_hash}) "
+                f"read again from {r.node} match the signed ones{declared}"
+            )
+    return "; ".join(parts)
 
 
 def client_coverage(

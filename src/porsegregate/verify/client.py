@@ -9,12 +9,13 @@ so a client reads one verdict and the reason for it. The auditor's driver
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .. import _crypto
+from ..chains import ChainReading
 from ..errors import InputError, VerificationError
 from ..protocol import layout
 from ..protocol.hashing import epoch_keys
@@ -28,8 +29,9 @@ from ..protocol.serialization import (
 from ..protocol.transparency import final_entries
 from . import checks
 from .checks import Balance, Check, ClientCoverage, Record
-from .cosignatures import verify_cosignatures
+from .cosignatures import CosignCheck, verify_cosignatures
 from .fetch import SiteReader
+from .reread import reread
 from .state import ClientState
 
 __all__ = [
@@ -63,6 +65,7 @@ class Report:
     overdue: bool = False
     warnings: list[str] = field(default_factory=list)
     auditors: list[dict[str, Any]] = field(default_factory=list)
+    rereads: list[ChainReading] = field(default_factory=list)
 
     @property
     def failed(self) -> Check | None:
@@ -99,6 +102,18 @@ class Report:
             "overdue": self.overdue,
             "warnings": self.warnings,
             "auditors": self.auditors,
+            "reread": [
+                {
+                    "chain": r.chain,
+                    "node": r.node or None,
+                    "network": r.network,
+                    "block_height": r.block_height,
+                    "block_hash": r.block_hash,
+                    "balances_read": None if r.balances is None else len(r.balances),
+                    "declared_not_checked": r.declared,
+                }
+                for r in self.rereads
+            ],
             "log": None if self.checkpoint is None else checkpoint_summary(self.checkpoint),
             "coverage": [
                 {
@@ -152,9 +167,14 @@ def _attestation(
     return attestation, key
 
 
-def _reserves(report: Report, attestation: Attestation) -> None:
+def _reserves(
+    report: Report, attestation: Attestation, rpc_urls: Mapping[str, str] | None = None
+) -> None:
     report.shortfall = attestation.reserves.shortfall
     checks.check_reserves(attestation, report.key_fingerprint or "", report.checks.append)
+    if rpc_urls:
+        report.rereads = reread(attestation, rpc_urls)
+        checks.check_reread(attestation, report.rereads, report.checks.append)
 
 
 def verify_proof(
@@ -164,13 +184,16 @@ def verify_proof(
     expect_key: str | None = None,
     state: ClientState | None = None,
     now: datetime | None = None,
+    rpc_urls: Mapping[str, str] | None = None,
 ) -> Report:
     """Verify a downloaded proof file offline.
 
     A porsegregate-proof/2 file carries the log files the site showed: the same log checks
     run as on the site, then freshness. With `state`, its checkpoint is compared with the
     one remembered (read, never written: a saved proof is a snapshot, not a visit). A /1
-    file carries no log: the report warns that the log was not checked.
+    file carries no log: the report warns that the log was not checked. `rpc_urls` names
+    nodes to re-read chains from ({chain id: URL}); a chain the attestation does not list
+    is an InputError.
     """
     report = Report()
     record = report.checks.append
@@ -197,7 +220,7 @@ def verify_proof(
             if state is not None:
                 _remembered_offline(report, checkpoint, state)
         _freshness(report, attestation, now, offline=True)
-        _reserves(report, attestation)
+        _reserves(report, attestation, rpc_urls)
         keys = epoch_keys(secret, attestation.epoch_id)
         mine = _crypto.constant_time_equal(keys.lookup, proof.lookup)
         _client_proof(report, attestation, secret, account_id, proof, proof.entry if mine else None)
@@ -405,10 +428,17 @@ def _auditors(report: Report, site: SiteReader, attestation_data: bytes) -> None
                 "auditor-signature",
                 True,
                 f"co-signed by {len(cosignatures)} auditor key(s): "
-                + "; ".join(f"{c.name!r} {c.fingerprint}" for c in cosignatures)
+                + "; ".join(f"{c.name!r} {c.fingerprint}{_reread_note(c)}" for c in cosignatures)
                 + " (names are the auditors' own claims: compare the fingerprints with theirs)",
             )
         )
+
+
+def _reread_note(cosignature: CosignCheck) -> str:
+    if not cosignature.reread:
+        return ""
+    chains = ", ".join(f"{r.chain} at block {r.block_height}" for r in cosignature.reread)
+    return f", who read the balances of {chains} again from its own node(s)"
 
 
 def verify_site(
@@ -418,11 +448,15 @@ def verify_site(
     expect_key: str | None = None,
     state: ClientState | None = None,
     now: datetime | None = None,
+    rpc_urls: Mapping[str, str] | None = None,
 ) -> Report:
     """Verify a client's inclusion against a published site (folder or URL).
 
     With `state`, the log checkpoint is checked against the one remembered from
     the last visit, and remembered for the next one when everything verifies.
+    With `rpc_urls` ({chain id: node URL}), every balance the attestation says was
+    read from those chains is read again from those nodes (check reserves-reread);
+    a chain the attestation does not list is an InputError, before any node is asked.
     """
     site = SiteReader(location)
     attestation_data = site.need(layout.ATTESTATION)
@@ -441,7 +475,7 @@ def verify_site(
         )
         checkpoint, log_files = _log(report, site, manifest, key, attestation_data, state)
         _freshness(report, attestation, now)
-        _reserves(report, attestation)
+        _reserves(report, attestation, rpc_urls)
         keys = epoch_keys(secret, attestation.epoch_id)
         shard_path = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
         expected = manifest.files.get(shard_path)
@@ -522,6 +556,7 @@ def verify_history(
     expect_key: str | None = None,
     state: ClientState | None = None,
     now: datetime | None = None,
+    rpc_urls: Mapping[str, str] | None = None,
 ) -> HistoryReport:
     """Verify the client in every published epoch, and that the epochs form one history.
 
@@ -531,7 +566,7 @@ def verify_history(
     newest checkpoint, chained to the epoch before it, and the client's proof
     in it verifies (or it holds none for them: they may not have been a client).
     """
-    latest = verify_site(location, account_id, code, expect_key, state, now)
+    latest = verify_site(location, account_id, code, expect_key, state, now, rpc_urls)
     result = HistoryReport(latest)
     checkpoint = latest.checkpoint
     if not latest.checks or (latest.failed is not None and checkpoint is None):

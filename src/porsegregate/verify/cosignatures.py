@@ -14,7 +14,8 @@ from typing import Any
 from .. import _crypto
 from ..errors import FormatError
 from ..protocol import layout
-from ..protocol.cosignature import parse_document, parse_index, statement_problem
+from ..protocol.cosignature import RereadChain, parse_document, parse_index, statement_problem
+from ..protocol.models import Attestation
 from ..protocol.serialization import parse_attestation
 from .fetch import SiteReader
 
@@ -28,6 +29,8 @@ class CosignCheck:
     ok: bool
     detail: str
     time: str | None = None
+    # The chains the auditor read again from their own nodes (section 12), as it signed.
+    reread: tuple[RereadChain, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,6 +39,7 @@ class CosignCheck:
             "ok": self.ok,
             "detail": self.detail,
             "time": self.time,
+            "reread": [r.to_json() for r in self.reread],
         }
 
 
@@ -47,9 +51,28 @@ class _Bad(Exception):
         self.time = time
 
 
+def _reread_problem(reread: tuple[RereadChain, ...], signed: Attestation | None) -> str | None:
+    """Why the chains an auditor says it read again are not the attestation's, or None."""
+    if not reread:
+        return None
+    if signed is None:
+        return "the attestation cannot be read to compare the chains it re-read"
+    for r in reread:
+        chain = signed.reserves.chain(r.chain)
+        if chain is None:
+            return f"it says it re-read chain {r.chain}, which the attestation does not list"
+        if r.block_height != chain.block_height or r.block_hash != chain.block_hash:
+            return (
+                f"it says it re-read {r.chain} at block {r.block_height} ({r.block_hash}), "
+                f"but the attestation signs block {chain.block_height} ({chain.block_hash})"
+            )
+    return None
+
+
 def _check_one(
-    reader: SiteReader, fingerprint: str, attestation: bytes, epoch: str | None
+    reader: SiteReader, fingerprint: str, attestation: bytes, signed: Attestation | None
 ) -> CosignCheck:
+    epoch = signed.epoch_id if signed is not None else None
     where = layout.auditor_folder(fingerprint)
     key_file, signature_file, statement_file, document_file, _ = (
         f"{where}/{name}" for name in layout.AUDITOR_FILES
@@ -82,24 +105,24 @@ def _check_one(
         doc = parse_document(document)
     except FormatError as exc:
         raise _Bad(f"{document_file} is malformed: {exc}") from exc
-    name, time = doc["name"], doc["time"]
-    if doc["fingerprint"] != fingerprint:
-        raise _Bad(f"{document_file} names another key ({doc['fingerprint']})", name, time)
+    name, time = doc.name, doc.time
+    if doc.fingerprint != fingerprint:
+        raise _Bad(f"{document_file} names another key ({doc.fingerprint})", name, time)
     problem = statement_problem(statement)
     if problem is not None:
         raise _Bad(f"{statement_file}: {problem}", name, time)
-    if _crypto.sha256_hex(statement) != doc["statement_sha256"]:
+    if _crypto.sha256_hex(statement) != doc.statement_sha256:
         raise _Bad(
             f"{statement_file} is not the statement the auditor signed: it was changed",
             name,
             time,
         )
-    if doc["attestation_sha256"] != _crypto.sha256_hex(attestation) or (
-        epoch is not None and doc["epoch"] != epoch
+    if doc.attestation_sha256 != _crypto.sha256_hex(attestation) or (
+        epoch is not None and doc.epoch != epoch
     ):
         raise _Bad(
-            f"{document_file} is for another attestation (epoch {doc['epoch']}, SHA-256 "
-            f"{doc['attestation_sha256']}): this co-signature does not belong here",
+            f"{document_file} is for another attestation (epoch {doc.epoch}, SHA-256 "
+            f"{doc.attestation_sha256}): this co-signature does not belong here",
             name,
             time,
         )
@@ -111,12 +134,21 @@ def _check_one(
             name,
             time,
         )
+    problem = _reread_problem(doc.reread, signed)
+    if problem is not None:
+        raise _Bad(f"{document_file}: {problem}", name, time)
+    reread = ""
+    if doc.reread:
+        reread = ", having read again from its own nodes the balances of " + ", ".join(
+            f"{r.chain} at block {r.block_height}" for r in doc.reread
+        )
     return CosignCheck(
         fingerprint,
         name,
         True,
-        f"{name!r} (key {fingerprint}) co-signed this attestation on {time}",
+        f"{name!r} (key {fingerprint}) co-signed this attestation on {time}{reread}",
         time,
+        doc.reread,
     )
 
 
@@ -137,13 +169,13 @@ def verify_cosignatures(source: SiteReader | Path | str, attestation: bytes) -> 
     except FormatError as exc:
         return [CosignCheck("", None, False, f"{layout.AUDITORS_INDEX} is malformed: {exc}")]
     try:
-        epoch: str | None = parse_attestation(attestation).epoch_id
+        signed: Attestation | None = parse_attestation(attestation)
     except FormatError:
-        epoch = None
+        signed = None
     checks = []
     for fingerprint in fingerprints:
         try:
-            checks.append(_check_one(reader, fingerprint, attestation, epoch))
+            checks.append(_check_one(reader, fingerprint, attestation, signed))
         except _Bad as bad:
             checks.append(CosignCheck(fingerprint, bad.name, False, bad.detail, bad.time))
     return checks
