@@ -749,11 +749,13 @@ def test_the_site_reader_names_the_url_and_what_happened(hostile: Hostile) -> No
 
 
 def _cli(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return CliRunner(env={"PORSEGREGATE_CODE": "X"}).invoke(
+        main, list(args), catch_exceptions=False
+    )
 
 
 def _verify(url: str, *options: str) -> list[str]:
-    return ["verify", "--site", url, "--account", "alice", "--code", "X", *options]
+    return ["verify", "--site", url, "--account", "alice", *options]
 
 
 def test_cli_defaults_and_help() -> None:
@@ -854,7 +856,7 @@ sys.exit(code)
 
 def _subprocess(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     src = str(Path(__file__).parent.parent / "src")
-    env = {**os.environ, "PYTHONPATH": src}
+    env = {**os.environ, "PYTHONPATH": src, "PORSEGREGATE_CODE": "X"}
     return subprocess.run(
         [sys.executable, "-c", _MEASURED, *args],
         capture_output=True,

@@ -234,8 +234,8 @@ def test_an_inflated_balance_is_caught_by_verify(
     assert f"ethereum {evm.bob} ETH: the attestation signs 13.000000000000000001 ETH" in (
         report.failed.detail
     )
-    runner = CliRunner()
-    args = ["verify", "--site", str(inflated), "--account", CLIENT, "--code", code]
+    runner = CliRunner(env={"PORSEGREGATE_CODE": code})
+    args = ["verify", "--site", str(inflated), "--account", CLIENT]
     result = runner.invoke(
         main, [*args, "--rpc", "ethereum=env:ETH_NODE"], env={"ETH_NODE": evm.url}
     )
@@ -246,7 +246,7 @@ def test_an_inflated_balance_is_caught_by_verify(
     proof = tmp_path / "proof.json"
     result = runner.invoke(main, [*args, "--save-proof", str(proof)])
     assert result.exit_code == 0, result.output
-    offline = ["verify", "--proof", str(proof), "--account", CLIENT, "--code", code]
+    offline = ["verify", "--proof", str(proof), "--account", CLIENT]
     result = runner.invoke(main, [*offline, "--rpc", f"ethereum={evm.url}"])
     assert result.exit_code == 1, result.output
     assert "NOT VERIFIED: check reserves-reread failed: ethereum " in result.output
@@ -356,7 +356,9 @@ def test_cosign_states_the_chains_it_reread(evm: Chain, honest: Path, tmp_path: 
     assert "having read again from its own nodes the balances of ethereum at block" in check.detail
     code = read_client_codes(honest.parent / "codes.csv")[CLIENT]
     out = CliRunner().invoke(
-        main, ["verify", "--site", str(site), "--account", CLIENT, "--code", code, "--json"]
+        main,
+        ["verify", "--site", str(site), "--account", CLIENT, "--json"],
+        env={"PORSEGREGATE_CODE": code},
     )
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
@@ -525,9 +527,9 @@ def test_bitcoin_balances_read_again(bitcoind: BitcoinNode, tmp_path: Path) -> N
     code = next(iter(read_client_codes(tmp_path / "lied" / "codes.csv").items()))
     result = CliRunner().invoke(
         main,
-        ["verify", "--site", str(lied), "--account", code[0], "--code", code[1],
-         "--rpc", f"bitcoin={bitcoind.url}"],
-    )  # fmt: skip
+        ["verify", "--site", str(lied), "--account", code[0], "--rpc", f"bitcoin={bitcoind.url}"],
+        env={"PORSEGREGATE_CODE": code[1]},
+    )
     assert result.exit_code == 1, result.output
     assert "check reserves-reread failed: bitcoin " in result.output
 
