@@ -329,6 +329,7 @@ def publish(
         previous_attestation_sha256=previous,
         reserves=assessment.reserves,
         next_due=_next_due(snapshot, options.next_due, config.interval_days),
+        witnesses=config.witnesses,
     )
     built = _BuiltEpoch(
         prepared.proofs, attestation, attestation_bytes(attestation), prepared.signing_key
