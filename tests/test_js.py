@@ -75,6 +75,7 @@ def publish_with_newcomer(copy: h.History, epoch: str, seed: int) -> tuple[str, 
         allow_shortfall=True,
     )
     publish(copy.config, DEMO_PASSPHRASE, options)
+    assert h.run_witnesses(copy, copy.root / "witness-states") == []
     account = f"C{h.CLIENTS + 1:08d}"
     codes = dict(
         line.split(",", 1) for line in (copy.root / "client-codes.csv").read_text().splitlines()[1:]
@@ -380,6 +381,9 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         ("removed", h.remove_epoch),
         ("newest_rewritten", _rewrite_newest_attestation),
         ("manifest_epoch", h.manifest_of_another_epoch),
+        ("witness_stripped", h.strip_witness_cosignature),
+        ("witness_unnamed", h.witness_cosignature_by_unnamed_key),
+        ("witness_other_checkpoint", h.witness_cosignature_of_another_checkpoint),
     ):
         sites[name] = clean.copy(tmp / name)
         attack(sites[name])
@@ -419,6 +423,16 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         "growth": [site("clean", growth), site("newer", growth)],
         "newest_rewritten": [site("newest_rewritten")],
         "manifest_epoch": [site("manifest_epoch")],
+        # Witnesses (T16): below the threshold, and fork B (which they refused) seen fresh.
+        "witnesses": {
+            name: site(name)
+            for name in (
+                "witness_stripped",
+                "witness_unnamed",
+                "witness_other_checkpoint",
+                "fork_b",
+            )
+        },
         "overdue": {
             "before": before.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "after": after.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -442,6 +456,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     assert [r["verified"] for r in python["growth"]] == [True, True]
     assert python["newest_rewritten"][0]["failed"]["id"] == "log-inclusion"
     assert python["manifest_epoch"][0]["failed"]["id"] == "manifest-attestation"
+    assert all(r["failed"]["id"] == "log-witnesses" for r in python["witnesses"].values())
     assert [r["overdue"] for r in python["overdue"]["reports"]] == [False, True]
     doc = {
         "sites": {name: str(s.site) for name, s in sites.items()},

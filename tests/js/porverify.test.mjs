@@ -665,6 +665,8 @@ function assertSameAsPython(r, py, what) {
   assert.deepEqual(failed(r.failed), failed(py.failed), what);
   const auditors = (list) => list.map((a) => ({ fingerprint: a.fingerprint, name: a.name, ok: a.ok, time: a.time }));
   assert.deepEqual(auditors(r.auditors), auditors(py.auditors), `${what}: the auditors`);
+  const witnesses = (list) => list.map((w) => ({ name: w.name, fingerprint: w.fingerprint, ok: w.ok, timestamp: w.timestamp }));
+  assert.deepEqual(witnesses(r.witnesses), witnesses(py.witnesses), `${what}: the witnesses`);
   assert.deepEqual(Object.fromEntries(r.balances.map((b) => [b.asset, b.amount])), Object.fromEntries(py.balances.map((b) => [b.asset, b.amount])), what);
   assert.deepEqual(r.checkpoint && { size: r.checkpoint.size, root: r.checkpoint.root, time: r.checkpoint.time, epoch: r.checkpoint.epoch }, py.log, what);
   assert.equal(r.nextDue, py.next_due, what);
@@ -711,10 +713,11 @@ test("history: a clean history verifies in every epoch, as in Python", noHistory
   );
   assert.deepEqual(r.epochs.map((e) => e.location), [...epochs.slice(0, -1).map((e) => `${BASE}epochs/${e}/`), BASE]);
   const ids = r.latest.checks.map((c) => c.id);
-  assert.deepEqual(ids.slice(ids.indexOf("manifest-attestation") + 1, ids.indexOf("manifest-attestation") + 6), [
+  assert.deepEqual(ids.slice(ids.indexOf("manifest-attestation") + 1, ids.indexOf("manifest-attestation") + 7), [
     "log-checkpoint",
     "log-inclusion",
     "log-consistency",
+    "log-witnesses",
     "reserves-control",
     "reserves-commingling",
   ]);
@@ -787,6 +790,23 @@ test("history: a manifest re-signed for another epoch is not this attestation's 
   const r = await siteAsPython("manifest_epoch", null);
   assertSameAsPython(r, historyExpect.python.manifest_epoch[0], "manifest of another epoch");
   assert.equal(r.failed.id, "manifest-attestation");
+});
+
+test("history: a checkpoint below the witnesses' threshold is rejected (log-witnesses), as in Python", noHistory, async () => {
+  const clean = await siteAsPython("clean", null);
+  assert.equal(clean.verified, true);
+  assert.match(clean.checks.find((c) => c.id === "log-witnesses").detail, /^co-signed by 2 of 2 witnesses \(at least 2 required\): witness-1\.demo\.example/);
+  assert.deepEqual(clean.witnesses.map((w) => [w.name, w.ok]), [["witness-1.demo.example", true], ["witness-2.demo.example", true]]);
+  for (const [name, py] of Object.entries(historyExpect.python.witnesses)) {
+    const r = await siteAsPython(name, null);
+    assertSameAsPython(r, py, name);
+    assert.equal(r.failed.id, "log-witnesses", name);
+    assert.match(r.failed.detail, name === "fork_b" ? /co-signed by 0 of the 2/ : /co-signed by 1 of the 2/, name);
+  }
+  const detail = async (name) => (await siteAsPython(name, null)).failed.detail;
+  assert.match(await detail("witness_stripped"), /no co-signature published/);
+  assert.match(await detail("witness_unnamed"), /no signature line by this witness's key/);
+  assert.match(await detail("witness_other_checkpoint"), /of another checkpoint/);
 });
 
 test("history: an overdue attestation is a warning, not a failure, as in Python", noHistory, async () => {
