@@ -471,9 +471,10 @@ test("a published site: reserves checked, coverage shown, the dedicated client f
     const ids = r.checks.map((k) => k.id);
     const after = ids.indexOf("manifest-attestation");
     // The log checks (section 13) come first, then the reserves (no state: no log-consistency).
-    assert.deepEqual(ids.slice(after + 1, after + 6), [
+    assert.deepEqual(ids.slice(after + 1, after + 7), [
       "log-checkpoint",
       "log-inclusion",
+      "log-witnesses",
       "reserves-control",
       "reserves-commingling",
       "reserves-coverage",
