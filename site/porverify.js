@@ -2094,7 +2094,7 @@ function timeOf(seconds) {
 }
 
 /** One named witness's co-signature of the checkpoint: {name, fingerprint, ok, detail, timestamp}. */
-async function witnessCosignature(witness, body, data) {
+export async function witnessCosignature(witness, body, data) {
   const bad = (detail) => ({ name: witness.name, fingerprint: witness.fingerprint, ok: false, detail, timestamp: null });
   if (data === null) return bad("no co-signature published");
   let note;

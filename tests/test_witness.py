@@ -236,3 +236,55 @@ def test_checkpoint_and_cosignatures_verify_with_an_independent_implementation(
                 key.verify(sig[12:], message.replace(b"time ", b"time 1"))
             verified += 1
     assert verified == attestation["witnesses"]["threshold"] == 2
+
+
+# -- known answers from deployed C2SP tooling ----------------------------------------------------
+# A checkpoint of the staging CT log arche2025h1.staging.ct.transparency.dev with the
+# cosignatures of public witnesses, and the verifier keys of the log and of the witness
+# remora.n621.de, as quoted in the tests of a third-party Python implementation (found with the
+# code search: class TestCheckpointVerification). remora's key is also the cosignature/v1 key
+# of the tests of transparency-dev/formats v0.1.1 (note/note_cosigv1_test.go).
+REAL_CHECKPOINT = (
+    "arche2025h1.staging.ct.transparency.dev\n"
+    "1432088532\n"
+    "U7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=\n"
+    "\n"
+    "\u2014 arche2025h1.staging.ct.transparency.dev zTM8sQAAAZ5W0WdjBAMARjBEAiBjW5IQf"
+    "9pvsYLfQFX6hoGREPMHbdQ3urbllzalApkptQIgIpwtEroeW2BXaHAI4kJXFbon5Ch9MNL5zRNZ55lvG"
+    "t0=\n"
+    "\u2014 arche2025h1.staging.ct.transparency.dev ui8GwCF1+kWqZrxGdhj4aX3gcw7XUlXQQ"
+    "abg/27lefwhUkzbC3NygNI75MdhL1bfTW9g8Ei59RA23oHP7Ry1k3ZFWwQ=\n"
+    "\u2014 transparency.dev/DEV:witness-little-garden 2AQqhwAAAABqEiEgzgFIqqhbUoDwjM"
+    "WE6UP8nd8/KYTzwZ2rhIgcqoXHAwVkjZr4AscylP3v7sEodkRAErumC2q44vdgJY096st5BQ==\n"
+    "\u2014 witness1.smartit.nu/witness1 pIyCDwAAAABqEiEghIp82KWebrw7/oHQwlTAm3g2RKS4"
+    "+eebl8eO0WH+/iEcxZ75W3u5hNI7TOQtmJbqmNWVuE0tgh0XwzdZsDsUAQ==\n"
+    "\u2014 remora.n621.de 2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXC"
+    "g9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw==\n"
+    "\u2014 witness.stagemole.eu Z/euoAAAAABqEiEgw0i+7g2ENfDAWHmtRzCfKTHSDwYDJA2NmKeG"
+    "i9Y8FtEyOUvVr+AJmIY/2TUFucgKi7lI7cUiOvKFYe/TmN9DAg==\n"
+).encode()
+REAL_LOG_VKEY = (
+    "arche2025h1.staging.ct.transparency.dev+ba2f06c0+AU0vHmlGCS/PdN8b2OaGmKprLI8HKM+dJ472xgFYh15f"
+)
+REMORA_VKEY = "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"
+
+
+def test_a_real_witness_cosignature_counts_and_its_key_parses() -> None:
+    from porsegregate.protocol.witness import ED25519, key_id, parse_note
+    from porsegregate.verify.checks import witness_cosignature
+
+    remora = parse_vkey(REMORA_VKEY)
+    assert remora.name == "remora.n621.de" and vkey(remora) == REMORA_VKEY
+    note = parse_note(REAL_CHECKPOINT)
+    result = witness_cosignature(remora, note.body, REAL_CHECKPOINT)
+    assert result.ok, result.detail
+    assert result.timestamp is not None and result.timestamp > 1_700_000_000
+    # The same note over another size is not counted.
+    clobbered = REAL_CHECKPOINT.replace(b"\n1432088532\n", b"\n42\n", 1)
+    assert not witness_cosignature(remora, parse_note(clobbered).body, clobbered).ok
+    # The log's own Ed25519 signed-note line: the key id of type 0x01 and the signature.
+    name, kid, encoded = REAL_LOG_VKEY.split("+", 2)
+    raw = base64.b64decode(encoded)
+    assert raw[0] == ED25519 and key_id(name, ED25519, raw[1:]).hex() == kid
+    ((payload),) = [p for n, p in note.signatures if n == name and p[:4].hex() == kid]
+    Ed25519PublicKey.from_public_bytes(raw[1:]).verify(payload[4:], note.body)

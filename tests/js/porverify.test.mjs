@@ -44,6 +44,10 @@ import {
   verifyInclusion,
   verifyProof,
   verifySite,
+  witnessCosignature,
+  parseWitnesses,
+  checkWitnessKeys,
+  parseNote,
 } from "../../site/porverify.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -642,6 +646,33 @@ test("storageState keeps one checkpoint per log, and never throws", () => {
   assert.equal(refusing.seen(log), null);
   refusing.remember({ log, size: 1, root: "ef".repeat(32), time: "", epoch: "" });
   assert.match(refusing.problem, /QuotaExceededError/);
+});
+
+// ------------------------------------------------------------- witnesses: a deployed witness's cosignature
+
+// A checkpoint of the staging CT log arche2025h1.staging.ct.transparency.dev cosigned by public
+// witnesses, and the cosignature/v1 key of remora.n621.de (tests/test_witness.py has the same).
+const REAL_CHECKPOINT =
+  "arche2025h1.staging.ct.transparency.dev\n1432088532\nU7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=\n\n" +
+  "\u2014 arche2025h1.staging.ct.transparency.dev zTM8sQAAAZ5W0WdjBAMARjBEAiBjW5IQf9pvsYLfQFX6hoGREPMHbdQ3urbllzalApkptQIgIpwtEroeW2BXaHAI4kJXFbon5Ch9MNL5zRNZ55lvGt0=\n" +
+  "\u2014 arche2025h1.staging.ct.transparency.dev ui8GwCF1+kWqZrxGdhj4aX3gcw7XUlXQQabg/27lefwhUkzbC3NygNI75MdhL1bfTW9g8Ei59RA23oHP7Ry1k3ZFWwQ=\n" +
+  "\u2014 transparency.dev/DEV:witness-little-garden 2AQqhwAAAABqEiEgzgFIqqhbUoDwjMWE6UP8nd8/KYTzwZ2rhIgcqoXHAwVkjZr4AscylP3v7sEodkRAErumC2q44vdgJY096st5BQ==\n" +
+  "\u2014 witness1.smartit.nu/witness1 pIyCDwAAAABqEiEghIp82KWebrw7/oHQwlTAm3g2RKS4+eebl8eO0WH+/iEcxZ75W3u5hNI7TOQtmJbqmNWVuE0tgh0XwzdZsDsUAQ==\n" +
+  "\u2014 remora.n621.de 2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXCg9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw==\n" +
+  "\u2014 witness.stagemole.eu Z/euoAAAAABqEiEgw0i+7g2ENfDAWHmtRzCfKTHSDwYDJA2NmKeGi9Y8FtEyOUvVr+AJmIY/2TUFucgKi7lI7cUiOvKFYe/TmN9DAg==\n";
+
+test("witnesses: a deployed witness's cosignature/v1 counts, as in Python; another checkpoint's does not", async () => {
+  const witnesses = parseWitnesses({ threshold: 1, keys: ["remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"] });
+  await checkWitnessKeys(witnesses);
+  const [remora] = witnesses.keys;
+  const data = new TextEncoder().encode(REAL_CHECKPOINT);
+  const r = await witnessCosignature(remora, parseNote(data).body, data);
+  assert.equal(r.ok, true, r.detail);
+  assert.ok(r.timestamp > 1_700_000_000);
+  const other = new TextEncoder().encode(REAL_CHECKPOINT.replace("\n1432088532\n", "\n42\n"));
+  assert.equal((await witnessCosignature(remora, parseNote(other).body, other)).ok, false);
+  const wrong = parseWitnesses({ threshold: 1, keys: ["remora.n621.de+da77ade8+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"] });
+  await assert.rejects(checkWitnessKeys(wrong), /is not the key's/);
 });
 
 // ------------------------------------------------------------- a real history (tests/support/history.py)
