@@ -657,6 +657,7 @@ export function parseAttestation(bytes) {
     previousAttestationSha256: prev,
     nextDue,
     reserves: parseReserves(get(doc, "reserves", "dict", "attestation"), assets),
+    witnesses: parseWitnesses(isObject(doc) ? doc.witnesses : undefined),
   };
 }
 
@@ -1709,6 +1710,125 @@ async function ed25519KeyAndFingerprint(pemText) {
   return { key, fingerprint: toHex(await sha256(raw)) };
 }
 
+// ---------------------------------------------------------------- witnesses (section 13, C2SP notes)
+
+// c2sp.org/signed-note signature types: Ed25519 (the log's note) and cosignature/v1.
+const NOTE_ED25519 = 0x01;
+const COSIGNATURE_V1 = 0x04;
+const MAX_WITNESSES = 16;
+const MAX_NOTE_BYTES = 65536;
+const MAX_NOTE_SIGNATURES = 64;
+const MAX_COSIGNATURE_TIME = (1n << 63n) - 1n;
+const WITNESS_NAME = /^[!-*,-~]{1,200}$/;
+const KEY_ID_HEX = /^[0-9a-f]{8}$/;
+
+/** The checkpoint note's origin line: one log per custodian key. */
+export function logOrigin(fingerprint) {
+  return `porsegregate/${fingerprint}`;
+}
+
+/** SHA-256(name || 0x0A || type || public key)[:4] (C2SP signed-note key id). */
+export async function noteKeyId(name, kind, publicKey) {
+  return (await sha256(concat(utf8.encode(name), new Uint8Array([0x0a, kind]), publicKey))).subarray(0, 4);
+}
+
+/**
+ * A cosignature/v1 verifier key <name>+<hex key id>+<base64(0x04 || key)> (section 7). The key
+ * id is checked against the key by checkWitnessKeys (SHA-256 is asynchronous in WebCrypto).
+ */
+export function parseWitnessKey(text) {
+  const plus = text.indexOf("+");
+  const plus2 = plus < 0 ? -1 : text.indexOf("+", plus + 1);
+  if (plus2 < 0) throw new FormatError(`witness key ${JSON.stringify(text)} is not <name>+<key id>+<base64 key>`);
+  const name = text.slice(0, plus);
+  const kid = text.slice(plus + 1, plus2);
+  const encoded = text.slice(plus2 + 1);
+  if (!WITNESS_NAME.test(name)) {
+    throw new FormatError(`witness name ${JSON.stringify(name)} must be 1 to 200 visible ASCII characters without '+' or spaces`);
+  }
+  const raw = fromBase64(encoded, `witness key ${JSON.stringify(name)}`);
+  if (raw.length !== 33 || raw[0] !== COSIGNATURE_V1) {
+    throw new FormatError(`witness key ${JSON.stringify(name)}: not a cosignature/v1 Ed25519 key`);
+  }
+  if (toBase64(raw) !== encoded) throw new FormatError(`witness key ${JSON.stringify(name)}: not canonical base64`);
+  if (!KEY_ID_HEX.test(kid)) throw new FormatError(`witness key ${JSON.stringify(name)}: the key id is not the key's`);
+  return { name, key: raw.slice(1), keyId: fromHex(kid), fingerprint: null };
+}
+
+/** Every witness key's id is the key's (part of `format`); sets each one's fingerprint. */
+export async function checkWitnessKeys(witnesses) {
+  for (const w of witnesses.keys) {
+    if (!equalBytes(w.keyId, await noteKeyId(w.name, COSIGNATURE_V1, w.key))) {
+      throw new FormatError(`witness key ${JSON.stringify(w.name)}: the key id ${toHex(w.keyId)} is not the key's`);
+    }
+    w.fingerprint = toHex(await sha256(w.key));
+  }
+}
+
+/** The attestation's `witnesses` member; absent means none (threshold 0). */
+export function parseWitnesses(doc) {
+  if (doc === undefined) return { threshold: 0, keys: [] };
+  if (!isObject(doc) || Object.keys(doc).sort().join(",") !== "keys,threshold") {
+    throw new FormatError("attestation.witnesses must have exactly threshold and keys");
+  }
+  const { keys, threshold } = doc;
+  if (!Array.isArray(keys) || keys.length < 1 || keys.length > MAX_WITNESSES) {
+    throw new FormatError(`witnesses.keys must list 1 to ${MAX_WITNESSES} witness keys`);
+  }
+  if (!keys.every((k) => typeof k === "string")) throw new FormatError("witnesses.keys must be strings");
+  const parsed = keys.map(parseWitnessKey);
+  if (
+    new Set(parsed.map((w) => w.name)).size !== parsed.length ||
+    new Set(parsed.map((w) => toHex(w.key))).size !== parsed.length
+  ) {
+    throw new FormatError("witnesses.keys names a witness name or key twice");
+  }
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > parsed.length) {
+    throw new FormatError(`witnesses.threshold must be an integer from 1 to ${parsed.length}`);
+  }
+  return { threshold, keys: parsed };
+}
+
+/** The C2SP tlog-checkpoint note text of a checkpoint: origin, size, base64 root. */
+export function checkpointBody(checkpoint) {
+  return utf8.encode(`${logOrigin(checkpoint.log)}\n${checkpoint.size}\n${toBase64(fromHex(checkpoint.root))}\n`);
+}
+
+/** What a cosignature/v1 signs. */
+export function cosignedMessage(body, timestamp) {
+  return concat(utf8.encode(`cosignature/v1\ntime ${timestamp}\n`), body);
+}
+
+/** A C2SP signed note: {body (bytes), signatures: [{name, payload (bytes)}]}. */
+export function parseNote(bytes) {
+  if (bytes.length > MAX_NOTE_BYTES) throw new FormatError(`the note is longer than ${MAX_NOTE_BYTES} bytes`);
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new FormatError("the note is not UTF-8");
+  }
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(text)) throw new FormatError("the note holds a control character other than newline");
+  if (!text.endsWith("\n")) throw new FormatError("the note does not end with a newline");
+  const split = text.lastIndexOf("\n\n");
+  if (split < 0) throw new FormatError("the note has no blank line before its signatures");
+  const body = text.slice(0, split + 1);
+  const lines = text.slice(split + 2).split("\n").slice(0, -1);
+  if (lines.length < 1 || lines.length > MAX_NOTE_SIGNATURES) {
+    throw new FormatError(`the note must have 1 to ${MAX_NOTE_SIGNATURES} signature lines`);
+  }
+  const signatures = lines.map((line) => {
+    const parts = line.split(" ");
+    if (parts.length !== 3 || parts[0] !== "\u2014" || parts[1] === "") {
+      throw new FormatError(`not a signature line: ${JSON.stringify(line.slice(0, 80))}`);
+    }
+    const payload = fromBase64(parts[2], `signature line of ${JSON.stringify(parts[1].slice(0, 80))}`);
+    if (payload.length < 5) throw new FormatError(`signature line of ${JSON.stringify(parts[1].slice(0, 80))} is too short`);
+    return { name: parts[1], payload };
+  });
+  return { body: utf8.encode(body), signatures };
+}
+
 // ---------------------------------------------------------------- amounts
 
 /** 150000000n with 8 decimals -> "1.5" (exact; no floats, no exponent). */
@@ -1766,6 +1886,9 @@ class Run {
       // Auditors' co-signatures of this attestation (site only): {fingerprint, name, ok, detail,
       // time} each, as Python's Report.auditors.
       auditors: [],
+      // Every witness the attestation names (site only): {name, fingerprint, ok, detail,
+      // timestamp}, as Python's Report.witnesses.
+      witnesses: [],
     };
   }
   ok(id, detail, asset = null) {
@@ -1842,6 +1965,12 @@ async function checkAttestation(run, data, signature, publicPem, expectKey) {
     run.ok("key-pin", "the custodian key matches the fingerprint you pinned");
   }
   const attestation = parsedOrFail(run, "format", "attestation.json", () => parseAttestation(data));
+  try {
+    await checkWitnessKeys(attestation.witnesses);
+  } catch (e) {
+    if (e instanceof FormatError) throw run.fail("format", `attestation.json is malformed: ${e.message}`);
+    throw e;
+  }
   run.report.epoch = attestation.epochId;
   run.report.custodian = { ...attestation.custodian };
   run.ok("format", `attestation format ${attestation.format}, epoch ${attestation.epochId}`);
@@ -2274,6 +2403,112 @@ export function storageState(storage) {
   };
 }
 
+// ---------------------------------------------------------------- witnesses (checks, section 13)
+
+async function rawEd25519(raw) {
+  try {
+    return await subtle().importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") throw ed25519Unsupported();
+    return null;
+  }
+}
+
+/** log/checkpoint.note: the signed checkpoint as a note signed by the custodian; its text. */
+async function checkCheckpointNote(run, site, key, checkpoint) {
+  const data = await manifestFile(run, site, "log/checkpoint.note", "log-witnesses");
+  const note = parsedOrFail(run, "log-witnesses", "log/checkpoint.note", () => parseNote(data));
+  const body = checkpointBody(checkpoint);
+  if (!equalBytes(note.body, body)) {
+    throw run.fail("log-witnesses", "log/checkpoint.note is not the signed checkpoint (size, root, log)");
+  }
+  const origin = logOrigin(checkpoint.log);
+  const raw = new Uint8Array(await subtle().exportKey("raw", key));
+  const kid = await noteKeyId(origin, NOTE_ED25519, raw);
+  const mine = note.signatures.filter((s) => s.name === origin && equalBytes(s.payload.subarray(0, 4), kid));
+  let ok = mine.length > 0;
+  for (const s of mine) ok = ok && (await ed25519Verify(key, s.payload.subarray(4), body));
+  if (!ok) throw run.fail("log-witnesses", "log/checkpoint.note is not signed by the custodian key");
+  return body;
+}
+
+function timeOf(seconds) {
+  const clamped = Math.min(seconds, 253402300799);
+  return `${new Date(clamped * 1000).toISOString().slice(0, 19)}Z`;
+}
+
+/** One named witness's co-signature of the checkpoint: {name, fingerprint, ok, detail, timestamp}. */
+export async function witnessCosignature(witness, body, data) {
+  const bad = (detail) => ({ name: witness.name, fingerprint: witness.fingerprint, ok: false, detail, timestamp: null });
+  if (data === null) return bad("no co-signature published");
+  let note;
+  try {
+    note = parseNote(data);
+  } catch (e) {
+    if (e instanceof FormatError) return bad(`not a signed note: ${e.message}`);
+    throw e;
+  }
+  if (!equalBytes(note.body, body)) return bad("its co-signature is of another checkpoint");
+  const lines = note.signatures.filter(
+    (s) => s.name === witness.name && equalBytes(s.payload.subarray(0, 4), witness.keyId),
+  );
+  if (lines.length === 0) return bad("no signature line by this witness's key");
+  const key = await rawEd25519(witness.key);
+  for (const s of lines) {
+    const p = s.payload;
+    let stamp = 0n;
+    for (const b of p.subarray(4, 12)) stamp = (stamp << 8n) | BigInt(b);
+    if (
+      key === null ||
+      p.length !== 4 + 8 + 64 ||
+      stamp > MAX_COSIGNATURE_TIME ||
+      !(await ed25519Verify(key, p.subarray(12), cosignedMessage(body, stamp.toString())))
+    ) {
+      return bad("its cosignature does not verify");
+    }
+  }
+  let first = 0n;
+  for (const b of lines[0].payload.subarray(4, 12)) first = (first << 8n) | BigInt(b);
+  const timestamp = Number(first);
+  return {
+    name: witness.name,
+    fingerprint: witness.fingerprint,
+    ok: true,
+    detail: `co-signed at ${timeOf(timestamp)}`,
+    timestamp,
+  };
+}
+
+/** `log-witnesses`: the attestation's threshold of witnesses co-signed this checkpoint (T16). */
+async function checkWitnesses(run, site, key, attestation, checkpoint) {
+  const body = await checkCheckpointNote(run, site, key, checkpoint);
+  const policy = attestation.witnesses;
+  const results = [];
+  for (const w of policy.keys) {
+    const relative = `log/witnesses/${checkpoint.size}/${w.fingerprint}.note`;
+    results.push(await witnessCosignature(w, body, await fetchBytes(site.fetcher, site.base, relative, false)));
+  }
+  run.report.witnesses = results;
+  const signed = results.filter((r) => r.ok);
+  if (signed.length < policy.threshold) {
+    throw run.fail(
+      "log-witnesses",
+      `the log checkpoint (size ${checkpoint.size}) is co-signed by ${signed.length} of the ` +
+        `${policy.threshold} witnesses the attestation requires; ` +
+        results.map((r) => `${r.name}: ${r.detail}`).join("; ") +
+        ". A checkpoint the witnesses did not co-sign may be a history shown only to you (a split view)",
+    );
+  }
+  run.ok(
+    "log-witnesses",
+    policy.keys.length === 0
+      ? "the attestation names no witnesses: nothing shows that everyone is shown this same log " +
+          "(only a client who remembers an earlier checkpoint notices a fork)"
+      : `co-signed by ${signed.length} of ${results.length} witnesses (at least ${policy.threshold} ` +
+          `required): ${signed.map((r) => `${r.name} (${r.detail})`).join(", ")}`,
+  );
+}
+
 // ---------------------------------------------------------------- a site and its history
 
 /**
@@ -2326,6 +2561,7 @@ export async function verifySite(base, accountId, code, options = {}) {
     verifiedManifests.set(run.report, manifest);
     const site = { fetcher, base, manifest };
     const { checkpoint, files: logFiles } = await checkLog(run, site, key, attestationData, state);
+    await checkWitnesses(run, site, key, attestation, checkpoint);
     checkFreshness(run, attestation, now);
     await checkReserves(run, attestation);
     const keys = await deriveEpochKeys(secret, attestation.epochId);

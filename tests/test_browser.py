@@ -472,9 +472,12 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     account, code = publish_with_newcomer(newcomer, "next", seed=7)
     removed = clean.copy(tmp / "removed")
     h.remove_epoch(removed)
+    stripped = clean.copy(tmp / "stripped")
+    h.strip_witness_cosignature(stripped)
     return {
         "clean": clean,
         "removed": removed,
+        "stripped": stripped,
         "fork": (first, second),
         "newcomer": newcomer,
         "newcomer_client": (account, code),
@@ -742,6 +745,48 @@ def test_a_proof_file_of_the_other_fork_is_a_red_alert(
         assert "different histories to different people (a fork)" in alert.inner_text()
         assert page.evaluate(stored) == remembered
         assert page.problems == []  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_page_says_which_witnesses_co_signed(page: Page, history: dict[str, Any]) -> None:
+    clean = history["clean"]
+    url, server = serve(clean.site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, clean.account, clean.code)
+        assert "NOT" not in overall and "Verified" in overall
+        witnessed = page.locator("#checks li", has_text="log-witnesses").inner_text()
+        assert "co-signed by 2 of 2 witnesses (at least 2 required)" in witnessed
+        assert "witness-1.demo.example" in witnessed and "witness-2.demo.example" in witnessed
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("which", "count"),
+    [("stripped", "co-signed by 1 of the 2"), ("fork", "co-signed by 0 of the 2")],
+)
+def test_a_checkpoint_the_witnesses_did_not_co_sign_fails_visibly(
+    page: Page, history: dict[str, Any], which: str, count: str
+) -> None:
+    """A co-signature stripped by the host, and fork B (which the witnesses refused) seen by a
+    browser that never saw fork A: both fail log-witnesses, with no memory needed."""
+    site = history["stripped"] if which == "stripped" else history["fork"][1]
+    url, server = serve(site.site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, site.account, site.code)
+        assert "NOT verified: check log-witnesses failed" in overall, overall
+        assert count in overall and "a split view" in overall
+        assert page.locator("#checks li.fail", has_text="log-witnesses").count() == 1
+        # The only console errors are the 404s of the co-signatures that are not there.
+        missing = 1 if which == "stripped" else 2
+        assert page.problems == [NOT_FOUND] * missing  # type: ignore[attr-defined]
     finally:
         server.shutdown()
         server.server_close()

@@ -89,6 +89,7 @@ def publish_with_newcomer(copy: h.History, epoch: str, seed: int) -> tuple[str, 
         allow_shortfall=True,
     )
     publish(copy.config, DEMO_PASSPHRASE, options)
+    assert h.run_witnesses(copy, copy.root / "witness-states") == []
     account = f"C{h.CLIENTS + 1:08d}"
     codes = read_client_codes(copy.root / "client-codes.csv")
     return account, codes[account]
@@ -476,6 +477,9 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         ("removed", h.remove_epoch),
         ("newest_rewritten", _rewrite_newest_attestation),
         ("manifest_epoch", h.manifest_of_another_epoch),
+        ("witness_stripped", h.strip_witness_cosignature),
+        ("witness_unnamed", h.witness_cosignature_by_unnamed_key),
+        ("witness_other_checkpoint", h.witness_cosignature_of_another_checkpoint),
     ):
         sites[name] = clean.copy(tmp / name)
         attack(sites[name])
@@ -518,6 +522,16 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         "newest_rewritten": [site("newest_rewritten")],
         "manifest_epoch": [site("manifest_epoch")],
         "counted_twice": [site("counted_twice")],
+        # Witnesses (T16): below the threshold, and fork B (which they refused) seen fresh.
+        "witnesses": {
+            name: site(name)
+            for name in (
+                "witness_stripped",
+                "witness_unnamed",
+                "witness_other_checkpoint",
+                "fork_b",
+            )
+        },
         "overdue": {
             "before": before.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "after": after.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -542,6 +556,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     assert python["newest_rewritten"][0]["failed"]["id"] == "log-inclusion"
     assert python["manifest_epoch"][0]["failed"]["id"] == "manifest-attestation"
     assert python["counted_twice"][0]["failed"]["id"] == "reserves-distinct"
+    assert all(r["failed"]["id"] == "log-witnesses" for r in python["witnesses"].values())
     assert [r["overdue"] for r in python["overdue"]["reports"]] == [False, True]
     doc = {
         "proof_files": proof_file_scenarios(sites, before, after),

@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "verify": {"verify", "chains", "protocol", "errors", "_crypto", "_fs", "_http"},
     "publish": {"publish", "chains", "protocol", "errors", "_crypto", "_fs", "_http", "_version"},
     "cosign": {"verify", "protocol", "errors", "_crypto", "_fs"},
+    "witness": {"cosign", "verify", "protocol", "errors", "_crypto", "_fs"},
     "errors": set(),
     "_version": set(),
     "_crypto": {"errors"},

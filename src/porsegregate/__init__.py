@@ -55,6 +55,8 @@ if TYPE_CHECKING:
         verify_site,
     )
     from .verify.state import ClientState
+    from .witness import WitnessResult
+    from .witness import witness as witness_checkpoint
 
 # Public name -> (module, name there).
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -82,6 +84,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "AuditCheck": ("audit", "AuditCheck"),
     "cosign_epoch": ("cosign", "cosign"),
     "CosignResult": ("cosign", "CosignResult"),
+    # a witness
+    "witness_checkpoint": ("witness", "witness"),
+    "WitnessResult": ("witness", "WitnessResult"),
     # errors
     "PorError": ("errors", "PorError"),
     "InputError": ("errors", "InputError"),
@@ -110,6 +115,7 @@ __all__ = [
     "Report",
     "ReservesError",
     "VerificationError",
+    "WitnessResult",
     "__version__",
     "audit_site",
     "cosign_epoch",
@@ -121,6 +127,7 @@ __all__ = [
     "verify_history",
     "verify_proof",
     "verify_site",
+    "witness_checkpoint",
 ]
 
 

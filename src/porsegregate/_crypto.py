@@ -33,6 +33,7 @@ __all__ = [
     "aes_gcm_decrypt",
     "aes_gcm_encrypt",
     "constant_time_equal",
+    "ed25519_public_key",
     "ed25519_verify",
     "fingerprint",
     "generate_signing_key",
@@ -155,6 +156,13 @@ def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
 
 def raw_public_key(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def ed25519_public_key(raw: bytes) -> Ed25519PublicKey:
+    """A 32-byte raw Ed25519 public key; ValueError if it is not one."""
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def fingerprint(key: Ed25519PublicKey) -> str:

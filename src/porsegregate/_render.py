@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .publish.demo import DemoResult
     from .publish.pipeline import PublishResult
     from .verify.client import HistoryReport, Report
+    from .witness import WitnessResult
 
 
 class Progress:
@@ -333,3 +334,21 @@ def cosign_summary(result: CosignResult) -> None:
     for c in result.auditors:
         if not c.ok:
             click.echo(f"WARNING: another listed co-signature does not verify: {c.detail}")
+
+
+def witness_summary(result: WitnessResult) -> None:
+    """What the witness co-signed, what it checked, and where the files are."""
+    how = "Replaced your co-signature of" if result.replaced else "Co-signed"
+    click.echo(f"{how} checkpoint {result.size} of log {result.origin} as {result.name!r}")
+    click.echo(f"  epoch:            {result.epoch}")
+    click.echo(f"  root:             {result.root}")
+    if result.previous_size is None:
+        click.echo("  consistency:      first checkpoint of this log you co-sign")
+    else:
+        click.echo(
+            f"  consistency:      extends the checkpoint of size {result.previous_size} "
+            "you co-signed before"
+        )
+    for path in result.files:
+        click.echo(f"  written:          {path}")
+    click.echo("Upload the log/witnesses/ files to the site's host; your state file is updated.")

@@ -729,6 +729,83 @@ def cosign(
 
 
 @main.command()
+@click.argument("site", type=_FOLDER)
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=_FILE,
+    help="Your witness Ed25519 private key, PEM (openssl genpkey -algorithm ed25519 -out "
+    "witness.pem); if encrypted, the passphrase is read as for publish.",
+)
+@click.option(
+    "--name", required=True, help="Your witness name, as the custodian's attestation names it."
+)
+@click.option(
+    "--state",
+    "state_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Your state file: the last checkpoint you co-signed of each log (created if missing; "
+    "keep it, and back it up).",
+)
+@click.option("--force", is_flag=True, help="Replace your own existing co-signature.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
+@passphrase_option
+def witness(
+    site: Path,
+    key_path: Path,
+    name: str,
+    state_file: Path,
+    force: bool,
+    as_json: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """As a witness, co-sign the site's newest log checkpoint.
+
+    The site (a local folder) is verified first; then the checkpoint must extend
+    the last one you co-signed of this log (its consistency proof is checked):
+    a smaller or different log is refused (exit 1) as a rollback or a fork. The
+    co-signature goes to SITE/log/witnesses/<size>/<fingerprint>.note (and the
+    newest epoch's home); upload it to the site's host. Then STATE is updated.
+    """
+    from .witness import load_witness_key
+    from .witness import witness as do_witness
+
+    ask = _Ask(
+        f"Passphrase for {key_path}",
+        f"{key_path} is encrypted: set {PASSPHRASE_ENV}, use --passphrase-file, or type the "
+        "passphrase",
+    )
+    with _errors():
+        key = load_witness_key(
+            key_path, lambda: _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
+        )
+        result = do_witness(site, key, name, state_file, force=force)
+        _show(result, as_json, lambda: _render.witness_summary(result))
+
+
+@main.command("witness-key")
+@click.argument("key_path", type=_FILE)
+@click.option("--name", required=True, help="Your witness name (a C2SP key name, no spaces).")
+@passphrase_option
+def witness_key(key_path: Path, name: str, passphrase_file: Path | None) -> None:
+    """Print your witness verifier key, for the custodian's [witnesses] keys."""
+    from .witness import load_witness_key, witness_vkey
+
+    ask = _Ask(
+        f"Passphrase for {key_path}",
+        f"{key_path} is encrypted: set {PASSPHRASE_ENV}, use --passphrase-file, or type the "
+        "passphrase",
+    )
+    with _errors():
+        key = load_witness_key(
+            key_path, lambda: _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
+        )
+        click.echo(witness_vkey(key, name))
+
+
+@main.command()
 @click.option("--out", type=_FOLDER, default=Path("porsegregate-demo"), show_default=True)
 @click.option("--clients", type=click.IntRange(1, 10_000_000), default=10_000, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)

@@ -45,6 +45,10 @@ import {
   verifyProof,
   verifySite,
   walletIdentity,
+  witnessCosignature,
+  parseWitnesses,
+  checkWitnessKeys,
+  parseNote,
 } from "../../site/porverify.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -532,6 +536,7 @@ test("a published site: reserves checked, coverage shown, the dedicated client f
     assert.deepEqual(ids.slice(after + 1, after + 7), [
       "log-checkpoint",
       "log-inclusion",
+      "log-witnesses",
       "reserves-control",
       "reserves-distinct",
       "reserves-commingling",
@@ -702,6 +707,33 @@ test("storageState keeps one checkpoint per log, and never throws", () => {
   assert.match(refusing.problem, /QuotaExceededError/);
 });
 
+// ------------------------------------------------------------- witnesses: a deployed witness's cosignature
+
+// A checkpoint of the staging CT log arche2025h1.staging.ct.transparency.dev cosigned by public
+// witnesses, and the cosignature/v1 key of remora.n621.de (tests/test_witness.py has the same).
+const REAL_CHECKPOINT =
+  "arche2025h1.staging.ct.transparency.dev\n1432088532\nU7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=\n\n" +
+  "\u2014 arche2025h1.staging.ct.transparency.dev zTM8sQAAAZ5W0WdjBAMARjBEAiBjW5IQf9pvsYLfQFX6hoGREPMHbdQ3urbllzalApkptQIgIpwtEroeW2BXaHAI4kJXFbon5Ch9MNL5zRNZ55lvGt0=\n" +
+  "\u2014 arche2025h1.staging.ct.transparency.dev ui8GwCF1+kWqZrxGdhj4aX3gcw7XUlXQQabg/27lefwhUkzbC3NygNI75MdhL1bfTW9g8Ei59RA23oHP7Ry1k3ZFWwQ=\n" +
+  "\u2014 transparency.dev/DEV:witness-little-garden 2AQqhwAAAABqEiEgzgFIqqhbUoDwjMWE6UP8nd8/KYTzwZ2rhIgcqoXHAwVkjZr4AscylP3v7sEodkRAErumC2q44vdgJY096st5BQ==\n" +
+  "\u2014 witness1.smartit.nu/witness1 pIyCDwAAAABqEiEghIp82KWebrw7/oHQwlTAm3g2RKS4+eebl8eO0WH+/iEcxZ75W3u5hNI7TOQtmJbqmNWVuE0tgh0XwzdZsDsUAQ==\n" +
+  "\u2014 remora.n621.de 2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXCg9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw==\n" +
+  "\u2014 witness.stagemole.eu Z/euoAAAAABqEiEgw0i+7g2ENfDAWHmtRzCfKTHSDwYDJA2NmKeGi9Y8FtEyOUvVr+AJmIY/2TUFucgKi7lI7cUiOvKFYe/TmN9DAg==\n";
+
+test("witnesses: a deployed witness's cosignature/v1 counts, as in Python; another checkpoint's does not", async () => {
+  const witnesses = parseWitnesses({ threshold: 1, keys: ["remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"] });
+  await checkWitnessKeys(witnesses);
+  const [remora] = witnesses.keys;
+  const data = new TextEncoder().encode(REAL_CHECKPOINT);
+  const r = await witnessCosignature(remora, parseNote(data).body, data);
+  assert.equal(r.ok, true, r.detail);
+  assert.ok(r.timestamp > 1_700_000_000);
+  const other = new TextEncoder().encode(REAL_CHECKPOINT.replace("\n1432088532\n", "\n42\n"));
+  assert.equal((await witnessCosignature(remora, parseNote(other).body, other)).ok, false);
+  const wrong = parseWitnesses({ threshold: 1, keys: ["remora.n621.de+da77ade8+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"] });
+  await assert.rejects(checkWitnessKeys(wrong), /is not the key's/);
+});
+
 // ------------------------------------------------------------- a real history (tests/support/history.py)
 
 const historyExpect = process.env.PORSEGREGATE_HISTORY_EXPECT
@@ -724,6 +756,8 @@ function assertSameAsPython(r, py, what) {
   assert.deepEqual(failed(r.failed), failed(py.failed), what);
   const auditors = (list) => list.map((a) => ({ fingerprint: a.fingerprint, name: a.name, ok: a.ok, time: a.time }));
   assert.deepEqual(auditors(r.auditors), auditors(py.auditors), `${what}: the auditors`);
+  const witnesses = (list) => list.map((w) => ({ name: w.name, fingerprint: w.fingerprint, ok: w.ok, timestamp: w.timestamp }));
+  assert.deepEqual(witnesses(r.witnesses), witnesses(py.witnesses), `${what}: the witnesses`);
   assert.deepEqual(Object.fromEntries(r.balances.map((b) => [b.asset, b.amount])), Object.fromEntries(py.balances.map((b) => [b.asset, b.amount])), what);
   assert.deepEqual(r.checkpoint && { size: r.checkpoint.size, root: r.checkpoint.root, time: r.checkpoint.time, epoch: r.checkpoint.epoch }, py.log, what);
   assert.equal(r.nextDue, py.next_due, what);
@@ -774,6 +808,7 @@ test("history: a clean history verifies in every epoch, as in Python", noHistory
     "log-checkpoint",
     "log-inclusion",
     "log-consistency",
+    "log-witnesses",
     "reserves-control",
     "reserves-distinct",
     "reserves-commingling",
@@ -889,6 +924,23 @@ test("history: one wallet counted twice under two entries of its network (reserv
   assert.equal(r.failed.id, "reserves-distinct");
   assert.match(r.failed.detail, /^chains bitcoin and bitcoin-b are the same bitcoin network \(mainnet\)/);
   assert.match(r.failed.detail, /bitcoin-b bc1q[0-9a-z]+ \(client_segregated\) is the same wallet as bitcoin bc1q/);
+});
+
+test("history: a checkpoint below the witnesses' threshold is rejected (log-witnesses), as in Python", noHistory, async () => {
+  const clean = await siteAsPython("clean", null);
+  assert.equal(clean.verified, true);
+  assert.match(clean.checks.find((c) => c.id === "log-witnesses").detail, /^co-signed by 2 of 2 witnesses \(at least 2 required\): witness-1\.demo\.example/);
+  assert.deepEqual(clean.witnesses.map((w) => [w.name, w.ok]), [["witness-1.demo.example", true], ["witness-2.demo.example", true]]);
+  for (const [name, py] of Object.entries(historyExpect.python.witnesses)) {
+    const r = await siteAsPython(name, null);
+    assertSameAsPython(r, py, name);
+    assert.equal(r.failed.id, "log-witnesses", name);
+    assert.match(r.failed.detail, name === "fork_b" ? /co-signed by 0 of the 2/ : /co-signed by 1 of the 2/, name);
+  }
+  const detail = async (name) => (await siteAsPython(name, null)).failed.detail;
+  assert.match(await detail("witness_stripped"), /no co-signature published/);
+  assert.match(await detail("witness_unnamed"), /no signature line by this witness's key/);
+  assert.match(await detail("witness_other_checkpoint"), /of another checkpoint/);
 });
 
 test("history: an overdue attestation is a warning, not a failure, as in Python", noHistory, async () => {

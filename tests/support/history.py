@@ -128,8 +128,28 @@ def add_unlisted_file(h: History) -> None:
     (h.site / "assets" / "verify-fast.js").write_text("/* not the custodian's */\n")
 
 
-def publish_next(h: History, epoch: str, seed: int) -> None:
-    """Publish one more epoch into this copy (no reserves: a stated shortfall)."""
+def run_witnesses(h: History, states: Path) -> list[Exception]:
+    """The demo's two witnesses run `porsegregate witness` on the site, each with its state
+    file in `states`; what each refused (a VerificationError naming the fork), in order."""
+    from porsegregate.errors import VerificationError
+    from porsegregate.publish.demo import demo_witness_keys
+    from porsegregate.witness import witness
+
+    refused: list[Exception] = []
+    for number, (name, key) in enumerate(demo_witness_keys(h.workspace), 1):
+        try:
+            witness(h.site, key, name, states / f"witness-{number}.json")
+        except VerificationError as exc:
+            refused.append(exc)
+    return refused
+
+
+def publish_next(
+    h: History, epoch: str, seed: int, witness_states: Path | None = None
+) -> list[Exception]:
+    """Publish one more epoch into this copy (no reserves: a stated shortfall); then the
+    demo's witnesses co-sign it (their state files in `witness_states`, by default the
+    copy's own). Returns what the witnesses refused."""
     from datetime import UTC, datetime
 
     from porsegregate.publish.demo import write_synthetic_liabilities
@@ -146,17 +166,56 @@ def publish_next(h: History, epoch: str, seed: int) -> None:
         allow_shortfall=True,
     )
     publish(h.config, DEMO_PASSPHRASE, options)
+    return run_witnesses(h, witness_states or h.root / "witness-states")
 
 
 def fork(h: History, tmp: Path) -> tuple[History, History]:
     """Two copies that each publish a different next epoch: two logs of the same size.
 
-    A client (or auditor) who saw the first must not accept the second.
+    A client (or auditor) who saw the first must not accept the second. The same two
+    witnesses (one state file each) co-sign the first, and refuse the second: it is not an
+    extension of what they co-signed, so the second has no witness co-signatures and a
+    client with no memory of the first rejects it too (log-witnesses).
     """
     first, second = h.copy(tmp / "fork-a"), h.copy(tmp / "fork-b")
-    publish_next(first, "next", seed=101)
-    publish_next(second, "next", seed=202)
+    states = tmp / "witness-states"
+    assert publish_next(first, "next", seed=101, witness_states=states) == []
+    refused = publish_next(second, "next", seed=202, witness_states=states)
+    assert len(refused) == 2 and all("a fork" in str(e) for e in refused), refused
     return first, second
+
+
+def _newest_cosignatures(h: History) -> list[Path]:
+    size = len(json.loads((h.site / "log" / "entries.json").read_bytes())["entries"])
+    return sorted((h.site / "log" / "witnesses" / str(size)).glob("*.note"))
+
+
+def strip_witness_cosignature(h: History) -> None:
+    """A host removes one of the two witnesses' co-signatures of the newest checkpoint (the
+    threshold is two): nothing any manifest lists changes."""
+    _newest_cosignatures(h)[0].unlink()
+
+
+def witness_cosignature_by_unnamed_key(h: History) -> None:
+    """One witness's co-signature replaced by one made with a key the attestation does not
+    name, under the same witness name: a genuine cosignature/v1, of the right checkpoint."""
+    from porsegregate.protocol.witness import cosignature_line, parse_note
+
+    path = _newest_cosignatures(h)[0]
+    note = (h.site / "log" / "checkpoint.note").read_bytes()
+    name = parse_note(path.read_bytes()).signatures[-1][0]
+    line = cosignature_line(_crypto.generate_signing_key(), name, parse_note(note).body, 1)
+    path.unlink()
+    path.write_bytes(note + line)
+
+
+def witness_cosignature_of_another_checkpoint(h: History) -> None:
+    """One witness's co-signature of the newest checkpoint replaced by its genuine
+    co-signature of the checkpoint before (log/witnesses/<n-1>/)."""
+    path = _newest_cosignatures(h)[0]
+    older = path.parent.parent / str(int(path.parent.name) - 1) / path.name
+    path.unlink()
+    path.write_bytes(older.read_bytes())
 
 
 def forge_auditor_signature(

@@ -25,7 +25,7 @@ from porsegregate.publish.demo_reserves import (
 )
 from porsegregate.publish.pipeline import PublishOptions, prepare_epoch, publish
 
-from .history import CLIENTS, History
+from .history import CLIENTS, History, run_witnesses
 
 COUNTED_TWICE_EPOCH = "doubled"
 
@@ -84,3 +84,5 @@ def count_wallets_twice(h: History, epoch: str = COUNTED_TWICE_EPOCH) -> None:
             ),
             prepared=prepared,
         )
+    # Witnesses co-sign checkpoints, not reserves: the log only grew, so they co-sign (T16).
+    assert run_witnesses(h, h.root / "witness-states") == []

@@ -40,6 +40,7 @@ CHECKS = (
     "log-inclusion",
     "log-checkpoint",
     "log-epoch-logs",
+    "log-witnesses",
     "log-state",
     "history-epoch",
     "history-chain",

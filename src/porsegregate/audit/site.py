@@ -16,6 +16,7 @@ reported under the audit check it belongs to.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
@@ -177,8 +178,8 @@ class _Audit:
         if not self.site.is_url:
             ok(
                 "manifest-extra",
-                "no file other than the manifests themselves, auditors/ and (at the root) "
-                "epochs/ is left out of its folder's manifest",
+                "no file other than the manifests themselves, auditors/, log/witnesses/ and (at "
+                "the root) epochs/ is left out of its folder's manifest",
             )
         self._auditors(folders)
         self.report.epoch = root.attestation.epoch_id if root.attestation else None
@@ -186,6 +187,7 @@ class _Audit:
 
         checkpoint = self._log(root, entries)
         self._epoch_logs(folders, entries, finals)
+        self._witnesses(folders)
         self._history(root, folders, entries, finals)
         self._reserves_proofs(folders)
         self._reread(root)
@@ -625,6 +627,46 @@ class _Audit:
             )
         else:
             self.findings.na("log-epoch-logs", "the site keeps no epoch homes under epochs/")
+
+    def _read_in(self, prefix: str, relative: str) -> bytes | None:
+        return self.read(prefix + relative)
+
+    def _witnesses(self, folders: list[_Folder]) -> None:
+        """`log-witnesses` in every folder: its checkpoint as a signed note, co-signed by the
+        threshold of witnesses its attestation names (section 13)."""
+        assert self.key is not None
+        counted, witnessed = 0, 0
+        for folder in folders:
+            p, attestation, checkpoint = folder.prefix, folder.attestation, folder.checkpoint
+            if attestation is None or checkpoint is None:
+                continue  # already failed: attestation-signatures or checkpoint-signatures
+            where = p or "./"
+            try:
+                body = checks.check_checkpoint_note(
+                    self.key, checkpoint, self.read(p + layout.CHECKPOINT_NOTE)
+                )
+                results = checks.witness_cosignatures(
+                    attestation, checkpoint, body, functools.partial(self._read_in, p)
+                )
+                checks.check_witnesses(attestation, checkpoint, results)
+            except VerificationError as exc:
+                self.findings.fail("log-witnesses", f"{where}: {exc.detail}")
+                continue
+            if attestation.witnesses.keys:
+                witnessed += 1
+                counted += sum(1 for r in results if r.ok)
+        if witnessed == 0 and not self.findings.problems["log-witnesses"]:
+            self.findings.na(
+                "log-witnesses",
+                "no attestation names witnesses: nothing shows that everyone sees this same log",
+            )
+        else:
+            self.findings.ok(
+                "log-witnesses",
+                f"in each of the {witnessed} folder(s) whose attestation names witnesses, the "
+                f"checkpoint is co-signed by at least the threshold ({counted} co-signatures "
+                "verify in all)",
+            )
 
     def _history(
         self,

@@ -37,10 +37,18 @@ CHECKPOINT = f"{LOG}/checkpoint.json"
 ENTRIES = f"{LOG}/entries.json"
 CHECKPOINT_FILE = re.compile(rf"{LOG}/checkpoints/([1-9][0-9]*)\.json")
 INCLUSION_FILE = re.compile(rf"{LOG}/inclusion/(0|[1-9][0-9]*)\.json")
+# The newest checkpoint as a C2SP signed note, and the witnesses' co-signed copies of it.
+CHECKPOINT_NOTE = f"{LOG}/checkpoint.note"
+WITNESSES = f"{LOG}/witnesses"
 
 
 def checkpoint_name(size: int) -> str:
     return f"{LOG}/checkpoints/{size}.json"
+
+
+def witness_cosignature_name(size: int, fingerprint: str) -> str:
+    """A witness's co-signed checkpoint note of this size (fingerprint: of its Ed25519 key)."""
+    return f"{WITNESSES}/{size}/{fingerprint}.note"
 
 
 def logged_attestation_name(index: int) -> str:
@@ -85,9 +93,11 @@ def auditor_folder(fingerprint: str) -> str:
 
 def in_manifest(relative: str, root: bool) -> bool:
     """Whether a folder's manifest must list this file: all but the manifest itself, the
-    auditors' co-signatures and, at the site's root, the earlier epochs' homes."""
+    auditors' and witnesses' co-signatures and, at the site's root, the earlier epochs' homes."""
     top = relative.split("/", 1)[0]
     if relative in (MANIFEST, sig(MANIFEST)) or top == AUDITORS:
+        return False
+    if relative.startswith(WITNESSES + "/"):
         return False
     return not (root and top == EPOCHS)
 

@@ -142,6 +142,23 @@ class Reserves:
 
 
 @dataclass(frozen=True)
+class Witness:
+    """A party that co-signs the log's checkpoints (section 13): a C2SP key name and an
+    Ed25519 public key (32 raw bytes)."""
+
+    name: str
+    key: bytes
+
+
+@dataclass(frozen=True)
+class Witnesses:
+    """The witnesses an attestation names, and how many must co-sign its checkpoint."""
+
+    threshold: int = 0
+    keys: tuple[Witness, ...] = ()
+
+
+@dataclass(frozen=True)
 class Attestation:
     format: str
     generator: str
@@ -155,6 +172,8 @@ class Attestation:
     # When the next attestation is due: a verifier seeing no newer one after that warns (T9).
     # Always set by publish; parsing requires it.
     next_due: str | None = None
+    # The witnesses whose co-signatures a verifier requires on the log's checkpoint (T16).
+    witnesses: Witnesses = field(default_factory=Witnesses)
 
     def asset(self, code: str) -> AssetLiabilities | None:
         for a in self.assets:

@@ -50,7 +50,9 @@ from .models import (
     ProofFile,
     Reserves,
     Wallet,
+    Witnesses,
 )
+from .witness import parse_witnesses, witnesses_to_dict
 
 PROOF_FORMAT = "porsegregate-proof/2"
 # Still read: a proof saved before the log was carried; its verification says the log was
@@ -157,7 +159,7 @@ def reserves_to_dict(r: Reserves) -> dict[str, Any]:
 
 
 def attestation_to_dict(a: Attestation) -> dict[str, Any]:
-    return {
+    doc = {
         "format": a.format,
         "generator": a.generator,
         "custodian": {"name": a.custodian.name, "legal_entity": a.custodian.legal_entity},
@@ -167,6 +169,9 @@ def attestation_to_dict(a: Attestation) -> dict[str, Any]:
         "reserves": reserves_to_dict(a.reserves),
         "previous_attestation_sha256": a.previous_attestation_sha256,
     }
+    if a.witnesses.keys:  # absent when the custodian names no witnesses (threshold 0)
+        doc["witnesses"] = witnesses_to_dict(a.witnesses)
+    return doc
 
 
 def attestation_bytes(a: Attestation) -> bytes:
@@ -492,6 +497,7 @@ def parse_attestation(data: bytes) -> Attestation:
         previous_attestation_sha256=prev,
         next_due=next_due,
         reserves=parse_reserves(_get(doc, "reserves", dict, "attestation"), tuple(assets)),
+        witnesses=parse_witnesses(doc["witnesses"]) if "witnesses" in doc else Witnesses(),
     )
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FormatError
 from ..protocol.amounts import MAX_DECIMALS
 from ..protocol.hashing import check_asset_code, text_problem
-from ..protocol.models import Asset, Custodian
+from ..protocol.models import Asset, Custodian, Witnesses
+from ..protocol.witness import parse_witnesses
 
 CONFIG_NAME = "porsegregate.toml"
 # How long an attestation stays current: its next_due is snapshot time + this.
@@ -33,6 +34,7 @@ class Config:
     site: Path
     codes: Path
     interval_days: int = DEFAULT_INTERVAL_DAYS
+    witnesses: Witnesses = field(default_factory=Witnesses)
 
     @property
     def workspace(self) -> Path:
@@ -104,6 +106,7 @@ def load_config(path: Path) -> Config:
     if isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 400:
         raise ConfigError(f"{path}: [schedule] interval_days must be a whole number of days, 1-400")
 
+    witnesses = _witnesses(table("witnesses"), path)
     base = path.parent
 
     def file(key: str, default: str) -> Path:
@@ -129,4 +132,19 @@ def load_config(path: Path) -> Config:
         site=file("site", "site"),
         codes=file("codes", "private/client-codes.csv"),
         interval_days=interval,
+        witnesses=witnesses,
     )
+
+
+def _witnesses(table: dict[str, Any], path: Path) -> Witnesses:
+    """[witnesses] keys (C2SP verifier keys) and threshold; none named means threshold 0."""
+    extra = sorted(set(table) - {"keys", "threshold"})
+    if extra:
+        raise ConfigError(f"{path}: [witnesses] has unknown key(s) {', '.join(extra)}")
+    keys = table.get("keys", [])
+    if not keys and table.get("threshold", 0) == 0:
+        return Witnesses()
+    try:
+        return parse_witnesses({"keys": keys, "threshold": table.get("threshold")})
+    except FormatError as exc:
+        raise ConfigError(f"{path}: [witnesses] {exc}") from exc

@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from .. import _crypto
+from .._fs import atomic_write, write_secret
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
+from ..protocol.models import Witness, Witnesses
+from ..protocol.witness import cosignature_line, parse_note
 from .client_codes import read_client_codes
-from .config import CONFIG_NAME, load_config
+from .config import CONFIG_NAME, Config, load_config
 from .demo_reserves import write_demo_reserves
-from .keys import create_master_secret, create_signing_key
+from .keys import create_master_secret, create_signing_key, load_signing_key
 from .pipeline import PublishOptions, PublishResult, prepare_epoch, publish
 from .workspace import write_config
 
@@ -77,6 +81,65 @@ def demo_epochs(count: int, now: datetime | None = None) -> list[tuple[str, str]
     return list(reversed(out))
 
 
+DEMO_WITNESSES = ("witness-1.demo.example", "witness-2.demo.example")
+
+
+def demo_witness_keys(workspace: Path) -> list[tuple[str, _crypto.Ed25519PrivateKey]]:
+    """The demo's two witnesses (name, key), made once; a real custodian's witnesses are
+    independent parties who keep their own keys (README: "Quickstart for a witness")."""
+    out = []
+    for number, name in enumerate(DEMO_WITNESSES, 1):
+        path = workspace / "keys" / f"witness-{number}.key.pem"
+        if not path.exists():
+            key = _crypto.generate_signing_key()
+            write_secret(path, _crypto.private_key_pem(key, DEMO_PASSPHRASE))
+        out.append((name, load_signing_key(path, DEMO_PASSPHRASE)))
+    return out
+
+
+def demo_witnesses(keys: list[tuple[str, _crypto.Ed25519PrivateKey]]) -> Witnesses:
+    return Witnesses(
+        len(keys),
+        tuple(Witness(name, _crypto.raw_public_key(k.public_key())) for name, k in keys),
+    )
+
+
+def demo_cosign(site: Path, epoch: str, keys: list[tuple[str, _crypto.Ed25519PrivateKey]]) -> None:
+    """The demo's witnesses co-sign the checkpoint it just published (section 13's files).
+
+    The demo holds its witnesses' keys, so this shows the files and lets the demo site
+    verify; it proves nothing. `porsegregate witness` is what a real witness runs: it also
+    checks the site and that the log only grew since the checkpoint it co-signed last.
+    """
+    note = (site / layout.CHECKPOINT_NOTE).read_bytes()
+    body = parse_note(note).body
+    size = int(body.split(b"\n")[1])
+    timestamp = int(datetime.now(UTC).timestamp())
+    for name, key in keys:
+        data = note + cosignature_line(key, name, body, timestamp)
+        fingerprint = _crypto.fingerprint(key.public_key())
+        relative = layout.witness_cosignature_name(size, fingerprint)
+        for folder in (site, site / layout.epoch_home(epoch)):
+            atomic_write(folder / relative, data)
+
+
+def _demo_config(config_path: Path, witnesses: Witnesses) -> Config:
+    config = load_config(config_path) if config_path.exists() else None
+    if config is None or config.witnesses != witnesses:
+        write_config(
+            config_path,
+            "Demo Custody Ltd",
+            "Demo Custody Ltd (a fictional company for this demonstration)",
+            "Client assets are held by Demo Custody Trustees Ltd, a bankruptcy-remote trust "
+            "company, in wallets that hold only client assets; the custodian's own assets are "
+            "held in separate wallets.",
+            tuple((c, d) for c, d, _, _ in DEMO_ASSETS),
+            witnesses,
+        )
+        config = load_config(config_path)
+    return config
+
+
 def run_demo(
     out: Path,
     clients: int = 10_000,
@@ -94,17 +157,8 @@ def run_demo(
     """
     workspace = out / "workspace"
     config_path = workspace / CONFIG_NAME
-    if not config_path.exists():
-        write_config(
-            config_path,
-            "Demo Custody Ltd",
-            "Demo Custody Ltd (a fictional company for this demonstration)",
-            "Client assets are held by Demo Custody Trustees Ltd, a bankruptcy-remote trust "
-            "company, in wallets that hold only client assets; the custodian's own assets are "
-            "held in separate wallets.",
-            tuple((c, d) for c, d, _, _ in DEMO_ASSETS),
-        )
-    config = load_config(config_path)
+    witness_keys = demo_witness_keys(workspace)
+    config = _demo_config(config_path, demo_witnesses(witness_keys))
     if not config.signing_key.exists():
         create_signing_key(config.signing_key, config.public_key, DEMO_PASSPHRASE)
     if not config.master_secret.exists():
@@ -131,6 +185,7 @@ def run_demo(
             allow_shortfall=shortfall and last,
         )
         result = publish(config, DEMO_PASSPHRASE, options, prepared=prepared)
+        demo_cosign(site, epoch, witness_keys)
     assert result is not None
     # The sample client is the one with a dedicated wallet, so a first try shows everything.
     code = read_client_codes(result.codes)[dedicated_client]

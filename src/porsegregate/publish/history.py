@@ -44,6 +44,7 @@ from ..protocol.transparency import (
     leaf_hash,
     root_of,
 )
+from ..protocol.witness import checkpoint_body, checkpoint_note
 from .keys import sign
 
 LOG_DB = "transparency.sqlite"
@@ -211,6 +212,8 @@ def stage_log(
     files[layout.sig(layout.checkpoint_name(checkpoint.size))] = cp_sig
     files[layout.CHECKPOINT] = cp_bytes
     files[layout.sig(layout.CHECKPOINT)] = cp_sig
+    # The same checkpoint as a C2SP signed note, for the witnesses to co-sign (section 13).
+    files[layout.CHECKPOINT_NOTE] = checkpoint_note(signing_key, checkpoint_body(checkpoint))
 
     # Inclusion of every entry in the new tree.
     for entry in entries:
@@ -260,6 +263,8 @@ def carry_forward(
 
     A republished epoch's old home is dropped (its attestation stays in the log).
     Co-signatures made on the root since the last publish move to their epoch's home.
+    The witnesses' co-signatures of every earlier checkpoint (log/witnesses/<size>/)
+    stay at the root, as the log's history.
     """
     if not site.is_dir():
         return
@@ -268,6 +273,9 @@ def carry_forward(
         for folder in old_epochs.iterdir():
             if folder.is_dir() and not (replace and folder.name == new_epoch):
                 _link_tree(folder, staging / layout.EPOCHS / folder.name)
+    witnesses = site / layout.WITNESSES
+    if witnesses.is_dir():
+        _link_tree(witnesses, staging / layout.WITNESSES)
     auditors = site / layout.AUDITORS
     if current_epoch is not None and not replace and auditors.is_dir():
         _link_tree(auditors, staging / layout.EPOCHS / current_epoch / layout.AUDITORS)

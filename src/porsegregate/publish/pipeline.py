@@ -355,6 +355,7 @@ def _build(
         previous_attestation_sha256=previous,
         reserves=assessment.reserves,
         next_due=next_due,
+        witnesses=config.witnesses,
     )
     return _BuiltEpoch(
         prepared.proofs, attestation, attestation_bytes(attestation), prepared.signing_key

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from .._fs import atomic_write
 from ..errors import ConfigError
+from ..protocol.models import Witnesses
+from ..protocol.witness import vkey
 from .config import CONFIG_NAME, Config, load_config
 from .keys import check_passphrase, create_master_secret, create_signing_key
 
@@ -39,6 +41,14 @@ log = "log"
 # Every attestation says when the next one is due (snapshot time + this); verifiers warn
 # clients when it is overdue.
 interval_days = 31
+
+# Witnesses co-sign every log checkpoint after checking it extends the one they co-signed
+# before, so the site cannot show different clients different histories (README:
+# "Witnesses"). Each key is the witness's C2SP verifier key, as `porsegregate witness-key`
+# prints it; verifiers require `threshold` of their co-signatures. None named: threshold 0.
+# [witnesses]
+# threshold = 2
+# keys = ["witness.example/w1+1a2b3c4d+BASE64...", "auditor.example/w+5e6f7a8b+BASE64..."]
 """
 
 SAMPLE_ASSETS = (("BTC", 8), ("ETH", 18), ("USDT", 6))
@@ -67,17 +77,19 @@ def write_config(
     legal_entity: str,
     arrangement: str,
     assets: tuple[tuple[str, int], ...] = SAMPLE_ASSETS,
+    witnesses: Witnesses | None = None,
 ) -> None:
     blocks = "".join(f'[[assets]]\ncode = "{c}"\ndecimals = {d}\n\n' for c, d in assets)
-    atomic_write(
-        path,
-        CONFIG_TEMPLATE.format(
-            name=_toml_string(name),
-            legal_entity=_toml_string(legal_entity),
-            arrangement=_toml_string(arrangement),
-            assets=blocks,
-        ).encode(),
+    text = CONFIG_TEMPLATE.format(
+        name=_toml_string(name),
+        legal_entity=_toml_string(legal_entity),
+        arrangement=_toml_string(arrangement),
+        assets=blocks,
     )
+    if witnesses is not None and witnesses.keys:
+        keys = ", ".join(_toml_string(vkey(w)) for w in witnesses.keys)
+        text += f"\n[witnesses]\nthreshold = {witnesses.threshold}\nkeys = [{keys}]\n"
+    atomic_write(path, text.encode())
 
 
 def init_workspace(

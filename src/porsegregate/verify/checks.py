@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from .. import _crypto
@@ -49,7 +49,7 @@ from ..protocol.control import (
 )
 from ..protocol.coverage import coverage_problems, percent
 from ..protocol.hashing import account_commitment, dedicated_tag, epoch_keys, leaf_hash
-from ..protocol.layout import parse_time
+from ..protocol.layout import TIME_FORMAT, parse_time, witness_cosignature_name
 from ..protocol.models import (
     CLIENT_CATEGORIES,
     Attestation,
@@ -59,6 +59,7 @@ from ..protocol.models import (
     LogEntry,
     Manifest,
     Reserves,
+    Witness,
 )
 from ..protocol.serialization import (
     liabilities_sha256,
@@ -70,6 +71,16 @@ from ..protocol.serialization import (
 from ..protocol.transparency import leaf_hash as log_leaf_hash
 from ..protocol.transparency import verify_consistency, verify_inclusion
 from ..protocol.tree import fold_path
+from ..protocol.witness import (
+    COSIGNATURE_V1,
+    ED25519,
+    MAX_TIMESTAMP,
+    checkpoint_body,
+    cosigned_message,
+    origin,
+    parse_note,
+)
+from ..protocol.witness import key_id as note_key_id
 
 
 @dataclass(frozen=True)
@@ -333,6 +344,129 @@ def not_extended(seen_size: int, check: str) -> VerificationError:
         check,
         f"the log is not an extension of the one you saw before (size {seen_size}): "
         "history was rewritten (or forked) since your last check",
+    )
+
+
+@dataclass(frozen=True)
+class WitnessCosignature:
+    """One named witness's co-signature of a checkpoint, checked: counted only if `ok`."""
+
+    name: str
+    fingerprint: str  # SHA-256 of the witness's raw Ed25519 key
+    ok: bool
+    detail: str  # why it is not counted, or when it was made
+    timestamp: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "ok": self.ok,
+            "detail": self.detail,
+            "timestamp": self.timestamp,
+        }
+
+
+def check_checkpoint_note(
+    key: _crypto.Ed25519PublicKey, checkpoint: Checkpoint, data: bytes | None
+) -> bytes:
+    """log/checkpoint.note is the signed checkpoint as a C2SP note signed by the custodian
+    key (key name: the origin); returns its body, which the witnesses co-sign."""
+    check, name = "log-witnesses", "log/checkpoint.note"
+    if data is None:
+        raise VerificationError(check, f"{name} is missing")
+    try:
+        note = parse_note(data)
+    except FormatError as exc:
+        raise VerificationError(check, f"{name} is not a signed note: {exc}") from None
+    body = checkpoint_body(checkpoint)
+    if note.body != body:
+        raise VerificationError(check, f"{name} is not the signed checkpoint (size, root, log)")
+    log_name = origin(checkpoint.log)
+    kid = note_key_id(log_name, ED25519, _crypto.raw_public_key(key))
+    mine = [sig for signer, sig in note.signatures if signer == log_name and sig[:4] == kid]
+    if not mine or not all(_crypto.ed25519_verify(key, sig[4:], body) for sig in mine):
+        raise VerificationError(check, f"{name} is not signed by the custodian key")
+    return body
+
+
+def witness_cosignature(witness: Witness, body: bytes, data: bytes | None) -> WitnessCosignature:
+    """A witness's co-signed note (C2SP tlog-cosignature, cosignature/v1) over `body`."""
+    fp = _crypto.sha256_hex(witness.key)
+
+    def bad(detail: str) -> WitnessCosignature:
+        return WitnessCosignature(witness.name, fp, False, detail)
+
+    if data is None:
+        return bad("no co-signature published")
+    try:
+        note = parse_note(data)
+    except FormatError as exc:
+        return bad(f"not a signed note: {exc}")
+    if note.body != body:
+        return bad("its co-signature is of another checkpoint")
+    kid = note_key_id(witness.name, COSIGNATURE_V1, witness.key)
+    lines = [sig for signer, sig in note.signatures if signer == witness.name and sig[:4] == kid]
+    if not lines:
+        return bad("no signature line by this witness's key")
+    key = _crypto.ed25519_public_key(witness.key)
+    for payload in lines:
+        timestamp = int.from_bytes(payload[4:12], "big")
+        if (
+            len(payload) != 4 + 8 + 64
+            or timestamp > MAX_TIMESTAMP
+            or not _crypto.ed25519_verify(key, payload[12:], cosigned_message(body, timestamp))
+        ):
+            return bad("its cosignature does not verify")
+    timestamp = int.from_bytes(lines[0][4:12], "big")
+    when = datetime.fromtimestamp(min(timestamp, 253402300799), UTC).strftime(TIME_FORMAT)
+    return WitnessCosignature(witness.name, fp, True, f"co-signed at {when}", timestamp)
+
+
+def witness_cosignatures(
+    attestation: Attestation,
+    checkpoint: Checkpoint,
+    body: bytes,
+    read: Callable[[str], bytes | None],
+) -> list[WitnessCosignature]:
+    """Every witness the attestation names, and whether its co-signature of this checkpoint
+    counts. `read` gives a witness's file (layout.witness_cosignature_name) or None."""
+    return [
+        witness_cosignature(
+            w, body, read(witness_cosignature_name(checkpoint.size, _crypto.sha256_hex(w.key)))
+        )
+        for w in attestation.witnesses.keys
+    ]
+
+
+def check_witnesses(
+    attestation: Attestation, checkpoint: Checkpoint, results: Sequence[WitnessCosignature]
+) -> None:
+    """`log-witnesses`: at least the attestation's threshold of its witnesses co-signed."""
+    policy = attestation.witnesses
+    signed = [r for r in results if r.ok]
+    if len(signed) < policy.threshold:
+        raise VerificationError(
+            "log-witnesses",
+            f"the log checkpoint (size {checkpoint.size}) is co-signed by {len(signed)} of the "
+            f"{policy.threshold} witnesses the attestation requires; "
+            + "; ".join(f"{r.name}: {r.detail}" for r in results)
+            + ". A checkpoint the witnesses did not co-sign may be a history shown only to you "
+            "(a split view)",
+        )
+
+
+def witnesses_summary(attestation: Attestation, results: Sequence[WitnessCosignature]) -> str:
+    if not attestation.witnesses.keys:
+        return (
+            "the attestation names no witnesses: nothing shows that everyone is shown this "
+            "same log (only a client who remembers an earlier checkpoint notices a fork)"
+        )
+    signed = [r for r in results if r.ok]
+    return (
+        f"co-signed by {len(signed)} of {len(results)} witnesses (at least "
+        f"{attestation.witnesses.threshold} required): "
+        + ", ".join(f"{r.name} ({r.detail})" for r in signed)
     )
 
 

@@ -66,6 +66,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     auditors: list[dict[str, Any]] = field(default_factory=list)
     rereads: list[ChainReading] = field(default_factory=list)
+    # Every witness the attestation names, and whether its co-signature counted (T16).
+    witnesses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> Check | None:
@@ -114,6 +116,7 @@ class Report:
                 }
                 for r in self.rereads
             ],
+            "witnesses": self.witnesses,
             "log": None if self.checkpoint is None else checkpoint_summary(self.checkpoint),
             "coverage": [
                 {
@@ -391,6 +394,28 @@ def _remembered(
     record(Check("log-consistency", True, detail))
 
 
+def _witnesses(
+    report: Report,
+    site: SiteReader,
+    manifest: Manifest,
+    key: _crypto.Ed25519PublicKey,
+    attestation: Attestation,
+    checkpoint: Checkpoint,
+) -> None:
+    """The checkpoint carries its witnesses' co-signatures, as many as the attestation
+    requires, so this log is the one everyone is shown (section 13, T16)."""
+    note = site.read(layout.CHECKPOINT_NOTE)
+    if note is not None:
+        note = _listed(site, manifest, layout.CHECKPOINT_NOTE, "log-witnesses")
+    body = checks.check_checkpoint_note(key, checkpoint, note)
+    results = checks.witness_cosignatures(attestation, checkpoint, body, site.read)
+    report.witnesses = [r.to_json() for r in results]
+    checks.check_witnesses(attestation, checkpoint, results)
+    report.checks.append(
+        Check("log-witnesses", True, checks.witnesses_summary(attestation, results))
+    )
+
+
 def _freshness(
     report: Report, attestation: Attestation, now: datetime | None, offline: bool = False
 ) -> None:
@@ -474,6 +499,7 @@ def verify_site(
             key, manifest_data, manifest_sig, attestation_data, attestation, record
         )
         checkpoint, log_files = _log(report, site, manifest, key, attestation_data, state)
+        _witnesses(report, site, manifest, key, attestation, checkpoint)
         _freshness(report, attestation, now)
         _reserves(report, attestation, rpc_urls)
         keys = epoch_keys(secret, attestation.epoch_id)
