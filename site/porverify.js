@@ -1302,9 +1302,14 @@ const sigName = (name) => `${name}.sig`;
 const inclusionName = (index) => `log/inclusion/${index}.json`;
 const consistencyName = (size) => `log/consistency/${size}.json`;
 const INCLUSION_FILE = /^log\/inclusion\/(0|[1-9][0-9]*)\.json$/;
+const CHECKPOINT_NOTE_NAME = "log/checkpoint.note";
+const witnessCosignatureName = (size, fingerprint) => `log/witnesses/${size}/${fingerprint}.note`;
+const WITNESS_COSIGNATURE_FILE = /^log\/witnesses\/[1-9][0-9]*\/[0-9a-f]{64}\.note$/;
 // The log files a porsegregate-proof/2 file carries, by their published names, besides the
-// inclusion proof of the newest entry, log/inclusion/<n-1>.json (section 10).
-const PROOF_LOG_FILES = [CHECKPOINT_NAME, sigName(CHECKPOINT_NAME)];
+// inclusion proof of the newest entry, log/inclusion/<n-1>.json, and the witnesses'
+// co-signatures of the checkpoint, log/witnesses/<n>/<fingerprint>.note (section 10).
+const PROOF_LOG_FILES = [CHECKPOINT_NAME, sigName(CHECKPOINT_NAME), CHECKPOINT_NOTE_NAME];
+const MAX_PROOF_WITNESSES = 16;
 const INCLUSION_NAME = "log/inclusion/<n-1>.json";
 
 /**
@@ -1333,10 +1338,11 @@ function parseProofLogFiles(doc) {
   const files = get(doc, "log_files", "dict", "proof");
   const out = new Map();
   for (const [name, value] of Object.entries(files)) {
-    if (!PROOF_LOG_FILES.includes(name) && !INCLUSION_FILE.test(name)) {
+    if (!PROOF_LOG_FILES.includes(name) && !INCLUSION_FILE.test(name) && !WITNESS_COSIGNATURE_FILE.test(name)) {
       throw new FormatError(
         `proof.log_files: ${JSON.stringify(name)} is not a file a proof file carries ` +
-          `(${PROOF_LOG_FILES.join(", ")} and one ${INCLUSION_NAME})`,
+          `(${PROOF_LOG_FILES.join(", ")}, one ${INCLUSION_NAME} and the witnesses' ` +
+          "log/witnesses/<n>/<fingerprint>.note)",
       );
     }
     out.set(name, fromBase64(value, `proof.log_files[${JSON.stringify(name)}]`));
@@ -1349,6 +1355,13 @@ function parseProofLogFiles(doc) {
     throw new FormatError(
       `proof.log_files must hold exactly one ${INCLUSION_NAME}, the inclusion proof of the ` +
         `newest entry; it holds ${inclusion.length}`,
+    );
+  }
+  const cosigned = [...out.keys()].filter((name) => WITNESS_COSIGNATURE_FILE.test(name));
+  if (cosigned.length > MAX_PROOF_WITNESSES) {
+    throw new FormatError(
+      `proof.log_files holds ${cosigned.length} witness co-signatures; an attestation names ` +
+        `at most ${MAX_PROOF_WITNESSES} witnesses`,
     );
   }
   return out;
@@ -2110,6 +2123,8 @@ export async function verifyProof(proof, accountId, code, options = {}) {
       };
       const { checkpoint } = await checkLogHead(run, read, key, p.attestation);
       if (state) await checkAgainstStateOffline(run, checkpoint, state);
+      const carried = async (relative) => p.logFiles.get(relative) ?? null;
+      await checkWitnesses(run, p.logFiles.get(CHECKPOINT_NOTE_NAME) ?? null, carried, key, attestation, checkpoint);
     }
     checkFreshness(run, attestation, now, true);
     await checkReserves(run, attestation);
@@ -2415,8 +2430,8 @@ async function rawEd25519(raw) {
 }
 
 /** log/checkpoint.note: the signed checkpoint as a note signed by the custodian; its text. */
-async function checkCheckpointNote(run, site, key, checkpoint) {
-  const data = await manifestFile(run, site, "log/checkpoint.note", "log-witnesses");
+async function checkCheckpointNote(run, data, key, checkpoint) {
+  if (data === null) throw run.fail("log-witnesses", `${CHECKPOINT_NOTE_NAME} is missing`);
   const note = parsedOrFail(run, "log-witnesses", "log/checkpoint.note", () => parseNote(data));
   const body = checkpointBody(checkpoint);
   if (!equalBytes(note.body, body)) {
@@ -2480,13 +2495,22 @@ export async function witnessCosignature(witness, body, data) {
 }
 
 /** `log-witnesses`: the attestation's threshold of witnesses co-signed this checkpoint (T16). */
-async function checkWitnesses(run, site, key, attestation, checkpoint) {
-  const body = await checkCheckpointNote(run, site, key, checkpoint);
+/**
+ * log-witnesses: the checkpoint note (`note`, bytes or null) and, through `read(name)` (bytes
+ * or null), the witnesses' co-signatures of it. Returns the files read, by their published
+ * names, for a saved proof file to carry.
+ */
+async function checkWitnesses(run, note, read, key, attestation, checkpoint) {
+  const files = new Map();
+  if (note !== null) files.set(CHECKPOINT_NOTE_NAME, note);
+  const body = await checkCheckpointNote(run, note, key, checkpoint);
   const policy = attestation.witnesses;
   const results = [];
   for (const w of policy.keys) {
-    const relative = `log/witnesses/${checkpoint.size}/${w.fingerprint}.note`;
-    results.push(await witnessCosignature(w, body, await fetchBytes(site.fetcher, site.base, relative, false)));
+    const relative = witnessCosignatureName(checkpoint.size, w.fingerprint);
+    const data = await read(relative);
+    if (data !== null) files.set(relative, data);
+    results.push(await witnessCosignature(w, body, data));
   }
   run.report.witnesses = results;
   const signed = results.filter((r) => r.ok);
@@ -2507,6 +2531,7 @@ async function checkWitnesses(run, site, key, attestation, checkpoint) {
       : `co-signed by ${signed.length} of ${results.length} witnesses (at least ${policy.threshold} ` +
           `required): ${signed.map((r) => `${r.name} (${r.detail})`).join(", ")}`,
   );
+  return files;
 }
 
 // ---------------------------------------------------------------- a site and its history
@@ -2561,7 +2586,11 @@ export async function verifySite(base, accountId, code, options = {}) {
     verifiedManifests.set(run.report, manifest);
     const site = { fetcher, base, manifest };
     const { checkpoint, files: logFiles } = await checkLog(run, site, key, attestationData, state);
-    await checkWitnesses(run, site, key, attestation, checkpoint);
+    const note = await manifestFile(run, site, CHECKPOINT_NOTE_NAME, "log-witnesses");
+    const read = (relative) => fetchBytes(site.fetcher, site.base, relative, false);
+    for (const [name, data] of await checkWitnesses(run, note, read, key, attestation, checkpoint)) {
+      logFiles.set(name, data);
+    }
     checkFreshness(run, attestation, now);
     await checkReserves(run, attestation);
     const keys = await deriveEpochKeys(secret, attestation.epochId);

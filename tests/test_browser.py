@@ -479,6 +479,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "removed": removed,
         "stripped": stripped,
         "fork": (first, second),
+        "fork_colluded": h.colluding_copy(second, tmp / "fork-b-colluded"),
         "newcomer": newcomer,
         "newcomer_client": (account, code),
         "out": tmp,
@@ -677,7 +678,7 @@ def test_proof_files_uploaded_offline_fail_with_their_check(
     from .support import proof_files as pf
 
     clean = history["clean"]
-    first, second = history["fork"]
+    first, second = history["fork"][0], history["fork_colluded"]
     saved = pf.save(clean.site, clean.account, clean.code)
     other = pf.inclusion_of_another_attestation(
         pf.save(first.site, first.account, first.code),
@@ -726,7 +727,7 @@ def test_a_proof_file_of_the_other_fork_is_a_red_alert(
     The file is compared with what this browser remembers, and never remembered."""
     from .support import proof_files as pf
 
-    first, second = history["fork"]
+    first, second = history["fork"][0], history["fork_colluded"]
     forked = pf.write(pf.save(second.site, second.account, second.code), tmp_path / "b.json")
     url, server = serve(first.site)
     try:

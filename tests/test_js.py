@@ -408,7 +408,7 @@ def proof_file_scenarios(
 ) -> dict[str, Any]:
     """Proof files saved from the history and attacked (tests/support/proof_files.py), with
     the state each is checked against and Python's verdict, for node's verifyProof to match."""
-    clean, first, second = sites["clean"], sites["fork_a"], sites["fork_b"]
+    clean, first, second = sites["clean"], sites["fork_a"], sites["fork_b_colluded"]
     saved = pf.save(clean.site, clean.account, clean.code)
     saved_first = pf.save(first.site, first.account, first.code)
     saved_second = pf.save(second.site, second.account, second.code)
@@ -484,6 +484,7 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
         sites[name] = clean.copy(tmp / name)
         attack(sites[name])
     sites["fork_a"], sites["fork_b"] = h.fork(clean, tmp / "fork")
+    sites["fork_b_colluded"] = h.colluding_copy(sites["fork_b"], tmp / "fork_b_colluded")
     sites["newer"] = clean.copy(tmp / "newer")
     h.publish_next(sites["newer"], "next", seed=5)
     sites["counted_twice"] = clean.copy(tmp / "counted_twice")

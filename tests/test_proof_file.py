@@ -36,7 +36,7 @@ from porsegregate.verify.state import ClientState
 from .support import history as h
 from .support import proof_files as pf
 
-LOG_CHECKS = ["log-checkpoint", "log-inclusion"]
+LOG_CHECKS = ["log-checkpoint", "log-inclusion", "log-witnesses"]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,11 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> h.History:
 def forks(
     clean: h.History, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[h.History, h.History]:
-    """Two branches that each published a different next (fourth) epoch."""
-    return h.fork(clean, tmp_path_factory.mktemp("proof-fork"))
+    """Two branches that each published a different next (fourth) epoch; the second
+    co-signed by colluding witnesses, so that its checkpoint passes log-witnesses."""
+    tmp = tmp_path_factory.mktemp("proof-fork")
+    first, second = h.fork(clean, tmp)
+    return first, h.colluding_copy(second, tmp / "colluded")
 
 
 def _offline(doc: pf.ProofDoc, who: h.History, **kw: Any) -> Report:
@@ -76,7 +79,17 @@ def test_a_saved_proof_carries_the_published_log_files_and_round_trips(
     doc = json.loads(saved.read_bytes())
     assert doc["format"] == "porsegregate-proof/2"
     n = parse_checkpoint((clean.site / layout.CHECKPOINT).read_bytes()).size
-    names = [layout.CHECKPOINT, layout.sig(layout.CHECKPOINT), layout.inclusion_name(n - 1)]
+    names = [
+        layout.CHECKPOINT,
+        layout.sig(layout.CHECKPOINT),
+        layout.inclusion_name(n - 1),
+        layout.CHECKPOINT_NOTE,
+        *(
+            str(p.relative_to(clean.site))
+            for p in (clean.site / layout.WITNESSES / str(n)).glob("*.note")
+        ),
+    ]
+    assert len(names) == 6, "the demo's two witnesses co-signed"
     assert sorted(doc["log_files"]) == sorted(names)
     for name in names:  # the published bytes, exactly, not re-encoded
         assert pf.log_file(doc, name) == (clean.site / name).read_bytes(), name
@@ -92,8 +105,8 @@ def test_a_saved_proof_verifies_offline_with_the_log_checks(
     report = _offline(doc, clean)
     assert report.verified, report.to_json()["failed"]
     ids = _ids(report)
-    assert ids[:5] == ["code", "attestation-signature", "format", *LOG_CHECKS]
-    assert ids[5:9] == [
+    assert ids[:6] == ["code", "attestation-signature", "format", *LOG_CHECKS]
+    assert ids[6:10] == [
         "reserves-control",
         "reserves-distinct",
         "reserves-commingling",
@@ -126,7 +139,7 @@ def test_offline_verification_in_a_real_subprocess(clean: h.History, tmp_path: P
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout)
-    assert [c["id"] for c in out["checks"]][3:5] == LOG_CHECKS
+    assert [c["id"] for c in out["checks"]][3:6] == LOG_CHECKS
     bad = pf.write(pf.without(json.loads(path.read_text()), layout.CHECKPOINT), tmp_path / "b.json")
     proc = subprocess.run(
         [*command[:-1], str(bad), "--account", clean.account],

@@ -180,7 +180,7 @@ for (const c of proofs) {
       // The log checks of a porsegregate-proof/2 file, then every reserves check, in Python's
       // order, right after the attestation checks; a /1 file's report warns the log was not checked.
       const ids = r.checks.map((k) => k.id);
-      const log = c.expect.log_checked ? ["log-checkpoint", "log-inclusion"] : [];
+      const log = c.expect.log_checked ? ["log-checkpoint", "log-inclusion", "log-witnesses"] : [];
       assert.deepEqual(ids.slice(ids.indexOf("format") + 1, ids.indexOf("format") + 5 + log.length), [
         ...log,
         "reserves-control",
@@ -533,7 +533,7 @@ test("a published site: reserves checked, coverage shown, the dedicated client f
     const ids = r.checks.map((k) => k.id);
     const after = ids.indexOf("manifest-attestation");
     // The log checks (section 13) come first, then the reserves (no state: no log-consistency).
-    assert.deepEqual(ids.slice(after + 1, after + 7), [
+    assert.deepEqual(ids.slice(after + 1, after + 8), [
       "log-checkpoint",
       "log-inclusion",
       "log-witnesses",
@@ -804,7 +804,7 @@ test("history: a clean history verifies in every epoch, as in Python", noHistory
   );
   assert.deepEqual(r.epochs.map((e) => e.location), [...epochs.slice(0, -1).map((e) => `${BASE}epochs/${e}/`), BASE]);
   const ids = r.latest.checks.map((c) => c.id);
-  assert.deepEqual(ids.slice(ids.indexOf("manifest-attestation") + 1, ids.indexOf("manifest-attestation") + 7), [
+  assert.deepEqual(ids.slice(ids.indexOf("manifest-attestation") + 1, ids.indexOf("manifest-attestation") + 8), [
     "log-checkpoint",
     "log-inclusion",
     "log-consistency",

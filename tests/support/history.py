@@ -185,6 +185,14 @@ def fork(h: History, tmp: Path) -> tuple[History, History]:
     return first, second
 
 
+def colluding_copy(h: History, destination: Path) -> History:
+    """A copy of `h` co-signed by witnesses that keep no memory (fresh state files), as
+    colluding witnesses would co-sign a fork: only what a client remembers still shows it."""
+    copy = h.copy(destination)
+    assert run_witnesses(copy, destination / "colluding-witness-states") == []
+    return copy
+
+
 def _newest_cosignatures(h: History) -> list[Path]:
     size = len(json.loads((h.site / "log" / "entries.json").read_bytes())["entries"])
     return sorted((h.site / "log" / "witnesses" / str(size)).glob("*.note"))

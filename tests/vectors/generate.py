@@ -36,7 +36,7 @@ from porsegregate.protocol.codes import client_secret, format_code
 from porsegregate.protocol.control import EpochContext
 from porsegregate.protocol.coverage import compute_coverage, percent
 from porsegregate.protocol.hashing import account_commitment, dedicated_tag, epoch_keys
-from porsegregate.protocol.layout import CHECKPOINT, inclusion_name, sig
+from porsegregate.protocol.layout import CHECKPOINT, CHECKPOINT_NOTE, inclusion_name, sig
 from porsegregate.protocol.models import (
     Asset,
     AssetLiabilities,
@@ -63,6 +63,7 @@ from porsegregate.protocol.serialization import (
     wallet_sort_key,
 )
 from porsegregate.protocol.transparency import inclusion_path, leaf_hash, root_of
+from porsegregate.protocol.witness import checkpoint_body, checkpoint_note
 from porsegregate.publish.epoch import build_epoch
 from porsegregate.publish.liabilities import Liabilities
 
@@ -335,14 +336,14 @@ class Fixture:
         leaves = [leaf_hash(d) for d in digests]
         size = len(digests)
         fingerprint = log or _crypto.fingerprint(key.public_key())
-        data = checkpoint_bytes(
-            Checkpoint(fingerprint, size, root_of(leaves), LOG_TIME, self.epoch)
-        )
+        checkpoint = Checkpoint(fingerprint, size, root_of(leaves), LOG_TIME, self.epoch)
+        data = checkpoint_bytes(checkpoint)
         i = size - 1 if index is None else index
         proof = InclusionProof(i, size, digests[i].hex(), tuple(inclusion_path(i, leaves)))
         return {
             CHECKPOINT: data,
             sig(CHECKPOINT): key.sign(data),
+            CHECKPOINT_NOTE: checkpoint_note(key, checkpoint_body(checkpoint)),
             inclusion_name(i): inclusion_bytes(proof),
         }
 

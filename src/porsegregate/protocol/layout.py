@@ -40,6 +40,7 @@ INCLUSION_FILE = re.compile(rf"{LOG}/inclusion/(0|[1-9][0-9]*)\.json")
 # The newest checkpoint as a C2SP signed note, and the witnesses' co-signed copies of it.
 CHECKPOINT_NOTE = f"{LOG}/checkpoint.note"
 WITNESSES = f"{LOG}/witnesses"
+WITNESS_COSIGNATURE_FILE = re.compile(rf"{WITNESSES}/([1-9][0-9]*)/[0-9a-f]{{64}}\.note")
 
 
 def checkpoint_name(size: int) -> str:

@@ -28,7 +28,15 @@ from .hashing import (
     check_epoch_id,
     text_problem,
 )
-from .layout import CHECKPOINT, INCLUSION_FILE, inclusion_name, is_time, sig
+from .layout import (
+    CHECKPOINT,
+    CHECKPOINT_NOTE,
+    INCLUSION_FILE,
+    WITNESS_COSIGNATURE_FILE,
+    inclusion_name,
+    is_time,
+    sig,
+)
 from .models import (
     CATEGORIES,
     CHAIN_KINDS,
@@ -52,15 +60,16 @@ from .models import (
     Wallet,
     Witnesses,
 )
-from .witness import parse_witnesses, witnesses_to_dict
+from .witness import MAX_WITNESSES, parse_witnesses, witnesses_to_dict
 
 PROOF_FORMAT = "porsegregate-proof/2"
 # Still read: a proof saved before the log was carried; its verification says the log was
 # not checked (docs/protocol.md section 10).
 PROOF_FORMAT_1 = "porsegregate-proof/1"
 # The published log files a proof file carries, by their published names, besides the
-# inclusion proof of the newest entry, log/inclusion/<n-1>.json (section 10).
-PROOF_LOG_FILES = (CHECKPOINT, sig(CHECKPOINT))
+# inclusion proof of the newest entry, log/inclusion/<n-1>.json, and the witnesses'
+# co-signatures of the checkpoint, log/witnesses/<n>/<fingerprint>.note (section 10).
+PROOF_LOG_FILES = (CHECKPOINT, sig(CHECKPOINT), CHECKPOINT_NOTE)
 INCLUSION_NAME = inclusion_name(0).removesuffix("0.json") + "<n-1>.json"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Proof types whose signature always reveals the signer's key (BIP-322 does for the
@@ -539,7 +548,11 @@ def _b64(text: Any, what: str) -> bytes:
 
 def is_proof_log_name(name: str) -> bool:
     """A name `log_files` of a proof file may hold (docs/protocol.md section 10)."""
-    return name in PROOF_LOG_FILES or INCLUSION_FILE.fullmatch(name) is not None
+    return (
+        name in PROOF_LOG_FILES
+        or INCLUSION_FILE.fullmatch(name) is not None
+        or WITNESS_COSIGNATURE_FILE.fullmatch(name) is not None
+    )
 
 
 def proof_file_bytes(p: ProofFile) -> bytes:
@@ -567,7 +580,8 @@ def _proof_log_files(doc: Any) -> dict[str, bytes]:
         if not is_proof_log_name(name):
             raise FormatError(
                 f"proof.log_files: {name!r} is not a file a proof file carries "
-                f"({', '.join(PROOF_LOG_FILES)} and one {INCLUSION_NAME})"
+                f"({', '.join(PROOF_LOG_FILES)}, one {INCLUSION_NAME} and the witnesses' "
+                "log/witnesses/<n>/<fingerprint>.note)"
             )
         out[name] = _b64(value, f"proof.log_files[{name!r}]")
     for name in PROOF_LOG_FILES:
@@ -578,6 +592,12 @@ def _proof_log_files(doc: Any) -> dict[str, bytes]:
         raise FormatError(
             f"proof.log_files must hold exactly one {INCLUSION_NAME}, the inclusion proof of "
             f"the newest entry; it holds {len(inclusion)}"
+        )
+    cosigned = [name for name in out if WITNESS_COSIGNATURE_FILE.fullmatch(name)]
+    if len(cosigned) > MAX_WITNESSES:
+        raise FormatError(
+            f"proof.log_files holds {len(cosigned)} witness co-signatures; an attestation names "
+            f"at most {MAX_WITNESSES} witnesses"
         )
     return out
 

@@ -222,6 +222,9 @@ def verify_proof(
             )
             if state is not None:
                 _remembered_offline(report, checkpoint, state)
+            _witnesses(
+                report, files.get(layout.CHECKPOINT_NOTE), files.get, key, attestation, checkpoint
+            )
         _freshness(report, attestation, now, offline=True)
         _reserves(report, attestation, rpc_urls)
         keys = epoch_keys(secret, attestation.epoch_id)
@@ -394,26 +397,51 @@ def _remembered(
     record(Check("log-consistency", True, detail))
 
 
-def _witnesses(
+def _site_witnesses(
     report: Report,
     site: SiteReader,
     manifest: Manifest,
     key: _crypto.Ed25519PublicKey,
     attestation: Attestation,
     checkpoint: Checkpoint,
-) -> None:
-    """The checkpoint carries its witnesses' co-signatures, as many as the attestation
-    requires, so this log is the one everyone is shown (section 13, T16)."""
+) -> dict[str, bytes]:
+    """log-witnesses on a site: its checkpoint note (listed in the manifest) and whatever
+    co-signatures the witnesses published beside it."""
     note = site.read(layout.CHECKPOINT_NOTE)
     if note is not None:
         note = _listed(site, manifest, layout.CHECKPOINT_NOTE, "log-witnesses")
+    return _witnesses(report, note, site.read, key, attestation, checkpoint)
+
+
+def _witnesses(
+    report: Report,
+    note: bytes | None,
+    read: Callable[[str], bytes | None],
+    key: _crypto.Ed25519PublicKey,
+    attestation: Attestation,
+    checkpoint: Checkpoint,
+) -> dict[str, bytes]:
+    """The checkpoint carries its witnesses' co-signatures, as many as the attestation
+    requires, so this log is the one everyone is shown (section 13, T16). Returns the
+    files read, by their published names, for a saved proof file to carry."""
+    files: dict[str, bytes] = {}
+    if note is not None:
+        files[layout.CHECKPOINT_NOTE] = note
+
+    def reading(relative: str) -> bytes | None:
+        data = read(relative)
+        if data is not None:
+            files[relative] = data
+        return data
+
     body = checks.check_checkpoint_note(key, checkpoint, note)
-    results = checks.witness_cosignatures(attestation, checkpoint, body, site.read)
+    results = checks.witness_cosignatures(attestation, checkpoint, body, reading)
     report.witnesses = [r.to_json() for r in results]
     checks.check_witnesses(attestation, checkpoint, results)
     report.checks.append(
         Check("log-witnesses", True, checks.witnesses_summary(attestation, results))
     )
+    return files
 
 
 def _freshness(
@@ -499,7 +527,7 @@ def verify_site(
             key, manifest_data, manifest_sig, attestation_data, attestation, record
         )
         checkpoint, log_files = _log(report, site, manifest, key, attestation_data, state)
-        _witnesses(report, site, manifest, key, attestation, checkpoint)
+        log_files.update(_site_witnesses(report, site, manifest, key, attestation, checkpoint))
         _freshness(report, attestation, now)
         _reserves(report, attestation, rpc_urls)
         keys = epoch_keys(secret, attestation.epoch_id)
