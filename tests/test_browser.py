@@ -227,7 +227,18 @@ def test_download_then_verify_offline_from_a_single_saved_file(
     doc = json.loads(proof.read_text())
     assert doc["format"] == "porsegregate-proof/2"
     size = json.loads((demo["site"] / "log" / "checkpoint.json").read_text())["size"]
-    names = ["log/checkpoint.json", "log/checkpoint.json.sig", f"log/inclusion/{size - 1}.json"]
+    witnessed = sorted(
+        str(p.relative_to(demo["site"]))
+        for p in (demo["site"] / "log" / "witnesses" / str(size)).glob("*.note")
+    )
+    assert len(witnessed) == 2, "the demo's two witnesses co-signed the checkpoint"
+    names = [
+        "log/checkpoint.json",
+        "log/checkpoint.json.sig",
+        "log/checkpoint.note",
+        f"log/inclusion/{size - 1}.json",
+        *witnessed,
+    ]
     assert sorted(doc["log_files"]) == sorted(names)
     published = {name: (demo["site"] / name).read_bytes() for name in names}
     assert {n: base64.b64decode(v) for n, v in doc["log_files"].items()} == published

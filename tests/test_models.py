@@ -190,7 +190,9 @@ def test_proof_file_2_round_trips_its_log_files_byte_for_byte(
     files = {
         "log/checkpoint.json": checkpoint,
         "log/checkpoint.json.sig": checkpoint_sig,
+        "log/checkpoint.note": checkpoint + b"\n",
         f"log/inclusion/{index}.json": inclusion,
+        f"log/witnesses/{index + 1}/{'ab' * 32}.note": checkpoint_sig,
     }
     p = ProofFile(att, b"s" * 64, pem, b"l" * 16, b"e", files)
     data = proof_file_bytes(p)

@@ -459,11 +459,15 @@ def _body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
     if response.length is not None and response.length > max_bytes:
         raise ReplyTooLarge(max_bytes)
     expected = response.length
-    data = bytearray()
+    # Chunks kept apart and joined once at the end: no buffer grown by reallocation, which
+    # can hold two copies of a large reply at once.
+    chunks: list[bytes] = []
+    size = 0
     while chunk := response.read1(_CHUNK):
-        data += chunk
-        if len(data) > max_bytes:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
             raise ReplyTooLarge(max_bytes)
-    if expected is not None and len(data) < expected:
-        raise HttpFailure(f"the reply ended after {len(data)} of its {expected} bytes")
-    return bytes(data)
+    if expected is not None and size < expected:
+        raise HttpFailure(f"the reply ended after {size} of its {expected} bytes")
+    return b"".join(chunks)
