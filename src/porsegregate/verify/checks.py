@@ -48,7 +48,13 @@ from ..protocol.control import (
     shared_network_problems,
 )
 from ..protocol.coverage import coverage_problems, percent
-from ..protocol.hashing import account_commitment, dedicated_tag, epoch_keys, leaf_hash
+from ..protocol.hashing import (
+    EpochKeys,
+    account_commitment,
+    dedicated_tag,
+    epoch_keys,
+    leaf_hash,
+)
 from ..protocol.layout import TIME_FORMAT, parse_time, witness_cosignature_name
 from ..protocol.models import (
     CLIENT_CATEGORIES,
@@ -739,8 +745,10 @@ def shard_entry(
 
 
 def open_bundle(
-    attestation: Attestation, secret: bytes, lookup: bytes, entry: bytes | None, record: Record
+    attestation: Attestation, keys: EpochKeys, entry: bytes | None, record: Record
 ) -> Bundle:
+    """The client's entry decrypted with their keys for the attestation's epoch (derived from
+    their code by a client, read from the data room by an auditor) and decoded."""
     epoch = attestation.epoch_id
     if entry is None:
         raise VerificationError(
@@ -749,9 +757,8 @@ def open_bundle(
             "if they are right, you were left out of the published proof",
         )
     _passed(record, "proof-found", "a proof for your code is published")
-    keys = epoch_keys(secret, epoch)
     try:
-        plaintext = _crypto.aes_gcm_decrypt(keys.key, entry, bundle_aad(epoch, lookup))
+        plaintext = _crypto.aes_gcm_decrypt(keys.key, entry, bundle_aad(epoch, keys.lookup))
     except _crypto.InvalidTag as exc:
         raise VerificationError(
             "decrypt", "your proof does not decrypt with your code: it was altered"
@@ -776,7 +783,7 @@ def open_bundle(
 
 
 def check_bundle(
-    attestation: Attestation, secret: bytes, account_id: str, bundle: Bundle, record: Record
+    attestation: Attestation, keys: EpochKeys, account_id: str, bundle: Bundle, record: Record
 ) -> list[Balance]:
     """Every leaf of the client's proof folds to the signed root and total of its asset."""
     epoch = attestation.epoch_id
@@ -790,7 +797,7 @@ def check_bundle(
     if bundle.account_id != account_id:
         raise VerificationError("bundle-account", "your proof is for a different account id")
     _passed(record, "bundle-account", "your proof is for your account id")
-    commitment = account_commitment(epoch, epoch_keys(secret, epoch).nonce, account_id)
+    commitment = account_commitment(epoch, keys.nonce, account_id)
     balances = []
     for asset_proof in bundle.assets:
         code = asset_proof.asset
@@ -850,12 +857,11 @@ def check_bundle(
 
 def check_proof(
     attestation: Attestation,
-    secret: bytes,
+    keys: EpochKeys,
     account_id: str,
-    lookup: bytes,
     entry: bytes | None,
     record: Record,
 ) -> list[Balance]:
     """A client's encrypted entry opened and checked: their balances under the signed roots."""
-    bundle = open_bundle(attestation, secret, lookup, entry, record)
-    return check_bundle(attestation, secret, account_id, bundle, record)
+    bundle = open_bundle(attestation, keys, entry, record)
+    return check_bundle(attestation, keys, account_id, bundle, record)

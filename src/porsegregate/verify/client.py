@@ -150,9 +150,10 @@ def _client_proof(
     """The client's proof opened (from then on it is the report's evidence, verified or not),
     checked, then how their assets are covered."""
     record = report.checks.append
-    bundle = checks.open_bundle(attestation, secret, proof.lookup, entry, record)
+    keys = epoch_keys(secret, attestation.epoch_id)
+    bundle = checks.open_bundle(attestation, keys, entry, record)
     report.proof = proof
-    report.balances = checks.check_bundle(attestation, secret, account_id, bundle, record)
+    report.balances = checks.check_bundle(attestation, keys, account_id, bundle, record)
     report.coverage = checks.client_coverage(attestation, secret, account_id, report.balances)
 
 
