@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _crypto
-from ._fs import atomic_write, folder_lock, read_bytes, swap_dir
+from ._fs import atomic_write, folder_lock, fsync_dir, read_bytes, recover_swap, swap_dir
 from .errors import ConfigError, FormatError, InputError, KeyTypeError, VerificationError
 from .protocol import layout
 from .protocol.cosignature import (
@@ -224,14 +224,6 @@ def _exclusive(folder: Path) -> Iterator[None]:
         yield
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_file(path: Path, data: bytes) -> None:
     with open(path, "xb") as f:
         f.write(data)
@@ -275,16 +267,16 @@ def _put_folder(site: Path, fingerprint: str, files: dict[str, bytes], listed: l
     auditors = site / layout.AUDITORS
     target = auditors / fingerprint
     auditors.mkdir(exist_ok=True)
-    for leftover in (*auditors.glob(".*.staging-*"), *auditors.glob(".*.old-*")):
-        shutil.rmtree(leftover, ignore_errors=True)  # a killed run's, under the lock
-    staging = Path(tempfile.mkdtemp(dir=auditors, prefix=f".{fingerprint[:16]}.staging-"))
+    # What a killed run left (under the lock): finished, or removed, never the only copy.
+    recover_swap(target)
+    staging = Path(tempfile.mkdtemp(dir=auditors, prefix=f".{fingerprint}.staging-"))
     try:
         for relative, data in files.items():
             _write_file(staging / relative, data)
         os.chmod(staging, 0o755)  # noqa: S103 - published
-        _fsync_dir(staging)
+        fsync_dir(staging)
         swap_dir(staging, target)
-        _fsync_dir(auditors)
+        fsync_dir(auditors)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
