@@ -668,6 +668,8 @@ const CLIENT_CATEGORIES = ["client_segregated", "client_dedicated"];
 const CHAIN_KINDS = ["evm", "bitcoin", "ed25519"];
 const PROOF_TYPES = { evm: ["eip191"], bitcoin: ["bip137", "bip322"], ed25519: ["ed25519"] };
 const UNPROVEN = "none";
+// The kinds whose balances a node can be asked for (as Python's READABLE_KINDS).
+const READABLE_KINDS = ["evm", "bitcoin"];
 const CHAIN_RE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 const MAX_LABEL = 200;
 const MAX_HEIGHT_BLOCK = 2 ** 53;
@@ -850,6 +852,11 @@ export function parseReserves(doc, assets) {
       const source = get(h, "source", "string", hw);
       if (source !== "chain" && source !== "declared") {
         throw new FormatError(`${hw}.source must be 'chain' or 'declared'`);
+      }
+      if (source === "chain" && !READABLE_KINDS.includes(chain.kind)) {
+        throw new FormatError(
+          `${hw}.source is 'chain', but balances on ${chain.kind} chains are not read from a node: they are 'declared'`,
+        );
       }
       return { asset, amount: units(h, "amount", hw), source };
     });

@@ -987,6 +987,18 @@ def counted_twice_cases(f: Fixture, ok: Any, bad: Any) -> None:
         f.resigned(a, f.attestation_with([*wallets, capitals])),
         "reserves-distinct",
     )
+    # T15: no node reads an Ed25519 chain's balances; a holding there claiming so is a lie.
+    solana = next(i for i, w in enumerate(wallets) if w.chain == "solana")
+    claimed = replace(
+        wallets[solana],
+        holdings=tuple(replace(h, source="chain") for h in wallets[solana].holdings),
+    )
+    bad(
+        "reserves: an Ed25519 chain's balance claimed as read from a node (T15)",
+        a,
+        f.resigned(a, f.attestation_with([*wallets[:solana], claimed, *wallets[solana + 1 :]])),
+        "format",
+    )
     # Not counted twice: one EVM key on two EVM networks holds two balances.
     on_polygon = f.signed_wallet("polygon", "evm", "eth omnibus", "client_segregated", {"USDT": 5})
     ok(

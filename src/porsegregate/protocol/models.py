@@ -35,6 +35,9 @@ CLIENT_CATEGORIES = ("client_segregated", "client_dedicated")
 CHAIN_KINDS = ("evm", "bitcoin", "ed25519")
 PROOF_TYPES = {"evm": ("eip191",), "bitcoin": ("bip137", "bip322"), "ed25519": ("ed25519",)}
 UNPROVEN = "none"
+# The kinds whose balances a node can be asked for at a block (chains/ has a reader for
+# each); a holding on any other kind (Ed25519 chains) is "declared", never "chain".
+READABLE_KINDS = ("evm", "bitcoin")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from .models import (
     CATEGORIES,
     CHAIN_KINDS,
     PROOF_TYPES,
+    READABLE_KINDS,
     UNPROVEN,
     AssetCoverage,
     AssetLiabilities,
@@ -361,6 +362,11 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
             source = _get(h, "source", str, hw)
             if source not in ("chain", "declared"):
                 raise FormatError(f"{hw}.source must be 'chain' or 'declared'")
+            if source == "chain" and chain.kind not in READABLE_KINDS:
+                raise FormatError(
+                    f"{hw}.source is 'chain', but balances on {chain.kind} chains are not read "
+                    "from a node: they are 'declared'"
+                )
             holdings.append(Holding(asset, _units(h, "amount", hw), source))
         if [h.asset for h in holdings] != sorted({h.asset for h in holdings}):
             raise FormatError(f"{w}.holdings must be sorted by asset without duplicates")

@@ -472,9 +472,10 @@ def _write_site(
     previous site and the workspace log stay as they were.
     """
     site = destination.site
-    staging = _Staging(site)
     staged_log: StagedLog | None = None
+    staging: _Staging | None = None
     try:
+        staging = _Staging(site)
         signature = _stage_attestation(staging, built)
         staged_log = stage_log(
             destination.log,
@@ -515,13 +516,16 @@ def _write_site(
         swap_dir(staging.folder, site)
         commit_log(destination.log, staged_log)
     except BaseException:
-        shutil.rmtree(staging.folder, ignore_errors=True)
+        # Every staging folder of this site, not only ours: an interrupt can land between
+        # its creation and `staging` being set, and under the lock no other run has one.
+        for leftover in site.parent.glob(f".{site.name}.staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         if staged_log is not None:
             staged_log.db.unlink(missing_ok=True)
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):
-            if staging.folder.exists():
+            if staging is not None and staging.folder.exists():
                 shutil.rmtree(staging.folder, ignore_errors=True)
     return PublishResult(
         site=site,
