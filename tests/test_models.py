@@ -25,6 +25,7 @@ from porsegregate.protocol.hashing import text_problem
 from porsegregate.protocol.models import (
     CATEGORIES,
     PROOF_TYPES,
+    READABLE_KINDS,
     AssetLiabilities,
     Attestation,
     ChainAsset,
@@ -99,7 +100,12 @@ def reserves_for(draw: st.DrawFn, assets: tuple[AssetLiabilities, ...]) -> Reser
             client_tag=draw(hashes) if category == "client_dedicated" else None,
             holdings=tuple(
                 Holding(
-                    c, draw(st.integers(0, 2**100)), draw(st.sampled_from(("chain", "declared")))
+                    c,
+                    draw(st.integers(0, 2**100)),
+                    # Only a kind a node can be asked for is ever read from the chain.
+                    draw(st.sampled_from(("chain", "declared")))
+                    if chain.kind in READABLE_KINDS
+                    else "declared",
                 )
                 for c in sorted(held)
             ),
