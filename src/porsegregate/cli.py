@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, Protocol, overload
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, overload
 
 import click
 
@@ -32,6 +32,9 @@ from .publish.assess import DEFAULT_MAX_BLOCK_SKEW
 from .publish.config import CONFIG_NAME, load_config
 from .publish.readers import parse_rpc_options
 from .verify.fetch import AUDIT_DEADLINE, REQUEST_DEADLINE, VERIFY_DEADLINE
+
+if TYPE_CHECKING:
+    from ._crypto import Ed25519PrivateKey
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
 _FOLDER = click.Path(path_type=Path, file_okay=False)
@@ -728,6 +731,20 @@ def cosign(
         _show(result, as_json, lambda: _render.cosign_summary(result))
 
 
+def _witness_key(key_path: Path, passphrase_file: Path | None) -> Ed25519PrivateKey:
+    """A witness's key; its passphrase (if encrypted) as for publish, never from argv."""
+    from .witness import load_witness_key
+
+    ask = _Ask(
+        f"Passphrase for {key_path}",
+        f"{key_path} is encrypted: set {PASSPHRASE_ENV}, use --passphrase-file, or type the "
+        "passphrase",
+    )
+    return load_witness_key(
+        key_path, lambda: _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
+    )
+
+
 @main.command()
 @click.argument("site", type=_FOLDER)
 @click.option(
@@ -769,18 +786,10 @@ def witness(
     co-signature goes to SITE/log/witnesses/<size>/<fingerprint>.note (and the
     newest epoch's home); upload it to the site's host. Then STATE is updated.
     """
-    from .witness import load_witness_key
     from .witness import witness as do_witness
 
-    ask = _Ask(
-        f"Passphrase for {key_path}",
-        f"{key_path} is encrypted: set {PASSPHRASE_ENV}, use --passphrase-file, or type the "
-        "passphrase",
-    )
     with _errors():
-        key = load_witness_key(
-            key_path, lambda: _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
-        )
+        key = _witness_key(key_path, passphrase_file)
         result = do_witness(site, key, name, state_file, force=force)
         _show(result, as_json, lambda: _render.witness_summary(result))
 
@@ -791,18 +800,10 @@ def witness(
 @passphrase_option
 def witness_key(key_path: Path, name: str, passphrase_file: Path | None) -> None:
     """Print your witness verifier key, for the custodian's [witnesses] keys."""
-    from .witness import load_witness_key, witness_vkey
+    from .witness import witness_vkey
 
-    ask = _Ask(
-        f"Passphrase for {key_path}",
-        f"{key_path} is encrypted: set {PASSPHRASE_ENV}, use --passphrase-file, or type the "
-        "passphrase",
-    )
     with _errors():
-        key = load_witness_key(
-            key_path, lambda: _secret("passphrase", passphrase_file, PASSPHRASE_ENV, ask)
-        )
-        click.echo(witness_vkey(key, name))
+        click.echo(witness_vkey(_witness_key(key_path, passphrase_file), name))
 
 
 @main.command()
