@@ -288,3 +288,29 @@ def test_a_real_witness_cosignature_counts_and_its_key_parses() -> None:
     assert raw[0] == ED25519 and key_id(name, ED25519, raw[1:]).hex() == kid
     ((payload),) = [p for n, p in note.signatures if n == name and p[:4].hex() == kid]
     Ed25519PublicKey.from_public_bytes(raw[1:]).verify(payload[4:], note.body)
+
+
+def test_witness_key_prints_the_vkey_the_attestation_names(clean: h.History) -> None:
+    """What a witness sends the custodian is exactly the key the attestation then names."""
+    import json
+
+    doc = json.loads((clean.site / "attestation.json").read_bytes())
+    result = CliRunner().invoke(
+        main,
+        [
+            "witness-key",
+            str(clean.workspace / "keys" / "witness-1.key.pem"),
+            "--name",
+            "witness-1.demo.example",
+        ],
+        env={"PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()},
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() in doc["witnesses"]["keys"]
+    assert result.output.startswith("witness-1.demo.example+")
+    wrong = CliRunner().invoke(
+        main,
+        ["witness-key", str(clean.workspace / "keys" / "witness-1.key.pem"), "--name", "a b"],
+        env={"PORSEGREGATE_PASSPHRASE": DEMO_PASSPHRASE.decode()},
+    )
+    assert wrong.exit_code == 3, wrong.output
