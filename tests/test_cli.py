@@ -55,6 +55,20 @@ def with_code(code: str) -> dict[str, str]:
     return {**ENV, "PORSEGREGATE_CODE": code}
 
 
+def test_publish_next_due(workspace: Path) -> None:
+    """--next-due is signed as given; one not after the snapshot is refused, nothing written."""
+    args = ["publish", "-w", str(workspace), "--epoch", "2026-11", "--replace", "--json"]
+    args += ["--snapshot-time", "2026-11-30T23:59:59Z", "--allow-shortfall"]
+    result = run(*args, "--next-due", "2027-01-15T00:00:00Z")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["next_due"] == "2027-01-15T00:00:00Z"
+    signed = (workspace / "site" / "attestation.json").read_bytes()
+    result = run(*args, "--next-due", "2026-11-01T00:00:00Z")
+    assert result.exit_code == 3
+    assert "--next-due 2026-11-01T00:00:00Z must be after the snapshot time" in result.output
+    assert (workspace / "site" / "attestation.json").read_bytes() == signed
+
+
 def test_publish_json(workspace: Path) -> None:
     result = run(
         "publish",

@@ -269,6 +269,11 @@ def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
     help="Publish even though segregated reserves do not cover client liabilities; "
     "the shortfall is then stated on every page.",
 )
+@click.option(
+    "--next-due",
+    help="When the next attestation is due (ISO 8601 with zone); default the snapshot time "
+    "plus [schedule] interval_days of the config.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
 @passphrase_option
 def publish(
@@ -283,6 +288,7 @@ def publish(
     rpc: tuple[str, ...],
     max_block_skew: int,
     allow_shortfall: bool,
+    next_due: str | None,
     as_json: bool,
     passphrase_file: Path | None,
 ) -> None:
@@ -304,6 +310,7 @@ def publish(
             replace=replace,
             allow_shortfall=allow_shortfall,
             max_block_skew=max_block_skew * 60,
+            next_due=next_due,
         )
         progress = _render.Progress(not as_json)
         try:
