@@ -668,6 +668,15 @@ const CLIENT_CATEGORIES = ["client_segregated", "client_dedicated"];
 const CHAIN_KINDS = ["evm", "bitcoin", "ed25519"];
 const PROOF_TYPES = { evm: ["eip191"], bitcoin: ["bip137", "bip322"], ed25519: ["ed25519"] };
 const UNPROVEN = "none";
+// Each kind's network in its one spelling (as Python's NETWORK_PATTERNS), so that one network
+// has one name (T14); and the kinds whose network a node confirms (NETWORK_BOUND_KINDS): on an
+// Ed25519 chain, whose network is only a name, a key is one wallet on every such entry.
+const NETWORK_PATTERNS = {
+  evm: /^[1-9][0-9]{0,15}$/,
+  bitcoin: /^(?:mainnet|testnet|signet|regtest)$/,
+  ed25519: /^[a-z0-9][a-z0-9._-]{0,63}$/,
+};
+const NETWORK_BOUND_KINDS = ["evm", "bitcoin"];
 // The kinds whose balances a node can be asked for (as Python's READABLE_KINDS).
 const READABLE_KINDS = ["evm", "bitcoin"];
 const CHAIN_RE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
@@ -813,10 +822,16 @@ export function parseReserves(doc, assets) {
     const explorerBlock = explorerTemplate(explorer, "block", `${w}.explorer`);
     const id = get(item, "id", "string", w);
     if (!CHAIN_RE.test(id)) throw new FormatError(`${w}: chain id ${JSON.stringify(id)} is malformed`);
+    const network = label(item, "network", w);
+    if (!NETWORK_PATTERNS[kind].test(network)) {
+      throw new FormatError(
+        `${w}.network ${JSON.stringify(network)} is not a ${kind} network in its one spelling`,
+      );
+    }
     return {
       id,
       kind,
-      network: label(item, "network", w),
+      network,
       blockHeight: height,
       blockHash: label(block, "hash", `${w}.block`),
       assets: chainAssets,
@@ -1186,7 +1201,7 @@ export async function walletIdentity(chain, address) {
       throw new AddressError(e.message);
     }
   }
-  return `${chain.kind}:${chain.network}:${seen}`;
+  return `${chain.kind}:${NETWORK_BOUND_KINDS.includes(chain.kind) ? chain.network : "*"}:${seen}`;
 }
 
 /** One problem per chain entry naming a network an earlier entry of its kind names (T14). */

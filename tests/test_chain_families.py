@@ -145,7 +145,10 @@ BAD_CHAINS = [
     ("bitcoin", ('BTC = "native"', f'BTC = "native", USDT = "{USDT}"'),
      'assets.USDT: must be "native"'),
     ("ed25519", ("block = 5", 'network = "main net "\nblock = 5'),
-     "network must be a short name, e.g. mainnet"),
+     "network must be the chain's own name in lower case (letters, digits, . _ -), "
+     "e.g. mainnet-beta"),
+    ("ed25519", ("block = 5", 'network = "Mainnet-Beta"\nblock = 5'),
+     "network must be the chain's own name in lower case"),
     ("ed25519", ('block_hash = "', 'block_hash = "\\u0007'), "block_hash must be text"),
     ("ed25519", ('SOL = "native"', 'SOL = "native", USDT = 5'),
      "assets.USDT: must be \"native\" or the token's contract / mint address"),

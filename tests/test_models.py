@@ -24,6 +24,7 @@ from porsegregate.protocol.coverage import compute_coverage
 from porsegregate.protocol.hashing import text_problem
 from porsegregate.protocol.models import (
     CATEGORIES,
+    NETWORK_PATTERNS,
     PROOF_TYPES,
     READABLE_KINDS,
     AssetLiabilities,
@@ -75,8 +76,8 @@ def reserves_for(draw: st.DrawFn, assets: tuple[AssetLiabilities, ...]) -> Reser
         chains.append(
             ChainSnapshot(
                 chain_id,
-                draw(st.sampled_from(("evm", "bitcoin", "ed25519"))),
-                draw(labels),
+                kind := draw(st.sampled_from(("evm", "bitcoin", "ed25519"))),
+                draw(st.from_regex(NETWORK_PATTERNS[kind], fullmatch=True)),
                 draw(st.integers(0, 2**53 - 1)),
                 draw(labels),
                 tuple(ChainAsset(c, draw(st.none() | labels)) for c in held),

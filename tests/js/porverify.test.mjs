@@ -134,7 +134,7 @@ test("a Bitcoin wallet's identity is the script bitcoinjs-lib computes, however 
   }
 });
 
-test("EVM and Ed25519 identities: one address on one chain id, one key on one network (T14)", async () => {
+test("EVM and Ed25519 identities: one address on one chain id, one key on every Ed25519 entry (T14)", async () => {
   const evm = { kind: "evm", network: "1" };
   const address = "0xdAC17F958D2ee523a2206206994597C13D831ec7";
   assert.equal(await walletIdentity(evm, address), `evm:1:${address.slice(2).toLowerCase()}`);
@@ -142,7 +142,9 @@ test("EVM and Ed25519 identities: one address on one chain id, one key on one ne
   await assert.rejects(walletIdentity(evm, "0x1234"), /not an EVM address/);
   const sol = { kind: "ed25519", network: "mainnet-beta" };
   const key = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB";
-  assert.equal(await walletIdentity(sol, key), `ed25519:mainnet-beta:${toHex(fromBase58(key))}`);
+  // An Ed25519 network is only a name: the key is one wallet on every Ed25519 entry.
+  assert.equal(await walletIdentity(sol, key), `ed25519:*:${toHex(fromBase58(key))}`);
+  assert.equal(await walletIdentity({ kind: "ed25519", network: "devnet" }, key), await walletIdentity(sol, key));
   await assert.rejects(walletIdentity(sol, "Es9vMFrz"), /not a 32-byte public key/);
 });
 

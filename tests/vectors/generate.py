@@ -972,6 +972,33 @@ def counted_twice_cases(f: Fixture, ok: Any, bad: Any) -> None:
         ),
         "reserves-distinct",
     )
+    # One network, one spelling: chain id 1 written "01" would be another network's name.
+    spelled = json.loads(json.dumps(attestation_to_dict(f.attestation)))
+    for chain in spelled["reserves"]["chains"]:
+        if chain["id"] == "ethereum":
+            chain["network"] = "01"
+    bad("reserves: chain id 1 spelled 01 (T14)", a, f.resigned(a, spelled), "format")
+    # An Ed25519 network is only a name: the same key under another one is the same wallet.
+    devnet = (
+        replace(next(c for c in CHAINS if c.id == "solana"), id="solana-dev", network="devnet"),
+    )
+    on_devnet = [replace(w, chain="solana-dev") for w in solana_again]
+    on_devnet = [
+        f.signed_wallet(
+            "solana-dev",
+            "ed25519",
+            w.label,
+            "client_segregated",
+            {h.asset: h.amount for h in w.holdings},
+        )
+        for w in on_devnet
+    ]
+    bad(
+        "reserves: one Ed25519 key under two Ed25519 networks (T14)",
+        a,
+        f.resigned(a, f.attestation_with([*wallets, *on_devnet], chains=(*CHAINS, *devnet))),
+        "reserves-distinct",
+    )
     # One chain entry, one script: bech32 in capitals is the same address (BIP-173).
     capitals = f.signed_wallet(
         "bitcoin",

@@ -24,7 +24,13 @@ import pkgutil
 import re
 
 from ..errors import AddressError, InputError
-from ..protocol.models import CHAIN_KINDS, PROOF_TYPES, ChainAsset, ChainSnapshot
+from ..protocol.models import (
+    CHAIN_KINDS,
+    NETWORK_BOUND_KINDS,
+    PROOF_TYPES,
+    ChainAsset,
+    ChainSnapshot,
+)
 from ._family import BalanceReader, ChainFamily, ChainReading, unsupported_proof
 
 __all__ = [
@@ -80,10 +86,16 @@ def normalize_address(chain: ChainSnapshot, address: str) -> str:
 def wallet_identity(chain: ChainSnapshot, address: str) -> str:
     """A wallet as the chain sees it (T14): kind, network, then the Bitcoin output script, the
     EVM address or the Ed25519 key, so one wallet has one identity however it is spelled or
-    whichever chain entry lists it. AddressError for an address the chain would not accept."""
+    whichever chain entry lists it. An Ed25519 network is only a name: there the key alone is
+    the wallet ("*" for the network). AddressError for an address the chain would not accept."""
     if chain.kind not in CHAIN_KINDS:
         raise AddressError(f"unknown chain kind {chain.kind!r}")
-    return f"{chain.kind}:{chain.network}:{family(chain.kind).identity(address, chain.network)}"
+    try:
+        seen = family(chain.kind).identity(address, chain.network)
+    except ValueError as exc:  # a network the family does not know
+        raise AddressError(str(exc)) from exc
+    network = chain.network if chain.kind in NETWORK_BOUND_KINDS else "*"
+    return f"{chain.kind}:{network}:{seen}"
 
 
 def verify_control(

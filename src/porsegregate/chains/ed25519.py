@@ -16,7 +16,7 @@ import base58
 from .. import _crypto
 from ..errors import AddressError, InputError, SignatureError
 from ..protocol.hashing import text_problem
-from ..protocol.models import PROOF_TYPES, ChainSnapshot
+from ..protocol.models import NETWORK_PATTERNS, PROOF_TYPES, ChainSnapshot
 from ._family import BalanceReader, ChainFamily, refuse_tokens, unsupported_proof
 
 _BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
@@ -82,8 +82,11 @@ class Ed25519Family:
 
     def network(self, table: Mapping[str, Any]) -> str:
         network = table.get("network", "mainnet")
-        if not isinstance(network, str) or text_problem(network):
-            raise ValueError("network must be a short name, e.g. mainnet")
+        if not isinstance(network, str) or not re.fullmatch(NETWORK_PATTERNS["ed25519"], network):
+            raise ValueError(
+                "network must be the chain's own name in lower case (letters, digits, . _ -), "
+                "e.g. mainnet-beta"
+            )
         return network
 
     def block_hash(self, text: str) -> str:

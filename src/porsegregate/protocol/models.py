@@ -35,6 +35,17 @@ CLIENT_CATEGORIES = ("client_segregated", "client_dedicated")
 CHAIN_KINDS = ("evm", "bitcoin", "ed25519")
 PROOF_TYPES = {"evm": ("eip191",), "bitcoin": ("bip137", "bip322"), "ed25519": ("ed25519",)}
 UNPROVEN = "none"
+# Each kind's network in its one spelling, so that one network has one name (T14): an EVM
+# chain id in decimal, a Bitcoin network, an Ed25519 chain's own lower-case name.
+NETWORK_PATTERNS = {
+    "evm": r"[1-9][0-9]{0,15}",
+    "bitcoin": r"mainnet|testnet|signet|regtest",
+    "ed25519": r"[a-z0-9][a-z0-9._-]{0,63}",
+}
+# The kinds whose network a verifier can hold a node to (a chain id, a Bitcoin network):
+# there a wallet is its network and address. An Ed25519 chain's network is a name nothing
+# confirms, so there a key is one wallet on every Ed25519 chain entry (T14).
+NETWORK_BOUND_KINDS = ("evm", "bitcoin")
 # The kinds whose balances a node can be asked for at a block (chains/ has a reader for
 # each); a holding on any other kind (Ed25519 chains) is "declared", never "chain".
 READABLE_KINDS = ("evm", "bitcoin")

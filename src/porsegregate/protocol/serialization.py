@@ -40,6 +40,7 @@ from .layout import (
 from .models import (
     CATEGORIES,
     CHAIN_KINDS,
+    NETWORK_PATTERNS,
     PROOF_TYPES,
     READABLE_KINDS,
     UNPROVEN,
@@ -279,6 +280,17 @@ def _label(obj: Any, key: str, where: str) -> str:
     return value
 
 
+def _network(item: Any, kind: str, where: str) -> str:
+    """A chain's network in its kind's one spelling (NETWORK_PATTERNS)."""
+    network = _label(item, "network", where)
+    if not re.fullmatch(NETWORK_PATTERNS[kind], network):
+        raise FormatError(
+            f"{where}.network {network!r} is not a {kind} network in its one spelling "
+            f"({NETWORK_PATTERNS[kind]})"
+        )
+    return network
+
+
 def _hex_or_none(value: str | None, length: int | None, where: str) -> str | None:
     if value is not None and not (
         re.fullmatch(r"(?:[0-9a-f]{2})+", value) and (length is None or len(value) == length)
@@ -328,7 +340,7 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
             ChainSnapshot(
                 id=chain_id,
                 kind=kind,
-                network=_label(item, "network", w),
+                network=_network(item, kind, w),
                 block_height=height,
                 block_hash=_label(block, "hash", f"{w}.block"),
                 assets=tuple(chain_assets),
