@@ -30,6 +30,20 @@ def shard_name(lookup_hex_prefix: str) -> str:
     return f"{PROOFS}/{lookup_hex_prefix or 'all'}.bin"
 
 
+# -- the arrangement's published documents (section 7, `legal`) --------------------------------
+
+DOCUMENTS = "documents"
+DOCUMENT_FILE = re.compile(rf"{DOCUMENTS}/([0-9a-f]{{64}})((?:\.[a-z0-9]{{1,8}})?)")
+_DOCUMENT_EXT = re.compile(r"(?:\.[a-z0-9]{1,8})?")
+
+
+def document_name(sha256: str, ext: str) -> str:
+    """A published document's name: documents/<sha256><ext> (ext '' or like '.pdf')."""
+    if not _DOCUMENT_EXT.fullmatch(ext):
+        raise ValueError(f"a document's extension {ext!r} must be '' or '.' and 1-8 of [a-z0-9]")
+    return f"{DOCUMENTS}/{sha256}{ext}"
+
+
 # -- the transparency log (section 13) ---------------------------------------------------------
 
 LOG = "log"
