@@ -598,6 +598,13 @@ def dataroom_export(
     "again, at the signed block, from your own node (repeatable; CHAIN=env:VARIABLE for a URL "
     "with an API key).",
 )
+@click.option(
+    "--documents",
+    "documents_folder",
+    type=_FOLDER,
+    help="A folder of the arrangement's documents the custodian showed you: every hash-only "
+    "document of the newest attestation must be one of its files (by SHA-256).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @_timeout_option
 @_deadline_option(AUDIT_DEADLINE)
@@ -605,6 +612,7 @@ def dataroom_export(
 def audit(
     site: str,
     dataroom_folder: Path | None,
+    documents_folder: Path | None,
     sample: int | None,
     all_clients: bool,
     state_file: Path | None,
@@ -649,7 +657,7 @@ def audit(
             )
         state = ClientState(state_file) if state_file is not None else None
         with deadlines(request=timeout, run=deadline):
-            report = audit_site(site, room, state, rpc_urls=urls)
+            report = audit_site(site, room, state, rpc_urls=urls, documents=documents_folder)
         if state is not None and report.ok:
             state.save()
         _show(report, as_json, lambda: _render.audit_report(site, report, room is not None))

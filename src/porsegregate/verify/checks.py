@@ -62,6 +62,7 @@ from ..protocol.models import (
     Attestation,
     Checkpoint,
     ConsistencyProof,
+    Document,
     InclusionProof,
     LogEntry,
     Manifest,
@@ -661,6 +662,31 @@ def legal_warnings(
         attestation.reserves.wallets,
         assets,
     )
+
+
+@dataclass(frozen=True)
+class PrivateDocuments:
+    """The hash-only documents against the files an auditor was shown (audit --documents)."""
+
+    matched: tuple[tuple[str, Document], ...]  # (file, the document it is)
+    missing: tuple[Document, ...]  # hash-only documents no file matches
+    extra: tuple[str, ...]  # files that are no document of the attestation
+
+
+def match_private_documents(
+    attestation: Attestation, hashes: Mapping[str, str]
+) -> PrivateDocuments:
+    """`hashes`: {file name: its SHA-256 hex}. Every file whose SHA-256 is a document's
+    matches it; a hash-only document no file matches is missing; other files are extra."""
+    documents = attestation.legal.documents if attestation.legal else ()
+    by_hash = {d.sha256: d for d in documents}
+    matched = tuple(
+        (name, by_hash[digest]) for name, digest in sorted(hashes.items()) if digest in by_hash
+    )
+    seen = set(hashes.values())
+    missing = tuple(d for d in documents if d.file is None and d.sha256 not in seen)
+    extra = tuple(name for name, digest in sorted(hashes.items()) if digest not in by_hash)
+    return PrivateDocuments(matched, missing, extra)
 
 
 def check_distinct(reserves: Reserves, record: Record) -> None:
