@@ -24,7 +24,7 @@ from .config import CONFIG_NAME, Config, load_config
 from .demo_reserves import BANK, OPCO, SPV, TRUST, write_demo_reserves
 from .keys import create_master_secret, create_signing_key, load_signing_key
 from .pipeline import PublishOptions, PublishResult, prepare_epoch, publish
-from .workspace import _toml_string, write_config
+from .workspace import toml_string, write_config
 
 DEMO_PASSPHRASE = b"porsegregate-demo-only"
 # (code, decimals, share of clients holding it, median balance in asset units)
@@ -179,16 +179,16 @@ def demo_legal_toml() -> str:
     out = []
     for name, role, jurisdiction, lei, registration in DEMO_ENTITIES:
         out.append(
-            f"\n[[entities]]\nname = {_toml_string(name)}\nrole = {_toml_string(role)}\n"
-            f"jurisdiction = {_toml_string(jurisdiction)}\n"
-            + (f"lei = {_toml_string(lei)}\n" if lei else "")
-            + (f"registration = {_toml_string(registration)}\n" if registration else "")
+            f"\n[[entities]]\nname = {toml_string(name)}\nrole = {toml_string(role)}\n"
+            f"jurisdiction = {toml_string(jurisdiction)}\n"
+            + (f"lei = {toml_string(lei)}\n" if lei else "")
+            + (f"registration = {toml_string(registration)}\n" if registration else "")
         )
     for file, title, kind, day, binds, published in DEMO_DOCUMENTS:
         out.append(
-            f"\n[[documents]]\ntitle = {_toml_string(title)}\nkind = {_toml_string(kind)}\n"
-            f"date = {day}\nbinds = [{', '.join(_toml_string(b) for b in binds)}]\n"
-            f"file = {_toml_string(DEMO_DOCUMENTS_DIR + '/' + file)}\n"
+            f"\n[[documents]]\ntitle = {toml_string(title)}\nkind = {toml_string(kind)}\n"
+            f"date = {day}\nbinds = [{', '.join(toml_string(b) for b in binds)}]\n"
+            f"file = {toml_string(DEMO_DOCUMENTS_DIR + '/' + file)}\n"
             f"publish = {'true' if published else 'false'}\n"
         )
     return "".join(out)

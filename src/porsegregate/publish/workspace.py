@@ -96,7 +96,7 @@ dave,BTC,0
 GITIGNORE = "# Never commit or publish these.\nsecrets/\nprivate/\nkeys/*.key.pem\n"
 
 
-def _toml_string(text: str) -> str:
+def toml_string(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
@@ -113,13 +113,13 @@ def write_config(
     """The config file; `extra` is TOML appended after it (the demo's [[entities]])."""
     blocks = "".join(f'[[assets]]\ncode = "{c}"\ndecimals = {d}\n\n' for c, d in assets)
     text = CONFIG_TEMPLATE.format(
-        name=_toml_string(name),
-        legal_entity=_toml_string(legal_entity),
-        arrangement=_toml_string(arrangement),
+        name=toml_string(name),
+        legal_entity=toml_string(legal_entity),
+        arrangement=toml_string(arrangement),
         assets=blocks,
     )
     if witnesses is not None and witnesses.keys:
-        keys = ", ".join(_toml_string(vkey(w)) for w in witnesses.keys)
+        keys = ", ".join(toml_string(vkey(w)) for w in witnesses.keys)
         text += f"\n[witnesses]\nthreshold = {witnesses.threshold}\nkeys = [{keys}]\n"
     text += extra
     atomic_write(path, text.encode())
