@@ -487,3 +487,43 @@ def test_a_workspace_without_entities_publishes_no_legal_member(published: dict[
     attestation = parse_attestation((published["site"] / "attestation.json").read_bytes())
     assert attestation.legal is None
     assert b'"legal"' not in (published["site"] / "attestation.json").read_bytes()
+
+
+# -- the reserves page --------------------------------------------------------------------------
+
+
+def test_the_reserves_page_shows_who_holds_client_assets(clean: h.History) -> None:
+    page = (clean.site / "reserves.html").read_text(encoding="utf-8")
+    section = page[page.index('id="legal-heading"') : page.index('id="coverage-heading"')]
+    attestation = parse_attestation((clean.site / "attestation.json").read_bytes())
+    assert attestation.legal is not None
+    for e in attestation.legal.entities:
+        assert f'<th scope="row">{e.name}</th>' in section
+        assert e.role.replace("_", " ") in section
+    assert 'LEI <code class="hash">549300DEMOTRUST00008</code>' in section
+    assert "registration JE-123456" in section
+    for d in attestation.legal.documents:
+        assert f'<code class="hash">{d.sha256}</code>' in section
+        link = f'<a href="{d.file}">{d.title}</a>'
+        assert (link in section) is (d.file is not None)
+    # BTC: two holders, shares rounded down (integers only), like coverage
+    btc = [w for w in attestation.reserves.wallets if w.category == "client_segregated"]
+    held = {
+        holder: sum(w.amount("BTC") for w in btc if w.holder == holder) for holder in (SPV, TRUST)
+    }
+    total = sum(held.values())
+    for holder, amount in held.items():
+        basis = amount * 10_000 // total
+        assert f"{basis // 100}.{basis % 100:02d} %" in section, holder
+    assert "style=" not in section  # the page's CSP allows no inline style
+    # the published document is at its link, in the root and in the epoch's home
+    published = next(d for d in attestation.legal.documents if d.file)
+    assert published.file is not None
+    home = clean.site / "epochs" / attestation.epoch_id
+    assert (clean.site / published.file).read_bytes() == (home / published.file).read_bytes()
+    assert hashlib.sha256((home / published.file).read_bytes()).hexdigest() == published.sha256
+
+
+def test_a_page_without_legal_entities_says_so(published: dict[str, Any]) -> None:
+    page = (published["site"] / "reserves.html").read_text(encoding="utf-8")
+    assert "This attestation declares no legal entities" in page
