@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from porsegregate import _crypto
 from porsegregate.audit import FAIL, PASS, audit_site
 from porsegregate.cli import main
-from porsegregate.errors import ConfigError, FormatError, ReservesError
+from porsegregate.cosign import cosign
+from porsegregate.errors import ConfigError, FormatError, InputError, ReservesError
 from porsegregate.protocol.legal import lei_problem, parse_legal
 from porsegregate.protocol.serialization import parse_attestation, parse_proof_file
 from porsegregate.publish.config import load_config
@@ -527,3 +529,42 @@ def test_the_reserves_page_shows_who_holds_client_assets(clean: h.History) -> No
 def test_a_page_without_legal_entities_says_so(published: dict[str, Any]) -> None:
     page = (published["site"] / "reserves.html").read_text(encoding="utf-8")
     assert "This attestation declares no legal entities" in page
+
+
+# -- an auditor's co-signature states the documents it reviewed --------------------------------
+
+
+def test_cosign_states_the_reviewed_documents(clean: h.History, tmp_path: Path) -> None:
+    copy = clean.copy(tmp_path / "copy")
+    folder = _documents(clean, tmp_path / "reviewed", "legal-opinion.txt", extra=False)
+    key = _crypto.generate_signing_key()
+    result = cosign(copy.site, key, "Legal Review LLP", reviewed_documents=folder)
+    statement = (copy.site / "auditors" / result.fingerprint / "statement.txt").read_text(
+        encoding="utf-8"
+    )
+    attestation = parse_attestation((copy.site / "attestation.json").read_bytes())
+    assert attestation.legal is not None
+    reviewed = sorted(
+        (d for d in attestation.legal.documents if d.kind != "legal_opinion"),
+        key=lambda d: d.sha256,
+    )
+    assert statement.endswith(
+        "Legal Review LLP reviewed these documents of the arrangement (SHA-256, as signed):\n"
+        + "".join(f"{d.sha256} {d.title}\n" for d in reviewed)
+    )
+    # auditor.json keeps its members: both verifiers read the co-signature as before
+    report = verify_site(str(copy.site), copy.account, copy.code)
+    assert report.verified, report.failed
+    assert [a["ok"] for a in report.auditors] == [True]
+
+
+def test_cosign_refuses_a_file_that_is_no_document(clean: h.History, tmp_path: Path) -> None:
+    copy = clean.copy(tmp_path / "copy")
+    folder = _documents(clean, tmp_path / "reviewed", None, extra=True)
+    with pytest.raises(InputError) as caught:
+        cosign(copy.site, _crypto.generate_signing_key(), "X LLP", reviewed_documents=folder)
+    assert str(caught.value) == (
+        f"--reviewed-documents {folder}: notes.txt is no document of the attestation of epoch "
+        f"{copy.epochs[-1]} (its SHA-256 is not signed there)"
+    )
+    assert not (copy.site / "auditors").exists()

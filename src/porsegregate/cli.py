@@ -695,6 +695,13 @@ def audit(
     help="First read CHAIN's signed balances again from your own node (repeatable); refuse "
     "if one differs, else state in auditor.json that you re-read CHAIN at the signed block.",
 )
+@click.option(
+    "--reviewed-documents",
+    "reviewed_folder",
+    type=_FOLDER,
+    help="A folder of the arrangement's documents you reviewed: each must be a document of "
+    "the attestation (by SHA-256); your statement ends with their list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
 @passphrase_option
 def cosign(
@@ -702,6 +709,7 @@ def cosign(
     key_path: Path,
     name: str,
     statement_file: Path | None,
+    reviewed_folder: Path | None,
     epoch: str | None,
     expect_key: str | None,
     force: bool,
@@ -734,7 +742,14 @@ def cosign(
         )
         statement = read_statement(statement_file) if statement_file is not None else None
         result = do_cosign(
-            folder, key, name, statement, force=force, expect_key=expect_key, rpc_urls=urls
+            folder,
+            key,
+            name,
+            statement,
+            force=force,
+            expect_key=expect_key,
+            rpc_urls=urls,
+            reviewed_documents=reviewed_folder,
         )
         _show(result, as_json, lambda: _render.cosign_summary(result))
 
