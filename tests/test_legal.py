@@ -568,3 +568,32 @@ def test_cosign_refuses_a_file_that_is_no_document(clean: h.History, tmp_path: P
         f"{copy.epochs[-1]} (its SHA-256 is not signed there)"
     )
     assert not (copy.site / "auditors").exists()
+
+
+def test_a_published_document_has_its_own_fetch_limit() -> None:
+    from porsegregate.protocol import layout
+
+    sha = "ab" * 32
+    for name in (
+        f"documents/{sha}.pdf",
+        f"epochs/2026-10/documents/{sha}.html",
+        f"documents/{sha}",
+    ):
+        assert layout.fetch_limit(name) == ("a published document", 64 * layout.MIB)
+    assert layout.fetch_limit("documents/notes.pdf") == ("a file", 16 * layout.MIB)
+
+
+def test_config_refuses_publishing_a_document_verifiers_would_not_fetch(tmp_path: Path) -> None:
+    (tmp_path / "deed.pdf").write_bytes(b"\0" * (64 * 1024 * 1024 + 1))
+    path = tmp_path / "porsegregate.toml"
+    path.write_text(CONFIG + ENTITY + 'registration = "9"\n' + DOCUMENT)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: [[documents]] entry 1 (Deed): {tmp_path / 'deed.pdf'} is 67108865 bytes; a "
+        "published document is at most 64 MiB (what verifiers fetch): publish = false, or a "
+        "smaller file"
+    )
+    path.write_text(CONFIG + ENTITY + 'registration = "9"\n' + DOCUMENT.replace("true", "false"))
+    legal = load_config(path).legal
+    assert legal is not None and legal.documents[0].file is None

@@ -12,7 +12,7 @@ from .. import _crypto
 from ..errors import ConfigError, FormatError
 from ..protocol.amounts import MAX_DECIMALS
 from ..protocol.hashing import check_asset_code, text_problem
-from ..protocol.layout import document_name
+from ..protocol.layout import MAX_DOCUMENT, MIB, document_name
 from ..protocol.legal import (
     MAX_DOCUMENTS,
     MAX_ENTITIES,
@@ -266,6 +266,11 @@ def _document(item: dict[str, Any], i: int, path: Path, names: set[str]) -> tupl
         data = file.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read the file {file}: {exc.strerror}") from exc
+    if publish and len(data) > MAX_DOCUMENT:
+        raise ConfigError(
+            f"{where}: {file} is {len(data)} bytes; a published document is at most "
+            f"{MAX_DOCUMENT // MIB} MiB (what verifiers fetch): publish = false, or a smaller file"
+        )
     sha = _crypto.sha256_hex(data)
     ext = file.suffix.lower()
     try:
