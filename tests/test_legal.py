@@ -410,6 +410,13 @@ def test_a_trustee_change_is_a_warning(clean: h.History, tmp_path: Path) -> None
         f"entity added since the previous epoch: {la.NEW_TRUSTEE} (trustee, GB)",
         *expected,
     ]
+    # the overview's history shows it, epoch by epoch (every asset, escaped)
+    index = (copy.site / "index.html").read_text(encoding="utf-8")
+    assert (
+        f"the trustee of ETH changed since the previous epoch: {TRUST} (trustee) -&gt; "
+        f"{la.NEW_TRUSTEE} (trustee)" in index
+    )
+    assert index.count('<span class="muted">unchanged</span>') == len(clean.epochs) - 1
     # --all-epochs: the newest epoch's report says so too, and the earlier ones do not
     history = verify_history(str(copy.site), copy.account, copy.code)
     assert history.verified, history.to_json()

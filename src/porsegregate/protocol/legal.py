@@ -290,9 +290,11 @@ def legal_changes(
     current: Legal | None,
     current_wallets: Sequence[Wallet],
     assets: Sequence[str],
+    yours: bool = True,
 ) -> list[str]:
     """What changed in the legal arrangement since the previous epoch's attestation, as the
-    warnings a verifier shows (docs/protocol.md section 12), for the client's `assets`."""
+    warnings a verifier shows (docs/protocol.md section 12), for the client's `assets`;
+    `yours=False` for the history page ("the trustee of BTC", every asset)."""
     changes: list[str] = []
     before = {e.name: e for e in (previous.entities if previous else ())}
     after = {e.name: e for e in (current.entities if current else ())}
@@ -350,7 +352,7 @@ def legal_changes(
         entity = legal.entity(next(iter(shown))) if legal is not None and len(shown) == 1 else None
         word = role_words(entity.role) if entity is not None else "holders"
         changes.append(
-            f"the {word} of your {asset} changed since the previous epoch: "
+            f"the {word} of {'your ' if yours else ''}{asset} changed since the previous epoch: "
             f"{_holders_text(previous, old_set)} -> {_holders_text(current, new_set)}"
         )
     return changes

@@ -35,7 +35,7 @@ from ..protocol import layout
 from ..protocol.amounts import format_decimal
 from ..protocol.coverage import percent
 from ..protocol.hashing import PROTOCOL_VERSION
-from ..protocol.legal import holder_shares, role_words
+from ..protocol.legal import holder_shares, legal_changes, role_words
 from ..protocol.models import Attestation
 from ..protocol.serialization import liabilities_sha256
 from .history import HistoryPoint
@@ -466,6 +466,8 @@ class HistoryRow:
     latest: bool
     shortfall: bool
     log_index: int
+    # What changed in the legal arrangement since the epoch before (None for the first).
+    legal_changes: list[str] | None = None
 
 
 def _history_rows(points: Sequence[HistoryPoint], root_prefix: str) -> list[HistoryRow]:
@@ -481,9 +483,20 @@ def _history_rows(points: Sequence[HistoryPoint], root_prefix: str) -> list[Hist
             latest=p.latest,
             shortfall=p.attestation.reserves.shortfall,
             log_index=p.index,
+            legal_changes=None if i == 0 else _epoch_changes(points[i - 1].attestation, p),
         )
-        for p in reversed(points)
+        for i, p in reversed(list(enumerate(points)))
     ]
+
+
+def _epoch_changes(previous: Attestation, point: HistoryPoint) -> list[str]:
+    a = point.attestation
+    if previous.legal is None and a.legal is None:
+        return []
+    codes = [x.code for x in a.assets]
+    return legal_changes(
+        previous.legal, previous.reserves.wallets, a.legal, a.reserves.wallets, codes, False
+    )
 
 
 # History charts: small multiples, one panel per asset, epochs left to right.
