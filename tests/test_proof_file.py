@@ -116,7 +116,7 @@ def test_a_saved_proof_verifies_offline_with_the_log_checks(
     assert report.warnings == [] and report.next_due is not None
     # The same checks, in the same order, as on the site (less the site's own files).
     site = verify_site(str(clean.site), clean.account, clean.code)
-    site_only = {"manifest-signature", "manifest-attestation", "shard-hash"}
+    site_only = {"manifest-signature", "manifest-attestation", "shard-hash", "legal-documents"}
     assert [i for i in _ids(site) if i not in site_only] == ids
     # The CLI, in-process, with --json.
     path = pf.write(doc, tmp_path / "proof.json")

@@ -271,6 +271,13 @@ def audit_report(site: str, report: AuditReport, opened_proofs: bool) -> None:
     marks = {FAIL: "FAIL", NOT_APPLICABLE: "n/a "}
     for c in report.checks:
         click.echo(f"  {marks.get(c.status, 'ok  ')} {c.id}: {c.detail}")
+    for d in report.documents:  # audit --documents
+        if d["status"] == "matched":
+            click.echo(f"  document: {d['file']} matches {d['title']!r} ({d['sha256']})")
+        elif d["status"] == "missing":
+            click.echo(f"  document: MISSING {d['title']!r} ({d['sha256']}): no file has it")
+        else:
+            click.echo(f"  document: {d['file']} matches no document (not a failure)")
     failed = list(dict.fromkeys(c.id for c in report.failed))
     skipped = sum(1 for c in report.checks if c.status == NOT_APPLICABLE)
     opened = f"{report.clients_checked} client proofs opened, " if opened_proofs else ""

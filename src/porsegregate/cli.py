@@ -605,6 +605,13 @@ def dataroom_export(
     "again, at the signed block, from your own node (repeatable; CHAIN=env:VARIABLE for a URL "
     "with an API key).",
 )
+@click.option(
+    "--documents",
+    "documents_folder",
+    type=_FOLDER,
+    help="A folder of the arrangement's documents the custodian showed you: every hash-only "
+    "document of the newest attestation must be one of its files (by SHA-256).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @_timeout_option
 @_deadline_option(AUDIT_DEADLINE)
@@ -612,6 +619,7 @@ def dataroom_export(
 def audit(
     site: str,
     dataroom_folder: Path | None,
+    documents_folder: Path | None,
     sample: int | None,
     all_clients: bool,
     state_file: Path | None,
@@ -656,7 +664,7 @@ def audit(
             )
         state = ClientState(state_file) if state_file is not None else None
         with deadlines(request=timeout, run=deadline):
-            report = audit_site(site, room, state, rpc_urls=urls)
+            report = audit_site(site, room, state, rpc_urls=urls, documents=documents_folder)
         if state is not None and report.ok:
             state.save()
         _show(report, as_json, lambda: _render.audit_report(site, report, room is not None))
@@ -694,6 +702,13 @@ def audit(
     help="First read CHAIN's signed balances again from your own node (repeatable); refuse "
     "if one differs, else state in auditor.json that you re-read CHAIN at the signed block.",
 )
+@click.option(
+    "--reviewed-documents",
+    "reviewed_folder",
+    type=_FOLDER,
+    help="A folder of the arrangement's documents you reviewed: each must be a document of "
+    "the attestation (by SHA-256); your statement ends with their list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
 @passphrase_option
 def cosign(
@@ -701,6 +716,7 @@ def cosign(
     key_path: Path,
     name: str,
     statement_file: Path | None,
+    reviewed_folder: Path | None,
     epoch: str | None,
     expect_key: str | None,
     force: bool,
@@ -733,7 +749,14 @@ def cosign(
         )
         statement = read_statement(statement_file) if statement_file is not None else None
         result = do_cosign(
-            folder, key, name, statement, force=force, expect_key=expect_key, rpc_urls=urls
+            folder,
+            key,
+            name,
+            statement,
+            force=force,
+            expect_key=expect_key,
+            rpc_urls=urls,
+            reviewed_documents=reviewed_folder,
         )
         _show(result, as_json, lambda: _render.cosign_summary(result))
 

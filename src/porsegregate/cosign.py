@@ -39,7 +39,7 @@ from .protocol.cosignature import (
 from .protocol.hashing import EPOCH_RE
 from .protocol.models import Attestation
 from .protocol.serialization import json_loads
-from .verify.checks import reread_problems
+from .verify.checks import match_private_documents, reread_problems
 from .verify.client import SignedEpoch, check_signed_site, check_site_files
 from .verify.cosignatures import CosignCheck, verify_cosignatures
 from .verify.fetch import SiteReader
@@ -113,6 +113,30 @@ def default_statement(
             f"{r.block_height} ({r.block_hash}); they match the signed ones.\n"
         )
     return text
+
+
+def reviewed_statement(name: str, attestation: Attestation, folder: Path) -> str:
+    """The lines a statement ends with when the auditor reviewed the documents in `folder`:
+    each file must be a document of the attestation's `legal` member (by SHA-256)."""
+    if not folder.is_dir():
+        raise InputError(f"--reviewed-documents {folder}: no such folder")
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        hashes[path.relative_to(folder).as_posix()] = _crypto.sha256_hex(
+            read_bytes(path, "document")
+        )
+    found = match_private_documents(attestation, hashes)
+    if found.extra:
+        raise InputError(
+            f"--reviewed-documents {folder}: {', '.join(found.extra)} is no document of the "
+            f"attestation of epoch {attestation.epoch_id} (its SHA-256 is not signed there)"
+        )
+    if not found.matched:
+        raise InputError(f"--reviewed-documents {folder}: no documents in it")
+    reviewed = sorted({d.sha256: d for _, d in found.matched}.values(), key=lambda d: d.sha256)
+    return f"{name} reviewed these documents of the arrangement (SHA-256, as signed):\n" + "".join(
+        f"{d.sha256} {d.title}\n" for d in reviewed
+    )
 
 
 # --- the auditor's key ------------------------------------------------------------------
@@ -294,6 +318,7 @@ def cosign(
     expect_key: str | None = None,
     now: datetime | None = None,
     rpc_urls: Mapping[str, str] | None = None,
+    reviewed_documents: Path | None = None,
 ) -> CosignResult:
     """Co-sign the attestation of the epoch whose site is `site` (root or `epochs/<id>`).
 
@@ -306,6 +331,10 @@ def cosign(
     With `rpc_urls` ({chain id: node URL}) the attestation's chain balances are read
     again from those nodes first (refusing to sign if one differs), and auditor.json
     (format 2) lists the chains re-read with their block height and hash.
+
+    With `reviewed_documents` (a folder of the arrangement's documents the auditor
+    reviewed), every file in it must be a document of the attestation (by SHA-256), and
+    the statement ends with the list of them: the co-signature states what was reviewed.
     """
     problem = name_problem(name)
     if problem is not None:
@@ -327,6 +356,8 @@ def cosign(
             statement = default_statement(
                 name, attestation.custodian.name, attestation.epoch_id, att_sha, rereads
             )
+        if reviewed_documents is not None:
+            statement += reviewed_statement(name, attestation, reviewed_documents)
         statement_data = statement.encode("utf-8")
         problem = statement_problem(statement_data)
         if problem is not None:

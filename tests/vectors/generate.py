@@ -2,7 +2,7 @@
 
     python tests/vectors/generate.py [OUTDIR]
 
-Writes codes.json and proofs.json. Both verifiers (Python: tests/test_vectors.py,
+Writes codes.json, proofs.json and legal.json. Both verifiers (Python: tests/test_vectors.py,
 JavaScript: tests/js/porverify.test.mjs) must agree with every expectation.
 Every rejection case is an attack or a corruption built the way an attacker
 would build it (usually with the custodian's own keys, since the custodian is
@@ -46,8 +46,11 @@ from porsegregate.protocol.models import (
     Checkpoint,
     ControlProof,
     Custodian,
+    Document,
+    Entity,
     Holding,
     InclusionProof,
+    Legal,
     ProofFile,
     Reserves,
     Wallet,
@@ -449,12 +452,8 @@ def _typo(code: str) -> str:
     raise AssertionError("no typo found")
 
 
-def proof_cases() -> list[dict[str, Any]]:
-    f = Fixture(EPOCH)
-    old = Fixture(OLD_EPOCH)
-    fp = _crypto.fingerprint(f.key.public_key())
-    impostor = Ed25519PrivateKey.from_private_bytes(OTHER_SEED)
-    cases: list[dict[str, Any]] = []
+def _case_makers(f: Fixture, cases: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """`ok` and `bad`: each appends one case (a proof file and what verifying it gives)."""
 
     def ok(
         name: str,
@@ -511,6 +510,17 @@ def proof_cases() -> list[dict[str, Any]]:
             # it verifies this proof, and says that secp256k1 signatures are left to the CLI.
             case["browser_skips_secp256k1"] = True
         cases.append(case)
+
+    return ok, bad
+
+
+def proof_cases() -> list[dict[str, Any]]:
+    f = Fixture(EPOCH)
+    old = Fixture(OLD_EPOCH)
+    fp = _crypto.fingerprint(f.key.public_key())
+    impostor = Ed25519PrivateKey.from_private_bytes(OTHER_SEED)
+    cases: list[dict[str, Any]] = []
+    ok, bad = _case_makers(f, cases)
 
     for account in ("alice@example.com", "bob-7731", "carol.ltd", "dave", "Zoë Ünïcødé", "日本-42"):
         ok(f"valid {account}", account, f.proof(account))
@@ -1035,6 +1045,69 @@ def counted_twice_cases(f: Fixture, ok: Any, bad: Any) -> None:
     )
 
 
+def legal_cases() -> list[dict[str, Any]]:
+    """Issue 14: attestations declaring their legal entities and documents (section 7,
+    `legal`), checked by legal-holders (section 12). In legal.json, apart from proofs.json,
+    until the browser verifier reads `legal`."""
+    f = Fixture(EPOCH)
+    cases: list[dict[str, Any]] = []
+    ok, bad = _case_makers(f, cases)
+    a = "alice@example.com"
+    trust = Entity(TRUST, "trustee", "GB", "5493001KJTIIGC8Y1R12", None)
+    opco = Entity(OPCO, "operating_company", "GB-ENG", None, "00000000")
+    bank = Entity("Vector Bank plc", "sub_custodian", "DE", None, "HRB 12345")
+    deed = hashlib.sha256(b"porsegregate test vectors: trust deed").hexdigest()
+    opinion = hashlib.sha256(b"porsegregate test vectors: legal opinion").hexdigest()
+    documents = (
+        Document("Trust deed", "trust_deed", "2026-01-15", (OPCO, TRUST), deed, None),
+        Document(
+            "Legal opinion",
+            "legal_opinion",
+            "2026-03-01",
+            (TRUST,),
+            opinion,
+            f"documents/{opinion}.pdf",
+        ),
+    )
+
+    def with_legal(legal: Legal) -> dict[str, Any]:
+        return attestation_to_dict(replace(f.attestation, legal=legal))
+
+    ok(
+        "legal: entities and documents declared",
+        a,
+        f.resigned(a, with_legal(Legal((trust, opco, bank), documents))),
+    )
+    bad(
+        "legal: the client wallets' holder is an operating company",
+        a,
+        f.resigned(
+            a,
+            with_legal(
+                Legal(
+                    (
+                        replace(trust, role="operating_company", lei=None, registration="1"),
+                        opco,
+                        bank,
+                    )
+                )
+            ),
+        ),
+        "legal-holders",
+    )
+    bad(
+        "legal: a wallet's holder is not a declared entity",
+        a,
+        f.resigned(a, with_legal(Legal((opco, bank)))),
+        "legal-holders",
+    )
+    bad_lei = with_legal(Legal((trust, opco, bank)))
+    entry = next(e for e in bad_lei["legal"]["entities"] if e["name"] == TRUST)
+    entry["lei"] = "5493001KJTIIGC8Y1R13"  # the right LEI's check digits are 12
+    bad("legal: an LEI with wrong check digits", a, f.resigned(a, bad_lei), "format")
+    return cases
+
+
 def code_cases() -> dict[str, Any]:
     cases = []
     for account in ("alice@example.com", "Zoë Ünïcødé", "日本-42", "x"):
@@ -1074,7 +1147,11 @@ def code_cases() -> dict[str, Any]:
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, doc in (("codes.json", code_cases()), ("proofs.json", {"cases": proof_cases()})):
+    for name, doc in (
+        ("codes.json", code_cases()),
+        ("proofs.json", {"cases": proof_cases()}),
+        ("legal.json", {"cases": legal_cases()}),
+    ):
         (out / name).write_text(
             json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
         )

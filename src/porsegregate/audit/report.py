@@ -45,6 +45,7 @@ CHECKS = (
     "history-epoch",
     "history-chain",
     "reserves-proofs",
+    "legal",
     "reserves-reread",
     "freshness",
     "dataroom-totals",
@@ -81,6 +82,8 @@ class AuditReport:
     clients_checked: int = 0
     seconds: float = 0.0
     rereads: list[ChainReading] = field(default_factory=list)
+    # audit --documents: each file of the folder and each hash-only document, and what it is.
+    documents: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[AuditCheck]:
@@ -111,6 +114,7 @@ class AuditReport:
             "failed": failed_ids,
             "checks": [{"id": c.id, "status": c.status, "detail": c.detail} for c in self.checks],
             "reread": [reading_json(r) for r in self.rereads],
+            "documents": self.documents,
             "summary": {
                 "checks": len(dict.fromkeys(c.id for c in self.checks)),
                 "failed": len(failed_ids),

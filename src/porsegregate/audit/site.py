@@ -25,10 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from .. import _crypto
-from ..errors import VerificationError
+from ..errors import InputError, VerificationError
 from ..protocol import layout
 from ..protocol.models import Attestation, Checkpoint, ConsistencyProof, LogEntry, Manifest
 from ..protocol.serialization import (
@@ -50,6 +50,7 @@ from .dataroom import DataRoom, check_dataroom
 from .report import AuditReport, Findings
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -71,8 +72,10 @@ class _Audit:
         state: ClientState | None,
         now: datetime | None,
         rpc_urls: Mapping[str, str] | None = None,
+        documents: Path | None = None,
     ) -> None:
         self.site = SiteReader(location)
+        self.documents = documents
         self.rpc_urls = dict(rpc_urls or {})
         self.report = AuditReport(site=location)
         self.findings = Findings()
@@ -190,6 +193,7 @@ class _Audit:
         self._witnesses(folders)
         self._history(root, folders, entries, finals)
         self._reserves_proofs(folders)
+        self._legal(folders, root)
         self._reread(root)
         self._freshness(root)
         self.report.clients_checked = check_dataroom(
@@ -749,6 +753,89 @@ class _Audit:
             "sums add up",
         )
 
+    def _legal(self, folders: list[_Folder], root: _Folder) -> None:
+        """legal-holders and legal-documents in every epoch's folder; with --documents, the
+        newest epoch's hash-only documents against the files the auditor was shown."""
+        checked = declared = 0
+        done: set[str] = set()
+        for folder in folders:
+            attestation, manifest = folder.attestation, folder.manifest
+            if attestation is None or manifest is None:
+                continue
+            checked += 1
+            declared += attestation.legal is not None
+            where = f"{folder.prefix or './'} (epoch {attestation.epoch_id})"
+            digest = _crypto.sha256_hex(folder.attestation_data)
+            if digest not in done:  # the same attestation at the root and in its home
+                done.add(digest)
+                self.findings.attempt(
+                    "legal", _inner(where, checks.check_legal_holders), attestation, checks.ignore
+                )
+            names = checks.legal_document_files(attestation)
+            files = {name: self.read(folder.prefix + name) for name in names}
+            self.findings.attempt(
+                "legal",
+                _inner(where, checks.check_legal_documents),
+                attestation,
+                manifest,
+                files,
+                checks.ignore,
+            )
+        detail = (
+            f"in all {checked} epoch folders every wallet's holder is a declared entity, no "
+            "client wallet is held by the operating company, and every published document "
+            "matches its signed sha256"
+            if declared
+            else checks.NO_LEGAL
+        )
+        if self.documents is not None and root.attestation is not None:
+            detail += "; " + self._private_documents(root.attestation, self.documents)
+        elif declared:
+            detail += "; hash-only documents not checked (no --documents DIR)"
+        self.findings.ok("legal", detail)
+
+    def _private_documents(self, attestation: Attestation, folder: Path) -> str:
+        """audit --documents: the newest attestation's hash-only documents against the files
+        in `folder` (legal-documents-private)."""
+        if not folder.is_dir():
+            raise InputError(f"--documents {folder}: no such folder")
+        hashes = {}
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            try:
+                hashes[path.relative_to(folder).as_posix()] = _crypto.sha256_hex(path.read_bytes())
+            except OSError as exc:
+                raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+        found = checks.match_private_documents(attestation, hashes)
+        for name, d in found.matched:
+            self.report.documents.append(
+                {"file": name, "sha256": d.sha256, "status": "matched", "title": d.title}
+            )
+        for d in found.missing:
+            self.report.documents.append(
+                {"file": None, "sha256": d.sha256, "status": "missing", "title": d.title}
+            )
+            self.findings.fail(
+                "legal",
+                f"legal-documents-private: no file in {folder} has the sha256 of the hash-only "
+                f"document {d.title!r} ({d.kind}, {d.date}, sha256 {d.sha256})",
+            )
+        for name in found.extra:
+            self.report.documents.append(
+                {"file": name, "sha256": hashes[name], "status": "no document", "title": None}
+            )
+        private = sum(
+            1 for d in (attestation.legal.documents if attestation.legal else ()) if d.file is None
+        )
+        text = (
+            f"--documents {folder}: {len(found.matched)} file(s) match a document of epoch "
+            f"{attestation.epoch_id}"
+            + "".join(f"; {name} is {d.title!r}" for name, d in found.matched)
+            + f"; {private - len(found.missing)} of {private} hash-only document(s) shown"
+        )
+        if found.extra:
+            text += f"; {len(found.extra)} file(s) match no document: {', '.join(found.extra)}"
+        return text
+
     def _reread(self, root: _Folder) -> None:
         """The newest epoch's chain balances read again from the auditor's nodes (--rpc)."""
         if not self.rpc_urls:
@@ -823,12 +910,27 @@ class _Audit:
         )
 
 
+def _inner(where: str, run: Callable[P, None]) -> Callable[P, None]:
+    """A shared check whose failure is one of audit check `legal`, its detail naming the
+    folder and the inner check."""
+
+    @functools.wraps(run)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            run(*args, **kwargs)
+        except VerificationError as exc:
+            raise VerificationError(exc.check, f"{where}: {exc.check}: {exc.detail}") from exc
+
+    return wrapped
+
+
 def audit_site(
     location: str,
     dataroom: DataRoom | None = None,
     state: ClientState | None = None,
     now: datetime | None = None,
     rpc_urls: Mapping[str, str] | None = None,
+    documents: Path | None = None,
 ) -> AuditReport:
     """Audit a published site (folder or http(s) URL) and, with the data room, its newest epoch.
 
@@ -840,5 +942,7 @@ def audit_site(
     Raises InputError (or ConfigError) when an input cannot be read at all: not a
     site, an unreadable CSV, a wrong passphrase. With `state`, the log must extend
     the remembered checkpoint, and the newest is remembered when everything holds.
+    With `documents` (a folder the custodian's data room showed), every hash-only document
+    of the newest attestation must be one of its files (legal-documents-private).
     """
-    return _Audit(location, dataroom, state, now, rpc_urls).run()
+    return _Audit(location, dataroom, state, now, rpc_urls, documents).run()

@@ -30,6 +30,23 @@ def shard_name(lookup_hex_prefix: str) -> str:
     return f"{PROOFS}/{lookup_hex_prefix or 'all'}.bin"
 
 
+# -- the arrangement's published documents (section 7, `legal`) --------------------------------
+
+KIB = 1024
+MIB = 1024 * KIB
+DOCUMENTS = "documents"
+MAX_DOCUMENT = 64 * MIB  # the largest document a verifier fetches
+DOCUMENT_FILE = re.compile(rf"{DOCUMENTS}/([0-9a-f]{{64}})((?:\.[a-z0-9]{{1,8}})?)")
+_DOCUMENT_EXT = re.compile(r"(?:\.[a-z0-9]{1,8})?")
+
+
+def document_name(sha256: str, ext: str) -> str:
+    """A published document's name: documents/<sha256><ext> (ext '' or like '.pdf')."""
+    if not _DOCUMENT_EXT.fullmatch(ext):
+        raise ValueError(f"a document's extension {ext!r} must be '' or '.' and 1-8 of [a-z0-9]")
+    return f"{DOCUMENTS}/{sha256}{ext}"
+
+
 # -- the transparency log (section 13) ---------------------------------------------------------
 
 LOG = "log"
@@ -154,8 +171,6 @@ def parse_time(text: str) -> datetime:
 
 # -- how large a verifier lets each file be (docs/protocol.md, "Fetching a site over HTTP") ----
 
-KIB = 1024
-MIB = 1024 * KIB
 
 # (what the file is, its path within a site's root or an epoch's home, the most bytes read).
 # First match wins. Each limit is far above what the protocol or a large site needs
@@ -180,6 +195,9 @@ FETCH_LIMITS: tuple[tuple[str, str, int], ...] = (
     ("the auditors' index", re.escape(AUDITORS_INDEX), 1 * MIB),
     ("an auditor's statement", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_STATEMENT)}", 1 * MIB),
     ("an auditor's document", rf"{AUDITORS}/[^/]+/{re.escape(AUDITOR_DOCUMENT)}", 1 * MIB),
+    # The arrangement's published documents (a scanned deed may be large); publish refuses
+    # a larger one (publish = false, or a smaller file).
+    ("a published document", rf"{DOCUMENTS}/[0-9a-f]{{64}}(?:\.[a-z0-9]{{1,8}})?", MAX_DOCUMENT),
     ("a page", r"[^/]+\.html", 64 * MIB),  # the reserves page lists every wallet
     ("a site asset", rf"{ASSETS}/.+", 4 * MIB),  # the verifier's script is ~120 KiB
 )

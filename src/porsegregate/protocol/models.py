@@ -172,6 +172,61 @@ class Witnesses:
     keys: tuple[Witness, ...] = ()
 
 
+# Legal segregation (docs/protocol.md section 7, `legal`): who holds client assets, in what
+# capacity, under which documents. A client_segregated or client_dedicated wallet is never
+# held by the custodian's own operating company.
+ROLES = (
+    "custodian",
+    "trustee",
+    "bankruptcy_remote_vehicle",
+    "sub_custodian",
+    "operating_company",
+    "nominee",
+    "other",
+)
+OPERATING_COMPANY = "operating_company"
+DOCUMENT_KINDS = (
+    "trust_deed",
+    "custody_agreement",
+    "legal_opinion",
+    "sub_custody_agreement",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A legal entity of the arrangement; at least one of lei and registration is set."""
+
+    name: str
+    role: str
+    jurisdiction: str
+    lei: str | None
+    registration: str | None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document of the arrangement: its SHA-256 is signed; `file` is its published copy
+    (documents/<sha256><ext>) or None when only the hash is published."""
+
+    title: str
+    kind: str
+    date: str
+    binds: tuple[str, ...]
+    sha256: str
+    file: str | None
+
+
+@dataclass(frozen=True)
+class Legal:
+    entities: tuple[Entity, ...]
+    documents: tuple[Document, ...] = ()
+
+    def entity(self, name: str) -> Entity | None:
+        return next((e for e in self.entities if e.name == name), None)
+
+
 @dataclass(frozen=True)
 class Attestation:
     format: str
@@ -188,6 +243,8 @@ class Attestation:
     next_due: str | None = None
     # The witnesses whose co-signatures a verifier requires on the log's checkpoint (T16).
     witnesses: Witnesses = field(default_factory=Witnesses)
+    # The legal entities and documents of the arrangement; None when none are declared.
+    legal: Legal | None = None
 
     def asset(self, code: str) -> AssetLiabilities | None:
         for a in self.assets:

@@ -37,6 +37,7 @@ from .layout import (
     is_time,
     sig,
 )
+from .legal import legal_to_dict, parse_legal
 from .models import (
     CATEGORIES,
     CHAIN_KINDS,
@@ -182,6 +183,8 @@ def attestation_to_dict(a: Attestation) -> dict[str, Any]:
     }
     if a.witnesses.keys:  # absent when the custodian names no witnesses (threshold 0)
         doc["witnesses"] = witnesses_to_dict(a.witnesses)
+    if a.legal is not None:  # absent when the custodian declares no legal entities
+        doc["legal"] = legal_to_dict(a.legal)
     return doc
 
 
@@ -525,6 +528,7 @@ def parse_attestation(data: bytes) -> Attestation:
         next_due=next_due,
         reserves=parse_reserves(_get(doc, "reserves", dict, "attestation"), tuple(assets)),
         witnesses=parse_witnesses(doc["witnesses"]) if "witnesses" in doc else Witnesses(),
+        legal=parse_legal(doc["legal"]) if "legal" in doc else None,
     )
 
 

@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import _crypto
 from ..errors import ConfigError, FormatError
 from ..protocol.amounts import MAX_DECIMALS
 from ..protocol.hashing import check_asset_code, text_problem
-from ..protocol.models import Asset, Custodian, Witnesses
+from ..protocol.layout import MAX_DOCUMENT, MIB, document_name
+from ..protocol.legal import (
+    MAX_DOCUMENTS,
+    MAX_ENTITIES,
+    MAX_NAME,
+    MAX_REGISTRATION,
+    date_problem,
+    jurisdiction_problem,
+    lei_problem,
+)
+from ..protocol.models import (
+    DOCUMENT_KINDS,
+    ROLES,
+    Asset,
+    Custodian,
+    Document,
+    Entity,
+    Legal,
+    Witnesses,
+)
 from ..protocol.witness import parse_witnesses
 
 CONFIG_NAME = "porsegregate.toml"
@@ -35,6 +56,10 @@ class Config:
     codes: Path
     interval_days: int = DEFAULT_INTERVAL_DAYS
     witnesses: Witnesses = field(default_factory=Witnesses)
+    # [[entities]] and [[documents]]: None when no entity is declared.
+    legal: Legal | None = None
+    # Each document's file (read when the config was loaded; its SHA-256 is the document's).
+    document_files: tuple[tuple[Document, Path], ...] = ()
 
     @property
     def workspace(self) -> Path:
@@ -108,6 +133,7 @@ def load_config(path: Path) -> Config:
 
     witnesses = _witnesses(table("witnesses"), path)
     base = path.parent
+    legal, document_files = _legal(doc, path)
 
     def file(key: str, default: str) -> Path:
         value = files.get(key, default)
@@ -133,6 +159,8 @@ def load_config(path: Path) -> Config:
         codes=file("codes", "private/client-codes.csv"),
         interval_days=interval,
         witnesses=witnesses,
+        legal=legal,
+        document_files=document_files,
     )
 
 
@@ -148,3 +176,136 @@ def _witnesses(table: dict[str, Any], path: Path) -> Witnesses:
         return parse_witnesses({"keys": keys, "threshold": table.get("threshold")})
     except FormatError as exc:
         raise ConfigError(f"{path}: [witnesses] {exc}") from exc
+
+
+_ENTITY_KEYS = ("name", "role", "jurisdiction", "lei", "registration")
+_DOCUMENT_KEYS = ("title", "kind", "date", "binds", "file", "publish")
+
+
+def _entries(doc: dict[str, Any], name: str, path: Path, most: int) -> list[dict[str, Any]]:
+    raw = doc.get(name, [])
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise ConfigError(f"{path}: [[{name}]] must be a list of tables")
+    if len(raw) > most:
+        raise ConfigError(f"{path}: at most {most} [[{name}]] entries")
+    return raw
+
+
+def _entry_text(
+    item: dict[str, Any], key: str, where: str, limit: int, optional: bool = False
+) -> str | None:
+    value = item.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string")
+    problem = text_problem(value, limit)
+    if problem:
+        raise ConfigError(f"{where}: {key} {problem}")
+    return value
+
+
+def _entity(item: dict[str, Any], i: int, path: Path) -> Entity:
+    where = f"{path}: [[entities]] entry {i}"
+    extra = sorted(set(item) - set(_ENTITY_KEYS))
+    if extra:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(extra)}")
+    name = _entry_text(item, "name", where, MAX_NAME)
+    assert name is not None
+    where = f"{where} ({name})"
+    role = item.get("role")
+    if role not in ROLES:
+        raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)} (got {role!r})")
+    jurisdiction = item.get("jurisdiction")
+    if not isinstance(jurisdiction, str) or jurisdiction_problem(jurisdiction):
+        raise ConfigError(f"{where}: {jurisdiction_problem(str(jurisdiction))}")
+    lei = item.get("lei")
+    if lei is not None:
+        problem = lei_problem(lei) if isinstance(lei, str) else "lei must be a string"
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+    registration = _entry_text(item, "registration", where, MAX_REGISTRATION, optional=True)
+    if lei is None and registration is None:
+        raise ConfigError(f"{where}: needs an lei or a registration number (or both)")
+    return Entity(name, str(role), jurisdiction, lei, registration)
+
+
+def _document(item: dict[str, Any], i: int, path: Path, names: set[str]) -> tuple[Document, Path]:
+    where = f"{path}: [[documents]] entry {i}"
+    extra = sorted(set(item) - set(_DOCUMENT_KEYS))
+    if extra:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(extra)}")
+    title = _entry_text(item, "title", where, MAX_NAME)
+    assert title is not None
+    where = f"{where} ({title})"
+    kind = item.get("kind")
+    if kind not in DOCUMENT_KINDS:
+        raise ConfigError(
+            f"{where}: kind must be one of {', '.join(DOCUMENT_KINDS)} (got {kind!r})"
+        )
+    day = item.get("date")
+    day = day.isoformat() if isinstance(day, date) and not isinstance(day, datetime) else day
+    if not isinstance(day, str) or date_problem(day):
+        raise ConfigError(f"{where}: {date_problem(str(day))}")
+    binds = item.get("binds")
+    if not isinstance(binds, list) or not binds or not all(isinstance(b, str) for b in binds):
+        raise ConfigError(f"{where}: binds must be a non-empty list of entity names")
+    for name in binds:
+        if name not in names:
+            raise ConfigError(f"{where}: binds {name!r}, which is not a declared [[entities]] name")
+    if len(set(binds)) != len(binds):
+        raise ConfigError(f"{where}: binds names an entity twice")
+    publish = item.get("publish", False)
+    if not isinstance(publish, bool):
+        raise ConfigError(f"{where}: publish must be true (the file is published) or false")
+    relative = item.get("file")
+    if not isinstance(relative, str) or not relative:
+        raise ConfigError(f"{where}: file must be the document's path, relative to {path.name}")
+    file = path.parent / relative
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read the file {file}: {exc.strerror}") from exc
+    if publish and len(data) > MAX_DOCUMENT:
+        raise ConfigError(
+            f"{where}: {file} is {len(data)} bytes; a published document is at most "
+            f"{MAX_DOCUMENT // MIB} MiB (what verifiers fetch): publish = false, or a smaller file"
+        )
+    sha = _crypto.sha256_hex(data)
+    ext = file.suffix.lower()
+    try:
+        published = document_name(sha, ext) if publish else None
+    except ValueError:
+        published = document_name(sha, "")
+    return Document(title, str(kind), day, tuple(sorted(binds)), sha, published), file
+
+
+def _legal(
+    doc: dict[str, Any], path: Path
+) -> tuple[Legal | None, tuple[tuple[Document, Path], ...]]:
+    """[[entities]] and [[documents]]: the attestation's `legal` member and each file."""
+    entities = [
+        _entity(item, i, path)
+        for i, item in enumerate(_entries(doc, "entities", path, MAX_ENTITIES), 1)
+    ]
+    raw_documents = _entries(doc, "documents", path, MAX_DOCUMENTS)
+    if not entities:
+        if raw_documents:
+            raise ConfigError(f"{path}: [[documents]] need the [[entities]] they bind")
+        return None, ()
+    names = [e.name for e in entities]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"{path}: [[entities]] {name!r} is declared twice")
+    files = [_document(item, i, path, set(names)) for i, item in enumerate(raw_documents, 1)]
+    seen: dict[str, str] = {}
+    for d, _ in files:
+        if d.sha256 in seen:
+            raise ConfigError(
+                f"{path}: [[documents]] {d.title!r} has the same file (sha256) as "
+                f"{seen[d.sha256]!r}"
+            )
+        seen[d.sha256] = d.title
+    files.sort(key=lambda x: (x[0].date, x[0].title))
+    legal = Legal(tuple(sorted(entities, key=lambda e: e.name)), tuple(d for d, _ in files))
+    return legal, tuple(files)

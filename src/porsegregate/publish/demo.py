@@ -21,10 +21,10 @@ from ..protocol.models import Witness, Witnesses
 from ..protocol.witness import cosignature_line, parse_note
 from .client_codes import read_client_codes
 from .config import CONFIG_NAME, Config, load_config
-from .demo_reserves import write_demo_reserves
+from .demo_reserves import BANK, OPCO, SPV, TRUST, write_demo_reserves
 from .keys import create_master_secret, create_signing_key, load_signing_key
 from .pipeline import PublishOptions, PublishResult, prepare_epoch, publish
-from .workspace import write_config
+from .workspace import toml_string, write_config
 
 DEMO_PASSPHRASE = b"porsegregate-demo-only"
 # (code, decimals, share of clients holding it, median balance in asset units)
@@ -123,18 +123,92 @@ def demo_cosign(site: Path, epoch: str, keys: list[tuple[str, _crypto.Ed25519Pri
             atomic_write(folder / relative, data)
 
 
+# The demo's legal entities: (name, role, jurisdiction, LEI, registration). The LEIs have
+# valid ISO 7064 check digits, but belong to no real company.
+DEMO_ENTITIES = (
+    (TRUST, "trustee", "GB", "549300DEMOTRUST00008", None),
+    (SPV, "bankruptcy_remote_vehicle", "JE", None, "JE-123456"),
+    (OPCO, "operating_company", "GB", "549300DEMOOPCO000130", "00000001"),
+    (BANK, "sub_custodian", "GB", "213800EXAMPLEBANK159", None),
+)
+# (file name, title, kind, date, binds, published): one published, two by hash only.
+DEMO_DOCUMENTS = (
+    (
+        "trust-deed.txt",
+        "Declaration of trust over client assets",
+        "trust_deed",
+        "2026-01-15",
+        (OPCO, TRUST),
+        True,
+    ),
+    (
+        "sub-custody-agreement.txt",
+        "Sub-custody agreement with Example Bank plc",
+        "sub_custody_agreement",
+        "2026-02-01",
+        (OPCO, BANK),
+        False,
+    ),
+    (
+        "legal-opinion.txt",
+        "Legal opinion on the bankruptcy-remoteness of Demo Client Assets SPV Ltd",
+        "legal_opinion",
+        "2026-03-10",
+        (SPV, OPCO),
+        False,
+    ),
+)
+DEMO_DOCUMENTS_DIR = "documents"
+
+
+def _demo_documents(workspace: Path) -> None:
+    """The demo's documents: small text files standing in for the signed originals."""
+    for name, title, kind, day, binds, _ in DEMO_DOCUMENTS:
+        text = (
+            f"{title}\n\nA fictional {kind.replace('_', ' ')} of the porsegregate demo, dated "
+            f"{day}, between {' and '.join(binds)}.\nIt binds no one; it shows how a "
+            "document's SHA-256 is signed in every attestation.\n"
+        )
+        path = workspace / DEMO_DOCUMENTS_DIR / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic_write(path, text.encode())
+
+
+def demo_legal_toml() -> str:
+    """The demo's [[entities]] and [[documents]] tables."""
+    out = []
+    for name, role, jurisdiction, lei, registration in DEMO_ENTITIES:
+        out.append(
+            f"\n[[entities]]\nname = {toml_string(name)}\nrole = {toml_string(role)}\n"
+            f"jurisdiction = {toml_string(jurisdiction)}\n"
+            + (f"lei = {toml_string(lei)}\n" if lei else "")
+            + (f"registration = {toml_string(registration)}\n" if registration else "")
+        )
+    for file, title, kind, day, binds, published in DEMO_DOCUMENTS:
+        out.append(
+            f"\n[[documents]]\ntitle = {toml_string(title)}\nkind = {toml_string(kind)}\n"
+            f"date = {day}\nbinds = [{', '.join(toml_string(b) for b in binds)}]\n"
+            f"file = {toml_string(DEMO_DOCUMENTS_DIR + '/' + file)}\n"
+            f"publish = {'true' if published else 'false'}\n"
+        )
+    return "".join(out)
+
+
 def _demo_config(config_path: Path, witnesses: Witnesses) -> Config:
+    _demo_documents(config_path.parent)
     config = load_config(config_path) if config_path.exists() else None
-    if config is None or config.witnesses != witnesses:
+    if config is None or config.witnesses != witnesses or config.legal is None:
         write_config(
             config_path,
             "Demo Custody Ltd",
             "Demo Custody Ltd (a fictional company for this demonstration)",
-            "Client assets are held by Demo Custody Trustees Ltd, a bankruptcy-remote trust "
-            "company, in wallets that hold only client assets; the custodian's own assets are "
+            "Client assets are held on trust by Demo Custody Trustees Ltd and by Demo Client "
+            "Assets SPV Ltd, a bankruptcy-remote vehicle, in wallets that hold only client "
+            "assets; the custodian's own assets are "
             "held in separate wallets.",
             tuple((c, d) for c, d, _, _ in DEMO_ASSETS),
             witnesses,
+            demo_legal_toml(),
         )
         config = load_config(config_path)
     return config

@@ -45,9 +45,11 @@ class _Planned:
     evidence: str | None = None
 
 
-TRUST = "Demo Custody Trustees Ltd (client asset trust)"
-OPCO = "Demo Custody Ltd (operating company, own funds)"
-BANK = "Example Bank plc (sub-custodian)"
+# Every holder is one of the demo's declared [[entities]] (demo.py DEMO_ENTITIES).
+TRUST = "Demo Custody Trustees Ltd"
+SPV = "Demo Client Assets SPV Ltd"
+OPCO = "Demo Custody Ltd"
+BANK = "Example Bank plc"
 
 PLAN = (
     _Planned(
@@ -64,7 +66,7 @@ PLAN = (
         "btc-cold-2",
         "p2pkh",
         "client_segregated",
-        TRUST,
+        SPV,
         "BTC cold storage 2",
         {"BTC": (42, 100)},
     ),
@@ -104,7 +106,7 @@ PLAN = (
         "sol-omnibus",
         "ed25519",
         "client_segregated",
-        TRUST,
+        SPV,
         "SOL cold storage",
         {"SOL": (101, 100)},
     ),

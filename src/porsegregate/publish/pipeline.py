@@ -32,6 +32,7 @@ from ..protocol.bundle import encode_shard
 from ..protocol.codes import client_secret
 from ..protocol.control import EpochContext
 from ..protocol.hashing import PROTOCOL_VERSION, check_epoch_id, epoch_keys
+from ..protocol.legal import holder_problem
 from ..protocol.models import Attestation, Manifest
 from ..protocol.serialization import (
     attestation_bytes,
@@ -283,7 +284,7 @@ def assess_reserves(
     if declaration is None:
         declaration = ReservesDeclaration(prepared.config.reserves, (), ())
     readers = make_readers(dict(rpc_urls or {}), declaration.chains)
-    return assess(
+    assessment = assess(
         declaration,
         prepared.context,
         prepared.liabilities,
@@ -292,6 +293,45 @@ def assess_reserves(
         snapshot_time,
         max_block_skew,
     )
+    assessment.errors.extend(holder_problems(prepared.config, declaration))
+    return assessment
+
+
+def holder_problems(config: Config, declaration: ReservesDeclaration) -> list[str]:
+    """With [[entities]] declared, each wallet's holder is one of them, and a client wallet's
+    is never the operating company (check legal-holders, on the publisher's side)."""
+    if config.legal is None:
+        return []
+    problems = []
+    for w in declaration.wallets:
+        problem = holder_problem(config.legal, w.category, w.holder)
+        if problem and config.legal.entity(w.holder) is None:
+            declared = ", ".join(e.name for e in config.legal.entities)
+            problem += f" of {config.path} (declared: {declared})"
+        if problem:
+            problems.append(f"{w.where} ({w.chain} {w.address}, {w.category}): {problem}")
+    return problems
+
+
+def _document_bytes(config: Config) -> dict[str, bytes]:
+    """The published documents, {published name: bytes}, read again: the file must still be
+    the one whose SHA-256 the config loaded."""
+    out = {}
+    for document, path in config.document_files:
+        if document.file is None:
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{config.path}: document {document.title!r}: cannot read {path}: {exc.strerror}"
+            ) from exc
+        if _crypto.sha256_hex(data) != document.sha256:
+            raise ConfigError(
+                f"{config.path}: document {document.title!r}: {path} changed while publishing"
+            )
+        out[document.file] = data
+    return out
 
 
 def publish(
@@ -356,9 +396,14 @@ def _build(
         reserves=assessment.reserves,
         next_due=next_due,
         witnesses=config.witnesses,
+        legal=config.legal,
     )
     return _BuiltEpoch(
-        prepared.proofs, attestation, attestation_bytes(attestation), prepared.signing_key
+        prepared.proofs,
+        attestation,
+        attestation_bytes(attestation),
+        prepared.signing_key,
+        _document_bytes(config),
     )
 
 
@@ -399,6 +444,8 @@ class _BuiltEpoch:
     attestation: Attestation
     attestation_bytes: bytes
     signing_key: _crypto.Ed25519PrivateKey
+    # The published documents of the arrangement: {documents/<sha256><ext>: bytes}.
+    documents: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def epoch(self) -> str:
@@ -491,6 +538,8 @@ def _write_site(
             site, staging.folder, destination.current_epoch, destination.replace, built.epoch
         )
         shard_count = _stage_shards(staging, built.proofs, progress)
+        for relative, data in sorted(built.documents.items()):
+            staging.put(relative, data)
         shared = dict(staging.files)  # all but the pages: the same bytes at the root and home
         points = history(staged_log)
 

@@ -35,6 +35,7 @@ from ..protocol import layout
 from ..protocol.amounts import format_decimal
 from ..protocol.coverage import percent
 from ..protocol.hashing import PROTOCOL_VERSION
+from ..protocol.legal import holder_shares, legal_changes, role_words
 from ..protocol.models import Attestation
 from ..protocol.serialization import liabilities_sha256
 from .history import HistoryPoint
@@ -362,6 +363,72 @@ def _wallet_groups(
     return groups
 
 
+@dataclass(frozen=True)
+class EntityRow:
+    name: str
+    role: str
+    jurisdiction: str
+    lei: str | None
+    registration: str | None
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    title: str
+    kind: str
+    date: str
+    binds: tuple[str, ...]
+    sha256: str
+    file: str | None  # the published copy's path, relative to the page; None: hash only
+
+
+@dataclass(frozen=True)
+class HolderShare:
+    name: str
+    role: str | None
+    amount: str
+    percent: str | None
+
+
+def _legal(
+    attestation: Attestation,
+) -> tuple[list[EntityRow], list[DocumentRow], list[tuple[str, list[HolderShare]]]]:
+    """Who holds client assets: the entities, the documents, and for each asset the holders
+    of its client_segregated and client_dedicated wallets with their share (rounded down)."""
+    legal = attestation.legal
+    if legal is None:
+        return [], [], []
+    entities = [
+        EntityRow(e.name, role_words(e.role), e.jurisdiction, e.lei, e.registration)
+        for e in legal.entities
+    ]
+    documents = [
+        DocumentRow(d.title, role_words(d.kind), d.date, d.binds, d.sha256, d.file)
+        for d in legal.documents
+    ]
+    holders = []
+    for asset in attestation.assets:
+        shares = holder_shares(attestation.reserves.wallets, asset.code)
+        if shares:
+            holders.append(
+                (
+                    asset.code,
+                    [
+                        HolderShare(
+                            name,
+                            role_words(entity.role)
+                            if (entity := legal.entity(name)) is not None
+                            else None,
+                            format_decimal(amount, asset.decimals),
+                            share,
+                        )
+                        for name, amount, share in shares
+                    ],
+                )
+            )
+    return entities, documents, holders
+
+
 def _chain_rows(attestation: Attestation) -> list[ChainRow]:
     return [
         ChainRow(
@@ -399,6 +466,8 @@ class HistoryRow:
     latest: bool
     shortfall: bool
     log_index: int
+    # What changed in the legal arrangement since the epoch before (None for the first).
+    legal_changes: list[str] | None = None
 
 
 def _history_rows(points: Sequence[HistoryPoint], root_prefix: str) -> list[HistoryRow]:
@@ -414,9 +483,20 @@ def _history_rows(points: Sequence[HistoryPoint], root_prefix: str) -> list[Hist
             latest=p.latest,
             shortfall=p.attestation.reserves.shortfall,
             log_index=p.index,
+            legal_changes=None if i == 0 else _epoch_changes(points[i - 1].attestation, p),
         )
-        for p in reversed(points)
+        for i, p in reversed(list(enumerate(points)))
     ]
+
+
+def _epoch_changes(previous: Attestation, point: HistoryPoint) -> list[str]:
+    a = point.attestation
+    if previous.legal is None and a.legal is None:
+        return []
+    codes = [x.code for x in a.assets]
+    return legal_changes(
+        previous.legal, previous.reserves.wallets, a.legal, a.reserves.wallets, codes, False
+    )
 
 
 # History charts: small multiples, one panel per asset, epochs left to right.
@@ -546,6 +626,7 @@ def render_site(
 
     rows = _asset_rows(attestation)
     coverage = _coverage_rows(attestation)
+    legal_entities, legal_documents, legal_holders = _legal(attestation)
     panels = _history_panels(history)
     context: dict[str, object] = {
         "coverage": coverage,
@@ -554,6 +635,9 @@ def render_site(
         "shortfall": attestation.reserves.shortfall,
         "short_assets": [c for c in coverage if not c.covered],
         "wallet_groups": _wallet_groups(attestation),
+        "legal_entities": legal_entities,
+        "legal_documents": legal_documents,
+        "legal_holders": legal_holders,
         "chains": _chain_rows(attestation),
         "wallet_count": len(attestation.reserves.wallets),
         "history": _history_rows(history, root_prefix),

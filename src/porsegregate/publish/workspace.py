@@ -49,6 +49,36 @@ interval_days = 31
 # [witnesses]
 # threshold = 2
 # keys = ["witness.example/w1+1a2b3c4d+BASE64...", "auditor.example/w+5e6f7a8b+BASE64..."]
+
+# Who holds client assets (README: "Legal entities and documents"). Once any entity is
+# declared, every wallet's holder in the reserves file must be one of these names, and a
+# client_segregated or client_dedicated wallet is never held by the operating_company.
+# role: custodian, trustee, bankruptcy_remote_vehicle, sub_custodian, operating_company,
+# nominee or other; jurisdiction: ISO 3166-1 alpha-2 (GB, US-DE); an LEI (ISO 17442, its
+# check digits are checked) or a registration number, or both.
+# [[entities]]
+# name = "Example Client Trustees Ltd"
+# role = "trustee"
+# jurisdiction = "GB"
+# lei = "5493001KJTIIGC8Y1R12"
+#
+# [[entities]]
+# name = "Example Custody Ltd"
+# role = "operating_company"
+# jurisdiction = "GB"
+# registration = "00000000"
+#
+# The arrangement's documents: the SHA-256 of each file is signed in every attestation;
+# publish = true puts the file itself on the site, false only its hash (show the file to
+# auditors, who check it with `porsegregate audit SITE --documents DIR`).
+# kind: trust_deed, custody_agreement, legal_opinion, sub_custody_agreement or other.
+# [[documents]]
+# title = "Declaration of trust over client assets"
+# kind = "trust_deed"
+# date = 2026-01-15
+# binds = ["Example Client Trustees Ltd", "Example Custody Ltd"]
+# file = "documents/trust-deed.pdf"
+# publish = true
 """
 
 SAMPLE_ASSETS = (("BTC", 8), ("ETH", 18), ("USDT", 6))
@@ -66,7 +96,7 @@ dave,BTC,0
 GITIGNORE = "# Never commit or publish these.\nsecrets/\nprivate/\nkeys/*.key.pem\n"
 
 
-def _toml_string(text: str) -> str:
+def toml_string(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
@@ -78,17 +108,20 @@ def write_config(
     arrangement: str,
     assets: tuple[tuple[str, int], ...] = SAMPLE_ASSETS,
     witnesses: Witnesses | None = None,
+    extra: str = "",
 ) -> None:
+    """The config file; `extra` is TOML appended after it (the demo's [[entities]])."""
     blocks = "".join(f'[[assets]]\ncode = "{c}"\ndecimals = {d}\n\n' for c, d in assets)
     text = CONFIG_TEMPLATE.format(
-        name=_toml_string(name),
-        legal_entity=_toml_string(legal_entity),
-        arrangement=_toml_string(arrangement),
+        name=toml_string(name),
+        legal_entity=toml_string(legal_entity),
+        arrangement=toml_string(arrangement),
         assets=blocks,
     )
     if witnesses is not None and witnesses.keys:
-        keys = ", ".join(_toml_string(vkey(w)) for w in witnesses.keys)
+        keys = ", ".join(toml_string(vkey(w)) for w in witnesses.keys)
         text += f"\n[witnesses]\nthreshold = {witnesses.threshold}\nkeys = [{keys}]\n"
+    text += extra
     atomic_write(path, text.encode())
 
 

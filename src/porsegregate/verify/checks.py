@@ -15,7 +15,7 @@ balance (T4).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -56,11 +56,13 @@ from ..protocol.hashing import (
     leaf_hash,
 )
 from ..protocol.layout import TIME_FORMAT, parse_time, witness_cosignature_name
+from ..protocol.legal import legal_changes, wallet_holder_problems
 from ..protocol.models import (
     CLIENT_CATEGORIES,
     Attestation,
     Checkpoint,
     ConsistencyProof,
+    Document,
     InclusionProof,
     LogEntry,
     Manifest,
@@ -575,6 +577,116 @@ def check_reserves(attestation: Attestation, fingerprint: str, record: Record) -
         "reserves-coverage",
         "the signed coverage figures add up from the listed wallets",
     )
+
+
+# -- legal segregation (section 12) --------------------------------------------------------------
+
+NO_LEGAL = "the attestation declares no legal entities"
+
+
+def check_legal_holders(attestation: Attestation, record: Record) -> None:
+    """Every wallet's holder is a declared entity, and no client_segregated or
+    client_dedicated wallet is held by the custodian's operating company (legal-holders)."""
+    legal = attestation.legal
+    if legal is None:
+        _passed(record, "legal-holders", NO_LEGAL)
+        return
+    problems = wallet_holder_problems(legal, attestation.reserves.wallets)
+    if problems:
+        raise VerificationError("legal-holders", "; ".join(problems))
+    _passed(
+        record,
+        "legal-holders",
+        f"every wallet's holder is one of the {len(legal.entities)} declared entities, and no "
+        "client wallet is held by the operating company",
+    )
+
+
+def legal_document_files(attestation: Attestation) -> list[str]:
+    """The published documents' names, which the driver reads for check_legal_documents."""
+    legal = attestation.legal
+    return [d.file for d in legal.documents if d.file is not None] if legal else []
+
+
+def check_legal_documents(
+    attestation: Attestation,
+    manifest: Manifest,
+    files: Mapping[str, bytes | None],
+    record: Record,
+) -> None:
+    """Each published document's bytes (`files`: by name, None when missing) have the SHA-256
+    the attestation signs, and the signed manifest lists it with that hash (legal-documents)."""
+    legal = attestation.legal
+    if legal is None:
+        _passed(record, "legal-documents", NO_LEGAL)
+        return
+    published = 0
+    for d in legal.documents:
+        if d.file is None:
+            continue
+        data = files.get(d.file)
+        if data is None:
+            raise VerificationError(
+                "legal-documents", f"{d.file} ({d.title}) is missing from the site"
+            )
+        if _crypto.sha256_hex(data) != d.sha256:
+            raise VerificationError(
+                "legal-documents",
+                f"{d.file} ({d.title}): its bytes do not match the sha256 the attestation signs",
+            )
+        if manifest.files.get(d.file) != d.sha256:
+            raise VerificationError(
+                "legal-documents",
+                f"{d.file} ({d.title}) is not listed in the signed manifest with its sha256",
+            )
+        published += 1
+    _passed(
+        record,
+        "legal-documents",
+        f"{published} published document(s) match their signed sha256; "
+        f"{len(legal.documents) - published} more are published by hash only",
+    )
+
+
+def legal_warnings(
+    attestation: Attestation, previous: Attestation | None, assets: Sequence[str]
+) -> list[str]:
+    """The changes in the legal arrangement since the previous epoch's attestation, for the
+    client's `assets` (warnings, not failed checks)."""
+    if previous is None or (previous.legal is None and attestation.legal is None):
+        return []
+    return legal_changes(
+        previous.legal,
+        previous.reserves.wallets,
+        attestation.legal,
+        attestation.reserves.wallets,
+        assets,
+    )
+
+
+@dataclass(frozen=True)
+class PrivateDocuments:
+    """The hash-only documents against the files an auditor was shown (audit --documents)."""
+
+    matched: tuple[tuple[str, Document], ...]  # (file, the document it is)
+    missing: tuple[Document, ...]  # hash-only documents no file matches
+    extra: tuple[str, ...]  # files that are no document of the attestation
+
+
+def match_private_documents(
+    attestation: Attestation, hashes: Mapping[str, str]
+) -> PrivateDocuments:
+    """`hashes`: {file name: its SHA-256 hex}. Every file whose SHA-256 is a document's
+    matches it; a hash-only document no file matches is missing; other files are extra."""
+    documents = attestation.legal.documents if attestation.legal else ()
+    by_hash = {d.sha256: d for d in documents}
+    matched = tuple(
+        (name, by_hash[digest]) for name, digest in sorted(hashes.items()) if digest in by_hash
+    )
+    seen = set(hashes.values())
+    missing = tuple(d for d in documents if d.file is None and d.sha256 not in seen)
+    extra = tuple(name for name, digest in sorted(hashes.items()) if digest not in by_hash)
+    return PrivateDocuments(matched, missing, extra)
 
 
 def check_distinct(reserves: Reserves, record: Record) -> None:

@@ -16,12 +16,13 @@ from typing import Any
 
 from .. import _crypto
 from ..chains import ChainReading
-from ..errors import InputError, VerificationError
+from ..errors import FormatError, InputError, VerificationError
 from ..protocol import layout
 from ..protocol.hashing import epoch_keys
 from ..protocol.models import Attestation, Checkpoint, Manifest, ProofFile
 from ..protocol.serialization import (
     checkpoint_summary,
+    parse_attestation,
     parse_consistency,
     parse_inclusion,
     parse_manifest,
@@ -172,10 +173,22 @@ def _attestation(
 
 
 def _reserves(
-    report: Report, attestation: Attestation, rpc_urls: Mapping[str, str] | None = None
+    report: Report,
+    attestation: Attestation,
+    rpc_urls: Mapping[str, str] | None = None,
+    site: tuple[SiteReader, Manifest] | None = None,
 ) -> None:
+    """The reserves checks, then the legal ones right after reserves-coverage: legal-holders,
+    and on a site (`site`: its reader and signed manifest) legal-documents; a proof file
+    carries no documents."""
     report.shortfall = attestation.reserves.shortfall
-    checks.check_reserves(attestation, report.key_fingerprint or "", report.checks.append)
+    record = report.checks.append
+    checks.check_reserves(attestation, report.key_fingerprint or "", record)
+    checks.check_legal_holders(attestation, record)
+    if site is not None:
+        reader, manifest = site
+        files = {name: reader.read(name) for name in checks.legal_document_files(attestation)}
+        checks.check_legal_documents(attestation, manifest, files, record)
     if rpc_urls:
         report.rereads = reread(attestation, rpc_urls)
         checks.check_reread(attestation, report.rereads, report.checks.append)
@@ -465,6 +478,55 @@ def _freshness(
         )
 
 
+def previous_attestation(
+    site: SiteReader, manifest: Manifest, attestation: Attestation, checkpoint: Checkpoint
+) -> Attestation | None:
+    """The previous epoch's attestation: the one this attestation chains to, in the log as
+    log/attestations/<n-2>.json (or earlier, when an epoch was republished), listed in the
+    manifest; None when the log has one entry. InputError says why it cannot be read."""
+    chained = attestation.previous_attestation_sha256
+    if checkpoint.size < 2 or chained is None:
+        return None
+    index = next(
+        (
+            i
+            for i in range(checkpoint.size - 2, -1, -1)
+            if manifest.files.get(layout.logged_attestation_name(i)) == chained
+        ),
+        checkpoint.size - 2,
+    )
+    relative = layout.logged_attestation_name(index)
+    data = site.read(relative)
+    if data is None or manifest.files.get(relative) != chained:
+        raise InputError(
+            f"{relative}, the attestation this one chains to, is missing from the site or "
+            "from its signed manifest"
+        )
+    if _crypto.sha256_hex(data) != chained:
+        raise InputError(f"{relative} does not match the signed manifest")
+    try:
+        return parse_attestation(data)
+    except FormatError as exc:
+        raise InputError(f"{relative}: {exc}") from exc
+
+
+def _legal_changes(
+    report: Report,
+    site: SiteReader,
+    manifest: Manifest,
+    attestation: Attestation,
+    checkpoint: Checkpoint,
+) -> None:
+    """Warn of every change of the legal arrangement since the previous epoch (section 12)."""
+    try:
+        previous = previous_attestation(site, manifest, attestation, checkpoint)
+    except InputError as exc:
+        report.warnings.append(f"legal changes not compared with the previous epoch: {exc}")
+        return
+    assets = [b.asset for b in report.balances]
+    report.warnings.extend(checks.legal_warnings(attestation, previous, assets))
+
+
 def _auditors(report: Report, site: SiteReader, attestation_data: bytes) -> None:
     """Auditors' co-signatures of this attestation (section 14): every listed one must verify.
 
@@ -530,7 +592,7 @@ def verify_site(
         checkpoint, log_files = _log(report, site, manifest, key, attestation_data, state)
         log_files.update(_site_witnesses(report, site, manifest, key, attestation, checkpoint))
         _freshness(report, attestation, now)
-        _reserves(report, attestation, rpc_urls)
+        _reserves(report, attestation, rpc_urls, (site, manifest))
         keys = epoch_keys(secret, attestation.epoch_id)
         shard_path = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
         expected = manifest.files.get(shard_path)
@@ -542,6 +604,7 @@ def verify_site(
             attestation_data, signature, public_pem, keys.lookup, entry or b"", log_files
         )
         _client_proof(report, attestation, secret, account_id, proof, entry)
+        _legal_changes(report, site, manifest, attestation, checkpoint)
         if state is not None and not layout.is_epoch_home(location):
             state.remember(checkpoint)
     except VerificationError as exc:
