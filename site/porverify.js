@@ -658,6 +658,7 @@ export function parseAttestation(bytes) {
     nextDue,
     reserves: parseReserves(get(doc, "reserves", "dict", "attestation"), assets),
     witnesses: parseWitnesses(isObject(doc) ? doc.witnesses : undefined),
+    legal: parseLegal(isObject(doc) ? doc.legal : undefined),
   };
 }
 
@@ -955,6 +956,178 @@ export function parseReserves(doc, assets) {
     throw new FormatError("reserves.shortfall does not match the coverage rows");
   }
   return { chains, wallets, coverage, shortfall };
+}
+
+// ---------------------------------------------------------------- legal entities and documents (attestation section)
+
+// The legal side of segregation (the optional `legal` member): who holds client assets, in what
+// capacity, under which documents. Absent means none declared (one spelling: never null).
+export const ROLES = [
+  "custodian",
+  "trustee",
+  "bankruptcy_remote_vehicle",
+  "sub_custodian",
+  "operating_company",
+  "nominee",
+  "other",
+];
+export const DOCUMENT_KINDS = ["trust_deed", "custody_agreement", "legal_opinion", "sub_custody_agreement", "other"];
+// The custodian's own operating company: never the protective holder of client assets.
+const OPERATING_COMPANY = "operating_company";
+const MAX_ENTITIES = 100;
+const MAX_DOCUMENTS = 100;
+const MAX_REGISTRATION = 100;
+const JURISDICTION_RE = /^[A-Z]{2}(-[A-Z0-9]{1,3})?$/;
+const LEI_RE = /^[0-9A-Z]{18}[0-9]{2}$/;
+const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
+const DOCUMENT_DIR = "documents/";
+const DOCUMENT_EXT_RE = /^(\.[a-z0-9]{1,8})?$/;
+const ENTITY_MEMBERS = ["jurisdiction", "lei", "name", "registration", "role"];
+const DOCUMENT_MEMBERS = ["binds", "date", "file", "kind", "sha256", "title"];
+
+/** Why `lei` is not an ISO 17442 LEI (20 characters, ISO 7064 MOD 97-10 check digits), or null. */
+export function leiProblem(lei) {
+  if (typeof lei !== "string" || !LEI_RE.test(lei)) {
+    return "must be 20 characters 0-9 or A-Z, the last two digits (ISO 17442)";
+  }
+  // The 20 characters as one decimal number (A=10 ... Z=35), mod 97, digit by digit.
+  let remainder = 0;
+  for (const ch of lei) {
+    const value = parseInt(ch, 36);
+    remainder = (remainder * (value < 10 ? 10 : 100) + value) % 97;
+  }
+  return remainder === 1 ? null : "its check digits are wrong (ISO 7064 MOD 97-10): a mistyped LEI";
+}
+
+/** Is `text` a date YYYY-MM-DD that exists in the proleptic Gregorian calendar (year 1 to 9999)? */
+export function isCalendarDate(text) {
+  const m = typeof text === "string" ? DATE_RE.exec(text) : null;
+  if (m === null) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return day <= days;
+}
+
+function oneOf(obj, key, values, where) {
+  const value = get(obj, key, "string", where);
+  if (!values.includes(value)) {
+    throw new FormatError(`${where}.${key} ${JSON.stringify(value)} is not one of ${values.join(", ")}`);
+  }
+  return value;
+}
+
+function textOrNull(obj, key, limit, where) {
+  const value = optStr(obj, key, where);
+  if (value === null) return null;
+  const problem = textProblem(value, limit);
+  if (problem) throw new FormatError(`${where}.${key}: ${problem}`);
+  return value;
+}
+
+function exactMembers(obj, keys, where) {
+  if (!isObject(obj)) throw new FormatError(`${where} must be an object`);
+  only(obj, keys, where);
+  for (const key of keys) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) throw new FormatError(`${where}.${key} is missing`);
+  }
+}
+
+function parseEntity(item, where) {
+  exactMembers(item, ENTITY_MEMBERS, where);
+  const name = get(item, "name", "string", where);
+  const nameProblem = textProblem(name);
+  if (nameProblem) throw new FormatError(`${where}.name: ${nameProblem}`);
+  const role = oneOf(item, "role", ROLES, where);
+  const jurisdiction = get(item, "jurisdiction", "string", where);
+  if (!JURISDICTION_RE.test(jurisdiction)) {
+    throw new FormatError(
+      `${where}.jurisdiction ${JSON.stringify(jurisdiction)} is not an ISO 3166-1 alpha-2 code ` +
+        "(optionally -subdivision, as GB or US-DE)",
+    );
+  }
+  const lei = optStr(item, "lei", where);
+  if (lei !== null) {
+    const problem = leiProblem(lei);
+    if (problem) throw new FormatError(`${where}.lei ${JSON.stringify(lei)}: ${problem}`);
+  }
+  const registration = textOrNull(item, "registration", MAX_REGISTRATION, where);
+  if (lei === null && registration === null) {
+    throw new FormatError(`${where}: an entity needs an lei or a registration (or both)`);
+  }
+  return { name, role, jurisdiction, lei, registration };
+}
+
+function parseDocument(item, where, declared) {
+  exactMembers(item, DOCUMENT_MEMBERS, where);
+  const title = get(item, "title", "string", where);
+  const titleProblem = textProblem(title);
+  if (titleProblem) throw new FormatError(`${where}.title: ${titleProblem}`);
+  const kind = oneOf(item, "kind", DOCUMENT_KINDS, where);
+  const date = get(item, "date", "string", where);
+  if (!isCalendarDate(date)) {
+    throw new FormatError(`${where}.date ${JSON.stringify(date)} is not a calendar date YYYY-MM-DD`);
+  }
+  const binds = get(item, "binds", "list", where);
+  if (binds.length === 0) throw new FormatError(`${where}.binds must name at least one entity`);
+  binds.forEach((name, k) => {
+    if (typeof name !== "string") throw new FormatError(`${where}.binds[${k}] must be a string`);
+    if (!declared.has(name)) {
+      throw new FormatError(`${where}.binds[${k}] ${JSON.stringify(name)} is not a declared entity`);
+    }
+    if (k > 0 && compareText(binds[k - 1], name) >= 0) {
+      throw new FormatError(`${where}.binds must be sorted by name without duplicates`);
+    }
+  });
+  const sha = get(item, "sha256", "string", where);
+  if (!HEX64.test(sha)) throw new FormatError(`${where}.sha256 must be 64 lowercase hex digits`);
+  const file = optStr(item, "file", where);
+  if (file !== null && !(file.startsWith(`${DOCUMENT_DIR}${sha}`) && DOCUMENT_EXT_RE.test(file.slice(DOCUMENT_DIR.length + 64)))) {
+    throw new FormatError(
+      `${where}.file ${JSON.stringify(file)} must be null or documents/<its sha256><extension> ` +
+        "(an extension is a dot and 1 to 8 of a-z 0-9)",
+    );
+  }
+  return { title, kind, date, binds: [...binds], sha256: sha, file };
+}
+
+/**
+ * The attestation's optional `legal` member (docs/protocol.md): {entities, documents}, or null
+ * when it is absent. `doc` is the member's value, undefined when absent.
+ */
+export function parseLegal(doc) {
+  if (doc === undefined) return null;
+  exactMembers(doc, ["documents", "entities"], "legal");
+  const list = get(doc, "entities", "list", "legal");
+  if (list.length < 1 || list.length > MAX_ENTITIES) {
+    throw new FormatError(`legal.entities must list 1 to ${MAX_ENTITIES} entities`);
+  }
+  const entities = list.map((item, i) => parseEntity(item, `legal.entities[${i}]`));
+  for (let i = 1; i < entities.length; i++) {
+    const order = compareText(entities[i - 1].name, entities[i].name);
+    if (order === 0) {
+      throw new FormatError(`legal.entities[${i}].name ${JSON.stringify(entities[i].name)} is declared twice`);
+    }
+    if (order > 0) {
+      throw new FormatError(`legal.entities must be sorted by name (code point order): entities[${i}] is out of place`);
+    }
+  }
+  const declared = new Set(entities.map((e) => e.name));
+  const docs = get(doc, "documents", "list", "legal");
+  if (docs.length > MAX_DOCUMENTS) throw new FormatError(`legal.documents must list at most ${MAX_DOCUMENTS} documents`);
+  const documents = docs.map((item, i) => parseDocument(item, `legal.documents[${i}]`, declared));
+  const first = new Map();
+  documents.forEach((d, i) => {
+    if (i > 0 && compareTuples([documents[i - 1].date, documents[i - 1].title], [d.date, d.title]) > 0) {
+      throw new FormatError(`legal.documents must be sorted by date, then title: documents[${i}] is out of place`);
+    }
+    if (first.has(d.sha256)) {
+      throw new FormatError(`legal.documents[${i}].sha256 is the sha256 of legal.documents[${first.get(d.sha256)}] too`);
+    }
+    first.set(d.sha256, i);
+  });
+  return { entities, documents };
 }
 
 // ---------------------------------------------------------------- reserves (proofs of control and coverage)
@@ -1307,6 +1480,7 @@ function parseManifest(bytes) {
 const CHECKPOINT_NAME = "log/checkpoint.json";
 const sigName = (name) => `${name}.sig`;
 const inclusionName = (index) => `log/inclusion/${index}.json`;
+const loggedAttestationName = (index) => `log/attestations/${index}.json`;
 const consistencyName = (size) => `log/consistency/${size}.json`;
 const INCLUSION_FILE = /^log\/inclusion\/(0|[1-9][0-9]*)\.json$/;
 const CHECKPOINT_NOTE_NAME = "log/checkpoint.note";
@@ -2135,6 +2309,8 @@ export async function verifyProof(proof, accountId, code, options = {}) {
     }
     checkFreshness(run, attestation, now, true);
     await checkReserves(run, attestation);
+    // A proof file carries no documents (legal-documents runs on the site only).
+    record(run, legalHoldersCheck(attestation));
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const entry = equalBytes(keys.lookup, p.lookup) ? p.entry : null;
     const bundle = await openBundle(run, attestation, keys, entry);
@@ -2179,18 +2355,28 @@ async function fetchBytes(fetcher, base, relative, required = true) {
 // The manifest each report's site was verified with (signature checked), for verifyHistory.
 const verifiedManifests = new WeakMap();
 
-/** A file of the site, checked against the signed manifest before it is used (_manifest_file). */
-async function manifestFile(run, site, relative, check) {
+/**
+ * A file of the site, checked against the signed manifest: {data, problem}, problem null when
+ * the file is listed and has the listed SHA-256, else what is wrong (naming the file).
+ */
+async function listedFile(site, relative) {
   const files = site.manifest.files;
   const expected = Object.prototype.hasOwnProperty.call(files, relative) ? files[relative] : null;
   // A file the signed manifest does not list is never used, so it is not fetched either.
   const data = expected === null ? null : await fetchBytes(site.fetcher, site.base, relative, false);
   if (expected === null || data === null) {
-    throw run.fail(check, `${relative} is missing from the site or from its signed manifest`);
+    return { data: null, problem: `${relative} is missing from the site or from its signed manifest` };
   }
   if (toHex(await sha256(data)) !== expected) {
-    throw run.fail(check, `${relative} does not match the signed manifest: it was altered`);
+    return { data: null, problem: `${relative} does not match the signed manifest: it was altered` };
   }
+  return { data, problem: null };
+}
+
+/** A file of the site, checked against the signed manifest before it is used (_manifest_file). */
+async function manifestFile(run, site, relative, check) {
+  const { data, problem } = await listedFile(site, relative);
+  if (problem !== null) throw run.fail(check, problem);
   return data;
 }
 
@@ -2600,6 +2786,12 @@ export async function verifySite(base, accountId, code, options = {}) {
     }
     checkFreshness(run, attestation, now);
     await checkReserves(run, attestation);
+    record(run, legalHoldersCheck(attestation));
+    record(run, await legalDocumentsCheck(attestation, site));
+    // Changes since the previous epoch are warnings: the entities and documents now, the
+    // holders of the client's own assets once their proof shows which assets they hold.
+    const previous = await previousAttestation(run, site, checkpoint);
+    if (previous !== null) run.report.warnings.push(...legalDocumentChanges(previous.legal, attestation.legal));
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const shardPath = shardName(toHex(keys.lookup).slice(0, manifest.shardPrefixChars));
     const expected = Object.prototype.hasOwnProperty.call(manifest.files, shardPath)
@@ -2626,6 +2818,10 @@ export async function verifySite(base, accountId, code, options = {}) {
     });
     await checkBundle(run, attestation, keys, accountId, bundle);
     await clientCoverage(run, attestation, keys, accountId);
+    if (previous !== null) {
+      const held = run.report.balances.filter((b) => BigInt(b.amount) > 0n).map((b) => b.asset);
+      run.report.warnings.push(...holderChanges(previous, attestation, held));
+    }
     // Only a fully verified check is remembered (as Python's ClientState).
     if (state) await state.remember({ ...checkpoint });
   } catch (e) {
@@ -3059,6 +3255,222 @@ async function clientCoverage(run, attestation, keys, accountId) {
       dedicatedShortfall: short.toString(),
       dedicatedShortfallDisplay: formatAmount(short, balance.decimals),
     });
+  }
+}
+
+// ---------------------------------------------------------------- legal entities and documents (checks)
+
+const NO_LEGAL = "the attestation declares no legal entities";
+
+/** A role or document kind as words: "bankruptcy_remote_vehicle" -> "bankruptcy remote vehicle". */
+function words(identifier) {
+  return identifier.replaceAll("_", " ");
+}
+
+/**
+ * What is wrong with the wallets' holders (legal-holders): each holder must be a declared
+ * entity, and no client_segregated or client_dedicated wallet may be held by an
+ * operating_company. One problem per wallet, in the wallets' order; [] when all is well.
+ * `legal` is the parsed member (not null).
+ */
+export function legalHolderProblems(legal, reserves) {
+  const roles = new Map(legal.entities.map((e) => [e.name, e.role]));
+  const problems = [];
+  for (const w of reserves.wallets) {
+    const where = `${w.chain} ${w.address} (${w.category})`;
+    const role = roles.get(w.holder);
+    if (role === undefined) {
+      problems.push(`${where}: its holder ${JSON.stringify(w.holder)} is not a declared legal entity`);
+    } else if (role === OPERATING_COMPANY && CLIENT_CATEGORIES.includes(w.category)) {
+      problems.push(
+        `${where}: its holder ${JSON.stringify(w.holder)} is the custodian's operating company ` +
+          "(role operating_company), which cannot be the protective holder of client assets",
+      );
+    }
+  }
+  return problems;
+}
+
+/** A check's verdict, as a Run records it. */
+const verdict = (id, ok, detail, asset = null) => ({ id, ok, detail, asset });
+
+/**
+ * legal-holders on a parsed attestation: every wallet's holder is a declared entity, and no
+ * client wallet is held by the operating company. Returns the check ({id, ok, detail, asset}).
+ */
+export function legalHoldersCheck(attestation) {
+  const { legal, reserves } = attestation;
+  if (legal === null) return verdict("legal-holders", true, NO_LEGAL);
+  const problems = legalHolderProblems(legal, reserves);
+  if (problems.length) return verdict("legal-holders", false, problems.join("; "));
+  return verdict(
+    "legal-holders",
+    true,
+    `every wallet's holder is one of the ${plural(legal.entities.length, "declared legal entity", "declared legal entities")}, ` +
+      "and no client wallet is held by the operating company",
+  );
+}
+
+/**
+ * legal-documents on a site ({fetcher, base, manifest: {files}}, the manifest's signature
+ * checked): every document with a published file is listed in the manifest with the
+ * attestation's SHA-256, and the bytes fetched have it. Returns the check.
+ */
+export async function legalDocumentsCheck(attestation, site) {
+  const { legal } = attestation;
+  if (legal === null) return verdict("legal-documents", true, NO_LEGAL);
+  const files = site.manifest.files;
+  let published = 0;
+  for (const d of legal.documents) {
+    if (d.file === null) continue;
+    if (Object.prototype.hasOwnProperty.call(files, d.file) && files[d.file] !== d.sha256) {
+      return verdict(
+        "legal-documents",
+        false,
+        `${d.file} (${JSON.stringify(d.title)}) is listed in the signed manifest with another SHA-256 than the attestation's`,
+      );
+    }
+    // Missing, or bytes other than the manifest's (the attestation's) hash: fails, naming the file.
+    const { problem } = await listedFile(site, d.file);
+    if (problem !== null) return verdict("legal-documents", false, `${problem} (${JSON.stringify(d.title)})`);
+    published++;
+  }
+  const hashOnly = legal.documents.length - published;
+  return verdict(
+    "legal-documents",
+    true,
+    `${plural(published, "published document matches its", "published documents match their")} signed SHA-256; ` +
+      `${plural(hashOnly, "document is", "documents are")} published as a hash only (shown to auditors)`,
+  );
+}
+
+/** Record a check computed by legalHoldersCheck or legalDocumentsCheck; a failure stops the run. */
+function record(run, check) {
+  if (!check.ok) throw run.fail(check.id, check.detail, check.asset);
+  run.ok(check.id, check.detail, check.asset);
+}
+
+function entityText(e) {
+  return `${e.name} (${words(e.role)}, ${e.jurisdiction})`;
+}
+
+function documentText(d) {
+  return `${d.title} (${words(d.kind)}, ${d.date})`;
+}
+
+const orNone = (value) => (value === null ? "none" : value);
+
+/** Entities and documents added, removed, changed or replaced between two `legal` members (null: none). */
+export function legalDocumentChanges(previous, current) {
+  const since = "since the previous epoch";
+  const before = new Map((previous?.entities ?? []).map((e) => [e.name, e]));
+  const after = new Map((current?.entities ?? []).map((e) => [e.name, e]));
+  const warnings = [];
+  for (const name of [...new Set([...before.keys(), ...after.keys()])].sort(compareText)) {
+    const [old, now] = [before.get(name), after.get(name)];
+    if (now === undefined) warnings.push(`legal entity removed ${since}: ${entityText(old)}`);
+    else if (old === undefined) warnings.push(`legal entity added ${since}: ${entityText(now)}`);
+    else {
+      const changes = [
+        ["role", words(old.role), words(now.role)],
+        ["jurisdiction", old.jurisdiction, now.jurisdiction],
+        ["LEI", orNone(old.lei), orNone(now.lei)],
+        ["registration", orNone(old.registration), orNone(now.registration)],
+      ].filter(([, a, b]) => a !== b);
+      if (changes.length) {
+        const what = changes.map(([field, a, b]) => `${field} ${a} -> ${b}`).join(", ");
+        warnings.push(`legal entity changed ${since}: ${name}: ${what}`);
+      }
+    }
+  }
+  // A document is its bytes (sha256); one gone and one new of the same kind and title is a replacement.
+  const oldDocs = previous?.documents ?? [];
+  const newDocs = current?.documents ?? [];
+  const kept = new Set(oldDocs.map((d) => d.sha256).filter((h) => newDocs.some((d) => d.sha256 === h)));
+  const added = newDocs.filter((d) => !kept.has(d.sha256));
+  for (const old of oldDocs.filter((d) => !kept.has(d.sha256))) {
+    const at = added.findIndex((d) => d.kind === old.kind && d.title === old.title);
+    if (at < 0) {
+      warnings.push(`document removed ${since}: ${documentText(old)}`);
+      continue;
+    }
+    const [now] = added.splice(at, 1);
+    warnings.push(
+      `document replaced ${since}: ${now.title} (${words(now.kind)}): ` +
+        `${old.date}, SHA-256 ${old.sha256} -> ${now.date}, SHA-256 ${now.sha256}`,
+    );
+  }
+  for (const now of added) warnings.push(`document added ${since}: ${documentText(now)}`);
+  return warnings;
+}
+
+/** Who holds `asset` for clients (client_segregated, client_dedicated wallets): [{name, role}], by name. */
+function clientHolders(attestation, asset) {
+  const roles = new Map((attestation.legal?.entities ?? []).map((e) => [e.name, e.role]));
+  const names = new Set(
+    attestation.reserves.wallets
+      .filter((w) => CLIENT_CATEGORIES.includes(w.category) && w.holdings.some((h) => h.asset === asset))
+      .map((w) => w.holder),
+  );
+  return [...names].sort(compareText).map((name) => ({ name, role: roles.get(name) ?? null }));
+}
+
+/** For each of the client's assets, the holders of its client wallets, when they changed. */
+export function holderChanges(previous, current, assets) {
+  const warnings = [];
+  for (const asset of assets) {
+    const [old, now] = [clientHolders(previous, asset), clientHolders(current, asset)];
+    const key = (list) => JSON.stringify(list.map((h) => [h.name, h.role]));
+    if (key(old) === key(now)) continue;
+    const since = `of your ${asset} changed since the previous epoch`;
+    if (old.length === 1 && now.length === 1 && old[0].role !== null && old[0].role === now[0].role) {
+      warnings.push(`the ${words(now[0].role)} ${since}: ${old[0].name} -> ${now[0].name}`);
+    } else {
+      const list = (holders) =>
+        holders.length === 0
+          ? "none"
+          : holders.map((h) => (h.role === null ? h.name : `${h.name} (${words(h.role)})`)).join(", ");
+      warnings.push(`the holders ${since}: ${list(old)} -> ${list(now)}`);
+    }
+  }
+  return warnings;
+}
+
+/**
+ * What changed in the legal arrangement between the previous epoch's attestation and this one
+ * (parsed attestations), as warnings: entities, documents, then the holders of each of `assets`
+ * (the client's asset codes).
+ */
+export function legalChanges(previous, current, assets) {
+  return [...legalDocumentChanges(previous.legal, current.legal), ...holderChanges(previous, current, assets)];
+}
+
+/**
+ * The attestation before this one in the signed log (log/attestations/<size-2>.json, listed in
+ * the manifest), parsed; null, with a warning saying why, when it cannot be read; null when
+ * this is the log's first entry.
+ */
+async function previousAttestation(run, site, checkpoint) {
+  if (checkpoint.size < 2) return null;
+  const relative = loggedAttestationName(checkpoint.size - 2);
+  const notCompared = (why) => {
+    run.report.warnings.push(`legal changes not compared: ${why}`);
+    return null;
+  };
+  let data;
+  try {
+    const read = await listedFile(site, relative);
+    if (read.problem !== null) return notCompared(read.problem);
+    data = read.data;
+  } catch (e) {
+    if (e instanceof SiteError) return notCompared(e.message);
+    throw e;
+  }
+  try {
+    return parseAttestation(data);
+  } catch (e) {
+    if (e instanceof FormatError) return notCompared(`the previous attestation (${relative}) is malformed: ${e.message}`);
+    throw e;
   }
 }
 
