@@ -14,6 +14,9 @@
 // client remembers), warns when the next attestation is overdue, and can check the
 // client in every published epoch (verifyHistory), as Python's verify_site/verify_history,
 // and checks every auditor's co-signature the site lists (auditors/index.json, section 14).
+// When the attestation declares its legal entities and documents (`legal`), it checks that every
+// wallet's holder is one of them (and no client wallet is the operating company's), that each
+// published document has its signed hash, and warns of what changed since the previous epoch.
 //
 // The contract with the Python verifier is each check's id, asset and verdict (in the same
 // order, so the same check fails), with what they establish: verified, the balances, the log
@@ -25,11 +28,11 @@
 //   PROTOCOL  the protocol's bytes and rules, with no verification flow and no DOM: bytes,
 //             errors, primitives (WebCrypto), codes and keys (hashing, tree folding), binary
 //             formats (bundle, shard), JSON documents (attestation, reserves and proofs of
-//             control, manifest, proof file), the transparency log, the auditors' documents
-//             (names, statements, index), amounts;
+//             control, legal entities and documents, manifest, proof file), the transparency
+//             log, the auditors' documents (names, statements, index), amounts;
 //   CHECKS    the verification flow: Run and the checks, verifyProof, fetching the site, the
 //             log and freshness, client state, verifySite, verifyHistory, co-signatures,
-//             reserves;
+//             reserves, legal entities and documents (and what changed since the last epoch);
 //   PAGE      the DOM code (element, showReport ... wire), run only where there is a document.
 //
 // SPDX-License-Identifier: GPL-3.0-or-later
@@ -3644,7 +3647,10 @@ function showLogAlert(app, report) {
   alert.hidden = false;
 }
 
-/** Warnings that are not failures (an overdue attestation), and what this browser remembers. */
+/**
+ * Warnings that are not failures (an overdue attestation, a legal entity, document or holder of
+ * the client's assets changed since the previous epoch), and what this browser remembers.
+ */
 function showWarnings(app, report) {
   const overdue = app.querySelector("#overdue-warning");
   overdue.hidden = report.warnings.length === 0;
