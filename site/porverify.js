@@ -2791,10 +2791,6 @@ export async function verifySite(base, accountId, code, options = {}) {
     await checkReserves(run, attestation);
     record(run, legalHoldersCheck(attestation));
     record(run, await legalDocumentsCheck(attestation, site));
-    // Changes since the previous epoch are warnings: the entities and documents now, the
-    // holders of the client's own assets once their proof shows which assets they hold.
-    const previous = await previousAttestation(run, site, checkpoint);
-    if (previous !== null) run.report.warnings.push(...legalDocumentChanges(previous.legal, attestation.legal));
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const shardPath = shardName(toHex(keys.lookup).slice(0, manifest.shardPrefixChars));
     const expected = Object.prototype.hasOwnProperty.call(manifest.files, shardPath)
@@ -2821,10 +2817,8 @@ export async function verifySite(base, accountId, code, options = {}) {
     });
     await checkBundle(run, attestation, keys, accountId, bundle);
     await clientCoverage(run, attestation, keys, accountId);
-    if (previous !== null) {
-      const held = run.report.balances.filter((b) => BigInt(b.amount) > 0n).map((b) => b.asset);
-      run.report.warnings.push(...holderChanges(previous, attestation, held));
-    }
+    // Changes since the previous epoch are warnings, once the client's proof verifies.
+    await warnLegalChanges(run, site, attestation, checkpoint);
     // Only a fully verified check is remembered (as Python's ClientState).
     if (state) await state.remember({ ...checkpoint });
   } catch (e) {
@@ -3353,128 +3347,142 @@ function record(run, check) {
   run.ok(check.id, check.detail, check.asset);
 }
 
-function entityText(e) {
-  return `${e.name} (${words(e.role)}, ${e.jurisdiction})`;
-}
-
-function documentText(d) {
-  return `${d.title} (${words(d.kind)}, ${d.date})`;
-}
-
+const SINCE = "since the previous epoch";
 const orNone = (value) => (value === null ? "none" : value);
 
-/** Entities and documents added, removed, changed or replaced between two `legal` members (null: none). */
-export function legalDocumentChanges(previous, current) {
-  const since = "since the previous epoch";
+/** Entities added, removed or changed, then documents added, replaced or removed (section 12). */
+function arrangementChanges(previous, current) {
+  const warnings = [];
   const before = new Map((previous?.entities ?? []).map((e) => [e.name, e]));
   const after = new Map((current?.entities ?? []).map((e) => [e.name, e]));
-  const warnings = [];
   for (const name of [...new Set([...before.keys(), ...after.keys()])].sort(compareText)) {
     const [old, now] = [before.get(name), after.get(name)];
-    if (now === undefined) warnings.push(`legal entity removed ${since}: ${entityText(old)}`);
-    else if (old === undefined) warnings.push(`legal entity added ${since}: ${entityText(now)}`);
-    else {
-      const changes = [
+    if (old === undefined) {
+      warnings.push(`entity added ${SINCE}: ${name} (${words(now.role)}, ${now.jurisdiction})`);
+    } else if (now === undefined) {
+      warnings.push(`entity removed ${SINCE}: ${name} (${words(old.role)})`);
+    } else {
+      const parts = [
         ["role", words(old.role), words(now.role)],
         ["jurisdiction", old.jurisdiction, now.jurisdiction],
         ["LEI", orNone(old.lei), orNone(now.lei)],
         ["registration", orNone(old.registration), orNone(now.registration)],
       ].filter(([, a, b]) => a !== b);
-      if (changes.length) {
-        const what = changes.map(([field, a, b]) => `${field} ${a} -> ${b}`).join(", ");
-        warnings.push(`legal entity changed ${since}: ${name}: ${what}`);
+      if (parts.length) {
+        warnings.push(`entity ${name} changed ${SINCE}: ${parts.map(([what, a, b]) => `${what} ${a} -> ${b}`).join("; ")}`);
       }
     }
   }
-  // A document is its bytes (sha256); one gone and one new of the same kind and title is a replacement.
+  // A document is its bytes (sha256); a new one of the kind and title of one gone replaces it.
   const oldDocs = previous?.documents ?? [];
   const newDocs = current?.documents ?? [];
-  const kept = new Set(oldDocs.map((d) => d.sha256).filter((h) => newDocs.some((d) => d.sha256 === h)));
-  const added = newDocs.filter((d) => !kept.has(d.sha256));
-  for (const old of oldDocs.filter((d) => !kept.has(d.sha256))) {
-    const at = added.findIndex((d) => d.kind === old.kind && d.title === old.title);
-    if (at < 0) {
-      warnings.push(`document removed ${since}: ${documentText(old)}`);
-      continue;
-    }
-    const [now] = added.splice(at, 1);
-    warnings.push(
-      `document replaced ${since}: ${now.title} (${words(now.kind)}): ` +
-        `${old.date}, SHA-256 ${old.sha256} -> ${now.date}, SHA-256 ${now.sha256}`,
-    );
-  }
-  for (const now of added) warnings.push(`document added ${since}: ${documentText(now)}`);
-  return warnings;
-}
-
-/** Who holds `asset` for clients (client_segregated, client_dedicated wallets): [{name, role}], by name. */
-function clientHolders(attestation, asset) {
-  const roles = new Map((attestation.legal?.entities ?? []).map((e) => [e.name, e.role]));
-  const names = new Set(
-    attestation.reserves.wallets
-      .filter((w) => CLIENT_CATEGORIES.includes(w.category) && w.holdings.some((h) => h.asset === asset))
-      .map((w) => w.holder),
-  );
-  return [...names].sort(compareText).map((name) => ({ name, role: roles.get(name) ?? null }));
-}
-
-/** For each of the client's assets, the holders of its client wallets, when they changed. */
-export function holderChanges(previous, current, assets) {
-  const warnings = [];
-  for (const asset of assets) {
-    const [old, now] = [clientHolders(previous, asset), clientHolders(current, asset)];
-    const key = (list) => JSON.stringify(list.map((h) => [h.name, h.role]));
-    if (key(old) === key(now)) continue;
-    const since = `of your ${asset} changed since the previous epoch`;
-    if (old.length === 1 && now.length === 1 && old[0].role !== null && old[0].role === now[0].role) {
-      warnings.push(`the ${words(now[0].role)} ${since}: ${old[0].name} -> ${now[0].name}`);
+  const oldShas = new Set(oldDocs.map((d) => d.sha256));
+  const newShas = new Set(newDocs.map((d) => d.sha256));
+  const gone = oldDocs.filter((d) => !newShas.has(d.sha256));
+  for (const d of newDocs) {
+    if (oldShas.has(d.sha256)) continue;
+    const at = gone.findIndex((o) => o.kind === d.kind && o.title === d.title);
+    if (at >= 0) {
+      const [replaced] = gone.splice(at, 1);
+      warnings.push(`document replaced ${SINCE}: ${d.title} (${words(d.kind)}): sha256 ${replaced.sha256} -> ${d.sha256}`);
     } else {
-      const list = (holders) =>
-        holders.length === 0
-          ? "none"
-          : holders.map((h) => (h.role === null ? h.name : `${h.name} (${words(h.role)})`)).join(", ");
-      warnings.push(`the holders ${since}: ${list(old)} -> ${list(now)}`);
+      warnings.push(`document added ${SINCE}: ${d.title} (${words(d.kind)}, ${d.date}, sha256 ${d.sha256})`);
     }
   }
+  for (const d of gone) warnings.push(`document removed ${SINCE}: ${d.title} (${words(d.kind)}, ${d.date})`);
   return warnings;
+}
+
+/** The holders of `asset` for clients: of the client_segregated and client_dedicated wallets listing it. */
+function clientHolders(wallets, asset) {
+  const names = wallets
+    .filter((w) => CLIENT_CATEGORIES.includes(w.category) && w.holdings.some((h) => h.asset === asset))
+    .map((w) => w.holder);
+  return [...new Set(names)].sort(compareText);
+}
+
+/** A holder as a warning writes it: "<name> (<role>)", or the name when it is no declared entity. */
+function namedHolder(legal, name) {
+  const entity = legal?.entities.find((e) => e.name === name);
+  return entity === undefined ? name : `${name} (${words(entity.role)})`;
 }
 
 /**
- * What changed in the legal arrangement between the previous epoch's attestation and this one
- * (parsed attestations), as warnings: entities, documents, then the holders of each of `assets`
- * (the client's asset codes).
+ * What changed in the legal arrangement since the previous epoch's attestation (parsed, or null
+ * when there is none to compare with), as the warnings of docs/protocol.md section 12: entities,
+ * documents, then the holders of each of `assets` (the client's, in the order of their proof).
+ * An absent `legal` has no entities and no documents; with neither attestation declaring any,
+ * nothing is compared.
  */
 export function legalChanges(previous, current, assets) {
-  return [...legalDocumentChanges(previous.legal, current.legal), ...holderChanges(previous, current, assets)];
+  if (previous === null || (previous.legal === null && current.legal === null)) return [];
+  const warnings = arrangementChanges(previous.legal, current.legal);
+  for (const asset of assets) {
+    const old = clientHolders(previous.reserves.wallets, asset);
+    const now = clientHolders(current.reserves.wallets, asset);
+    const oldText = old.map((n) => namedHolder(previous.legal, n));
+    const newText = now.map((n) => namedHolder(current.legal, n));
+    const same = old.length === now.length && old.every((n, i) => n === now[i] && oldText[i] === newText[i]);
+    if (same) continue;
+    const [shown, legal] = now.length ? [now, current.legal] : [old, previous.legal];
+    const single = shown.length === 1 ? legal?.entities.find((e) => e.name === shown[0]) : undefined;
+    const word = single === undefined ? "holders" : words(single.role);
+    const side = (texts) => (texts.length ? texts.join(", ") : "none");
+    warnings.push(`the ${word} of your ${asset} changed ${SINCE}: ${side(oldText)} -> ${side(newText)}`);
+  }
+  return warnings;
 }
 
 /**
- * The attestation before this one in the signed log (log/attestations/<size-2>.json, listed in
- * the manifest), parsed; null, with a warning saying why, when it cannot be read; null when
- * this is the log's first entry.
+ * The previous epoch's attestation, parsed: the logged attestation log/attestations/<i>.json this
+ * one chains to (its SHA-256 is previous_attestation_sha256, and the signed manifest lists it
+ * with that hash; i = size - 2, or the highest such i when an epoch was republished). Null when
+ * the log has one entry or the attestation chains to none; {problem} when it cannot be read.
  */
-async function previousAttestation(run, site, checkpoint) {
-  if (checkpoint.size < 2) return null;
-  const relative = loggedAttestationName(checkpoint.size - 2);
-  const notCompared = (why) => {
-    run.report.warnings.push(`legal changes not compared: ${why}`);
-    return null;
+async function previousAttestation(site, attestation, checkpoint) {
+  const chained = attestation.previousAttestationSha256;
+  if (checkpoint.size < 2 || chained === null) return null;
+  const files = site.manifest.files;
+  const listed = (name) => (Object.prototype.hasOwnProperty.call(files, name) ? files[name] : null);
+  let index = checkpoint.size - 2;
+  for (let i = checkpoint.size - 2; i >= 0; i--) {
+    if (listed(loggedAttestationName(i)) === chained) {
+      index = i;
+      break;
+    }
+  }
+  const relative = loggedAttestationName(index);
+  const missing = {
+    problem: `${relative}, the attestation this one chains to, is missing from the site or from its signed manifest`,
   };
+  if (listed(relative) !== chained) return missing;
   let data;
   try {
-    const read = await listedFile(site, relative);
-    if (read.problem !== null) return notCompared(read.problem);
-    data = read.data;
+    data = await fetchBytes(site.fetcher, site.base, relative, false);
   } catch (e) {
-    if (e instanceof SiteError) return notCompared(e.message);
+    if (e instanceof SiteError) return { problem: e.message };
     throw e;
   }
+  if (data === null) return missing;
+  if (toHex(await sha256(data)) !== chained) return { problem: `${relative} does not match the signed manifest` };
   try {
-    return parseAttestation(data);
+    return { attestation: parseAttestation(data) };
   } catch (e) {
-    if (e instanceof FormatError) return notCompared(`the previous attestation (${relative}) is malformed: ${e.message}`);
+    if (e instanceof FormatError) return { problem: `${relative}: ${e.message}` };
     throw e;
   }
+}
+
+/** Warn of every change of the legal arrangement since the previous epoch (after the client's proof). */
+async function warnLegalChanges(run, site, attestation, checkpoint) {
+  const previous = await previousAttestation(site, attestation, checkpoint);
+  if (previous === null) return;
+  if (previous.problem !== undefined) {
+    run.report.warnings.push(`legal changes not compared with the previous epoch: ${previous.problem}`);
+    return;
+  }
+  const assets = run.report.balances.map((b) => b.asset);
+  run.report.warnings.push(...legalChanges(previous.attestation, attestation, assets));
 }
 
 // =================================================================================================

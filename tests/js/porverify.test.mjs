@@ -54,8 +54,6 @@ import {
   legalHoldersCheck,
   legalDocumentsCheck,
   legalChanges,
-  legalDocumentChanges,
-  holderChanges,
   sha256,
 } from "../../site/porverify.js";
 
@@ -737,9 +735,10 @@ test("legal: a proof file runs legal-holders right after reserves-coverage, and 
   assert.ok(!ids.includes("legal-documents"));
 });
 
-test("legal changes: a trustee change, a replaced document, an added or changed entity are warnings", () => {
+test("legal changes: a trustee change, a replaced document, an added or changed entity are warnings (Python's texts)", () => {
   const before = withLegal();
   assert.deepEqual(legalChanges(before, withLegal(), ["BTC", "ETH", "USDT"]), [], "nothing changed");
+  assert.deepEqual(legalChanges(null, before, ["BTC"]), [], "no previous epoch: nothing to compare");
 
   // The client trust is replaced by another trustee, holding every client wallet.
   const newTrust = withLegal((l, doc) => {
@@ -749,28 +748,24 @@ test("legal changes: a trustee change, a replaced document, an added or changed 
     l.documents[1].binds = ["Vector Bank plc", "Vector Trustees Ltd"];
     for (const w of doc.reserves.wallets) if (w.holder === "Vector Client Trust") w.holder = "Vector Trustees Ltd";
   });
-  assert.deepEqual(legalChanges(before, newTrust, ["BTC"]), [
-    "legal entity removed since the previous epoch: Vector Client Trust (trustee, GB)",
-    "legal entity added since the previous epoch: Vector Trustees Ltd (trustee, GB)",
-    "the trustee of your BTC changed since the previous epoch: Vector Client Trust -> Vector Trustees Ltd",
-  ]);
-  assert.deepEqual(holderChanges(before, newTrust, ["BTC", "ETH"]), [
-    "the trustee of your BTC changed since the previous epoch: Vector Client Trust -> Vector Trustees Ltd",
-    "the trustee of your ETH changed since the previous epoch: Vector Client Trust -> Vector Trustees Ltd",
+  assert.deepEqual(legalChanges(before, newTrust, ["BTC", "ETH"]), [
+    "entity removed since the previous epoch: Vector Client Trust (trustee)",
+    "entity added since the previous epoch: Vector Trustees Ltd (trustee, GB)",
+    "the trustee of your BTC changed since the previous epoch: Vector Client Trust (trustee) -> Vector Trustees Ltd (trustee)",
+    "the trustee of your ETH changed since the previous epoch: Vector Client Trust (trustee) -> Vector Trustees Ltd (trustee)",
   ]);
 
   // The trust deed is replaced: same kind and title, other bytes.
   const C = "c".repeat(64);
   const newDeed = withLegal((l) => Object.assign(l.documents[0], { sha256: C, file: `documents/${C}.pdf`, date: "2026-01-20" }));
   assert.deepEqual(legalChanges(before, newDeed, ["BTC"]), [
-    "document replaced since the previous epoch: Declaration of trust over client assets (trust deed): " +
-      `2026-01-15, SHA-256 ${DEED_SHA} -> 2026-01-20, SHA-256 ${C}`,
+    `document replaced since the previous epoch: Declaration of trust over client assets (trust deed): sha256 ${DEED_SHA} -> ${C}`,
   ]);
-  // Another title is another document: one removed, one added.
+  // Another title is another document: one added, then one removed.
   const retitled = withLegal((l) => Object.assign(l.documents[0], { sha256: C, file: null, title: "Trust deed" }));
-  assert.deepEqual(legalDocumentChanges(before.legal, retitled.legal), [
+  assert.deepEqual(legalChanges(before, retitled, []), [
+    `document added since the previous epoch: Trust deed (trust deed, 2026-01-15, sha256 ${C})`,
     "document removed since the previous epoch: Declaration of trust over client assets (trust deed, 2026-01-15)",
-    "document added since the previous epoch: Trust deed (trust deed, 2026-01-15)",
   ]);
 
   // An entity added, and one changed in role and LEI.
@@ -779,11 +774,11 @@ test("legal changes: a trustee change, a replaced document, an added or changed 
     Object.assign(l.entities[0], { role: "custodian", lei: "7LTWFZYICNSX8D621K86" });
   });
   assert.deepEqual(legalChanges(before, grown, ["BTC"]), [
-    "legal entity changed since the previous epoch: Vector Bank plc: role sub custodian -> custodian, LEI none -> 7LTWFZYICNSX8D621K86",
-    "legal entity added since the previous epoch: Vector Nominees Ltd (nominee, JE)",
+    "entity Vector Bank plc changed since the previous epoch: role sub custodian -> custodian; LEI none -> 7LTWFZYICNSX8D621K86",
+    "entity added since the previous epoch: Vector Nominees Ltd (nominee, JE)",
   ]);
 
-  // A second holder of the client's ETH (its dedicated wallet), with roles: "holders".
+  // A second holder of the client's ETH (its dedicated wallet): "holders", each with its role.
   const shared = withLegal((l, doc) => {
     doc.reserves.wallets.find((w) => w.category === "client_dedicated").holder = "Vector Bank plc";
   });
@@ -791,24 +786,33 @@ test("legal changes: a trustee change, a replaced document, an added or changed 
     "the holders of your ETH changed since the previous epoch: Vector Client Trust (trustee) -> " +
       "Vector Bank plc (sub custodian), Vector Client Trust (trustee)",
   ]);
-  // A role changed under the same name: the holders, with their roles.
+  // A role changed under the same name: the new role names it.
   const bvr = withLegal((l) => (l.entities[1].role = "bankruptcy_remote_vehicle"));
-  assert.deepEqual(holderChanges(before, bvr, ["USDT"]), [
-    "the holders of your USDT changed since the previous epoch: Vector Client Trust (trustee) -> " +
+  assert.deepEqual(legalChanges(before, bvr, ["USDT"]), [
+    "entity Vector Client Trust changed since the previous epoch: role trustee -> bankruptcy remote vehicle",
+    "the bankruptcy remote vehicle of your USDT changed since the previous epoch: Vector Client Trust (trustee) -> " +
       "Vector Client Trust (bankruptcy remote vehicle)",
   ]);
 
   // No legal member before: everything is declared for the first time.
   const none = parseAttestation(editedAttestation(() => {}));
   assert.deepEqual(legalChanges(none, before, ["BTC"]), [
-    "legal entity added since the previous epoch: Vector Bank plc (sub custodian, GB)",
-    "legal entity added since the previous epoch: Vector Client Trust (trustee, GB)",
-    "legal entity added since the previous epoch: Vector Custody Ltd (own funds) (operating company, GB-ENG)",
-    "document added since the previous epoch: Declaration of trust over client assets (trust deed, 2026-01-15)",
-    "document added since the previous epoch: Sub-custody agreement (sub custody agreement, 2026-02-01)",
-    "the holders of your BTC changed since the previous epoch: Vector Client Trust -> Vector Client Trust (trustee)",
+    "entity added since the previous epoch: Vector Bank plc (sub custodian, GB)",
+    "entity added since the previous epoch: Vector Client Trust (trustee, GB)",
+    "entity added since the previous epoch: Vector Custody Ltd (own funds) (operating company, GB-ENG)",
+    `document added since the previous epoch: Declaration of trust over client assets (trust deed, 2026-01-15, sha256 ${DEED_SHA})`,
+    `document added since the previous epoch: Sub-custody agreement (sub custody agreement, 2026-02-01, sha256 ${SUB_SHA})`,
+    "the trustee of your BTC changed since the previous epoch: Vector Client Trust -> Vector Client Trust (trustee)",
   ]);
-  assert.deepEqual(legalChanges(none, none, ["BTC", "ETH", "USDT"]), []);
+  // Neither declares any: nothing is compared, not even the holders.
+  const renamed = parseAttestation(editedAttestation((doc) => {
+    for (const w of doc.reserves.wallets) if (w.holder === "Vector Client Trust") w.holder = "Vector Client Trust II";
+  }));
+  assert.deepEqual(legalChanges(none, renamed, ["BTC", "ETH", "USDT"]), []);
+  // The legal member withdrawn: every entity and document removed, the holders without roles.
+  assert.deepEqual(legalChanges(before, none, ["BTC"]).slice(-1), [
+    "the holders of your BTC changed since the previous epoch: Vector Client Trust (trustee) -> Vector Client Trust",
+  ]);
 });
 
 // ------------------------------------------------------------- a real site
@@ -1336,9 +1340,10 @@ test("history: the previous epoch's logged attestation is read for legal changes
   // What changed comes from a pure function of the two attestations (tested above); here the
   // legal checks pass and nothing fails when the previous attestation cannot be read.
   assert.ok(r.warnings.every((w) => !w.startsWith("legal changes not compared")));
+  const notCompared = "legal changes not compared with the previous epoch: ";
   for (const [name, tamper, why] of [
-    ["altered", (b) => Buffer.concat([b, Buffer.from(" ")]), `${previous} does not match the signed manifest: it was altered`],
-    ["removed", null, `${previous} is missing from the site or from its signed manifest`],
+    ["altered", (b) => Buffer.concat([b, Buffer.from(" ")]), `${previous} does not match the signed manifest`],
+    ["removed", null, `${previous}, the attestation this one chains to, is missing from the site or from its signed manifest`],
   ]) {
     const fetch = siteFetch(historySite("clean"));
     const edited = tamper
@@ -1348,7 +1353,7 @@ test("history: the previous epoch's logged attestation is read for legal changes
     assert.equal(t.verified, true, `${name}: ${JSON.stringify(t.failed)}`);
     assert.deepEqual(t.checks.map((c) => [c.id, c.ok]), r.checks.map((c) => [c.id, c.ok]), name);
     // The warnings before it (freshness) are the same; no change is listed without the previous epoch.
-    assert.equal(t.warnings.at(-1), `legal changes not compared: ${why}`, name);
+    assert.equal(t.warnings.at(-1), `${notCompared}${why}`, name);
     assert.deepEqual(t.warnings.slice(0, -1), r.warnings.slice(0, t.warnings.length - 1), name);
   }
 });
