@@ -1358,6 +1358,43 @@ test("history: the previous epoch's logged attestation is read for legal changes
   }
 });
 
+test("legal: an operating company holding client assets fails legal-holders, as in Python", noHistory, async () => {
+  const py = historyExpect.python.legal.opco;
+  const r = await siteAsPython("legal_opco", null);
+  assertSameAsPython(r, py, "operating company holds a client wallet");
+  assert.equal(r.failed.id, "legal-holders");
+  assert.match(r.failed.detail, /^bitcoin \S+ \(client_segregated\): its holder "[^"]+" is the custodian's operating company \(role operating_company\)/);
+  const ids = r.checks.map((c) => c.id);
+  assert.deepEqual(ids.slice(-2), ["reserves-coverage", "legal-holders"]);
+});
+
+test("legal: a published document whose bytes differ from its hash fails legal-documents, as in Python", noHistory, async () => {
+  const py = historyExpect.python.legal.swapped;
+  const seen = [];
+  const r = await verifySite(BASE, historyExpect.account, historyExpect.code, { fetch: siteFetch(historySite("legal_swapped"), {}, seen) });
+  assertSameAsPython(r, py, "a swapped document");
+  assert.equal(r.failed.id, "legal-documents");
+  assert.match(r.failed.detail, /^documents\/[0-9a-f]{64}\.\w+ \("Declaration of trust over client assets"\) is listed in the signed manifest with another SHA-256 than the attestation's$/);
+  assert.ok(!seen.some((s) => s.startsWith("proofs/")), "the shard is not fetched after a failed legal check");
+});
+
+test("legal: a trustee change is a warning with Python's exact words, in the newest epoch only", noHistory, async () => {
+  const { trustee, trustee_history: history } = historyExpect.python.legal;
+  const r = await siteAsPython("legal_trustee", null);
+  assertSameAsPython(r, trustee, "a new trustee");
+  assert.equal(r.verified, true, JSON.stringify(r.failed));
+  assert.deepEqual(r.warnings, trustee.warnings);
+  assert.ok(r.warnings.some((w) => /^the (trustee|holders) of your \S+ changed since the previous epoch: /.test(w)), r.warnings.join("\n"));
+  assert.ok(r.warnings.some((w) => w.startsWith("entity added since the previous epoch: ")));
+  const { account, code } = historyExpect;
+  const all = await verifyHistory(BASE, account, code, { fetch: siteFetch(historySite("legal_trustee")) });
+  assertHistoryAsPython(all, history, "a new trustee, every epoch");
+  assert.deepEqual(all.latest.warnings, history.latest.warnings);
+  for (const e of all.epochs.slice(0, -1)) {
+    assert.deepEqual(e.report.warnings.filter((w) => !w.startsWith("overdue: ")), [], `epoch ${e.epoch} changed nothing`);
+  }
+});
+
 test("history: log files are checked against the signed manifest; nothing is remembered on a failure", noHistory, async () => {
   const { account, code } = historyExpect;
   const root = historySite("newer");
