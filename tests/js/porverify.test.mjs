@@ -721,6 +721,38 @@ test("legal-documents: a published document is fetched, listed in the manifest a
   assert.equal(asked.length, 1, "nothing is fetched without a legal member");
 });
 
+// tests/vectors/legal.json: proof files whose attestations declare `legal` (tests/vectors/generate.py),
+// with Python's verdicts. Absent only before the vectors exist: tests/test_js.py requires no skips.
+const legalVectors = (() => {
+  try {
+    return vectors("legal.json").cases;
+  } catch (e) {
+    if (e.code === "ENOENT") return null;
+    throw e;
+  }
+})();
+
+test("legal vectors: every case reaches Python's verdict", { skip: legalVectors === null }, async () => {
+  assert.ok(legalVectors.length >= 4);
+  assert.ok(legalVectors.some((c) => c.expect.verified) && legalVectors.some((c) => c.expect.failed?.id === "legal-holders"));
+  for (const c of legalVectors) {
+    const r = await verifyProof(c.proof, c.account_id, c.code, { expectKey: c.expect_key });
+    assert.equal(r.verified, c.expect.verified, `${c.name}: ${JSON.stringify(r.failed)}`);
+    if (c.expect.verified) {
+      assert.deepEqual(Object.fromEntries(r.balances.map((b) => [b.asset, b.amount])), c.expect.balances, c.name);
+      assert.equal(r.shortfall, c.expect.shortfall, c.name);
+      assert.ok(r.checks.every((k) => k.ok), c.name);
+      const ids = r.checks.map((k) => k.id);
+      assert.equal(ids[ids.indexOf("reserves-coverage") + 1], "legal-holders", c.name);
+      assert.notEqual(r.checks.find((k) => k.id === "legal-holders").detail, "the attestation declares no legal entities");
+      assert.ok(!ids.includes("legal-documents"), `${c.name}: a proof file carries no documents`);
+    } else {
+      assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, c.expect.failed, c.name);
+      assert.equal(r.checks.at(-1), r.failed, `${c.name}: verification stops at the first failing check`);
+    }
+  }
+});
+
 test("legal: a proof file runs legal-holders right after reserves-coverage, and no legal-documents", async () => {
   const v = proofs.find((p) => p.expect.verified && !p.browser_skips_secp256k1);
   const r = await verifyProof(v.proof, v.account_id, v.code, { expectKey: v.expect_key });
