@@ -2358,28 +2358,18 @@ async function fetchBytes(fetcher, base, relative, required = true) {
 // The manifest each report's site was verified with (signature checked), for verifyHistory.
 const verifiedManifests = new WeakMap();
 
-/**
- * A file of the site, checked against the signed manifest: {data, problem}, problem null when
- * the file is listed and has the listed SHA-256, else what is wrong (naming the file).
- */
-async function listedFile(site, relative) {
+/** A file of the site, checked against the signed manifest before it is used (_manifest_file). */
+async function manifestFile(run, site, relative, check) {
   const files = site.manifest.files;
   const expected = Object.prototype.hasOwnProperty.call(files, relative) ? files[relative] : null;
   // A file the signed manifest does not list is never used, so it is not fetched either.
   const data = expected === null ? null : await fetchBytes(site.fetcher, site.base, relative, false);
   if (expected === null || data === null) {
-    return { data: null, problem: `${relative} is missing from the site or from its signed manifest` };
+    throw run.fail(check, `${relative} is missing from the site or from its signed manifest`);
   }
   if (toHex(await sha256(data)) !== expected) {
-    return { data: null, problem: `${relative} does not match the signed manifest: it was altered` };
+    throw run.fail(check, `${relative} does not match the signed manifest: it was altered`);
   }
-  return { data, problem: null };
-}
-
-/** A file of the site, checked against the signed manifest before it is used (_manifest_file). */
-async function manifestFile(run, site, relative, check) {
-  const { data, problem } = await listedFile(site, relative);
-  if (problem !== null) throw run.fail(check, problem);
   return data;
 }
 
@@ -3277,11 +3267,11 @@ export function legalHolderProblems(legal, reserves) {
     const where = `${w.chain} ${w.address} (${w.category})`;
     const role = roles.get(w.holder);
     if (role === undefined) {
-      problems.push(`${where}: its holder ${JSON.stringify(w.holder)} is not a declared legal entity`);
+      problems.push(`${where}: its holder ${JSON.stringify(w.holder)} is not a declared entity`);
     } else if (role === OPERATING_COMPANY && CLIENT_CATEGORIES.includes(w.category)) {
       problems.push(
-        `${where}: its holder ${JSON.stringify(w.holder)} is the custodian's operating company ` +
-          "(role operating_company), which cannot be the protective holder of client assets",
+        `${where}: its holder ${JSON.stringify(w.holder)} is the custodian's operating company, ` +
+          `which cannot be the protective holder of client assets (${w.category})`,
       );
     }
   }
@@ -3310,8 +3300,9 @@ export function legalHoldersCheck(attestation) {
 
 /**
  * legal-documents on a site ({fetcher, base, manifest: {files}}, the manifest's signature
- * checked): every document with a published file is listed in the manifest with the
- * attestation's SHA-256, and the bytes fetched have it. Returns the check.
+ * checked): every document with a published file is on the site, its bytes have the SHA-256 the
+ * attestation signs, and the manifest lists it with that hash. Returns the check; the details of
+ * a failure are Python's (docs/protocol.md section 12).
  */
 export async function legalDocumentsCheck(attestation, site) {
   const { legal } = attestation;
@@ -3320,16 +3311,14 @@ export async function legalDocumentsCheck(attestation, site) {
   let published = 0;
   for (const d of legal.documents) {
     if (d.file === null) continue;
-    if (Object.prototype.hasOwnProperty.call(files, d.file) && files[d.file] !== d.sha256) {
-      return verdict(
-        "legal-documents",
-        false,
-        `${d.file} (${JSON.stringify(d.title)}) is listed in the signed manifest with another SHA-256 than the attestation's`,
-      );
+    // The signed attestation names the file: it is fetched even when the manifest omits it.
+    const data = await fetchBytes(site.fetcher, site.base, d.file, false);
+    const fail = (why) => verdict("legal-documents", false, `${d.file} (${d.title})${why}`);
+    if (data === null) return fail(" is missing from the site");
+    if (toHex(await sha256(data)) !== d.sha256) return fail(": its bytes do not match the sha256 the attestation signs");
+    if (!Object.prototype.hasOwnProperty.call(files, d.file) || files[d.file] !== d.sha256) {
+      return fail(" is not listed in the signed manifest with its sha256");
     }
-    // Missing, or bytes other than the manifest's (the attestation's) hash: fails, naming the file.
-    const { problem } = await listedFile(site, d.file);
-    if (problem !== null) return verdict("legal-documents", false, `${problem} (${JSON.stringify(d.title)})`);
     published++;
   }
   const hashOnly = legal.documents.length - published;
