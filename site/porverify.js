@@ -14,6 +14,9 @@
 // client remembers), warns when the next attestation is overdue, and can check the
 // client in every published epoch (verifyHistory), as Python's verify_site/verify_history,
 // and checks every auditor's co-signature the site lists (auditors/index.json, section 14).
+// When the attestation declares its legal entities and documents (`legal`), it checks that every
+// wallet's holder is one of them (and no client wallet is the operating company's), that each
+// published document has its signed hash, and warns of what changed since the previous epoch.
 //
 // The contract with the Python verifier is each check's id, asset and verdict (in the same
 // order, so the same check fails), with what they establish: verified, the balances, the log
@@ -25,11 +28,11 @@
 //   PROTOCOL  the protocol's bytes and rules, with no verification flow and no DOM: bytes,
 //             errors, primitives (WebCrypto), codes and keys (hashing, tree folding), binary
 //             formats (bundle, shard), JSON documents (attestation, reserves and proofs of
-//             control, manifest, proof file), the transparency log, the auditors' documents
-//             (names, statements, index), amounts;
+//             control, legal entities and documents, manifest, proof file), the transparency
+//             log, the auditors' documents (names, statements, index), amounts;
 //   CHECKS    the verification flow: Run and the checks, verifyProof, fetching the site, the
 //             log and freshness, client state, verifySite, verifyHistory, co-signatures,
-//             reserves;
+//             reserves, legal entities and documents (and what changed since the last epoch);
 //   PAGE      the DOM code (element, showReport ... wire), run only where there is a document.
 //
 // SPDX-License-Identifier: GPL-3.0-or-later
@@ -658,6 +661,7 @@ export function parseAttestation(bytes) {
     nextDue,
     reserves: parseReserves(get(doc, "reserves", "dict", "attestation"), assets),
     witnesses: parseWitnesses(isObject(doc) ? doc.witnesses : undefined),
+    legal: parseLegal(isObject(doc) ? doc.legal : undefined),
   };
 }
 
@@ -970,6 +974,178 @@ export function parseReserves(doc, assets) {
     throw new FormatError("reserves.shortfall does not match the coverage rows");
   }
   return { chains, wallets, coverage, shortfall };
+}
+
+// ---------------------------------------------------------------- legal entities and documents (attestation section)
+
+// The legal side of segregation (the optional `legal` member): who holds client assets, in what
+// capacity, under which documents. Absent means none declared (one spelling: never null).
+export const ROLES = [
+  "custodian",
+  "trustee",
+  "bankruptcy_remote_vehicle",
+  "sub_custodian",
+  "operating_company",
+  "nominee",
+  "other",
+];
+export const DOCUMENT_KINDS = ["trust_deed", "custody_agreement", "legal_opinion", "sub_custody_agreement", "other"];
+// The custodian's own operating company: never the protective holder of client assets.
+const OPERATING_COMPANY = "operating_company";
+const MAX_ENTITIES = 100;
+const MAX_DOCUMENTS = 100;
+const MAX_REGISTRATION = 100;
+const JURISDICTION_RE = /^[A-Z]{2}(-[A-Z0-9]{1,3})?$/;
+const LEI_RE = /^[0-9A-Z]{18}[0-9]{2}$/;
+const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
+const DOCUMENT_DIR = "documents/";
+const DOCUMENT_EXT_RE = /^(\.[a-z0-9]{1,8})?$/;
+const ENTITY_MEMBERS = ["jurisdiction", "lei", "name", "registration", "role"];
+const DOCUMENT_MEMBERS = ["binds", "date", "file", "kind", "sha256", "title"];
+
+/** Why `lei` is not an ISO 17442 LEI (20 characters, ISO 7064 MOD 97-10 check digits), or null. */
+export function leiProblem(lei) {
+  if (typeof lei !== "string" || !LEI_RE.test(lei)) {
+    return "must be 20 characters 0-9 or A-Z, the last two digits (ISO 17442)";
+  }
+  // The 20 characters as one decimal number (A=10 ... Z=35), mod 97, digit by digit.
+  let remainder = 0;
+  for (const ch of lei) {
+    const value = parseInt(ch, 36);
+    remainder = (remainder * (value < 10 ? 10 : 100) + value) % 97;
+  }
+  return remainder === 1 ? null : "its check digits are wrong (ISO 7064 MOD 97-10): a mistyped LEI";
+}
+
+/** Is `text` a date YYYY-MM-DD that exists in the proleptic Gregorian calendar (year 1 to 9999)? */
+export function isCalendarDate(text) {
+  const m = typeof text === "string" ? DATE_RE.exec(text) : null;
+  if (m === null) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return day <= days;
+}
+
+function oneOf(obj, key, values, where) {
+  const value = get(obj, key, "string", where);
+  if (!values.includes(value)) {
+    throw new FormatError(`${where}.${key} ${JSON.stringify(value)} is not one of ${values.join(", ")}`);
+  }
+  return value;
+}
+
+function textOrNull(obj, key, limit, where) {
+  const value = optStr(obj, key, where);
+  if (value === null) return null;
+  const problem = textProblem(value, limit);
+  if (problem) throw new FormatError(`${where}.${key}: ${problem}`);
+  return value;
+}
+
+function exactMembers(obj, keys, where) {
+  if (!isObject(obj)) throw new FormatError(`${where} must be an object`);
+  only(obj, keys, where);
+  for (const key of keys) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) throw new FormatError(`${where}.${key} is missing`);
+  }
+}
+
+function parseEntity(item, where) {
+  exactMembers(item, ENTITY_MEMBERS, where);
+  const name = get(item, "name", "string", where);
+  const nameProblem = textProblem(name);
+  if (nameProblem) throw new FormatError(`${where}.name: ${nameProblem}`);
+  const role = oneOf(item, "role", ROLES, where);
+  const jurisdiction = get(item, "jurisdiction", "string", where);
+  if (!JURISDICTION_RE.test(jurisdiction)) {
+    throw new FormatError(
+      `${where}.jurisdiction ${JSON.stringify(jurisdiction)} is not an ISO 3166-1 alpha-2 code ` +
+        "(optionally -subdivision, as GB or US-DE)",
+    );
+  }
+  const lei = optStr(item, "lei", where);
+  if (lei !== null) {
+    const problem = leiProblem(lei);
+    if (problem) throw new FormatError(`${where}.lei ${JSON.stringify(lei)}: ${problem}`);
+  }
+  const registration = textOrNull(item, "registration", MAX_REGISTRATION, where);
+  if (lei === null && registration === null) {
+    throw new FormatError(`${where}: an entity needs an lei or a registration (or both)`);
+  }
+  return { name, role, jurisdiction, lei, registration };
+}
+
+function parseDocument(item, where, declared) {
+  exactMembers(item, DOCUMENT_MEMBERS, where);
+  const title = get(item, "title", "string", where);
+  const titleProblem = textProblem(title);
+  if (titleProblem) throw new FormatError(`${where}.title: ${titleProblem}`);
+  const kind = oneOf(item, "kind", DOCUMENT_KINDS, where);
+  const date = get(item, "date", "string", where);
+  if (!isCalendarDate(date)) {
+    throw new FormatError(`${where}.date ${JSON.stringify(date)} is not a calendar date YYYY-MM-DD`);
+  }
+  const binds = get(item, "binds", "list", where);
+  if (binds.length === 0) throw new FormatError(`${where}.binds must name at least one entity`);
+  binds.forEach((name, k) => {
+    if (typeof name !== "string") throw new FormatError(`${where}.binds[${k}] must be a string`);
+    if (!declared.has(name)) {
+      throw new FormatError(`${where}.binds[${k}] ${JSON.stringify(name)} is not a declared entity`);
+    }
+    if (k > 0 && compareText(binds[k - 1], name) >= 0) {
+      throw new FormatError(`${where}.binds must be sorted by name without duplicates`);
+    }
+  });
+  const sha = get(item, "sha256", "string", where);
+  if (!HEX64.test(sha)) throw new FormatError(`${where}.sha256 must be 64 lowercase hex digits`);
+  const file = optStr(item, "file", where);
+  if (file !== null && !(file.startsWith(`${DOCUMENT_DIR}${sha}`) && DOCUMENT_EXT_RE.test(file.slice(DOCUMENT_DIR.length + 64)))) {
+    throw new FormatError(
+      `${where}.file ${JSON.stringify(file)} must be null or documents/<its sha256><extension> ` +
+        "(an extension is a dot and 1 to 8 of a-z 0-9)",
+    );
+  }
+  return { title, kind, date, binds: [...binds], sha256: sha, file };
+}
+
+/**
+ * The attestation's optional `legal` member (docs/protocol.md): {entities, documents}, or null
+ * when it is absent. `doc` is the member's value, undefined when absent.
+ */
+export function parseLegal(doc) {
+  if (doc === undefined) return null;
+  exactMembers(doc, ["documents", "entities"], "legal");
+  const list = get(doc, "entities", "list", "legal");
+  if (list.length < 1 || list.length > MAX_ENTITIES) {
+    throw new FormatError(`legal.entities must list 1 to ${MAX_ENTITIES} entities`);
+  }
+  const entities = list.map((item, i) => parseEntity(item, `legal.entities[${i}]`));
+  for (let i = 1; i < entities.length; i++) {
+    const order = compareText(entities[i - 1].name, entities[i].name);
+    if (order === 0) {
+      throw new FormatError(`legal.entities[${i}].name ${JSON.stringify(entities[i].name)} is declared twice`);
+    }
+    if (order > 0) {
+      throw new FormatError(`legal.entities must be sorted by name (code point order): entities[${i}] is out of place`);
+    }
+  }
+  const declared = new Set(entities.map((e) => e.name));
+  const docs = get(doc, "documents", "list", "legal");
+  if (docs.length > MAX_DOCUMENTS) throw new FormatError(`legal.documents must list at most ${MAX_DOCUMENTS} documents`);
+  const documents = docs.map((item, i) => parseDocument(item, `legal.documents[${i}]`, declared));
+  const first = new Map();
+  documents.forEach((d, i) => {
+    if (i > 0 && compareTuples([documents[i - 1].date, documents[i - 1].title], [d.date, d.title]) > 0) {
+      throw new FormatError(`legal.documents must be sorted by date, then title: documents[${i}] is out of place`);
+    }
+    if (first.has(d.sha256)) {
+      throw new FormatError(`legal.documents[${i}].sha256 is the sha256 of legal.documents[${first.get(d.sha256)}] too`);
+    }
+    first.set(d.sha256, i);
+  });
+  return { entities, documents };
 }
 
 // ---------------------------------------------------------------- reserves (proofs of control and coverage)
@@ -1322,6 +1498,7 @@ function parseManifest(bytes) {
 const CHECKPOINT_NAME = "log/checkpoint.json";
 const sigName = (name) => `${name}.sig`;
 const inclusionName = (index) => `log/inclusion/${index}.json`;
+const loggedAttestationName = (index) => `log/attestations/${index}.json`;
 const consistencyName = (size) => `log/consistency/${size}.json`;
 const INCLUSION_FILE = /^log\/inclusion\/(0|[1-9][0-9]*)\.json$/;
 const CHECKPOINT_NOTE_NAME = "log/checkpoint.note";
@@ -2150,6 +2327,8 @@ export async function verifyProof(proof, accountId, code, options = {}) {
     }
     checkFreshness(run, attestation, now, true);
     await checkReserves(run, attestation);
+    // A proof file carries no documents (legal-documents runs on the site only).
+    record(run, legalHoldersCheck(attestation));
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const entry = equalBytes(keys.lookup, p.lookup) ? p.entry : null;
     const bundle = await openBundle(run, attestation, keys, entry);
@@ -2615,6 +2794,8 @@ export async function verifySite(base, accountId, code, options = {}) {
     }
     checkFreshness(run, attestation, now);
     await checkReserves(run, attestation);
+    record(run, legalHoldersCheck(attestation));
+    record(run, await legalDocumentsCheck(attestation, site));
     const keys = await deriveEpochKeys(secret, attestation.epochId);
     const shardPath = shardName(toHex(keys.lookup).slice(0, manifest.shardPrefixChars));
     const expected = Object.prototype.hasOwnProperty.call(manifest.files, shardPath)
@@ -2641,6 +2822,8 @@ export async function verifySite(base, accountId, code, options = {}) {
     });
     await checkBundle(run, attestation, keys, accountId, bundle);
     await clientCoverage(run, attestation, keys, accountId);
+    // Changes since the previous epoch are warnings, once the client's proof verifies.
+    await warnLegalChanges(run, site, attestation, checkpoint);
     // Only a fully verified check is remembered (as Python's ClientState).
     if (state) await state.remember({ ...checkpoint });
   } catch (e) {
@@ -3077,6 +3260,235 @@ async function clientCoverage(run, attestation, keys, accountId) {
   }
 }
 
+// ---------------------------------------------------------------- legal entities and documents (checks)
+
+const NO_LEGAL = "the attestation declares no legal entities";
+
+/** A role or document kind as words: "bankruptcy_remote_vehicle" -> "bankruptcy remote vehicle". */
+function words(identifier) {
+  return identifier.replaceAll("_", " ");
+}
+
+/**
+ * What is wrong with the wallets' holders (legal-holders): each holder must be a declared
+ * entity, and no client_segregated or client_dedicated wallet may be held by an
+ * operating_company. One problem per wallet, in the wallets' order; [] when all is well.
+ * `legal` is the parsed member (not null).
+ */
+export function legalHolderProblems(legal, reserves) {
+  const roles = new Map(legal.entities.map((e) => [e.name, e.role]));
+  const problems = [];
+  for (const w of reserves.wallets) {
+    const where = `${w.chain} ${w.address} (${w.category})`;
+    const role = roles.get(w.holder);
+    if (role === undefined) {
+      problems.push(`${where}: its holder ${JSON.stringify(w.holder)} is not a declared entity`);
+    } else if (role === OPERATING_COMPANY && CLIENT_CATEGORIES.includes(w.category)) {
+      problems.push(
+        `${where}: its holder ${JSON.stringify(w.holder)} is the custodian's operating company, ` +
+          `which cannot be the protective holder of client assets (${w.category})`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** A check's verdict, as a Run records it. */
+const verdict = (id, ok, detail, asset = null) => ({ id, ok, detail, asset });
+
+/**
+ * legal-holders on a parsed attestation: every wallet's holder is a declared entity, and no
+ * client wallet is held by the operating company. Returns the check ({id, ok, detail, asset}).
+ */
+export function legalHoldersCheck(attestation) {
+  const { legal, reserves } = attestation;
+  if (legal === null) return verdict("legal-holders", true, NO_LEGAL);
+  const problems = legalHolderProblems(legal, reserves);
+  if (problems.length) return verdict("legal-holders", false, problems.join("; "));
+  return verdict(
+    "legal-holders",
+    true,
+    `every wallet's holder is one of the ${plural(legal.entities.length, "declared legal entity", "declared legal entities")}, ` +
+      "and no client wallet is held by the operating company",
+  );
+}
+
+/**
+ * legal-documents on a site ({fetcher, base, manifest: {files}}, the manifest's signature
+ * checked): every document with a published file is on the site, its bytes have the SHA-256 the
+ * attestation signs, and the manifest lists it with that hash. Returns the check; the details of
+ * a failure are Python's (docs/protocol.md section 12).
+ */
+export async function legalDocumentsCheck(attestation, site) {
+  const { legal } = attestation;
+  if (legal === null) return verdict("legal-documents", true, NO_LEGAL);
+  const files = site.manifest.files;
+  let published = 0;
+  for (const d of legal.documents) {
+    if (d.file === null) continue;
+    // The signed attestation names the file: it is fetched even when the manifest omits it.
+    const data = await fetchBytes(site.fetcher, site.base, d.file, false);
+    const fail = (why) => verdict("legal-documents", false, `${d.file} (${d.title})${why}`);
+    if (data === null) return fail(" is missing from the site");
+    if (toHex(await sha256(data)) !== d.sha256) return fail(": its bytes do not match the sha256 the attestation signs");
+    if (!Object.prototype.hasOwnProperty.call(files, d.file) || files[d.file] !== d.sha256) {
+      return fail(" is not listed in the signed manifest with its sha256");
+    }
+    published++;
+  }
+  const hashOnly = legal.documents.length - published;
+  return verdict(
+    "legal-documents",
+    true,
+    `${plural(published, "published document matches its", "published documents match their")} signed SHA-256; ` +
+      `${plural(hashOnly, "document is", "documents are")} published as a hash only (shown to auditors)`,
+  );
+}
+
+/** Record a check computed by legalHoldersCheck or legalDocumentsCheck; a failure stops the run. */
+function record(run, check) {
+  if (!check.ok) throw run.fail(check.id, check.detail, check.asset);
+  run.ok(check.id, check.detail, check.asset);
+}
+
+const SINCE = "since the previous epoch";
+const orNone = (value) => (value === null ? "none" : value);
+
+/** Entities added, removed or changed, then documents added, replaced or removed (section 12). */
+function arrangementChanges(previous, current) {
+  const warnings = [];
+  const before = new Map((previous?.entities ?? []).map((e) => [e.name, e]));
+  const after = new Map((current?.entities ?? []).map((e) => [e.name, e]));
+  for (const name of [...new Set([...before.keys(), ...after.keys()])].sort(compareText)) {
+    const [old, now] = [before.get(name), after.get(name)];
+    if (old === undefined) {
+      warnings.push(`entity added ${SINCE}: ${name} (${words(now.role)}, ${now.jurisdiction})`);
+    } else if (now === undefined) {
+      warnings.push(`entity removed ${SINCE}: ${name} (${words(old.role)})`);
+    } else {
+      const parts = [
+        ["role", words(old.role), words(now.role)],
+        ["jurisdiction", old.jurisdiction, now.jurisdiction],
+        ["LEI", orNone(old.lei), orNone(now.lei)],
+        ["registration", orNone(old.registration), orNone(now.registration)],
+      ].filter(([, a, b]) => a !== b);
+      if (parts.length) {
+        warnings.push(`entity ${name} changed ${SINCE}: ${parts.map(([what, a, b]) => `${what} ${a} -> ${b}`).join("; ")}`);
+      }
+    }
+  }
+  // A document is its bytes (sha256); a new one of the kind and title of one gone replaces it.
+  const oldDocs = previous?.documents ?? [];
+  const newDocs = current?.documents ?? [];
+  const oldShas = new Set(oldDocs.map((d) => d.sha256));
+  const newShas = new Set(newDocs.map((d) => d.sha256));
+  const gone = oldDocs.filter((d) => !newShas.has(d.sha256));
+  for (const d of newDocs) {
+    if (oldShas.has(d.sha256)) continue;
+    const at = gone.findIndex((o) => o.kind === d.kind && o.title === d.title);
+    if (at >= 0) {
+      const [replaced] = gone.splice(at, 1);
+      warnings.push(`document replaced ${SINCE}: ${d.title} (${words(d.kind)}): sha256 ${replaced.sha256} -> ${d.sha256}`);
+    } else {
+      warnings.push(`document added ${SINCE}: ${d.title} (${words(d.kind)}, ${d.date}, sha256 ${d.sha256})`);
+    }
+  }
+  for (const d of gone) warnings.push(`document removed ${SINCE}: ${d.title} (${words(d.kind)}, ${d.date})`);
+  return warnings;
+}
+
+/** The holders of `asset` for clients: of the client_segregated and client_dedicated wallets listing it. */
+function clientHolders(wallets, asset) {
+  const names = wallets
+    .filter((w) => CLIENT_CATEGORIES.includes(w.category) && w.holdings.some((h) => h.asset === asset))
+    .map((w) => w.holder);
+  return [...new Set(names)].sort(compareText);
+}
+
+/** A holder as a warning writes it: "<name> (<role>)", or the name when it is no declared entity. */
+function namedHolder(legal, name) {
+  const entity = legal?.entities.find((e) => e.name === name);
+  return entity === undefined ? name : `${name} (${words(entity.role)})`;
+}
+
+/**
+ * What changed in the legal arrangement since the previous epoch's attestation (parsed, or null
+ * when there is none to compare with), as the warnings of docs/protocol.md section 12: entities,
+ * documents, then the holders of each of `assets` (the client's, in the order of their proof).
+ * An absent `legal` has no entities and no documents; with neither attestation declaring any,
+ * nothing is compared.
+ */
+export function legalChanges(previous, current, assets) {
+  if (previous === null || (previous.legal === null && current.legal === null)) return [];
+  const warnings = arrangementChanges(previous.legal, current.legal);
+  for (const asset of assets) {
+    const old = clientHolders(previous.reserves.wallets, asset);
+    const now = clientHolders(current.reserves.wallets, asset);
+    const oldText = old.map((n) => namedHolder(previous.legal, n));
+    const newText = now.map((n) => namedHolder(current.legal, n));
+    const same = old.length === now.length && old.every((n, i) => n === now[i] && oldText[i] === newText[i]);
+    if (same) continue;
+    const [shown, legal] = now.length ? [now, current.legal] : [old, previous.legal];
+    const single = shown.length === 1 ? legal?.entities.find((e) => e.name === shown[0]) : undefined;
+    const word = single === undefined ? "holders" : words(single.role);
+    const side = (texts) => (texts.length ? texts.join(", ") : "none");
+    warnings.push(`the ${word} of your ${asset} changed ${SINCE}: ${side(oldText)} -> ${side(newText)}`);
+  }
+  return warnings;
+}
+
+/**
+ * The previous epoch's attestation, parsed: the logged attestation log/attestations/<i>.json this
+ * one chains to (its SHA-256 is previous_attestation_sha256, and the signed manifest lists it
+ * with that hash; i = size - 2, or the highest such i when an epoch was republished). Null when
+ * the log has one entry or the attestation chains to none; {problem} when it cannot be read.
+ */
+async function previousAttestation(site, attestation, checkpoint) {
+  const chained = attestation.previousAttestationSha256;
+  if (checkpoint.size < 2 || chained === null) return null;
+  const files = site.manifest.files;
+  const listed = (name) => (Object.prototype.hasOwnProperty.call(files, name) ? files[name] : null);
+  let index = checkpoint.size - 2;
+  for (let i = checkpoint.size - 2; i >= 0; i--) {
+    if (listed(loggedAttestationName(i)) === chained) {
+      index = i;
+      break;
+    }
+  }
+  const relative = loggedAttestationName(index);
+  const missing = {
+    problem: `${relative}, the attestation this one chains to, is missing from the site or from its signed manifest`,
+  };
+  if (listed(relative) !== chained) return missing;
+  let data;
+  try {
+    data = await fetchBytes(site.fetcher, site.base, relative, false);
+  } catch (e) {
+    if (e instanceof SiteError) return { problem: e.message };
+    throw e;
+  }
+  if (data === null) return missing;
+  if (toHex(await sha256(data)) !== chained) return { problem: `${relative} does not match the signed manifest` };
+  try {
+    return { attestation: parseAttestation(data) };
+  } catch (e) {
+    if (e instanceof FormatError) return { problem: `${relative}: ${e.message}` };
+    throw e;
+  }
+}
+
+/** Warn of every change of the legal arrangement since the previous epoch (after the client's proof). */
+async function warnLegalChanges(run, site, attestation, checkpoint) {
+  const previous = await previousAttestation(site, attestation, checkpoint);
+  if (previous === null) return;
+  if (previous.problem !== undefined) {
+    run.report.warnings.push(`legal changes not compared with the previous epoch: ${previous.problem}`);
+    return;
+  }
+  const assets = run.report.balances.map((b) => b.asset);
+  run.report.warnings.push(...legalChanges(previous.attestation, attestation, assets));
+}
+
 // =================================================================================================
 // PAGE
 // The DOM: the form of verify.html and the page of every published site, and how a report
@@ -3247,7 +3659,10 @@ function showLogAlert(app, report) {
   alert.hidden = false;
 }
 
-/** Warnings that are not failures (an overdue attestation), and what this browser remembers. */
+/**
+ * Warnings that are not failures (an overdue attestation, a legal entity, document or holder of
+ * the client's assets changed since the previous epoch), and what this browser remembers.
+ */
 function showWarnings(app, report) {
   const overdue = app.querySelector("#overdue-warning");
   overdue.hidden = report.warnings.length === 0;

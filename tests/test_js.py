@@ -7,7 +7,9 @@ with tampered shards, manifests and signatures, through the module's own
 checkpoint) and `verifyHistory`, reaching the same verdicts, check by check, as
 the Python verifier run here on the same folders. The same history co-signed by
 auditors (porsegregate.cosign), forged, altered after signing, and written by
-hand with malformed parts (docs/protocol.md section 14), is checked the same way.
+hand with malformed parts (docs/protocol.md section 14), is checked the same way, and so are
+the legal segregation attacks (tests/support/legal_attacks.py: an operating company holding a
+client wallet, a published document swapped, a trustee change warned of in the same words).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from porsegregate.verify.client import (
 from porsegregate.verify.state import ClientState
 
 from .support import history as h
+from .support import legal_attacks as la
 from .support import proof_files as pf
 from .support.reserves_attacks import count_wallets_twice
 
@@ -491,6 +494,13 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     count_wallets_twice(sites["counted_twice"])
     sites["newcomer"] = clean.copy(tmp / "newcomer")
     newcomer = publish_with_newcomer(sites["newcomer"], "next", seed=7)
+    # Legal segregation (issue 14): the operating company holds a client wallet, a published
+    # document's bytes differ from its signed hash, and the trustee changes between epochs.
+    sites["legal_opco"] = clean.copy(tmp / "legal_opco")
+    la.operating_company_holds_client_wallet(sites["legal_opco"])
+    sites["legal_swapped"] = clean.copy(tmp / "legal_swapped")
+    la.swap_published_document(sites["legal_swapped"])
+    sites["legal_trustee"] = la.change_trustee(clean.copy(tmp / "legal_trustee"))
 
     def site(name: str, state: ClientState | None = None, **kw: Any) -> dict[str, Any]:
         s = sites[name]
@@ -533,6 +543,14 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
                 "fork_b",
             )
         },
+        "legal": {
+            "opco": site("legal_opco"),
+            "swapped": site("legal_swapped"),
+            "trustee": site("legal_trustee"),
+            "trustee_history": _history(
+                verify_history(str(sites["legal_trustee"].site), clean.account, clean.code)
+            ),
+        },
         "overdue": {
             "before": before.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "after": after.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -558,6 +576,9 @@ def history_scenarios(tmp: Path) -> tuple[dict[str, str], dict[str, Any]]:
     assert python["manifest_epoch"][0]["failed"]["id"] == "manifest-attestation"
     assert python["counted_twice"][0]["failed"]["id"] == "reserves-distinct"
     assert all(r["failed"]["id"] == "log-witnesses" for r in python["witnesses"].values())
+    assert python["legal"]["opco"]["failed"]["id"] == "legal-holders"
+    assert python["legal"]["swapped"]["failed"]["id"] == "legal-documents"
+    assert python["legal"]["trustee"]["verified"] and python["legal"]["trustee"]["warnings"]
     assert [r["overdue"] for r in python["overdue"]["reports"]] == [False, True]
     doc = {
         "proof_files": proof_file_scenarios(sites, before, after),

@@ -49,6 +49,12 @@ import {
   parseWitnesses,
   checkWitnessKeys,
   parseNote,
+  leiProblem,
+  isCalendarDate,
+  legalHoldersCheck,
+  legalDocumentsCheck,
+  legalChanges,
+  sha256,
 } from "../../site/porverify.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -456,6 +462,396 @@ test("amounts are formatted exactly, without floats", () => {
   assert.equal(formatAmount(7n, 6), "0.000007");
 });
 
+// ------------------------------------------------------------- legal entities and documents (issue 14)
+
+const LEI_TRUST = "5493001KJTIIGC8Y1R12";
+const LEI_OPCO = "529900T8BM49AURSDO55";
+const DEED_SHA = "a".repeat(64);
+const SUB_SHA = "b".repeat(64);
+
+/** A legal member fitting the vector attestation's wallets (their holders are its entities). */
+function vectorLegal() {
+  return {
+    entities: [
+      { name: "Vector Bank plc", role: "sub_custodian", jurisdiction: "GB", lei: null, registration: "00014259" },
+      { name: "Vector Client Trust", role: "trustee", jurisdiction: "GB", lei: LEI_TRUST, registration: null },
+      { name: "Vector Custody Ltd (own funds)", role: "operating_company", jurisdiction: "GB-ENG", lei: LEI_OPCO, registration: "12345678" },
+    ],
+    documents: [
+      {
+        title: "Declaration of trust over client assets",
+        kind: "trust_deed",
+        date: "2026-01-15",
+        binds: ["Vector Client Trust", "Vector Custody Ltd (own funds)"],
+        sha256: DEED_SHA,
+        file: `documents/${DEED_SHA}.pdf`,
+      },
+      {
+        title: "Sub-custody agreement",
+        kind: "sub_custody_agreement",
+        date: "2026-02-01",
+        binds: ["Vector Bank plc", "Vector Client Trust"],
+        sha256: SUB_SHA,
+        file: null,
+      },
+    ],
+  };
+}
+
+/** The vector attestation with `legal` (edited by `edit(legal, doc)`), parsed. */
+function withLegal(edit = () => {}) {
+  return parseAttestation(
+    editedAttestation((doc) => {
+      doc.legal = vectorLegal();
+      edit(doc.legal, doc);
+    }),
+  );
+}
+
+test("legal: a well-formed legal member is parsed; absent is null", () => {
+  const a = withLegal();
+  assert.deepEqual(a.legal, vectorLegal());
+  assert.equal(parseAttestation(editedAttestation(() => {})).legal, null);
+  // A document needs not be published (file null), and there may be no documents.
+  assert.deepEqual(withLegal((l) => (l.documents = [])).legal.documents, []);
+  // Equal (date, title) pairs are in order; a subdivision and an extension-less file are allowed.
+  withLegal((l) => {
+    l.documents[1].date = l.documents[0].date;
+    l.documents[1].title = l.documents[0].title;
+    l.entities[0].jurisdiction = "US-DE";
+    l.documents[0].file = `documents/${DEED_SHA}`;
+  });
+});
+
+test("legal: ISO 17442 LEIs are checked with ISO 7064 MOD 97-10 (real LEIs pass)", () => {
+  for (const lei of [LEI_TRUST, LEI_OPCO, "HWUPKR0MPOU8FGXBT394", "7LTWFZYICNSX8D621K86"]) {
+    assert.equal(leiProblem(lei), null, lei);
+  }
+  const digits = "must be 20 characters 0-9 or A-Z, the last two digits (ISO 17442)";
+  const check = "its check digits are wrong (ISO 7064 MOD 97-10): a mistyped LEI";
+  assert.equal(leiProblem("5493001KJTIIGC8Y1R13"), check);
+  assert.equal(leiProblem("5493001KJTIIGC8Y1S12"), check, "one letter mistyped");
+  assert.equal(leiProblem("4593001KJTIIGC8Y1R12"), check, "two digits swapped");
+  assert.equal(leiProblem("5493001KJTIIGC8Y1R1"), digits);
+  assert.equal(leiProblem("5493001KJTIIGC8Y1R120"), digits);
+  assert.equal(leiProblem("5493001kjtiigc8y1r12"), digits);
+  assert.equal(leiProblem("5493001KJTIIGC8Y1RA2"), digits, "a letter among the check digits");
+  assert.equal(leiProblem("5493001KJTIIGC8Y1R1\u0662"), digits, "a non-ASCII digit");
+  // Every LEI has 18 characters then 2 check digits: 98 - (base * 100 mod 97) makes it pass.
+  let remainder = 0n;
+  for (const ch of "5493001KJTIIGC8Y1R") remainder = BigInt(`${remainder}${parseInt(ch, 36)}`) % 97n;
+  const digitsFor = (98n - ((remainder * 100n) % 97n)).toString().padStart(2, "0");
+  assert.equal(digitsFor, "12");
+});
+
+test("legal: dates must exist in the calendar", () => {
+  for (const d of ["2026-01-15", "2024-02-29", "2000-02-29", "0001-01-01", "9999-12-31"]) assert.ok(isCalendarDate(d), d);
+  for (const d of ["2026-02-30", "2026-02-29", "1900-02-29", "2026-04-31", "2026-13-01", "2026-00-10", "2026-01-00", "0000-01-01", "2026-1-15", "2026-01-15T00:00:00Z", "20260115"]) {
+    assert.equal(isCalendarDate(d), false, d);
+  }
+});
+
+test("legal: every malformed legal member is a FormatError naming the member", () => {
+  const deedFile = `documents/${DEED_SHA}.pdf`;
+  for (const [name, edit, message] of [
+    ["legal null", (l, d) => (d.legal = null), "legal must be an object"],
+    ["unknown member", (l) => (l.wallets = []), "legal has unknown member(s) wallets"],
+    ["entities missing", (l) => delete l.entities, "legal.entities is missing"],
+    ["no entities", (l) => { l.entities = []; l.documents = []; }, "legal.entities must list 1 to 100 entities"],
+    ["101 entities", (l) => {
+      l.documents = [];
+      l.entities = Array.from({ length: 101 }, (_, i) => ({ name: `E${String(i).padStart(3, "0")}`, role: "other", jurisdiction: "GB", lei: null, registration: "1" }));
+    }, "legal.entities must list 1 to 100 entities"],
+    ["bad LEI check digits", (l) => (l.entities[1].lei = "5493001KJTIIGC8Y1R13"), 'legal.entities[1].lei "5493001KJTIIGC8Y1R13": its check digits are wrong (ISO 7064 MOD 97-10): a mistyped LEI'],
+    ["LEI of 19 characters", (l) => (l.entities[1].lei = "5493001KJTIIGC8Y1R1"), 'legal.entities[1].lei "5493001KJTIIGC8Y1R1": must be 20 characters 0-9 or A-Z, the last two digits (ISO 17442)'],
+    ["LEI in lower case", (l) => (l.entities[2].lei = LEI_OPCO.toLowerCase()), 'legal.entities[2].lei "529900t8bm49aursdo55": must be 20 characters 0-9 or A-Z, the last two digits (ISO 17442)'],
+    ["LEI a number", (l) => (l.entities[1].lei = 1), "legal.entities[1].lei must be null or a string of at most 4000 chars"],
+    ["unknown role", (l) => (l.entities[0].role = "bank"), 'legal.entities[0].role "bank" is not one of custodian, trustee, bankruptcy_remote_vehicle, sub_custodian, operating_company, nominee, other'],
+    ["role with spaces", (l) => (l.entities[0].role = "sub custodian"), 'legal.entities[0].role "sub custodian" is not one of custodian, trustee, bankruptcy_remote_vehicle, sub_custodian, operating_company, nominee, other'],
+    ["jurisdiction lower case", (l) => (l.entities[0].jurisdiction = "gb"), 'legal.entities[0].jurisdiction "gb" is not an ISO 3166-1 alpha-2 code (optionally -subdivision, as GB or US-DE)'],
+    ["jurisdiction alpha-3", (l) => (l.entities[0].jurisdiction = "GBR"), 'legal.entities[0].jurisdiction "GBR" is not an ISO 3166-1 alpha-2 code (optionally -subdivision, as GB or US-DE)'],
+    ["subdivision too long", (l) => (l.entities[0].jurisdiction = "GB-ENGL"), 'legal.entities[0].jurisdiction "GB-ENGL" is not an ISO 3166-1 alpha-2 code (optionally -subdivision, as GB or US-DE)'],
+    ["unsorted entities", (l) => l.entities.reverse(), "legal.entities must be sorted by name (code point order): entities[1] is out of place"],
+    ["duplicate names", (l) => {
+      l.entities[2] = { ...l.entities[1], lei: null, registration: "1" };
+      l.documents[0].binds = ["Vector Client Trust"];
+    }, 'legal.entities[2].name "Vector Client Trust" is declared twice'],
+    ["no lei and no registration", (l) => (l.entities[0].registration = null), "legal.entities[0]: an entity needs an lei or a registration (or both)"],
+    ["registration too long", (l) => (l.entities[0].registration = "1".repeat(101)), "legal.entities[0].registration: is longer than 100 characters"],
+    ["registration empty", (l) => (l.entities[0].registration = ""), "legal.entities[0].registration: must be non-empty without leading or trailing spaces"],
+    ["name with a newline", (l) => (l.entities[0].name = "Vector\nBank"), "legal.entities[0].name: contains a control or line-break character"],
+    ["name with a trailing space", (l) => (l.entities[0].name = "Vector Bank plc "), "legal.entities[0].name: must be non-empty without leading or trailing spaces"],
+    ["entity member missing", (l) => delete l.entities[0].lei, "legal.entities[0].lei is missing"],
+    ["entity member unknown", (l) => (l.entities[0].country = "GB"), "legal.entities[0] has unknown member(s) country"],
+    ["document binds an undeclared entity", (l) => (l.documents[1].binds = ["Vector Bank plc", "Vector Trust"]), 'legal.documents[1].binds[1] "Vector Trust" is not a declared entity'],
+    ["document binds nobody", (l) => (l.documents[1].binds = []), "legal.documents[1].binds must name at least one entity"],
+    ["binds unsorted", (l) => l.documents[1].binds.reverse(), "legal.documents[1].binds must be sorted by name without duplicates"],
+    ["binds twice", (l) => (l.documents[1].binds = ["Vector Bank plc", "Vector Bank plc"]), "legal.documents[1].binds must be sorted by name without duplicates"],
+    ["bad date 2026-02-30", (l) => (l.documents[1].date = "2026-02-30"), 'legal.documents[1].date "2026-02-30" is not a calendar date YYYY-MM-DD'],
+    ["date with a time", (l) => (l.documents[1].date = "2026-02-01T00:00:00Z"), 'legal.documents[1].date "2026-02-01T00:00:00Z" is not a calendar date YYYY-MM-DD'],
+    ["unknown kind", (l) => (l.documents[0].kind = "deed"), 'legal.documents[0].kind "deed" is not one of trust_deed, custody_agreement, legal_opinion, sub_custody_agreement, other'],
+    ["title empty", (l) => (l.documents[0].title = ""), "legal.documents[0].title: must be non-empty without leading or trailing spaces"],
+    ["documents unsorted", (l) => l.documents.reverse(), "legal.documents must be sorted by date, then title: documents[1] is out of place"],
+    ["same date, titles unsorted", (l) => {
+      l.documents[1].date = l.documents[0].date;
+      l.documents[1].title = "A sub-custody agreement";
+    }, "legal.documents must be sorted by date, then title: documents[1] is out of place"],
+    ["duplicate sha256", (l) => (l.documents[1].sha256 = DEED_SHA), "legal.documents[1].sha256 is the sha256 of legal.documents[0] too"],
+    ["sha256 upper case", (l) => (l.documents[1].sha256 = SUB_SHA.toUpperCase()), "legal.documents[1].sha256 must be 64 lowercase hex digits"],
+    ...[
+      ["another document's hash", `documents/${SUB_SHA}.pdf`],
+      ["another folder", `docs/${DEED_SHA}.pdf`],
+      ["a path", `documents/../${DEED_SHA}.pdf`],
+      ["an upper-case extension", `documents/${DEED_SHA}.PDF`],
+      ["two extensions", `documents/${DEED_SHA}.tar.gz`],
+      ["an extension of 9", `documents/${DEED_SHA}.abcdefghi`],
+      ["a bare dot", `documents/${DEED_SHA}.`],
+      ["a title", "documents/trust-deed.pdf"],
+      ["empty", ""],
+    ].map(([what, file]) => [
+      `bad file name: ${what}`,
+      (l) => (l.documents[0].file = file),
+      `legal.documents[0].file ${JSON.stringify(file)} must be null or documents/<its sha256><extension> (an extension is a dot and 1 to 8 of a-z 0-9)`,
+    ]),
+    ["document member missing", (l) => delete l.documents[0].file, "legal.documents[0].file is missing"],
+  ]) {
+    assert.throws(
+      () => withLegal(edit),
+      (e) => e instanceof FormatError && e.message === message,
+      `${name}: expected ${message}`,
+    );
+  }
+  assert.equal(withLegal((l) => (l.documents[0].file = deedFile)).legal.documents[0].file, deedFile);
+});
+
+test("legal-holders: every holder is declared; the operating company holds no client assets", () => {
+  const ok = legalHoldersCheck(withLegal());
+  assert.deepEqual(ok, {
+    id: "legal-holders",
+    ok: true,
+    detail: "every wallet's holder is one of the 3 declared legal entities, and no client wallet is held by the operating company",
+    asset: null,
+  });
+  const undeclared = legalHoldersCheck(
+    withLegal((l) => {
+      l.entities.shift();
+      l.documents.pop();
+    }),
+  );
+  assert.deepEqual(undeclared, {
+    id: "legal-holders",
+    ok: false,
+    detail: 'bitcoin bc1qreg6rc9g90v8zd3gzw0fv8st8lgg9g5a6cjjyf (third_party): its holder "Vector Bank plc" is not a declared entity',
+    asset: null,
+  });
+  // The trust's own role is the operating company's: every client wallet is named.
+  const opco = legalHoldersCheck(withLegal((l) => (l.entities[1].role = "operating_company")));
+  assert.equal(opco.ok, false);
+  const problems = opco.detail.split("; ");
+  assert.deepEqual(problems.map((p) => p.slice(0, p.indexOf(":"))), [
+    "bitcoin bc1qxe5ydzrg7gf4k00wazst06atqpfcdxqnuwnkcx (client_segregated)",
+    "ethereum 0xd482bf3c2460789f6BCdcF6ED4fdC1a5C5508993 (client_segregated)",
+    "solana 6bFa2aiARbQHLVmApQH18CjJXpqxuPVLfjgyE8U3E2nM (client_segregated)",
+    "ethereum 0x9DAAaa747f71A0E28b919603b94ca792Ef936bD8 (client_dedicated)",
+  ]);
+  assert.equal(
+    problems[0],
+    'bitcoin bc1qxe5ydzrg7gf4k00wazst06atqpfcdxqnuwnkcx (client_segregated): its holder "Vector Client Trust" is ' +
+      "the custodian's operating company, which cannot be the protective holder of client assets (client_segregated)",
+  );
+  // The operating company may hold its own funds and third-party wallets.
+  assert.equal(legalHoldersCheck(withLegal((l) => (l.entities[0].role = "operating_company"))).ok, true);
+  // No legal member: the check passes, saying so (the same check ids either way).
+  assert.deepEqual(legalHoldersCheck(parseAttestation(editedAttestation(() => {}))), {
+    id: "legal-holders",
+    ok: true,
+    detail: "the attestation declares no legal entities",
+    asset: null,
+  });
+});
+
+/** A site in memory for legalDocumentsCheck: the manifest's files, and the bytes served. */
+function documentSite(files, served, asked = []) {
+  return {
+    base: BASE,
+    manifest: { files },
+    fetcher: async (url) => {
+      const rel = new URL(url).pathname.replace(/^\/site\//, "");
+      asked.push(rel);
+      return served[rel] === undefined ? new Response("not found", { status: 404 }) : new Response(served[rel], { status: 200 });
+    },
+  };
+}
+
+test("legal-documents: a published document is fetched, listed in the manifest and has its signed hash", async () => {
+  const deed = new TextEncoder().encode("%PDF-1.7 a declaration of trust");
+  const deedSha = toHex(await sha256(deed));
+  const file = `documents/${deedSha}.pdf`;
+  const attestation = withLegal((l) => {
+    l.documents[0].sha256 = deedSha;
+    l.documents[0].file = file;
+  });
+  const asked = [];
+  assert.deepEqual(await legalDocumentsCheck(attestation, documentSite({ [file]: deedSha }, { [file]: deed }, asked)), {
+    id: "legal-documents",
+    ok: true,
+    detail: "1 published document matches its signed SHA-256; 1 document is published as a hash only (shown to auditors)",
+    asset: null,
+  });
+  assert.deepEqual(asked, [file], "only the published document is fetched");
+  const named = `${file} (Declaration of trust over client assets)`;
+  const altered = Uint8Array.from(deed);
+  altered[0] ^= 1;
+  const alteredSha = toHex(await sha256(altered));
+  // The details are Python's (docs/protocol.md section 12), checked in its order.
+  for (const [name, files, served, detail] of [
+    ["bytes other than the hash", { [file]: deedSha }, { [file]: altered }, `${named}: its bytes do not match the sha256 the attestation signs`],
+    ["bytes and manifest other than the hash", { [file]: alteredSha }, { [file]: altered }, `${named}: its bytes do not match the sha256 the attestation signs`],
+    ["missing from the site", { [file]: deedSha }, {}, `${named} is missing from the site`],
+    ["missing from the manifest", {}, { [file]: deed }, `${named} is not listed in the signed manifest with its sha256`],
+    ["listed with another hash", { [file]: alteredSha }, { [file]: deed }, `${named} is not listed in the signed manifest with its sha256`],
+  ]) {
+    assert.deepEqual(
+      await legalDocumentsCheck(attestation, documentSite(files, served)),
+      { id: "legal-documents", ok: false, detail, asset: null },
+      name,
+    );
+  }
+  assert.deepEqual(await legalDocumentsCheck(parseAttestation(editedAttestation(() => {})), documentSite({}, {}, asked)), {
+    id: "legal-documents",
+    ok: true,
+    detail: "the attestation declares no legal entities",
+    asset: null,
+  });
+  assert.equal(asked.length, 1, "nothing is fetched without a legal member");
+});
+
+// tests/vectors/legal.json: proof files whose attestations declare `legal` (tests/vectors/generate.py),
+// with Python's verdicts. Absent only before the vectors exist: tests/test_js.py requires no skips.
+const legalVectors = (() => {
+  try {
+    return vectors("legal.json").cases;
+  } catch (e) {
+    if (e.code === "ENOENT") return null;
+    throw e;
+  }
+})();
+
+test("legal vectors: every case reaches Python's verdict", { skip: legalVectors === null }, async () => {
+  assert.ok(legalVectors.length >= 4);
+  assert.ok(legalVectors.some((c) => c.expect.verified) && legalVectors.some((c) => c.expect.failed?.id === "legal-holders"));
+  for (const c of legalVectors) {
+    const r = await verifyProof(c.proof, c.account_id, c.code, { expectKey: c.expect_key });
+    assert.equal(r.verified, c.expect.verified, `${c.name}: ${JSON.stringify(r.failed)}`);
+    if (c.expect.verified) {
+      assert.deepEqual(Object.fromEntries(r.balances.map((b) => [b.asset, b.amount])), c.expect.balances, c.name);
+      assert.equal(r.shortfall, c.expect.shortfall, c.name);
+      assert.ok(r.checks.every((k) => k.ok), c.name);
+      const ids = r.checks.map((k) => k.id);
+      assert.equal(ids[ids.indexOf("reserves-coverage") + 1], "legal-holders", c.name);
+      assert.notEqual(r.checks.find((k) => k.id === "legal-holders").detail, "the attestation declares no legal entities");
+      assert.ok(!ids.includes("legal-documents"), `${c.name}: a proof file carries no documents`);
+    } else {
+      assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, c.expect.failed, c.name);
+      assert.equal(r.checks.at(-1), r.failed, `${c.name}: verification stops at the first failing check`);
+    }
+  }
+});
+
+test("legal: a proof file runs legal-holders right after reserves-coverage, and no legal-documents", async () => {
+  const v = proofs.find((p) => p.expect.verified && !p.browser_skips_secp256k1);
+  const r = await verifyProof(v.proof, v.account_id, v.code, { expectKey: v.expect_key });
+  assert.equal(r.verified, true);
+  const ids = r.checks.map((c) => c.id);
+  assert.deepEqual(ids.slice(ids.indexOf("reserves-coverage"), ids.indexOf("reserves-coverage") + 3), [
+    "reserves-coverage",
+    "legal-holders",
+    "proof-found",
+  ]);
+  assert.equal(r.checks.find((c) => c.id === "legal-holders").detail, "the attestation declares no legal entities");
+  assert.ok(!ids.includes("legal-documents"));
+});
+
+test("legal changes: a trustee change, a replaced document, an added or changed entity are warnings (Python's texts)", () => {
+  const before = withLegal();
+  assert.deepEqual(legalChanges(before, withLegal(), ["BTC", "ETH", "USDT"]), [], "nothing changed");
+  assert.deepEqual(legalChanges(null, before, ["BTC"]), [], "no previous epoch: nothing to compare");
+
+  // The client trust is replaced by another trustee, holding every client wallet.
+  const newTrust = withLegal((l, doc) => {
+    l.entities[1] = { ...l.entities[1], name: "Vector Trustees Ltd", lei: "HWUPKR0MPOU8FGXBT394" };
+    l.entities.sort((a, b) => (a.name < b.name ? -1 : 1));
+    l.documents[0].binds = ["Vector Custody Ltd (own funds)", "Vector Trustees Ltd"];
+    l.documents[1].binds = ["Vector Bank plc", "Vector Trustees Ltd"];
+    for (const w of doc.reserves.wallets) if (w.holder === "Vector Client Trust") w.holder = "Vector Trustees Ltd";
+  });
+  assert.deepEqual(legalChanges(before, newTrust, ["BTC", "ETH"]), [
+    "entity removed since the previous epoch: Vector Client Trust (trustee)",
+    "entity added since the previous epoch: Vector Trustees Ltd (trustee, GB)",
+    "the trustee of your BTC changed since the previous epoch: Vector Client Trust (trustee) -> Vector Trustees Ltd (trustee)",
+    "the trustee of your ETH changed since the previous epoch: Vector Client Trust (trustee) -> Vector Trustees Ltd (trustee)",
+  ]);
+
+  // The trust deed is replaced: same kind and title, other bytes.
+  const C = "c".repeat(64);
+  const newDeed = withLegal((l) => Object.assign(l.documents[0], { sha256: C, file: `documents/${C}.pdf`, date: "2026-01-20" }));
+  assert.deepEqual(legalChanges(before, newDeed, ["BTC"]), [
+    `document replaced since the previous epoch: Declaration of trust over client assets (trust deed): sha256 ${DEED_SHA} -> ${C}`,
+  ]);
+  // Another title is another document: one added, then one removed.
+  const retitled = withLegal((l) => Object.assign(l.documents[0], { sha256: C, file: null, title: "Trust deed" }));
+  assert.deepEqual(legalChanges(before, retitled, []), [
+    `document added since the previous epoch: Trust deed (trust deed, 2026-01-15, sha256 ${C})`,
+    "document removed since the previous epoch: Declaration of trust over client assets (trust deed, 2026-01-15)",
+  ]);
+
+  // An entity added, and one changed in role and LEI.
+  const grown = withLegal((l) => {
+    l.entities.push({ name: "Vector Nominees Ltd", role: "nominee", jurisdiction: "JE", lei: null, registration: "JE-1234" });
+    Object.assign(l.entities[0], { role: "custodian", lei: "7LTWFZYICNSX8D621K86" });
+  });
+  assert.deepEqual(legalChanges(before, grown, ["BTC"]), [
+    "entity Vector Bank plc changed since the previous epoch: role sub custodian -> custodian; LEI none -> 7LTWFZYICNSX8D621K86",
+    "entity added since the previous epoch: Vector Nominees Ltd (nominee, JE)",
+  ]);
+
+  // A second holder of the client's ETH (its dedicated wallet): "holders", each with its role.
+  const shared = withLegal((l, doc) => {
+    doc.reserves.wallets.find((w) => w.category === "client_dedicated").holder = "Vector Bank plc";
+  });
+  assert.deepEqual(legalChanges(before, shared, ["BTC", "ETH"]), [
+    "the holders of your ETH changed since the previous epoch: Vector Client Trust (trustee) -> " +
+      "Vector Bank plc (sub custodian), Vector Client Trust (trustee)",
+  ]);
+  // A role changed under the same name: the new role names it.
+  const bvr = withLegal((l) => (l.entities[1].role = "bankruptcy_remote_vehicle"));
+  assert.deepEqual(legalChanges(before, bvr, ["USDT"]), [
+    "entity Vector Client Trust changed since the previous epoch: role trustee -> bankruptcy remote vehicle",
+    "the bankruptcy remote vehicle of your USDT changed since the previous epoch: Vector Client Trust (trustee) -> " +
+      "Vector Client Trust (bankruptcy remote vehicle)",
+  ]);
+
+  // No legal member before: everything is declared for the first time.
+  const none = parseAttestation(editedAttestation(() => {}));
+  assert.deepEqual(legalChanges(none, before, ["BTC"]), [
+    "entity added since the previous epoch: Vector Bank plc (sub custodian, GB)",
+    "entity added since the previous epoch: Vector Client Trust (trustee, GB)",
+    "entity added since the previous epoch: Vector Custody Ltd (own funds) (operating company, GB-ENG)",
+    `document added since the previous epoch: Declaration of trust over client assets (trust deed, 2026-01-15, sha256 ${DEED_SHA})`,
+    `document added since the previous epoch: Sub-custody agreement (sub custody agreement, 2026-02-01, sha256 ${SUB_SHA})`,
+    "the trustee of your BTC changed since the previous epoch: Vector Client Trust -> Vector Client Trust (trustee)",
+  ]);
+  // Neither declares any: nothing is compared, not even the holders.
+  const renamed = parseAttestation(editedAttestation((doc) => {
+    for (const w of doc.reserves.wallets) if (w.holder === "Vector Client Trust") w.holder = "Vector Client Trust II";
+  }));
+  assert.deepEqual(legalChanges(none, renamed, ["BTC", "ETH", "USDT"]), []);
+  // The legal member withdrawn: every entity and document removed, the holders without roles.
+  assert.deepEqual(legalChanges(before, none, ["BTC"]).slice(-1), [
+    "the holders of your BTC changed since the previous epoch: Vector Client Trust (trustee) -> Vector Client Trust",
+  ]);
+});
+
 // ------------------------------------------------------------- a real site
 
 const siteDir = process.env.PORSEGREGATE_TEST_SITE;
@@ -534,8 +930,9 @@ test("a published site: reserves checked, coverage shown, the dedicated client f
     assert.equal(r.verified, true, JSON.stringify(r.failed));
     const ids = r.checks.map((k) => k.id);
     const after = ids.indexOf("manifest-attestation");
-    // The log checks (section 13) come first, then the reserves (no state: no log-consistency).
-    assert.deepEqual(ids.slice(after + 1, after + 8), [
+    // The log checks (section 13) come first, then the reserves (no state: no log-consistency),
+    // then the legal checks, before the client's shard is fetched.
+    assert.deepEqual(ids.slice(after + 1, after + 11), [
       "log-checkpoint",
       "log-inclusion",
       "log-witnesses",
@@ -543,7 +940,15 @@ test("a published site: reserves checked, coverage shown, the dedicated client f
       "reserves-distinct",
       "reserves-commingling",
       "reserves-coverage",
+      "legal-holders",
+      "legal-documents",
+      "shard-hash",
     ]);
+    if (signed.legal === undefined) {
+      for (const id of ["legal-holders", "legal-documents"]) {
+        assert.equal(r.checks.find((k) => k.id === id).detail, "the attestation declares no legal entities");
+      }
+    }
     assert.equal(r.shortfall, signed.reserves.shortfall);
     assert.deepEqual(r.coverage.map((c) => c.asset), r.balances.map((b) => b.asset));
     for (const c of r.coverage) {
@@ -958,6 +1363,74 @@ test("history: an overdue attestation is a warning, not a failure, as in Python"
   const due = fresh.nextDue;
   assert.equal((await siteAsPython("clean", null, { now: new Date(due) })).overdue, false);
   assert.equal((await siteAsPython("clean", null, { now: Date.parse(due) + 1 })).overdue, true);
+});
+
+test("history: the previous epoch's logged attestation is read for legal changes; unreadable, a warning", noHistory, async () => {
+  const { account, code } = historyExpect;
+  const seen = [];
+  const r = await verifySite(BASE, account, code, { fetch: siteFetch(historySite("clean"), {}, seen) });
+  assert.equal(r.verified, true, JSON.stringify(r.failed));
+  const previous = `log/attestations/${r.checkpoint.size - 2}.json`;
+  assert.ok(r.checkpoint.size >= 2);
+  assert.ok(seen.includes(previous), "the previous logged attestation is fetched");
+  assert.ok(!seen.some((s) => s.startsWith("log/attestations/") && s !== previous), "and no other");
+  // What changed comes from a pure function of the two attestations (tested above); here the
+  // legal checks pass and nothing fails when the previous attestation cannot be read.
+  assert.ok(r.warnings.every((w) => !w.startsWith("legal changes not compared")));
+  const notCompared = "legal changes not compared with the previous epoch: ";
+  for (const [name, tamper, why] of [
+    ["altered", (b) => Buffer.concat([b, Buffer.from(" ")]), `${previous} does not match the signed manifest`],
+    ["removed", null, `${previous}, the attestation this one chains to, is missing from the site or from its signed manifest`],
+  ]) {
+    const fetch = siteFetch(historySite("clean"));
+    const edited = tamper
+      ? siteFetch(historySite("clean"), { [previous]: tamper })
+      : async (url, init) => (url.endsWith(previous) ? new Response("gone", { status: 404 }) : fetch(url, init));
+    const t = await verifySite(BASE, account, code, { fetch: edited });
+    assert.equal(t.verified, true, `${name}: ${JSON.stringify(t.failed)}`);
+    assert.deepEqual(t.checks.map((c) => [c.id, c.ok]), r.checks.map((c) => [c.id, c.ok]), name);
+    // The warnings before it (freshness) are the same; no change is listed without the previous epoch.
+    assert.equal(t.warnings.at(-1), `${notCompared}${why}`, name);
+    assert.deepEqual(t.warnings.slice(0, -1), r.warnings.slice(0, t.warnings.length - 1), name);
+  }
+});
+
+test("legal: an operating company holding client assets fails legal-holders, as in Python", noHistory, async () => {
+  const py = historyExpect.python.legal.opco;
+  const r = await siteAsPython("legal_opco", null);
+  assertSameAsPython(r, py, "operating company holds a client wallet");
+  assert.equal(r.failed.id, "legal-holders");
+  assert.match(r.failed.detail, /^bitcoin \S+ \(client_segregated\): its holder "[^"]+" is the custodian's operating company, which cannot be the protective holder of client assets \(client_segregated\)$/);
+  const ids = r.checks.map((c) => c.id);
+  assert.deepEqual(ids.slice(-2), ["reserves-coverage", "legal-holders"]);
+});
+
+test("legal: a published document whose bytes differ from its hash fails legal-documents, as in Python", noHistory, async () => {
+  const py = historyExpect.python.legal.swapped;
+  const seen = [];
+  const r = await verifySite(BASE, historyExpect.account, historyExpect.code, { fetch: siteFetch(historySite("legal_swapped"), {}, seen) });
+  assertSameAsPython(r, py, "a swapped document");
+  assert.equal(r.failed.id, "legal-documents");
+  assert.equal(r.failed.detail, py.failed.detail, "the same words as Python's");
+  assert.match(r.failed.detail, /^documents\/[0-9a-f]{64}\.\w+ \(Declaration of trust over client assets\): its bytes do not match the sha256 the attestation signs$/);
+  assert.ok(!seen.some((s) => s.startsWith("proofs/")), "the shard is not fetched after a failed legal check");
+});
+
+test("legal: a trustee change is a warning with Python's exact words, in the newest epoch only", noHistory, async () => {
+  const { trustee, trustee_history: history } = historyExpect.python.legal;
+  const r = await siteAsPython("legal_trustee", null);
+  assertSameAsPython(r, trustee, "a new trustee");
+  assert.equal(r.verified, true, JSON.stringify(r.failed));
+  assert.deepEqual(r.warnings, trustee.warnings);
+  assert.ok(r.warnings.some((w) => /^the (trustee|holders) of your \S+ changed since the previous epoch: /.test(w)), r.warnings.join("\n"));
+  assert.ok(r.warnings.some((w) => w.startsWith("entity added since the previous epoch: ")));
+  const { account, code } = historyExpect;
+  const all = await verifyHistory(BASE, account, code, { fetch: siteFetch(historySite("legal_trustee")) });
+  assertHistoryAsPython(all, history, "a new trustee, every epoch");
+  assert.deepEqual(all.latest.warnings, history.latest.warnings);
+  for (const e of all.epochs.slice(0, -1)) {
+    assert.deepEqual(e.report.warnings.filter((w) => !w.startsWith("overdue: ")), [], `epoch ${e.epoch} changed nothing`);
+  }
 });
 
 test("history: log files are checked against the signed manifest; nothing is remembered on a failure", noHistory, async () => {
