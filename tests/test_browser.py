@@ -964,3 +964,49 @@ def test_a_forged_co_signature_fails_visibly(page: Page, cosigned: dict[str, Any
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------- legal segregation (issue 14)
+
+
+def test_legal_holders_and_a_trustee_change_in_the_page(
+    page: Page, history: dict[str, Any], tmp_path: Path
+) -> None:
+    """The operating company holding a client wallet fails legal-holders on the page; an
+    honest trustee change verifies, and the page says what changed (tests/support/legal_attacks)."""
+    from .support import legal_attacks as la
+
+    clean = history["clean"]
+    opco = clean.copy(tmp_path / "opco")
+    la.operating_company_holds_client_wallet(opco)
+    url, server = serve(opco.site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, opco.account, opco.code)
+        assert overall.startswith("NOT verified: check legal-holders failed"), overall
+        assert "operating company" in overall
+        assert page.locator("#checks li.fail").inner_text().startswith("legal-holders")
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    changed = la.change_trustee(clean.copy(tmp_path / "trustee"))
+    url, server = serve(changed.site)
+    try:
+        page.goto(url + "verify.html")
+        overall = verify_in_page(page, changed.account, changed.code)
+        assert "NOT" not in overall and "Verified" in overall, overall
+        checks = page.inner_text("#checks")
+        assert "legal-holders" in checks and "legal-documents" in checks
+        warning = page.locator("#overdue-warning")
+        assert warning.is_visible()
+        text = warning.inner_text()
+        assert f"Entity added since the previous epoch: {la.NEW_TRUSTEE} (trustee, GB)." in text
+        assert "changed since the previous epoch:" in text and la.NEW_TRUSTEE in text
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        page.screenshot(path="/tmp/porverify-trustee-change.png", full_page=True)
+    finally:
+        server.shutdown()
+        server.server_close()
