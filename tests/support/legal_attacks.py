@@ -23,10 +23,8 @@ from porsegregate.publish.config import load_config
 from porsegregate.publish.demo import DEMO_PASSPHRASE, write_synthetic_liabilities
 from porsegregate.publish.demo_reserves import (
     OPCO,
-    PLAN,
     TRUST,
-    _demo_address,
-    demo_key,
+    demo_wallet_keys,
     write_demo_reserves,
     write_signed_reserves,
 )
@@ -39,21 +37,6 @@ NEW_TRUSTEE_EPOCH = "new-trustee"
 NEW_TRUSTEE = "Demo Replacement Trustees Ltd"
 NEW_TRUSTEE_LEI = "549300DEMONEWTRUST" + lei_check_digits("549300DEMONEWTRUST")
 SWAPPED_DOCUMENT = b"Declaration of trust over client assets\n\nA different text, same name.\n"
-
-
-def _keys() -> dict[str, tuple[str, bytes]]:
-    """Every demo wallet's key by address (the PLAN's and the dedicated wallet's)."""
-    keys = {
-        _demo_address(p.chain, p.address_type, demo_key(p.key_label)): (
-            p.address_type,
-            demo_key(p.key_label),
-        )
-        for p in PLAN
-        if p.address_type != "none"
-    }
-    dedicated = demo_key("eth-dedicated-1")
-    keys[_demo_address("ethereum", "evm", dedicated)] = ("evm", dedicated)
-    return keys
 
 
 def publish_edited(
@@ -76,7 +59,7 @@ def publish_edited(
     edit(wallets)
     for wallet in wallets:
         wallet.pop("signature", None)
-    write_signed_reserves(reserves, prepared, declared["chains"], wallets, _keys())
+    write_signed_reserves(reserves, prepared, declared["chains"], wallets, demo_wallet_keys())
     options = PublishOptions(
         epoch,
         snapshot_time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

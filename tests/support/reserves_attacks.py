@@ -17,9 +17,7 @@ from unittest import mock
 
 from porsegregate.publish.demo import DEMO_PASSPHRASE, write_synthetic_liabilities
 from porsegregate.publish.demo_reserves import (
-    PLAN,
-    _demo_address,
-    demo_key,
+    demo_wallet_keys,
     write_demo_reserves,
     write_signed_reserves,
 )
@@ -61,14 +59,7 @@ def count_wallets_twice(h: History, epoch: str = COUNTED_TWICE_EPOCH) -> None:
         for w in wallets
         if w["chain"] in doubled and w["category"] == "client_segregated"
     ]
-    keys = {
-        _demo_address(p.chain, p.address_type, demo_key(p.key_label)): (
-            p.address_type,
-            demo_key(p.key_label),
-        )
-        for p in PLAN
-        if p.address_type != "none"
-    }
+    keys = demo_wallet_keys()
     with _publisher_without_t14():
         write_signed_reserves(reserves, prepared, chains, [*wallets, *again], keys)
         publish(

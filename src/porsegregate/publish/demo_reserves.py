@@ -122,6 +122,21 @@ PLAN = (
 )
 
 
+def demo_wallet_keys() -> dict[str, tuple[str, bytes]]:
+    """Every demo wallet's (address type, key) by address: the PLAN's and the dedicated one's."""
+    keys = {
+        _demo_address(p.chain, p.address_type, demo_key(p.key_label)): (
+            p.address_type,
+            demo_key(p.key_label),
+        )
+        for p in PLAN
+        if p.address_type != "none"
+    }
+    dedicated = demo_key("eth-dedicated-1")
+    keys[_demo_address("ethereum", "evm", dedicated)] = ("evm", dedicated)
+    return keys
+
+
 def _demo_address(chain: str, address_type: str, key: bytes) -> str:
     """The address of a demo key on one of the demo's CHAINS."""
     table = CHAINS[chain]
