@@ -57,14 +57,19 @@ def workspace_created(directory: Path, config: Config) -> None:
     click.echo(f"  public key:     {config.public_key}")
     click.echo(f"  master secret:  {config.master_secret} (encrypted)")
     click.echo(f"  sample input:   {config.liabilities}")
+    epoch = "2026-11"
     click.echo(
-        f"Edit the config, replace the sample input, declare your wallets in "
-        f"{config.reserves} (README: 'Reserves file'), then, each epoch:"
+        f"Edit the config, replace the sample input with your ledger export, declare your "
+        f"wallets in {config.for_epoch(epoch).reserves} (one file per epoch; README: "
+        f"'Reserves file' and 'Month two'), then, each epoch (here {epoch}, balances taken "
+        f"at the end of November; one --rpc CHAIN=URL per chain of your wallets):"
     )
-    click.echo(f"  porsegregate reserves challenge --workspace {directory} --epoch 2026-11")
+    common = f"--workspace {directory} --epoch {epoch}"
+    full = f"{common} --snapshot-time 2026-11-30T23:59:59Z --rpc ethereum=env:ETH_RPC_URL"
+    click.echo(f"  porsegregate reserves challenge {common}")
     click.echo("  (sign each message with its wallet's key; paste the signatures in)")
-    click.echo(f"  porsegregate reserves check --workspace {directory} --epoch 2026-11")
-    click.echo(f"  porsegregate publish --workspace {directory} --epoch 2026-11")
+    click.echo(f"  porsegregate reserves check {full}")
+    click.echo(f"  porsegregate publish {full}")
 
 
 def coverage(reserves: Reserves) -> None:
@@ -87,14 +92,20 @@ def publish_summary(result: PublishResult) -> None:
     for a in result.attestation.assets:
         click.echo(
             f"  {a.code:<8} total {format_decimal(a.total, a.decimals):>30}  "
-            f"height {a.padded_height}"
+            f"tree height {a.padded_height}"
         )
     coverage(result.attestation.reserves)
     click.echo(f"  attestation sha256: {result.attestation_sha256}")
+    click.echo(
+        f"  site size: {_size(result.site_bytes)} on disk; this epoch added "
+        f"{_size(result.epoch_bytes)} (epochs/{result.epoch}/, kept online with every later "
+        "epoch)"
+    )
     click.echo(f"  log: entry {result.log_size - 1}, root {result.log_root}")
     click.echo(f"  next attestation due by {result.attestation.next_due}")
     click.echo(f"  key fingerprint:    {result.fingerprint}")
     click.echo(f"  client codes (private, deliver to clients): {result.codes}")
+    warn(result.warnings)
 
 
 def challenges(result: EpochChallenges) -> None:
@@ -128,7 +139,32 @@ def reserves_check(assessment: Assessment) -> None:
         click.echo(f"error: {problem}", err=True)
     for problem in assessment.shortfalls:
         click.echo(f"shortfall: {problem}", err=True)
-    click.echo("All reserves checks pass." if assessment.ok else "Reserves checks FAILED.")
+    warn(assessment.warnings)
+    if assessment.errors:
+        click.echo(f"Reserves checks FAILED: {len(assessment.errors)} problem(s), listed above.")
+    elif assessment.shortfalls:
+        short = ", ".join(sorted({c.asset for c in assessment.reserves.coverage if not c.covered}))
+        click.echo(
+            "Shortfall: segregated reserves do not cover client liabilities"
+            + (f" in {short}" if short else " (a dedicated wallet holds less than owed)")
+            + "; every check passed."
+        )
+    else:
+        click.echo("All reserves checks pass.")
+
+
+def _size(n: int) -> str:
+    """Bytes for people: 1,234,567 bytes (1.2 MB)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n:,} bytes ({n * 10 // scale / 10} {unit})"
+    return f"{n:,} bytes"
+
+
+def warn(warnings: list[str] | tuple[str, ...]) -> None:
+    """Warnings on stderr: publishable, but worth a look."""
+    for problem in warnings:
+        click.echo(f"warning: {problem}", err=True)
 
 
 def demo_summary(result: DemoResult, port: int) -> None:

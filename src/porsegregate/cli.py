@@ -233,6 +233,17 @@ skew_option = click.option(
 )
 
 
+def _warn_no_snapshot_time(given: str | None, snapshot: str | None) -> None:
+    if given is None:
+        when = f" ({snapshot})" if snapshot else ""
+        _render.warn(
+            [
+                f"no --snapshot-time: the snapshot time is now{when}, not when your ledger "
+                "export and the chains' blocks were taken"
+            ]
+        )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="porsegregate")
 def main() -> None:
@@ -298,6 +309,7 @@ def publish(
 
     with _errors():
         config = load_config(workspace / CONFIG_NAME)
+        _warn_no_snapshot_time(snapshot_time, None)
         passphrase = _passphrase(passphrase_file)
         options = PublishOptions(
             epoch,
@@ -351,7 +363,7 @@ def challenge(
     from .publish.reserves import read_reserves
 
     with _errors():
-        config = load_config(workspace / CONFIG_NAME)
+        config = load_config(workspace / CONFIG_NAME).for_epoch(epoch)
         passphrase = _passphrase(passphrase_file)
         declaration = read_reserves(reserves or config.reserves, config.assets, signed=False)
         prepared = prepare_epoch(config, passphrase, epoch, liabilities)
@@ -389,10 +401,11 @@ def check(
     from .publish.reserves import read_reserves
 
     with _errors():
-        config = load_config(workspace / CONFIG_NAME)
+        config = load_config(workspace / CONFIG_NAME).for_epoch(epoch)
         urls = parse_rpc_options(rpc)
         declaration = read_reserves(reserves or config.reserves, config.assets)
         snapshot = parse_snapshot_time(snapshot_time)
+        _warn_no_snapshot_time(snapshot_time, snapshot)
         passphrase = _passphrase(passphrase_file)
         prepared = prepare_epoch(config, passphrase, epoch, liabilities)
         result = assess_reserves(prepared, declaration, urls, snapshot, max_block_skew * 60)

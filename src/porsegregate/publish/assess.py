@@ -85,6 +85,9 @@ class Assessment:
     shortfalls: list[str] = field(default_factory=list)
     checked_chains: list[str] = field(default_factory=list)
     unchecked_chains: list[str] = field(default_factory=list)
+    # Worth a look but publishable: no chain read from a node, a dedicated wallet of a
+    # client owed nothing in its asset.
+    warnings: list[str] = field(default_factory=list)
     epoch: str = field(kw_only=True)
     declaration: ReservesDeclaration = field(kw_only=True)  # what was checked
 
@@ -101,6 +104,7 @@ class Assessment:
             "shortfalls": self.shortfalls,
             "checked_chains": self.checked_chains,
             "unchecked_chains": self.unchecked_chains,
+            "warnings": self.warnings,
             "reserves": reserves_to_dict(self.reserves),
         }
 
@@ -300,6 +304,7 @@ def assess(
 
     coverage: list[AssetCoverage] = []
     shortfalls: list[str] = []
+    warnings: list[str] = []
     for index, asset in enumerate(liabilities.assets):
         signed = next(a for a in ctx.assets if a.code == asset.code)
         dedicated: dict[str, int] = {}
@@ -324,6 +329,18 @@ def assess(
                 f"(short by {format_decimal(row.liabilities - row.segregated, d)})"
             )
         for client, held in sorted(dedicated.items()):
+            if owed[client] == 0:
+                wallets_of = ", ".join(
+                    f"{w.where} ({w.chain} {w.address})"
+                    for w in declaration.wallets
+                    if w.client == client and asset.code in w.balances
+                )
+                warnings.append(
+                    f"{asset.code}: client {client} is owed no {asset.code} in this epoch's "
+                    f"liabilities, yet their client_dedicated wallet(s) {wallets_of} declare "
+                    f"{format_decimal(held, d)} {asset.code}: check the wallet's client and "
+                    "the ledger export"
+                )
             if held < owed[client]:
                 shortfalls.append(
                     f"{asset.code}: the dedicated wallet(s) of client {client} hold "
@@ -335,6 +352,20 @@ def assess(
         wallets=tuple(sorted(wallets, key=wallet_sort_key)),
         coverage=tuple(coverage),
     )
+    if declaration.chains and not checked:
+        warnings.insert(
+            0,
+            "no chain was read from a node: every balance is declared, not checked "
+            f"({', '.join(c.id for c in declaration.chains)}); give --rpc CHAIN=URL for each "
+            "chain, and --snapshot-time, to check them at the snapshot block",
+        )
     return Assessment(
-        reserves, errors, shortfalls, checked, unchecked, epoch=ctx.epoch, declaration=declaration
+        reserves,
+        errors,
+        shortfalls,
+        checked,
+        unchecked,
+        warnings,
+        epoch=ctx.epoch,
+        declaration=declaration,
     )

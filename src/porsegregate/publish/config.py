@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from .. import _crypto
 from ..errors import ConfigError, FormatError
 from ..protocol.amounts import MAX_DECIMALS
-from ..protocol.hashing import check_asset_code, text_problem
+from ..protocol.hashing import check_asset_code, check_epoch_id, text_problem
 from ..protocol.layout import MAX_DOCUMENT, MIB, document_name
 from ..protocol.legal import (
     MAX_DOCUMENTS,
@@ -35,6 +35,11 @@ from ..protocol.models import (
 from ..protocol.witness import parse_witnesses
 
 CONFIG_NAME = "porsegregate.toml"
+# In a per-epoch path of [files] (liabilities, reserves, codes): the epoch id given to the
+# command, e.g. reserves = "data/reserves-{epoch}.toml" reads data/reserves-2026-11.toml
+# for --epoch 2026-11.
+EPOCH_PLACEHOLDER = "{epoch}"
+PER_EPOCH_FILES = ("liabilities", "reserves", "codes")
 # How long an attestation stays current: its next_due is snapshot time + this.
 DEFAULT_INTERVAL_DAYS = 31
 MAX_TEXT = 4000
@@ -64,6 +69,26 @@ class Config:
     @property
     def workspace(self) -> Path:
         return self.path.parent
+
+    def for_epoch(self, epoch: str) -> Config:
+        """The config with `{epoch}` in its per-epoch paths replaced by this epoch id."""
+
+        def sub(p: Path) -> Path:
+            text = str(p)
+            if EPOCH_PLACEHOLDER not in text:
+                return p
+            try:
+                check_epoch_id(epoch)  # no "/" nor "..": the path stays where the config says
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+            return Path(text.replace(EPOCH_PLACEHOLDER, epoch))
+
+        return replace(
+            self,
+            liabilities=sub(self.liabilities),
+            reserves=sub(self.reserves),
+            codes=sub(self.codes),
+        )
 
     def asset(self, code: str) -> Asset | None:
         for a in self.assets:
@@ -139,6 +164,14 @@ def load_config(path: Path) -> Config:
         value = files.get(key, default)
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{path}: [files] {key} must be a path")
+        rest = value.replace(EPOCH_PLACEHOLDER, "") if key in PER_EPOCH_FILES else value
+        if "{" in rest or "}" in rest:
+            allowed = (
+                f"the only placeholder is {EPOCH_PLACEHOLDER}"
+                if key in PER_EPOCH_FILES
+                else f"only {', '.join(PER_EPOCH_FILES)} may contain {EPOCH_PLACEHOLDER}"
+            )
+            raise ConfigError(f"{path}: [files] {key} = {value!r}: {allowed}")
         return base / value
 
     return Config(

@@ -248,6 +248,7 @@ def export_dataroom(
         check_epoch_id(epoch)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+    config = config.for_epoch(epoch)
     check_passphrase(dataroom_passphrase)
     if _crypto.constant_time_equal(dataroom_passphrase, passphrase):
         raise ConfigError(

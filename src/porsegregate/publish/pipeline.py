@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -102,6 +103,11 @@ class PublishResult:
     bytes_written: int
     log_size: int = 0
     log_root: str = ""
+    # On disk after the swap (each hard-linked file once): the whole site, and the new
+    # epoch's permanent home epochs/<id>/, which stays online: the site's growth per epoch.
+    site_bytes: int = 0
+    epoch_bytes: int = 0
+    warnings: tuple[str, ...] = ()  # what the reserves check warned about (not errors)
 
     @property
     def epoch(self) -> str:
@@ -117,6 +123,9 @@ class PublishResult:
             "clients": self.clients,
             "files": self.files,
             "bytes": self.bytes_written,
+            "site_bytes": self.site_bytes,
+            "epoch_bytes": self.epoch_bytes,
+            "warnings": list(self.warnings),
             "attestation_sha256": self.attestation_sha256,
             "key_fingerprint": self.fingerprint,
             "assets": [
@@ -236,7 +245,7 @@ def prepare_epoch(
 ) -> PreparedEpoch:
     """Unlock the keys and build the epoch's trees (the slow part, shared by every command)."""
     _check_epoch(epoch)
-    return _prepare(config, passphrase, epoch, liabilities_path, progress)
+    return _prepare(config.for_epoch(epoch), passphrase, epoch, liabilities_path, progress)
 
 
 def _prepare(
@@ -348,6 +357,7 @@ def publish(
     unallowed shortfall are refused before anything is written.
     """
     snapshot = parse_snapshot_time(options.snapshot_time)
+    config = config.for_epoch(options.epoch)
     site = options.site or config.site
     codes_path = options.codes_path or config.codes
     _refuse_codes_inside(site, codes_path)
@@ -371,7 +381,8 @@ def publish(
             site, codes_path, WorkspaceLog(config.log), current, options.replace
         )
         reconcile(destination.log, site)
-        return _write_site(built, destination, progress)
+        result = _write_site(built, destination, progress)
+    return dataclasses.replace(result, warnings=tuple(assessment.warnings))
 
 
 def _build(
@@ -587,7 +598,22 @@ def _write_site(
         bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,
         log_root=staged_log.checkpoint.root.hex(),
+        site_bytes=tree_bytes(site),
+        epoch_bytes=tree_bytes(site / layout.EPOCHS / built.epoch),
     )
+
+
+def tree_bytes(folder: Path) -> int:
+    """The bytes of every file under `folder`, a hard-linked file counted once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            st = os.lstat(os.path.join(root, name))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
 
 
 def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:

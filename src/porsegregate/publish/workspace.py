@@ -29,9 +29,12 @@ arrangement = {arrangement}
 signing_key = "keys/custodian.key.pem"
 public_key = "keys/custodian.pub.pem"
 master_secret = "secrets/master-secret.json"
+# Your ledger export; {{epoch}} in a path of liabilities, reserves or codes is replaced by the
+# epoch id given to the command (e.g. "data/liabilities-{{epoch}}.csv" keeps every month's).
 liabilities = "data/liabilities.csv"
-# Wallets holding the reserves, per epoch (README: "The reserves file").
-reserves = "data/reserves.toml"
+# Wallets holding the reserves: one file per epoch, signed anew each epoch (README: "Month
+# two"); for --epoch 2026-11 this is data/reserves-2026-11.toml.
+reserves = "data/reserves-{{epoch}}.toml"
 site = "site"
 codes = "private/client-codes.csv"
 # The append-only transparency log of every published attestation: back it up, never edit it.
