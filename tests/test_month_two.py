@@ -66,9 +66,7 @@ def test_the_readme_gives_the_auditor_pages_manifest_check() -> None:
     assert "    " + line.replace("</code></pre>", "").strip() in README
 
 
-def test_month_two_routine_runs_literally(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_month_two_routine_runs_literally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PORSEGREGATE_PASSPHRASE", PASSPHRASE)
     runner = CliRunner()

@@ -8,6 +8,7 @@ anything: a verdict, a failure or an exit code comes with the result.
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from .publish.dataroom_export import ExportResult
     from .publish.demo import DemoResult
     from .publish.pipeline import PublishResult
+    from .publish.snapshot import SnapshotResult
     from .verify.client import HistoryReport, Report
     from .witness import WitnessResult
 
@@ -159,6 +161,17 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n:,} bytes ({n * 10 // scale / 10} {unit})"
     return f"{n:,} bytes"
+
+
+def snapshot(result: SnapshotResult) -> None:
+    click.echo(f"Snapshot blocks at {result.snapshot_time} written to {result.path}:")
+    for c in result.chains:
+        when = datetime.fromtimestamp(c.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        was = "" if c.previous_height == c.height else f" (was {c.previous_height})"
+        click.echo(f"  {c.chain:<12} block {c.height}{was}, {c.block_hash}, time {when}")
+    if result.unread:
+        warn([f"no --rpc for {', '.join(result.unread)}: their blocks were left as they were"])
+    click.echo("Wallet signatures stay valid: the signed message does not bind the block.")
 
 
 def warn(warnings: list[str] | tuple[str, ...]) -> None:

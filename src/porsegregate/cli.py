@@ -373,6 +373,48 @@ def challenge(
 
 @reserves.command()
 @workspace_option
+@click.option("--epoch", required=True, help="The epoch whose reserves file to update.")
+@click.option(
+    "--time",
+    "snapshot_time",
+    required=True,
+    help="The snapshot time (ISO 8601 with zone), e.g. 2026-11-30T23:59:59Z.",
+)
+@click.option(
+    "--rpc",
+    multiple=True,
+    metavar="CHAIN=URL",
+    help="Find CHAIN's last block at or before the time on this node (repeatable; "
+    "CHAIN=env:VARIABLE for a URL with an API key).",
+)
+@reserves_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
+def snapshot(
+    workspace: Path,
+    epoch: str,
+    snapshot_time: str,
+    rpc: tuple[str, ...],
+    reserves: Path | None,
+    as_json: bool,
+) -> None:
+    """Write each chain's snapshot block (height and hash) into the epoch's reserves file.
+
+    For each --rpc chain, the last block whose time is at or before --time; the
+    rest of the file is kept as it is. Signatures stay valid: the signed message
+    does not bind the block.
+    """
+    from .publish.snapshot import snapshot_blocks
+
+    with _errors():
+        config = load_config(workspace / CONFIG_NAME)
+        result = snapshot_blocks(
+            config, epoch, snapshot_time, parse_rpc_options(rpc), reserves_path=reserves
+        )
+        _show(result, as_json, lambda: _render.snapshot(result))
+
+
+@reserves.command()
+@workspace_option
 @click.option("--epoch", required=True, help="The epoch to check the signatures against.")
 @click.option("--snapshot-time", help="The liabilities snapshot time (ISO 8601); default now.")
 @liabilities_option

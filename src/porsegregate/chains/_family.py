@@ -3,11 +3,12 @@ hands out a ChainFamily per kind, and a family hands out BalanceReaders."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..errors import InputError, SignatureError
+from ..errors import ChainError, InputError, SignatureError
 from ..protocol.models import ChainAsset, ChainSnapshot
 
 
@@ -32,6 +33,50 @@ class BalanceReader(Protocol):
 
     def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
         """A token's decimals on the chain (None for a native coin or where unknown)."""
+
+    def block_at_or_before(self, chain: ChainSnapshot, time: int) -> tuple[int, str, int]:
+        """(height, hash, unix time) of the node's last block with a time at or before
+        `time` (unix seconds), for `reserves snapshot`; ChainError when the node serves
+        another network, its first block is later, or its newest is not yet later."""
+
+
+def _iso(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def last_block_at_or_before(
+    tip: int, block: Callable[[int], tuple[str, int]], time: int, node: str
+) -> tuple[int, str, int]:
+    """Binary search over heights 0..tip for the last block whose time is at or before
+    `time`; `block(height)` is (hash, unix time). Block times are taken as ordered by
+    height: true of EVM chains; on Bitcoin a block's time may be up to about two hours
+    before its predecessor's, so the block found is the last one before the first
+    block time after `time` that the search met, within those hours of the exact one.
+    """
+    first_hash, first_time = block(0)
+    if first_time > time:
+        raise ChainError(
+            f"{node}: the chain's first block has time {_iso(first_time)}, after the snapshot "
+            f"time {_iso(time)}"
+        )
+    _, tip_time = block(tip)
+    if tip_time <= time:
+        raise ChainError(
+            f"{node}: the newest block {tip} has time {_iso(tip_time)}, not after the snapshot "
+            f"time {_iso(time)}: a block "
+            "still to come may be at or before the snapshot time; wait until the chain has "
+            "passed it"
+        )
+    low, low_hash, low_time = 0, first_hash, first_time  # time(low) <= time < time(high)
+    high = tip
+    while high - low > 1:
+        middle = (low + high) // 2
+        middle_hash, middle_time = block(middle)
+        if middle_time <= time:
+            low, low_hash, low_time = middle, middle_hash, middle_time
+        else:
+            high = middle
+    return low, low_hash, low_time
 
 
 @dataclass(frozen=True)

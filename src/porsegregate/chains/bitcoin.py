@@ -43,7 +43,13 @@ from coincurve import PrivateKey, PublicKey, PublicKeyXOnly
 from .._http import Endpoint, HttpFailure, basic_authorization
 from ..errors import AddressError, ChainError, SignatureError
 from ..protocol.models import PROOF_TYPES, ChainAsset, ChainSnapshot
-from ._family import BalanceReader, ChainFamily, refuse_tokens, unsupported_proof
+from ._family import (
+    BalanceReader,
+    ChainFamily,
+    last_block_at_or_before,
+    refuse_tokens,
+    unsupported_proof,
+)
 
 __all__ = [
     "ADDRESS_TYPES",
@@ -689,6 +695,13 @@ class BitcoinCoreRpc:
             self._network = _CORE_CHAINS[chain]
         return self._network
 
+    def tip_height(self) -> int:
+        """The height of the node's newest block (getblockcount)."""
+        result = self.call("getblockcount", [])
+        if type(result) is not int or result < 0:
+            self._fail("getblockcount", f"block count is malformed: {_shown(result)}")
+        return result
+
     def block_hash(self, height: int) -> str:
         call = f"getblockhash({self._height(height)})"
         result = self.call("getblockhash", [height], call)
@@ -965,6 +978,13 @@ GENESIS_NETWORKS = {
 ESPLORA_PREFIX = "esplora+"
 
 
+def _same_network(network: str, chain: ChainSnapshot) -> None:
+    if network != chain.network:
+        raise ChainError(
+            f"the node serves {network}, but {chain.id} is declared with network {chain.network}"
+        )
+
+
 class BitcoinCoreReader:
     """Balances from a Bitcoin Core node's UTXO set (its tip must be the snapshot block)."""
 
@@ -980,6 +1000,10 @@ class BitcoinCoreReader:
 
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         return self.rpc.block(chain.block_height)
+
+    def block_at_or_before(self, chain: ChainSnapshot, time: int) -> tuple[int, str, int]:
+        _same_network(self.rpc.network(), chain)
+        return last_block_at_or_before(self.rpc.tip_height(), self.rpc.block, time, self.node)
 
     def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
         return None
@@ -1009,6 +1033,10 @@ class EsploraReader:
 
     def block(self, chain: ChainSnapshot) -> tuple[str, int]:
         return self.api.block(chain.block_height)
+
+    def block_at_or_before(self, chain: ChainSnapshot, time: int) -> tuple[int, str, int]:
+        _same_network(self.network(chain), chain)
+        return last_block_at_or_before(self.api.tip_height(), self.api.block, time, self.node)
 
     def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
         return None

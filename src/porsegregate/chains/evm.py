@@ -25,7 +25,7 @@ from eth_utils.crypto import keccak
 from .._http import Endpoint, HttpFailure
 from ..errors import AddressError, ChainError, SignatureError
 from ..protocol.models import PROOF_TYPES, ChainAsset, ChainSnapshot
-from ._family import BalanceReader, ChainFamily, unsupported_proof
+from ._family import BalanceReader, ChainFamily, last_block_at_or_before, unsupported_proof
 
 __all__ = [
     "FAMILY",
@@ -410,14 +410,21 @@ class EvmReader:
     def network(self, chain: ChainSnapshot) -> str:
         return str(self.rpc.chain_id())
 
-    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+    def _check_chain(self, chain: ChainSnapshot) -> None:
         chain_id = self.rpc.chain_id()
         if str(chain_id) != chain.network:
             raise ChainError(
                 f"the node serves chain id {chain_id}, but {chain.id} is declared with "
                 f"chain_id {chain.network}"
             )
+
+    def block(self, chain: ChainSnapshot) -> tuple[str, int]:
+        self._check_chain(chain)
         return self.rpc.block(chain.block_height)
+
+    def block_at_or_before(self, chain: ChainSnapshot, time: int) -> tuple[int, str, int]:
+        self._check_chain(chain)
+        return last_block_at_or_before(self.rpc.latest_height(), self.rpc.block, time, self.node)
 
     def token_decimals(self, chain: ChainSnapshot, asset: ChainAsset) -> int | None:
         if asset.contract is None:

@@ -13,11 +13,11 @@ lock, before the site is read).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
