@@ -53,8 +53,14 @@ def for_epoch(argv: list[str], epoch: str, day: str) -> list[str]:
 
 def test_the_section_has_the_routine_in_order() -> None:
     names = [" ".join(a[1:3]) if a[1] == "reserves" else a[1] for a in section_commands()]
-    assert names == ["reserves challenge", "reserves check", "publish", "cosign"]
-    for argv in section_commands()[1:3]:
+    assert names == [
+        "reserves snapshot",
+        "reserves challenge",
+        "reserves check",
+        "publish",
+        "cosign",
+    ]
+    for argv in section_commands()[2:4]:
         assert "--snapshot-time" in argv and "--rpc" in argv, argv
     assert "re-signed every epoch" in SECTION and "signing ceremony" in SECTION
     assert "{epoch}" in SECTION
@@ -83,7 +89,8 @@ def test_month_two_routine_runs_literally(tmp_path: Path, monkeypatch: pytest.Mo
         ["openssl", "genpkey", "-algorithm", "ed25519", "-out", "auditor.pem"], check=True
     )
     config = load_config(workspace / CONFIG_NAME)
-    commands = section_commands()
+    # Step 1's `reserves snapshot` needs the chains' nodes: tests/test_reserves_snapshot.py.
+    commands = section_commands()[1:]
     for number, (epoch, day) in enumerate(EPOCHS):
         # Step 1: this month's ledger export (month two: one more client) ...
         if number:
