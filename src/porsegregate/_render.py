@@ -68,6 +68,10 @@ def workspace_created(directory: Path, config: Config) -> None:
     )
     common = f"--workspace {directory} --epoch {epoch}"
     full = f"{common} --snapshot-time 2026-11-30T23:59:59Z --rpc ethereum=env:ETH_RPC_URL"
+    click.echo(
+        f"  porsegregate reserves snapshot {common} --time 2026-11-30T23:59:59Z "
+        "--rpc ethereum=env:ETH_RPC_URL"
+    )
     click.echo(f"  porsegregate reserves challenge {common}")
     click.echo("  (sign each message with its wallet's key; paste the signatures in)")
     click.echo(f"  porsegregate reserves check {full}")
