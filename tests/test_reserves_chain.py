@@ -236,7 +236,7 @@ def test_cli_reserves_check(snapshot: Snapshot, tmp_path: Path, monkeypatch: Any
     assert "is 12.000000000000000001 on the chain, but 7.000000000000000001 is declared" in (
         result.output
     )
-    assert "Reserves checks FAILED." in result.output
+    assert "Reserves checks FAILED: 1 problem(s)" in result.output  # not "Shortfall:"
     for option, message in (
         ("ethereum", "expected CHAIN=URL or CHAIN=env:VARIABLE"),
         ("ethereum=env:NOPE_NOT_SET", "the environment variable NOPE_NOT_SET is not set"),
