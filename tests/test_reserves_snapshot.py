@@ -191,3 +191,33 @@ def test_reserves_snapshot_refuses_without_rpc_and_unknown_chain(tmp_path: Path)
     result = runner.invoke(main, [*args, "--rpc", "ethereum=http://127.0.0.1:1"])
     assert result.exit_code == 3
     assert "reserves-2026-11.toml" in result.output  # the epoch's file, which is missing
+
+
+REGTEST_GENESIS = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+
+
+def test_esplora_last_block_at_or_before() -> None:
+    """The same search over an Esplora API (the stand-in server of test_chain_bitcoin)."""
+    from porsegregate.chains.bitcoin import ESPLORA_PREFIX, EsploraReader
+
+    from .test_chain_bitcoin import StandIn, esplora_routes
+
+    start = 1_700_000_000
+
+    def blocks(height: int) -> tuple[str, int]:
+        return (REGTEST_GENESIS if height == 0 else f"{height:064x}"), start + 600 * height
+
+    server = StandIn()
+    try:
+        server.route = esplora_routes(150, lambda address: [], blocks)
+        reader = EsploraReader(ESPLORA_PREFIX + server.url)
+        chain = ChainSnapshot("bitcoin", "bitcoin", "regtest", 0, "00" * 32, ())
+        for at, expect in ((start + 600 * 77, 77), (start + 600 * 77 + 599, 77), (start, 0)):
+            assert reader.block_at_or_before(chain, at) == (expect, *blocks(expect)), at
+        with pytest.raises(ChainError, match="not after the snapshot time"):
+            reader.block_at_or_before(chain, start + 600 * 150)
+        mainnet = ChainSnapshot("bitcoin", "bitcoin", "mainnet", 0, "00" * 32, ())
+        with pytest.raises(ChainError, match="serves regtest"):
+            reader.block_at_or_before(mainnet, start + 600)
+    finally:
+        server.close()
