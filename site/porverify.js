@@ -1,11 +1,10 @@
 // porverify.js: the in-browser verifier of porsegregate/1 (docs/protocol.md).
 //
-// Dependency-free ES module. Cryptography is WebCrypto only (SHA-256, HMAC-free
-// HKDF, AES-256-GCM, Ed25519); amounts are BigInt. It runs the same checks, with
-// the same ids, as the Python verifier, and passes the same test vectors, with one
-// exception: WebCrypto has no secp256k1, so the reserves' EIP-191, BIP-137 and BIP-322
-// proofs of control are counted, said so in the reserves-control detail, and left to
-// `porsegregate verify` (Ed25519 proofs of control are verified here).
+// ES module. Cryptography is WebCrypto (SHA-256, HMAC-free HKDF, AES-256-GCM, Ed25519)
+// plus, for the reserves' secp256k1 proofs of control (EIP-191, BIP-137, BIP-322) and EIP-55
+// checksums, the audited @noble/curves and @noble/hashes, vendored as site/vendor/noble.js
+// (globalThis.porNoble; the pages inline it first); amounts are BigInt. It runs the same
+// checks, with the same ids, as the Python verifier, and passes the same test vectors.
 // The root hash and total of every asset come only from the signed attestation;
 // the client's leaf is always rebuilt from their own account id and code.
 // On a site, and on a downloaded porsegregate-proof/2 file (which carries the site's log files),
@@ -898,7 +897,7 @@ export function parseReserves(doc, assets) {
     } else if (signature === null) {
       throw new FormatError(`${w}.proof.signature is missing`);
     } else if (publicKey === null && KEY_REVEALING.includes(type)) {
-      // Commingling is checked on the key; this page cannot recover a secp256k1 key itself.
+      // Commingling is checked on the key, which the verifiers check is the key that signed.
       throw new FormatError(`${w}.proof.public_key is missing (${type} reveals the key)`);
     }
     return {
@@ -2450,8 +2449,7 @@ class Run {
       balances: [],
       shortfall: false,
       coverage: [],
-      // Wallet signatures of the reserves: checked here (Ed25519), and secp256k1 ones left to
-      // `porsegregate verify` (no secp256k1 in WebCrypto, and no third-party code here).
+      // Wallet signatures of the reserves: { verified, unchecked }; all are verified here.
       controlSignatures: null,
       proof: null,
       // The signed log checkpoint this attestation was checked against (site only), the
@@ -3550,6 +3548,55 @@ async function checkReserves(run, attestation) {
   run.ok("reserves-coverage", "the signed coverage figures add up from the listed wallets");
 }
 
+/**
+ * Each wallet's proof of control, checked one by one (for the reserves page): the attestation's
+ * signature under custodian.pub.pem first (a FormatError-free SiteError if it does not verify),
+ * then, for every wallet with a signature, { chain, address, ok, detail }, as reserves-control.
+ */
+export async function verifyWalletProofs(attestationBytes, signature, publicPem) {
+  const { key, fingerprint } = await ed25519KeyAndFingerprint(publicPem);
+  if (!(await subtle().verify({ name: "Ed25519" }, key, signature, attestationBytes))) {
+    throw new SiteError("the attestation's signature does not verify under the custodian's key");
+  }
+  const attestation = parseAttestation(attestationBytes);
+  const reserves = attestation.reserves;
+  const context = {
+    custodian: attestation.custodian.name,
+    fingerprint,
+    epoch: attestation.epochId,
+    liabilitiesSha256: await liabilitiesSha256(attestation.assets),
+  };
+  const results = [];
+  for (const wallet of reserves.wallets) {
+    if (wallet.proof.type === UNPROVEN) continue;
+    const chain = reserves.chains.find((c) => c.id === wallet.chain);
+    const message = controlMessage({
+      ...context,
+      chain: wallet.chain,
+      address: wallet.address,
+      category: wallet.category,
+      holder: wallet.holder,
+      clientTag: wallet.clientTag,
+    });
+    let detail = "its key signed this custodian, epoch, liabilities, address, category and holder";
+    let ok = true;
+    try {
+      const raw = await verifyControl(chain, wallet.proof.type, message, wallet.address, wallet.proof.signature);
+      const publicKey = raw === null ? null : toHex(raw);
+      if (publicKey !== null && wallet.proof.publicKey !== publicKey) {
+        ok = false;
+        detail = "the published public key is not the key that signed";
+      }
+    } catch (e) {
+      if (!(e instanceof SignatureError || e instanceof AddressError)) throw e;
+      ok = false;
+      detail = e.message;
+    }
+    results.push({ chain: wallet.chain, address: wallet.address, ok, detail });
+  }
+  return results;
+}
+
 /** Each network is listed once and each wallet once, as the chain sees it (T14). */
 async function checkDistinct(run, reserves) {
   const problems = sharedNetworkProblems(reserves.chains);
@@ -4183,8 +4230,7 @@ function showCoverage(app, report) {
   unchecked.textContent =
     sigs && sigs.unchecked > 0
       ? `This page checked ${sigs.verified} of the ${sigs.verified + sigs.unchecked} wallet signatures ` +
-        `(the Ed25519 ones) itself. The other ${sigs.unchecked} (Bitcoin and EVM wallets, secp256k1) ` +
-        "cannot be checked in a browser: run `porsegregate verify`, which checks every one."
+        "itself: run `porsegregate verify`, which checks every one."
       : "";
   section.hidden = rows.length === 0;
   const short = report.verified && report.shortfall;
@@ -4389,9 +4435,49 @@ async function showRereads(section) {
   }
 }
 
+/**
+ * The reserves page: every wallet's proof of control is shown as "not checked yet" until this
+ * browser has verified it (verifyWalletProofs, the same check as reserves-control); then each
+ * says "verified here" (green) or "does NOT verify" (red) with the reason. A page opened from a
+ * file cannot fetch the attestation: its proofs stay unchecked, and say so.
+ */
+async function showProofs(section) {
+  const cells = [...section.querySelectorAll("td.proof[data-chain]")];
+  if (!cells.length) return;
+  const mark = (cell, text, className) => {
+    const status = cell.querySelector(".proof-status");
+    status.textContent = text;
+    status.className = `proof-status ${className}`;
+  };
+  let results;
+  try {
+    if (location.protocol === "file:") throw new Error("this page was opened from a file");
+    const base = new URL(".", location.href).href;
+    const fetcher = globalThis.fetch.bind(globalThis);
+    const [attestation, signature, pem] = await Promise.all(
+      ["attestation.json", "attestation.json.sig", "custodian.pub.pem"].map((f) => fetchBytes(fetcher, base, f)),
+    );
+    results = await verifyWalletProofs(attestation, signature, strictUtf8.decode(pem));
+  } catch (e) {
+    for (const cell of cells) {
+      mark(cell, `not checked here (${e instanceof Error ? e.message : String(e)}): run porsegregate verify`, "status-warn");
+    }
+    return;
+  }
+  for (const cell of cells) {
+    const r = results.find((x) => x.chain === cell.dataset.chain && x.address === cell.dataset.address);
+    if (!r) mark(cell, "not in the signed attestation", "status-bad");
+    else if (r.ok) mark(cell, "✓ verified here", "status-ok");
+    else mark(cell, `✗ does NOT verify: ${r.detail}`, "status-bad");
+  }
+}
+
 if (typeof document !== "undefined") {
   const app = document.getElementById("porverify-app");
   if (app) wire(app);
   const reserves = document.getElementById("reserves-app");
-  if (reserves) showRereads(reserves);
+  if (reserves) {
+    showRereads(reserves);
+    showProofs(reserves);
+  }
 }
