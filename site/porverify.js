@@ -4441,8 +4441,8 @@ async function showRereads(section) {
  * says "verified here" (green) or "does NOT verify" (red) with the reason. A page opened from a
  * file cannot fetch the attestation: its proofs stay unchecked, and say so.
  */
-async function showProofs(section) {
-  const cells = [...section.querySelectorAll("td.proof[data-chain]")];
+async function showProofs(page) {
+  const cells = [...page.querySelectorAll("td.proof[data-chain]")];
   if (!cells.length) return;
   const mark = (cell, text, className) => {
     const status = cell.querySelector(".proof-status");
@@ -4476,8 +4476,6 @@ if (typeof document !== "undefined") {
   const app = document.getElementById("porverify-app");
   if (app) wire(app);
   const reserves = document.getElementById("reserves-app");
-  if (reserves) {
-    showRereads(reserves);
-    showProofs(reserves);
-  }
+  if (reserves) showRereads(reserves);
+  showProofs(document);
 }
