@@ -1,11 +1,10 @@
 // porverify.js: the in-browser verifier of porsegregate/1 (docs/protocol.md).
 //
-// Dependency-free ES module. Cryptography is WebCrypto only (SHA-256, HMAC-free
-// HKDF, AES-256-GCM, Ed25519); amounts are BigInt. It runs the same checks, with
-// the same ids, as the Python verifier, and passes the same test vectors, with one
-// exception: WebCrypto has no secp256k1, so the reserves' EIP-191, BIP-137 and BIP-322
-// proofs of control are counted, said so in the reserves-control detail, and left to
-// `porsegregate verify` (Ed25519 proofs of control are verified here).
+// ES module. Cryptography is WebCrypto (SHA-256, HMAC-free HKDF, AES-256-GCM, Ed25519)
+// plus, for the reserves' secp256k1 proofs of control (EIP-191, BIP-137, BIP-322) and EIP-55
+// checksums, the audited @noble/curves and @noble/hashes, vendored as site/vendor/noble.js
+// (globalThis.porNoble; the pages inline it first); amounts are BigInt. It runs the same
+// checks, with the same ids, as the Python verifier, and passes the same test vectors.
 // The root hash and total of every asset come only from the signed attestation;
 // the client's leaf is always rebuilt from their own account id and code.
 // On a site, and on a downloaded porsegregate-proof/2 file (which carries the site's log files),
@@ -898,7 +897,7 @@ export function parseReserves(doc, assets) {
     } else if (signature === null) {
       throw new FormatError(`${w}.proof.signature is missing`);
     } else if (publicKey === null && KEY_REVEALING.includes(type)) {
-      // Commingling is checked on the key; this page cannot recover a secp256k1 key itself.
+      // Commingling is checked on the key, which the verifiers check is the key that signed.
       throw new FormatError(`${w}.proof.public_key is missing (${type} reveals the key)`);
     }
     return {
@@ -1360,16 +1359,15 @@ async function bitcoinScript(address, network) {
 
 /**
  * A wallet as the chain sees it (T14): kind, network, then the Bitcoin output script, the EVM
- * address or the Ed25519 key, as Python's chains.wallet_identity. (EIP-55 checksums need
- * Keccak, which this page does not have: `porsegregate verify` checks them.)
+ * address (its EIP-55 checksum checked when it has one) or the Ed25519 key, as Python's
+ * chains.wallet_identity.
  */
 export async function walletIdentity(chain, address) {
   let seen;
   if (chain.kind === "bitcoin") {
     seen = toHex(await bitcoinScript(address, chain.network));
   } else if (chain.kind === "evm") {
-    if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new AddressError(`${JSON.stringify(address)} is not an EVM address`);
-    seen = address.slice(2).toLowerCase();
+    seen = normalizeEvmAddress(address).slice(2).toLowerCase();
   } else {
     try {
       seen = toHex(ed25519PublicKey(address));
@@ -1378,6 +1376,374 @@ export async function walletIdentity(chain, address) {
     }
   }
   return `${chain.kind}:${NETWORK_BOUND_KINDS.includes(chain.kind) ? chain.network : "*"}:${seen}`;
+}
+
+// ---------------------------------------------------------------- secp256k1 (EIP-191, BIP-137, BIP-322)
+// The elliptic-curve code is the audited @noble/curves and @noble/hashes, vendored as
+// site/vendor/noble.js (globalThis.porNoble), which the pages inline before this script.
+
+function noble() {
+  const n = globalThis.porNoble;
+  if (!n) {
+    throw new Error(
+      "this verifier's secp256k1 code (site/vendor/noble.js) is not loaded; use the published page or `porsegregate verify`",
+    );
+  }
+  return n;
+}
+
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const HEX_DIGIT_RE = /[0-9a-fA-F]/;
+
+function shown(text, limit = 80) {
+  const s = JSON.stringify(String(text));
+  return s.length <= limit ? s : `${s.slice(0, limit - 3)}...`;
+}
+
+/** EIP-55: uppercase each letter whose nibble in keccak256(lowercase hex) is >= 8. */
+function checksummedAddress(hex40) {
+  const lower = hex40.toLowerCase();
+  const digest = toHex(noble().keccak256(utf8.encode(lower)));
+  return `0x${[...lower].map((c, i) => (/[a-f]/.test(c) && parseInt(digest[i], 16) >= 8 ? c.toUpperCase() : c)).join("")}`;
+}
+
+/** The EIP-55 checksummed form of an EVM address, as Python's chains.evm.normalize_address. */
+export function normalizeEvmAddress(address) {
+  if (typeof address !== "string") throw new AddressError("EVM address must be text");
+  if (address !== address.trim()) {
+    throw new AddressError(`EVM address ${shown(address)} has spaces or line breaks around it; remove them`);
+  }
+  if (!address.startsWith("0x")) {
+    throw new AddressError(
+      `EVM address ${shown(address)} must start with '0x' (lowercase) followed by 40 hexadecimal digits`,
+    );
+  }
+  const digits = address.slice(2);
+  const bad = [...digits].find((c) => !HEX_DIGIT_RE.test(c));
+  if (bad !== undefined) {
+    throw new AddressError(`EVM address ${shown(address)} contains '${bad}', which is not a hexadecimal digit (0-9, a-f)`);
+  }
+  if (digits.length !== 40) {
+    throw new AddressError(
+      `EVM address ${shown(address)} has ${digits.length} hexadecimal digits after '0x'; an address has exactly 40`,
+    );
+  }
+  const checksummed = checksummedAddress(digits);
+  if (digits === digits.toLowerCase() || digits === digits.toUpperCase() || address === checksummed) return checksummed;
+  throw new AddressError(
+    `EVM address ${shown(address)} has mixed upper and lower case, but the case does not match its ` +
+      "EIP-55 checksum: the address was probably mistyped or altered",
+  );
+}
+
+function evmSignature(signature) {
+  if (typeof signature !== "string") throw new SignatureError("signature must be text");
+  if (!signature.startsWith("0x")) {
+    throw new SignatureError(
+      `signature must be '0x' followed by 130 hexadecimal digits (65 bytes: r, s, v); got ${shown(signature)}`,
+    );
+  }
+  const digits = signature.slice(2);
+  const bad = [...digits].find((c) => !HEX_DIGIT_RE.test(c));
+  if (bad !== undefined) throw new SignatureError(`signature contains '${bad}', which is not a hexadecimal digit`);
+  if (digits.length !== 130) {
+    throw new SignatureError(
+      `signature has ${digits.length} hexadecimal digits after '0x'; a personal_sign signature has exactly 130 (65 bytes: r, s, v)`,
+    );
+  }
+  const raw = fromHex(digits.toLowerCase());
+  const r = bytesToBigInt(raw.subarray(0, 32));
+  const s = bytesToBigInt(raw.subarray(32, 64));
+  let v = raw[64];
+  if (v === 27 || v === 28) v -= 27;
+  else if (v !== 0 && v !== 1) throw new SignatureError(`signature recovery byte v is ${v}; expected 27 or 28 (or 0 or 1)`);
+  if (!(r >= 1n && r < SECP256K1_N && s >= 1n && s < SECP256K1_N)) {
+    throw new SignatureError("signature r or s is out of range (zero or not below the curve order)");
+  }
+  if (s > SECP256K1_N / 2n) {
+    throw new SignatureError(
+      "signature s is in the upper half of the curve order (a non-canonical, malleated signature, rejected as in EIP-2)",
+    );
+  }
+  return concat(Uint8Array.of(v), raw.subarray(0, 64));
+}
+
+function evmAddressOf(publicKey) {
+  const point = noble().pointFromBytes(publicKey).toBytes(false);
+  return checksummedAddress(toHex(noble().keccak256(point.subarray(1)).subarray(12)));
+}
+
+/**
+ * An EIP-191 personal_sign signature of the UTF-8 message by the address, as Python's
+ * chains.evm.verify_personal_sign: the signer's 33-byte compressed key; AddressError or
+ * SignatureError otherwise.
+ */
+export function verifyEip191(message, address, signature) {
+  const declared = normalizeEvmAddress(address);
+  const sig = evmSignature(signature);
+  const data = utf8.encode(message);
+  const digest = noble().keccak256(concat(utf8.encode(`\x19Ethereum Signed Message:\n${data.length}`), data));
+  let publicKey;
+  try {
+    publicKey = noble().recoverPublicKey(sig, digest);
+  } catch (e) {
+    throw new SignatureError(`signature does not recover to any public key (${e && e.message})`);
+  }
+  const recovered = evmAddressOf(publicKey);
+  if (recovered !== declared) {
+    throw new SignatureError(
+      `signature was made by ${recovered}, not by the declared address ${declared} ` +
+        "(wrong message or account, or an altered signature)",
+    );
+  }
+  return publicKey;
+}
+
+function sha256d(bytes) {
+  return noble().sha256(noble().sha256(bytes));
+}
+
+function hash160(bytes) {
+  return noble().ripemd160(noble().sha256(bytes));
+}
+
+function taggedHash(tag, data) {
+  const t = noble().sha256(utf8.encode(tag));
+  return noble().sha256(concat(t, t, data));
+}
+
+function compactSize(n) {
+  if (n < 0xfd) return Uint8Array.of(n);
+  if (n <= 0xffff) return Uint8Array.of(0xfd, n & 0xff, n >> 8);
+  return Uint8Array.of(0xfe, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24);
+}
+
+/** What kind of address an output script is (Python's decoded.kind). */
+function scriptKind(script) {
+  if (script.length === 25 && script[0] === 0x76) return "p2pkh";
+  if (script.length === 23 && script[0] === 0xa9) return "p2sh";
+  if (script.length === 22 && script[0] === 0x00) return "p2wpkh";
+  if (script.length === 34 && script[0] === 0x00) return "p2wsh";
+  return "p2tr";
+}
+
+function strictBase64(signature) {
+  if (typeof signature !== "string") throw new SignatureError("malformed signature: not a base64 string");
+  const text = signature.trim();
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) {
+    throw new SignatureError("malformed signature: not base64");
+  }
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+const BIP137_MAGIC = utf8.encode("Bitcoin Signed Message:\n");
+const HEADER_KINDS = ["p2pkh-uncompressed", "p2pkh", "p2sh-p2wpkh", "p2wpkh"];
+const ACCEPTED_HEADERS = {
+  p2pkh: ["p2pkh-uncompressed", "p2pkh"],
+  p2sh: ["p2sh-p2wpkh", "p2pkh"],
+  p2wpkh: ["p2wpkh", "p2pkh"],
+};
+
+function p2pkhScript(hash) {
+  return concat(Uint8Array.of(0x76, 0xa9, 0x14), hash, Uint8Array.of(0x88, 0xac));
+}
+
+function p2wpkhScript(hash) {
+  return concat(Uint8Array.of(0x00, 0x14), hash);
+}
+
+function p2shScript(hash) {
+  return concat(Uint8Array.of(0xa9, 0x14), hash, Uint8Array.of(0x87));
+}
+
+/**
+ * A BIP-137 (signmessage) signature, as Python's chains.bitcoin.verify_bip137, Electrum's
+ * header 31-34 for segwit addresses included: the signer's 33-byte compressed key.
+ */
+export async function verifyBip137(message, address, signature, network) {
+  const script = await bitcoinScript(address, network);
+  const kind = scriptKind(script);
+  if (!(kind in ACCEPTED_HEADERS)) {
+    throw new SignatureError(`BIP-137 cannot prove control of a ${kind} address; use BIP-322`);
+  }
+  const raw = strictBase64(signature);
+  if (raw.length !== 65) throw new SignatureError(`malformed signature: expected 65 bytes, got ${raw.length}`);
+  const header = raw[0];
+  if (header < 27 || header > 42) throw new SignatureError(`malformed signature: header byte ${header} is outside 27-42`);
+  const claimed = HEADER_KINDS[(header - 27) >> 2];
+  if (!ACCEPTED_HEADERS[kind].includes(claimed)) {
+    throw new SignatureError(
+      `the signature's header byte ${header} claims a ${claimed} address, but ${address} is ` +
+        `${kind === "p2sh" ? "p2sh (p2sh-p2wpkh)" : kind}`,
+    );
+  }
+  const data = utf8.encode(message);
+  const digest = sha256d(concat(compactSize(BIP137_MAGIC.length), BIP137_MAGIC, compactSize(data.length), data));
+  let compressed;
+  let point;
+  try {
+    compressed = noble().recoverPublicKey(concat(Uint8Array.of((header - 27) % 4), raw.subarray(1)), digest);
+    point = noble().pointFromBytes(compressed);
+  } catch {
+    throw new SignatureError("signature does not verify: no public key can be recovered from it");
+  }
+  let signer;
+  if (kind === "p2pkh") signer = p2pkhScript(hash160(point.toBytes(claimed === "p2pkh")));
+  else if (kind === "p2sh") signer = p2shScript(hash160(p2wpkhScript(hash160(compressed))));
+  else signer = p2wpkhScript(hash160(compressed));
+  if (!equalBytes(signer, script)) {
+    throw new SignatureError(
+      `signature does not match the address: it was made by public key ${toHex(compressed)}, ` +
+        `not by the key of ${address} (or the message differs)`,
+    );
+  }
+  return compressed;
+}
+
+/** A consensus-serialized witness stack, as Python's _witness_stack (same messages). */
+function witnessStack(raw) {
+  let pos = 0;
+  const readCompact = () => {
+    if (pos >= raw.length) throw new SignatureError("malformed signature: witness ends early");
+    const first = raw[pos];
+    if (first < 0xfd) {
+      pos += 1;
+      return first;
+    }
+    const size = { 0xfd: 2, 0xfe: 4, 0xff: 8 }[first];
+    if (pos + 1 + size > raw.length) throw new SignatureError("malformed signature: witness ends early");
+    let n = 0;
+    for (let i = size; i >= 1; i--) n = n * 256 + raw[pos + i];
+    pos += 1 + size;
+    return n;
+  };
+  const count = readCompact();
+  if (count > 1000) throw new SignatureError(`malformed signature: witness claims ${count} items`);
+  const items = [];
+  for (let i = 0; i < count; i++) {
+    const length = readCompact();
+    if (pos + length > raw.length) throw new SignatureError("malformed signature: witness item runs past the end");
+    items.push(raw.subarray(pos, pos + length));
+    pos += length;
+  }
+  if (pos !== raw.length) {
+    throw new SignatureError(
+      `malformed signature: ${raw.length - pos} bytes after the witness (a BIP-322 'full' signature or a BIP-137 one?)`,
+    );
+  }
+  return items;
+}
+
+const ZERO4 = new Uint8Array(4);
+const ZERO8 = new Uint8Array(8);
+
+/** BIP-322's to_spend transaction id (internal byte order) for a message and output script. */
+function bip322ToSpendTxid(message, script) {
+  const messageHash = taggedHash("BIP0322-signed-message", utf8.encode(message));
+  const tx = concat(
+    ZERO4, // version 0
+    Uint8Array.of(1),
+    new Uint8Array(32),
+    Uint8Array.of(0xff, 0xff, 0xff, 0xff),
+    Uint8Array.of(34, 0x00, 0x20),
+    messageHash,
+    ZERO4, // sequence 0
+    Uint8Array.of(1),
+    ZERO8, // value 0
+    compactSize(script.length),
+    script,
+    ZERO4, // lock time 0
+  );
+  return sha256d(tx);
+}
+
+/**
+ * A BIP-322 "simple" signature (base64 witness) for a P2WPKH, P2SH-P2WPKH or P2TR (key path)
+ * address, as Python's chains.bitcoin.verify_bip322_simple (rust-bitcoin's bip322 crate):
+ * the signer's key the witness shows (33-byte compressed, or the 32-byte x-only output key).
+ */
+export async function verifyBip322(message, address, signature, network) {
+  const script = await bitcoinScript(address, network);
+  const kind = scriptKind(script);
+  if (kind === "p2pkh") {
+    throw new SignatureError(
+      `a BIP-322 simple signature cannot prove control of the p2pkh address ${address} (it has no witness); use BIP-137`,
+    );
+  }
+  const stack = witnessStack(strictBase64(signature));
+  if (!stack.length) throw new SignatureError("malformed signature: empty witness");
+  const fail = (why) => new SignatureError(`BIP-322 signature does not verify for ${address}: ${why}`);
+  const outpoint = concat(bip322ToSpendTxid(message, script), ZERO4);
+  const output = concat(ZERO8, Uint8Array.of(1, 0x6a)); // value 0, OP_RETURN
+  if (kind === "p2wpkh" || kind === "p2sh") {
+    if (stack.length !== 2) throw fail("a P2WPKH witness has a signature and a public key");
+    const [sig, publicKey] = stack;
+    if (publicKey.length !== 33) throw fail("the witness's public key is not a compressed key");
+    const keyHash = hash160(publicKey);
+    const mine = kind === "p2wpkh" ? p2wpkhScript(keyHash) : p2shScript(hash160(p2wpkhScript(keyHash)));
+    if (!equalBytes(mine, script)) throw fail("the witness's public key is not the address's");
+    if (sig.length < 2 || sig[sig.length - 1] !== 0x01) throw fail("the signature's sighash type is not SIGHASH_ALL");
+    const preimage = concat(
+      ZERO4,
+      sha256d(outpoint),
+      sha256d(ZERO4),
+      outpoint,
+      Uint8Array.of(0x19),
+      p2pkhScript(keyHash),
+      ZERO8,
+      ZERO4,
+      sha256d(output),
+      ZERO4,
+      Uint8Array.of(1, 0, 0, 0),
+    );
+    let good;
+    try {
+      good = noble().verifyDer(sig.subarray(0, sig.length - 1), sha256d(preimage), publicKey);
+    } catch {
+      good = false;
+    }
+    if (!good) throw fail("the ECDSA signature is not valid");
+    return publicKey;
+  }
+  if (kind !== "p2tr") throw fail(`${kind} addresses are not supported by BIP-322 simple verification`);
+  if (stack.length !== 1) throw fail("a taproot key-path witness has exactly one item");
+  const sig = stack[0];
+  if (sig.length !== 64 && sig.length !== 65) throw fail("a Schnorr signature is 64 or 65 bytes");
+  const hashType = sig.length === 65 ? sig[64] : 0;
+  if (hashType !== 0 && hashType !== 1) throw fail("the signature's sighash type is not SIGHASH_DEFAULT or SIGHASH_ALL");
+  const message341 = concat(
+    Uint8Array.of(0x00, hashType),
+    ZERO4, // version
+    ZERO4, // lock time
+    noble().sha256(outpoint),
+    noble().sha256(ZERO8),
+    noble().sha256(concat(compactSize(script.length), script)),
+    noble().sha256(ZERO4),
+    noble().sha256(output),
+    Uint8Array.of(0x00), // key path, no annex
+    ZERO4, // input index
+  );
+  const outputKey = script.subarray(2);
+  let good;
+  try {
+    good = noble().schnorrVerify(sig.subarray(0, 64), taggedHash("TapSighash", message341), outputKey);
+  } catch {
+    good = false;
+  }
+  if (!good) throw fail("the Schnorr signature is not valid");
+  return outputKey;
+}
+
+/**
+ * The key that proved control for a wallet (Ed25519, EIP-191, BIP-137 or BIP-322), as Python's
+ * chains family verify_control; AddressError or SignatureError otherwise.
+ */
+export async function verifyControl(chain, proofType, message, address, signature) {
+  if (chain.kind === "ed25519" && proofType === "ed25519") return verifyEd25519Control(message, address, signature);
+  if (chain.kind === "evm" && proofType === "eip191") return verifyEip191(message, address, signature);
+  if (chain.kind === "bitcoin" && proofType === "bip137") return verifyBip137(message, address, signature, chain.network);
+  if (chain.kind === "bitcoin" && proofType === "bip322") return verifyBip322(message, address, signature, chain.network);
+  throw new SignatureError(`${proofType} is not a proof type for ${chain.kind}`);
 }
 
 /** One problem per chain entry naming a network an earlier entry of its kind names (T14). */
@@ -2083,8 +2449,7 @@ class Run {
       balances: [],
       shortfall: false,
       coverage: [],
-      // Wallet signatures of the reserves: checked here (Ed25519), and secp256k1 ones left to
-      // `porsegregate verify` (no secp256k1 in WebCrypto, and no third-party code here).
+      // Wallet signatures of the reserves: { verified, unchecked }; all are verified here.
       controlSignatures: null,
       proof: null,
       // The signed log checkpoint this attestation was checked against (site only), the
@@ -3117,9 +3482,8 @@ function plural(n, one, many) {
 
 /**
  * Everything about the reserves a verifier can check from the signed attestation (T11),
- * as Python's _check_reserves, except one thing: secp256k1 signatures (EIP-191, BIP-137,
- * BIP-322) need elliptic-curve code WebCrypto does not have, so they are counted and left to
- * `porsegregate verify`, and the detail of reserves-control says so.
+ * as Python's _check_reserves: every proof of control is verified here (Ed25519 by WebCrypto,
+ * secp256k1 ones by the vendored @noble/curves).
  */
 async function checkReserves(run, attestation) {
   const reserves = attestation.reserves;
@@ -3132,7 +3496,6 @@ async function checkReserves(run, attestation) {
   };
   const identities = [];
   let verified = 0;
-  let skipped = 0;
   for (const wallet of reserves.wallets) {
     const chain = reserves.chains.find((c) => c.id === wallet.chain);
     const where = `${wallet.chain} ${wallet.address} (${wallet.category})`;
@@ -3141,7 +3504,7 @@ async function checkReserves(run, attestation) {
       if (CLIENT_CATEGORIES.includes(wallet.category)) {
         throw run.fail("reserves-control", `${where} counts for clients but has no proof of control`);
       }
-    } else if (chain.kind === "ed25519" && wallet.proof.type === "ed25519") {
+    } else {
       const message = controlMessage({
         ...context,
         chain: wallet.chain,
@@ -3151,39 +3514,28 @@ async function checkReserves(run, attestation) {
         clientTag: wallet.clientTag,
       });
       try {
-        publicKey = toHex(await verifyEd25519Control(message, wallet.address, wallet.proof.signature));
+        const key = await verifyControl(chain, wallet.proof.type, message, wallet.address, wallet.proof.signature);
+        publicKey = key === null ? null : toHex(key);
       } catch (e) {
-        if (!(e instanceof SignatureError)) throw e;
+        if (!(e instanceof SignatureError || e instanceof AddressError)) throw e;
         throw run.fail(
           "reserves-control",
           `${where}: the proof of control does not verify for this custodian, epoch, ` +
             `liabilities, address and category: ${e.message}`,
         );
       }
-      if (wallet.proof.publicKey !== null && wallet.proof.publicKey !== publicKey) {
+      if (publicKey !== null && wallet.proof.publicKey !== publicKey) {
         throw run.fail("reserves-control", `${where}: the published public key is not the key that signed`);
       }
       verified++;
-    } else {
-      // secp256k1 (parseReserves allows only eip191 on evm, bip137/bip322 on bitcoin): its key
-      // identity for the commingling check is the published key, which the Python verifier
-      // checks is the key that signed.
-      publicKey = wallet.proof.publicKey;
-      skipped++;
     }
     identities.push([where, wallet.category, addressKey(chain, wallet.address), keyId(chain, publicKey)]);
   }
-  const total = verified + skipped;
-  run.report.controlSignatures = { verified, unchecked: skipped };
+  run.report.controlSignatures = { verified, unchecked: 0 };
   run.ok(
     "reserves-control",
-    skipped === 0
-      ? `all ${plural(verified, "wallet signature", "wallet signatures")} prove control for this epoch ` +
-          "(Ed25519, verified here)"
-      : `${verified} of ${plural(total, "wallet signature", "wallet signatures")} verified here ` +
-          `(Ed25519) prove control for this epoch; the other ${skipped} ` +
-          `${skipped === 1 ? "is a secp256k1 signature" : "are secp256k1 signatures"} (EIP-191, BIP-137, ` +
-          "BIP-322), which a browser cannot check: `porsegregate verify` checks them",
+    `all ${plural(verified, "wallet signature", "wallet signatures")} prove control for this epoch ` +
+      "(Ed25519, EIP-191, BIP-137 and BIP-322, verified here)",
   );
   await checkDistinct(run, reserves);
   const mixed = comminglingProblems(identities);
@@ -3194,6 +3546,55 @@ async function checkReserves(run, attestation) {
     if (problems.length) throw run.fail("reserves-coverage", problems.join("; "), row.asset);
   }
   run.ok("reserves-coverage", "the signed coverage figures add up from the listed wallets");
+}
+
+/**
+ * Each wallet's proof of control, checked one by one (for the reserves page): the attestation's
+ * signature under custodian.pub.pem first (a FormatError-free SiteError if it does not verify),
+ * then, for every wallet with a signature, { chain, address, ok, detail }, as reserves-control.
+ */
+export async function verifyWalletProofs(attestationBytes, signature, publicPem) {
+  const { key, fingerprint } = await ed25519KeyAndFingerprint(publicPem);
+  if (!(await subtle().verify({ name: "Ed25519" }, key, signature, attestationBytes))) {
+    throw new SiteError("the attestation's signature does not verify under the custodian's key");
+  }
+  const attestation = parseAttestation(attestationBytes);
+  const reserves = attestation.reserves;
+  const context = {
+    custodian: attestation.custodian.name,
+    fingerprint,
+    epoch: attestation.epochId,
+    liabilitiesSha256: await liabilitiesSha256(attestation.assets),
+  };
+  const results = [];
+  for (const wallet of reserves.wallets) {
+    if (wallet.proof.type === UNPROVEN) continue;
+    const chain = reserves.chains.find((c) => c.id === wallet.chain);
+    const message = controlMessage({
+      ...context,
+      chain: wallet.chain,
+      address: wallet.address,
+      category: wallet.category,
+      holder: wallet.holder,
+      clientTag: wallet.clientTag,
+    });
+    let detail = "its key signed this custodian, epoch, liabilities, address, category and holder";
+    let ok = true;
+    try {
+      const raw = await verifyControl(chain, wallet.proof.type, message, wallet.address, wallet.proof.signature);
+      const publicKey = raw === null ? null : toHex(raw);
+      if (publicKey !== null && wallet.proof.publicKey !== publicKey) {
+        ok = false;
+        detail = "the published public key is not the key that signed";
+      }
+    } catch (e) {
+      if (!(e instanceof SignatureError || e instanceof AddressError)) throw e;
+      ok = false;
+      detail = e.message;
+    }
+    results.push({ chain: wallet.chain, address: wallet.address, ok, detail });
+  }
+  return results;
 }
 
 /** Each network is listed once and each wallet once, as the chain sees it (T14). */
@@ -3829,8 +4230,7 @@ function showCoverage(app, report) {
   unchecked.textContent =
     sigs && sigs.unchecked > 0
       ? `This page checked ${sigs.verified} of the ${sigs.verified + sigs.unchecked} wallet signatures ` +
-        `(the Ed25519 ones) itself. The other ${sigs.unchecked} (Bitcoin and EVM wallets, secp256k1) ` +
-        "cannot be checked in a browser: run `porsegregate verify`, which checks every one."
+        "itself: run `porsegregate verify`, which checks every one."
       : "";
   section.hidden = rows.length === 0;
   const short = report.verified && report.shortfall;
@@ -4035,9 +4435,47 @@ async function showRereads(section) {
   }
 }
 
+/**
+ * The reserves page: every wallet's proof of control is shown as "not checked yet" until this
+ * browser has verified it (verifyWalletProofs, the same check as reserves-control); then each
+ * says "verified here" (green) or "does NOT verify" (red) with the reason. A page opened from a
+ * file cannot fetch the attestation: its proofs stay unchecked, and say so.
+ */
+async function showProofs(page) {
+  const cells = [...page.querySelectorAll("td.proof[data-chain]")];
+  if (!cells.length) return;
+  const mark = (cell, text, className) => {
+    const status = cell.querySelector(".proof-status");
+    status.textContent = text;
+    status.className = `proof-status ${className}`;
+  };
+  let results;
+  try {
+    if (location.protocol === "file:") throw new Error("this page was opened from a file");
+    const base = new URL(".", location.href).href;
+    const fetcher = globalThis.fetch.bind(globalThis);
+    const [attestation, signature, pem] = await Promise.all(
+      ["attestation.json", "attestation.json.sig", "custodian.pub.pem"].map((f) => fetchBytes(fetcher, base, f)),
+    );
+    results = await verifyWalletProofs(attestation, signature, strictUtf8.decode(pem));
+  } catch (e) {
+    for (const cell of cells) {
+      mark(cell, `not checked here (${e instanceof Error ? e.message : String(e)}): run porsegregate verify`, "status-warn");
+    }
+    return;
+  }
+  for (const cell of cells) {
+    const r = results.find((x) => x.chain === cell.dataset.chain && x.address === cell.dataset.address);
+    if (!r) mark(cell, "not in the signed attestation", "status-bad");
+    else if (r.ok) mark(cell, "✓ verified here", "status-ok");
+    else mark(cell, `✗ does NOT verify: ${r.detail}`, "status-bad");
+  }
+}
+
 if (typeof document !== "undefined") {
   const app = document.getElementById("porverify-app");
   if (app) wire(app);
   const reserves = document.getElementById("reserves-app");
   if (reserves) showRereads(reserves);
+  showProofs(document);
 }

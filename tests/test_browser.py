@@ -281,9 +281,13 @@ def test_dedicated_client_sees_coverage_and_their_wallet(page: Page, demo: dict[
         "reserves-coverage",
     ):
         assert check in checks
-    assert "secp256k1" in checks and "porsegregate verify" in checks
-    note = page.inner_text("#coverage-unchecked")
-    assert note.startswith("This page checked 2 of the 8 wallet signatures"), note
+    # Every wallet signature of the demo (Ed25519, EIP-191, BIP-137) is verified in the browser.
+    assert (
+        "all 8 wallet signatures prove control for this epoch "
+        "(Ed25519, EIP-191, BIP-137 and BIP-322, verified here)"
+    ) in checks
+    assert "secp256k1" not in checks
+    assert page.is_hidden("#coverage-unchecked")
     assert page.problems == []  # type: ignore[attr-defined]
     assert csp_violations(page) == []
     page.screenshot(path="/tmp/porverify-dedicated.png", full_page=True)
@@ -385,10 +389,48 @@ def test_reserves_page_renders_wallets_and_coverage(page: Page, short_demo: dict
     assert "below 100 %" in label
     assert "shortfall" in page.locator("table.coverage tr.short").inner_text()
     assert page.locator("table.coverage tr.short th").inner_text() == "SOL"
+    # Every wallet signature (Ed25519, EIP-191, BIP-137) is checked in this browser, then green.
+    proofs = page.locator("td.proof[data-chain] .proof-status")
+    assert proofs.count() == 8
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('td.proof .proof-status')]"
+        ".every(e => !e.textContent.startsWith('not checked yet'))"
+    )
+    assert proofs.all_inner_texts() == ["✓ verified here"] * 8
+    assert all(
+        "status-ok" in (c or "") for c in proofs.evaluate_all("es => es.map(e => e.className)")
+    )
     assert page.problems == []  # type: ignore[attr-defined]
     assert csp_violations(page) == []
     assert all(u.startswith(short_demo["url"]) for u in seen)
     page.screenshot(path="/tmp/porverify-reserves.png", full_page=True)
+
+
+def test_reserves_page_shows_no_proof_as_proven_unless_checked(
+    page: Page, short_demo: dict[str, Any], tmp_path: Path
+) -> None:
+    """An attestation whose signature does not verify proves no wallet: none turns green, each
+    says it was not checked here; and a wallet signature that does not verify turns red."""
+    site = tmp_path / "site"
+    shutil.copytree(short_demo["site"], site)
+    signature = bytearray((site / "attestation.json.sig").read_bytes())
+    signature[0] ^= 1
+    (site / "attestation.json.sig").write_bytes(bytes(signature))
+    url, server = serve(site)
+    try:
+        page.goto(url + "reserves.html")
+        statuses = page.locator("td.proof[data-chain] .proof-status")
+        assert statuses.count() == 8
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('td.proof .proof-status')]"
+            ".every(e => e.textContent.startsWith('not checked here'))"
+        )
+        for text in statuses.all_inner_texts():
+            assert "the attestation's signature does not verify" in text, text
+        assert page.locator("td.proof .status-ok").count() == 0
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("name", ["index.html", "auditor.html"])
@@ -409,6 +451,7 @@ def test_information_pages_render_without_errors(
 def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: Path) -> None:
     """The same vectors the Python verifier passes, run by the module inside chromium."""
     (tmp_path / "porverify.js").write_bytes((ROOT / "site" / "porverify.js").read_bytes())
+    (tmp_path / "noble.js").write_bytes((ROOT / "site" / "vendor" / "noble.js").read_bytes())
     (tmp_path / "proofs.json").write_bytes((VECTORS / "proofs.json").read_bytes())
     (tmp_path / "index.html").write_text("<!doctype html><title>vectors</title><h1>vectors</h1>")
     url, server = serve(tmp_path)
@@ -417,6 +460,7 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
         pg.goto(url + "index.html")
         results = pg.evaluate(
             """async () => {
+              await import('./noble.js');
               const m = await import('./porverify.js');
               const cases = (await (await fetch('./proofs.json')).json()).cases;
               const out = [];
@@ -425,7 +469,6 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
                                               {expectKey: c.expect_key});
                 const f = r.failed;
                 out.push({name: c.name, expect: c.expect, verified: r.verified,
-                          skips: c.browser_skips_secp256k1 === true,
                           failed: f ? {id: f.id, asset: f.asset ?? null} : null,
                           shortfall: r.shortfall,
                           coverage: r.coverage.map(x => ({
@@ -447,14 +490,14 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
         server.shutdown()
         server.server_close()
     assert len(results) > 20
-    assert any(r["skips"] for r in results)
+    # Bad secp256k1 proofs of control: the browser fails them, as Python does.
+    assert any(
+        r["name"].startswith("reserves:")
+        and r["failed"] == {"id": "reserves-control", "asset": None}
+        for r in results
+    )
     for r in results:
         expect = r["expect"]
-        if r["skips"]:
-            # Python fails these on a secp256k1 signature, which the browser cannot check
-            # (WebCrypto has no secp256k1, and the page uses no third-party code): it verifies.
-            assert expect["verified"] is False and r["verified"] is True, r
-            continue
         assert r["verified"] is expect["verified"], r
         if expect["verified"]:
             assert r["balances"] == expect["balances"], r

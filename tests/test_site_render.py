@@ -20,7 +20,7 @@ from porsegregate.protocol.models import AssetLiabilities, Attestation, Custodia
 from porsegregate.publish.site import render_site, resource_dir
 
 PAGES = ("index.html", "reserves.html", "verify.html", "auditor.html")
-FILES = {*PAGES, "assets/style.css", "assets/porverify.js"}
+FILES = {*PAGES, "assets/style.css", "assets/porverify.js", "assets/vendor/noble.js"}
 EVIL = '<script>alert(1)</script> & "quotes"'
 EVIL_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 FINGERPRINT = hashlib.sha256(b"a raw 32-byte ed25519 public key").hexdigest()
@@ -96,7 +96,14 @@ def fake_site_dir(
         (folder / "style.css").write_text(style, encoding="utf-8", newline="")
     data = script.encode("utf-8") if isinstance(script, str) else script
     (folder / "porverify.js").write_bytes(data)
+    (folder / "vendor").mkdir(exist_ok=True)
+    shutil.copy(resource_dir("site") / "vendor" / "noble.js", folder / "vendor" / "noble.js")
     return folder
+
+
+def vendor_text() -> str:
+    """The vendored secp256k1/Keccak bundle every verifier page inlines before porverify.js."""
+    return (resource_dir("site") / "vendor" / "noble.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -186,6 +193,7 @@ def test_renders_every_file_deterministically(out: dict[str, bytes]) -> None:
 
 def test_assets_are_the_site_files_byte_for_byte(out: dict[str, bytes], assets_dir: Path) -> None:
     assert out["assets/porverify.js"] == (assets_dir / "porverify.js").read_bytes()
+    assert out["assets/vendor/noble.js"] == (assets_dir / "vendor" / "noble.js").read_bytes()
     assert out["assets/style.css"] == (assets_dir / "style.css").read_bytes()
     assert out["assets/style.css"] == (resource_dir("site") / "style.css").read_bytes()
 
@@ -280,7 +288,8 @@ def test_verify_page_csp_hashes_are_those_of_the_inline_code(
     assert script.group(1) == scripts[0] and style.group(1) == styles[0]
     expected_script = (assets_dir / "porverify.js").read_text(encoding="utf-8")
     expected_style = (assets_dir / "style.css").read_text(encoding="utf-8")
-    assert script.group(1) == expected_script.replace("\r\n", "\n")
+    # One inline module: the vendored noble bundle, a line break, then the verifier.
+    assert script.group(1) == vendor_text() + "\n" + expected_script.replace("\r\n", "\n")
     assert style.group(1) == expected_style.replace("\r\n", "\n")
     assert csp_of(html) == (
         f"default-src 'none'; script-src 'sha256-{sha256_b64(script.group(1))}'; "
@@ -339,7 +348,7 @@ def test_verify_page_tolerates_crlf_and_non_ascii(
     html = out["verify.html"].decode()
     inline = re.search(r'<script type="module">(.*?)</script>', html, flags=re.S)
     assert inline and "\r" not in inline.group(1) and "\u2713" in inline.group(1)
-    assert f"'sha256-{sha256_b64(FAKE_SCRIPT)}'" in csp_of(html)
+    assert f"'sha256-{sha256_b64(vendor_text() + chr(10) + FAKE_SCRIPT)}'" in csp_of(html)
     assert f"'sha256-{sha256_b64(style.replace(chr(13), ''))}'" in csp_of(html)
     assert out["assets/porverify.js"] == script.encode(), "the published file is left as it is"
 
@@ -361,6 +370,16 @@ def test_inline_code_that_would_escape_its_element_is_refused(
 ) -> None:
     use_site_dir(monkeypatch, fake_site_dir(tmp_path / "s", script, style))
     with pytest.raises(ConfigError, match=r"porverify\.js|style\.css"):
+        render()
+
+
+def test_a_missing_vendor_bundle_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = fake_site_dir(tmp_path / "s")
+    (folder / "vendor" / "noble.js").unlink()
+    use_site_dir(monkeypatch, folder)
+    with pytest.raises(ConfigError, match=r"noble\.js.*reinstall"):
         render()
 
 

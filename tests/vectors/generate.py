@@ -495,7 +495,6 @@ def _case_makers(f: Fixture, cases: list[dict[str, Any]]) -> tuple[Any, Any]:
         code: str | None = None,
         expect_key: str | None = None,
         typed: str | None = None,
-        browser_skips_secp256k1: bool = False,
     ) -> None:
         case = {
             "name": name,
@@ -505,10 +504,6 @@ def _case_makers(f: Fixture, cases: list[dict[str, Any]]) -> tuple[Any, Any]:
             "proof": proof,
             "expect": {"verified": False, "failed": {"id": check, "asset": asset}},
         }
-        if browser_skips_secp256k1:
-            # The browser verifier has no secp256k1 (no third-party code on the page):
-            # it verifies this proof, and says that secp256k1 signatures are left to the CLI.
-            case["browser_skips_secp256k1"] = True
         cases.append(case)
 
     return ok, bad
@@ -844,7 +839,6 @@ def reserves_cases(f: Fixture, ok: Any, bad: Any) -> None:
         a,
         f.resigned(a, f.attestation_with(house_as_client)),
         "reserves-control",
-        browser_skips_secp256k1=True,
     )
     relabelled = f.signed_wallet(
         "solana",
@@ -938,7 +932,6 @@ def reserves_cases(f: Fixture, ok: Any, bad: Any) -> None:
             ),
         ),
         "reserves-control",
-        browser_skips_secp256k1=True,
     )
 
 
