@@ -1025,7 +1025,8 @@ CHART_TEXT_PX = """() => Array.from(document.querySelectorAll('svg.chart-svg tex
 OVERFLOWING = """() => Array.from(document.querySelectorAll('body *')).filter((e) => {
   const r = e.getBoundingClientRect();
   return r.width > 0 && r.right > window.innerWidth + 0.5;
-}).slice(0, 5).map((e) => e.tagName + '.' + e.className + ': ' + (e.textContent || '').slice(0, 40))"""
+}).slice(0, 5).map((e) => e.tagName + '.' + e.className + ': '
+  + (e.textContent || '').slice(0, 40))"""
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import re
 import shutil
-from typing import Any
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -433,7 +432,9 @@ def check_coverage_chart(pages: dict[str, str], coverage: Any) -> None:
                 # integer pixels: the bar ends at the 100 % mark exactly when covered exactly
                 expected = min(
                     site_module.CHART_WIDTH,
-                    c.segregated * 100 * site_module.CHART_WIDTH
+                    c.segregated
+                    * 100
+                    * site_module.CHART_WIDTH
                     // (c.liabilities * site_module.COVERAGE_SCALE_PERCENT),
                 )
                 assert bars[c.asset] == expected

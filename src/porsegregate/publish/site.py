@@ -526,12 +526,12 @@ def nice_ceiling(value: int) -> int:
         raise ValueError("negative value")
     if value <= 1:
         return 1
-    power = 10 ** (len(str(value)) - 1)
+    power: int = 10 ** (len(str(value)) - 1)
     for numerator, denominator in ((1, 1), (2, 1), (5, 2), (5, 1), (10, 1)):
-        candidate = power * numerator // denominator
+        candidate: int = power * numerator // denominator
         if candidate >= value and candidate * denominator == power * numerator:
             return candidate
-    return power * 10  # unreachable: 10 * power > value
+    return 10 * power  # unreachable: 10 * power > value
 
 
 def _x_positions(count: int) -> list[int]:
