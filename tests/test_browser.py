@@ -1029,6 +1029,12 @@ OVERFLOWING = """() => Array.from(document.querySelectorAll('body *')).filter((e
   + (e.textContent || '').slice(0, 40))"""
 
 
+# Tables that would scroll sideways inside their wrapper (columns cut at the screen's edge).
+SCROLLING_TABLES = """() => Array.from(document.querySelectorAll('.table-wrap'))
+  .filter((w) => w.offsetParent !== null && w.scrollWidth > w.clientWidth + 1)
+  .map((w) => (w.querySelector('caption') || w).textContent.slice(0, 50))"""
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_no_page_scrolls_sideways_and_chart_text_is_readable(
     browser: Browser, history: dict[str, Any], size: tuple[int, int]
@@ -1056,12 +1062,19 @@ def test_no_page_scrolls_sideways_and_chart_text_is_readable(
                 scroll = pg.evaluate("document.documentElement.scrollWidth")
                 inner = pg.evaluate("window.innerWidth")
                 assert scroll <= inner, (where, scroll, inner, pg.evaluate(OVERFLOWING))
+                assert pg.evaluate(SCROLLING_TABLES) == [], where
                 sizes: list[float] = pg.evaluate(CHART_TEXT_PX)
                 if name in ("index.html", "reserves.html"):
                     assert sizes, f"{where}: no chart text"
                 assert all(s >= 12 - 0.01 for s in sizes), (where, min(sizes))
                 assert "Hover" not in pg.inner_text("body"), where
                 assert pg.evaluate("window.__csp") == [], where
+                if name == "verify.html" and home == "":
+                    # the result: balances, coverage and checks must fit as well
+                    verify_in_page(pg, clean.account, clean.code)
+                    scroll = pg.evaluate("document.documentElement.scrollWidth")
+                    assert scroll <= inner, (where, "result", pg.evaluate(OVERFLOWING))
+                    assert pg.evaluate(SCROLLING_TABLES) == [], (where, "result")
                 if home == "":
                     # PORSEGREGATE_SCREENSHOTS keeps them somewhere to look at.
                     shots = Path(os.environ.get("PORSEGREGATE_SCREENSHOTS") or history["out"])
@@ -1108,9 +1121,11 @@ def test_the_charts_say_what_they_show(page: Page, history: dict[str, Any]) -> N
             ticks = panel.locator("text.history-tick").all_text_contents()
             assert ticks[0] == f"0 {asset.code}"
             assert all(t.endswith(f" {asset.code}") for t in ticks), ticks
-            latest = panel.locator("text.chart-latest").text_content() or ""
+            latest = panel.locator("p.chart-latest").inner_text()
             owed = format_decimal(asset.total, asset.decimals)
-            assert latest.startswith(f"{clean.epochs[-1]}: owed {owed},"), latest
+            assert latest.startswith(f"{clean.epochs[-1]}: owed {owed} {asset.code}; "), latest
+            every = panel.locator("ul.chart-values li").all_text_contents()
+            assert [v.split(":")[0] for v in every] == list(clean.epochs), every
             if asset.decimals and asset.total >= 10**asset.decimals:
                 assert str(asset.total) not in (panel.text_content() or ""), "smallest units"
             assert panel.locator("polyline.history-liabilities").count() == 1

@@ -471,8 +471,7 @@ def _epoch_changes(previous: Attestation, point: HistoryPoint) -> list[str]:
 # History charts: one small chart per asset (side by side on a wide screen, stacked on a
 # phone): client liabilities and segregated reserves over the epochs, in the asset's units.
 HISTORY_TITLE_Y = 16
-HISTORY_LATEST_Y = 34
-HISTORY_PLOT_TOP = 58
+HISTORY_PLOT_TOP = 40
 HISTORY_PLOT_HEIGHT = 110
 HISTORY_EPOCH_Y = HISTORY_PLOT_TOP + HISTORY_PLOT_HEIGHT + 18
 HISTORY_HEIGHT = HISTORY_EPOCH_Y + 8
@@ -518,6 +517,7 @@ class HistoryPanel:
     epochs: list[EpochTick]
     baseline_y: int
     summary: str
+    values: list[tuple[str, str, str]]  # (epoch, owed, reserves), each with its unit or "—"
 
 
 def nice_ceiling(value: int) -> int:
@@ -580,17 +580,16 @@ def _history_panel(
         drawn.append(Series(kind, points, " ".join(f"{p.x},{p.y}" for p in points)))
     levels = [0, top // 2, top] if top % 2 == 0 and top >= 2 else [0, top]
     ticks = [AxisTick(y_of(v), f"{format_decimal(v, decimals)} {code}") for v in levels]
-    owed = series["liabilities"][-1]
-    held = series["reserves"][-1]
-    latest = (
-        f"{epochs[-1]}: owed {'—' if owed is None else format_decimal(owed, decimals)}, "
-        f"reserves {'—' if held is None else format_decimal(held, decimals)}"
-    )
-    summary = "; ".join(
-        f"{e}: owed {'—' if o is None else format_decimal(o, decimals)} {code}, "
-        f"reserves {'—' if r is None else format_decimal(r, decimals)} {code}"
+
+    def shown(value: int | None) -> str:
+        return "—" if value is None else f"{format_decimal(value, decimals)} {code}"
+
+    values = [
+        (e, shown(o), shown(r))
         for e, o, r in zip(epochs, series["liabilities"], series["reserves"], strict=True)
-    )
+    ]
+    latest = f"{values[-1][0]}: owed {values[-1][1]}; segregated reserves {values[-1][2]}"
+    summary = "; ".join(f"{e}: owed {o}, reserves {r}" for e, o, r in values)
     return HistoryPanel(
         code=code,
         latest=latest,
@@ -599,6 +598,7 @@ def _history_panel(
         epochs=_epoch_ticks(epochs, xs),
         baseline_y=bottom,
         summary=summary,
+        values=values,
     )
 
 
@@ -669,7 +669,6 @@ def render_site(
         "history_panels": history_panels,
         "history_height": HISTORY_HEIGHT,
         "history_title_y": HISTORY_TITLE_Y,
-        "history_latest_y": HISTORY_LATEST_Y,
         "history_epoch_y": HISTORY_EPOCH_Y,
         "history_labels": [p.epoch for p in history],
         "next_due": attestation.next_due,
