@@ -571,10 +571,10 @@ def _history_panel(
         return bottom - min(value, top) * HISTORY_PLOT_HEIGHT // top
 
     drawn = []
-    for kind, values in series.items():
+    for kind, amounts in series.items():
         points = [
             SeriesPoint(x, y_of(v), e, f"{format_decimal(v, decimals)} {code}")
-            for x, e, v in zip(xs, epochs, values, strict=True)
+            for x, e, v in zip(xs, epochs, amounts, strict=True)
             if v is not None
         ]
         drawn.append(Series(kind, points, " ".join(f"{p.x},{p.y}" for p in points)))
