@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -386,7 +387,7 @@ def test_reserves_page_renders_wallets_and_coverage(page: Page, short_demo: dict
     )
     assert ok_fill != "rgb(198, 40, 40)"
     label = page.locator(".chart-svg text.chart-label", has_text="SOL").text_content() or ""
-    assert "below 100 %" in label
+    assert "SOL 80.00 % shortfall" in label
     assert "shortfall" in page.locator("table.coverage tr.short").inner_text()
     assert page.locator("table.coverage tr.short th").inner_text() == "SOL"
     # Every wallet signature (Ed25519, EIP-191, BIP-137) is checked in this browser, then green.
@@ -1053,3 +1054,124 @@ def test_legal_holders_and_a_trustee_change_in_the_page(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Phone and desktop layout: every page of the newest epoch and of an earlier epoch's copy.
+LAYOUT_PAGES = ("index.html", "reserves.html", "verify.html", "auditor.html")
+SIZES = ((390, 844), (1280, 900), (360, 740))
+# The smallest font size, in CSS pixels as drawn (the SVG's scale included), of chart text.
+CHART_TEXT_PX = """() => Array.from(document.querySelectorAll('svg.chart-svg text')).map((t) => {
+  const m = t.getScreenCTM();
+  return parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b);
+})"""
+# The page's elements that stick out past the viewport's right edge (to say which, on failure).
+OVERFLOWING = """() => Array.from(document.querySelectorAll('body *')).filter((e) => {
+  const r = e.getBoundingClientRect();
+  return r.width > 0 && r.right > window.innerWidth + 0.5;
+}).slice(0, 5).map((e) => e.tagName + '.' + e.className + ': '
+  + (e.textContent || '').slice(0, 40))"""
+
+
+# Tables that would scroll sideways inside their wrapper (columns cut at the screen's edge).
+SCROLLING_TABLES = """() => Array.from(document.querySelectorAll('.table-wrap'))
+  .filter((w) => w.offsetParent !== null && w.scrollWidth > w.clientWidth + 1)
+  .map((w) => (w.querySelector('caption') || w).textContent.slice(0, 50))"""
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_no_page_scrolls_sideways_and_chart_text_is_readable(
+    browser: Browser, history: dict[str, Any], size: tuple[int, int]
+) -> None:
+    clean = history["clean"]
+    url, server = serve(clean.site)
+    width, height = size
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        pg = context.new_page()
+        problems: list[str] = []
+        pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: problems.append(str(e)))
+        pg.add_init_script(
+            "window.__csp = []; document.addEventListener('securitypolicyviolation', "
+            "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+        )
+        homes = ["", f"epochs/{clean.epochs[0]}/"]
+        pages = LAYOUT_PAGES if width != 360 else ("index.html", "verify.html")
+        for home in homes:
+            for name in pages:
+                pg.goto(url + home + name)
+                pg.wait_for_load_state("load")
+                where = f"{home}{name} at {width}x{height}"
+                scroll = pg.evaluate("document.documentElement.scrollWidth")
+                inner = pg.evaluate("window.innerWidth")
+                assert scroll <= inner, (where, scroll, inner, pg.evaluate(OVERFLOWING))
+                assert pg.evaluate(SCROLLING_TABLES) == [], where
+                sizes: list[float] = pg.evaluate(CHART_TEXT_PX)
+                if name in ("index.html", "reserves.html"):
+                    assert sizes, f"{where}: no chart text"
+                assert all(s >= 12 - 0.01 for s in sizes), (where, min(sizes))
+                assert "Hover" not in pg.inner_text("body"), where
+                assert pg.evaluate("window.__csp") == [], where
+                if name == "verify.html" and home == "":
+                    # the result: balances, coverage and checks must fit as well
+                    verify_in_page(pg, clean.account, clean.code)
+                    scroll = pg.evaluate("document.documentElement.scrollWidth")
+                    assert scroll <= inner, (where, "result", pg.evaluate(OVERFLOWING))
+                    assert pg.evaluate(SCROLLING_TABLES) == [], (where, "result")
+                if home == "":
+                    # PORSEGREGATE_SCREENSHOTS keeps them somewhere to look at.
+                    shots = Path(os.environ.get("PORSEGREGATE_SCREENSHOTS") or history["out"])
+                    shot = shots / f"layout-{name.replace('.html', '')}-{width}.png"
+                    pg.screenshot(path=str(shot), full_page=True)
+        # Chromium logs a 404 for auditors/index.json on a site without auditors; nothing else.
+        assert [p for p in problems if NOT_FOUND not in p] == []
+    finally:
+        context.close()
+        server.shutdown()
+
+
+def test_the_charts_say_what_they_show(page: Page, history: dict[str, Any]) -> None:
+    """Coverage: one bar per asset with its percentage written; history: one chart per asset
+    with every epoch on its axis and amounts in the asset's units (never smallest units)."""
+    from porsegregate.protocol.amounts import format_decimal
+    from porsegregate.protocol.coverage import percent
+    from porsegregate.protocol.serialization import parse_attestation
+
+    clean = history["clean"]
+    url, server = serve(clean.site)
+    try:
+        attestation = parse_attestation((clean.site / "attestation.json").read_bytes())
+        for name in ("index.html", "reserves.html"):
+            page.goto(url + name)
+            chart = page.locator("figure.coverage-chart svg")
+            assert chart.count() == 1, name
+            bars = chart.locator("rect.coverage-bar")
+            assert bars.count() == len(attestation.reserves.coverage), name
+            labels = chart.locator("text.chart-label").all_text_contents()
+            for c, label in zip(attestation.reserves.coverage, labels, strict=True):
+                pct = percent(c.segregated, c.liabilities)
+                assert label.startswith(c.asset), (name, label)
+                assert (f"{pct} %" if pct is not None else "nothing owed") in label, label
+            axis = chart.locator("text.chart-axis").all_text_contents()
+            assert "100 %" in axis, axis
+        page.goto(url + "index.html")
+        panels = page.locator("figure.history-panel")
+        assert panels.count() == len(attestation.assets)
+        for asset in attestation.assets:
+            panel = page.locator(f"figure.history-panel[data-asset='{asset.code}']")
+            epochs = panel.locator("text.history-epoch").all_text_contents()
+            assert epochs == list(clean.epochs), epochs
+            ticks = panel.locator("text.history-tick").all_text_contents()
+            assert ticks[0] == f"0 {asset.code}"
+            assert all(t.endswith(f" {asset.code}") for t in ticks), ticks
+            latest = panel.locator("p.chart-latest").inner_text()
+            owed = format_decimal(asset.total, asset.decimals)
+            assert latest.startswith(f"{clean.epochs[-1]}: owed {owed} {asset.code}; "), latest
+            every = panel.locator("ul.chart-values li").all_text_contents()
+            assert [v.split(":")[0] for v in every] == list(clean.epochs), every
+            if asset.decimals and asset.total >= 10**asset.decimals:
+                assert str(asset.total) not in (panel.text_content() or ""), "smallest units"
+            assert panel.locator("polyline.history-liabilities").count() == 1
+            assert panel.locator("polyline.history-reserves").count() == 1
+    finally:
+        server.shutdown()

@@ -591,6 +591,13 @@ def test_reserves_page(ws: Any, tmp_path: Path) -> None:
     )
     publish(own_log(config, tmp_path), PASSPHRASE, options, prepared=prepared)
     page = (site / "reserves.html").read_text()
+    from porsegregate.protocol.serialization import parse_attestation
+
+    from .test_site_render import check_coverage_chart
+
+    pages = {n: (site / n).read_text() for n in ("index.html", "reserves.html")}
+    coverage = parse_attestation((site / "attestation.json").read_bytes()).reserves.coverage
+    check_coverage_chart(pages, coverage)
     assert "<script>" not in page
     assert "Holder: Trust &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in page
     order = [page.index(f'id="cat-{c}"') for c in ("client_segregated", "client_dedicated",
@@ -599,7 +606,7 @@ def test_reserves_page(ws: Any, tmp_path: Path) -> None:
     omnibus = addr("evm", "omnibus")
     assert f'href="https://etherscan.io/address/{omnibus}"' in page
     assert 'class="coverage-bar coverage-short" data-asset="BTC"' in page
-    assert "BTC</tspan> 79.97 % — below 100 %: a shortfall" in page
+    assert 'BTC</tspan> <tspan class="chart-value">79.97 %</tspan> shortfall' in page
     assert 'class="coverage-bar" data-asset="USDT"' in page
     assert "Unproven: no key signature" in page and "Evidence: Bank statement 2026-11-30" in page
     assert (

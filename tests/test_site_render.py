@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import re
 import shutil
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,8 +175,10 @@ def csp_of(html: str) -> str:
     return found.group(1)
 
 
-def chart_bars(html: str) -> dict[str, int]:
-    bars = re.findall(r'<rect class="chart-bar" data-asset="([^"]+)"[^>]*\swidth="(\d+)"', html)
+def coverage_bars(html: str) -> dict[str, int]:
+    bars = re.findall(
+        r'<rect class="coverage-bar[^"]*" data-asset="([^"]+)"[^>]*\swidth="(\d+)"', html
+    )
     return {code: int(width) for code, width in bars}
 
 
@@ -419,51 +421,52 @@ def test_index_shows_totals_fingerprint_and_the_openssl_command(pages: dict[str,
     assert arrangement in html
 
 
-def test_index_chart_is_accessible_and_logarithmic(pages: dict[str, str]) -> None:
-    html = pages["index.html"]
-    svg = re.search(r"<svg\b[^>]*>.*?</svg>", html, flags=re.S)
-    assert svg
-    chart = svg.group(0)
-    assert 'role="img"' in chart
-    labelled = re.search(r'aria-labelledby="([^"]+)"', chart)
-    assert labelled
-    for ref in labelled.group(1).split():
-        assert f'id="{ref}"' in chart
-    assert re.search(r"<title\b[^>]*>[^<]+</title>", chart)
-    bars = chart_bars(chart)
-    totals = {a.code: a.total for a in attestation().assets}
-    assert set(bars) == set(totals)
-    ordered = sorted(totals, key=lambda c: totals[c])
-    widths = [bars[c] for c in ordered]
-    assert widths == sorted(widths), "a bigger total never gets a shorter bar"
-    assert bars["USDT"] == 0 < bars["BTC"] < bars["ETH"] < bars["MAX"] == site_module.CHART_WIDTH
-    # log scale: 1.25e8 has 9 digits, 2^128-1 has 39, so BTC is about a quarter of MAX, not ~0
-    assert 0.2 < bars["BTC"] / bars["MAX"] < 0.3
-    for a in attestation().assets:
-        assert f"{a.code}</tspan> {format_decimal(a.total, a.decimals)}</text>" in chart
+def test_no_coverage_no_coverage_chart_and_no_log_chart(pages: dict[str, str]) -> None:
+    assert attestation().reserves.coverage == ()
+    for name in ("index.html", "reserves.html"):
+        assert "coverage-chart" not in pages[name] and "logarithm" not in pages[name]
+
+
+def check_coverage_chart(pages: dict[str, str], coverage: Any) -> None:
+    """Used by tests/test_reserves.py on an attestation with reserves."""
+    for name in ("index.html", "reserves.html"):
+        html = pages[name]
+        svg = re.search(r'<figure class="chart coverage-chart">\s*(<svg\b.*?</svg>)', html, re.S)
+        assert svg, name
+        chart = svg.group(1)
+        assert 'role="img"' in chart
+        labelled = re.search(r'aria-labelledby="([^"]+)"', chart)
+        assert labelled
+        for ref in labelled.group(1).split():
+            assert f'id="{ref}"' in chart
+        assert re.search(r"<title\b[^>]*>[^<]+</title>", chart)
+        bars = coverage_bars(chart)
+        assert set(bars) == {c.asset for c in coverage}
+        mark = site_module.CHART_WIDTH * 100 // site_module.COVERAGE_SCALE_PERCENT
+        assert f'<line class="coverage-mark" x1="{mark}" x2="{mark}"' in chart
+        assert ">100 %</text>" in chart and ">0 %</text>" in chart
+        for c in coverage:
+            assert 0 <= bars[c.asset] <= site_module.CHART_WIDTH
+            if c.liabilities:
+                # integer pixels: the bar ends at the 100 % mark exactly when covered exactly
+                expected = min(
+                    site_module.CHART_WIDTH,
+                    c.segregated
+                    * 100
+                    * site_module.CHART_WIDTH
+                    // (c.liabilities * site_module.COVERAGE_SCALE_PERCENT),
+                )
+                assert bars[c.asset] == expected
+        assert "logarithm" not in html
 
 
 @pytest.mark.parametrize(
-    "totals",
-    [
-        [0, 1, 9, 10, 11, 99, 100, 10**15, 10**15 + 1, 10**16 - 1, 10**16, 2**64, MAX_AMOUNT],
-        [5, 5, 5],
-        [0, 0],
-        [1],
-        [MAX_AMOUNT - 1, MAX_AMOUNT],
-    ],
-)
-def test_bar_widths_are_monotone_in_the_total(totals: list[int]) -> None:
-    widths = site_module.bar_widths(totals)
-    assert all(0 <= w <= site_module.CHART_WIDTH for w in widths)
-    pairs = sorted(zip(totals, widths, strict=True))
-    for (t1, w1), (t2, w2) in itertools.pairwise(pairs):
-        assert w1 <= w2 and (t1 != t2 or w1 == w2), (t1, w1, t2, w2)
-    assert all(w == 0 for t, w in zip(totals, widths, strict=True) if t == 0)
-    assert all(w > 0 for t, w in zip(totals, widths, strict=True) if t > 0)
-    if any(totals):
-        assert max(widths) == site_module.CHART_WIDTH
-    assert site_module.log_magnitude(10**38) == pytest.approx(39.0)
+    ("value", "ceiling"),
+    [(0, 1), (1, 1), (2, 2), (3, 5), (10, 10), (11, 20), (21, 25), (26, 50), (51, 100),
+     (125_000_000, 200_000_000), (MAX_AMOUNT, 5 * 10**38)],
+)  # fmt: skip
+def test_nice_ceiling_is_an_integer_at_or_above_the_value(value: int, ceiling: int) -> None:
+    assert site_module.nice_ceiling(value) == ceiling
 
 
 @pytest.mark.parametrize(
@@ -480,7 +483,6 @@ def test_zero_totals_and_no_assets_render(
 ) -> None:
     html = render(attestation(assets)).get("index.html", b"").decode()
     assert len(re.findall(r"<h1\b", html)) == 1
-    assert all(w == 0 for w in chart_bars(html).values())
     for a in assets:
         assert f"0 {a.code}" in html
 
@@ -556,7 +558,7 @@ def test_stylesheet_covers_what_the_pages_and_verifier_use() -> None:
     assert re.search(r"\[hidden\]\s*\{\s*display:\s*none !important;", css)
     assert re.search(r"\.arrangement\s*\{\s*white-space:\s*pre-line;", css)
     assert ":focus-visible" in css and "max-width: 60rem" in css
-    for cls in ("pass", "fail", "pending", "chart-bar", "chart-track", "chart-label", "hash"):
+    for cls in ("pass", "fail", "pending", "coverage-bar", "chart-track", "chart-label", "hash"):
         assert f".{cls}" in css, cls
     for cls in ("pass", "fail", "pending"):
         assert re.search(rf"\.{cls}::before\s*\{{\s*content:", css), f"{cls} needs a symbol"

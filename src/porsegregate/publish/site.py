@@ -11,7 +11,6 @@ downloaded proof offline. Output is a pure function of the inputs.
 from __future__ import annotations
 
 import base64
-import math
 import re
 import urllib.parse
 from collections.abc import Sequence
@@ -77,13 +76,16 @@ _SCRIPT_FORBIDDEN = re.compile(r"</script|<!--|\x00", re.IGNORECASE)
 _STYLE_FORBIDDEN = re.compile(r"</style|<!--|\x00", re.IGNORECASE)
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
-# The bar chart: one row per asset, a label line above a bar.
-CHART_WIDTH = 640
-CHART_ROW = 52
-CHART_LABEL_Y = 18
-CHART_BAR_Y = 26
-CHART_BAR_HEIGHT = 16
-_MANTISSA_DIGITS = 15
+# The charts are drawn at 1 SVG unit = 1 CSS pixel and narrow enough (CHART_WIDTH) to fit a
+# 360 px wide phone without scaling their text below 12 px. Amounts stay integers: pixel
+# positions are integer divisions, every number written on a chart is formatted exactly.
+CHART_WIDTH = 320
+# The coverage chart: one row per asset, a label line above a bar, 100 % marked across.
+CHART_ROW = 44
+CHART_LABEL_Y = 16
+CHART_BAR_Y = 23
+CHART_BAR_HEIGHT = 14
+CHART_AXIS = 22  # below the rows: the 0 %, 100 % and top-of-scale labels
 
 
 def resource_dir(name: str) -> Path:
@@ -165,34 +167,6 @@ class AssetRow:
     padded_height: int
     capacity: str
     root: str
-    bar_width: int
-    label_y: int
-    bar_y: int
-
-
-def log_magnitude(total: int) -> float:
-    """1 + log10(total) for total >= 1 (so 1 unit is not an empty bar), 0 for 0.
-
-    Only the number of digits and the leading digits are used, so totals up to
-    2^128 - 1 never need a float conversion of the whole integer. Monotone in total.
-    """
-    if total < 0:
-        raise ValueError("negative total")
-    if total == 0:
-        return 0.0
-    digits = str(total)
-    lead = digits[:_MANTISSA_DIGITS]
-    mantissa = int(lead) / 10 ** (len(lead) - 1)  # in [1, 10)
-    return len(digits) + math.log10(mantissa)
-
-
-def bar_widths(totals: list[int], width: int = CHART_WIDTH) -> list[int]:
-    """Bar lengths in pixels on a log10 scale; the biggest total gets the full width."""
-    magnitudes = [log_magnitude(t) for t in totals]
-    top = max(magnitudes, default=0.0)
-    if top == 0:
-        return [0 for _ in totals]
-    return [min(width, max(0, round(width * m / top))) for m in magnitudes]
 
 
 def group_hex(text: str, size: int = 4) -> str:
@@ -200,10 +174,8 @@ def group_hex(text: str, size: int = 4) -> str:
 
 
 def _asset_rows(attestation: Attestation) -> list[AssetRow]:
-    widths = bar_widths([a.total for a in attestation.assets])
     rows = []
-    for i, (asset, width) in enumerate(zip(attestation.assets, widths, strict=True)):
-        top = i * CHART_ROW
+    for asset in attestation.assets:
         rows.append(
             AssetRow(
                 code=asset.code,
@@ -213,9 +185,6 @@ def _asset_rows(attestation: Attestation) -> list[AssetRow]:
                 padded_height=asset.padded_height,
                 capacity=f"{1 << asset.padded_height:,}",
                 root=asset.root.hex(),
-                bar_width=width,
-                label_y=top + CHART_LABEL_Y,
-                bar_y=top + CHART_BAR_Y,
             )
         )
     return rows
@@ -502,13 +471,16 @@ def _epoch_changes(previous: Attestation, point: HistoryPoint) -> list[str]:
     )
 
 
-# History charts: small multiples, one panel per asset, epochs left to right.
-HISTORY_WIDTH = 640
-HISTORY_PANEL = 96
-HISTORY_PLOT_TOP = 22
-HISTORY_PLOT_HEIGHT = 56
-HISTORY_LEFT = 8
-HISTORY_RIGHT = 8
+# History charts: one small chart per asset (side by side on a wide screen, stacked on a
+# phone): client liabilities and segregated reserves over the epochs, in the asset's units.
+HISTORY_TITLE_Y = 16
+HISTORY_PLOT_TOP = 40
+HISTORY_PLOT_HEIGHT = 110
+HISTORY_EPOCH_Y = HISTORY_PLOT_TOP + HISTORY_PLOT_HEIGHT + 18
+HISTORY_HEIGHT = HISTORY_EPOCH_Y + 8
+HISTORY_LEFT = 6
+HISTORY_RIGHT = 6
+HISTORY_MAX_EPOCH_LABELS = 5
 
 
 @dataclass(frozen=True)
@@ -517,92 +489,142 @@ class SeriesPoint:
     y: int
     epoch: str
     label: str
-    short: bool
+
+
+@dataclass(frozen=True)
+class Series:
+    kind: str  # "liabilities" or "reserves"
+    points: list[SeriesPoint]
+    polyline: str
+
+
+@dataclass(frozen=True)
+class AxisTick:
+    y: int
+    label: str
+
+
+@dataclass(frozen=True)
+class EpochTick:
+    x: int
+    label: str
+    anchor: str  # text-anchor: the first label starts at the left, the last ends at the right
 
 
 @dataclass(frozen=True)
 class HistoryPanel:
     code: str
-    top: int
-    title_y: int
-    points: list[SeriesPoint]
-    polyline: str
+    latest: str
+    series: list[Series]
+    ticks: list[AxisTick]
+    epochs: list[EpochTick]
     baseline_y: int
-    mark_y: int | None  # the 100 % line of a coverage panel
     summary: str
+    values: list[tuple[str, str, str]]  # (epoch, owed, reserves), each with its unit or "—"
+
+
+def nice_ceiling(value: int) -> int:
+    """The least of 1, 2, 2.5 or 5 times a power of ten that is >= value (1 for 0); integers."""
+    if value < 0:
+        raise ValueError("negative value")
+    if value <= 1:
+        return 1
+    power: int = 10 ** (len(str(value)) - 1)
+    for numerator, denominator in ((1, 1), (2, 1), (5, 2), (5, 1), (10, 1)):
+        candidate: int = power * numerator // denominator
+        if candidate >= value and candidate * denominator == power * numerator:
+            return candidate
+    return 10 * power  # unreachable: 10 * power > value
 
 
 def _x_positions(count: int) -> list[int]:
-    span = HISTORY_WIDTH - HISTORY_LEFT - HISTORY_RIGHT
+    span = CHART_WIDTH - HISTORY_LEFT - HISTORY_RIGHT
     if count == 1:
         return [HISTORY_LEFT + span // 2]
     return [HISTORY_LEFT + span * i // (count - 1) for i in range(count)]
 
 
-def _panel(
-    index: int,
-    code: str,
-    values: list[tuple[str, int | None, str, bool]],
-    top_value: int,
-    mark: int | None,
+def _epoch_ticks(epochs: list[str], xs: list[int]) -> list[EpochTick]:
+    """Every epoch's label, or every k-th (always the first and last) when there are many."""
+    count = len(epochs)
+    step = max(1, -(-(count - 1) // (HISTORY_MAX_EPOCH_LABELS - 1))) if count > 1 else 1
+    shown = set(range(0, count, step)) | {count - 1}
+    if count > 1 and (count - 1) % step and (count - 1) - ((count - 1) // step) * step < step:
+        shown.discard(((count - 1) // step) * step)  # too close to the last label
+    ticks = []
+    for i in sorted(shown):
+        anchor = "middle"
+        if count > 1 and i == 0:
+            anchor = "start"
+        elif count > 1 and i == count - 1:
+            anchor = "end"
+        x = xs[i] if anchor == "middle" else (HISTORY_LEFT if i == 0 else xs[i])
+        ticks.append(EpochTick(x, epochs[i], anchor))
+    return ticks
+
+
+def _history_panel(
+    code: str, decimals: int, epochs: list[str], series: dict[str, list[int | None]]
 ) -> HistoryPanel:
-    """One asset's line: values are (epoch, integer or None, label, shortfall); integer maths."""
-    top = index * HISTORY_PANEL
-    plot_top = top + HISTORY_PLOT_TOP
-    xs = _x_positions(len(values))
-    scale = max(top_value, 1)
-    points = []
-    for x, (epoch, value, label, short) in zip(xs, values, strict=True):
-        if value is None:
-            continue
-        y = plot_top + HISTORY_PLOT_HEIGHT - min(value, scale) * HISTORY_PLOT_HEIGHT // scale
-        points.append(SeriesPoint(x, y, epoch, label, short))
-    mark_y = (
-        None
-        if mark is None
-        else plot_top + HISTORY_PLOT_HEIGHT - min(mark, scale) * HISTORY_PLOT_HEIGHT // scale
-    )
-    summary = "; ".join(f"{p.epoch}: {p.label}" for p in points)
+    xs = _x_positions(len(epochs))
+    top = nice_ceiling(max((v for vs in series.values() for v in vs if v is not None), default=0))
+    bottom = HISTORY_PLOT_TOP + HISTORY_PLOT_HEIGHT
+
+    def y_of(value: int) -> int:
+        return bottom - min(value, top) * HISTORY_PLOT_HEIGHT // top
+
+    drawn = []
+    for kind, amounts in series.items():
+        points = [
+            SeriesPoint(x, y_of(v), e, f"{format_decimal(v, decimals)} {code}")
+            for x, e, v in zip(xs, epochs, amounts, strict=True)
+            if v is not None
+        ]
+        drawn.append(Series(kind, points, " ".join(f"{p.x},{p.y}" for p in points)))
+    levels = [0, top // 2, top] if top % 2 == 0 and top >= 2 else [0, top]
+    ticks = [AxisTick(y_of(v), f"{format_decimal(v, decimals)} {code}") for v in levels]
+
+    def shown(value: int | None) -> str:
+        return "—" if value is None else f"{format_decimal(value, decimals)} {code}"
+
+    values = [
+        (e, shown(o), shown(r))
+        for e, o, r in zip(epochs, series["liabilities"], series["reserves"], strict=True)
+    ]
+    latest = f"{values[-1][0]}: owed {values[-1][1]}; segregated reserves {values[-1][2]}"
+    summary = "; ".join(f"{e}: owed {o}, reserves {r}" for e, o, r in values)
     return HistoryPanel(
         code=code,
-        top=top,
-        title_y=top + 14,
-        points=points,
-        polyline=" ".join(f"{p.x},{p.y}" for p in points),
-        baseline_y=plot_top + HISTORY_PLOT_HEIGHT,
-        mark_y=mark_y,
+        latest=latest,
+        series=drawn,
+        ticks=ticks,
+        epochs=_epoch_ticks(epochs, xs),
+        baseline_y=bottom,
         summary=summary,
+        values=values,
     )
 
 
-def _history_panels(
-    points: Sequence[HistoryPoint],
-) -> tuple[list[HistoryPanel], list[HistoryPanel]]:
-    """Liabilities per asset, and segregated coverage per asset, over the published epochs."""
+def _history_panels(points: Sequence[HistoryPoint]) -> list[HistoryPanel]:
+    """Per asset: client liabilities and segregated reserves over the published epochs."""
     codes = sorted({a.code for p in points for a in p.attestation.assets})
-    liabilities, coverage = [], []
-    for i, code in enumerate(codes):
-        totals: list[tuple[str, int | None, str, bool]] = []
-        ratios: list[tuple[str, int | None, str, bool]] = []
+    epochs = [p.epoch for p in points]
+    panels = []
+    for code in codes:
+        owed: list[int | None] = []
+        held: list[int | None] = []
+        decimals = 0
         for p in points:
             asset = p.attestation.asset(code)
             row = p.attestation.reserves.asset_coverage(code)
-            if asset is None:
-                totals.append((p.epoch, None, "", False))
-            else:
-                shown = format_decimal(asset.total, asset.decimals)
-                totals.append((p.epoch, asset.total, f"{shown} {code}", False))
-            if row is None or row.liabilities == 0:
-                ratios.append((p.epoch, None, "", False))
-            else:
-                bp = row.segregated * 10_000 // row.liabilities
-                text = f"{bp // 100}.{bp % 100:02d} %" + ("" if row.covered else " (shortfall)")
-                ratios.append((p.epoch, bp, text, not row.covered))
-        top_total = max((v for _, v, _, _ in totals if v is not None), default=1)
-        liabilities.append(_panel(i, code, totals, top_total, None))
-        top_bp = max([15_000, *(v for _, v, _, _ in ratios if v is not None)])
-        coverage.append(_panel(i, code, ratios, top_bp, 10_000))
-    return liabilities, coverage
+            owed.append(None if asset is None else asset.total)
+            held.append(None if row is None else row.segregated)
+            if asset is not None:
+                decimals = asset.decimals
+        panels.append(
+            _history_panel(code, decimals, epochs, {"liabilities": owed, "reserves": held})
+        )
+    return panels
 
 
 def render_site(
@@ -637,10 +659,13 @@ def render_site(
     rows = _asset_rows(attestation)
     coverage = _coverage_rows(attestation)
     legal_entities, legal_documents, legal_holders = _legal(attestation)
-    panels = _history_panels(history)
+    history_panels = _history_panels(history)
     context: dict[str, object] = {
         "coverage": coverage,
-        "coverage_chart_height": max(1, len(coverage)) * CHART_ROW,
+        "coverage_chart_height": max(1, len(coverage)) * CHART_ROW + CHART_AXIS,
+        "coverage_axis_y": max(1, len(coverage)) * CHART_ROW + CHART_AXIS - 6,
+        "coverage_rows_height": max(1, len(coverage)) * CHART_ROW,
+        "coverage_mark_x": CHART_WIDTH * 100 // COVERAGE_SCALE_PERCENT,
         "coverage_scale": COVERAGE_SCALE_PERCENT,
         "shortfall": attestation.reserves.shortfall,
         "short_assets": [c for c in coverage if not c.covered],
@@ -651,10 +676,10 @@ def render_site(
         "chains": _chain_rows(attestation),
         "wallet_count": len(attestation.reserves.wallets),
         "history": _history_rows(history, root_prefix),
-        "history_liabilities": panels[0],
-        "history_coverage": panels[1],
-        "history_width": HISTORY_WIDTH,
-        "history_height": max(1, len(panels[0])) * HISTORY_PANEL,
+        "history_panels": history_panels,
+        "history_height": HISTORY_HEIGHT,
+        "history_title_y": HISTORY_TITLE_Y,
+        "history_epoch_y": HISTORY_EPOCH_Y,
         "history_labels": [p.epoch for p in history],
         "next_due": attestation.next_due,
         "liabilities_sha256": liabilities_sha256(attestation.assets),
@@ -669,7 +694,6 @@ def render_site(
         "previous": attestation.previous_attestation_sha256,
         "assets": rows,
         "chart_width": CHART_WIDTH,
-        "chart_height": max(1, len(rows)) * CHART_ROW,
         "chart_bar_height": CHART_BAR_HEIGHT,
         "fingerprint": fingerprint,
         "fingerprint_grouped": group_hex(fingerprint),
