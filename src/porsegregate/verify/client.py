@@ -9,10 +9,10 @@ so a client reads one verdict and the reason for it. The auditor's driver
 from __future__ import annotations
 
 import urllib.parse
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .. import _crypto
