@@ -3589,7 +3589,8 @@ function showReport(app, report, base = null) {
   showFingerprint(app, report.keyFingerprint);
   checks.replaceChildren(
     ...report.checks.map((c) => {
-      const li = element("li", undefined, c.ok ? "pass" : "fail");
+      // The failed check of a typing mistake is neutral, as the verdict.
+      const li = element("li", undefined, c.ok ? "pass" : typed !== null ? "typed" : "fail");
       li.append(element("code", c.id));
       appendRich(li, `${c.asset ? ` [${c.asset}]` : ""}: ${c.detail}`);
       return li;

@@ -218,6 +218,7 @@ def assert_lay_first(pg: Page) -> None:
 
 def screenshots(pg: Page, name: str) -> None:
     """The result at 1280x900 and 390x844 (phone), in /tmp, to be looked at."""
+    pg.locator("#checks-details").evaluate("e => { e.open = false; }")  # as a client sees it
     for width, height in ((1280, 900), (390, 844)):
         pg.set_viewport_size({"width": width, "height": height})
         pg.screenshot(path=f"/tmp/porverify-{name}-{width}.png", full_page=True)
@@ -250,6 +251,7 @@ def test_code_typo_fails_visibly(page: Page, demo: dict[str, Any]) -> None:
     colour = page.locator("#overall").evaluate("e => getComputedStyle(e).backgroundColor")
     assert colour != "rgb(253, 232, 232)", "not the red of a failed proof"
     assert "Your client code has a typo" in page.inner_text("#typed-help")
+    assert page.get_attribute("#checks li", "class") == "typed", "not a red failed check"
     assert page.is_hidden("#failure-help")
     assert page.is_hidden("#fingerprint-line")
     assert "unknown" not in page.inner_text("#result")

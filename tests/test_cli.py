@@ -214,7 +214,7 @@ def test_bad_code_is_a_failed_check(workspace: Path) -> None:
         "verify", "--site", str(workspace / "site"), "--account", "a", env=with_code("0000")
     )
     assert result.exit_code == 1
-    assert "check code failed" in result.output
+    assert "CHECK WHAT YOU TYPED: check your code (code:" in result.output
 
 
 @pytest.mark.parametrize("option", [["--code", "ABCD-EFGH"], ["--code=ABCD-EFGH"], ["--code"]])
