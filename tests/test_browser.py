@@ -185,6 +185,12 @@ def test_correct_code_passes(page: Page, demo: dict[str, Any]) -> None:
     assert len(shards) == 1, "only the one shard the client needs is fetched"
     assert_lay_first(page)
     screenshots(page, "verified")
+    # The custodian's name once, where the legal entity's name already starts with it.
+    page.goto(demo["url"] + "reserves.html")
+    text = page.inner_text("main")
+    assert "Demo Custody Ltd (Demo Custody Ltd" not in text
+    assert "As stated by Demo Custody Ltd (a fictional company" in text
+    assert page.problems == []  # type: ignore[attr-defined]
 
 
 def assert_lay_first(pg: Page) -> None:
