@@ -2445,6 +2445,8 @@ class Run {
       checks: [],
       epoch: null,
       custodian: null,
+      // The attestation's snapshot time: the balances are as they were then.
+      snapshotTime: null,
       keyFingerprint: null,
       balances: [],
       shortfall: false,
@@ -2550,6 +2552,7 @@ async function checkAttestation(run, data, signature, publicPem, expectKey) {
   }
   run.report.epoch = attestation.epochId;
   run.report.custodian = { ...attestation.custodian };
+  run.report.snapshotTime = attestation.snapshotTime;
   run.ok("format", `attestation format ${attestation.format}, epoch ${attestation.epochId}`);
   return { attestation, key };
 }
@@ -2922,6 +2925,48 @@ function checkFreshness(run, attestation, now, offline = false) {
   }
 }
 
+/** Is `base` an earlier epoch's home (…/epochs/<id>/)? As Python's layout.is_epoch_home. */
+export function isEpochHome(base) {
+  const parts = new URL(base).pathname.split("/").filter((p) => p !== "");
+  return parts.length >= 2 && parts[parts.length - 2] === "epochs";
+}
+
+/**
+ * The attestation whose freshness counts (section 13): on an earlier epoch's home, the site
+ * root's (two folders up), when its signature verifies under the same custodian key;
+ * otherwise (and when the root cannot be read or does not verify) this one.
+ */
+async function newestAttestation(fetcher, base, key, attestation) {
+  if (!isEpochHome(base)) return attestation;
+  try {
+    const root = new URL("../../", base).href;
+    const [data, signature] = await Promise.all(
+      ["attestation.json", "attestation.json.sig"].map((name) => fetchBytes(fetcher, root, name, false)),
+    );
+    if (data === null || signature === null) return attestation;
+    if (!(await ed25519Verify(key, signature, data))) return attestation;
+    return parseAttestation(data);
+  } catch (e) {
+    if (e instanceof SiteError || e instanceof FormatError) return attestation;
+    throw e;
+  }
+}
+
+// The failed checks a typing mistake explains, and what to check (protocol section 9), as
+// Python's INPUT_CHECKS: a code whose checksum fails; no proof under the lookup id derived from
+// the typed code; a proof that opens with the typed code but names another account id.
+const INPUT_CHECKS = new Map([
+  ["code", "code"],
+  ["proof-found", "code"],
+  ["bundle-account", "account id"],
+]);
+
+/** "code" or "account id" when a typing mistake explains the report's failure, else null. */
+export function typedWrong(report) {
+  const failed = report.failed;
+  return failed ? (INPUT_CHECKS.get(failed.id) ?? null) : null;
+}
+
 // ---------------------------------------------------------------- what the client remembers
 
 /**
@@ -3157,7 +3202,7 @@ export async function verifySite(base, accountId, code, options = {}) {
     for (const [name, data] of await checkWitnesses(run, note, read, key, attestation, checkpoint)) {
       logFiles.set(name, data);
     }
-    checkFreshness(run, attestation, now);
+    checkFreshness(run, await newestAttestation(fetcher, base, key, attestation), now);
     await checkReserves(run, attestation);
     record(run, legalHoldersCheck(attestation));
     record(run, await legalDocumentsCheck(attestation, site));
@@ -3905,51 +3950,96 @@ function element(tag, text, className) {
   return el;
 }
 
-/** `base`: the site the report is of (statement links are relative to it), or null. */
+/**
+ * Text with `code` spans (as the checks' details and the warnings write commands) appended to
+ * `el`: the spans as <code> elements, everything as text nodes (never parsed as HTML).
+ */
+function appendRich(el, text) {
+  String(text)
+    .split("`")
+    .forEach((part, i) => {
+      if (part === "") return;
+      el.append(i % 2 === 1 ? element("code", part) : document.createTextNode(part));
+    });
+  return el;
+}
+
+function richElement(tag, text, className) {
+  return appendRich(element(tag, undefined, className), text);
+}
+
+function utcTime(stamp) {
+  const when = element("time", stamp.replace("T", " ").replace(/Z$/, " UTC"));
+  when.dateTime = stamp;
+  return when;
+}
+
+/**
+ * The result, lay reader first: the verdict (verified; "check what you typed" for a failure a
+ * typing mistake explains, neutral; or NOT verified, red, with what to do), the balances and
+ * the request to check they are all of them, the coverage, the download; then auditors, the
+ * key fingerprint, and every check behind "Show all N checks".
+ * `base`: the site the report is of (statement links are relative to it), or null.
+ */
 function showReport(app, report, base = null) {
   const overall = app.querySelector("#overall");
   const checks = app.querySelector("#checks");
   const tbody = app.querySelector("#balances tbody");
-  const fingerprint = app.querySelector("#fingerprint");
   const download = app.querySelector("#download-proof");
-  fingerprint.textContent = report.keyFingerprint ? formatFingerprint(report.keyFingerprint) : "unknown";
+  const typed = typedWrong(report);
+  showFingerprint(app, report.keyFingerprint);
   checks.replaceChildren(
     ...report.checks.map((c) => {
-      const li = element("li", undefined, c.ok ? "pass" : "fail");
+      // The failed check of a typing mistake is neutral, as the verdict.
+      const li = element("li", undefined, c.ok ? "pass" : typed !== null ? "typed" : "fail");
       li.append(element("code", c.id));
-      li.append(document.createTextNode(`${c.asset ? ` [${c.asset}]` : ""}: ${c.detail}`));
+      appendRich(li, `${c.asset ? ` [${c.asset}]` : ""}: ${c.detail}`);
       return li;
     }),
   );
+  const n = report.checks.length;
+  app.querySelector("#checks-summary").textContent = `Show all ${n} ${n === 1 ? "check" : "checks"}`;
+  const details = app.querySelector("#checks-details");
+  details.hidden = n === 0;
+  details.open = false; // every new result starts with the lay summary
   tbody.replaceChildren(
     ...report.balances.map((b) => {
       const tr = element("tr");
       const th = element("th", b.asset);
       th.scope = "row";
-      tr.append(th, element("td", `${b.display} ${b.asset}`));
+      tr.append(th, element("td", `${b.display} ${b.asset}`, "number"));
       return tr;
     }),
   );
   app.querySelector("#balances").hidden = report.balances.length === 0;
+  showBalancesHelp(app, report);
   showCoverage(app, report);
   showAuditors(app, report, base);
   showLogAlert(app, report);
   showWarnings(app, report);
+  const typedHelp = app.querySelector("#typed-help");
+  const failureHelp = app.querySelector("#failure-help");
+  typedHelp.hidden = true;
+  failureHelp.hidden = true;
   if (report.verified) {
     const who = report.custodian ? ` by ${report.custodian.name}` : "";
     overall.textContent =
       `Verified: your balances are included in the liabilities attested${who} for epoch ${report.epoch}.`;
     overall.className = "pass";
+  } else if (typed !== null) {
+    showTyped(app, report, typed);
   } else {
     const f = report.failed;
     // A detail that starts with a file's path (auditors/<fingerprint>/...) keeps its spelling.
-    const detail = /^[^\s/]+\//.test(f.detail) ? f.detail : f.detail.charAt(0).toUpperCase() + f.detail.slice(1);
-    overall.textContent = `NOT verified: check ${f.id}${f.asset ? ` (${f.asset})` : ""} failed. ${detail}.`;
+    const detail = /^[^\s/]+\//.test(f.detail) ? f.detail : capitalised(f.detail);
+    overall.replaceChildren();
+    appendRich(overall, `NOT verified: check ${f.id}${f.asset ? ` (${f.asset})` : ""} failed. ${detail}.`);
     overall.className = "fail";
   }
   // Offer the proof once it is known to be this client's: as a record when it
   // verifies, and as evidence to show others when a later check fails.
   const own = report.proof !== null && report.checks.some((c) => c.id === "bundle-account" && c.ok);
+  if (!report.verified && typed === null) showFailureHelp(app, report, own);
   download.hidden = !own;
   download.textContent = report.verified ? "Download my proof" : "Download this proof (evidence)";
   download.proofBlob = null;
@@ -3958,6 +4048,92 @@ function showReport(app, report, base = null) {
     download.dataset.epoch = report.epoch ?? "proof";
     download.proofBlob = blob;
   }
+}
+
+/** The custodian key's fingerprint, shown only once it is known (never "unknown"). */
+function showFingerprint(app, fingerprint) {
+  app.querySelector("#fingerprint").textContent = fingerprint ? formatFingerprint(fingerprint) : "";
+  app.querySelector("#fingerprint-line").hidden = !fingerprint;
+}
+
+/** Under the balances: check that these are all, at the snapshot time; only you can tell. */
+function showBalancesHelp(app, report) {
+  const help = app.querySelector("#balances-help");
+  const shown = report.verified && report.balances.length > 0;
+  help.hidden = !shown;
+  if (!shown) {
+    help.replaceChildren();
+    return;
+  }
+  const who = report.custodian ? report.custodian.name : "the custodian";
+  const first = element("p");
+  first.append(element("strong", "Check that these are all your balances"));
+  if (report.snapshotTime) first.append(document.createTextNode(" at the snapshot time, "), utcTime(report.snapshotTime));
+  first.append(document.createTextNode(`, as your statements from ${who} show them.`));
+  help.replaceChildren(
+    first,
+    element(
+      "p",
+      "An asset missing from this list, or a smaller balance, is something only you can notice: " +
+        "nobody else knows what you hold. If one is missing or wrong, save this page and contact " +
+        `${who} and its auditor.`,
+    ),
+  );
+}
+
+/** Neutral: a failure a typing mistake explains (protocol section 9). Says what to check. */
+function showTyped(app, report, typed) {
+  const overall = app.querySelector("#overall");
+  const help = app.querySelector("#typed-help");
+  const f = report.failed;
+  overall.className = "typed";
+  if (f.id === "code") {
+    overall.textContent = "Check what you typed: the code is not valid.";
+  } else if (f.id === "proof-found") {
+    overall.textContent = "Check what you typed: there is no proof for this code.";
+  } else {
+    overall.textContent = "Check what you typed: this code is for another account id.";
+  }
+  const what = {
+    code:
+      f.id === "code"
+        ? "Your client code has a typo: its checksum does not match. Compare it, group by group, with the code " +
+          "the custodian gave you (dashes, spaces and lower case do not matter)."
+        : "No proof is published under the code you typed: a typo can turn one valid code into another. " +
+          "Compare it, group by group, with the code the custodian gave you, and check the epoch.",
+    "account id":
+      "The code is valid and its proof opens, but the proof is for another account id. Check the account " +
+      "id you typed: exactly as the custodian writes it (upper and lower case matter).",
+  }[typed];
+  const children = [element("p", what)];
+  if (f.id === "proof-found") {
+    children.push(
+      element(
+        "p",
+        "If both are exactly as the custodian gave them, you were left out of the published proof: that is " +
+          "not a typing mistake. Save this page, and contact the custodian and its auditor.",
+      ),
+    );
+  }
+  help.replaceChildren(...children);
+  help.hidden = false;
+}
+
+/** Red: the proof failed. What to do: keep the evidence, contact the custodian and auditor. */
+function showFailureHelp(app, report, own) {
+  const help = app.querySelector("#failure-help");
+  const who = report.custodian ? report.custodian.name : "the custodian";
+  help.replaceChildren(
+    element("strong", "This is not a typing mistake: the published proof failed a check."),
+    element(
+      "p",
+      (own
+        ? "Keep the evidence: download this proof (the button below) and save this page. "
+        : "Keep the evidence: save this page as it is now. ") +
+        `Contact ${who} and its auditor, and show them both. Do not rely on this site's numbers until they explain it.`,
+    ),
+  );
+  help.hidden = false;
 }
 
 /**
@@ -4072,8 +4248,12 @@ function showWarnings(app, report) {
       // "overdue: the custodian said ..." -> "<strong>Overdue:</strong> the custodian said ...".
       const at = w.indexOf(": ");
       const p = element("p");
-      if (at > 0) p.append(element("strong", capitalised(w.slice(0, at + 1))), document.createTextNode(` ${w.slice(at + 2)}.`));
-      else p.textContent = `${capitalised(w)}.`;
+      if (at > 0) {
+        p.append(element("strong", capitalised(w.slice(0, at + 1))));
+        appendRich(p, ` ${w.slice(at + 2)}.`);
+      } else {
+        appendRich(p, `${capitalised(w)}.`);
+      }
       return p;
     }),
   );
@@ -4081,7 +4261,7 @@ function showWarnings(app, report) {
 
 function showNotes(app, notes) {
   const box = app.querySelector("#state-note");
-  box.replaceChildren(...notes.map((n) => (typeof n === "string" ? element("p", n) : n)));
+  box.replaceChildren(...notes.map((n) => (typeof n === "string" ? richElement("p", n) : n)));
   box.hidden = notes.length === 0;
 }
 
@@ -4126,7 +4306,8 @@ function showHistory(app, history) {
   app.querySelector("#history-checks").replaceChildren(
     ...history.checks.map((c) => {
       const li = element("li", undefined, c.ok ? "pass" : "fail");
-      li.append(element("code", c.id), document.createTextNode(`: ${c.detail}`));
+      li.append(element("code", c.id));
+      appendRich(li, `: ${c.detail}`);
       return li;
     }),
   );
@@ -4227,11 +4408,14 @@ function showCoverage(app, report) {
   const unchecked = app.querySelector("#coverage-unchecked");
   const sigs = report.controlSignatures;
   unchecked.hidden = !(sigs && sigs.unchecked > 0);
-  unchecked.textContent =
+  unchecked.replaceChildren();
+  appendRich(
+    unchecked,
     sigs && sigs.unchecked > 0
       ? `This page checked ${sigs.verified} of the ${sigs.verified + sigs.unchecked} wallet signatures ` +
         "itself: run `porsegregate verify`, which checks every one."
-      : "";
+      : "",
+  );
   section.hidden = rows.length === 0;
   const short = report.verified && report.shortfall;
   alert.hidden = !short;
@@ -4252,14 +4436,20 @@ function showCoverage(app, report) {
 
 function showError(app, message) {
   const overall = app.querySelector("#overall");
-  overall.textContent = `NOT verified: ${message}`;
+  overall.replaceChildren();
+  appendRich(overall, `NOT verified: ${message}`);
   overall.className = "fail";
   app.querySelector("#checks").replaceChildren();
+  app.querySelector("#checks-details").hidden = true;
+  app.querySelector("#checks-details").open = false;
+  app.querySelector("#balances-help").hidden = true;
+  app.querySelector("#typed-help").hidden = true;
+  app.querySelector("#failure-help").hidden = true;
   app.querySelector("#balances tbody").replaceChildren();
   app.querySelector("#balances").hidden = true;
   app.querySelector("#coverage").hidden = true;
   app.querySelector("#shortfall-alert").hidden = true;
-  app.querySelector("#fingerprint").textContent = "unknown";
+  showFingerprint(app, null);
   app.querySelector("#download-proof").hidden = true;
   app.querySelector("#log-alert").hidden = true;
   app.querySelector("#overdue-warning").hidden = true;

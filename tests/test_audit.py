@@ -549,7 +549,7 @@ def test_a_bad_newest_cosignature_is_one_finding(clean: h.History, tmp_path: Pat
     copy = clean.copy(tmp_path / "forged-newest")
     fingerprint = h.forge_auditor_signature(copy)
     home = copy.site / "epochs" / copy.epochs[-1]
-    shutil.copytree(copy.site / "auditors", home / "auditors")
+    shutil.copytree(copy.site / "auditors", home / "auditors", dirs_exist_ok=True)
     report = audit_site(str(copy.site))
     assert failed_ids(report) == {"auditor-signatures"}
     [problem] = details(report, "auditor-signatures")

@@ -150,10 +150,20 @@ def verify_in_page(pg: Page, account: str, code: str) -> str:
     pg.fill("#code", code)
     pg.click("#verify-button")
     pg.wait_for_function(
-        "() => /verified/i.test(document.querySelector('#overall')?.textContent || '')",
+        "() => /verified|check what you typed/i.test("
+        "document.querySelector('#overall')?.textContent || '')",
         timeout=30_000,
     )
+    show_checks(pg)
     return pg.inner_text("#overall")
+
+
+def show_checks(pg: Page) -> None:
+    """Every check is behind "Show all N checks", closed when a result is shown: the tests
+    open it (as a client would) to read the checks."""
+    details = pg.locator("#checks-details")
+    assert details.get_attribute("open") is None, "the checks are closed when a result is shown"
+    details.evaluate("e => { e.open = true; }")
 
 
 def test_correct_code_passes(page: Page, demo: dict[str, Any]) -> None:
@@ -166,25 +176,75 @@ def test_correct_code_passes(page: Page, demo: dict[str, Any]) -> None:
     balances = page.inner_text("#balances")
     assert "BTC" in balances or "ETH" in balances
     assert page.problems == []  # type: ignore[attr-defined]
-    # No auditor co-signed this site: its index is asked for once, and is not there.
-    assert page.index_404s == [demo["url"] + "auditors/index.json"]  # type: ignore[attr-defined]
+    # No auditor co-signed this site: the publisher's index lists none (no 404 in the console).
+    assert page.index_404s == []  # type: ignore[attr-defined]
+    assert seen.count(demo["url"] + "auditors/index.json") == 1
     assert page.is_hidden("#auditors")
     assert "auditor-signature" not in page.inner_text("#checks")
     assert all(u.startswith(demo["url"]) for u in seen), seen
     shards = [u for u in seen if "/proofs/" in u]
     assert len(shards) == 1, "only the one shard the client needs is fetched"
-    page.screenshot(path=str(demo["out"] / "verify-pass.png"), full_page=True)
+    assert_lay_first(page)
+    screenshots(page, "verified")
+    # The custodian's name once, where the legal entity's name already starts with it.
+    page.goto(demo["url"] + "reserves.html")
+    text = page.inner_text("main")
+    assert "Demo Custody Ltd (Demo Custody Ltd" not in text
+    assert "As stated by Demo Custody Ltd (a fictional company" in text
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def assert_lay_first(pg: Page) -> None:
+    """A verified result, lay reader first: verdict, balances and the request to check them,
+    coverage, the download; every check behind a closed "Show all N checks"."""
+    order = pg.evaluate(
+        """() => ['#overall', '#balances', '#balances-help', '#download-proof', '#checks-details']
+        .map((s) => document.querySelector(s))
+        .every((e, i, all) => i === 0 || (all[i - 1].compareDocumentPosition(e)
+          & Node.DOCUMENT_POSITION_FOLLOWING))"""
+    )
+    assert order, "verdict, balances, their check, download, then the checks"
+    help_text = pg.inner_text("#balances-help")
+    assert help_text.startswith("Check that these are all your balances at the snapshot time, ")
+    assert "only you can notice" in help_text
+    assert pg.is_visible("#download-proof")
+    details = pg.locator("#checks-details")
+    count = pg.locator("#checks li").count()
+    assert count > 10
+    assert pg.inner_text("#checks-summary") == f"Show all {count} checks"
+    pg.click("#checks-summary")  # closes what verify_in_page opened
+    assert details.get_attribute("open") is None and pg.is_hidden("#checks")
+    pg.click("#checks-summary")
+    assert pg.is_visible("#checks")
+    # Backticks in a detail are <code>, never shown literally.
+    assert "`" not in pg.inner_text("#result")
+    assert pg.is_visible("#fingerprint-line")
+    assert pg.is_hidden("#typed-help") and pg.is_hidden("#failure-help")
+    pg.click("#checks-summary")  # closed again, as a client sees the result
+
+
+def screenshots(pg: Page, name: str) -> None:
+    """The result at 1280x900 and 390x844 (phone), in /tmp, to be looked at."""
+    pg.locator("#checks-details").evaluate("e => { e.open = false; }")  # as a client sees it
+    for width, height in ((1280, 900), (390, 844)):
+        pg.set_viewport_size({"width": width, "height": height})
+        pg.screenshot(path=f"/tmp/porverify-{name}-{width}.png", full_page=True)
 
 
 def test_wrong_code_fails_visibly(page: Page, demo: dict[str, Any]) -> None:
     page.goto(demo["url"] + "verify.html")
     accounts = list(demo["codes"])
     overall = verify_in_page(page, accounts[0], demo["codes"][accounts[1]])
-    assert "NOT verified" in overall
-    assert "bundle-account" in page.inner_text("#checks") or "proof-found" in page.inner_text(
-        "#checks"
-    )
+    # A valid code with another account id: neutral, "check what you typed" (the account id).
+    assert overall == "Check what you typed: this code is for another account id."
+    assert page.get_attribute("#overall", "class") == "typed"
+    assert "bundle-account" in page.inner_text("#checks")
+    help_text = page.inner_text("#typed-help")
+    assert "Check the account id you typed" in help_text
+    assert page.is_hidden("#failure-help")
     assert page.is_hidden("#download-proof"), "another client's proof is not offered for download"
+    assert page.problems == []  # type: ignore[attr-defined]
+    assert csp_violations(page) == []
 
 
 def test_code_typo_fails_visibly(page: Page, demo: dict[str, Any]) -> None:
@@ -192,7 +252,20 @@ def test_code_typo_fails_visibly(page: Page, demo: dict[str, Any]) -> None:
     account, code = next(iter(demo["codes"].items()))
     typo = code[:-1] + ("0" if code[-1] != "0" else "1")
     overall = verify_in_page(page, account, typo)
-    assert "NOT verified" in overall
+    # A typo is not fraud: neutral, says to check the code, no red box, no "unknown" key.
+    assert overall == "Check what you typed: the code is not valid."
+    assert page.get_attribute("#overall", "class") == "typed"
+    colour = page.locator("#overall").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour != "rgb(253, 232, 232)", "not the red of a failed proof"
+    assert "Your client code has a typo" in page.inner_text("#typed-help")
+    assert page.get_attribute("#checks li", "class") == "typed", "not a red failed check"
+    assert page.is_hidden("#failure-help")
+    assert page.is_hidden("#fingerprint-line")
+    assert "unknown" not in page.inner_text("#result")
+    assert page.is_hidden("#download-proof")
+    assert page.problems == []  # type: ignore[attr-defined]
+    assert csp_violations(page) == []
+    screenshots(page, "typo")
 
 
 def test_tampered_shard_fails_visibly(page: Page, demo: dict[str, Any], tmp_path: Path) -> None:
@@ -207,8 +280,17 @@ def test_tampered_shard_fails_visibly(page: Page, demo: dict[str, Any], tmp_path
         page.goto(url + "verify.html")
         account, code = next(iter(demo["codes"].items()))
         overall = verify_in_page(page, account, code)
-        assert "NOT verified" in overall
+        assert overall.startswith("NOT verified: check shard-hash failed.")
+        assert page.get_attribute("#overall", "class") == "fail"
         assert "shard-hash" in page.inner_text("#checks")
+        # A real failure: red, with what to do; not "check what you typed".
+        failure = page.inner_text("#failure-help")
+        assert failure.startswith("This is not a typing mistake")
+        assert "Keep the evidence" in failure and "its auditor" in failure
+        assert page.is_hidden("#typed-help")
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        screenshots(page, "failure")
     finally:
         server.shutdown()
         server.server_close()
@@ -550,6 +632,7 @@ def verify_all_in_page(pg: Page, account: str, code: str) -> str:
         " || /NOT verified/.test(document.querySelector('#overall')?.textContent || '')",
         timeout=60_000,
     )
+    show_checks(pg)
     return pg.inner_text("#history-overall")
 
 
@@ -856,9 +939,22 @@ def test_an_earlier_epochs_page_is_not_a_false_rollback_alarm(
     try:
         page.goto(url + "verify.html")
         assert "NOT" not in verify_in_page(page, clean.account, clean.code)
+        # A day before the newest epoch is due, after the earlier epoch's own next_due: the
+        # earlier epoch's page judges freshness by the newest attestation (no false "Overdue").
+        from datetime import UTC, datetime, timedelta
+
+        def due(folder: Path) -> str:
+            return str(json.loads((folder / "attestation.json").read_text())["epoch"]["next_due"])
+
+        old_due, new_due = due(clean.site / "epochs" / clean.epochs[0]), due(clean.site)
+        when = datetime.strptime(new_due, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        when -= timedelta(days=1)
+        assert when.strftime("%Y-%m-%dT%H:%M:%SZ") > old_due
+        page.clock.set_fixed_time(when)
         page.goto(f"{url}epochs/{clean.epochs[0]}/verify.html")
         overall = verify_in_page(page, clean.account, clean.code)
         assert "NOT" not in overall and clean.epochs[0] in overall
+        assert page.is_hidden("#overdue-warning"), page.inner_text("#overdue-warning")
         assert page.is_hidden("#log-alert")
         note = page.inner_text("#state-note")
         assert note.startswith(f"This is the page of an earlier epoch ({clean.epochs[0]})"), note
@@ -965,14 +1061,14 @@ def test_a_co_signed_site_shows_its_auditor(page: Page, cosigned: dict[str, Any]
             f"Example Audit LLP co-signs the attestation of epoch {signed.epochs[-1]}"
         )
         # From an earlier epoch's page, "all epochs" shows the newest epoch's auditors, linked
-        # at the site's root (the earlier epoch itself has none: its 404 is the only one).
+        # at the site's root (the earlier epoch itself has none: its index is empty).
         page.goto(f"{url}epochs/{signed.epochs[0]}/verify.html")
         verify_all_in_page(page, signed.account, signed.code)
         assert page.locator("#auditors-list li").count() == 1
         href = page.locator("#auditors-list a").get_attribute("href")
         assert href == f"{url}auditors/{fp}/statement.txt"
         index_404s = page.index_404s  # type: ignore[attr-defined]
-        assert index_404s == [f"{url}epochs/{e}/auditors/index.json" for e in signed.epochs[:-1]]
+        assert index_404s == [], "every epoch's home has an index (empty when none co-signed)"
         assert page.problems == []  # type: ignore[attr-defined]
         assert csp_violations(page) == []
     finally:

@@ -122,7 +122,30 @@ def test_verify_failure_exit_1_names_the_check(workspace: Path) -> None:
         "verify", "--site", str(workspace / "site"), "--account", "bob-7731", env=with_code(code)
     )
     assert result.exit_code == 1
-    assert "NOT VERIFIED: check bundle-account failed" in result.output
+    # A valid code with another account id: a typing mistake, said as one (section 9).
+    assert "NOT VERIFIED — CHECK WHAT YOU TYPED: check your account id (bundle-account:" in (
+        result.output
+    )
+    assert "contact the custodian" not in result.output
+
+
+def test_verify_a_mistyped_code_says_check_the_code(workspace: Path) -> None:
+    """A typo in the code fails its checksum (exit 1, as any failed check), said as a typing
+    mistake with what to check; not as a failed proof."""
+    code = codes(workspace)["alice@example.com"]
+    typo = ("B" if code[0] != "B" else "C") + code[1:]
+    result = run(
+        "verify",
+        "--site",
+        str(workspace / "site"),
+        "--account",
+        "alice@example.com",
+        env=with_code(typo),
+    )
+    assert result.exit_code == 1
+    assert "NOT VERIFIED — CHECK WHAT YOU TYPED: check your code (code:" in result.output
+    assert "contact the custodian" not in result.output
+    assert "Custodian key fingerprint" not in result.output
 
 
 def test_verify_wrong_key_pin_exit_1(workspace: Path) -> None:
@@ -139,6 +162,9 @@ def test_verify_wrong_key_pin_exit_1(workspace: Path) -> None:
     )
     assert result.exit_code == 1
     assert "check key-pin failed" in result.output
+    # A real failure: not a typing mistake, and says what to do.
+    assert "CHECK WHAT YOU TYPED" not in result.output
+    assert "contact the custodian and its auditor" in result.output
 
 
 def test_save_proof_then_verify_offline(workspace: Path, tmp_path: Path) -> None:
@@ -188,7 +214,7 @@ def test_bad_code_is_a_failed_check(workspace: Path) -> None:
         "verify", "--site", str(workspace / "site"), "--account", "a", env=with_code("0000")
     )
     assert result.exit_code == 1
-    assert "check code failed" in result.output
+    assert "CHECK WHAT YOU TYPED: check your code (code:" in result.output
 
 
 @pytest.mark.parametrize("option", [["--code", "ABCD-EFGH"], ["--code=ABCD-EFGH"], ["--code"]])

@@ -159,6 +159,42 @@ def test_an_overdue_attestation_is_a_warning(clean: h.History) -> None:
     )
 
 
+def test_an_earlier_epoch_is_judged_fresh_against_the_newest(clean: h.History) -> None:
+    """An earlier epoch's home is past its own next_due once the next epoch is out: its
+    freshness is the newest attestation's (section 13), so no false "overdue"."""
+    oldest = parse_attestation(
+        (clean.site / "epochs" / clean.epochs[0] / "attestation.json").read_bytes()
+    )
+    newest = parse_attestation((clean.site / "attestation.json").read_bytes())
+    assert oldest.next_due is not None and newest.next_due is not None
+    assert oldest.next_due < newest.next_due
+    due = datetime.strptime(newest.next_due, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    home = str(clean.site / "epochs" / clean.epochs[0])
+    for where in (home, home + "/"):
+        report = verify_site(where, clean.account, clean.code, now=due - timedelta(days=1))
+        assert report.verified and report.epoch == clean.epochs[0]
+        assert not report.overdue and report.warnings == [] and report.next_due == newest.next_due
+    # Once the newest is overdue too, the earlier page says so.
+    late = verify_site(home, clean.account, clean.code, now=due + timedelta(seconds=1))
+    assert late.verified and late.overdue and newest.next_due in late.warnings[0]
+
+
+def test_an_earlier_epoch_without_a_verifiable_root_keeps_its_own_freshness(
+    clean: h.History, tmp_path: Path
+) -> None:
+    """A root attestation that does not verify under the epoch's key is not trusted for
+    freshness: the earlier epoch's own next_due counts, and it is overdue."""
+    copy = clean.copy(tmp_path / "copy")
+    sig = copy.site / "attestation.json.sig"
+    sig.write_bytes(bytes(64))
+    newest = parse_attestation((copy.site / "attestation.json").read_bytes())
+    assert newest.next_due is not None
+    due = datetime.strptime(newest.next_due, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    home = str(copy.site / "epochs" / copy.epochs[0])
+    report = verify_site(home, copy.account, copy.code, now=due - timedelta(days=1))
+    assert report.verified and report.overdue and report.next_due != newest.next_due
+
+
 def test_a_rewritten_newest_attestation_is_not_in_the_log(clean: h.History, tmp_path: Path) -> None:
     """The custodian re-signs the newest attestation and manifest, but cannot fix the log."""
     import json

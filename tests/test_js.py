@@ -219,7 +219,7 @@ def auditor_scenarios(tmp: Path, clean: h.History) -> dict[str, Any]:
         ("index_not_json", b""),
         ("index_nested", b"[[]]"),
     ):
-        (copy(name) / "auditors").mkdir()
+        (copy(name) / "auditors").mkdir(exist_ok=True)
         (sites[name] / "auditors" / "index.json").write_bytes(data)
     cosign(copy("index_unsorted"), key(), "First LLP")
     cosign(sites["index_unsorted"], key(), "Second LLP")

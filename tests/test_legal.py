@@ -574,7 +574,9 @@ def test_cosign_refuses_a_file_that_is_no_document(clean: h.History, tmp_path: P
         f"--reviewed-documents {folder}: notes.txt is no document of the attestation of epoch "
         f"{copy.epochs[-1]} (its SHA-256 is not signed there)"
     )
-    assert not (copy.site / "auditors").exists()
+    # Nothing is written: the publisher's empty index is all there is.
+    assert [p.name for p in (copy.site / "auditors").iterdir()] == ["index.json"]
+    assert (copy.site / "auditors" / "index.json").read_bytes() == b"[]"
 
 
 def test_a_published_document_has_its_own_fetch_limit() -> None:

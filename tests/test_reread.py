@@ -381,7 +381,9 @@ def test_cosign_refuses_balances_its_node_does_not_confirm(
         cosign(site, _crypto.generate_signing_key(), "A", rpc_urls={"ethereum": evm.url})
     assert info.value.check == "reserves-reread"
     assert "refusing to co-sign balances your node does not confirm" in info.value.detail
-    assert not (site / "auditors").exists(), "nothing is written"
+    # Nothing is written: the publisher's empty index is all there is.
+    assert [p.name for p in (site / "auditors").iterdir()] == ["index.json"]
+    assert (site / "auditors" / "index.json").read_bytes() == b"[]", "nothing is written"
     with pytest.raises(InputError, match="lists no chain 'nochain'"):
         cosign(site, _crypto.generate_signing_key(), "A", rpc_urls={"nochain": NOWHERE})
 

@@ -251,11 +251,29 @@ def verify_report(report: Report, history: HistoryReport | None, expect_key: str
                 "Compare the key fingerprint with the one the custodian publishes "
                 "elsewhere, or pass --expect-key."
             )
+    elif report.typed_wrong is not None:
+        # A typing mistake explains it (protocol section 9): say what to check, not "fraud".
+        failed = report.failed
+        assert failed is not None
+        click.echo(
+            f"NOT VERIFIED — CHECK WHAT YOU TYPED: check your {report.typed_wrong} "
+            f"({failed.id}: {failed.detail})."
+        )
+        if failed.id == "proof-found":
+            click.echo(
+                "If your account id and code are both exactly as the custodian gave them, you "
+                "were left out of the published proof: keep this output, and contact the "
+                "custodian and its auditor."
+            )
     else:
         failed = report.failed
         assert failed is not None
         where = f" for {failed.asset}" if failed.asset else ""
         click.echo(f"NOT VERIFIED: check {failed.id}{where} failed: {failed.detail}")
+        click.echo(
+            "This is not a typing mistake: the published proof failed. Keep this output (and "
+            "the site as you see it) as evidence, and contact the custodian and its auditor."
+        )
 
 
 def _history(history: HistoryReport) -> None:

@@ -25,6 +25,7 @@ import {
   FormatError,
   fromBase58,
   fromHex,
+  isEpochHome,
   logLeafHash,
   MemoryState,
   parseAttestation,
@@ -39,6 +40,7 @@ import {
   STORAGE_PREFIX,
   storageState,
   toHex,
+  typedWrong,
   verifyConsistency,
   verifyCosignatures,
   verifyEd25519Control,
@@ -886,6 +888,34 @@ test("a published site: wrong code, tampered shard, tampered manifest", { skip: 
   const [account, code] = rows[0];
   let r = await verifySite(BASE, account, rows[1][1], { fetch: siteFetch(siteDir) });
   assert.equal(r.failed.id, "bundle-account");
+  // A valid code with another account id: a typing mistake, "check the account id" (section 9).
+  assert.equal(typedWrong(r), "account id");
+  // A typo in the code fails its checksum: "check the code".
+  const digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  const plain = code.replace(/-/g, "");
+  const swap = (text, at, c) => text.slice(0, at) + c + text.slice(at + 1);
+  const typo = swap(plain, 5, plain[5] === "7" ? "8" : "7");
+  r = await verifySite(BASE, account, typo, { fetch: siteFetch(siteDir) });
+  assert.deepEqual([r.failed.id, typedWrong(r), r.keyFingerprint], ["code", "code", null]);
+  // A valid code mistyped into another (its checksum fixed): no proof under its lookup id.
+  let other = null;
+  for (const a of digits) {
+    for (const b of digits) {
+      const candidate = `${typo.slice(0, -2)}${a}${b}`;
+      try {
+        await parseCode(candidate);
+        other = candidate;
+      } catch (e) {
+        if (!(e instanceof CodeError)) throw e;
+      }
+      if (other) break;
+    }
+    if (other) break;
+  }
+  assert.ok(other);
+  r = await verifySite(BASE, account, other, { fetch: siteFetch(siteDir) });
+  assert.deepEqual([r.failed.id, typedWrong(r)], ["proof-found", "code"]);
+  assert.equal(typedWrong({ failed: null }), null);
 
   const flipLast = (b) => {
     b[b.length - 1] ^= 1;
@@ -897,6 +927,7 @@ test("a published site: wrong code, tampered shard, tampered manifest", { skip: 
     fetch: siteFetch(siteDir, Object.fromEntries(shards.map((s) => [s, flipLast]))),
   });
   assert.equal(r.failed.id, "shard-hash");
+  assert.equal(typedWrong(r), null);
 
   r = await verifySite(BASE, account, code, {
     fetch: siteFetch(siteDir, { "manifest.json": (b) => Buffer.from(b.toString().replace('"files":{', '"files":{"x":"' + "0".repeat(64) + '",')) }),
@@ -1355,6 +1386,38 @@ test("history: an overdue attestation is a warning, not a failure, as in Python"
   const due = fresh.nextDue;
   assert.equal((await siteAsPython("clean", null, { now: new Date(due) })).overdue, false);
   assert.equal((await siteAsPython("clean", null, { now: Date.parse(due) + 1 })).overdue, true);
+});
+
+test("history: an earlier epoch's page judges freshness by the newest signed attestation", noHistory, async () => {
+  const { account, code, epochs } = historyExpect;
+  const dir = historySite("clean");
+  const oldest = JSON.parse(readFileSync(join(dir, "epochs", epochs[0], "attestation.json"), "utf8"));
+  const newest = JSON.parse(readFileSync(join(dir, "attestation.json"), "utf8"));
+  const [oldDue, newDue] = [oldest.epoch.next_due, newest.epoch.next_due];
+  assert.ok(oldDue < newDue, `${oldDue} < ${newDue}`);
+  const home = `${BASE}epochs/${epochs[0]}/`;
+  assert.equal(isEpochHome(home), true);
+  assert.equal(isEpochHome(BASE), false);
+  // After the earlier epoch's own next_due, before the newest's: not overdue.
+  const between = Date.parse(newDue) - 86_400_000;
+  assert.ok(between > Date.parse(oldDue));
+  const r = await verifySite(home, account, code, { fetch: siteFetch(dir), now: between });
+  assert.equal(r.verified, true, JSON.stringify(r.failed));
+  assert.equal(r.epoch, epochs[0]);
+  assert.deepEqual([r.overdue, r.nextDue, r.warnings], [false, newDue, []]);
+  // Once the newest is overdue too, the earlier page says so.
+  const late = await verifySite(home, account, code, { fetch: siteFetch(dir), now: Date.parse(newDue) + 1000 });
+  assert.deepEqual([late.verified, late.overdue], [true, true]);
+  // A root whose signature does not verify is not trusted: the epoch's own next_due counts.
+  const flip = (b) => {
+    b[b.length - 1] ^= 1;
+    return b;
+  };
+  const forged = await verifySite(home, account, code, {
+    fetch: siteFetch(dir, { "attestation.json.sig": flip }),
+    now: between,
+  });
+  assert.deepEqual([forged.verified, forged.overdue, forged.nextDue], [true, true, oldDue]);
 });
 
 test("history: the previous epoch's logged attestation is read for legal changes; unreadable, a warning", noHistory, async () => {

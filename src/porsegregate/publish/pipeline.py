@@ -32,6 +32,7 @@ from ..protocol import layout
 from ..protocol.bundle import encode_shard
 from ..protocol.codes import client_secret
 from ..protocol.control import EpochContext
+from ..protocol.cosignature import index_bytes
 from ..protocol.hashing import PROTOCOL_VERSION, check_epoch_id, epoch_keys
 from ..protocol.legal import holder_problem
 from ..protocol.models import Attestation, Manifest
@@ -569,6 +570,7 @@ def _write_site(
             staging.put(relative, data)
         staging.sign_manifest(built, staging.folder, staging.files)
         _stage_epoch_home(staging, built, shared, pages("../../"))
+        _stage_empty_auditor_index(staging.folder, built.epoch)
         os.chmod(staging.folder, 0o755)  # noqa: S103 - a public website
         proofs = built.proofs
         write_client_codes(destination.codes, zip(proofs.accounts, proofs.codes, strict=True))
@@ -634,6 +636,17 @@ def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | N
         if progress is not None:
             progress("shards", 1)
     return count
+
+
+def _stage_empty_auditor_index(folder: Path, epoch: str) -> None:
+    """An empty `auditors/index.json` (no auditor co-signed yet) at the root and in the new
+    epoch's home, so that a verifier's request for it is answered, not a 404 (section 14).
+    Unsigned and in no manifest, as every index; `cosign` replaces it."""
+    for where in (folder, folder / layout.EPOCHS / epoch):
+        index = where / layout.AUDITORS_INDEX
+        if not index.exists():
+            index.parent.mkdir(parents=True, exist_ok=True)
+            index.write_bytes(index_bytes([]))
 
 
 def _stage_epoch_home(

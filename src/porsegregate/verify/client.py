@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .. import _crypto
@@ -51,6 +52,13 @@ __all__ = [
 ]
 
 
+# The failed checks a typing mistake explains, and what to check (protocol section 9):
+# a code whose checksum fails; no proof under the lookup id derived from the typed code
+# (a valid code mistyped into another); a proof that opens with the typed code but names
+# another account id. Every other failure is a real one.
+INPUT_CHECKS = {"code": "code", "proof-found": "code", "bundle-account": "account id"}
+
+
 @dataclass
 class Report:
     checks: list[Check] = field(default_factory=list)
@@ -77,6 +85,14 @@ class Report:
     @property
     def verified(self) -> bool:
         return bool(self.checks) and self.failed is None
+
+    @property
+    def typed_wrong(self) -> str | None:
+        """What the client should check they typed, when the failure is one a typing mistake
+        explains (protocol section 9, "Presenting the result"): "code" or "account id";
+        None when it verified or failed otherwise (a real failure)."""
+        failed = self.failed
+        return None if failed is None else INPUT_CHECKS.get(failed.id)
 
     def to_json(self) -> dict[str, Any]:
         failed = self.failed
@@ -478,6 +494,34 @@ def _freshness(
         )
 
 
+def _newest(
+    site: SiteReader, key: _crypto.Ed25519PublicKey, attestation: Attestation
+) -> Attestation:
+    """The attestation whose freshness counts (section 13): on an earlier epoch's home
+    (epochs/<id>/), the site root's, when it is signed by the same custodian key; otherwise
+    (and when the root cannot be read or does not verify) this one."""
+    if not layout.is_epoch_home(site.location):
+        return attestation
+    root = _site_root(site.location)
+    try:
+        reader = SiteReader(root)
+        data = reader.read(layout.ATTESTATION)
+        signature = reader.read(layout.sig(layout.ATTESTATION))
+        if data is None or signature is None:
+            return attestation
+        newest = checks.check_attestation(key, data, signature, None, checks.ignore)
+    except (InputError, VerificationError):
+        return attestation
+    return newest
+
+
+def _site_root(location: str) -> str:
+    """The site root of an earlier epoch's home: two folders up."""
+    if "://" in location:
+        return urllib.parse.urljoin(location.rstrip("/") + "/", "../../")
+    return str(Path(location).parent.parent)
+
+
 def previous_attestation(
     site: SiteReader, manifest: Manifest, attestation: Attestation, checkpoint: Checkpoint
 ) -> Attestation | None:
@@ -591,7 +635,7 @@ def verify_site(
         )
         checkpoint, log_files = _log(report, site, manifest, key, attestation_data, state)
         log_files.update(_site_witnesses(report, site, manifest, key, attestation, checkpoint))
-        _freshness(report, attestation, now)
+        _freshness(report, _newest(site, key, attestation), now)
         _reserves(report, attestation, rpc_urls, (site, manifest))
         keys = epoch_keys(secret, attestation.epoch_id)
         shard_path = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
