@@ -1271,3 +1271,45 @@ def test_the_charts_say_what_they_show(page: Page, history: dict[str, Any]) -> N
             assert panel.locator("polyline.history-reserves").count() == 1
     finally:
         server.shutdown()
+
+
+# ---------------------------------------------------------------- accessibility (axe-core)
+
+AXE = Path(__file__).parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+VIEWPORTS = {"phone": (390, 844), "desktop": (1280, 900)}
+
+
+def axe_violations(pg: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on the page as it is now: "rule: n node(s)"."""
+    found: list[str] = pg.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+        ".then(r => r.violations.map(v => `${v.id}: ${v.nodes.length} node(s): ` + "
+        "v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))"
+    )
+    return found
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("name", ["index.html", "reserves.html", "verify.html", "auditor.html"])
+def test_every_page_has_no_accessibility_violations(
+    browser: Browser, demo: dict[str, Any], name: str, viewport: str
+) -> None:
+    """axe-core (npm, pinned in package.json) finds no WCAG 2.1 A/AA violation on any page,
+    on a phone and a desktop; on the verify page also once a result is shown."""
+    assert AXE.is_file(), "axe-core comes from `npm ci` (scripts/test.sh runs it)"
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    # An init script is injected by the browser, not the page: the page's CSP does not apply.
+    context.add_init_script(path=str(AXE))
+    try:
+        pg = context.new_page()
+        pg.goto(demo["url"] + name)
+        pg.wait_for_load_state("load")
+        assert axe_violations(pg) == [], (name, viewport)
+        if name == "verify.html":
+            account, code = list(demo["codes"].items())[2]
+            assert "NOT" not in verify_in_page(pg, account, code)
+            assert axe_violations(pg) == [], (name, viewport, "with a result")
+    finally:
+        context.close()
