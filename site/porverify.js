@@ -3550,28 +3550,18 @@ async function checkReserves(run, attestation) {
         throw run.fail("reserves-control", `${where} counts for clients but has no proof of control`);
       }
     } else {
-      const message = controlMessage({
-        ...context,
-        chain: wallet.chain,
-        address: wallet.address,
-        category: wallet.category,
-        holder: wallet.holder,
-        clientTag: wallet.clientTag,
-      });
-      try {
-        const key = await verifyControl(chain, wallet.proof.type, message, wallet.address, wallet.proof.signature);
-        publicKey = key === null ? null : toHex(key);
-      } catch (e) {
-        if (!(e instanceof SignatureError || e instanceof AddressError)) throw e;
+      const proof = await walletProof(context, chain, wallet);
+      if (proof.signatureError !== null) {
         throw run.fail(
           "reserves-control",
           `${where}: the proof of control does not verify for this custodian, epoch, ` +
-            `liabilities, address and category: ${e.message}`,
+            `liabilities, address and category: ${proof.signatureError}`,
         );
       }
-      if (publicKey !== null && wallet.proof.publicKey !== publicKey) {
+      if (proof.otherKey) {
         throw run.fail("reserves-control", `${where}: the published public key is not the key that signed`);
       }
+      publicKey = proof.publicKey;
       verified++;
     }
     identities.push([where, wallet.category, addressKey(chain, wallet.address), keyId(chain, publicKey)]);
@@ -3615,31 +3605,40 @@ export async function verifyWalletProofs(attestationBytes, signature, publicPem)
   for (const wallet of reserves.wallets) {
     if (wallet.proof.type === UNPROVEN) continue;
     const chain = reserves.chains.find((c) => c.id === wallet.chain);
-    const message = controlMessage({
-      ...context,
-      chain: wallet.chain,
-      address: wallet.address,
-      category: wallet.category,
-      holder: wallet.holder,
-      clientTag: wallet.clientTag,
-    });
-    let detail = "its key signed this custodian, epoch, liabilities, address, category and holder";
-    let ok = true;
-    try {
-      const raw = await verifyControl(chain, wallet.proof.type, message, wallet.address, wallet.proof.signature);
-      const publicKey = raw === null ? null : toHex(raw);
-      if (publicKey !== null && wallet.proof.publicKey !== publicKey) {
-        ok = false;
-        detail = "the published public key is not the key that signed";
-      }
-    } catch (e) {
-      if (!(e instanceof SignatureError || e instanceof AddressError)) throw e;
-      ok = false;
-      detail = e.message;
-    }
+    const proof = await walletProof(context, chain, wallet);
+    const detail =
+      proof.signatureError ??
+      (proof.otherKey
+        ? "the published public key is not the key that signed"
+        : "its key signed this custodian, epoch, liabilities, address, category and holder");
+    const ok = proof.signatureError === null && !proof.otherKey;
     results.push({ chain: wallet.chain, address: wallet.address, ok, detail });
   }
   return results;
+}
+
+/**
+ * One wallet's proof of control over its challenge (section 11), for reserves-control and the
+ * reserves page alike: { publicKey (hex or null), signatureError (why it does not verify, or
+ * null), otherKey (the published public key is not the signer's) }.
+ */
+async function walletProof(context, chain, wallet) {
+  const message = controlMessage({
+    ...context,
+    chain: wallet.chain,
+    address: wallet.address,
+    category: wallet.category,
+    holder: wallet.holder,
+    clientTag: wallet.clientTag,
+  });
+  try {
+    const raw = await verifyControl(chain, wallet.proof.type, message, wallet.address, wallet.proof.signature);
+    const publicKey = raw === null ? null : toHex(raw);
+    return { publicKey, signatureError: null, otherKey: publicKey !== null && wallet.proof.publicKey !== publicKey };
+  } catch (e) {
+    if (!(e instanceof SignatureError || e instanceof AddressError)) throw e;
+    return { publicKey: null, signatureError: e.message, otherKey: false };
+  }
 }
 
 /** Each network is listed once and each wallet once, as the chain sees it (T14). */
