@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,68 @@ def test_german_site_has_no_english_left(german_site: Path) -> None:
 def test_english_is_the_default_and_identity() -> None:
     assert translations("en").gettext("Overview") == "Overview"
     assert translations("de").gettext("Overview") == "Übersicht"
+
+
+# -- the browser verifier's JSON catalogues -------------------------------------------------------
+
+SITE = ROOT / "site"
+JS_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_STR = r'"(?:[^"\\]|\\.)*"'
+_T_CALL = re.compile(
+    r"\b(?:t|tPlural)\(\s*(?:[\w.]+,\s*)?((?:"
+    + _STR
+    + r"\s*\+?\s*)+)(?:,\s*((?:"
+    + _STR
+    + r"\s*\+?\s*)+))?"
+)
+
+
+def _catalogue(language: str) -> dict[str, str]:
+    data = json.loads((SITE / "messages" / f"{language}.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _js_keys() -> set[str]:
+    """Every message the PAGE part of porverify.js asks t() or tPlural() for."""
+    source = (SITE / "porverify.js").read_text(encoding="utf-8")
+    page = source[source.index("// PAGE\n") :]
+    found = set()
+    for m in _T_CALL.finditer(page):
+        for group in m.groups():
+            if group:
+                found.add("".join(json.loads(x) for x in re.findall(_STR, group)))
+    return found
+
+
+def test_verifier_catalogues_match_each_other() -> None:
+    english = _catalogue("en")
+    assert english and all(k == v for k, v in english.items()), "en.json maps each text to itself"
+    for language in SHIPPED:
+        other = _catalogue(language)
+        assert set(other) == set(english), (language, set(other) ^ set(english))
+        for key, text in other.items():
+            assert text.strip(), (language, key)
+            assert sorted(JS_PLACEHOLDER.findall(text)) == sorted(JS_PLACEHOLDER.findall(key)), (
+                language,
+                key,
+            )
+
+
+def test_every_verifier_message_is_in_the_catalogue() -> None:
+    keys = _js_keys()
+    assert len(keys) > 50
+    english = _catalogue("en")
+    assert keys - set(english) == set(), "add them to site/messages/*.json"
+    assert set(english) - keys == set(), "stale messages in site/messages/en.json"
+
+
+def test_verify_page_embeds_the_catalogue(german_site: Path) -> None:
+    page = (german_site / "verify.html").read_text(encoding="utf-8")
+    m = re.search(
+        r'<script type="application/json" id="porverify-messages">(.*?)</script>', page, re.S
+    )
+    assert m is not None
+    assert json.loads(m.group(1)) == _catalogue("de")
+    assert "<" not in m.group(1)
+    assert 'id="porverify-messages"' in (german_site / "reserves.html").read_text("utf-8")

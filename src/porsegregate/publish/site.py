@@ -38,7 +38,7 @@ from ..protocol.legal import holder_shares, legal_changes, role_words
 from ..protocol.models import Attestation
 from ..protocol.serialization import liabilities_sha256
 from .history import HistoryPoint
-from .i18n import DEFAULT_LANGUAGE, check_language, translations
+from .i18n import DEFAULT_LANGUAGE, check_language, translations, verifier_messages
 
 __all__ = [
     "INFO_CSP",
@@ -754,6 +754,11 @@ def render_site(
         "inline_style": inline_style,
         "inline_script": inline_script,
         "language": language,
+        # The verifier's catalogue: JSON in a <script type="application/json">, never run (so
+        # the CSP needs no hash for it); "</" escaped so it cannot close the element.
+        "verifier_messages": Markup(  # noqa: S704 - JSON with every "<" escaped
+            verifier_messages(assets, language).replace("<", "\\u003c")
+        ),
     }
     env = _environment(str(templates), check_language(language, "[site] language"))
     out: dict[str, bytes] = {}
