@@ -1326,7 +1326,7 @@ def german_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     out = tmp_path_factory.mktemp("browser-demo-de")
     result = run_demo(out, clients=200, seed=3, language="de")
     url, server = serve(result.publish.site)
-    yield {"url": url, "codes": read_client_codes(result.publish.codes)}
+    yield {"url": url, "codes": read_client_codes(result.publish.codes), "out": out}
     server.shutdown()
     server.server_close()
 
@@ -1343,14 +1343,24 @@ def english_left(text: str) -> list[str]:
     return [p for p in phrases if p in text]
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def fits(pg: Page, where: str) -> None:
+    """Nothing scrolls sideways: longer German words must wrap as the English ones do."""
+    scroll = pg.evaluate("document.documentElement.scrollWidth")
+    inner = pg.evaluate("window.innerWidth")
+    assert scroll <= inner, (where, scroll, inner, pg.evaluate(OVERFLOWING))
+    assert pg.evaluate(SCROLLING_TABLES) == [], where
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_the_german_site_verifies_a_client_in_german(
-    browser: Browser, german_demo: dict[str, Any], viewport: str
+    browser: Browser, german_demo: dict[str, Any], size: tuple[int, int]
 ) -> None:
     """Published with [site] language = "de": the verdict, headings and notes are German, the
     check details are labelled as English technical details, no CSP violation, no console
     problem, axe-core finds no violation, and the reserves page checks every proof in German."""
-    width, height = VIEWPORTS[viewport]
+    width, height = size
+    viewport = f"{width}x{height}"
+    shots = Path(os.environ.get("PORSEGREGATE_SCREENSHOTS") or german_demo["out"])
     context = browser.new_context(viewport={"width": width, "height": height})
     context.add_init_script(path=str(AXE))
     context.add_init_script(
@@ -1395,6 +1405,8 @@ def test_the_german_site_verifies_a_client_in_german(
         assert english_left(shown) == [], english_left(shown)
         assert axe_violations(pg) == [], viewport
         assert pg.evaluate("window.__csp") == []
+        fits(pg, f"verify.html with a result at {viewport}")
+        pg.screenshot(path=str(shots / f"de-verify-{width}.png"), full_page=True)
         # A typing mistake: the neutral state, in German.
         pg.fill("#code", code[:-1] + ("0" if code[-1] != "0" else "1"))
         pg.click("#verify-button")
@@ -1416,10 +1428,14 @@ def test_the_german_site_verifies_a_client_in_german(
         statuses = pg.locator(".proof-status").all_inner_texts()
         assert statuses and all(s == "✓ hier geprüft" for s in statuses), statuses
         assert axe_violations(pg) == [], viewport
+        fits(pg, f"reserves.html at {viewport}")
+        pg.screenshot(path=str(shots / f"de-reserves-{width}.png"), full_page=True)
         for name in ("index.html", "auditor.html"):
             pg.goto(german_demo["url"] + name)
             assert pg.get_attribute("html", "lang") == "de"
             assert axe_violations(pg) == [], (name, viewport)
+            fits(pg, f"{name} at {viewport}")
+            pg.screenshot(path=str(shots / f"de-{name[:-5]}-{width}.png"), full_page=True)
         assert pg.evaluate("window.__csp") == []
         assert problems == [], problems
     finally:
