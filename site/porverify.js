@@ -3940,6 +3940,42 @@ async function warnLegalChanges(run, site, attestation, checkpoint) {
 // is shown. It runs only where there is a document with #porverify-app.
 // =================================================================================================
 
+// ---------------------------------------------------------------- the page's language
+
+/**
+ * The page's messages: the catalogue publish embeds as <script type="application/json"
+ * id="porverify-messages"> (site/messages/<lang>.json: English text -> translation, with
+ * {name} placeholders); without one (a Node test, an old page) the English text itself.
+ * Check ids, check details and warnings stay in English: they are the technical evidence the
+ * command-line verifier and auditors print word for word.
+ */
+let pageMessages = null;
+
+function loadMessages() {
+  if (pageMessages !== null) return pageMessages;
+  pageMessages = {};
+  const script = typeof document === "undefined" ? null : document.getElementById("porverify-messages");
+  if (script) {
+    try {
+      pageMessages = JSON.parse(script.textContent) ?? {};
+    } catch {
+      pageMessages = {};
+    }
+  }
+  return pageMessages;
+}
+
+/** The message `key` (its English text) in the page's language, with `params` filled in. */
+function t(key, params = {}) {
+  const text = loadMessages()[key] || key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+/** `one` when n is 1, else `other`, with {n} and `params` filled in. */
+function tPlural(n, one, other, params = {}) {
+  return t(n === 1 ? one : other, { n, ...params });
+}
+
 // ---------------------------------------------------------------- the page
 
 function element(tag, text, className) {
@@ -3997,7 +4033,8 @@ function showReport(app, report, base = null) {
     }),
   );
   const n = report.checks.length;
-  app.querySelector("#checks-summary").textContent = `Show all ${n} ${n === 1 ? "check" : "checks"}`;
+  app.querySelector("#checks-summary").textContent = tPlural(n, "Show the {n} check", "Show all {n} checks");
+  labelTechnical(checks);
   const details = app.querySelector("#checks-details");
   details.hidden = n === 0;
   details.open = false; // every new result starts with the lay summary
@@ -4021,9 +4058,14 @@ function showReport(app, report, base = null) {
   typedHelp.hidden = true;
   failureHelp.hidden = true;
   if (report.verified) {
-    const who = report.custodian ? ` by ${report.custodian.name}` : "";
-    overall.textContent =
-      `Verified: your balances are included in the liabilities attested${who} for epoch ${report.epoch}.`;
+    overall.textContent = report.custodian
+      ? t("Verified: your balances are included in the liabilities attested by {custodian} for epoch {epoch}.", {
+          custodian: report.custodian.name,
+          epoch: report.epoch,
+        })
+      : t("Verified: your balances are included in the liabilities attested for epoch {epoch}.", {
+          epoch: report.epoch,
+        });
     overall.className = "pass";
   } else if (typed !== null) {
     showTyped(app, report, typed);
@@ -4032,7 +4074,8 @@ function showReport(app, report, base = null) {
     // A detail that starts with a file's path (auditors/<fingerprint>/...) keeps its spelling.
     const detail = /^[^\s/]+\//.test(f.detail) ? f.detail : capitalised(f.detail);
     overall.replaceChildren();
-    appendRich(overall, `NOT verified: check ${f.id}${f.asset ? ` (${f.asset})` : ""} failed. ${detail}.`);
+    appendRich(overall, t("NOT verified: check {check} failed.", { check: `${f.id}${f.asset ? ` (${f.asset})` : ""}` }));
+    appendRich(overall, ` ${technical()}${detail}.`);
     overall.className = "fail";
   }
   // Offer the proof once it is known to be this client's: as a record when it
@@ -4040,7 +4083,7 @@ function showReport(app, report, base = null) {
   const own = report.proof !== null && report.checks.some((c) => c.id === "bundle-account" && c.ok);
   if (!report.verified && typed === null) showFailureHelp(app, report, own);
   download.hidden = !own;
-  download.textContent = report.verified ? "Download my proof" : "Download this proof (evidence)";
+  download.textContent = report.verified ? t("Download my proof") : t("Download this proof (evidence)");
   download.proofBlob = null;
   if (own) {
     const blob = new Blob([JSON.stringify(report.proof, null, 2)], { type: "application/json" });
@@ -4064,18 +4107,21 @@ function showBalancesHelp(app, report) {
     help.replaceChildren();
     return;
   }
-  const who = report.custodian ? report.custodian.name : "the custodian";
+  const who = report.custodian ? report.custodian.name : t("the custodian");
   const first = element("p");
-  first.append(element("strong", "Check that these are all your balances"));
-  if (report.snapshotTime) first.append(document.createTextNode(" at the snapshot time, "), utcTime(report.snapshotTime));
-  first.append(document.createTextNode(`, as your statements from ${who} show them.`));
+  first.append(element("strong", t("Check that these are all your balances")));
+  if (report.snapshotTime) first.append(document.createTextNode(` ${t("at the snapshot time,")} `), utcTime(report.snapshotTime));
+  first.append(document.createTextNode(t(", as your statements from {custodian} show them.", { custodian: who })));
   help.replaceChildren(
     first,
     element(
       "p",
-      "An asset missing from this list, or a smaller balance, is something only you can notice: " +
-        "nobody else knows what you hold. If one is missing or wrong, save this page and contact " +
-        `${who} and its auditor.`,
+      t(
+        "An asset missing from this list, or a smaller balance, is something only you can notice: " +
+          "nobody else knows what you hold. If one is missing or wrong, save this page and contact " +
+          "{custodian} and its auditor.",
+        { custodian: who },
+      ),
     ),
   );
 }
@@ -4087,30 +4133,37 @@ function showTyped(app, report, typed) {
   const f = report.failed;
   overall.className = "typed";
   if (f.id === "code") {
-    overall.textContent = "Check what you typed: the code is not valid.";
+    overall.textContent = t("Check what you typed: the code is not valid.");
   } else if (f.id === "proof-found") {
-    overall.textContent = "Check what you typed: there is no proof for this code.";
+    overall.textContent = t("Check what you typed: there is no proof for this code.");
   } else {
-    overall.textContent = "Check what you typed: this code is for another account id.";
+    overall.textContent = t("Check what you typed: this code is for another account id.");
   }
   const what = {
     code:
       f.id === "code"
-        ? "Your client code has a typo: its checksum does not match. Compare it, group by group, with the code " +
-          "the custodian gave you (dashes, spaces and lower case do not matter)."
-        : "No proof is published under the code you typed: a typo can turn one valid code into another. " +
-          "Compare it, group by group, with the code the custodian gave you, and check the epoch.",
-    "account id":
+        ? t(
+            "Your client code has a typo: its checksum does not match. Compare it, group by group, with the code " +
+              "the custodian gave you (dashes, spaces and lower case do not matter).",
+          )
+        : t(
+            "No proof is published under the code you typed: a typo can turn one valid code into another. " +
+              "Compare it, group by group, with the code the custodian gave you, and check the epoch.",
+          ),
+    "account id": t(
       "The code is valid and its proof opens, but the proof is for another account id. Check the account " +
-      "id you typed: exactly as the custodian writes it (upper and lower case matter).",
+        "id you typed: exactly as the custodian writes it (upper and lower case matter).",
+    ),
   }[typed];
   const children = [element("p", what)];
   if (f.id === "proof-found") {
     children.push(
       element(
         "p",
-        "If both are exactly as the custodian gave them, you were left out of the published proof: that is " +
-          "not a typing mistake. Save this page, and contact the custodian and its auditor.",
+        t(
+          "If both are exactly as the custodian gave them, you were left out of the published proof: that is " +
+            "not a typing mistake. Save this page, and contact the custodian and its auditor.",
+        ),
       ),
     );
   }
@@ -4121,15 +4174,18 @@ function showTyped(app, report, typed) {
 /** Red: the proof failed. What to do: keep the evidence, contact the custodian and auditor. */
 function showFailureHelp(app, report, own) {
   const help = app.querySelector("#failure-help");
-  const who = report.custodian ? report.custodian.name : "the custodian";
+  const who = report.custodian ? report.custodian.name : t("the custodian");
   help.replaceChildren(
-    element("strong", "This is not a typing mistake: the published proof failed a check."),
+    element("strong", t("This is not a typing mistake: the published proof failed a check.")),
     element(
       "p",
       (own
-        ? "Keep the evidence: download this proof (the button below) and save this page. "
-        : "Keep the evidence: save this page as it is now. ") +
-        `Contact ${who} and its auditor, and show them both. Do not rely on this site's numbers until they explain it.`,
+        ? t("Keep the evidence: download this proof (the button below) and save this page.")
+        : t("Keep the evidence: save this page as it is now.")) +
+        " " +
+        t("Contact {custodian} and its auditor, and show them both. Do not rely on this site's numbers until they explain it.", {
+          custodian: who,
+        }),
     ),
   );
   help.hidden = false;
@@ -4151,20 +4207,20 @@ function showAuditors(app, report, base) {
       when.dateTime = a.time;
       head.append(
         element("strong", a.name, "auditor-name"),
-        document.createTextNode(" co-signed this attestation on "),
+        document.createTextNode(` ${t("co-signed this attestation on")} `),
         when,
       );
-      const key = element("p", "Key fingerprint: ", "auditor-key");
+      const key = element("p", `${t("Key fingerprint:")} `, "auditor-key");
       key.append(element("code", formatFingerprint(a.fingerprint), "hash"));
-      const statement = element("a", "Read the auditor's statement");
+      const statement = element("a", t("Read the auditor's statement"));
       statement.href = new URL(`auditors/${a.fingerprint}/statement.txt`, base).href;
       statement.type = "text/plain";
       const link = element("p", undefined, "auditor-statement");
       link.append(statement);
       li.append(head, key);
       if (a.reread && a.reread.length) {
-        const chains = a.reread.map((r) => `${r.chain} at block ${r.block_height}`).join(", ");
-        li.append(element("p", `Read the balances of ${chains} again from its own node(s).`, "auditor-reread"));
+        const chains = a.reread.map((r) => t("{chain} at block {height}", { chain: r.chain, height: r.block_height })).join(", ");
+        li.append(element("p", t("Read the balances of {chains} again from its own node(s).", { chains }), "auditor-reread"));
       }
       li.append(link);
       return li;
@@ -4173,14 +4229,33 @@ function showAuditors(app, report, base) {
   section.hidden = auditors.length === 0;
 }
 
+/** Whether the page is in English (then technical details need no label). */
+function englishOnly() {
+  const lang = typeof document === "undefined" ? "en" : document.documentElement.lang || "en";
+  return lang === "en";
+}
+
+/** Before a check's detail on a page not in English: says the detail is in English. */
+function technical() {
+  return englishOnly() ? "" : `${t("Technical details (in English):")} `;
+}
+
+/** Before a list of checks: the label saying their details are in English, on purpose. */
+function labelTechnical(list) {
+  const previous = list.previousElementSibling;
+  if (previous && previous.classList.contains("technical-label")) previous.remove();
+  if (englishOnly()) return;
+  list.before(element("p", t("Technical details (in English), as the command-line verifier prints them:"), "technical-label"));
+}
+
 function capitalised(text) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function seenText(seen) {
-  const parts = [`${seen.size} ${seen.size === 1 ? "attestation" : "attestations"}`];
-  if (seen.epoch) parts.push(`up to epoch ${seen.epoch}`);
-  if (seen.time) parts.push(`signed ${seen.time}`);
+  const parts = [tPlural(seen.size, "{n} attestation", "{n} attestations")];
+  if (seen.epoch) parts.push(t("up to epoch {epoch}", { epoch: seen.epoch }));
+  if (seen.time) parts.push(t("signed {time}", { time: seen.time }));
   return parts.join(", ");
 }
 
@@ -4201,35 +4276,44 @@ function showLogAlert(app, report) {
   let what;
   if (seen && now && seen.size > now.size) {
     what =
-      `On an earlier visit this browser saw this custodian's signed log of attestations with ${seenText(seen)}. ` +
-      `This site now shows a shorter log (${seenText(now)}): you are being shown an old copy, or ` +
-      "past attestations were removed.";
+      `${t("On an earlier visit this browser saw this custodian's signed log of attestations with {seen}.", { seen: seenText(seen) })} ` +
+      t("This site now shows a shorter log ({now}): you are being shown an old copy, or past attestations were removed.", {
+        now: seenText(now),
+      });
   } else if (seen && now && seen.size === now.size) {
     what =
-      `On an earlier visit this browser saw this custodian's signed log of attestations with ${seenText(seen)}. ` +
-      "This site shows a log of the same size with different contents: the custodian is showing " +
-      "different histories to different people (a fork), or rewrote its history.";
+      `${t("On an earlier visit this browser saw this custodian's signed log of attestations with {seen}.", { seen: seenText(seen) })} ` +
+      t(
+        "This site shows a log of the same size with different contents: the custodian is showing " +
+          "different histories to different people (a fork), or rewrote its history.",
+      );
   } else {
     what =
       (seen
-        ? `On an earlier visit this browser saw this custodian's signed log of attestations with ${seenText(seen)}. `
+        ? `${t("On an earlier visit this browser saw this custodian's signed log of attestations with {seen}.", { seen: seenText(seen) })} `
         : "") +
-      "The log this site shows now is not proved to continue it: past attestations were changed or " +
-      "the history was forked.";
+      t(
+        "The log this site shows now is not proved to continue it: past attestations were changed or " +
+          "the history was forked.",
+      );
   }
   alert.replaceChildren(
-    element("strong", "Warning: this custodian's history was rewritten or forked."),
+    element("strong", t("Warning: this custodian's history was rewritten or forked.")),
     element("p", what),
     element(
       "p",
-      "This means that something the custodian signed and published earlier has since been changed " +
-        "or hidden, so what this site shows you may not be what it showed you, or others, before.",
+      t(
+        "This means that something the custodian signed and published earlier has since been changed " +
+          "or hidden, so what this site shows you may not be what it showed you, or others, before.",
+      ),
     ),
     element(
       "p",
-      "Keep the proof you saved earlier (do not delete it), and save this page. Contact the " +
-        "custodian and its auditor, and show them both. This browser keeps what it saw before, " +
-        "so this warning will show again.",
+      t(
+        "Keep the proof you saved earlier (do not delete it), and save this page. Contact the " +
+          "custodian and its auditor, and show them both. This browser keeps what it saw before, " +
+          "so this warning will show again.",
+      ),
     ),
   );
   alert.hidden = false;
@@ -4242,7 +4326,9 @@ function showLogAlert(app, report) {
 function showWarnings(app, report) {
   const overdue = app.querySelector("#overdue-warning");
   overdue.hidden = report.warnings.length === 0;
+  const framing = element("p", t("Warnings (technical details, in English):"), "technical-label");
   overdue.replaceChildren(
+    ...(report.warnings.length && !englishOnly() ? [framing] : []),
     ...report.warnings.map((w) => {
       // "overdue: the custodian said ..." -> "<strong>Overdue:</strong> the custodian said ...".
       const at = w.indexOf(": ");
@@ -4267,12 +4353,12 @@ function showNotes(app, notes) {
 function epochResultCell(e) {
   const td = element("td");
   if (e.included) {
-    td.append(element("span", "included", "status-ok"));
+    td.append(element("span", t("included"), "status-ok"));
   } else if (e.noProof) {
-    td.append(element("span", "no proof for you in this epoch", "muted"));
+    td.append(element("span", t("no proof for you in this epoch"), "muted"));
   } else {
     const f = e.report.failed;
-    td.append(element("span", `NOT verified: check ${f ? f.id : "?"} failed`, "status-bad"));
+    td.append(element("span", t("NOT verified: check {check} failed", { check: f ? f.id : "?" }), "status-bad"));
   }
   return td;
 }
@@ -4295,7 +4381,7 @@ function showHistory(app, history) {
       const a = element("a", e.epoch, "mono");
       a.href = e.page;
       th.append(a);
-      if (i === newestIndex && e.report === history.latest) th.append(document.createTextNode(" (newest)"));
+      if (i === newestIndex && e.report === history.latest) th.append(document.createTextNode(` ${t("(newest)")}`));
       const balances = e.included ? e.report.balances.map((b) => `${b.display} ${b.asset}`).join(", ") : "—";
       tr.append(th, epochResultCell(e), element("td", balances));
       return tr;
@@ -4310,22 +4396,31 @@ function showHistory(app, history) {
       return li;
     }),
   );
+  labelTechnical(app.querySelector("#history-checks"));
   const included = history.epochs.filter((e) => e.included).length;
   const none = history.epochs.filter((e) => e.noProof).length;
   if (history.verified) {
-    overall.textContent =
-      `Verified: the ${history.epochs.length} published epochs form one signed, unbroken history; ` +
-      `your proof is included in ${included}` +
-      (none ? ` of them, and there is no proof for you in ${none}.` : " of them.");
+    const params = { n: history.epochs.length, included, none };
+    overall.textContent = none
+      ? t(
+          "Verified: the {n} published epochs form one signed, unbroken history; your proof is included in {included} of them, and there is no proof for you in {none}.",
+          params,
+        )
+      : t("Verified: the {n} published epochs form one signed, unbroken history; your proof is included in {included} of them.", params);
     overall.className = "pass";
   } else {
     const f = history.failed;
     const bad = history.epochs.find((e) => !e.included && !e.noProof);
     overall.textContent = f
-      ? `NOT verified: check ${f.id} failed. ${capitalised(f.detail)}.`
+      ? `${t("NOT verified: check {check} failed.", { check: f.id })} ${technical()}${capitalised(f.detail)}.`
       : bad
-        ? `NOT verified: your proof in epoch ${bad.epoch} did not verify (check ${bad.report.failed ? bad.report.failed.id : "?"}).`
-        : `NOT verified: the newest epoch did not verify${history.latest.failed ? ` (check ${history.latest.failed.id})` : ""}.`;
+        ? t("NOT verified: your proof in epoch {epoch} did not verify (check {check}).", {
+            epoch: bad.epoch,
+            check: bad.report.failed ? bad.report.failed.id : "?",
+          })
+        : history.latest.failed
+          ? t("NOT verified: the newest epoch did not verify (check {check}).", { check: history.latest.failed.id })
+          : t("NOT verified: the newest epoch did not verify.");
     overall.className = "fail";
   }
   section.hidden = false;
@@ -4333,6 +4428,17 @@ function showHistory(app, history) {
 
 function basisPoints(percentText) {
   return percentText === null ? null : BigInt(percentText.replace(".", ""));
+}
+
+function dedicatedShortfallText(one, withBalance, params) {
+  if (one) {
+    return withBalance
+      ? t("Your dedicated wallet holds {amount} less than your balance of {balance}: a shortfall.", params)
+      : t("Your dedicated wallet holds {amount} less than your balance: a shortfall.", params);
+  }
+  return withBalance
+    ? t("Your dedicated wallets hold {amount} less than your balance of {balance}: a shortfall.", params)
+    : t("Your dedicated wallets hold {amount} less than your balance: a shortfall.", params);
 }
 
 /** "How your assets are covered": shown only for a verified result. */
@@ -4349,12 +4455,12 @@ function showCoverage(app, report) {
       th.scope = "row";
       const status = element("td");
       if (c.covered) {
-        status.append(element("span", "covered", "status-ok"));
+        status.append(element("span", t("covered"), "status-ok"));
       } else if (c.segregatedPercent !== null && basisPoints(c.segregatedPercent) < 10000n) {
         status.append(
           element(
             "span",
-            `below 100 %: client assets in ${c.asset} are not fully covered by segregated reserves`,
+            t("below 100 %: client assets in {asset} are not fully covered by segregated reserves", { asset: c.asset }),
             "status-bad",
           ),
         );
@@ -4362,14 +4468,14 @@ function showCoverage(app, report) {
         status.append(
           element(
             "span",
-            `not fully covered: dedicated wallets of some clients hold less ${c.asset} than they are owed`,
+            t("not fully covered: dedicated wallets of some clients hold less {asset} than they are owed", { asset: c.asset }),
             "status-bad",
           ),
         );
       }
       tr.append(
         th,
-        element("td", c.segregatedPercent === null ? "nothing owed" : `${c.segregatedPercent} %`, "number"),
+        element("td", c.segregatedPercent === null ? t("nothing owed") : `${c.segregatedPercent} %`, "number"),
         element("td", c.includingThirdPartyPercent === null ? "—" : `${c.includingThirdPartyPercent} %`, "number"),
         status,
       );
@@ -4379,7 +4485,7 @@ function showCoverage(app, report) {
   const items = [];
   for (const c of rows) {
     for (const w of c.dedicatedWallets) {
-      const li = element("li", "This wallet is held for you alone: ", "dedicated-wallet");
+      const li = element("li", `${t("This wallet is held for you alone:")} `, "dedicated-wallet");
       li.append(
         element("span", w.chain, "chain"),
         document.createTextNode(" "),
@@ -4394,9 +4500,10 @@ function showCoverage(app, report) {
       items.push(
         element(
           "li",
-          `Your dedicated wallet${c.dedicatedWallets.length === 1 ? " holds" : "s hold"} ` +
-            `${c.dedicatedShortfallDisplay} ${c.asset} less than your balance` +
-            `${own ? ` of ${own.display} ${c.asset}` : ""}: a shortfall.`,
+          dedicatedShortfallText(c.dedicatedWallets.length === 1, own !== undefined, {
+            amount: `${c.dedicatedShortfallDisplay} ${c.asset}`,
+            balance: own ? `${own.display} ${c.asset}` : "",
+          }),
           "status-bad dedicated-shortfall",
         ),
       );
@@ -4411,21 +4518,29 @@ function showCoverage(app, report) {
   appendRich(
     unchecked,
     sigs && sigs.unchecked > 0
-      ? `This page checked ${sigs.verified} of the ${sigs.verified + sigs.unchecked} wallet signatures ` +
-        "itself: run `porsegregate verify`, which checks every one."
+      ? t("This page checked {verified} of the {total} wallet signatures itself: run `porsegregate verify`, which checks every one.", {
+          verified: sigs.verified,
+          total: sigs.verified + sigs.unchecked,
+        })
       : "",
   );
   section.hidden = rows.length === 0;
   const short = report.verified && report.shortfall;
   alert.hidden = !short;
   if (short) {
-    const who = report.custodian ? report.custodian.name : "the custodian";
+    const who = report.custodian ? report.custodian.name : t("the custodian");
     const mine = rows.filter((c) => !c.covered).map((c) => c.asset);
+    const params = { custodian: who, epoch: report.epoch, assets: mine.join(", ") };
     alert.replaceChildren(
-      element("strong", "Shortfall: client assets are not fully covered by segregated reserves."),
+      element("strong", t("Shortfall: client assets are not fully covered by segregated reserves.")),
       document.createTextNode(
-        ` ${who} signed this for epoch ${report.epoch}` +
-          (mine.length ? `; of your assets, ${mine.join(", ")} ${mine.length === 1 ? "is" : "are"} affected.` : "."),
+        ` ${
+          mine.length === 0
+            ? t("{custodian} signed this for epoch {epoch}.", params)
+            : mine.length === 1
+              ? t("{custodian} signed this for epoch {epoch}; of your assets, {assets} is affected.", params)
+              : t("{custodian} signed this for epoch {epoch}; of your assets, {assets} are affected.", params)
+        }`,
       ),
     );
   } else {
@@ -4436,7 +4551,7 @@ function showCoverage(app, report) {
 function showError(app, message) {
   const overall = app.querySelector("#overall");
   overall.replaceChildren();
-  appendRich(overall, `NOT verified: ${message}`);
+  appendRich(overall, `${t("NOT verified:")} ${message}`);
   overall.className = "fail";
   app.querySelector("#checks").replaceChildren();
   app.querySelector("#checks-details").hidden = true;
@@ -4516,7 +4631,7 @@ function wire(app) {
     const all = allButton !== null && event.submitter === allButton;
     const overall = app.querySelector("#overall");
     result.hidden = false;
-    overall.textContent = all ? "Checking every published epoch…" : "Checking…";
+    overall.textContent = all ? t("Checking every published epoch…") : t("Checking…");
     overall.className = "pending";
     button.disabled = true;
     if (allButton) allButton.disabled = true;
@@ -4532,7 +4647,7 @@ function wire(app) {
       if (proofDoc !== null) {
         if (all) {
           throw new SiteError(
-            "checking all published epochs needs the site, not a proof file: clear the file under Advanced",
+            t("checking all published epochs needs the site, not a proof file: clear the file under Advanced"),
           );
         }
         // What this browser remembers is compared with the file's log, and left unchanged.
@@ -4542,9 +4657,7 @@ function wire(app) {
           state: storage === null ? null : storageState(storage),
         });
       } else if (location.protocol === "file:") {
-        throw new SiteError(
-          "this page was opened from a file: choose your downloaded proof file under Advanced",
-        );
+        throw new SiteError(t("this page was opened from a file: choose your downloaded proof file under Advanced"));
       } else {
         const site = pageSite(app);
         const storage = openStorage();
@@ -4559,15 +4672,20 @@ function wire(app) {
         }
         if (site.archived && !all) {
           notes.push(
-            `This is the page of an earlier epoch (${site.epoch}), kept as it was published: its log ` +
-              "ends at that epoch, so it is not compared with the newer log this browser may have " +
-              "seen. Use “Check all published epochs” to check it as part of the whole history.",
+            t(
+              "This is the page of an earlier epoch ({epoch}), kept as it was published: its log " +
+                "ends at that epoch, so it is not compared with the newer log this browser may have " +
+                "seen. Use “Check all published epochs” to check it as part of the whole history.",
+              { epoch: site.epoch },
+            ),
           );
         } else if (storage === null) {
           notes.push(
-            "This browser does not let this page remember what it checked (private browsing, or " +
-              "site storage is blocked), so it cannot warn you if the custodian's history is " +
-              "rewritten before your next visit. `porsegregate verify --state FILE` can.",
+            t(
+              "This browser does not let this page remember what it checked (private browsing, or " +
+                "site storage is blocked), so it cannot warn you if the custodian's history is " +
+                "rewritten before your next visit. `porsegregate verify --state FILE` can.",
+            ),
           );
         } else if (state.problem) {
           notes.push(`${capitalised(state.problem)}.`);
@@ -4616,8 +4734,8 @@ async function showRereads(section) {
     );
     cell.querySelector(".confirmations").replaceChildren(
       ...confirming.flatMap((c) => {
-        const note = element("span", `confirmed by ${c.name} (co-signature verified)`, "status-ok reread-confirmed");
-        note.title = `auditor key fingerprint ${c.fingerprint}`;
+        const note = element("span", t("confirmed by {name} (co-signature verified)", { name: c.name }), "status-ok reread-confirmed");
+        note.title = t("auditor key fingerprint {fingerprint}", { fingerprint: c.fingerprint });
         return [element("br"), note];
       }),
     );
@@ -4640,7 +4758,7 @@ async function showProofs(page) {
   };
   let results;
   try {
-    if (location.protocol === "file:") throw new Error("this page was opened from a file");
+    if (location.protocol === "file:") throw new Error(t("this page was opened from a file"));
     const base = new URL(".", location.href).href;
     const fetcher = globalThis.fetch.bind(globalThis);
     const [attestation, signature, pem] = await Promise.all(
@@ -4649,15 +4767,15 @@ async function showProofs(page) {
     results = await verifyWalletProofs(attestation, signature, strictUtf8.decode(pem));
   } catch (e) {
     for (const cell of cells) {
-      mark(cell, `not checked here (${e instanceof Error ? e.message : String(e)}): run porsegregate verify`, "status-warn");
+      mark(cell, t("not checked here ({reason}): run porsegregate verify", { reason: e instanceof Error ? e.message : String(e) }), "status-warn");
     }
     return;
   }
   for (const cell of cells) {
     const r = results.find((x) => x.chain === cell.dataset.chain && x.address === cell.dataset.address);
-    if (!r) mark(cell, "not in the signed attestation", "status-bad");
-    else if (r.ok) mark(cell, "✓ verified here", "status-ok");
-    else mark(cell, `✗ does NOT verify: ${r.detail}`, "status-bad");
+    if (!r) mark(cell, t("not in the signed attestation"), "status-bad");
+    else if (r.ok) mark(cell, t("✓ verified here"), "status-ok");
+    else mark(cell, `${t("✗ does NOT verify:")} ${r.detail}`, "status-bad");
   }
 }
 

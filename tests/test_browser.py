@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -1311,5 +1312,131 @@ def test_every_page_has_no_accessibility_violations(
             account, code = list(demo["codes"].items())[2]
             assert "NOT" not in verify_in_page(pg, account, code)
             assert axe_violations(pg) == [], (name, viewport, "with a result")
+    finally:
+        context.close()
+
+
+# -- the site in German (issue 13, item 7) --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def german_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from porsegregate.publish.demo import run_demo
+
+    out = tmp_path_factory.mktemp("browser-demo-de")
+    result = run_demo(out, clients=200, seed=3, language="de")
+    url, server = serve(result.publish.site)
+    yield {"url": url, "codes": read_client_codes(result.publish.codes), "out": out}
+    server.shutdown()
+    server.server_close()
+
+
+def english_left(text: str) -> list[str]:
+    """Messages of the English verifier catalogue (4 words or more) found in `text`."""
+    english = json.loads((Path(__file__).parents[1] / "site/messages/en.json").read_text("utf-8"))
+    phrases = [
+        part.strip(" .,:;()")
+        for key in english
+        for part in re.split(r"\{\w+\}|`[^`]*`", key)
+        if len(part.split()) >= 4
+    ]
+    return [p for p in phrases if p in text]
+
+
+def fits(pg: Page, where: str) -> None:
+    """Nothing scrolls sideways: longer German words must wrap as the English ones do."""
+    scroll = pg.evaluate("document.documentElement.scrollWidth")
+    inner = pg.evaluate("window.innerWidth")
+    assert scroll <= inner, (where, scroll, inner, pg.evaluate(OVERFLOWING))
+    assert pg.evaluate(SCROLLING_TABLES) == [], where
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_german_site_verifies_a_client_in_german(
+    browser: Browser, german_demo: dict[str, Any], size: tuple[int, int]
+) -> None:
+    """Published with [site] language = "de": the verdict, headings and notes are German, the
+    check details are labelled as English technical details, no CSP violation, no console
+    problem, axe-core finds no violation, and the reserves page checks every proof in German."""
+    width, height = size
+    viewport = f"{width}x{height}"
+    shots = Path(os.environ.get("PORSEGREGATE_SCREENSHOTS") or german_demo["out"])
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.add_init_script(path=str(AXE))
+    context.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation', "
+        "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    problems: list[str] = []
+    index_404s: list[str] = []
+    try:
+        pg = context.new_page()
+        pg.on("console", lambda m: console_error(problems, index_404s, m))
+        pg.on("pageerror", lambda e: problems.append(str(e)))
+        pg.goto(german_demo["url"] + "verify.html")
+        assert pg.get_attribute("html", "lang") == "de"
+        assert pg.inner_text("h1").startswith("Prüfen Sie Ihren Saldo bei Demo Custody Ltd")
+        account, code = next(iter(german_demo["codes"].items()))
+        pg.fill("#account-id", account)
+        pg.fill("#code", code)
+        pg.click("#verify-button")
+        pg.wait_for_function(
+            "() => /Geprüft|NICHT|Prüfen Sie Ihre Eingabe/.test("
+            "document.querySelector('#overall')?.textContent || '')",
+            timeout=30_000,
+        )
+        overall = pg.inner_text("#overall")
+        assert overall.startswith("Geprüft: Ihre Salden sind in den Verbindlichkeiten"), overall
+        assert pg.inner_text("#result-heading") == "Ergebnis"
+        assert pg.inner_text("#coverage-heading") == "Wie Ihre Vermögenswerte gedeckt sind"
+        assert "Prüfen Sie, dass dies alle Ihre Salden sind" in pg.inner_text("#balances-help")
+        assert pg.inner_text("#download-proof") == "Meinen Nachweis herunterladen"
+        summary = pg.inner_text("#checks-summary")
+        assert re.fullmatch(r"Alle \d+ Prüfungen zeigen", summary), summary
+        pg.locator("#checks-details").evaluate("e => { e.open = true; }")
+        label = pg.inner_text("#checks-details .technical-label")
+        assert label.startswith("Technische Einzelheiten (auf Englisch)")
+        # Everything but the technical check details is German.
+        shown = pg.evaluate(
+            "() => { const r = document.querySelector('#result').cloneNode(true);"
+            " r.querySelectorAll('#checks, #history-checks').forEach(e => e.remove());"
+            " return document.querySelector('form').innerText + '\\n' + r.innerText; }"
+        )
+        assert english_left(shown) == [], english_left(shown)
+        assert axe_violations(pg) == [], viewport
+        assert pg.evaluate("window.__csp") == []
+        fits(pg, f"verify.html with a result at {viewport}")
+        pg.screenshot(path=str(shots / f"de-verify-{width}.png"), full_page=True)
+        # A typing mistake: the neutral state, in German.
+        pg.fill("#code", code[:-1] + ("0" if code[-1] != "0" else "1"))
+        pg.click("#verify-button")
+        pg.wait_for_function(
+            "() => /Prüfen Sie Ihre Eingabe|NICHT/.test("
+            "document.querySelector('#overall')?.textContent || '')",
+            timeout=30_000,
+        )
+        assert pg.inner_text("#overall").startswith("Prüfen Sie Ihre Eingabe"), pg.inner_text(
+            "#overall"
+        )
+        # The reserves page checks every wallet proof, and says so in German.
+        pg.goto(german_demo["url"] + "reserves.html")
+        pg.wait_for_function(
+            "() => [...document.querySelectorAll('.proof-status')].every("
+            "s => !s.textContent.startsWith('noch nicht geprüft'))",
+            timeout=30_000,
+        )
+        statuses = pg.locator(".proof-status").all_inner_texts()
+        assert statuses and all(s == "✓ hier geprüft" for s in statuses), statuses
+        assert axe_violations(pg) == [], viewport
+        fits(pg, f"reserves.html at {viewport}")
+        pg.screenshot(path=str(shots / f"de-reserves-{width}.png"), full_page=True)
+        for name in ("index.html", "auditor.html"):
+            pg.goto(german_demo["url"] + name)
+            assert pg.get_attribute("html", "lang") == "de"
+            assert axe_violations(pg) == [], (name, viewport)
+            fits(pg, f"{name} at {viewport}")
+            pg.screenshot(path=str(shots / f"de-{name[:-5]}-{width}.png"), full_page=True)
+        assert pg.evaluate("window.__csp") == []
+        assert problems == [], problems
     finally:
         context.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -98,6 +99,7 @@ def fake_site_dir(
     (folder / "porverify.js").write_bytes(data)
     (folder / "vendor").mkdir(exist_ok=True)
     shutil.copy(resource_dir("site") / "vendor" / "noble.js", folder / "vendor" / "noble.js")
+    shutil.copytree(resource_dir("site") / "messages", folder / "messages", dirs_exist_ok=True)
     return folder
 
 
@@ -280,14 +282,21 @@ def test_verify_page_csp_hashes_are_those_of_the_inline_code(
     html = pages["verify.html"]
     tags = Tags(html)
     scripts, styles = tags.raw["script"], tags.raw["style"]
-    assert len(scripts) == 1 and len(styles) == 1
-    assert tags.named("script") == [{"type": "module"}]
+    # The verifier's message catalogue (JSON data, never run: no CSP hash), then the module.
+    assert len(scripts) == 2 and len(styles) == 1
+    assert tags.named("script") == [
+        {"type": "application/json", "id": "porverify-messages"},
+        {"type": "module"},
+    ]
+    assert json.loads(scripts[0]) == json.loads(
+        (assets_dir / "messages" / "en.json").read_text(encoding="utf-8")
+    )
     links = [a.get("href") for a in tags.named("link")]
     assert links == ["data:,"], "verify.html must not depend on another file"
     script = re.search(r'<script type="module">(.*?)</script>', html, flags=re.S)
     style = re.search(r"<style>(.*?)</style>", html, flags=re.S)
     assert script and style
-    assert script.group(1) == scripts[0] and style.group(1) == styles[0]
+    assert script.group(1) == scripts[1] and style.group(1) == styles[0]
     expected_script = (assets_dir / "porverify.js").read_text(encoding="utf-8")
     expected_style = (assets_dir / "style.css").read_text(encoding="utf-8")
     # One inline module: the vendored noble bundle, a line break, then the verifier.

@@ -904,12 +904,26 @@ def witness_key(key_path: Path, name: str, passphrase_file: Path | None) -> None
     is_flag=True,
     help="Leave one asset under-covered, to see how a shortfall is shown.",
 )
-def demo(out: Path, clients: int, seed: int, serve_after: bool, port: int, shortfall: bool) -> None:
+@click.option(
+    "--language",
+    default="en",
+    show_default=True,
+    help="The site's language (en, de), as [site] language in a custodian's config.",
+)
+def demo(
+    out: Path,
+    clients: int,
+    seed: int,
+    serve_after: bool,
+    port: int,
+    shortfall: bool,
+    language: str,
+) -> None:
     """Publish a realistic synthetic custodian, to see and try everything."""
     from .publish.demo import run_demo
 
     with _errors():
-        result = run_demo(out, clients, seed, shortfall=shortfall)
+        result = run_demo(out, clients, seed, shortfall=shortfall, language=language)
         _render.demo_summary(result, port)
         if serve_after:
             _serve(result.publish.site, "127.0.0.1", port)

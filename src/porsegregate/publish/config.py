@@ -33,6 +33,7 @@ from ..protocol.models import (
     Witnesses,
 )
 from ..protocol.witness import parse_witnesses
+from .i18n import DEFAULT_LANGUAGE, check_language
 
 CONFIG_NAME = "porsegregate.toml"
 # In a per-epoch path of [files] (liabilities, reserves, codes): the epoch id given to the
@@ -65,6 +66,8 @@ class Config:
     legal: Legal | None = None
     # Each document's file (read when the config was loaded; its SHA-256 is the document's).
     document_files: tuple[tuple[Document, Path], ...] = ()
+    # [site] language: the language of the published pages and the browser verifier.
+    language: str = DEFAULT_LANGUAGE
 
     @property
     def workspace(self) -> Path:
@@ -157,6 +160,11 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: [schedule] interval_days must be a whole number of days, 1-400")
 
     witnesses = _witnesses(table("witnesses"), path)
+    site_table = table("site")
+    unknown = sorted(set(site_table) - {"language"})
+    if unknown:
+        raise ConfigError(f"{path}: [site] has unknown key(s) {', '.join(unknown)}")
+    language = check_language(site_table.get("language", DEFAULT_LANGUAGE), f"{path}: [site]")
     base = path.parent
     legal, document_files = _legal(doc, path)
 
@@ -194,6 +202,7 @@ def load_config(path: Path) -> Config:
         witnesses=witnesses,
         legal=legal,
         document_files=document_files,
+        language=language,
     )
 
 

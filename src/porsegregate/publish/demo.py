@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from ..protocol.witness import cosignature_line, parse_note
 from .client_codes import read_client_codes
 from .config import CONFIG_NAME, Config, load_config
 from .demo_reserves import BANK, OPCO, SPV, TRUST, write_demo_reserves
+from .i18n import DEFAULT_LANGUAGE, check_language
 from .keys import create_master_secret, create_signing_key, load_signing_key
 from .pipeline import PublishOptions, PublishResult, prepare_epoch, publish
 from .workspace import toml_string, write_config
@@ -220,6 +221,7 @@ def run_demo(
     seed: int = 1,
     epochs: int = 3,
     shortfall: bool = False,
+    language: str = DEFAULT_LANGUAGE,
 ) -> DemoResult:
     """A full custodian over several monthly epochs: liabilities, signed reserves, the log.
 
@@ -233,6 +235,8 @@ def run_demo(
     config_path = workspace / CONFIG_NAME
     witness_keys = demo_witness_keys(workspace)
     config = _demo_config(config_path, demo_witnesses(witness_keys))
+    # The demo's own choice, like `[site] language` in a custodian's config.
+    config = replace(config, language=check_language(language, "demo --language"))
     if not config.signing_key.exists():
         create_signing_key(config.signing_key, config.public_key, DEMO_PASSPHRASE)
     if not config.master_secret.exists():

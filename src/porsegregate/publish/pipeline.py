@@ -57,6 +57,7 @@ from .history import (
     reconcile,
     stage_log,
 )
+from .i18n import DEFAULT_LANGUAGE
 from .keys import load_master_secret, load_signing_key, sign
 from .liabilities import Liabilities, read_liabilities
 from .readers import make_readers
@@ -415,6 +416,7 @@ def _build(
         attestation,
         attestation_bytes(attestation),
         prepared.signing_key,
+        config.language,
         _document_bytes(config),
     )
 
@@ -456,6 +458,7 @@ class _BuiltEpoch:
     attestation: Attestation
     attestation_bytes: bytes
     signing_key: _crypto.Ed25519PrivateKey
+    language: str = DEFAULT_LANGUAGE
     # The published documents of the arrangement: {documents/<sha256><ext>: bytes}.
     documents: dict[str, bytes] = field(default_factory=dict)
 
@@ -564,6 +567,7 @@ def _write_site(
                 shard_count,
                 points,
                 root_prefix,
+                built.language,
             )
 
         for relative, data in pages("").items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +38,7 @@ from ..protocol.legal import holder_shares, legal_changes, role_words
 from ..protocol.models import Attestation
 from ..protocol.serialization import liabilities_sha256
 from .history import HistoryPoint
+from .i18n import DEFAULT_LANGUAGE, check_language, translations, verifier_messages
 
 __all__ = [
     "INFO_CSP",
@@ -103,9 +104,10 @@ def resource_dir(name: str) -> Path:
 
 
 @lru_cache(maxsize=8)
-def _environment(templates: str) -> Environment:
-    return Environment(
+def _environment(templates: str, language: str) -> Environment:
+    env = Environment(
         loader=FileSystemLoader(templates),
+        extensions=["jinja2.ext.i18n"],
         autoescape=select_autoescape(["html", "htm", "xml"], default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -113,6 +115,14 @@ def _environment(templates: str) -> Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction; the template translates it when shown."""
+    return message
 
 
 def csp_hash(text: str) -> str:
@@ -193,17 +203,37 @@ def _asset_rows(attestation: Attestation) -> list[AssetRow]:
 # The coverage chart: one row per asset; the bar spans 0-200 %, with a mark at 100 %.
 COVERAGE_SCALE_PERCENT = 200
 CATEGORY_TITLES = {
-    "client_segregated": "Client-segregated wallets (omnibus, client assets only)",
-    "client_dedicated": "Client-dedicated wallets (each held for one client)",
-    "proprietary": "The custodian's own wallets (never counted for clients)",
-    "third_party": "Held at third-party custodians (counted only in the third-party figure)",
+    "client_segregated": N_("Client-segregated wallets (omnibus, client assets only)"),
+    "client_dedicated": N_("Client-dedicated wallets (each held for one client)"),
+    "proprietary": N_("The custodian's own wallets (never counted for clients)"),
+    "third_party": N_("Held at third-party custodians (counted only in the third-party figure)"),
 }
+# Roles of entities and kinds of documents, as shown on the pages.
+ROLE_WORDS = {
+    "custodian": N_("custodian"),
+    "trustee": N_("trustee"),
+    "bankruptcy_remote_vehicle": N_("bankruptcy remote vehicle"),
+    "sub_custodian": N_("sub custodian"),
+    "operating_company": N_("operating company"),
+    "nominee": N_("nominee"),
+    "other": N_("other"),
+    "trust_deed": N_("trust deed"),
+    "custody_agreement": N_("custody agreement"),
+    "legal_opinion": N_("legal opinion"),
+    "sub_custody_agreement": N_("sub custody agreement"),
+}
+
+
+def _words(key: str, gettext: Callable[[str], str]) -> str:
+    return gettext(ROLE_WORDS[key]) if key in ROLE_WORDS else role_words(key)
+
+
 PROOF_TITLES = {
-    "eip191": "EIP-191 signature",
-    "bip137": "Bitcoin signed message (BIP-137)",
-    "bip322": "BIP-322 signature",
-    "ed25519": "Ed25519 signature",
-    "none": "Unproven: no key signature",
+    "eip191": N_("EIP-191 signature"),
+    "bip137": N_("Bitcoin signed message (BIP-137)"),
+    "bip322": N_("BIP-322 signature"),
+    "ed25519": N_("Ed25519 signature"),
+    "none": N_("Unproven: no key signature"),
 }
 
 
@@ -364,6 +394,7 @@ class HolderShare:
 
 def _legal(
     attestation: Attestation,
+    gettext: Callable[[str], str] = str,
 ) -> tuple[list[EntityRow], list[DocumentRow], list[tuple[str, list[HolderShare]]]]:
     """Who holds client assets: the entities, the documents, and for each asset the holders
     of its client_segregated and client_dedicated wallets with their share (rounded down)."""
@@ -371,11 +402,11 @@ def _legal(
     if legal is None:
         return [], [], []
     entities = [
-        EntityRow(e.name, role_words(e.role), e.jurisdiction, e.lei, e.registration)
+        EntityRow(e.name, _words(e.role, gettext), e.jurisdiction, e.lei, e.registration)
         for e in legal.entities
     ]
     documents = [
-        DocumentRow(d.title, role_words(d.kind), d.date, d.binds, d.sha256, d.file)
+        DocumentRow(d.title, _words(d.kind, gettext), d.date, d.binds, d.sha256, d.file)
         for d in legal.documents
     ]
     holders = []
@@ -388,7 +419,7 @@ def _legal(
                     [
                         HolderShare(
                             name,
-                            role_words(entity.role)
+                            _words(entity.role, gettext)
                             if (entity := legal.entity(name)) is not None
                             else None,
                             format_decimal(amount, asset.decimals),
@@ -564,7 +595,11 @@ def _epoch_ticks(epochs: list[str], xs: list[int]) -> list[EpochTick]:
 
 
 def _history_panel(
-    code: str, decimals: int, epochs: list[str], series: dict[str, list[int | None]]
+    code: str,
+    decimals: int,
+    epochs: list[str],
+    series: dict[str, list[int | None]],
+    gettext: Callable[[str], str] = str,
 ) -> HistoryPanel:
     xs = _x_positions(len(epochs))
     top = nice_ceiling(max((v for vs in series.values() for v in vs if v is not None), default=0))
@@ -591,8 +626,15 @@ def _history_panel(
         (e, shown(o), shown(r))
         for e, o, r in zip(epochs, series["liabilities"], series["reserves"], strict=True)
     ]
-    latest = f"{values[-1][0]}: owed {values[-1][1]}; segregated reserves {values[-1][2]}"
-    summary = "; ".join(f"{e}: owed {o}, reserves {r}" for e, o, r in values)
+    latest = gettext("%(epoch)s: owed %(owed)s; segregated reserves %(held)s") % {
+        "epoch": values[-1][0],
+        "owed": values[-1][1],
+        "held": values[-1][2],
+    }
+    summary = "; ".join(
+        gettext("%(epoch)s: owed %(owed)s, reserves %(held)s") % {"epoch": e, "owed": o, "held": r}
+        for e, o, r in values
+    )
     return HistoryPanel(
         code=code,
         latest=latest,
@@ -605,7 +647,9 @@ def _history_panel(
     )
 
 
-def _history_panels(points: Sequence[HistoryPoint]) -> list[HistoryPanel]:
+def _history_panels(
+    points: Sequence[HistoryPoint], gettext: Callable[[str], str] = str
+) -> list[HistoryPanel]:
     """Per asset: client liabilities and segregated reserves over the published epochs."""
     codes = sorted({a.code for p in points for a in p.attestation.assets})
     epochs = [p.epoch for p in points]
@@ -622,7 +666,7 @@ def _history_panels(points: Sequence[HistoryPoint]) -> list[HistoryPanel]:
             if asset is not None:
                 decimals = asset.decimals
         panels.append(
-            _history_panel(code, decimals, epochs, {"liabilities": owed, "reserves": held})
+            _history_panel(code, decimals, epochs, {"liabilities": owed, "reserves": held}, gettext)
         )
     return panels
 
@@ -635,6 +679,7 @@ def render_site(
     shard_count: int,
     history: Sequence[HistoryPoint] = (),
     root_prefix: str = "",
+    language: str = DEFAULT_LANGUAGE,
 ) -> dict[str, bytes]:
     """Every non-proof file of the site's user interface: relative path -> bytes."""
     if not _FINGERPRINT.fullmatch(fingerprint):
@@ -658,8 +703,9 @@ def render_site(
 
     rows = _asset_rows(attestation)
     coverage = _coverage_rows(attestation)
-    legal_entities, legal_documents, legal_holders = _legal(attestation)
-    history_panels = _history_panels(history)
+    gettext = translations(check_language(language, "[site] language")).gettext
+    legal_entities, legal_documents, legal_holders = _legal(attestation, gettext)
+    history_panels = _history_panels(history, gettext)
     context: dict[str, object] = {
         "coverage": coverage,
         "coverage_chart_height": max(1, len(coverage)) * CHART_ROW + CHART_AXIS,
@@ -707,8 +753,14 @@ def render_site(
         "verify_csp": verify_csp_markup,
         "inline_style": inline_style,
         "inline_script": inline_script,
+        "language": language,
+        # The verifier's catalogue: JSON in a <script type="application/json">, never run (so
+        # the CSP needs no hash for it); "</" escaped so it cannot close the element.
+        "verifier_messages": Markup(  # noqa: S704 - JSON with every "<" escaped
+            verifier_messages(assets, language).replace("<", "\\u003c")
+        ),
     }
-    env = _environment(str(templates))
+    env = _environment(str(templates), check_language(language, "[site] language"))
     out: dict[str, bytes] = {}
     for name in layout.PAGES:
         try:

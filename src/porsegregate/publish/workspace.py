@@ -45,6 +45,11 @@ log = "log"
 # clients when it is overdue.
 interval_days = 31
 
+[site]
+# The language of the published pages and of the browser verifier: en or de (README:
+# "Languages"). Check details stay in English: they are the verifiers' technical evidence.
+language = "en"
+
 # Witnesses co-sign every log checkpoint after checking it extends the one they co-signed
 # before, so the site cannot show different clients different histories (README:
 # "Witnesses"). Each key is the witness's C2SP verifier key, as `porsegregate witness-key`
