@@ -4551,7 +4551,7 @@ function showCoverage(app, report) {
 function showError(app, message) {
   const overall = app.querySelector("#overall");
   overall.replaceChildren();
-  appendRich(overall, `${t("NOT verified:")} ${message}`);
+  appendRich(overall, `${t("NOT verified:")} ${technical()}${message}`);
   overall.className = "fail";
   app.querySelector("#checks").replaceChildren();
   app.querySelector("#checks-details").hidden = true;
