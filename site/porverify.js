@@ -4511,19 +4511,6 @@ function showCoverage(app, report) {
   }
   dedicated.replaceChildren(...items);
   dedicated.hidden = items.length === 0;
-  const unchecked = app.querySelector("#coverage-unchecked");
-  const sigs = report.controlSignatures;
-  unchecked.hidden = !(sigs && sigs.unchecked > 0);
-  unchecked.replaceChildren();
-  appendRich(
-    unchecked,
-    sigs && sigs.unchecked > 0
-      ? t("This page checked {verified} of the {total} wallet signatures itself: run `porsegregate verify`, which checks every one.", {
-          verified: sigs.verified,
-          total: sigs.verified + sigs.unchecked,
-        })
-      : "",
-  );
   section.hidden = rows.length === 0;
   const short = report.verified && report.shortfall;
   alert.hidden = !short;

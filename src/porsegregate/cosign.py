@@ -143,11 +143,20 @@ def reviewed_statement(name: str, attestation: Attestation, folder: Path) -> str
 
 
 def load_auditor_key(path: Path, passphrase: Callable[[], bytes]) -> _crypto.Ed25519PrivateKey:
-    """A PEM Ed25519 private key, plain or encrypted (`passphrase` is only asked if needed)."""
-    data = read_bytes(path, "auditor key")
-    hint = "make one with: openssl genpkey -algorithm ed25519 -out auditor.pem"
+    """An auditor's PEM Ed25519 private key, plain or encrypted (`passphrase` is only asked if
+    needed)."""
+    return load_cosigner_key(path, passphrase, "auditor")
+
+
+def load_cosigner_key(
+    path: Path, passphrase: Callable[[], bytes], role: str
+) -> _crypto.Ed25519PrivateKey:
+    """A co-signer's (an auditor's or a witness's) PEM Ed25519 private key, plain or encrypted;
+    a ConfigError that says how to make one for anything else."""
+    data = read_bytes(path, f"{role} key")
+    hint = f"make one with: openssl genpkey -algorithm ed25519 -out {role}.pem"
     if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
-        raise ConfigError(f"{path}: an OpenSSH key; cosign needs a PEM (PKCS#8) key: {hint}")
+        raise ConfigError(f"{path}: an OpenSSH key; a PEM (PKCS#8) key is needed: {hint}")
     try:
         return _crypto.load_any_private_key_pem(data, passphrase)
     except KeyTypeError as exc:

@@ -25,8 +25,8 @@ from typing import Any
 
 from . import _crypto
 from ._fs import atomic_write, folder_lock, read_bytes
-from .cosign import verify_epoch_site
-from .errors import ConfigError, InputError, KeyTypeError, VerificationError
+from .cosign import load_cosigner_key, verify_epoch_site
+from .errors import ConfigError, InputError, VerificationError
 from .protocol import layout
 from .protocol.models import Checkpoint, Witness
 from .protocol.serialization import json_loads, parse_consistency, parse_inclusion
@@ -128,19 +128,9 @@ class WitnessResult:
 
 
 def load_witness_key(path: Path, passphrase: Any) -> _crypto.Ed25519PrivateKey:
-    """A PEM Ed25519 private key, plain or encrypted (`passphrase` is only asked if needed)."""
-    data = read_bytes(path, "witness key")
-    hint = "make one with: openssl genpkey -algorithm ed25519 -out witness.pem"
-    try:
-        return _crypto.load_any_private_key_pem(data, passphrase)
-    except KeyTypeError as exc:
-        raise ConfigError(f"{path}: {exc.kind}, not an Ed25519 key; {hint}") from exc
-    except ValueError as exc:
-        raise ConfigError(
-            f"{path}: cannot decrypt the key: wrong passphrase"
-            if b"ENCRYPTED" in data
-            else f"{path}: not a PEM private key; {hint}"
-        ) from exc
+    """A witness's PEM Ed25519 private key, plain or encrypted (`passphrase` is only asked if
+    needed)."""
+    return load_cosigner_key(path, passphrase, "witness")
 
 
 def witness_vkey(key: _crypto.Ed25519PrivateKey, name: str) -> str:

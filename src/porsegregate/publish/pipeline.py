@@ -593,6 +593,7 @@ def _write_site(
         with contextlib.suppress(FileNotFoundError):
             if staging is not None and staging.folder.exists():
                 shutil.rmtree(staging.folder, ignore_errors=True)
+    site_bytes, epoch_bytes = tree_bytes(site, f"{layout.EPOCHS}/{built.epoch}")
     return PublishResult(
         site=site,
         codes=destination.codes,
@@ -604,22 +605,30 @@ def _write_site(
         bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,
         log_root=staged_log.checkpoint.root.hex(),
-        site_bytes=tree_bytes(site),
-        epoch_bytes=tree_bytes(site / layout.EPOCHS / built.epoch),
+        site_bytes=site_bytes,
+        epoch_bytes=epoch_bytes,
     )
 
 
-def tree_bytes(folder: Path) -> int:
-    """The bytes of every file under `folder`, a hard-linked file counted once."""
+def tree_bytes(folder: Path, part: str) -> tuple[int, int]:
+    """The bytes of every file under `folder`, and of those under its subfolder `part`, each
+    a hard-linked file counted once: one walk of the site for both."""
     seen: set[tuple[int, int]] = set()
-    total = 0
+    seen_in_part: set[tuple[int, int]] = set()
+    total = in_part = 0
+    inside = str(folder / part)
     for root, _dirs, names in os.walk(folder):
+        within = root == inside or root.startswith(inside + os.sep)
         for name in names:
             st = os.lstat(os.path.join(root, name))
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
+            file = (st.st_dev, st.st_ino)
+            if file not in seen:
+                seen.add(file)
                 total += st.st_size
-    return total
+            if within and file not in seen_in_part:
+                seen_in_part.add(file)
+                in_part += st.st_size
+    return total, in_part
 
 
 def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
