@@ -33,6 +33,7 @@ CHECKS = (
     "manifest-missing",
     "manifest-changed",
     "manifest-extra",
+    "proofs-layout",
     "log-entries",
     "log-attestations",
     "log-root",

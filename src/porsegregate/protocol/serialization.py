@@ -19,10 +19,13 @@ import rfc8785
 
 from ..errors import FormatError
 from .amounts import AMOUNT_BYTES, MAX_DECIMALS, parse_units
+from .bundle import MAX_ENTRIES, shard_prefix_chars
 from .coverage import percent
 from .hashing import (
+    FORMAT_V2,
+    FORMATS,
     MAX_HEIGHT,
-    PROTOCOL_VERSION,
+    MAX_PARTS,
     check_asset_code,
     check_chain_id,
     check_epoch_id,
@@ -98,6 +101,8 @@ def liabilities_to_dict(assets: tuple[AssetLiabilities, ...]) -> dict[str, Any]:
                 "root": x.root.hex(),
                 "total": str(x.total),
                 "padded_height": x.padded_height,
+                # porsegregate/2 only: porsegregate/1 has no such member.
+                **({} if x.parts is None else {"parts": x.parts}),
             }
             for x in sorted(assets, key=lambda x: x.code)
         ],
@@ -467,8 +472,8 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
 def parse_attestation(data: bytes) -> Attestation:
     doc = _load_canonical(data, "attestation.json")
     fmt = _get(doc, "format", str, "attestation")
-    if fmt != PROTOCOL_VERSION:
-        raise FormatError(f"attestation format {fmt!r} is not {PROTOCOL_VERSION}")
+    if fmt not in FORMATS:
+        raise FormatError(f"attestation format {fmt!r} is not one of {', '.join(FORMATS)}")
     cust = _get(doc, "custodian", dict, "attestation")
     epoch = _get(doc, "epoch", dict, "attestation")
     liab = _get(doc, "liabilities", dict, "attestation")
@@ -479,23 +484,15 @@ def parse_attestation(data: bytes) -> Attestation:
         raise FormatError("liabilities.hash must be SHA-256")
     if _get(liab, "amount_bytes", int, "liabilities") != AMOUNT_BYTES:
         raise FormatError(f"liabilities.amount_bytes must be {AMOUNT_BYTES}")
-    assets = []
-    for i, item in enumerate(_get(liab, "assets", list, "liabilities")):
-        where = f"liabilities.assets[{i}]"
-        _only(item, ("code", "decimals", "root", "total", "padded_height"), where)
-        root = _get(item, "root", str, where)
-        if not _HEX64.fullmatch(root):
-            raise FormatError(f"{where}.root must be 64 lowercase hex digits")
-        decimals = _get(item, "decimals", int, where)
-        height = _get(item, "padded_height", int, where)
-        if not 0 <= decimals <= MAX_DECIMALS or not 0 <= height <= MAX_HEIGHT:
-            raise FormatError(f"{where}: decimals or padded_height out of range")
-        try:
-            code = check_asset_code(_get(item, "code", str, where))
-            total = parse_units(_get(item, "total", str, where))
-        except ValueError as exc:
-            raise FormatError(f"{where}: {exc}") from exc
-        assets.append(AssetLiabilities(code, decimals, bytes.fromhex(root), total, height))
+    assets = [
+        _parse_asset(item, f"liabilities.assets[{i}]", fmt)
+        for i, item in enumerate(_get(liab, "assets", list, "liabilities"))
+    ]
+    if fmt == FORMAT_V2 and len({(a.padded_height, a.parts) for a in assets}) > 1:
+        raise FormatError(
+            "liabilities.assets: every asset of a porsegregate/2 attestation has the same "
+            "padded_height and the same parts"
+        )
     codes = [a.code for a in assets]
     if codes != sorted(set(codes)):
         raise FormatError("liabilities.assets must be sorted by code without duplicates")
@@ -532,13 +529,39 @@ def parse_attestation(data: bytes) -> Attestation:
     )
 
 
+def _parse_asset(item: Any, where: str, fmt: str) -> AssetLiabilities:
+    v2 = fmt == FORMAT_V2
+    members = ("code", "decimals", "root", "total", "padded_height")
+    _only(item, (*members, "parts") if v2 else members, where)
+    root = _get(item, "root", str, where)
+    if not _HEX64.fullmatch(root):
+        raise FormatError(f"{where}.root must be 64 lowercase hex digits")
+    decimals = _get(item, "decimals", int, where)
+    height = _get(item, "padded_height", int, where)
+    if not 0 <= decimals <= MAX_DECIMALS or not int(v2) <= height <= MAX_HEIGHT:
+        raise FormatError(f"{where}: decimals or padded_height out of range")
+    parts = _get(item, "parts", int, where) if v2 else None
+    if parts is not None and not 1 <= parts <= MAX_PARTS:
+        raise FormatError(f"{where}.parts must be 1 to {MAX_PARTS}")
+    try:
+        code = check_asset_code(_get(item, "code", str, where))
+        total = parse_units(_get(item, "total", str, where))
+    except ValueError as exc:
+        raise FormatError(f"{where}: {exc}") from exc
+    return AssetLiabilities(code, decimals, bytes.fromhex(root), total, height, parts)
+
+
 def manifest_bytes(m: Manifest) -> bytes:
     return canonical(
         {
             "format": m.format,
             "epoch": m.epoch_id,
             "attestation_sha256": m.attestation_sha256,
-            "proofs": {"shard_prefix_hex_chars": m.shard_prefix_chars},
+            "proofs": {
+                "shard_prefix_hex_chars": m.shard_prefix_chars,
+                # porsegregate/2 only: porsegregate/1 has no such member.
+                **({} if m.entries is None else {"entries": m.entries}),
+            },
             "files": dict(sorted(m.files.items())),
         }
     )
@@ -546,17 +569,35 @@ def manifest_bytes(m: Manifest) -> bytes:
 
 def parse_manifest(data: bytes) -> Manifest:
     doc = _load_canonical(data, "manifest.json")
-    if _get(doc, "format", str, "manifest") != PROTOCOL_VERSION:
-        raise FormatError(f"manifest format is not {PROTOCOL_VERSION}")
+    fmt = _get(doc, "format", str, "manifest")
+    if fmt not in FORMATS:
+        raise FormatError(f"manifest format {fmt!r} is not one of {', '.join(FORMATS)}")
+    _only(doc, ("format", "epoch", "attestation_sha256", "proofs", "files"), "manifest")
     att = _get(doc, "attestation_sha256", str, "manifest")
-    prefix = _get(_get(doc, "proofs", dict, "manifest"), "shard_prefix_hex_chars", int, "proofs")
+    proofs = _get(doc, "proofs", dict, "manifest")
+    v2 = fmt == FORMAT_V2
+    _only(
+        proofs,
+        ("shard_prefix_hex_chars", "entries") if v2 else ("shard_prefix_hex_chars",),
+        "proofs",
+    )
+    prefix = _get(proofs, "shard_prefix_hex_chars", int, "proofs")
     files = _get(doc, "files", dict, "manifest")
     if not _HEX64.fullmatch(att) or not 0 <= prefix <= 32:
         raise FormatError("manifest.attestation_sha256 or proofs.shard_prefix_hex_chars is bad")
+    entries = _get(proofs, "entries", int, "proofs") if v2 else None
+    if entries is not None:
+        if not 1 <= entries <= MAX_ENTRIES:
+            raise FormatError(f"manifest proofs.entries must be 1 to {MAX_ENTRIES}")
+        if prefix != shard_prefix_chars(entries):
+            raise FormatError(
+                f"manifest proofs.shard_prefix_hex_chars is {prefix}; {entries} entries make it "
+                f"{shard_prefix_chars(entries)}"
+            )
     for path, digest in files.items():
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise FormatError(f"manifest.files[{path!r}] is not a SHA-256 hex digest")
-    return Manifest(PROTOCOL_VERSION, _get(doc, "epoch", str, "manifest"), att, prefix, files)
+    return Manifest(fmt, _get(doc, "epoch", str, "manifest"), att, prefix, files, entries)
 
 
 def _b64(text: Any, what: str) -> bytes:

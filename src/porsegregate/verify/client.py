@@ -638,12 +638,13 @@ def verify_site(
         _freshness(report, _newest(site, key, attestation), now)
         _reserves(report, attestation, rpc_urls, (site, manifest))
         keys = epoch_keys(secret, attestation.epoch_id)
-        shard_path = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
+        prefix = keys.lookup.hex()[: manifest.shard_prefix_chars]
+        shard_path = layout.shard_name(prefix)
         expected = manifest.files.get(shard_path)
         entry = None
         if expected is not None:
             shard = site.need(shard_path)
-            entry = checks.shard_entry(shard_path, shard, expected, keys.lookup, record)
+            entry = checks.shard_entry(shard_path, shard, expected, keys.lookup, record, prefix)
         proof = ProofFile(
             attestation_data, signature, public_pem, keys.lookup, entry or b"", log_files
         )
