@@ -223,7 +223,7 @@ class _Room:
                 for name in self.manifest.files
                 if name.startswith(layout.PROOFS + "/")
             )
-            # porsegregate/2 adds dummy entries up to the signed count (audit proofs-layout
+            # porsegregate/2 adds dummy entries up to the signed count (audit proof-shards
             # checks that count); the clients' own are all found above.
             expected = self.manifest.entries or len(accounts)
             if published != expected:

@@ -33,7 +33,7 @@ CHECKS = (
     "manifest-missing",
     "manifest-changed",
     "manifest-extra",
-    "proofs-layout",
+    "proof-shards",
     "log-entries",
     "log-attestations",
     "log-root",

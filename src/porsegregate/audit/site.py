@@ -185,7 +185,7 @@ class _Audit:
                 "the root) epochs/ is left out of its folder's manifest",
             )
         ok(
-            "proofs-layout",
+            "proof-shards",
             "every proof shard is well formed under its prefix; in porsegregate/2 epochs the "
             "shards hold exactly the signed number of entries, each of a length the signed "
             "layout allows",
@@ -348,10 +348,10 @@ class _Audit:
                 )
                 entries += count
                 for shard_problem in problems:
-                    fail("proofs-layout", p + shard_problem)
+                    fail("proof-shards", p + shard_problem)
         count_problem = checks.entry_count_problem(manifest, entries)
         if count_problem is not None:
-            fail("proofs-layout", f"{p}manifest.json: {count_problem}")
+            fail("proof-shards", f"{p}manifest.json: {count_problem}")
         present = self.listing(p)
         if present is None:
             self.findings.na(

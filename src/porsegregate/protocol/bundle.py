@@ -195,7 +195,10 @@ def decode_bundle(
     epoch = r.lp_text("epoch")
     account_id = r.lp_text("account id")
     assets = []
-    for _ in range(r.uint(1)):
+    held = r.uint(1)
+    if held == 0:
+        raise FormatError("the proof lists no asset")
+    for _ in range(held):
         code = r.lp_text("asset")
         count = r.uint(1)
         if count == 0:

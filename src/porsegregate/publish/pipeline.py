@@ -654,13 +654,23 @@ def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
 
 
 def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
-    """The clients' proof shards; returns how many."""
+    """The clients' proof shards; returns how many. A porsegregate/2 epoch publishes every
+    one of the 16^q shards, an empty one too, so no shard's absence says anything."""
     count = 0
+    written = set()
     for prefix, entries in proofs.shards():
         staging.put(layout.shard_name(prefix), encode_shard(entries))
+        written.add(prefix)
         count += 1
         if progress is not None:
             progress("shards", 1)
+    if proofs.format != FORMAT_V1:
+        q = proofs.shard_prefix_chars
+        for n in range(16**q):
+            prefix = f"{n:0{q}x}" if q else ""
+            if prefix not in written:
+                staging.put(layout.shard_name(prefix), encode_shard([]))
+                count += 1
     return count
 
 

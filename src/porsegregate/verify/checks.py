@@ -236,7 +236,7 @@ def check_manifest_names(
     digest = _crypto.sha256_hex(attestation_data)
     if manifest.attestation_sha256 != digest:
         raise VerificationError("manifest-attestation", f"{name} is for a different attestation")
-    if manifest.files.get(layout.ATTESTATION, digest) != digest:
+    if manifest.files.get(layout.ATTESTATION) != digest:
         raise VerificationError(
             "manifest-attestation", f"{name} lists another attestation.json than it names"
         )
@@ -285,6 +285,20 @@ def check_checkpoint(
     if checkpoint.log != fingerprint:
         raise VerificationError(check, f"{name} names another log (another key)")
     return checkpoint
+
+
+def check_checkpoint_epoch(checkpoint: Checkpoint, attestation_data: bytes) -> None:
+    """The checkpoint is of the log whose newest entry is this attestation: its epoch is the
+    attestation's (log-checkpoint; log-inclusion then checks the entry itself)."""
+    try:
+        epoch = parse_attestation(attestation_data).epoch_id
+    except FormatError:
+        return  # the attestation's own check (format) has already said so
+    if checkpoint.epoch != epoch:
+        raise VerificationError(
+            "log-checkpoint",
+            f"the log checkpoint is of epoch {checkpoint.epoch!r}, the attestation of {epoch!r}",
+        )
 
 
 def check_entries(data: bytes, checkpoint: Checkpoint, name: str, check: str) -> list[LogEntry]:
@@ -1018,7 +1032,7 @@ def allowed_entry_lengths(attestation: Attestation | None) -> set[int]:
 
 
 def shard_problems(name: str, data: bytes, q: int, allowed: set[int]) -> tuple[int, list[str]]:
-    """(entries, problems) of one proof shard as an observer sees it (audit `proofs-layout`):
+    """(entries, problems) of one proof shard as an observer sees it (audit `proof-shards`):
     named for a prefix of `q` hex digits, well formed, and in porsegregate/2 every entry of a
     length the signed layout allows (`allowed`), so that an entry tells an observer nothing
     beyond the bucket of its holder (T17)."""
@@ -1041,7 +1055,14 @@ def shard_problems(name: str, data: bytes, q: int, allowed: set[int]) -> tuple[i
 
 
 def entry_count_problem(manifest: Manifest, count: int) -> str | None:
-    """porsegregate/2: the shards hold exactly the signed number of entries, dummies included."""
-    if manifest.entries is not None and count != manifest.entries:
+    """porsegregate/2: all 16^q shards are listed, and they hold exactly the signed number of
+    entries, dummies included."""
+    if manifest.entries is None:
+        return None
+    q = manifest.shard_prefix_chars
+    listed = sum(1 for name in manifest.files if name.startswith(layout.PROOFS + "/"))
+    if listed != 16**q:
+        return f"it lists {listed} proof shards, not all {16**q} for {q} hex digits"
+    if count != manifest.entries:
         return f"the shards hold {count} entries, the signed manifest says {manifest.entries}"
     return None

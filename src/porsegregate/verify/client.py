@@ -362,6 +362,7 @@ def _log_head(
     data = need(layout.CHECKPOINT, "log-checkpoint")
     signature = need(layout.sig(layout.CHECKPOINT), "log-checkpoint")
     checkpoint = checks.check_checkpoint(key, report.key_fingerprint or "", data, signature)
+    checks.check_checkpoint_epoch(checkpoint, attestation_data)
     report.checkpoint = checkpoint
     record(
         Check(
