@@ -138,9 +138,10 @@ def ensure_before_tree(repo: Path, path: Path, commit: str) -> str:
     """The before tree at `path`, extracted from the repository if missing; its full commit."""
     full = git(repo, "rev-parse", "--verify", f"{commit}^{{commit}}")
     if (path / "src" / "porsegregate").is_dir():
-        marker = path / ".porbench-commit"
-        if marker.exists() and marker.read_text().strip() != full:
-            raise SystemExit(f"{path} holds commit {marker.read_text().strip()}, not {full}")
+        held = tree_commit(path)
+        if held["commit"] != full or held["dirty"]:
+            state = " with changes to src" if held["dirty"] else ""
+            raise SystemExit(f"{path} holds commit {held['commit']}{state}, not {full}")
         return full
     if path.exists() and any(path.iterdir()):
         raise SystemExit(f"{path} exists but holds no src/porsegregate: not a source tree")
@@ -162,12 +163,15 @@ def ensure_before_tree(repo: Path, path: Path, commit: str) -> str:
 
 
 def tree_commit(tree: Path) -> dict[str, Any]:
+    """The tree's commit (ours from `git archive`, else git's) and whether its src/ is edited."""
+    marker = tree / ".porbench-commit"
+    if marker.exists():
+        return {"commit": marker.read_text().strip(), "dirty": False}
     try:
         head = git(tree, "rev-parse", "HEAD")
         dirty = bool(git(tree, "status", "--porcelain", "--untracked-files=no", "--", "src"))
     except (subprocess.CalledProcessError, FileNotFoundError):
-        marker = tree / ".porbench-commit"
-        return {"commit": marker.read_text().strip() if marker.exists() else None, "dirty": False}
+        return {"commit": None, "dirty": False}
     return {"commit": head, "dirty": dirty}
 
 
