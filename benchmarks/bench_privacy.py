@@ -220,8 +220,8 @@ class PublishFailed(Exception):
         self.stderr = stderr
 
 
-def publish(tree: Path, ws: Path) -> tuple[float, float, float]:
-    """One publish subprocess: (wall s, CPU s, peak RSS MiB). Raises PublishFailed."""
+def publish(tree: Path, ws: Path) -> tuple[float, float, float, list[str]]:
+    """One publish subprocess: (wall s, CPU s, peak RSS MiB, its warnings). Raises PublishFailed."""
     cmd = [
         sys.executable,
         "-m",
@@ -246,8 +246,9 @@ def publish(tree: Path, ws: Path) -> tuple[float, float, float]:
     proc.returncode = code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise PublishFailed(code, err_path.read_text(errors="replace").strip())
-    json.loads(out_path.read_text())  # a publish that printed no summary did not finish
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    summary = json.loads(out_path.read_text())  # no summary: the publish did not finish
+    warnings = [str(w) for w in summary.get("warnings", [])]
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, warnings
 
 
 def site_size(site: Path) -> tuple[int, int]:
@@ -303,8 +304,8 @@ def published_setting(doc: dict[str, Any], key: str) -> object:
     return values.pop() if len(values) == 1 else sorted(map(str, values))
 
 
-def check_settings(variant: Variant, site: Path) -> str:
-    """The published format; raises Unsupported when a [privacy] setting did not take."""
+def check_settings(variant: Variant, site: Path) -> dict[str, Any]:
+    """The published parameters; raises Unsupported when a [privacy] setting did not take."""
     doc = attestation(site)
     for key, value in variant.privacy.items():
         seen = published_setting(doc, key)
@@ -313,10 +314,15 @@ def check_settings(variant: Variant, site: Path) -> str:
                 f"[privacy] {key} = {value} asked for, the attestation shows "
                 f"{seen!r} (format {doc.get('format')}): the tree ignores the setting"
             )
-    return str(doc.get("format"))
+    assets = doc.get("liabilities", {}).get("assets", [])
+    return {
+        "format": doc.get("format"),
+        "padded_heights": sorted({a.get("padded_height") for a in assets}),
+        "parts": sorted({a.get("parts", 1) for a in assets}),
+    }
 
 
-def probe(variant: Variant, work: Path, before: Path) -> str:
+def probe(variant: Variant, work: Path, before: Path) -> dict[str, Any]:
     """A small publish that shows whether the tree honours the variant's settings."""
     ledger, _ = inputs(work, before, PROBE_CLIENTS)
     ws = work / "ws" / f"probe-{slug(variant.name)}"
@@ -344,15 +350,16 @@ def measure(
     ws = work / "ws" / f"{slug(variant.name)}-{clients}"
     make_workspace(variant, ws, ledger)
     results: list[Run] = []
-    fmt = ""
+    published: dict[str, Any] = {}
+    warnings: list[str] = []
     for i in range(runs):
         clear_outputs(ws)
         try:
-            wall, cpu, rss = publish(variant.tree, ws)
+            wall, cpu, rss, warnings = publish(variant.tree, ws)
         except PublishFailed as exc:
             raise SystemExit(f"{variant.name}, {clients:,} clients: {exc}") from exc
         site = ws / "site"
-        fmt = check_settings(variant, site)
+        published = check_settings(variant, site)
         size, disk = site_size(site)
         entries, shards, shard_bytes = shard_entries(site)
         results.append(Run(wall, cpu, rss, size, disk, shard_bytes, entries, shards))
@@ -375,7 +382,8 @@ def measure(
         "clients": clients,
         "rows": rows,
         "runs": runs,
-        "format": fmt,
+        **published,
+        "warnings": warnings,
         "wall_seconds": round(med("wall"), 2),
         "wall_seconds_all": [round(r.wall, 2) for r in results],
         "cpu_seconds": round(med("cpu"), 2),
@@ -409,9 +417,16 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
         }
 
 
+def heights(row: dict[str, Any]) -> str:
+    """The trees' padded heights, like 17-18 (one per asset in v1, one for all in v2)."""
+    low, high = min(row["padded_heights"]), max(row["padded_heights"])
+    return str(low) if low == high else f"{low}-{high}"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        f"{'setting':<16}{'clients':>10} {'format':<15}{'wall s':>8}{'CPU s':>8}{'RSS MiB':>9}"
+        f"{'setting':<16}{'clients':>10} {'format':<15}{'height':<7}"
+        f"{'wall s':>8}{'CPU s':>8}{'RSS MiB':>9}"
         f"{'site MiB':>10}{'B/client':>9}{'entries':>10}"
         f"{'wall/b':>7}{'CPU/b':>6}{'RSS/b':>6}{'B/c/b':>7}"
     )
@@ -423,7 +438,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             continue
         ratio = r.get("ratio_to_before", {})
         lines.append(
-            start + f"{r['format']:<15}{r['wall_seconds']:>8.2f}{r['cpu_seconds']:>8.2f}"
+            start + f"{r['format']:<15}{heights(r):<7}"
+            f"{r['wall_seconds']:>8.2f}{r['cpu_seconds']:>8.2f}"
             f"{r['peak_rss_mib']:>9.0f}{r['site_bytes'] / 2**20:>10.1f}"
             f"{r['site_bytes_per_client']:>9,}{r['entries']:>10,}"
             + "".join(
@@ -431,7 +447,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 for k, w in (("wall", 7), ("cpu", 6), ("rss", 6), ("bytes_per_client", 7))
             )
         )
-    lines.append("x/b: the ratio to the before row of the same client count")
+    lines.append("height: the trees' padded heights; x/b: the ratio to the before row")
     return "\n".join(lines)
 
 
