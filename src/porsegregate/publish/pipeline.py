@@ -113,6 +113,7 @@ class PublishResult:
     site_bytes: int = 0
     epoch_bytes: int = 0
     warnings: tuple[str, ...] = ()  # what the reserves check warned about (not errors)
+    entries: int = 0  # what the proof shards hold, dummies included
 
     @property
     def epoch(self) -> str:
@@ -126,6 +127,7 @@ class PublishResult:
             "codes": str(self.codes),
             "epoch": self.epoch,
             "clients": self.clients,
+            "entries": self.entries,
             "files": self.files,
             "bytes": self.bytes_written,
             "site_bytes": self.site_bytes,
@@ -134,7 +136,12 @@ class PublishResult:
             "attestation_sha256": self.attestation_sha256,
             "key_fingerprint": self.fingerprint,
             "assets": [
-                {"code": a.code, "total": str(a.total), "padded_height": a.padded_height}
+                {
+                    "code": a.code,
+                    "total": str(a.total),
+                    "padded_height": a.padded_height,
+                    "parts": a.parts or 1,
+                }
                 for a in self.attestation.assets
             ],
             "log": {"size": self.log_size, "root": self.log_root},
@@ -615,6 +622,7 @@ def _write_site(
         attestation_sha256=built.attestation_sha256,
         fingerprint=built.fingerprint,
         clients=len(built.proofs.accounts),
+        entries=built.proofs.entries,
         files=len(staging.files) + 2,  # and the manifest and its signature
         bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,
