@@ -403,7 +403,23 @@ def publish(
         )
         reconcile(destination.log, site)
         result = _write_site(built, destination, progress)
-    return dataclasses.replace(result, warnings=tuple(assessment.warnings))
+    return dataclasses.replace(
+        result, warnings=(*assessment.warnings, *_privacy_warnings(config, prepared))
+    )
+
+
+def _privacy_warnings(config: Config, prepared: PreparedEpoch) -> list[str]:
+    """A tree too large for `[privacy] height` raised every tree's height: say so, since the
+    height now tells that some tree is that large (T17)."""
+    wanted = config.privacy.height
+    heights = {a.padded_height for a in prepared.proofs.assets if a.parts is not None}
+    if not heights or max(heights) <= wanted:
+        return []
+    return [
+        f"a tree has more than 2^{wanted} leaves ([privacy] height = {wanted}), so every tree "
+        f"of this epoch has height {max(heights)}: the height now tells that some tree has "
+        f"more than 2^{wanted} leaves (raise [privacy] height to keep it the same every epoch)"
+    ]
 
 
 def _build(
