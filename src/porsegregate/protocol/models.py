@@ -261,8 +261,10 @@ class Attestation:
     @property
     def bundle_layout(self) -> BundleLayout | None:
         """porsegregate/2: the fixed layout of every client's bundle; None for porsegregate/1."""
-        if self.format == FORMAT_V1 or not self.assets:
+        if self.format == FORMAT_V1:
             return None
+        if not self.assets:  # no asset: no bundle can fit (a client holds at least one)
+            return BundleLayout(0, 0, 1)
         first = self.assets[0]
         return BundleLayout(len(self.assets), first.padded_height, first.parts or 1)
 
