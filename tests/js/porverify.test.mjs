@@ -59,6 +59,16 @@ import {
   legalDocumentsCheck,
   legalChanges,
   sha256,
+  bundleAad,
+  bundleSlots,
+  decodeBundle,
+  decodeShard,
+  FORMAT_V1,
+  FORMAT_V2,
+  liabilitiesSha256,
+  parseManifest,
+  shardPrefixChars,
+  slotBytes,
 } from "../../site/porverify.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -1656,4 +1666,235 @@ test("hostile JSON fails as malformed, never as a crash: deep nesting, lone surr
     () => parseAttestation(lone),
     (e) => e instanceof FormatError && /cannot be put in RFC 8785 canonical form/.test(e.message),
   );
+});
+
+// ---------------------------------------------------------------- porsegregate/2 (issue 10)
+// Hand-made bundles, shards, manifests and attestations of the fixed v2 layout, built here from
+// the design's byte layout, so the decoder is tested apart from the publisher's vectors.
+
+const enc = new TextEncoder();
+const bytesOf = (...parts) => Buffer.concat(parts.map((p) => Buffer.from(p)));
+const lpBytes = (b) => bytesOf([b.length], b);
+const beBytes = (value, n) => {
+  const out = Buffer.alloc(n);
+  let v = BigInt(value);
+  for (let i = n - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+};
+const V2_ASSETS = ["BTC", "ETH", "SOL", "USDT"];
+
+/** A porsegregate/2 plaintext: slots [{j, leaves: [{index, amount, siblings: [[hash, sum]]}]}]. */
+function psb2({ epoch = "2026-11", account = "alice@example.com", accountField = null, k = null, s = null, slots, parts = 2, height = 3, filler = null, magic = "PSB2", version = FORMAT_V2, assets = V2_ASSETS.length }) {
+  const count = k ?? slots.length;
+  const total = s ?? bundleSlots(count, assets);
+  const name = enc.encode(account);
+  const field = accountField ?? bytesOf([name.length], name, Buffer.alloc(128 - name.length));
+  const body = slots.map(({ j, leaves }) =>
+    bytesOf(
+      beBytes(j, 2),
+      ...leaves.map((l) => bytesOf(beBytes(l.index, 8), beBytes(l.amount, 16), ...l.siblings.map(([h, sum]) => bytesOf(h, beBytes(sum, 16))))),
+    ),
+  );
+  const L = slotBytes(parts, height);
+  return bytesOf(
+    enc.encode(magic),
+    lpBytes(enc.encode(version)),
+    lpBytes(enc.encode(epoch)),
+    field,
+    beBytes(count, 2),
+    beBytes(total, 2),
+    ...body,
+    filler ?? Buffer.alloc(Math.max(0, total - slots.length) * L),
+  );
+}
+
+const v2Layout = (parts = 2, height = 3) => ({
+  format: FORMAT_V2,
+  assets: V2_ASSETS.map((code) => ({ code })),
+  height,
+  parts,
+});
+const leafOf = (index, amount, height = 3, fill = 7) => ({
+  index,
+  amount,
+  siblings: Array.from({ length: height }, (_, level) => [Buffer.alloc(32, fill + level), BigInt(level + 1)]),
+});
+const threeSlots = () => [
+  { j: 0, leaves: [leafOf(1, 10n), leafOf(6, 20n)] },
+  { j: 2, leaves: [leafOf(3, 0n), leafOf(4, 5n)] },
+  { j: 3, leaves: [leafOf(0, 1n), leafOf(7, 2n)] },
+];
+
+test("v2 bundle: slots(k) is 1, 2, 4, 8 ... capped at A; a slot is 2 + P(24 + 48h) bytes", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 8, 9].map((k) => bundleSlots(k, 16)), [1, 2, 4, 4, 8, 8, 16]);
+  assert.deepEqual([1, 2, 3].map((k) => bundleSlots(k, 3)), [1, 2, 3]);
+  assert.equal(slotBytes(2, 3), 2 + 2 * (8 + 16 + 48 * 3));
+  assert.equal(slotBytes(1, 24), 2 + 24 + 48 * 24);
+});
+
+test("v2 bundle: a hand-made PSB2 plaintext (P=2, h=3) decodes by the fixed layout", () => {
+  const plain = psb2({ slots: threeSlots() });
+  // 4 + 15 + 1 + len(e) + 129 + 4 + s x L, with s = slots(3) = 4 of A = 4.
+  assert.equal(plain.length, 4 + 15 + 1 + 7 + 129 + 4 + 4 * slotBytes(2, 3));
+  const b = decodeBundle(plain, v2Layout());
+  assert.equal(b.version, FORMAT_V2);
+  assert.equal(b.epoch, "2026-11");
+  assert.equal(b.accountId, "alice@example.com");
+  assert.deepEqual([...b.accountIdBytes], [...enc.encode("alice@example.com")]);
+  assert.deepEqual(b.assets.map((a) => [a.asset, a.position]), [["BTC", 0], ["SOL", 2], ["USDT", 3]]);
+  const btc = b.assets[0].leaves;
+  assert.deepEqual(btc.map((l) => [l.part, l.index, l.amount]), [[0, 1n, 10n], [1, 6n, 20n]]);
+  assert.equal(btc[1].siblings.length, 3);
+  assert.deepEqual([...btc[1].siblings[2][0]], [...Buffer.alloc(32, 9)]);
+  assert.equal(btc[1].siblings[2][1], 3n);
+  // One asset of one: no filler; a 128-byte account id fills its field.
+  const long = "a".repeat(128);
+  const one = decodeBundle(psb2({ account: long, slots: [{ j: 1, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }] }), v2Layout());
+  assert.equal(one.accountId, long);
+  assert.deepEqual(one.assets.map((a) => a.asset), ["ETH"]);
+  // A position past the attestation's assets is read, and left to asset-known.
+  const unknown = decodeBundle(psb2({ slots: [{ j: 0, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }, { j: 9, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }] }), v2Layout());
+  assert.deepEqual(unknown.assets.map((a) => [a.asset, a.position]), [["BTC", 0], [null, 9]]);
+});
+
+test("v2 bundle: every layout rule of the design is a format error", () => {
+  const bad = (what, plain, message, layout = v2Layout()) =>
+    assert.throws(() => decodeBundle(plain, layout), (e) => e instanceof FormatError && message.test(e.message), what);
+  const good = psb2({ slots: threeSlots() });
+  const filler = Buffer.alloc(slotBytes(2, 3));
+  filler[filler.length - 1] = 1;
+  bad("filler not zero", psb2({ slots: threeSlots(), filler }), /filler/);
+  bad("s is not slots(k)", psb2({ slots: threeSlots(), s: 3 }), /slots/);
+  bad("s larger than slots(k)", psb2({ slots: threeSlots().slice(0, 2), s: 4 }), /slots/);
+  bad("k above A", psb2({ slots: threeSlots(), k: 5, s: 4 }), /slots/);
+  bad("k zero", psb2({ slots: [], k: 0, s: 1 }), /no asset/);
+  bad("one byte more", bytesOf(good, [0]), /bytes long/);
+  bad("one byte less", good.subarray(0, good.length - 1), /bytes long/);
+  bad("truncated header", good.subarray(0, 30), /truncated/);
+  const twice = threeSlots();
+  twice[2].j = 2;
+  bad("j twice", psb2({ slots: twice }), /asset twice, or out of order/);
+  const backwards = threeSlots();
+  [backwards[0].j, backwards[1].j] = [2, 0];
+  bad("j out of order", psb2({ slots: backwards }), /asset twice, or out of order/);
+  const name = enc.encode("alice");
+  bad("empty account id", psb2({ slots: threeSlots(), accountField: Buffer.alloc(129) }), /account id is 0 bytes/);
+  bad("account length 129", psb2({ slots: threeSlots(), accountField: bytesOf([129], Buffer.alloc(128, 0x61)) }), /account id is 129 bytes/);
+  const dirty = bytesOf([name.length], name, Buffer.alloc(128 - name.length));
+  dirty[128] = 1;
+  bad("bytes after the account id", psb2({ slots: threeSlots(), accountField: dirty }), /after the account id/);
+  bad("account id not UTF-8", psb2({ slots: threeSlots(), accountField: bytesOf([2, 0xc3, 0x28], Buffer.alloc(126)) }), /not UTF-8/);
+  bad("version /1 inside PSB2", psb2({ slots: threeSlots(), version: FORMAT_V1 }), /unsupported bundle version/);
+  bad("wrong magic", psb2({ slots: threeSlots(), magic: "PSB3" }), /not a porsegregate proof bundle/);
+  bad("P from the attestation differs", good, /bytes long/, v2Layout(3, 3));
+  bad("h from the attestation differs", good, /bytes long/, v2Layout(2, 4));
+  // The versions do not mix: a PSB1 under a v2 attestation, a PSB2 under a v1 one (or none).
+  const psb1 = bytesOf(enc.encode("PSB1"), lpBytes(enc.encode(FORMAT_V1)), lpBytes(enc.encode("2026-11")), lpBytes(enc.encode("a")), [0]);
+  assert.equal(decodeBundle(psb1).assets.length, 0);
+  bad("PSB1 under v2", psb1, /porsegregate\/1 proof bundle under a porsegregate\/2 attestation/);
+  bad("PSB2 under v1", good, /porsegregate\/2 proof bundle under a porsegregate\/1 attestation/, { format: FORMAT_V1 });
+  assert.throws(() => decodeBundle(good), /porsegregate\/2 proof bundle under a porsegregate\/1/);
+});
+
+test("v2 entries: the aad is lp(porsegregate/2) || lp(e) || lookup; v1's stays lp(porsegregate/1)", () => {
+  const lookup = Buffer.alloc(16, 0xab);
+  assert.deepEqual(Buffer.from(bundleAad("e1", lookup, FORMAT_V2)), bytesOf(lpBytes(enc.encode("porsegregate/2")), lpBytes(enc.encode("e1")), lookup));
+  assert.deepEqual(Buffer.from(bundleAad("e1", lookup)), bytesOf(lpBytes(enc.encode("porsegregate/1")), lpBytes(enc.encode("e1")), lookup));
+  assert.deepEqual(bundleAad("e1", lookup, FORMAT_V1), bundleAad("e1", lookup));
+});
+
+test("shards (both versions): lookups strictly increasing and under the shard's prefix", () => {
+  const shard = (...lookups) =>
+    bytesOf(enc.encode("PSS1"), beBytes(lookups.length, 4), ...lookups.map((l, i) => bytesOf(Buffer.from(l, "hex"), beBytes(1, 4), [i])));
+  const a = "ab" + "00".repeat(15);
+  const b = "ab" + "01".repeat(15);
+  const c = "ac" + "00".repeat(15);
+  assert.deepEqual([...decodeShard(shard(a, b), "ab").keys()], [a, b]);
+  assert.deepEqual([...decodeShard(shard(a, b, c), "").keys()], [a, b, c]);
+  assert.deepEqual([...decodeShard(shard(a, c)).keys()], [a, c]);
+  assert.deepEqual(decodeShard(shard(), "ab").size, 0);
+  for (const [what, data, prefix, message] of [
+    ["unsorted", shard(b, a), "ab", /unsorted or duplicated/],
+    ["duplicated", shard(a, a), "ab", /unsorted or duplicated/],
+    ["outside the prefix", shard(a, c), "ab", /prefix "ab"/],
+    ["outside a one-digit prefix", shard(c), "b", /prefix "b"/],
+    ["trailing bytes", bytesOf(shard(a), [0]), "a", /trailing/],
+  ]) {
+    assert.throws(() => decodeShard(data, prefix), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("v2 manifest: proofs.entries fixes shard_prefix_hex_chars (smallest q with E <= 256 x 16^q)", () => {
+  assert.deepEqual([1, 256, 257, 4096, 4097, 65536, 65537, 2 ** 32 - 1].map(shardPrefixChars), [0, 0, 1, 1, 2, 2, 3, 6]);
+  const manifest = (format, proofs) =>
+    Buffer.from(canonicalJson({ format, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs, files: { "proofs/0.bin": "cd".repeat(32) } }));
+  const m = parseManifest(manifest(FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 2 }));
+  assert.deepEqual([m.format, m.entries, m.shardPrefixChars], [FORMAT_V2, 4097, 2]);
+  const v1 = parseManifest(manifest(FORMAT_V1, { shard_prefix_hex_chars: 1 }));
+  assert.deepEqual([v1.format, v1.entries, v1.shardPrefixChars], [FORMAT_V1, null, 1]);
+  for (const [what, format, proofs, message] of [
+    ["q too small", FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 1 }, /for 4097 entries it is 2/],
+    ["q too large", FORMAT_V2, { entries: 256, shard_prefix_hex_chars: 1 }, /for 256 entries it is 0/],
+    ["no entries", FORMAT_V2, { shard_prefix_hex_chars: 0 }, /proofs\.entries is missing/],
+    ["zero entries", FORMAT_V2, { entries: 0, shard_prefix_hex_chars: 0 }, /1 to 2\^32-1/],
+    ["2^32 entries", FORMAT_V2, { entries: 2 ** 32, shard_prefix_hex_chars: 6 }, /1 to 2\^32-1/],
+    ["entries not an integer", FORMAT_V2, { entries: "5", shard_prefix_hex_chars: 0 }, /must be an integer/],
+    ["an unknown format", "porsegregate/3", { entries: 5, shard_prefix_hex_chars: 0 }, /manifest format is not/],
+  ]) {
+    assert.throws(() => parseManifest(manifest(format, proofs)), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+/** The vectors' valid attestation made porsegregate/2: every asset `parts` and one height. */
+function v2Attestation(edit = () => {}, parts = 2, height = 20) {
+  return editedAttestation((d) => {
+    d.format = FORMAT_V2;
+    for (const a of d.liabilities.assets) {
+      a.parts = parts;
+      a.padded_height = height;
+    }
+    edit(d);
+  });
+}
+
+test("v2 attestation: parts required (1..16), one padded_height (1..64) and one parts for all", () => {
+  const a = parseAttestation(v2Attestation());
+  assert.equal(a.format, FORMAT_V2);
+  assert.equal(a.height, 20);
+  assert.equal(a.parts, 2);
+  assert.ok(a.assets.length >= 2 && a.assets.every((x) => x.parts === 2 && x.paddedHeight === 20));
+  assert.equal(parseAttestation(v2Attestation(() => {}, 16, 64)).parts, 16);
+  assert.equal(parseAttestation(v2Attestation(() => {}, 1, 1)).height, 1);
+  const v1 = parseAttestation(editedAttestation(() => {}));
+  assert.equal(v1.format, FORMAT_V1);
+  assert.ok(v1.assets.every((x) => x.parts === null));
+  for (const [what, doc, message] of [
+    ["v1 with parts", editedAttestation((d) => (d.liabilities.assets[0].parts = 1)), /unknown member\(s\) parts/],
+    ["v2 without parts", v2Attestation((d) => delete d.liabilities.assets[1].parts), /parts is missing/],
+    ["parts 0", v2Attestation(() => {}, 0), /parts must be 1 to 16/],
+    ["parts 17", v2Attestation(() => {}, 17), /parts must be 1 to 16/],
+    ["parts not an integer", v2Attestation((d) => (d.liabilities.assets[0].parts = "2")), /must be an integer/],
+    ["height 0 in v2", v2Attestation(() => {}, 2, 0), /padded_height out of range/],
+    ["height 65", v2Attestation(() => {}, 2, 65), /padded_height out of range/],
+    ["heights differ", v2Attestation((d) => (d.liabilities.assets[1].padded_height = 21)), /same padded_height and the same parts/],
+    ["parts differ", v2Attestation((d) => (d.liabilities.assets[1].parts = 3)), /same padded_height and the same parts/],
+    ["an unknown format", editedAttestation((d) => (d.format = "porsegregate/3")), /is not porsegregate\/1 or porsegregate\/2/],
+  ]) {
+    assert.throws(() => parseAttestation(doc), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("v2 attestation: the liabilities hash of proofs of control includes parts", async () => {
+  const doc = JSON.parse(v2Attestation().toString("utf8"));
+  const a = parseAttestation(v2Attestation());
+  const expected = toHex(await sha256(enc.encode(canonicalJson(doc.liabilities))));
+  assert.equal(await liabilitiesSha256(a.assets), expected);
+  // v1: no parts, the signed section as it is.
+  const v1doc = JSON.parse(editedAttestation(() => {}).toString("utf8"));
+  const v1 = parseAttestation(editedAttestation(() => {}));
+  assert.equal(await liabilitiesSha256(v1.assets), toHex(await sha256(enc.encode(canonicalJson(v1doc.liabilities)))));
+  assert.notEqual(await liabilitiesSha256(a.assets), await liabilitiesSha256(v1.assets));
 });
