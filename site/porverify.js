@@ -506,7 +506,7 @@ export function slotBytes(parts, height) {
  * A porsegregate/2 bundle: "PSB2" || lp("porsegregate/2") || lp(e) || account field (129
  * bytes) || u16(k) || u16(s) || k slots || (s - k) zero slots. Each slot is u16(j) then P
  * leaves (parts 0..P-1) of u64(i) || amt(b) || h x (hash || amt(sum)). A slot whose j is
- * not an asset of the attestation is read (its asset is null) and left to asset-known.
+ * not an asset of the attestation is read (its asset is "#<j>") and left to asset-known.
  */
 function decodeBundleV2(bytes, attestation) {
   const A = attestation.assets.length;
@@ -561,7 +561,8 @@ function decodeBundleV2(bytes, attestation) {
       for (let level = 0; level < h; level++) siblings.push([r.take(32), r.amount()]);
       leaves.push({ part, amount, index, siblings });
     }
-    const asset = position < A ? attestation.assets[position].code : null;
+    // A position the attestation does not have: "#<position>", which no asset code can be.
+    const asset = position < A ? attestation.assets[position].code : `#${position}`;
     assets.push({ asset, position, leaves });
   }
   if (r.take((s - k) * L).some((b) => b !== 0)) throw new FormatError("the filler slots are not all zero");
@@ -2002,8 +2003,11 @@ export function parseManifest(bytes) {
   const doc = loadCanonical(bytes, "manifest.json");
   const format = get(doc, "format", "string", "manifest");
   if (!FORMATS.includes(format)) throw new FormatError(`manifest format is not ${FORMATS.join(" or ")}`);
+  only(doc, ["format", "epoch", "attestation_sha256", "proofs", "files"], "manifest");
   const att = get(doc, "attestation_sha256", "string", "manifest");
   const proofs = get(doc, "proofs", "dict", "manifest");
+  // porsegregate/2 adds `entries`; porsegregate/1 has none.
+  only(proofs, format === FORMAT_V2 ? ["shard_prefix_hex_chars", "entries"] : ["shard_prefix_hex_chars"], "proofs");
   const prefix = get(proofs, "shard_prefix_hex_chars", "int", "proofs");
   const files = get(doc, "files", "dict", "manifest");
   if (!HEX64.test(att) || prefix < 0 || prefix > 32) {
@@ -2747,9 +2751,7 @@ async function openBundle(run, attestation, keys, entry) {
   if (plaintext === null) throw run.fail("decrypt", "your proof does not decrypt with your code: it was altered");
   run.ok("decrypt", "your proof decrypts with your code (AES-256-GCM)");
   const bundle = parsedOrFail(run, "bundle-format", "your proof", () => decodeBundle(plaintext, attestation));
-  // porsegregate/2 bundles name assets by strictly increasing position (checked when read).
-  const problem =
-    attestation.format === FORMAT_V2 ? null : assetOrderProblem(bundle, attestation.assets.map((a) => a.code));
+  const problem = assetOrderProblem(bundle, attestation.assets.map((a) => a.code));
   if (problem !== null) {
     const why = `${problem} (a balance shown twice, or out of place)`;
     throw run.fail("bundle-format", `your proof is malformed: ${why}`);
@@ -2774,15 +2776,7 @@ async function checkBundle(run, attestation, keys, accountId, bundle) {
   run.ok("bundle-account", "your proof is for your account id");
   const commitment = await accountCommitment(epoch, keys.nonce, accountId);
   const balances = [];
-  const v2 = attestation.format === FORMAT_V2;
   for (const assetProof of bundle.assets) {
-    if (v2 && assetProof.asset === null) {
-      throw run.fail(
-        "asset-known",
-        `your proof names asset position ${assetProof.position}; the signed attestation lists ` +
-          `${attestation.assets.length} assets`,
-      );
-    }
     const code = assetProof.asset;
     const signed = attestation.assets.find((a) => a.code === code);
     if (!signed) throw run.fail("asset-known", `${code} is not in the signed attestation`, code);
@@ -2808,10 +2802,10 @@ async function checkBundle(run, attestation, keys, accountId, bundle) {
       rootOk = equalBytes(root, signed.root) && rootOk;
       totalOk = total === signed.total && totalOk;
       balance += leaf.amount;
-      // porsegregate/2: the balance is the sum of the parts, an amount like any other.
-      if (v2 && balance > MAX_AMOUNT) {
-        throw run.fail("sum-range", `${code}: the sum of your ${code} parts exceeds 2^128-1`, code);
-      }
+    }
+    // The balance is the sum of the parts, an amount like any other.
+    if (balance > MAX_AMOUNT) {
+      throw run.fail("sum-range", `your ${code} parts add up to more than 2^128-1`, code);
     }
     run.ok("path-height", `every ${code} path has the signed height ${signed.paddedHeight}`, code);
     run.ok("index-range", `every ${code} leaf index is inside the tree`, code);
@@ -2838,8 +2832,8 @@ async function checkBundle(run, attestation, keys, accountId, bundle) {
       decimals: signed.decimals,
       amount: balance.toString(),
       display: formatAmount(balance, signed.decimals),
-      // porsegregate/2: how many parts (leaves, each under the signed root) make the balance.
-      parts: v2 ? assetProof.leaves.length : null,
+      // How many parts (leaves, each under the signed root) the balance was proven in.
+      parts: assetProof.leaves.length,
     });
   }
   run.report.balances = balances;
@@ -3382,14 +3376,18 @@ export async function verifySite(base, accountId, code, options = {}) {
     if (manifest.attestationSha256 !== toHex(await sha256(attestationData))) {
       throw run.fail("manifest-attestation", "the manifest is for a different attestation");
     }
-    if (manifest.epoch !== attestation.epochId) {
-      throw run.fail("manifest-attestation", `the manifest is for epoch ${JSON.stringify(manifest.epoch)}, its attestation for ${JSON.stringify(attestation.epochId)}`);
+    const listed = manifest.files["attestation.json"];
+    if (Object.prototype.hasOwnProperty.call(manifest.files, "attestation.json") && listed !== manifest.attestationSha256) {
+      throw run.fail("manifest-attestation", "the manifest lists another attestation.json than it names");
     }
     if (manifest.format !== attestation.format) {
       throw run.fail(
         "manifest-attestation",
-        `the manifest's format is ${manifest.format}, its attestation's ${attestation.format}`,
+        `the manifest is of format ${manifest.format}, its attestation of ${attestation.format}`,
       );
+    }
+    if (manifest.epoch !== attestation.epochId) {
+      throw run.fail("manifest-attestation", `the manifest is for epoch ${JSON.stringify(manifest.epoch)}, its attestation for ${JSON.stringify(attestation.epochId)}`);
     }
     run.ok("manifest-attestation", "the manifest is for this attestation");
     verifiedManifests.set(run.report, manifest);
@@ -3416,8 +3414,9 @@ export async function verifySite(base, accountId, code, options = {}) {
       if (toHex(await sha256(shard)) !== expected) {
         throw run.fail("shard-hash", `${shardPath} does not match the signed manifest: it was altered`);
       }
-      run.ok("shard-hash", `${shardPath} matches the signed manifest`);
+      // A malformed shard the manifest signs is the custodian's: shard-hash, not proof-found.
       const entries = parsedOrFail(run, "shard-hash", shardPath, () => decodeShard(shard, shardPrefix));
+      run.ok("shard-hash", `${shardPath} matches the signed manifest`);
       entry = entries.get(toHex(keys.lookup)) ?? null;
     }
     const bundle = await openBundle(run, attestation, keys, entry);

@@ -1755,9 +1755,9 @@ test("v2 bundle: a hand-made PSB2 plaintext (P=2, h=3) decodes by the fixed layo
   const one = decodeBundle(psb2({ account: long, slots: [{ j: 1, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }] }), v2Layout());
   assert.equal(one.accountId, long);
   assert.deepEqual(one.assets.map((a) => a.asset), ["ETH"]);
-  // A position past the attestation's assets is read, and left to asset-known.
+  // A position past the attestation's assets is read as "#<j>" (as Python), left to asset-known.
   const unknown = decodeBundle(psb2({ slots: [{ j: 0, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }, { j: 9, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }] }), v2Layout());
-  assert.deepEqual(unknown.assets.map((a) => [a.asset, a.position]), [["BTC", 0], [null, 9]]);
+  assert.deepEqual(unknown.assets.map((a) => [a.asset, a.position]), [["BTC", 0], ["#9", 9]]);
 });
 
 test("v2 bundle: every layout rule of the design is a format error", () => {
@@ -1834,6 +1834,8 @@ test("v2 manifest: proofs.entries fixes shard_prefix_hex_chars (smallest q with 
   const m = parseManifest(manifest(FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 2 }));
   assert.deepEqual([m.format, m.entries, m.shardPrefixChars], [FORMAT_V2, 4097, 2]);
   const v1 = parseManifest(manifest(FORMAT_V1, { shard_prefix_hex_chars: 1 }));
+  const extra = Buffer.from(canonicalJson({ ...JSON.parse(manifest(FORMAT_V1, { shard_prefix_hex_chars: 0 })), clients: 3 }));
+  assert.throws(() => parseManifest(extra), /manifest has unknown member\(s\) clients/);
   assert.deepEqual([v1.format, v1.entries, v1.shardPrefixChars], [FORMAT_V1, null, 1]);
   for (const [what, format, proofs, message] of [
     ["q too small", FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 1 }, /for 4097 entries it is 2/],
@@ -1843,6 +1845,8 @@ test("v2 manifest: proofs.entries fixes shard_prefix_hex_chars (smallest q with 
     ["2^32 entries", FORMAT_V2, { entries: 2 ** 32, shard_prefix_hex_chars: 6 }, /1 to 2\^32-1/],
     ["entries not an integer", FORMAT_V2, { entries: "5", shard_prefix_hex_chars: 0 }, /must be an integer/],
     ["an unknown format", "porsegregate/3", { entries: 5, shard_prefix_hex_chars: 0 }, /manifest format is not/],
+    ["v1 with entries", FORMAT_V1, { entries: 5, shard_prefix_hex_chars: 0 }, /proofs has unknown member\(s\) entries/],
+    ["v2 with another member", FORMAT_V2, { entries: 5, shard_prefix_hex_chars: 0, dummies: 3 }, /unknown member\(s\) dummies/],
   ]) {
     assert.throws(() => parseManifest(manifest(format, proofs)), (e) => e instanceof FormatError && message.test(e.message), what);
   }
