@@ -60,6 +60,7 @@ import {
   legalChanges,
   sha256,
   bundleAad,
+  leafHash,
   bundleSlots,
   decodeBundle,
   decodeShard,
@@ -1901,4 +1902,163 @@ test("v2 attestation: the liabilities hash of proofs of control includes parts",
   const v1 = parseAttestation(editedAttestation(() => {}));
   assert.equal(await liabilitiesSha256(v1.assets), toHex(await sha256(enc.encode(canonicalJson(v1doc.liabilities)))));
   assert.notEqual(await liabilitiesSha256(a.assets), await liabilitiesSha256(v1.assets));
+});
+
+// ---------------------------------------------------------------- porsegregate/2 end to end, hand-made
+// A whole v2 proof file built here from the design: two assets (A = 2), trees of height 3, each
+// balance in 2 parts, an attestation signed by a key made for the test (no wallets: a signed
+// shortfall, which still verifies), a porsegregate-proof/1 file (no log). Each forgery below is
+// re-encrypted with the client's key, so only the check it targets can catch it.
+
+const V2 = { epoch: "2026-11", height: 3, parts: 2 };
+const amt16 = (v) => beBytes(v, 16);
+const nodeOf = async (l, ls, r, rs) => [Buffer.from(await sha256(bytesOf([1], l, amt16(ls), r, amt16(rs)))), ls + rs];
+
+/** The tree of `leaves` (Map index -> [hash, sum]) of height h; empty leaves hash to filler. */
+async function buildTree(leaves, height) {
+  let level = [];
+  for (let i = 0; i < 2 ** height; i++) level.push(leaves.get(i) ?? [Buffer.alloc(32, 0xee - i), 0n]);
+  const levels = [level];
+  while (level.length > 1) {
+    const next = [];
+    for (let i = 0; i < level.length; i += 2) next.push(await nodeOf(level[i][0], level[i][1], level[i + 1][0], level[i + 1][1]));
+    level = next;
+    levels.push(level);
+  }
+  const path = (index) => levels.slice(0, height).map((nodes, k) => nodes[(index >> k) ^ 1]);
+  return { root: level[0][0], total: level[0][1], path };
+}
+
+/** A signed v2 proof file for the codes.json client; `forge` may edit the slots, totals and bytes. */
+async function v2ProofFile(forge = {}) {
+  const c = codes.cases[0];
+  const keys = await deriveEpochKeys(await parseCode(c.code), V2.epoch);
+  const commitment = await accountCommitment(V2.epoch, keys.nonce, c.account_id);
+  const holdings = { BTC: [[5, 30n], [2, 70n]], ETH: [[0, 1n], [7, 0n]] };
+  const assets = [];
+  const slots = [];
+  for (const [j, code] of ["BTC", "ETH"].entries()) {
+    const leaves = new Map([[1, [Buffer.alloc(32, 0x11), 1000n]], [3, [Buffer.alloc(32, 0x33), 5n]]]);
+    for (const [p, [index, amount]] of holdings[code].entries()) {
+      leaves.set(index, [Buffer.from(await leafHash(V2.epoch, code, commitment, p, amount)), amount]);
+    }
+    const tree = await buildTree(leaves, V2.height);
+    assets.push({ code, decimals: 8, padded_height: V2.height, parts: V2.parts, root: tree.root.toString("hex"), total: String(tree.total) });
+    slots.push({ j, leaves: holdings[code].map(([index, amount]) => ({ index, amount, siblings: tree.path(index) })) });
+  }
+  (forge.slots ?? (() => {}))(slots, assets);
+  const doc = JSON.parse(editedAttestation(() => {}).toString("utf8"));
+  doc.format = FORMAT_V2;
+  doc.liabilities.assets = assets;
+  doc.reserves = {
+    chains: [],
+    wallets: [],
+    coverage: assets.map((a) => ({
+      asset: a.code,
+      decimals: 8,
+      liabilities: a.total,
+      client_segregated: "0",
+      client_dedicated: "0",
+      client_dedicated_counted: "0",
+      third_party: "0",
+      proprietary: "0",
+      dedicated_shortfalls: 0,
+      segregated_percent: a.total === "0" ? null : "0.00",
+      including_third_party_percent: a.total === "0" ? null : "0.00",
+      covered: a.total === "0",
+    })),
+    shortfall: true,
+  };
+  (forge.attestation ?? (() => {}))(doc);
+  const attestation = Buffer.from(canonicalJson(doc));
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+  const signature = Buffer.from(await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, attestation));
+  const spki = Buffer.from(await crypto.subtle.exportKey("spki", pair.publicKey)).toString("base64");
+  let plain = psb2({ epoch: V2.epoch, account: forge.account ?? c.account_id, slots, parts: V2.parts, height: V2.height, assets: 2 });
+  plain = (forge.plaintext ?? ((p) => p))(plain);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const aad = forge.aad ?? bundleAad(V2.epoch, keys.lookup, FORMAT_V2);
+  const aes = await crypto.subtle.importKey("raw", keys.key, "AES-GCM", false, ["encrypt"]);
+  const sealed = Buffer.from(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad, tagLength: 128 }, aes, plain));
+  const proof = {
+    format: "porsegregate-proof/1",
+    attestation: attestation.toString("base64"),
+    attestation_sig: signature.toString("base64"),
+    public_key_pem: `-----BEGIN PUBLIC KEY-----\n${spki}\n-----END PUBLIC KEY-----\n`,
+    lookup: toHex(keys.lookup),
+    entry: bytesOf(iv, sealed).toString("base64"),
+  };
+  return { proof, account: c.account_id, code: c.code };
+}
+
+const verifyV2 = async (forge) => {
+  const { proof, account, code } = await v2ProofFile(forge);
+  return verifyProof(proof, account, code, { now: "2026-12-01T00:00:00Z" });
+};
+
+test("v2 end to end: a hand-made proof verifies; each balance is the sum of its parts", async () => {
+  const r = await verifyV2();
+  assert.equal(r.verified, true, JSON.stringify(r.failed));
+  assert.deepEqual(r.balances.map((b) => [b.asset, b.amount, b.parts]), [["BTC", "100", 2], ["ETH", "1", 2]]);
+  assert.ok(r.shortfall, "no wallets: a signed shortfall");
+  const ids = r.checks.map((k) => k.id);
+  for (const code of ["BTC", "ETH"]) {
+    const mine = r.checks.filter((k) => k.asset === code).map((k) => k.id);
+    assert.deepEqual(mine, ["asset-known", "path-height", "index-range", "sum-range", "root-hash", "root-total"], code);
+  }
+  assert.deepEqual(ids.slice(ids.indexOf("proof-found"), ids.indexOf("proof-found") + 5), ["proof-found", "decrypt", "bundle-format", "bundle-epoch", "bundle-account"]);
+});
+
+test("v2 end to end: every forgery fails with the check the design names", async () => {
+  const swap = (slots) => {
+    const [a, b] = slots[0].leaves;
+    [a.amount, b.amount] = [b.amount, a.amount];
+  };
+  const cases = [
+    ["parts swapped (u32(p) is in the leaf)", { slots: swap }, { id: "root-hash", asset: "BTC" }],
+    ["one part's amount raised", { slots: (s) => (s[1].leaves[1].amount = 1n) }, { id: "root-hash", asset: "ETH" }],
+    ["the same index twice", { slots: (s) => (s[0].leaves[1].index = s[0].leaves[0].index) }, { id: "index-range", asset: "BTC" }],
+    ["an index outside 2^h", { slots: (s) => (s[1].leaves[0].index = 8) }, { id: "index-range", asset: "ETH" }],
+    [
+      "parts adding up past 2^128-1",
+      {
+        slots: (s) => {
+          for (const leaf of s[0].leaves) {
+            leaf.amount = 1n << 127n;
+            leaf.siblings = leaf.siblings.map(([h]) => [h, 0n]);
+          }
+        },
+      },
+      { id: "sum-range", asset: "BTC" },
+    ],
+    ["a sibling sum past 2^128-1", { slots: (s) => (s[1].leaves[0].siblings[2] = [s[1].leaves[0].siblings[2][0], (1n << 128n) - 1n]) }, { id: "sum-range", asset: "ETH" }],
+    ["a total the tree does not add to", { slots: (_, a) => (a[1].total = String(BigInt(a[1].total) + 1n)) }, { id: "root-total", asset: "ETH" }],
+    ["an asset position the attestation lacks", { slots: (s) => (s[1].j = 2) }, { id: "asset-known", asset: "#2" }],
+    ["an asset twice", { slots: (s) => (s[1].j = 0) }, { id: "bundle-format", asset: null }],
+    ["the v1 aad", { aad: null }, { id: "decrypt", asset: null }],
+    ["the last sibling sum changed (A = 2: no filler)", { plaintext: (p) => bytesOf(p.subarray(0, p.length - 1), [1]) }, { id: "root-hash", asset: "ETH" }],
+    ["a byte more", { plaintext: (p) => bytesOf(p, [0]) }, { id: "bundle-format", asset: null }],
+    ["another account", { account: "bob@example.com" }, { id: "bundle-account", asset: null }],
+    ["another epoch", { plaintext: (p) => Buffer.from(p.toString("latin1").replace("2026-11", "2026-10"), "latin1") }, { id: "bundle-epoch", asset: null }],
+    ["a v2 attestation with differing parts", { attestation: (d) => (d.liabilities.assets[1].parts = 3) }, { id: "format", asset: null }],
+  ];
+  for (const [what, forge, expected] of cases) {
+    if (forge.aad === null) {
+      const c = codes.cases[0];
+      const keys = await deriveEpochKeys(await parseCode(c.code), V2.epoch);
+      forge.aad = bundleAad(V2.epoch, keys.lookup, FORMAT_V1);
+    }
+    const r = await verifyV2(forge);
+    assert.equal(r.verified, false, what);
+    assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, expected, what);
+    assert.equal(r.checks.at(-1), r.failed, what);
+  }
+});
+
+test("v2 end to end: a porsegregate/1 bundle under a v2 attestation is bundle-format", async () => {
+  const c = codes.cases[0];
+  const psb1 = bytesOf(enc.encode("PSB1"), lpBytes(enc.encode(FORMAT_V1)), lpBytes(enc.encode(V2.epoch)), lpBytes(enc.encode(c.account_id)), [0]);
+  const r = await verifyV2({ plaintext: () => psb1 });
+  assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, { id: "bundle-format", asset: null });
+  assert.match(r.failed.detail, /porsegregate\/1 proof bundle under a porsegregate\/2 attestation/);
 });
