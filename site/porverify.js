@@ -1,4 +1,5 @@
-// porverify.js: the in-browser verifier of porsegregate/1 (docs/protocol.md).
+// porverify.js: the in-browser verifier of porsegregate/1 and porsegregate/2 (docs/protocol.md):
+// the attestation's format decides how its manifest, proof bundles and entries are read.
 //
 // ES module. Cryptography is WebCrypto (SHA-256, HMAC-free HKDF, AES-256-GCM, Ed25519)
 // plus, for the reserves' secp256k1 proofs of control (EIP-191, BIP-137, BIP-322) and EIP-55
@@ -38,7 +39,7 @@
 
 // =================================================================================================
 // PROTOCOL
-// The bytes and rules of porsegregate/1 (docs/protocol.md): what each file is, how it is
+// The bytes and rules of porsegregate/1 and /2 (docs/protocol.md): what each file is, how it is
 // hashed, signed and parsed, and what a well-formed one may hold. No verification flow, no
 // fetching and no DOM: a parser here returns the parsed value or throws FormatError.
 // =================================================================================================
