@@ -18,13 +18,18 @@ from porsegregate.verify.client import verify_proof
 from .conftest import VECTORS, load_vectors
 
 PROOFS = load_vectors("proofs.json")["cases"]
+# porsegregate/2: fixed-size bundles, balances in parts (the /1 file above stays as it was).
+PROOFS_V2 = load_vectors("proofs-v2.json")["cases"]
 # Issue 14's cases (an attestation with `legal`), apart from proofs.json until the browser
 # verifier reads `legal`: the Python verifier meets them now.
 LEGAL = load_vectors("legal.json")["cases"]
 CODES = load_vectors("codes.json")
 
 
-@pytest.mark.parametrize("case", PROOFS + LEGAL, ids=[c["name"] for c in PROOFS + LEGAL])
+ALL = PROOFS + PROOFS_V2 + LEGAL
+
+
+@pytest.mark.parametrize("case", ALL, ids=[c["name"] for c in ALL])
 def test_proof_vector(case: dict[str, Any]) -> None:
     report = verify_proof(
         proof_file_from_dict(case["proof"]), case["account_id"], case["code"], case["expect_key"]
@@ -84,5 +89,5 @@ def test_vectors_are_reproducible(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(VECTORS / "generate.py"), str(tmp_path)], check=True, timeout=120
     )
-    for name in ("codes.json", "proofs.json", "legal.json"):
+    for name in ("codes.json", "proofs.json", "proofs-v2.json", "legal.json"):
         assert (tmp_path / name).read_bytes() == (VECTORS / name).read_bytes(), name

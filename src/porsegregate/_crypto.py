@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -76,6 +77,15 @@ def constant_time_equal(a: bytes, b: bytes) -> bool:
 
 def random_bytes(n: int) -> bytes:
     return os.urandom(n)
+
+
+def keystream(key: bytes, label: bytes, length: int) -> bytes:
+    """`length` pseudo-random bytes from a 32-byte secret key, one stream per label
+    (AES-256-CTR, the counter block SHA-256(label)[:16]): a longer request for the same key
+    and label extends the shorter one, so a reader may draw more and stay deterministic."""
+    counter = hashlib.sha256(label).digest()[:16]
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(counter)).encryptor()
+    return encryptor.update(bytes(length)) + encryptor.finalize()
 
 
 def aes_gcm_encrypt(key: bytes, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> bytes:

@@ -31,11 +31,18 @@ from porsegregate.protocol.bundle import (
     bundle_aad,
     decode_bundle,
     encode_bundle,
+    encode_bundle_v2,
 )
 from porsegregate.protocol.codes import client_secret, format_code
 from porsegregate.protocol.control import EpochContext
 from porsegregate.protocol.coverage import compute_coverage, percent
-from porsegregate.protocol.hashing import account_commitment, dedicated_tag, epoch_keys
+from porsegregate.protocol.hashing import (
+    FORMAT_V1,
+    FORMAT_V2,
+    account_commitment,
+    dedicated_tag,
+    epoch_keys,
+)
 from porsegregate.protocol.layout import CHECKPOINT, CHECKPOINT_NOTE, inclusion_name, sig
 from porsegregate.protocol.models import (
     Asset,
@@ -67,7 +74,7 @@ from porsegregate.protocol.serialization import (
 )
 from porsegregate.protocol.transparency import inclusion_path, leaf_hash, root_of
 from porsegregate.protocol.witness import checkpoint_body, checkpoint_note
-from porsegregate.publish.epoch import build_epoch
+from porsegregate.publish.epoch import Privacy, build_epoch
 from porsegregate.publish.liabilities import Liabilities
 
 MASTER = hashlib.sha256(b"porsegregate test vectors: master secret").digest()
@@ -98,6 +105,7 @@ TRUST = "Vector Client Trust"
 OPCO = "Vector Custody Ltd (own funds)"
 DEDICATED_CLIENT = "bob-7731"
 USDT_MINT = ed25519.address_of(hashlib.sha256(b"porsegregate test vectors: usdt mint").digest())
+USDC_MINT = ed25519.address_of(hashlib.sha256(b"porsegregate test vectors: usdc mint").digest())
 
 
 def wallet_key(label: str) -> bytes:
@@ -153,10 +161,23 @@ def _b64(data: bytes) -> str:
 
 
 class Fixture:
-    def __init__(self, epoch: str) -> None:
+    def __init__(
+        self,
+        epoch: str,
+        fmt: str = FORMAT_V1,
+        privacy: Privacy | None = None,
+        balances: dict[str, list[int | None]] | None = None,
+        assets: tuple[Asset, ...] = ASSETS,
+        chains: tuple[ChainSnapshot, ...] = CHAINS,
+    ) -> None:
         self.key = Ed25519PrivateKey.from_private_bytes(SIGNING_SEED)
         self.epoch = epoch
-        self.proofs = build_epoch(Liabilities(ASSETS, BALANCES), MASTER, epoch)
+        self.fmt = fmt
+        self.balances = balances or BALANCES
+        self.chains = chains
+        self.proofs = build_epoch(
+            Liabilities(assets, self.balances), MASTER, epoch, privacy=privacy, fmt=fmt
+        )
         self.context = EpochContext(
             CUSTODIAN.name,
             _crypto.fingerprint(self.key.public_key()),
@@ -165,7 +186,7 @@ class Fixture:
             self.proofs.assets,
         )
         self.attestation = Attestation(
-            format="porsegregate/1",
+            format=fmt,
             generator="porsegregate test vectors",
             custodian=CUSTODIAN,
             segregation_arrangement="Client assets held on trust, apart from the custodian's.",
@@ -180,6 +201,8 @@ class Fixture:
         self.entries: dict[bytes, bytes] = {}
         for _, shard in self.proofs.shards(_ivs(b"iv:" + epoch.encode())):
             self.entries.update(shard)
+        self.layout = self.attestation.bundle_layout
+        self.codes_in_order = [a.code for a in self.attestation.assets]
         self.codes = dict(zip(self.proofs.accounts, self.proofs.codes, strict=True))
         self.reiv = _ivs(b"reencrypt:" + epoch.encode())
 
@@ -244,7 +267,10 @@ class Fixture:
 
     def wallets(self) -> list[Wallet]:
         totals = {a.code: a.total for a in self.proofs.assets}
-        bob_eth = BALANCES[DEDICATED_CLIENT][1] or 0
+        bob_eth = self.balances[DEDICATED_CLIENT][1] or 0
+        sol = {"USDT": totals["USDT"] - totals["USDT"] // 2 + 1}
+        if "USDC" in totals:  # the porsegregate/2 vectors' fourth asset
+            sol["USDC"] = totals["USDC"]
         return [
             self.signed_wallet(
                 "bitcoin", "bitcoin", "btc cold", "client_segregated", {"BTC": totals["BTC"]}
@@ -270,7 +296,7 @@ class Fixture:
                 "ed25519",
                 "sol omnibus",
                 "client_segregated",
-                {"USDT": totals["USDT"] - totals["USDT"] // 2 + 1},
+                sol,
             ),
             Wallet(
                 "bitcoin",
@@ -288,7 +314,7 @@ class Fixture:
         self,
         wallets: list[Wallet],
         assets: tuple[AssetLiabilities, ...],
-        chains: tuple[ChainSnapshot, ...] = CHAINS,
+        chains: tuple[ChainSnapshot, ...] | None = None,
     ) -> Reserves:
         """Coverage computed the way publish does, from the wallets and the client data."""
         coverage = []
@@ -300,18 +326,18 @@ class Fixture:
                     dedicated[DEDICATED_CLIENT] = dedicated.get(DEDICATED_CLIENT, 0) + w.amount(
                         asset.code
                     )
-                    owed[DEDICATED_CLIENT] = BALANCES[DEDICATED_CLIENT][i] or 0
+                    owed[DEDICATED_CLIENT] = self.balances[DEDICATED_CLIENT][i] or 0
             coverage.append(
                 compute_coverage(asset.code, asset.decimals, asset.total, wallets, dedicated, owed)
             )
-        chains = tuple(sorted(chains, key=lambda c: c.id))
+        chains = tuple(sorted(chains or self.chains, key=lambda c: c.id))
         return Reserves(chains, tuple(sorted(wallets, key=wallet_sort_key)), tuple(coverage))
 
     def attestation_with(
         self,
         wallets: list[Wallet] | None = None,
         assets: tuple[AssetLiabilities, ...] | None = None,
-        chains: tuple[ChainSnapshot, ...] = CHAINS,
+        chains: tuple[ChainSnapshot, ...] | None = None,
     ) -> dict[str, Any]:
         """A consistent attestation (coverage recomputed) with other wallets or totals."""
         if assets is not None and wallets is None:
@@ -379,19 +405,28 @@ class Fixture:
 
     def bundle(self, account: str) -> Bundle:
         k = self.keys(account)
+        aad = bundle_aad(self.epoch, k.lookup, self.fmt)
         return decode_bundle(
-            _crypto.aes_gcm_decrypt(k.key, self.entries[k.lookup], bundle_aad(self.epoch, k.lookup))
+            _crypto.aes_gcm_decrypt(k.key, self.entries[k.lookup], aad),
+            self.fmt,
+            self.layout,
+            self.codes_in_order,
         )
 
-    def reencrypt(self, account: str, plaintext: bytes) -> bytes:
+    def encode(self, bundle: Bundle) -> bytes:
+        if self.layout is None:
+            return encode_bundle(bundle)
+        return encode_bundle_v2(bundle, self.layout, self.codes_in_order)
+
+    def reencrypt(self, account: str, plaintext: bytes, fmt: str | None = None) -> bytes:
         """What a dishonest custodian can do: it derives every client's keys."""
         k = self.keys(account)
         return _crypto.aes_gcm_encrypt(
-            k.key, plaintext, bundle_aad(self.epoch, k.lookup), self.reiv()
+            k.key, plaintext, bundle_aad(self.epoch, k.lookup, fmt or self.fmt), self.reiv()
         )
 
     def forged(self, account: str, bundle: Bundle | bytes) -> dict[str, Any]:
-        raw = bundle if isinstance(bundle, bytes) else encode_bundle(bundle)
+        raw = bundle if isinstance(bundle, bytes) else self.encode(bundle)
         return self.proof(account, entry=self.reencrypt(account, raw))
 
     def resigned(
@@ -464,7 +499,9 @@ def _case_makers(f: Fixture, cases: list[dict[str, Any]]) -> tuple[Any, Any]:
         shortfall: bool = False,
     ) -> None:
         balances = {
-            ASSETS[i].code: str(v) for i, v in enumerate(BALANCES[account]) if v is not None
+            f.proofs.assets[i].code: str(v)
+            for i, v in enumerate(f.balances[account])
+            if v is not None
         }
         expect: dict[str, Any] = {
             "verified": True,
@@ -1101,6 +1138,251 @@ def legal_cases() -> list[dict[str, Any]]:
     return cases
 
 
+# porsegregate/2: a fourth asset, so that a client holding three gets four slots (a zero
+# filler slot), and a small common height so the vectors stay small.
+ASSETS_V2 = (Asset("BTC", 8), Asset("ETH", 18), Asset("USDC", 6), Asset("USDT", 6))
+BALANCES_V2: dict[str, list[int | None]] = {
+    account: [row[0], row[1], (i * 7_000_001) if i % 3 else None, row[2]]
+    for i, (account, row) in enumerate(BALANCES.items())
+}
+CHAINS_V2 = tuple(
+    replace(c, assets=(*c.assets, ChainAsset("USDC", USDC_MINT))) if c.id == "solana" else c
+    for c in CHAINS
+)
+PRIVACY_V2 = Privacy(height=10, split=2)
+
+
+def _v2(epoch: str, privacy: Privacy = PRIVACY_V2) -> Fixture:
+    return Fixture(epoch, FORMAT_V2, privacy, BALANCES_V2, ASSETS_V2, CHAINS_V2)
+
+
+def _slots(b: Bundle, slots: tuple[AssetProof, ...]) -> Bundle:
+    return replace(b, assets=slots)
+
+
+def _edit_part(b: Bundle, asset: str, part: int, **changes: Any) -> Bundle:
+    assets = tuple(
+        AssetProof(
+            a.asset,
+            tuple(replace(x, **changes) if i == part else x for i, x in enumerate(a.leaves)),
+        )
+        if a.asset == asset
+        else a
+        for a in b.assets
+    )
+    return replace(b, assets=assets)
+
+
+def proof_cases_v2() -> list[dict[str, Any]]:
+    """porsegregate/2: fixed-size bundles, balances in parts, one height for every tree."""
+    f = _v2(EPOCH)
+    old = _v2(OLD_EPOCH)
+    single = _v2(EPOCH, Privacy(height=12, split=1))
+    fp = _crypto.fingerprint(f.key.public_key())
+    cases: list[dict[str, Any]] = []
+    ok, bad = _case_makers(f, cases)
+    for account in ("alice@example.com", "bob-7731", "carol.ltd", "dave", "Zoë Ünïcødé", "日本-42"):
+        ok(f"v2 valid {account} (balances in 2 parts)", account, f.proof(account))
+    ok("v2 valid with pinned key", "alice@example.com", f.proof("alice@example.com"), fp)
+    ok("v2 porsegregate-proof/1 file", "bob-7731", f.proof("bob-7731", version=1))
+    single_ok, _ = _case_makers(single, cases)
+    for account in ("alice@example.com", "Zoë Ünïcødé"):
+        single_ok(f"v2 valid {account} (one part, height 12)", account, single.proof(account))
+
+    a = "alice@example.com"
+    z = "Zoë Ünïcødé"  # holds all four assets: 4 slots, no filler
+    b = f.bundle(a)
+    three = f.bundle("filler-01")  # BTC, USDC, USDT: 3 assets in 4 slots, one zero filler slot
+    assert len(three.assets) == 3 and f.layout is not None
+    doc = attestation_to_dict(f.attestation)
+    layout = f.layout
+    plain = f.encode(three)
+
+    bad(
+        "v2: a part's amount raised",
+        a,
+        f.forged(a, _edit_part(b, "BTC", 1, amount=b.assets[0].leaves[1].amount + 1)),
+        "root-hash",
+        "BTC",
+    )
+    sib = b.assets[0].leaves[1].siblings
+    lowered = ((sib[0][0], sib[0][1] - 1 if sib[0][1] else 1), *sib[1:])
+    bad(
+        "v2: a part's sibling sum changed",
+        a,
+        f.forged(a, _edit_part(b, "BTC", 1, siblings=lowered)),
+        "root-hash",
+        "BTC",
+    )
+    bad(
+        "v2: both parts at one index (one leaf counted twice)",
+        a,
+        f.forged(a, _edit_part(b, "BTC", 1, index=b.assets[0].leaves[0].index)),
+        "index-range",
+        "BTC",
+    )
+    bad(
+        "v2: the second part shows the first part again",
+        a,
+        f.forged(a, _edit_part(b, "USDT", 1, amount=b.assets[1].leaves[0].amount)),
+        "root-hash",
+        "USDT",
+    )
+    bad(
+        "v2: index outside the tree",
+        a,
+        f.forged(a, _edit_part(b, "BTC", 0, index=1 << layout.height)),
+        "index-range",
+        "BTC",
+    )
+    huge = _edit_part(_edit_part(b, "BTC", 0, amount=MAX // 2 + 1), "BTC", 1, amount=MAX // 2 + 1)
+    huge = _edit_part(
+        _edit_part(
+            huge, "BTC", 0, siblings=tuple((h, 0) for h, _ in b.assets[0].leaves[0].siblings)
+        ),
+        "BTC",
+        1,
+        siblings=tuple((h, 0) for h, _ in b.assets[0].leaves[1].siblings),
+    )
+    bad("v2: parts adding up past 2^128-1", a, f.forged(a, huge), "sum-range", "BTC")
+    bad(
+        "v2: wrap-around sibling sum",
+        a,
+        f.forged(a, _edit_part(b, "USDT", 0, siblings=((sib[0][0], MAX), *sib[1:]))),
+        "sum-range",
+        "USDT",
+    )
+    header = layout.header_bytes(EPOCH)
+    filler_at = header + 3 * layout.slot_bytes
+    bad(
+        "v2: the filler slot is not zero",
+        "filler-01",
+        f.forged("filler-01", _flip(plain, filler_at + 5)),
+        "bundle-format",
+    )
+    counts = header - 4
+    bad(
+        "v2: slot count not the bucket's (3 assets in 3 slots)",
+        "filler-01",
+        f.forged(
+            "filler-01",
+            plain[:counts]
+            + (3).to_bytes(2, "big")
+            + (3).to_bytes(2, "big")
+            + plain[header : header + 3 * layout.slot_bytes],
+        ),
+        "bundle-format",
+    )
+    bad(
+        "v2: one asset hidden in the filler (2 assets in 4 slots)",
+        "filler-01",
+        f.forged("filler-01", plain[:counts] + (2).to_bytes(2, "big") + plain[counts + 2 :]),
+        "bundle-format",
+    )
+    bad("v2: trailing bytes", a, f.forged(a, f.encode(b) + b"\x00"), "bundle-format")
+    bad("v2: truncated", a, f.forged(a, f.encode(b)[:-1]), "bundle-format")
+    account_at = 4 + 1 + len(FORMAT_V2) + 1 + len(EPOCH)
+    bad(
+        "v2: bytes after the account id in its field",
+        a,
+        f.forged(a, _flip(f.encode(b), account_at + 1 + len(a.encode()) + 3)),
+        "bundle-format",
+    )
+    bad(
+        "v2: assets out of the attestation's order",
+        a,
+        f.forged(a, _slots(b, tuple(reversed(b.assets)))),
+        "bundle-format",
+    )
+    bad(
+        "v2: an asset listed twice",
+        a,
+        f.forged(a, _slots(b, (b.assets[0], b.assets[0]))),
+        "bundle-format",
+    )
+    zb = f.bundle(z)
+    past = _slots(zb, (*zb.assets[:3], replace(zb.assets[3], asset="#7")))
+    bad(
+        "v2: an asset position the attestation does not have",
+        z,
+        f.forged(z, past),
+        "asset-known",
+        "#7",
+    )
+    bad(
+        "v2: a porsegregate/1 bundle under a porsegregate/2 attestation",
+        a,
+        f.proof(a, entry=f.reencrypt(a, encode_bundle(replace(b, version=FORMAT_V1)))),
+        "bundle-format",
+    )
+    bad(
+        "v2: entry encrypted with the porsegregate/1 aad",
+        a,
+        f.proof(a, entry=f.reencrypt(a, f.encode(b), FORMAT_V1)),
+        "decrypt",
+    )
+    bad("v2: replayed from an older epoch", a, f.forged(a, old.bundle(a)), "bundle-epoch")
+    bad("v2: code of another client", a, f.proof(a), "proof-found", code=f.codes["bob-7731"])
+    bad("v2: right code, other account id", a, f.proof(a), "bundle-account", typed="alice")
+
+    assets = doc["liabilities"]["assets"]
+
+    def edited(i: int, **member: Any) -> dict[str, Any]:
+        changed = [dict(x) for x in assets]
+        changed[i].update(member)
+        return {**doc, "liabilities": {**doc["liabilities"], "assets": changed}}
+
+    bad("v2: assets of two heights", a, f.resigned(a, edited(1, padded_height=11)), "format")
+    bad("v2: assets of two part counts", a, f.resigned(a, edited(1, parts=1)), "format")
+    every = lambda **m: {  # noqa: E731
+        **doc,
+        "liabilities": {**doc["liabilities"], "assets": [{**x, **m} for x in assets]},
+    }
+    bad("v2: parts 0", a, f.resigned(a, every(parts=0)), "format")
+    bad("v2: parts 17", a, f.resigned(a, every(parts=17)), "format")
+    bad("v2: padded_height 0", a, f.resigned(a, every(padded_height=0)), "format")
+    no_parts = {
+        **doc,
+        "liabilities": {
+            **doc["liabilities"],
+            "assets": [{k: v for k, v in x.items() if k != "parts"} for x in assets],
+        },
+    }
+    bad("v2: assets without parts", a, f.resigned(a, no_parts), "format")
+    bad(
+        "v1 attestation with a parts member",
+        a,
+        f.resigned(a, {**doc, "format": FORMAT_V1}),
+        "format",
+    )
+    bad(
+        "v2: unknown member in a chain",
+        a,
+        f.resigned(
+            a,
+            {
+                **doc,
+                "reserves": {
+                    **doc["reserves"],
+                    "chains": [
+                        {**doc["reserves"]["chains"][0], "note": ""},
+                        *doc["reserves"]["chains"][1:],
+                    ],
+                },
+            },
+        ),
+        "format",
+    )
+    bad("v2: unknown top-level member", a, f.resigned(a, {**doc, "extra": 1}), "format")
+    bad(
+        "v2: custodian name with a line break",
+        a,
+        f.resigned(a, {**doc, "custodian": {**doc["custodian"], "name": "Vector\nCustody"}}),
+        "format",
+    )
+    return cases
+
+
 def code_cases() -> dict[str, Any]:
     cases = []
     for account in ("alice@example.com", "Zoë Ünïcødé", "日本-42", "x"):
@@ -1143,6 +1425,7 @@ def main(out: Path) -> None:
     for name, doc in (
         ("codes.json", code_cases()),
         ("proofs.json", {"cases": proof_cases()}),
+        ("proofs-v2.json", {"cases": proof_cases_v2()}),
         ("legal.json", {"cases": legal_cases()}),
     ):
         (out / name).write_text(

@@ -29,6 +29,7 @@ from ..protocol.models import AssetLiabilities, Attestation, Manifest, Reserves,
 from ..protocol.serialization import liabilities_sha256
 from ..publish.assess import assess
 from ..publish.dataroom_export import EpochSecrets, OpenedDataRoom, open_dataroom, rebuild_epoch
+from ..publish.epoch import Privacy
 from ..publish.liabilities import Liabilities, read_liabilities
 from ..publish.reserves import read_reserves
 from ..verify import checks
@@ -72,7 +73,9 @@ class _Room:
             )
         liabilities = read_liabilities(export.liabilities, export.assets)
         self.totals(liabilities)
-        proofs = rebuild_epoch(liabilities, export.secrets)
+        proofs = rebuild_epoch(
+            liabilities, export.secrets, attestation.format, _signed_privacy(attestation)
+        )
         self.roots(proofs.assets, export.fingerprint)
         self.bundles(liabilities, export.secrets, self.room.sample)
 
@@ -127,11 +130,18 @@ class _Room:
                     f"{asset.code}: {asset.decimals} decimals in the data room, "
                     f"{a.decimals} signed",
                 )
-            if a.padded_height != published_height(holders):
+            if a.parts is None and a.padded_height != published_height(holders):
                 self.findings.fail(
                     "dataroom-totals",
                     f"{asset.code}: {holders} holders need a tree of height "
                     f"{published_height(holders)}, the signed height is {a.padded_height}",
+                )
+            leaves = holders * (a.parts or 1)
+            if a.parts is not None and leaves > 1 << a.padded_height:
+                self.findings.fail(
+                    "dataroom-totals",
+                    f"{asset.code}: {holders} holders in {a.parts} parts are {leaves} leaves, "
+                    f"more than a tree of the signed height {a.padded_height} holds",
                 )
         self.findings.ok(
             "dataroom-totals",
@@ -213,12 +223,21 @@ class _Room:
                 for name in self.manifest.files
                 if name.startswith(layout.PROOFS + "/")
             )
-            if published != len(accounts):
+            # porsegregate/2 adds dummy entries up to the signed count (audit proof-shards
+            # checks that count); the clients' own are all found above.
+            expected = self.manifest.entries or len(accounts)
+            if published != expected:
                 self.findings.fail(
                     "dataroom-bundles",
-                    f"the site publishes {published} proofs for {len(accounts)} clients",
+                    f"the site publishes {published} entries for {len(accounts)} clients "
+                    f"(expected {expected})",
                 )
-            extra = f"; the site publishes exactly {len(accounts)} proofs"
+            extra = (
+                f"; the site publishes exactly {len(accounts)} proofs"
+                if self.manifest.entries is None
+                else f"; the site publishes {published} entries, {published - len(accounts)} "
+                "of them dummies"
+            )
         how = "every client" if len(chosen) == len(accounts) else "a random sample of clients"
         self.findings.ok(
             "dataroom-bundles",
@@ -241,7 +260,8 @@ class _Room:
                 )
                 return shards[name]
             try:
-                shards[name] = decode_shard(data)
+                prefix = name.removeprefix(layout.PROOFS + "/").removesuffix(".bin")
+                shards[name] = decode_shard(data, "" if prefix == "all" else prefix)
             except FormatError as exc:
                 self.findings.fail("dataroom-bundles", f"{name} is malformed: {exc}")
         return shards[name]
@@ -315,6 +335,14 @@ class _Room:
             f"the {len(signed.wallets)} signed wallets are exactly the declared ones, client "
             "tags included",
         )
+
+
+def _signed_privacy(attestation: Attestation) -> Privacy | None:
+    """The height and parts the attestation signs (porsegregate/2), to rebuild its trees."""
+    first = attestation.assets[0] if attestation.assets else None
+    if first is None or first.parts is None:
+        return None
+    return Privacy(height=first.padded_height, split=first.parts)
 
 
 def _amounts(amounts: dict[str, int]) -> str:

@@ -33,6 +33,7 @@ CHECKS = (
     "manifest-missing",
     "manifest-changed",
     "manifest-extra",
+    "proof-shards",
     "log-entries",
     "log-attestations",
     "log-root",

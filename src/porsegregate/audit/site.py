@@ -184,6 +184,12 @@ class _Audit:
                 "no file other than the manifests themselves, auditors/, log/witnesses/ and (at "
                 "the root) epochs/ is left out of its folder's manifest",
             )
+        ok(
+            "proof-shards",
+            "every proof shard is well formed under its prefix; in porsegregate/2 epochs the "
+            "shards hold exactly the signed number of entries, each of a length the signed "
+            "layout allows",
+        )
         self._auditors(folders)
         self.report.epoch = root.attestation.epoch_id if root.attestation else None
         self.report.epochs = list(finals) or ([self.report.epoch] if self.report.epoch else [])
@@ -319,6 +325,8 @@ class _Audit:
 
     def _files(self, folder: _Folder, manifest: Manifest) -> None:
         p, fail = folder.prefix, self.findings.fail
+        allowed = checks.allowed_entry_lengths(folder.attestation)
+        entries = 0
         for relative, expected in sorted(manifest.files.items()):
             if not layout.safe_relative(relative):
                 fail(
@@ -334,6 +342,16 @@ class _Audit:
                     "manifest-changed",
                     f"{p}{relative} does not match its signed manifest: it was altered",
                 )
+            elif relative.startswith(layout.PROOFS + "/"):
+                count, problems = checks.shard_problems(
+                    relative, data, manifest.shard_prefix_chars, allowed
+                )
+                entries += count
+                for shard_problem in problems:
+                    fail("proof-shards", p + shard_problem)
+        count_problem = checks.entry_count_problem(manifest, entries)
+        if count_problem is not None:
+            fail("proof-shards", f"{p}manifest.json: {count_problem}")
         present = self.listing(p)
         if present is None:
             self.findings.na(

@@ -1,4 +1,10 @@
-"""Binary formats of proof bundles and shard files (docs/protocol.md section 6)."""
+"""Binary formats of proof bundles and shard files (docs/protocol.md section 6).
+
+porsegregate/1 bundles are self-describing and as long as their content;
+porsegregate/2 bundles have a fixed layout whose length follows from the signed
+attestation and the bucket of how many assets the client holds (`BundleLayout`),
+so an entry's length tells an observer nothing more (T17).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,19 @@ from dataclasses import dataclass
 
 from ..errors import FormatError
 from .amounts import AMOUNT_BYTES
-from .hashing import MAX_HEIGHT, PROTOCOL_VERSION, VERSION, lp
+from .hashing import FORMAT_V1, FORMAT_V2, MAX_HEIGHT, lp
 
 BUNDLE_MAGIC = b"PSB1"
+BUNDLE_MAGIC_V2 = b"PSB2"
 SHARD_MAGIC = b"PSS1"
 LOOKUP_BYTES = 16
 MAX_SHARD_FANOUT = 256
+HASH_BYTES = 32
+SIBLING_BYTES = HASH_BYTES + AMOUNT_BYTES
+ACCOUNT_FIELD_BYTES = 129  # u8(length) || up to 128 bytes of UTF-8 || zero bytes
+IV_BYTES = 12
+TAG_BYTES = 16
+MAX_ENTRIES = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -39,10 +52,42 @@ class AssetProof:
 
 @dataclass(frozen=True)
 class Bundle:
-    version: str
+    version: str  # the format string: porsegregate/1 or porsegregate/2
     epoch: str
     account_id: str
     assets: tuple[AssetProof, ...]
+
+
+@dataclass(frozen=True)
+class BundleLayout:
+    """porsegregate/2: what fixes every bundle's size, all read from the signed attestation:
+    how many assets it lists, the one tree height, the parts of each balance."""
+
+    assets: int
+    height: int
+    parts: int
+
+    @property
+    def slot_bytes(self) -> int:
+        return 2 + self.parts * (8 + AMOUNT_BYTES + SIBLING_BYTES * self.height)
+
+    def slots(self, held: int) -> int:
+        """How many asset slots a client holding `held` assets gets: the next power of two,
+        at most the number of assets."""
+        return min(self.assets, 1 << max(held - 1, 0).bit_length())
+
+    def header_bytes(self, epoch: str) -> int:
+        return 4 + 1 + len(FORMAT_V2) + 1 + len(epoch.encode()) + ACCOUNT_FIELD_BYTES + 4
+
+    def plaintext_bytes(self, epoch: str, slots: int) -> int:
+        return self.header_bytes(epoch) + slots * self.slot_bytes
+
+    def entry_bytes(self, epoch: str, slots: int) -> int:
+        return IV_BYTES + self.plaintext_bytes(epoch, slots) + TAG_BYTES
+
+    def slot_counts(self) -> list[int]:
+        """Every bucket a client can be in (the allowed entry sizes), smallest first."""
+        return sorted({self.slots(k) for k in range(1, self.assets + 1)})
 
 
 def leaf_header(part: int, amount: int, height: int, index: int) -> bytes:
@@ -57,11 +102,40 @@ def leaf_header(part: int, amount: int, height: int, index: int) -> bytes:
 def bundle_header(epoch: str, account_id: str, asset_count: int) -> bytes:
     return (
         BUNDLE_MAGIC
-        + lp(VERSION)
+        + lp(FORMAT_V1.encode())
         + lp(epoch.encode())
         + lp(account_id.encode())
         + bytes((asset_count,))
     )
+
+
+def bundle_header_v2(epoch: str) -> bytes:
+    """The part of every porsegregate/2 plaintext before the account field."""
+    return BUNDLE_MAGIC_V2 + lp(FORMAT_V2.encode()) + lp(epoch.encode())
+
+
+def account_field(account_id: str) -> bytes:
+    raw = account_id.encode()
+    return lp(raw) + bytes(ACCOUNT_FIELD_BYTES - 1 - len(raw))
+
+
+def encode_bundle_v2(bundle: Bundle, layout: BundleLayout, codes: Sequence[str]) -> bytes:
+    """A porsegregate/2 plaintext; `codes` are the attestation's asset codes in its order.
+
+    Written as given (a test may write a malformed one): an asset code not in `codes` must be
+    of the form `#<position>`, and the slot count is the one the layout gives."""
+    slots = layout.slots(len(bundle.assets))
+    out = bytearray(bundle_header_v2(bundle.epoch) + account_field(bundle.account_id))
+    out += len(bundle.assets).to_bytes(2, "big") + slots.to_bytes(2, "big")
+    for asset in bundle.assets:
+        position = codes.index(asset.asset) if asset.asset in codes else int(asset.asset[1:])
+        out += position.to_bytes(2, "big")
+        for leaf in asset.leaves:
+            out += leaf.index.to_bytes(8, "big") + leaf.amount.to_bytes(AMOUNT_BYTES, "big")
+            for h, sib in leaf.siblings:
+                out += h + sib.to_bytes(AMOUNT_BYTES, "big")
+    out += bytes(max(slots - len(bundle.assets), 0) * layout.slot_bytes)
+    return bytes(out)
 
 
 def encode_bundle(bundle: Bundle) -> bytes:
@@ -102,17 +176,29 @@ class _Reader:
             raise FormatError(f"{len(self.data) - self.pos} trailing bytes")
 
 
-def decode_bundle(data: bytes) -> Bundle:
+def decode_bundle(
+    data: bytes, fmt: str = FORMAT_V1, layout: BundleLayout | None = None, codes: Sequence[str] = ()
+) -> Bundle:
+    """The bundle of an attestation of format `fmt`; a porsegregate/2 bundle needs the signed
+    layout and asset codes. A slot naming an asset position the attestation does not have
+    gets the code `#<position>`, which no attestation lists (check asset-known)."""
+    if fmt == FORMAT_V2:
+        if layout is None:
+            raise ValueError("a porsegregate/2 bundle is read with its attestation's layout")
+        return _decode_bundle_v2(data, layout, codes)
     r = _Reader(data)
     if r.take(4) != BUNDLE_MAGIC:
-        raise FormatError("not a porsegregate proof bundle")
+        raise FormatError("not a porsegregate/1 proof bundle")
     version = r.lp_text("version")
-    if version != PROTOCOL_VERSION:
+    if version != FORMAT_V1:
         raise FormatError(f"unsupported bundle version {version!r}")
     epoch = r.lp_text("epoch")
     account_id = r.lp_text("account id")
     assets = []
-    for _ in range(r.uint(1)):
+    held = r.uint(1)
+    if held == 0:
+        raise FormatError("the proof lists no asset")
+    for _ in range(held):
         code = r.lp_text("asset")
         count = r.uint(1)
         if count == 0:
@@ -129,6 +215,56 @@ def decode_bundle(data: bytes) -> Bundle:
             leaves.append(LeafProof(part, amount, index, siblings))
         assets.append(AssetProof(code, tuple(leaves)))
     r.done()
+    return Bundle(version, epoch, account_id, tuple(assets))
+
+
+def _decode_bundle_v2(data: bytes, layout: BundleLayout, codes: Sequence[str]) -> Bundle:
+    r = _Reader(data)
+    if r.take(4) != BUNDLE_MAGIC_V2:
+        raise FormatError("not a porsegregate/2 proof bundle")
+    version = r.lp_text("version")
+    if version != FORMAT_V2:
+        raise FormatError(f"unsupported bundle version {version!r}")
+    epoch = r.lp_text("epoch")
+    field = r.take(ACCOUNT_FIELD_BYTES)
+    size = field[0]
+    if not 1 <= size <= ACCOUNT_FIELD_BYTES - 1 or any(field[1 + size :]):
+        raise FormatError("the account id field is malformed")
+    try:
+        account_id = field[1 : 1 + size].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError("account id is not UTF-8") from exc
+    held, slots = r.uint(2), r.uint(2)
+    if held == 0:
+        raise FormatError("the proof lists no asset")
+    if held > layout.assets or slots != layout.slots(held):
+        raise FormatError(
+            f"{held} assets in {slots} slots; the attestation's layout gives "
+            f"{layout.slots(min(held, layout.assets))} slots for at most {layout.assets} assets"
+        )
+    expected = layout.plaintext_bytes(epoch, slots)
+    if len(data) != expected:
+        raise FormatError(f"{len(data)} bytes; {held} assets in {slots} slots take {expected}")
+    assets = []
+    last = -1
+    for _ in range(held):
+        position = r.uint(2)
+        if position <= last:
+            raise FormatError(
+                f"asset position {position} after {last}: an asset listed twice or out of the "
+                "attestation's order"
+            )
+        last = position
+        code = codes[position] if position < len(codes) else f"#{position}"
+        leaves = []
+        for part in range(layout.parts):
+            index = r.uint(8)
+            amount = r.uint(AMOUNT_BYTES)
+            siblings = tuple((r.take(32), r.uint(AMOUNT_BYTES)) for _ in range(layout.height))
+            leaves.append(LeafProof(part, amount, index, siblings))
+        assets.append(AssetProof(code, tuple(leaves)))
+    if any(r.take(len(data) - r.pos)):
+        raise FormatError("the unused slots are not all zero bytes")
     return Bundle(version, epoch, account_id, tuple(assets))
 
 
@@ -155,14 +291,15 @@ def asset_order_problem(bundle: Bundle, attested: Sequence[str]) -> str | None:
     return None
 
 
-def bundle_aad(epoch: str, lookup: bytes) -> bytes:
-    return lp(VERSION) + lp(epoch.encode()) + lookup
+def bundle_aad(epoch: str, lookup: bytes, fmt: str = FORMAT_V1) -> bytes:
+    return lp(fmt.encode()) + lp(epoch.encode()) + lookup
 
 
-def shard_prefix_chars(clients: int) -> int:
-    """Fewest hex digits so that a shard holds at most ~256 bundles on average."""
+def shard_prefix_chars(entries: int) -> int:
+    """Fewest hex digits so that a shard holds at most ~256 entries on average (porsegregate/1
+    counted the clients, porsegregate/2 counts every entry, dummies included)."""
     q = 0
-    while clients > MAX_SHARD_FANOUT * 16**q:
+    while entries > MAX_SHARD_FANOUT * 16**q:
         q += 1
     return q
 
@@ -175,13 +312,21 @@ def encode_shard(entries: list[tuple[bytes, bytes]]) -> bytes:
     return bytes(out)
 
 
-def decode_shard(data: bytes) -> dict[bytes, bytes]:
+def decode_shard(data: bytes, prefix: str | None = None) -> dict[bytes, bytes]:
+    """A shard's entries by lookup id: sorted, each once, each under the shard's hex `prefix`
+    (when given; "" for proofs/all.bin)."""
     r = _Reader(data)
     if r.take(4) != SHARD_MAGIC:
         raise FormatError("not a porsegregate shard file")
     entries: dict[bytes, bytes] = {}
-    for _ in range(r.uint(4)):
+    last = b""
+    for n in range(r.uint(4)):
         lookup = r.take(LOOKUP_BYTES)
+        if lookup <= last:
+            raise FormatError(f"entry {n}'s lookup id is not above the one before it")
+        if prefix is not None and not lookup.hex().startswith(prefix):
+            raise FormatError(f"entry {n}'s lookup id {lookup.hex()} is not under {prefix!r}")
+        last = lookup
         entries[lookup] = r.take(r.uint(4))
     r.done()
     return entries

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .hashing import PROTOCOL_VERSION
+from .hashing import LABEL
 from .models import AssetLiabilities, ChainSnapshot
 
 MESSAGE_TITLE = "porsegregate proof of control"
@@ -36,7 +36,7 @@ def control_message(
     """The exact text to sign: ten lines joined by "\\n", no trailing newline."""
     return "\n".join(
         [
-            f"{MESSAGE_TITLE} ({PROTOCOL_VERSION})",
+            f"{MESSAGE_TITLE} ({LABEL})",
             f"custodian: {custodian}",
             f"custodian key: {fingerprint}",
             f"epoch: {epoch}",

@@ -13,9 +13,17 @@ from dataclasses import dataclass
 from .. import _crypto
 from .amounts import amount_bytes
 
-PROTOCOL_VERSION = "porsegregate/1"
-VERSION = PROTOCOL_VERSION.encode()
+# The domain label of every hash preimage and key derivation, in every protocol version: it
+# names the hashing scheme, which porsegregate/2 kept (docs/protocol.md, notation).
+LABEL = "porsegregate/1"
+VERSION = LABEL.encode()
 SALT = VERSION
+# The format strings of published documents: a verifier reads both, forever; publish writes
+# the newest.
+FORMAT_V1 = "porsegregate/1"
+FORMAT_V2 = "porsegregate/2"
+FORMATS = (FORMAT_V1, FORMAT_V2)
+PROTOCOL_VERSION = FORMAT_V2
 
 LEAF = b"\x00"
 NODE = b"\x01"
@@ -26,9 +34,13 @@ DEDICATED = b"\x05"
 
 MAX_ACCOUNT_ID_BYTES = 128
 MAX_HEIGHT = 64
-# Every published tree has at least 2^10 leaves, so a small custodian, or a rare
-# asset, does not reveal how few clients hold it (T6).
+# porsegregate/1: every published tree has at least 2^10 leaves, so a small custodian, or a
+# rare asset, does not reveal how few clients hold it (T6).
 MIN_PADDED_HEIGHT = 10
+# porsegregate/2: every tree of an epoch has one height, by default 24, so the height reveals
+# nothing below 2^24 leaves (T17); a balance is split into at most this many parts.
+DEFAULT_HEIGHT = 24
+MAX_PARTS = 16
 
 EPOCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ASSET_RE = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
@@ -114,6 +126,12 @@ def padding_prefix(epoch: str, asset: str, key: bytes) -> bytes:
     return PAD + lp(VERSION) + lp(epoch.encode()) + lp(asset.encode()) + key
 
 
+def padding_node(prefix: bytes, level: int, index: int) -> bytes:
+    """porsegregate/2: the empty subtree of height `level` at `index` among its level's nodes
+    (`prefix` from padding_prefix): no one without the padding key tells it from a node."""
+    return _crypto.sha256(prefix + bytes((level,)) + index.to_bytes(8, "big"))
+
+
 def shuffle_key(master_secret: bytes, epoch: str, asset: str) -> bytes:
     info = b"shuffle\x00" + lp(epoch.encode()) + lp(asset.encode())
     return _crypto.hkdf(master_secret, SALT, info, 32)
@@ -129,7 +147,7 @@ def padded_height(leaves: int) -> int:
 
 
 def published_height(leaves: int) -> int:
-    """The height porsegregate pads a tree of `leaves` client leaves to (never below 10)."""
+    """The height porsegregate/1 padded a tree of `leaves` client leaves to (never below 10)."""
     return max(MIN_PADDED_HEIGHT, padded_height(leaves))
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .bundle import BundleLayout
+from .hashing import FORMAT_V1
+
 
 @dataclass(frozen=True)
 class Asset:
@@ -24,6 +27,9 @@ class AssetLiabilities:
     root: bytes
     total: int
     padded_height: int
+    # porsegregate/2: how many leaves each holder's balance is split into; None in
+    # porsegregate/1, which has no such member.
+    parts: int | None = None
 
 
 CATEGORIES = ("client_segregated", "client_dedicated", "proprietary", "third_party")
@@ -252,6 +258,14 @@ class Attestation:
                 return a
         return None
 
+    @property
+    def bundle_layout(self) -> BundleLayout | None:
+        """porsegregate/2: the fixed layout of every client's bundle; None for porsegregate/1."""
+        if self.format == FORMAT_V1 or not self.assets:
+            return None
+        first = self.assets[0]
+        return BundleLayout(len(self.assets), first.padded_height, first.parts or 1)
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -260,6 +274,8 @@ class Manifest:
     attestation_sha256: str
     shard_prefix_chars: int
     files: dict[str, str] = field(default_factory=dict)
+    # porsegregate/2: how many entries the shards hold together, dummies included.
+    entries: int | None = None
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,13 @@ import rfc8785
 
 from ..errors import FormatError
 from .amounts import AMOUNT_BYTES, MAX_DECIMALS, parse_units
+from .bundle import MAX_ENTRIES, shard_prefix_chars
 from .coverage import percent
 from .hashing import (
+    FORMAT_V2,
+    FORMATS,
     MAX_HEIGHT,
-    PROTOCOL_VERSION,
+    MAX_PARTS,
     check_asset_code,
     check_chain_id,
     check_epoch_id,
@@ -35,6 +38,7 @@ from .layout import (
     WITNESS_COSIGNATURE_FILE,
     inclusion_name,
     is_time,
+    safe_relative,
     sig,
 )
 from .legal import legal_to_dict, parse_legal
@@ -98,6 +102,8 @@ def liabilities_to_dict(assets: tuple[AssetLiabilities, ...]) -> dict[str, Any]:
                 "root": x.root.hex(),
                 "total": str(x.total),
                 "padded_height": x.padded_height,
+                # porsegregate/2 only: porsegregate/1 has no such member.
+                **({} if x.parts is None else {"parts": x.parts}),
             }
             for x in sorted(assets, key=lambda x: x.code)
         ],
@@ -304,22 +310,64 @@ def _hex_or_none(value: str | None, length: int | None, where: str) -> str | Non
     return value
 
 
+_WALLET_MEMBERS = (
+    "chain",
+    "address",
+    "category",
+    "holder",
+    "label",
+    "client_tag",
+    "holdings",
+    "proof",
+)
+_COVERAGE_MEMBERS = (
+    "asset",
+    "decimals",
+    "liabilities",
+    "client_segregated",
+    "client_dedicated",
+    "client_dedicated_counted",
+    "third_party",
+    "proprietary",
+    "dedicated_shortfalls",
+    "segregated_percent",
+    "including_third_party_percent",
+    "covered",
+)
+_ATTESTATION_MEMBERS = (
+    "format",
+    "generator",
+    "custodian",
+    "segregation",
+    "epoch",
+    "liabilities",
+    "reserves",
+    "previous_attestation_sha256",
+    "witnesses",
+    "legal",
+)
+
+
 def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
     """The attestation's reserves section, checked for shape and internal consistency."""
     where = "reserves"
+    _only(doc, ("chains", "wallets", "coverage", "shortfall"), where)
     chains: list[ChainSnapshot] = []
     for i, item in enumerate(_get(doc, "chains", list, where)):
         w = f"reserves.chains[{i}]"
+        _only(item, ("id", "kind", "network", "block", "assets", "explorer"), w)
         kind = _get(item, "kind", str, w)
         if kind not in CHAIN_KINDS:
             raise FormatError(f"{w}.kind {kind!r} is not one of {', '.join(CHAIN_KINDS)}")
         block = _get(item, "block", dict, w)
+        _only(block, ("height", "hash"), f"{w}.block")
         height = _get(block, "height", int, f"{w}.block")
         if not 0 <= height < 2**53:
             raise FormatError(f"{w}.block.height is out of range")
         chain_assets = []
         for j, a in enumerate(_get(item, "assets", list, w)):
             aw = f"{w}.assets[{j}]"
+            _only(a, ("code", "contract"), aw)
             raw_code = _get(a, "code", str, aw)
             try:
                 code = check_asset_code(raw_code)
@@ -330,6 +378,7 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
         if len(set(codes)) != len(codes):
             raise FormatError(f"{w}.assets lists an asset twice")
         explorer = _get(item, "explorer", dict, w)
+        _only(explorer, ("address", "block"), f"{w}.explorer")
         for key in ("address", "block"):
             link = _opt_str(explorer, key, f"{w}.explorer")
             if link is not None and not link.startswith("https://"):
@@ -359,6 +408,7 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
     wallets: list[Wallet] = []
     for i, item in enumerate(_get(doc, "wallets", list, where)):
         w = f"reserves.wallets[{i}]"
+        _only(item, _WALLET_MEMBERS, w)
         chain = by_id.get(_get(item, "chain", str, w))
         if chain is None:
             raise FormatError(f"{w}.chain is not one of the listed chains")
@@ -371,6 +421,7 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
         holdings = []
         for j, h in enumerate(_get(item, "holdings", list, w)):
             hw = f"{w}.holdings[{j}]"
+            _only(h, ("asset", "amount", "source"), hw)
             asset = _get(h, "asset", str, hw)
             if chain.asset(asset) is None:
                 raise FormatError(f"{hw}.asset {asset!r} is not an asset of chain {chain.id}")
@@ -386,6 +437,7 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
         if [h.asset for h in holdings] != sorted({h.asset for h in holdings}):
             raise FormatError(f"{w}.holdings must be sorted by asset without duplicates")
         proof = _get(item, "proof", dict, w)
+        _only(proof, ("type", "signature", "public_key", "evidence"), f"{w}.proof")
         ptype = _get(proof, "type", str, f"{w}.proof")
         signature = _opt_str(proof, "signature", f"{w}.proof")
         evidence = _opt_str(proof, "evidence", f"{w}.proof")
@@ -424,6 +476,7 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
     coverage: list[AssetCoverage] = []
     for i, item in enumerate(_get(doc, "coverage", list, where)):
         w = f"reserves.coverage[{i}]"
+        _only(item, _COVERAGE_MEMBERS, w)
         asset = _get(item, "asset", str, w)
         if asset not in decimals or _get(item, "decimals", int, w) != decimals[asset]:
             raise FormatError(f"{w}: {asset!r} is not a liabilities asset, or its decimals differ")
@@ -467,10 +520,18 @@ def parse_reserves(doc: Any, assets: tuple[AssetLiabilities, ...]) -> Reserves:
 def parse_attestation(data: bytes) -> Attestation:
     doc = _load_canonical(data, "attestation.json")
     fmt = _get(doc, "format", str, "attestation")
-    if fmt != PROTOCOL_VERSION:
-        raise FormatError(f"attestation format {fmt!r} is not {PROTOCOL_VERSION}")
+    if fmt not in FORMATS:
+        raise FormatError(f"attestation format {fmt!r} is not one of {', '.join(FORMATS)}")
+    # Every object has exactly its members (witnesses and legal are optional).
+    _only(doc, _ATTESTATION_MEMBERS, "attestation")
     cust = _get(doc, "custodian", dict, "attestation")
+    _only(cust, ("name", "legal_entity"), "custodian")
+    name_problem = text_problem(_get(cust, "name", str, "custodian"))
+    if name_problem:  # a line of every proof-of-control message
+        raise FormatError(f"custodian.name {name_problem}")
     epoch = _get(doc, "epoch", dict, "attestation")
+    _only(epoch, ("id", "snapshot_time", "next_due"), "epoch")
+    _only(_get(doc, "segregation", dict, "attestation"), ("arrangement",), "segregation")
     liab = _get(doc, "liabilities", dict, "attestation")
     # Proof-of-control messages bind the hash of this member as re-serialised from its
     # fields, so it may hold nothing else.
@@ -479,27 +540,21 @@ def parse_attestation(data: bytes) -> Attestation:
         raise FormatError("liabilities.hash must be SHA-256")
     if _get(liab, "amount_bytes", int, "liabilities") != AMOUNT_BYTES:
         raise FormatError(f"liabilities.amount_bytes must be {AMOUNT_BYTES}")
-    assets = []
-    for i, item in enumerate(_get(liab, "assets", list, "liabilities")):
-        where = f"liabilities.assets[{i}]"
-        _only(item, ("code", "decimals", "root", "total", "padded_height"), where)
-        root = _get(item, "root", str, where)
-        if not _HEX64.fullmatch(root):
-            raise FormatError(f"{where}.root must be 64 lowercase hex digits")
-        decimals = _get(item, "decimals", int, where)
-        height = _get(item, "padded_height", int, where)
-        if not 0 <= decimals <= MAX_DECIMALS or not 0 <= height <= MAX_HEIGHT:
-            raise FormatError(f"{where}: decimals or padded_height out of range")
-        try:
-            code = check_asset_code(_get(item, "code", str, where))
-            total = parse_units(_get(item, "total", str, where))
-        except ValueError as exc:
-            raise FormatError(f"{where}: {exc}") from exc
-        assets.append(AssetLiabilities(code, decimals, bytes.fromhex(root), total, height))
+    assets = [
+        _parse_asset(item, f"liabilities.assets[{i}]", fmt)
+        for i, item in enumerate(_get(liab, "assets", list, "liabilities"))
+    ]
+    if fmt == FORMAT_V2 and len({(a.padded_height, a.parts) for a in assets}) > 1:
+        raise FormatError(
+            "liabilities.assets: every asset of a porsegregate/2 attestation has the same "
+            "padded_height and the same parts"
+        )
     codes = [a.code for a in assets]
     if codes != sorted(set(codes)):
         raise FormatError("liabilities.assets must be sorted by code without duplicates")
-    prev = doc.get("previous_attestation_sha256") if isinstance(doc, dict) else None
+    if "previous_attestation_sha256" not in doc:
+        raise FormatError("attestation.previous_attestation_sha256 is missing")
+    prev = doc["previous_attestation_sha256"]
     if prev is not None and not (isinstance(prev, str) and _HEX64.fullmatch(prev)):
         raise FormatError("previous_attestation_sha256 must be null or 64 hex digits")
     snapshot = _get(epoch, "snapshot_time", str, "epoch")
@@ -532,13 +587,39 @@ def parse_attestation(data: bytes) -> Attestation:
     )
 
 
+def _parse_asset(item: Any, where: str, fmt: str) -> AssetLiabilities:
+    v2 = fmt == FORMAT_V2
+    members = ("code", "decimals", "root", "total", "padded_height")
+    _only(item, (*members, "parts") if v2 else members, where)
+    root = _get(item, "root", str, where)
+    if not _HEX64.fullmatch(root):
+        raise FormatError(f"{where}.root must be 64 lowercase hex digits")
+    decimals = _get(item, "decimals", int, where)
+    height = _get(item, "padded_height", int, where)
+    if not 0 <= decimals <= MAX_DECIMALS or not int(v2) <= height <= MAX_HEIGHT:
+        raise FormatError(f"{where}: decimals or padded_height out of range")
+    parts = _get(item, "parts", int, where) if v2 else None
+    if parts is not None and not 1 <= parts <= MAX_PARTS:
+        raise FormatError(f"{where}.parts must be 1 to {MAX_PARTS}")
+    try:
+        code = check_asset_code(_get(item, "code", str, where))
+        total = parse_units(_get(item, "total", str, where))
+    except ValueError as exc:
+        raise FormatError(f"{where}: {exc}") from exc
+    return AssetLiabilities(code, decimals, bytes.fromhex(root), total, height, parts)
+
+
 def manifest_bytes(m: Manifest) -> bytes:
     return canonical(
         {
             "format": m.format,
             "epoch": m.epoch_id,
             "attestation_sha256": m.attestation_sha256,
-            "proofs": {"shard_prefix_hex_chars": m.shard_prefix_chars},
+            "proofs": {
+                "shard_prefix_hex_chars": m.shard_prefix_chars,
+                # porsegregate/2 only: porsegregate/1 has no such member.
+                **({} if m.entries is None else {"entries": m.entries}),
+            },
             "files": dict(sorted(m.files.items())),
         }
     )
@@ -546,17 +627,37 @@ def manifest_bytes(m: Manifest) -> bytes:
 
 def parse_manifest(data: bytes) -> Manifest:
     doc = _load_canonical(data, "manifest.json")
-    if _get(doc, "format", str, "manifest") != PROTOCOL_VERSION:
-        raise FormatError(f"manifest format is not {PROTOCOL_VERSION}")
+    fmt = _get(doc, "format", str, "manifest")
+    if fmt not in FORMATS:
+        raise FormatError(f"manifest format {fmt!r} is not one of {', '.join(FORMATS)}")
+    _only(doc, ("format", "epoch", "attestation_sha256", "proofs", "files"), "manifest")
     att = _get(doc, "attestation_sha256", str, "manifest")
-    prefix = _get(_get(doc, "proofs", dict, "manifest"), "shard_prefix_hex_chars", int, "proofs")
+    proofs = _get(doc, "proofs", dict, "manifest")
+    v2 = fmt == FORMAT_V2
+    _only(
+        proofs,
+        ("shard_prefix_hex_chars", "entries") if v2 else ("shard_prefix_hex_chars",),
+        "proofs",
+    )
+    prefix = _get(proofs, "shard_prefix_hex_chars", int, "proofs")
     files = _get(doc, "files", dict, "manifest")
     if not _HEX64.fullmatch(att) or not 0 <= prefix <= 32:
         raise FormatError("manifest.attestation_sha256 or proofs.shard_prefix_hex_chars is bad")
+    entries = _get(proofs, "entries", int, "proofs") if v2 else None
+    if entries is not None:
+        if not 1 <= entries <= MAX_ENTRIES:
+            raise FormatError(f"manifest proofs.entries must be 1 to {MAX_ENTRIES}")
+        if prefix != shard_prefix_chars(entries):
+            raise FormatError(
+                f"manifest proofs.shard_prefix_hex_chars is {prefix}; {entries} entries make it "
+                f"{shard_prefix_chars(entries)}"
+            )
     for path, digest in files.items():
+        if not safe_relative(path):
+            raise FormatError(f"manifest.files lists {path[:200]!r}, not a path inside the site")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise FormatError(f"manifest.files[{path!r}] is not a SHA-256 hex digest")
-    return Manifest(PROTOCOL_VERSION, _get(doc, "epoch", str, "manifest"), att, prefix, files)
+    return Manifest(fmt, _get(doc, "epoch", str, "manifest"), att, prefix, files, entries)
 
 
 def _b64(text: Any, what: str) -> bytes:
@@ -675,6 +776,7 @@ def parse_checkpoint(data: bytes) -> Checkpoint:
     doc = _load_canonical(data, "checkpoint")
     if _get(doc, "format", str, "checkpoint") != CHECKPOINT_FORMAT:
         raise FormatError(f"checkpoint format is not {CHECKPOINT_FORMAT}")
+    _only(doc, ("format", "log", "size", "root", "time", "epoch"), "checkpoint")
     log, root = _get(doc, "log", str, "checkpoint"), _get(doc, "root", str, "checkpoint")
     size, time = _get(doc, "size", int, "checkpoint"), _get(doc, "time", str, "checkpoint")
     if not _HEX64.fullmatch(log) or not _HEX64.fullmatch(root):
@@ -704,9 +806,11 @@ def parse_entries(data: bytes) -> list[LogEntry]:
     doc = _load_canonical(data, "log entries")
     if _get(doc, "format", str, "entries") != ENTRIES_FORMAT:
         raise FormatError(f"log entries format is not {ENTRIES_FORMAT}")
+    _only(doc, ("format", "entries"), "entries")
     entries = []
     for i, item in enumerate(_get(doc, "entries", list, "entries")):
         where = f"entries[{i}]"
+        _only(item, ("index", "epoch", "attestation_sha256"), where)
         digest = _get(item, "attestation_sha256", str, where)
         if _get(item, "index", int, where) != i or not _HEX64.fullmatch(digest):
             raise FormatError(f"{where}: index must be {i} and attestation_sha256 a SHA-256")
@@ -742,6 +846,7 @@ def parse_inclusion(data: bytes) -> InclusionProof:
     doc = _load_canonical(data, "inclusion proof")
     if _get(doc, "format", str, "inclusion") != INCLUSION_FORMAT:
         raise FormatError(f"inclusion proof format is not {INCLUSION_FORMAT}")
+    _only(doc, ("format", "index", "tree_size", "attestation_sha256", "path"), "inclusion")
     index, size = _get(doc, "index", int, "inclusion"), _get(doc, "tree_size", int, "inclusion")
     digest = _get(doc, "attestation_sha256", str, "inclusion")
     if not 0 <= index < size <= MAX_LOG_SIZE or not _HEX64.fullmatch(digest):
@@ -764,6 +869,7 @@ def parse_consistency(data: bytes) -> ConsistencyProof:
     doc = _load_canonical(data, "consistency proof")
     if _get(doc, "format", str, "consistency") != CONSISTENCY_FORMAT:
         raise FormatError(f"consistency proof format is not {CONSISTENCY_FORMAT}")
+    _only(doc, ("format", "first", "second", "path"), "consistency")
     first, second = _get(doc, "first", int, "consistency"), _get(doc, "second", int, "consistency")
     if not 0 < first <= second <= MAX_LOG_SIZE:
         raise FormatError("consistency: first and second must satisfy 0 < first <= second")

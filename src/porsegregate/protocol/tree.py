@@ -109,3 +109,112 @@ def fold_path(
         if total > MAX_AMOUNT:
             raise PathError("sum-range", f"the sum at level {k + 1} exceeds 2^128-1")
     return cur, total
+
+
+@dataclass(frozen=True)
+class SparseSumTree:
+    """porsegregate/2: a sum tree of height `height` whose leaves sit at chosen positions among
+    2^height, every empty subtree a padding node (docs/protocol.md section 5).
+
+    Only the nodes on the leaves' paths exist: level k holds the positions of its nodes
+    (sorted) and, aligned with them, each node's sibling entry, real or padding, so a leaf's
+    path is one lookup per level. The cost is about n * (height - log2 n + 2) hashes for n
+    leaves, never 2^height.
+    """
+
+    height: int
+    positions: tuple[np.ndarray, ...]  # per level, sorted node positions (int64)
+    siblings: tuple[bytes, ...]  # per level, 48-byte sibling entries aligned with positions
+    root: bytes  # 48-byte entry
+
+    @classmethod
+    def build(
+        cls, height: int, positions: np.ndarray, leaf_entries: bytes, sums: list[int], pad: bytes
+    ) -> SparseSumTree:
+        """Leaves at distinct `positions` (sorted ascending), their 48-byte entries and sums in
+        that order; `pad` is the padding prefix (hashing.padding_prefix)."""
+        n = len(positions)
+        if len(leaf_entries) != n * ENTRY or len(sums) != n:
+            raise ValueError("one 48-byte entry and one sum per leaf position")
+        if n and (int(positions[-1]) >= 1 << height or int(positions[0]) < 0):
+            raise ValueError("a leaf position is outside the tree")
+        if n > 1 and not bool(np.all(positions[1:] > positions[:-1])):
+            raise ValueError("leaf positions must be distinct and sorted")
+        sha = hashlib.sha256
+        zero = bytes(AMOUNT_BYTES)
+        level_positions: list[np.ndarray] = []
+        level_siblings: list[bytes] = []
+        current = leaf_entries
+        pos = positions.tolist()
+        level_sums = sums
+        for level in range(height):
+            lead = pad + bytes((level,))
+            siblings: list[bytes] = []
+            parents: list[bytes] = []
+            parent_pos: list[int] = []
+            parent_sums: list[int] = []
+            m = len(pos)
+            i = 0
+            while i < m:
+                p = pos[i]
+                here = current[ENTRY * i : ENTRY * (i + 1)]
+                if not p & 1 and i + 1 < m and pos[i + 1] == p + 1:
+                    there = current[ENTRY * (i + 1) : ENTRY * (i + 2)]
+                    siblings += (there, here)
+                    parents.append(sha(NODE + here + there).digest())
+                    total = level_sums[i] + level_sums[i + 1]
+                    i += 2
+                else:
+                    empty = sha(lead + (p ^ 1).to_bytes(8, "big")).digest() + zero
+                    siblings.append(empty)
+                    pair = empty + here if p & 1 else here + empty
+                    parents.append(sha(NODE + pair).digest())
+                    total = level_sums[i]
+                    i += 1
+                if total > MAX_AMOUNT:
+                    raise TreeOverflowError("a subtree sum exceeds 2^128-1")
+                parent_pos.append(p >> 1)
+                parent_sums.append(total)
+            level_positions.append(np.asarray(pos, dtype=np.int64))
+            level_siblings.append(b"".join(siblings))
+            current = b"".join(
+                [
+                    h + s.to_bytes(AMOUNT_BYTES, "big")
+                    for h, s in zip(parents, parent_sums, strict=True)
+                ]
+            )
+            pos, level_sums = parent_pos, parent_sums
+        if n == 0:
+            current = sha(pad + bytes((height,)) + bytes(8)).digest() + zero
+        return cls(height, tuple(level_positions), tuple(level_siblings), current[:ENTRY])
+
+    @property
+    def root_hash(self) -> bytes:
+        return self.root[:HASH_BYTES]
+
+    @property
+    def root_sum(self) -> int:
+        return int.from_bytes(self.root[HASH_BYTES:ENTRY], "big")
+
+    def path(self, index: int) -> list[tuple[bytes, int]]:
+        row = self.paths_matrix(np.asarray([index], dtype=np.int64))[0].tobytes()
+        return [
+            (
+                row[ENTRY * k : ENTRY * k + HASH_BYTES],
+                int.from_bytes(row[ENTRY * k + HASH_BYTES : ENTRY * (k + 1)], "big"),
+            )
+            for k in range(self.height)
+        ]
+
+    def paths_matrix(self, indices: np.ndarray) -> np.ndarray:
+        """Sibling entries for leaves at `indices`: shape (len(indices), height * 48), uint8."""
+        m = len(indices)
+        out = np.empty((m, self.height, ENTRY), dtype=np.uint8)
+        for k in range(self.height):
+            nodes = self.positions[k]
+            at = np.searchsorted(nodes, indices >> k)
+            if m and (at.max() >= len(nodes) or not np.array_equal(nodes[at], indices >> k)):
+                raise ValueError("a leaf index that is not in the tree")
+            level = np.frombuffer(self.siblings[k], dtype=np.uint8).reshape(-1, ENTRY)
+            out[:, k, :] = level[at]
+        return out.reshape(m, self.height * ENTRY)

@@ -11,7 +11,14 @@ from typing import Any
 from .. import _crypto
 from ..errors import ConfigError, FormatError
 from ..protocol.amounts import MAX_DECIMALS
-from ..protocol.hashing import check_asset_code, check_epoch_id, text_problem
+from ..protocol.bundle import MAX_ENTRIES
+from ..protocol.hashing import (
+    DEFAULT_HEIGHT,
+    MAX_PARTS,
+    check_asset_code,
+    check_epoch_id,
+    text_problem,
+)
 from ..protocol.layout import MAX_DOCUMENT, MIB, document_name
 from ..protocol.legal import (
     MAX_DOCUMENTS,
@@ -33,6 +40,7 @@ from ..protocol.models import (
     Witnesses,
 )
 from ..protocol.witness import parse_witnesses
+from .epoch import MAX_PRIVACY_HEIGHT, Privacy
 from .i18n import DEFAULT_LANGUAGE, check_language
 
 CONFIG_NAME = "porsegregate.toml"
@@ -68,6 +76,8 @@ class Config:
     document_files: tuple[tuple[Document, Path], ...] = ()
     # [site] language: the language of the published pages and the browser verifier.
     language: str = DEFAULT_LANGUAGE
+    # [privacy]: the tree height, the entries published and the balance split (T17).
+    privacy: Privacy = field(default_factory=Privacy)
 
     @property
     def workspace(self) -> Path:
@@ -165,6 +175,7 @@ def load_config(path: Path) -> Config:
     if unknown:
         raise ConfigError(f"{path}: [site] has unknown key(s) {', '.join(unknown)}")
     language = check_language(site_table.get("language", DEFAULT_LANGUAGE), f"{path}: [site]")
+    privacy = _privacy(table("privacy"), path)
     base = path.parent
     legal, document_files = _legal(doc, path)
 
@@ -203,6 +214,29 @@ def load_config(path: Path) -> Config:
         legal=legal,
         document_files=document_files,
         language=language,
+        privacy=privacy,
+    )
+
+
+def _privacy(table: dict[str, Any], path: Path) -> Privacy:
+    """[privacy] height, entries and split; each left out is the default."""
+    extra = sorted(set(table) - {"height", "entries", "split"})
+    if extra:
+        raise ConfigError(f"{path}: [privacy] has unknown key(s) {', '.join(extra)}")
+
+    def whole(key: str, low: int, high: int, default: int) -> int:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(
+                f"{path}: [privacy] {key} must be a whole number from {low} to {high}"
+            )
+        return value
+
+    entries = table.get("entries", "auto")
+    return Privacy(
+        height=whole("height", 1, MAX_PRIVACY_HEIGHT, DEFAULT_HEIGHT),
+        split=whole("split", 1, MAX_PARTS, 1),
+        entries=None if entries == "auto" else whole("entries", 1, MAX_ENTRIES, 0),
     )
 
 

@@ -37,6 +37,7 @@ from ..errors import ConfigError, InputError
 from ..protocol import layout
 from ..protocol.codes import client_secret
 from ..protocol.hashing import (
+    PROTOCOL_VERSION,
     EpochKeys,
     check_asset_code,
     check_epoch_id,
@@ -48,7 +49,7 @@ from ..protocol.hashing import (
 )
 from ..protocol.models import Asset
 from .config import Config
-from .epoch import AssetKeys, ClientKeys, EpochProofs, build_trees
+from .epoch import AssetKeys, ClientKeys, EpochProofs, Privacy, build_trees
 from .keys import check_passphrase, load_master_secret
 from .liabilities import Liabilities, read_liabilities
 from .reserves import read_reserves
@@ -426,8 +427,14 @@ def open_dataroom(folder: Path, passphrase: bytes) -> OpenedDataRoom:
     )
 
 
-def rebuild_epoch(liabilities: Liabilities, secrets: EpochSecrets) -> EpochProofs:
-    """The epoch's trees, exactly as publish builds them, from its data room's keys alone.
+def rebuild_epoch(
+    liabilities: Liabilities,
+    secrets: EpochSecrets,
+    fmt: str = PROTOCOL_VERSION,
+    privacy: Privacy | None = None,
+) -> EpochProofs:
+    """The epoch's trees, exactly as publish builds them, from its data room's keys alone, in
+    the signed format with the signed height and parts (`privacy`).
 
     InputError when the CSV has a client (or an asset) the secrets have no keys for.
     """
@@ -448,5 +455,11 @@ def rebuild_epoch(liabilities: Liabilities, secrets: EpochSecrets) -> EpochProof
         keys.append(k.key)
         commitments.append(_crypto.sha256(commit + k.nonce + lp(account.encode())))
     return build_trees(
-        liabilities, secrets.epoch, ClientKeys(lookups, keys, commitments), secrets.assets, []
+        liabilities,
+        secrets.epoch,
+        ClientKeys(lookups, keys, commitments),
+        secrets.assets,
+        [],
+        privacy=privacy,
+        fmt=fmt,
     )

@@ -33,7 +33,7 @@ from ..protocol.bundle import encode_shard
 from ..protocol.codes import client_secret
 from ..protocol.control import EpochContext
 from ..protocol.cosignature import index_bytes
-from ..protocol.hashing import PROTOCOL_VERSION, check_epoch_id, epoch_keys
+from ..protocol.hashing import FORMAT_V1, PROTOCOL_VERSION, check_epoch_id, epoch_keys
 from ..protocol.legal import holder_problem
 from ..protocol.models import Attestation, Manifest
 from ..protocol.serialization import (
@@ -86,6 +86,9 @@ class PublishOptions:
     allow_shortfall: bool = False  # publish uncovered liabilities, saying so on every page
     max_block_skew: int = DEFAULT_MAX_BLOCK_SKEW  # seconds a block may be from the snapshot
     next_due: str | None = None  # None: the snapshot time plus the config's interval
+    # The format to write: porsegregate/2. porsegregate/1 only reproduces the first format's
+    # sites (a history that spans both, in tests); no command offers it.
+    fmt: str = PROTOCOL_VERSION
 
     def __post_init__(self) -> None:
         _check_epoch(self.epoch)
@@ -244,10 +247,11 @@ def prepare_epoch(
     epoch: str,
     liabilities_path: Path | None = None,
     progress: Progress | None = None,
+    fmt: str = PROTOCOL_VERSION,
 ) -> PreparedEpoch:
     """Unlock the keys and build the epoch's trees (the slow part, shared by every command)."""
     _check_epoch(epoch)
-    return _prepare(config.for_epoch(epoch), passphrase, epoch, liabilities_path, progress)
+    return _prepare(config.for_epoch(epoch), passphrase, epoch, liabilities_path, progress, fmt)
 
 
 def _prepare(
@@ -256,6 +260,7 @@ def _prepare(
     epoch: str,
     liabilities_path: Path | None,
     progress: Progress | None,
+    fmt: str = PROTOCOL_VERSION,
 ) -> PreparedEpoch:
     signing_key = load_signing_key(config.signing_key, passphrase)
     master = load_master_secret(config.master_secret, passphrase)
@@ -264,7 +269,7 @@ def _prepare(
         config.assets,
         (lambda n: progress("rows", n)) if progress else None,
     )
-    proofs = build_epoch(liabilities, master, epoch, progress)
+    proofs = build_epoch(liabilities, master, epoch, progress, config.privacy, fmt)
     return PreparedEpoch(config, epoch, signing_key, master, liabilities, proofs)
 
 
@@ -365,8 +370,15 @@ def publish(
     _refuse_codes_inside(site, codes_path)
     _previous(site, options.epoch, options.replace)  # fail early; read again under the lock
     declaration = load_declaration(config, options.reserves_path)
-    if prepared is None or prepared.epoch != options.epoch or prepared.config.path != config.path:
-        prepared = _prepare(config, passphrase, options.epoch, options.liabilities_path, progress)
+    if (
+        prepared is None
+        or prepared.epoch != options.epoch
+        or prepared.config.path != config.path
+        or prepared.proofs.format != options.fmt
+    ):
+        prepared = _prepare(
+            config, passphrase, options.epoch, options.liabilities_path, progress, options.fmt
+        )
     assessment = assess_reserves(
         prepared, declaration, options.rpc_urls, snapshot, options.max_block_skew
     )
@@ -398,7 +410,7 @@ def _build(
 ) -> _BuiltEpoch:
     """The epoch's attestation, chained to `previous`, with what signs and publishes it."""
     attestation = Attestation(
-        format=PROTOCOL_VERSION,
+        format=prepared.proofs.format,
         generator=f"porsegregate {__version__}",
         custodian=config.custodian,
         segregation_arrangement=config.segregation_arrangement,
@@ -477,11 +489,12 @@ class _BuiltEpoch:
     def manifest(self, files: dict[str, str]) -> bytes:
         return manifest_bytes(
             Manifest(
-                PROTOCOL_VERSION,
+                self.attestation.format,
                 self.epoch,
                 self.attestation_sha256,
                 self.proofs.shard_prefix_chars,
                 files,
+                None if self.attestation.format == FORMAT_V1 else self.proofs.entries,
             )
         )
 
@@ -641,13 +654,23 @@ def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
 
 
 def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
-    """The clients' proof shards; returns how many."""
+    """The clients' proof shards; returns how many. A porsegregate/2 epoch publishes every
+    one of the 16^q shards, an empty one too, so no shard's absence says anything."""
     count = 0
+    written = set()
     for prefix, entries in proofs.shards():
         staging.put(layout.shard_name(prefix), encode_shard(entries))
+        written.add(prefix)
         count += 1
         if progress is not None:
             progress("shards", 1)
+    if proofs.format != FORMAT_V1:
+        q = proofs.shard_prefix_chars
+        for n in range(16**q):
+            prefix = f"{n:0{q}x}" if q else ""
+            if prefix not in written:
+                staging.put(layout.shard_name(prefix), encode_shard([]))
+                count += 1
     return count
 
 

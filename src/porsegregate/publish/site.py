@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
 from ..protocol.coverage import percent
-from ..protocol.hashing import PROTOCOL_VERSION
+from ..protocol.hashing import LABEL
 from ..protocol.legal import holder_shares, legal_changes, role_words
 from ..protocol.models import Attestation
 from ..protocol.serialization import liabilities_sha256
@@ -729,7 +729,8 @@ def render_site(
         "history_labels": [p.epoch for p in history],
         "next_due": attestation.next_due,
         "liabilities_sha256": liabilities_sha256(attestation.assets),
-        "protocol": PROTOCOL_VERSION,
+        "protocol": attestation.format,
+        "label": LABEL,
         "format": attestation.format,
         "generator": attestation.generator,
         "custodian_name": attestation.custodian.name,

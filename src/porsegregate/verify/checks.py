@@ -30,7 +30,8 @@ from ..errors import (
     SignatureError,
     VerificationError,
 )
-from ..protocol.amounts import format_decimal
+from ..protocol import layout
+from ..protocol.amounts import MAX_AMOUNT, format_decimal
 from ..protocol.bundle import (
     Bundle,
     asset_order_problem,
@@ -118,6 +119,7 @@ class Balance:
     asset: str
     decimals: int
     amount: int
+    parts: int = 1  # porsegregate/2 with [privacy] split: leaves the amount was proven in
 
     @property
     def display(self) -> str:
@@ -228,9 +230,21 @@ def check_manifest(
 def check_manifest_names(
     manifest: Manifest, attestation_data: bytes, attestation: Attestation | None, name: str
 ) -> None:
-    """The manifest names this attestation: its SHA-256, and its epoch (manifest-attestation)."""
-    if manifest.attestation_sha256 != _crypto.sha256_hex(attestation_data):
+    """The manifest names this attestation: its SHA-256 (as `attestation_sha256` and, when it
+    lists the file, as `files["attestation.json"]`), its format and its epoch
+    (manifest-attestation)."""
+    digest = _crypto.sha256_hex(attestation_data)
+    if manifest.attestation_sha256 != digest:
         raise VerificationError("manifest-attestation", f"{name} is for a different attestation")
+    if manifest.files.get(layout.ATTESTATION) != digest:
+        raise VerificationError(
+            "manifest-attestation", f"{name} lists another attestation.json than it names"
+        )
+    if attestation is not None and manifest.format != attestation.format:
+        raise VerificationError(
+            "manifest-attestation",
+            f"{name} is of format {manifest.format}, its attestation of {attestation.format}",
+        )
     if attestation is not None and manifest.epoch_id != attestation.epoch_id:
         raise VerificationError(
             "manifest-attestation",
@@ -271,6 +285,20 @@ def check_checkpoint(
     if checkpoint.log != fingerprint:
         raise VerificationError(check, f"{name} names another log (another key)")
     return checkpoint
+
+
+def check_checkpoint_epoch(checkpoint: Checkpoint, attestation_data: bytes) -> None:
+    """The checkpoint is of the log whose newest entry is this attestation: its epoch is the
+    attestation's (log-checkpoint; log-inclusion then checks the entry itself)."""
+    try:
+        epoch = parse_attestation(attestation_data).epoch_id
+    except FormatError:
+        return  # the attestation's own check (format) has already said so
+    if checkpoint.epoch != epoch:
+        raise VerificationError(
+            "log-checkpoint",
+            f"the log checkpoint is of epoch {checkpoint.epoch!r}, the attestation of {epoch!r}",
+        )
 
 
 def check_entries(data: bytes, checkpoint: Checkpoint, name: str, check: str) -> list[LogEntry]:
@@ -842,18 +870,23 @@ def client_coverage(
 
 
 def shard_entry(
-    shard_path: str, data: bytes, expected: str, lookup: bytes, record: Record
+    shard_path: str, data: bytes, expected: str, lookup: bytes, record: Record, prefix: str
 ) -> bytes | None:
-    """The client's encrypted entry in the shard the manifest lists, if the shard holds one."""
+    """The client's encrypted entry in the shard the manifest lists, if the shard holds one.
+
+    A shard that matches the signed manifest but is malformed (unsorted, an entry under
+    another prefix, trailing bytes) is the custodian's fault: `shard-hash`, never the
+    typing-mistake outcome `proof-found`."""
     if _crypto.sha256_hex(data) != expected:
         raise VerificationError(
             "shard-hash", f"{shard_path} does not match the signed manifest: it was altered"
         )
-    _passed(record, "shard-hash", f"{shard_path} matches the signed manifest")
     try:
-        return decode_shard(data).get(lookup)
+        entry = decode_shard(data, prefix).get(lookup)
     except FormatError as exc:
         raise VerificationError("shard-hash", f"{shard_path} is malformed: {exc}") from exc
+    _passed(record, "shard-hash", f"{shard_path} matches the signed manifest")
+    return entry
 
 
 def open_bundle(
@@ -869,15 +902,17 @@ def open_bundle(
             "if they are right, you were left out of the published proof",
         )
     _passed(record, "proof-found", "a proof for your code is published")
+    fmt = attestation.format
     try:
-        plaintext = _crypto.aes_gcm_decrypt(keys.key, entry, bundle_aad(epoch, keys.lookup))
+        plaintext = _crypto.aes_gcm_decrypt(keys.key, entry, bundle_aad(epoch, keys.lookup, fmt))
     except _crypto.InvalidTag as exc:
         raise VerificationError(
             "decrypt", "your proof does not decrypt with your code: it was altered"
         ) from exc
     _passed(record, "decrypt", "your proof decrypts with your code (AES-256-GCM)")
+    codes = [a.code for a in attestation.assets]
     try:
-        bundle = decode_bundle(plaintext)
+        bundle = decode_bundle(plaintext, fmt, attestation.bundle_layout, codes)
     except FormatError as exc:
         raise VerificationError("bundle-format", f"your proof is malformed: {exc}") from exc
     problem = asset_order_problem(bundle, [a.code for a in attestation.assets])
@@ -919,6 +954,7 @@ def check_bundle(
         _passed(record, "asset-known", f"{code} is in the signed attestation", code)
         seen: set[int] = set()
         root_ok = total_ok = True
+        balance = 0
         for leaf in asset_proof.leaves:
             if leaf.index in seen:
                 raise VerificationError(
@@ -934,6 +970,11 @@ def check_bundle(
                 raise VerificationError(exc.check, f"{code}: {exc.detail}", code) from exc
             root_ok = root_ok and _crypto.constant_time_equal(root, signed.root)
             total_ok = total_ok and total == signed.total
+            balance += leaf.amount
+        if balance > MAX_AMOUNT:
+            raise VerificationError(
+                "sum-range", f"your {code} parts add up to more than 2^128-1", code
+            )
         _passed(
             record,
             "path-height",
@@ -963,7 +1004,7 @@ def check_bundle(
             f"the sums along your {code} path add up to the signed total",
             code,
         )
-        balances.append(Balance(code, signed.decimals, asset_proof.balance))
+        balances.append(Balance(code, signed.decimals, balance, len(asset_proof.leaves)))
     return balances
 
 
@@ -977,3 +1018,51 @@ def check_proof(
     """A client's encrypted entry opened and checked: their balances under the signed roots."""
     bundle = open_bundle(attestation, keys, entry, record)
     return check_bundle(attestation, keys, account_id, bundle, record)
+
+
+# -- the proof shards as an observer sees them (audit; section 6) --------------------------------
+
+
+def allowed_entry_lengths(attestation: Attestation | None) -> set[int]:
+    """porsegregate/2: every length an entry may have (one per bucket); empty for /1."""
+    bundle_layout = attestation.bundle_layout if attestation is not None else None
+    if bundle_layout is None or attestation is None:
+        return set()
+    return {bundle_layout.entry_bytes(attestation.epoch_id, s) for s in bundle_layout.slot_counts()}
+
+
+def shard_problems(name: str, data: bytes, q: int, allowed: set[int]) -> tuple[int, list[str]]:
+    """(entries, problems) of one proof shard as an observer sees it (audit `proof-shards`):
+    named for a prefix of `q` hex digits, well formed, and in porsegregate/2 every entry of a
+    length the signed layout allows (`allowed`), so that an entry tells an observer nothing
+    beyond the bucket of its holder (T17)."""
+    stem = name.removeprefix(layout.PROOFS + "/").removesuffix(".bin")
+    prefix = "" if stem == "all" and q == 0 else stem
+    if len(prefix) != q or any(c not in "0123456789abcdef" for c in prefix):
+        return 0, [f"{name} is not the name of a shard for {q} hex digits"]
+    try:
+        entries = decode_shard(data, prefix)
+    except FormatError as exc:
+        return 0, [f"{name} is malformed: {exc}"]
+    for lookup, blob in entries.items():
+        if allowed and len(blob) not in allowed:
+            lengths = ", ".join(map(str, sorted(allowed)))
+            return len(entries), [
+                f"{name}: the entry under {lookup.hex()} is {len(blob)} bytes, not one of the "
+                f"lengths the signed layout allows ({lengths})"
+            ]
+    return len(entries), []
+
+
+def entry_count_problem(manifest: Manifest, count: int) -> str | None:
+    """porsegregate/2: all 16^q shards are listed, and they hold exactly the signed number of
+    entries, dummies included."""
+    if manifest.entries is None:
+        return None
+    q = manifest.shard_prefix_chars
+    listed = sum(1 for name in manifest.files if name.startswith(layout.PROOFS + "/"))
+    if listed != 16**q:
+        return f"it lists {listed} proof shards, not all {16**q} for {q} hex digits"
+    if count != manifest.entries:
+        return f"the shards hold {count} entries, the signed manifest says {manifest.entries}"
+    return None

@@ -362,6 +362,7 @@ def _log_head(
     data = need(layout.CHECKPOINT, "log-checkpoint")
     signature = need(layout.sig(layout.CHECKPOINT), "log-checkpoint")
     checkpoint = checks.check_checkpoint(key, report.key_fingerprint or "", data, signature)
+    checks.check_checkpoint_epoch(checkpoint, attestation_data)
     report.checkpoint = checkpoint
     record(
         Check(
@@ -638,12 +639,13 @@ def verify_site(
         _freshness(report, _newest(site, key, attestation), now)
         _reserves(report, attestation, rpc_urls, (site, manifest))
         keys = epoch_keys(secret, attestation.epoch_id)
-        shard_path = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
+        prefix = keys.lookup.hex()[: manifest.shard_prefix_chars]
+        shard_path = layout.shard_name(prefix)
         expected = manifest.files.get(shard_path)
         entry = None
         if expected is not None:
             shard = site.need(shard_path)
-            entry = checks.shard_entry(shard_path, shard, expected, keys.lookup, record)
+            entry = checks.shard_entry(shard_path, shard, expected, keys.lookup, record, prefix)
         proof = ProofFile(
             attestation_data, signature, public_pem, keys.lookup, entry or b"", log_files
         )
