@@ -470,6 +470,7 @@ export function decodeBundle(bytes, attestation = null) {
   const [accountId, accountIdBytes] = r.textAndBytes("account id");
   const assets = [];
   const assetCount = r.u8();
+  if (assetCount === 0) throw new FormatError("the proof lists no asset");
   for (let a = 0; a < assetCount; a++) {
     const asset = r.text("asset");
     const count = r.u8();
@@ -726,6 +727,19 @@ function parseUnits(text) {
   return value;
 }
 
+const ATTESTATION_MEMBERS = [
+  "format",
+  "generator",
+  "custodian",
+  "segregation",
+  "epoch",
+  "liabilities",
+  "reserves",
+  "previous_attestation_sha256",
+  "witnesses",
+  "legal",
+];
+
 /** attestation.json, parsed as strictly as the Python verifier parses it. */
 export function parseAttestation(bytes) {
   const doc = loadCanonical(bytes, "attestation.json");
@@ -734,8 +748,16 @@ export function parseAttestation(bytes) {
     throw new FormatError(`attestation format ${JSON.stringify(fmt)} is not ${FORMATS.join(" or ")}`);
   }
   const v2 = fmt === FORMAT_V2;
+  // Every object has exactly its members (witnesses and legal are optional).
+  only(doc, ATTESTATION_MEMBERS, "attestation");
   const cust = get(doc, "custodian", "dict", "attestation");
+  only(cust, ["name", "legal_entity"], "custodian");
+  // The custodian's name is a line of every proof-of-control message.
+  const nameProblem = textProblem(get(cust, "name", "string", "custodian"));
+  if (nameProblem) throw new FormatError(`custodian.name ${nameProblem}`);
   const epoch = get(doc, "epoch", "dict", "attestation");
+  only(epoch, ["id", "snapshot_time", "next_due"], "epoch");
+  only(get(doc, "segregation", "dict", "attestation"), ["arrangement"], "segregation");
   const liab = get(doc, "liabilities", "dict", "attestation");
   only(liab, ["hash", "amount_bytes", "assets"], "liabilities");
   if (get(liab, "hash", "string", "liabilities") !== "SHA-256") {
@@ -775,7 +797,10 @@ export function parseAttestation(bytes) {
   if (codes.length !== sorted.length || codes.some((c, i) => c !== sorted[i])) {
     throw new FormatError("liabilities.assets must be sorted by code without duplicates");
   }
-  const prev = isObject(doc) ? (doc.previous_attestation_sha256 ?? null) : null;
+  if (!Object.prototype.hasOwnProperty.call(doc, "previous_attestation_sha256")) {
+    throw new FormatError("attestation.previous_attestation_sha256 is missing");
+  }
+  const prev = doc.previous_attestation_sha256;
   if (prev !== null && !(typeof prev === "string" && HEX64.test(prev))) {
     throw new FormatError("previous_attestation_sha256 must be null or 64 hex digits");
   }
@@ -908,6 +933,7 @@ const KEY_REVEALING = ["eip191", "bip137", "ed25519"];
 
 /** Reject members a signed object must not have (the liabilities hash is rebuilt from fields). */
 function only(obj, keys, where) {
+  if (!isObject(obj)) return; // the member's own type check says what is wrong
   const extra = Object.keys(obj).filter((k) => !keys.includes(k)).sort();
   if (extra.length) throw new FormatError(`${where} has unknown member(s) ${extra.join(", ")}`);
 }
@@ -946,20 +972,40 @@ function walletSortKey(w) {
   return [CATEGORIES.indexOf(w.category), w.holder, w.chain, w.address];
 }
 
+const WALLET_MEMBERS = ["chain", "address", "category", "holder", "label", "client_tag", "holdings", "proof"];
+const COVERAGE_MEMBERS = [
+  "asset",
+  "decimals",
+  "liabilities",
+  "client_segregated",
+  "client_dedicated",
+  "client_dedicated_counted",
+  "third_party",
+  "proprietary",
+  "dedicated_shortfalls",
+  "segregated_percent",
+  "including_third_party_percent",
+  "covered",
+];
+
 /** The attestation's reserves section, checked for shape and consistency as Python's parse_reserves. */
 export function parseReserves(doc, assets) {
   const where = "reserves";
+  only(doc, ["chains", "wallets", "coverage", "shortfall"], where);
   const chains = get(doc, "chains", "list", where).map((item, i) => {
     const w = `reserves.chains[${i}]`;
+    only(item, ["id", "kind", "network", "block", "assets", "explorer"], w);
     const kind = get(item, "kind", "string", w);
     if (!CHAIN_KINDS.includes(kind)) {
       throw new FormatError(`${w}.kind ${JSON.stringify(kind)} is not one of ${CHAIN_KINDS.join(", ")}`);
     }
     const block = get(item, "block", "dict", w);
+    only(block, ["height", "hash"], `${w}.block`);
     const height = get(block, "height", "int", `${w}.block`);
     if (height < 0 || height >= MAX_HEIGHT_BLOCK) throw new FormatError(`${w}.block.height is out of range`);
     const chainAssets = get(item, "assets", "list", w).map((a, j) => {
       const aw = `${w}.assets[${j}]`;
+      only(a, ["code", "contract"], aw);
       const code = get(a, "code", "string", aw);
       if (!ASSET_RE.test(code)) throw new FormatError(`${aw}: asset code ${JSON.stringify(code)} is malformed`);
       return { code, contract: optStr(a, "contract", aw) };
@@ -968,6 +1014,7 @@ export function parseReserves(doc, assets) {
       throw new FormatError(`${w}.assets lists an asset twice`);
     }
     const explorer = get(item, "explorer", "dict", w);
+    only(explorer, ["address", "block"], `${w}.explorer`);
     const explorerAddress = explorerTemplate(explorer, "address", `${w}.explorer`);
     const explorerBlock = explorerTemplate(explorer, "block", `${w}.explorer`);
     const id = get(item, "id", "string", w);
@@ -998,6 +1045,7 @@ export function parseReserves(doc, assets) {
 
   const wallets = get(doc, "wallets", "list", where).map((item, i) => {
     const w = `reserves.wallets[${i}]`;
+    only(item, WALLET_MEMBERS, w);
     const chain = byId.get(get(item, "chain", "string", w));
     if (chain === undefined) throw new FormatError(`${w}.chain is not one of the listed chains`);
     const category = get(item, "category", "string", w);
@@ -1010,6 +1058,7 @@ export function parseReserves(doc, assets) {
     }
     const holdings = get(item, "holdings", "list", w).map((h, j) => {
       const hw = `${w}.holdings[${j}]`;
+      only(h, ["asset", "amount", "source"], hw);
       const asset = get(h, "asset", "string", hw);
       if (!chain.assets.some((a) => a.code === asset)) {
         throw new FormatError(`${hw}.asset ${JSON.stringify(asset)} is not an asset of chain ${chain.id}`);
@@ -1031,6 +1080,7 @@ export function parseReserves(doc, assets) {
       }
     }
     const proof = get(item, "proof", "dict", w);
+    only(proof, ["type", "signature", "public_key", "evidence"], `${w}.proof`);
     const type = get(proof, "type", "string", `${w}.proof`);
     const signature = optStr(proof, "signature", `${w}.proof`);
     const evidence = optStr(proof, "evidence", `${w}.proof`);
@@ -1070,6 +1120,7 @@ export function parseReserves(doc, assets) {
   const decimals = new Map(assets.map((a) => [a.code, a.decimals]));
   const coverage = get(doc, "coverage", "list", where).map((item, i) => {
     const w = `reserves.coverage[${i}]`;
+    only(item, COVERAGE_MEMBERS, w);
     const asset = get(item, "asset", "string", w);
     if (!decimals.has(asset) || get(item, "decimals", "int", w) !== decimals.get(asset)) {
       throw new FormatError(`${w}: ${JSON.stringify(asset)} is not a liabilities asset, or its decimals differ`);
@@ -2000,6 +2051,11 @@ export function shardPrefixChars(entries) {
   return q;
 }
 
+/** A path a manifest may list: inside its folder ('/'-separated, no '..', '.', '' or '\\'). */
+function safeRelative(relative) {
+  return relative !== "" && !relative.includes("\\") && relative.split("/").every((p) => p !== "" && p !== "." && p !== "..");
+}
+
 export function parseManifest(bytes) {
   const doc = loadCanonical(bytes, "manifest.json");
   const format = get(doc, "format", "string", "manifest");
@@ -2026,6 +2082,9 @@ export function parseManifest(bytes) {
     }
   }
   for (const [path, digest] of Object.entries(files)) {
+    if (!safeRelative(path)) {
+      throw new FormatError(`manifest.files lists ${JSON.stringify(path.slice(0, 200))}, not a path inside the site`);
+    }
     if (typeof digest !== "string" || !HEX64.test(digest)) {
       throw new FormatError(`manifest.files[${JSON.stringify(path)}] is not a SHA-256 hex digest`);
     }
@@ -2240,6 +2299,7 @@ export function parseCheckpoint(bytes) {
   if (get(doc, "format", "string", "checkpoint") !== CHECKPOINT_FORMAT) {
     throw new FormatError(`checkpoint format is not ${CHECKPOINT_FORMAT}`);
   }
+  only(doc, ["format", "log", "size", "root", "time", "epoch"], "checkpoint");
   const log = get(doc, "log", "string", "checkpoint");
   const root = get(doc, "root", "string", "checkpoint");
   const size = get(doc, "size", "int", "checkpoint");
@@ -2260,8 +2320,10 @@ export function parseEntries(bytes) {
   if (get(doc, "format", "string", "entries") !== ENTRIES_FORMAT) {
     throw new FormatError(`log entries format is not ${ENTRIES_FORMAT}`);
   }
+  only(doc, ["format", "entries"], "entries");
   return get(doc, "entries", "list", "entries").map((item, i) => {
     const where = `entries[${i}]`;
+    only(item, ["index", "epoch", "attestation_sha256"], where);
     const digest = get(item, "attestation_sha256", "string", where);
     if (get(item, "index", "int", where) !== i || !HEX64.test(digest)) {
       throw new FormatError(`${where}: index must be ${i} and attestation_sha256 a SHA-256`);
@@ -2285,6 +2347,7 @@ export function parseInclusion(bytes) {
   if (get(doc, "format", "string", "inclusion") !== INCLUSION_FORMAT) {
     throw new FormatError(`inclusion proof format is not ${INCLUSION_FORMAT}`);
   }
+  only(doc, ["format", "index", "tree_size", "attestation_sha256", "path"], "inclusion");
   const index = get(doc, "index", "int", "inclusion");
   const treeSize = get(doc, "tree_size", "int", "inclusion");
   const digest = get(doc, "attestation_sha256", "string", "inclusion");
@@ -2300,6 +2363,7 @@ export function parseConsistency(bytes) {
   if (get(doc, "format", "string", "consistency") !== CONSISTENCY_FORMAT) {
     throw new FormatError(`consistency proof format is not ${CONSISTENCY_FORMAT}`);
   }
+  only(doc, ["format", "first", "second", "path"], "consistency");
   const first = get(doc, "first", "int", "consistency");
   const second = get(doc, "second", "int", "consistency");
   if (!(first > 0 && first <= second && second <= MAX_LOG_SIZE)) {
@@ -2967,6 +3031,20 @@ async function checkLogHead(run, read, key, attestationData) {
   if (checkpoint.log !== run.report.keyFingerprint) {
     throw run.fail("log-checkpoint", "the checkpoint names another log (another key)");
   }
+  // The checkpoint is of the log whose newest entry is this attestation: its epoch is the
+  // attestation's (log-inclusion then checks the entry itself).
+  let attested = null;
+  try {
+    attested = parseAttestation(attestationData).epochId;
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e; // the attestation's own check (format) said so
+  }
+  if (attested !== null && checkpoint.epoch !== attested) {
+    throw run.fail(
+      "log-checkpoint",
+      `the log checkpoint is of epoch ${JSON.stringify(checkpoint.epoch)}, the attestation of ${JSON.stringify(attested)}`,
+    );
+  }
   run.report.checkpoint = checkpoint;
   run.ok(
     "log-checkpoint",
@@ -3377,8 +3455,10 @@ export async function verifySite(base, accountId, code, options = {}) {
     if (manifest.attestationSha256 !== toHex(await sha256(attestationData))) {
       throw run.fail("manifest-attestation", "the manifest is for a different attestation");
     }
-    const listed = manifest.files["attestation.json"];
-    if (Object.prototype.hasOwnProperty.call(manifest.files, "attestation.json") && listed !== manifest.attestationSha256) {
+    const listed = Object.prototype.hasOwnProperty.call(manifest.files, "attestation.json")
+      ? manifest.files["attestation.json"]
+      : null;
+    if (listed !== manifest.attestationSha256) {
       throw run.fail("manifest-attestation", "the manifest lists another attestation.json than it names");
     }
     if (manifest.format !== attestation.format) {

@@ -75,6 +75,8 @@ import {
 const here = fileURLToPath(new URL(".", import.meta.url));
 const vectors = (name) => JSON.parse(readFileSync(join(here, "..", "vectors", name), "utf8"));
 const proofs = vectors("proofs.json").cases;
+// porsegregate/2 (issue 10): fixed-size bundles, balances in parts; the same case structure.
+const proofsV2 = vectors("proofs-v2.json").cases;
 const codes = vectors("codes.json");
 
 test("client codes parse to the vector secrets and derive the vector keys", async () => {
@@ -179,7 +181,7 @@ test("the vectors cover the reserves checks", () => {
   assert.ok(proofs.some((c) => c.name.startsWith("reserves:") && c.expect.failed?.id === "reserves-control"));
 });
 
-for (const c of proofs) {
+for (const c of [...proofs, ...proofsV2]) {
   test(`proof vector: ${c.name}`, async () => {
     const r = await verifyProof(c.proof, c.account_id, c.code, { expectKey: c.expect_key });
     assert.equal(r.verified, c.expect.verified, JSON.stringify(r.failed));
@@ -204,6 +206,9 @@ for (const c of proofs) {
       assert.equal(r.checkpoint !== null, c.expect.log_checked);
       assert.equal(r.warnings.filter((w) => w.startsWith("log not checked")).length, c.expect.log_checked ? 0 : 1);
       assert.equal(r.coverage.length, r.balances.length);
+      // porsegregate/2: each balance is the sum of as many parts as the attestation's `parts`.
+      const attested = parseAttestation(Buffer.from(c.proof.attestation, "base64"));
+      if (attested.format === FORMAT_V2) for (const b of r.balances) assert.equal(b.parts, attested.parts, c.name);
     } else {
       assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, c.expect.failed);
       assert.equal(r.checks.at(-1), r.failed, "verification stops at the first failing check");
@@ -1794,7 +1799,7 @@ test("v2 bundle: every layout rule of the design is a format error", () => {
   bad("h from the attestation differs", good, /bytes long/, v2Layout(2, 4));
   // The versions do not mix: a PSB1 under a v2 attestation, a PSB2 under a v1 one (or none).
   const psb1 = bytesOf(enc.encode("PSB1"), lpBytes(enc.encode(FORMAT_V1)), lpBytes(enc.encode("2026-11")), lpBytes(enc.encode("a")), [0]);
-  assert.equal(decodeBundle(psb1).assets.length, 0);
+  assert.throws(() => decodeBundle(psb1), /the proof lists no asset/, "a v1 bundle lists at least one asset");
   bad("PSB1 under v2", psb1, /porsegregate\/1 proof bundle under a porsegregate\/2 attestation/);
   bad("PSB2 under v1", good, /porsegregate\/2 proof bundle under a porsegregate\/1 attestation/, { format: FORMAT_V1 });
   assert.throws(() => decodeBundle(good), /porsegregate\/2 proof bundle under a porsegregate\/1/);
@@ -2061,4 +2066,18 @@ test("v2 end to end: a porsegregate/1 bundle under a v2 attestation is bundle-fo
   const r = await verifyV2({ plaintext: () => psb1 });
   assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, { id: "bundle-format", asset: null });
   assert.match(r.failed.detail, /porsegregate\/1 proof bundle under a porsegregate\/2 attestation/);
+});
+
+test("the v2 vectors cover the v2 checks: parts, layout, versions, strict members", () => {
+  assert.ok(proofsV2.length >= 30);
+  const failed = new Set(proofsV2.filter((c) => !c.expect.verified).map((c) => c.expect.failed.id));
+  for (const id of ["bundle-format", "asset-known", "index-range", "sum-range", "root-hash", "decrypt", "bundle-epoch", "bundle-account", "format"]) {
+    assert.ok(failed.has(id), id);
+  }
+  const formats = new Set(proofsV2.map((c) => JSON.parse(Buffer.from(c.proof.attestation, "base64")).format));
+  assert.ok(formats.has(FORMAT_V2));
+  const parts = proofsV2
+    .filter((c) => c.expect.verified)
+    .map((c) => parseAttestation(Buffer.from(c.proof.attestation, "base64")).parts);
+  assert.ok(parts.includes(2) && parts.includes(1), "balances in 2 parts, and in one");
 });
