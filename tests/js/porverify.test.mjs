@@ -2081,3 +2081,46 @@ test("the v2 vectors cover the v2 checks: parts, layout, versions, strict member
     .map((c) => parseAttestation(Buffer.from(c.proof.attestation, "base64")).parts);
   assert.ok(parts.includes(2) && parts.includes(1), "balances in 2 parts, and in one");
 });
+
+test("every signed object has exactly its members, as Python's parsers (issue 10 spec review)", () => {
+  const hex = "ab".repeat(32);
+  const doc = (o) => Buffer.from(canonicalJson(o));
+  const extra = (parse, o, where) =>
+    assert.throws(() => parse(doc({ ...o, extra: 1 })), (e) => e instanceof FormatError && e.message === `${where} has unknown member(s) extra`, where);
+  extra(parseCheckpoint, { format: "porsegregate-checkpoint/1", log: hex, size: 3, root: hex, time: "2026-11-30T23:59:59Z", epoch: "2026-11" }, "checkpoint");
+  extra(parseEntries, { format: "porsegregate-log-entries/1", entries: [] }, "entries");
+  assert.throws(
+    () => parseEntries(doc({ format: "porsegregate-log-entries/1", entries: [{ index: 0, epoch: "a", attestation_sha256: hex, x: 1 }] })),
+    /entries\[0\] has unknown member\(s\) x/,
+  );
+  extra(parseInclusion, { format: "porsegregate-inclusion/1", index: 0, tree_size: 1, attestation_sha256: hex, path: [] }, "inclusion");
+  extra(parseConsistency, { format: "porsegregate-consistency/1", first: 1, second: 1, path: [] }, "consistency");
+  for (const [what, edit, message] of [
+    ["a top-level member", (d) => (d.note = "x"), /^attestation has unknown member\(s\) note$/],
+    ["a custodian member", (d) => (d.custodian.lei = "x"), /^custodian has unknown member\(s\) lei$/],
+    ["an epoch member", (d) => (d.epoch.week = 3), /^epoch has unknown member\(s\) week$/],
+    ["a segregation member", (d) => (d.segregation.trust = "x"), /^segregation has unknown member\(s\) trust$/],
+    ["a reserves member", (d) => (d.reserves.total = "1"), /^reserves has unknown member\(s\) total$/],
+    ["a block member", (d) => (d.reserves.chains[0].block.time = 1), /block has unknown member\(s\) time$/],
+    ["an explorer member", (d) => (d.reserves.chains[0].explorer.tx = null), /explorer has unknown member\(s\) tx$/],
+    ["a wallet member", (d) => (d.reserves.wallets[0].note = ""), /wallets\[0\] has unknown member\(s\) note$/],
+    ["a holding member", (d) => (d.reserves.wallets[0].holdings[0].usd = "1"), /holdings\[0\] has unknown member\(s\) usd$/],
+    ["a proof member", (d) => (d.reserves.wallets[0].proof.nonce = "1"), /proof has unknown member\(s\) nonce$/],
+    ["a coverage member", (d) => (d.reserves.coverage[0].usd = "1"), /coverage\[0\] has unknown member\(s\) usd$/],
+    ["no previous_attestation_sha256", (d) => delete d.previous_attestation_sha256, /previous_attestation_sha256 is missing/],
+    ["a custodian name with a line break", (d) => (d.custodian.name = "Vector\nCustody"), /^custodian\.name contains a control or line-break character$/],
+    ["a custodian name with a trailing space", (d) => (d.custodian.name = "Vector "), /^custodian\.name must be non-empty/],
+  ]) {
+    assert.throws(() => parseAttestation(editedAttestation(edit)), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("a manifest lists only paths inside the site", () => {
+  const manifest = (files) =>
+    Buffer.from(canonicalJson({ format: FORMAT_V2, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs: { entries: 5, shard_prefix_hex_chars: 0 }, files }));
+  const digest = "cd".repeat(32);
+  assert.deepEqual(Object.keys(parseManifest(manifest({ "attestation.json": digest, "proofs/all.bin": digest, "epochs/e0/a.json": digest })).files).length, 3);
+  for (const path of ["", "../x", "a/../b", "./a", "a//b", "a/", "/a", "a\\b", "a/."]) {
+    assert.throws(() => parseManifest(manifest({ [path]: digest })), /not a path inside the site/, JSON.stringify(path));
+  }
+});
