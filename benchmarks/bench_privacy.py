@@ -197,9 +197,18 @@ def make_workspace(variant: Variant, ws: Path, ledger: Path) -> None:
     if not Path(loaded).resolve().is_relative_to(src):
         raise SystemExit(f"PYTHONPATH={src} imported porsegregate from {loaded}, not the tree")
     if variant.privacy:
-        table = "".join(f"{key} = {value}\n" for key, value in variant.privacy.items())
-        with (ws / "porsegregate.toml").open("a", encoding="utf-8") as f:
-            f.write(f"\n[privacy]\n{table}")
+        # The setting replaces its line of the [privacy] table `init` writes (or starts the
+        # table, for a tree whose config has none).
+        config = ws / "porsegregate.toml"
+        lines = config.read_text(encoding="utf-8").splitlines()
+        lines = [ln for ln in lines if ln.split(" =")[0] not in variant.privacy]
+        table = [f"{key} = {value}" for key, value in variant.privacy.items()]
+        if "[privacy]" in lines:
+            at = lines.index("[privacy]") + 1
+            lines[at:at] = table
+        else:
+            lines += ["", "[privacy]", *table]
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     data = ws / "data" / "liabilities.csv"
     data.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -411,7 +411,7 @@ def test_a_manifest_path_outside_the_site_is_not_read(clean: h.History, tmp_path
     (copy.site / "manifest.json.sig").write_bytes(copy.signing_key().sign(data))
     report = audit_site(str(copy.site))
     assert failed_ids(report) == {"manifest-signatures"}
-    assert "not a path inside its folder" in details(report, "manifest-signatures")[0]
+    assert "not a path inside the site" in details(report, "manifest-signatures")[0]
 
 
 # -- the data room ------------------------------------------------------------------------------

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from porsegregate import PROTOCOL_VERSION
+from porsegregate.errors import FormatError
 from porsegregate.protocol.amounts import MAX_AMOUNT
 from porsegregate.protocol.bundle import (
     AssetProof,
     Bundle,
+    BundleLayout,
     LeafProof,
     decode_bundle,
     decode_shard,
     encode_bundle,
+    encode_bundle_v2,
     encode_shard,
+    shard_prefix_chars,
 )
 from porsegregate.protocol.codes import SECRET_BITS, format_code, parse_code
 from porsegregate.protocol.coverage import compute_coverage
-from porsegregate.protocol.hashing import text_problem
+from porsegregate.protocol.hashing import FORMAT_V1, FORMAT_V2, FORMATS, MAX_PARTS, text_problem
 from porsegregate.protocol.models import (
     CATEGORIES,
     NETWORK_PATTERNS,
@@ -132,16 +137,21 @@ def reserves_for(draw: st.DrawFn, assets: tuple[AssetLiabilities, ...]) -> Reser
 @st.composite
 def attestations(draw: st.DrawFn) -> Attestation:
     codes = sorted(draw(st.sets(asset_codes, min_size=1, max_size=5)))
+    fmt = draw(st.sampled_from(FORMATS))
+    # porsegregate/2: one height (1..64) and one part count (1..16) for every asset.
+    height, parts = draw(st.integers(1, 64)), draw(st.integers(1, MAX_PARTS))
+
+    def shape() -> tuple[int, int | None]:
+        return (draw(st.integers(0, 64)), None) if fmt == FORMAT_V1 else (height, parts)
+
     assets = tuple(
-        AssetLiabilities(
-            c, draw(st.integers(0, 30)), draw(hashes), draw(amounts), draw(st.integers(0, 64))
-        )
+        AssetLiabilities(c, draw(st.integers(0, 30)), draw(hashes), draw(amounts), *shape())
         for c in codes
     )
     return Attestation(
-        format=PROTOCOL_VERSION,
+        format=fmt,
         generator=draw(text),
-        custodian=Custodian(draw(text), draw(text)),
+        custodian=Custodian(draw(labels), draw(text)),
         segregation_arrangement=draw(text),
         epoch_id=draw(epochs),
         snapshot_time="2026-11-30T23:59:59Z",
@@ -167,8 +177,19 @@ def test_attestation_round_trips_and_is_canonical(a: Attestation) -> None:
     st.dictionaries(st.from_regex(r"proofs/[0-9a-f]{1,4}\.bin", fullmatch=True), hashes),
 )
 def test_manifest_round_trips(epoch: str, att: bytes, q: int, files: dict[str, bytes]) -> None:
-    m = Manifest(PROTOCOL_VERSION, epoch, att.hex(), q, {k: v.hex() for k, v in files.items()})
+    m = Manifest(FORMAT_V1, epoch, att.hex(), q, {k: v.hex() for k, v in files.items()})
     assert parse_manifest(manifest_bytes(m)) == m
+
+
+@given(epochs, hashes, st.integers(1, 2**32 - 1))
+def test_v2_manifest_round_trips_and_its_shard_digits_follow_the_entries(
+    epoch: str, att: bytes, entries: int
+) -> None:
+    q = shard_prefix_chars(entries)
+    m = Manifest(FORMAT_V2, epoch, att.hex(), q, {"attestation.json": att.hex()}, entries)
+    assert parse_manifest(manifest_bytes(m)) == m
+    with pytest.raises(FormatError, match="shard_prefix_hex_chars"):
+        parse_manifest(manifest_bytes(replace(m, shard_prefix_chars=q + 1)))
 
 
 @given(
@@ -210,7 +231,7 @@ def test_proof_file_2_round_trips_its_log_files_byte_for_byte(
 @st.composite
 def bundles(draw: st.DrawFn) -> Bundle:
     assets = []
-    for code in sorted(draw(st.sets(asset_codes, max_size=4))):
+    for code in sorted(draw(st.sets(asset_codes, min_size=1, max_size=4))):
         leaves = []
         for _ in range(draw(st.integers(1, 3))):
             h = draw(st.integers(0, 12))
@@ -224,13 +245,52 @@ def bundles(draw: st.DrawFn) -> Bundle:
                 )
             )
         assets.append(AssetProof(code, tuple(leaves)))
-    return Bundle(PROTOCOL_VERSION, draw(epochs), draw(account_ids), tuple(assets))
+    return Bundle(FORMAT_V1, draw(epochs), draw(account_ids), tuple(assets))
 
 
 @settings(max_examples=100)
 @given(bundles())
 def test_bundle_round_trips(b: Bundle) -> None:
     assert decode_bundle(encode_bundle(b)) == b
+
+
+@st.composite
+def v2_bundles(draw: st.DrawFn) -> tuple[BundleLayout, list[str], Bundle]:
+    codes = sorted(draw(st.sets(asset_codes, min_size=1, max_size=9)))
+    layout = BundleLayout(len(codes), draw(st.integers(1, 6)), draw(st.integers(1, 3)))
+    held = sorted(draw(st.sets(st.sampled_from(codes), min_size=1)))
+    assets = tuple(
+        AssetProof(
+            code,
+            tuple(
+                LeafProof(
+                    part,
+                    draw(amounts),
+                    draw(st.integers(0, 2**64 - 1)),
+                    tuple((draw(hashes), draw(amounts)) for _ in range(layout.height)),
+                )
+                for part in range(layout.parts)
+            ),
+        )
+        for code in held
+    )
+    return layout, codes, Bundle(FORMAT_V2, draw(epochs), draw(account_ids), assets)
+
+
+@settings(max_examples=100)
+@given(v2_bundles())
+def test_v2_bundle_round_trips_at_its_bucket_size(
+    drawn: tuple[BundleLayout, list[str], Bundle],
+) -> None:
+    layout, codes, b = drawn
+    data = encode_bundle_v2(b, layout, codes)
+    assert decode_bundle(data, FORMAT_V2, layout, codes) == b
+    # The length tells only the bucket: the next power of two of the assets held, at most all.
+    slots = layout.slots(len(b.assets))
+    assert slots >= len(b.assets) and slots == min(
+        len(codes), 1 << (len(b.assets) - 1).bit_length()
+    )
+    assert len(data) == layout.plaintext_bytes(b.epoch, slots)
 
 
 @given(st.dictionaries(st.binary(min_size=16, max_size=16), st.binary(max_size=200), max_size=20))

@@ -301,15 +301,24 @@ def test_a_second_publish_into_the_same_folder_is_refused(
 
 
 def test_three_holders_and_a_thousand_look_the_same() -> None:
-    """T6: the signed tree of 3 BTC holders has the height of one of 1,000."""
+    """T6, T17: every porsegregate/2 tree has the configured height (24) whatever its leaf
+    count below 2^24; porsegregate/1 padded to at least 2^10."""
+    from porsegregate.protocol.hashing import FORMAT_V1
     from porsegregate.protocol.models import Asset
-    from porsegregate.publish.epoch import build_epoch
+    from porsegregate.publish.epoch import Privacy, build_epoch
     from porsegregate.publish.liabilities import Liabilities
 
     assets = (Asset("BTC", 8),)
     master = bytes(range(32))
-    few = build_epoch(Liabilities(assets, {f"a{i}": [i + 1] for i in range(3)}), master, "e1")
-    many = build_epoch(Liabilities(assets, {f"a{i}": [i + 1] for i in range(1000)}), master, "e1")
-    assert few.assets[0].padded_height == many.assets[0].padded_height == 10
-    more = build_epoch(Liabilities(assets, {f"a{i}": [1] for i in range(1025)}), master, "e1")
-    assert more.assets[0].padded_height == 11
+
+    def height(clients: int, fmt: str = "porsegregate/2", privacy: Privacy | None = None) -> int:
+        balances = {f"a{i}": [i + 1] for i in range(clients)}
+        proofs = build_epoch(Liabilities(assets, balances), master, "e1", privacy=privacy, fmt=fmt)
+        return proofs.assets[0].padded_height
+
+    assert height(3) == height(1000) == 24
+    assert height(3, privacy=Privacy(height=5)) == 5
+    assert height(40, privacy=Privacy(height=5)) == 6, "raised for a tree that needs it"
+    assert height(40, privacy=Privacy(height=5, split=2)) == 7, "parts are leaves too"
+    assert height(3, FORMAT_V1) == height(1000, FORMAT_V1) == 10
+    assert height(1025, FORMAT_V1) == 11

@@ -17,10 +17,12 @@ from porsegregate.protocol.bundle import (
     decode_bundle,
     decode_shard,
     encode_bundle,
+    encode_bundle_v2,
     encode_shard,
 )
 from porsegregate.protocol.codes import client_secret
-from porsegregate.protocol.hashing import epoch_keys
+from porsegregate.protocol.hashing import EpochKeys, epoch_keys
+from porsegregate.protocol.models import Attestation
 from porsegregate.protocol.serialization import canonical, parse_attestation, parse_manifest
 from porsegregate.publish.demo import DEMO_PASSPHRASE
 from porsegregate.publish.keys import load_master_secret
@@ -54,8 +56,29 @@ def newest_bundle(h: History, account: str) -> Bundle:
     keys = epoch_keys(client_secret(master, account), attestation.epoch_id)
     name = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
     entry = decode_shard((h.site / name).read_bytes())[keys.lookup]
-    aad = bundle_aad(attestation.epoch_id, keys.lookup)
-    return decode_bundle(_crypto.aes_gcm_decrypt(keys.key, entry, aad))
+    return open_entry(attestation, keys, entry)
+
+
+def open_entry(attestation: Attestation, keys: EpochKeys, entry: bytes) -> Bundle:
+    """A client's entry decrypted and decoded, in the attestation's format."""
+    fmt = attestation.format
+    plaintext = _crypto.aes_gcm_decrypt(
+        keys.key, entry, bundle_aad(attestation.epoch_id, keys.lookup, fmt)
+    )
+    codes = [a.code for a in attestation.assets]
+    return decode_bundle(plaintext, fmt, attestation.bundle_layout, codes)
+
+
+def seal(attestation: Attestation, keys: EpochKeys, bundle: Bundle) -> bytes:
+    """A bundle encoded in the attestation's format and encrypted as the custodian can."""
+    fmt = attestation.format
+    layout_ = attestation.bundle_layout
+    codes = [a.code for a in attestation.assets]
+    plaintext = (
+        encode_bundle(bundle) if layout_ is None else encode_bundle_v2(bundle, layout_, codes)
+    )
+    aad = bundle_aad(attestation.epoch_id, keys.lookup, fmt)
+    return _crypto.aes_gcm_encrypt(keys.key, plaintext, aad)
 
 
 def rewrite_newest_bundle(h: History, account: str, edit: Callable[[Bundle], Bundle]) -> None:
@@ -65,15 +88,14 @@ def rewrite_newest_bundle(h: History, account: str, edit: Callable[[Bundle], Bun
     epoch = attestation.epoch_id
     master = load_master_secret(h.config.master_secret, DEMO_PASSPHRASE)
     keys = epoch_keys(client_secret(master, account), epoch)
-    aad = bundle_aad(epoch, keys.lookup)
     for folder in (h.site, h.site / "epochs" / epoch):
         manifest_path = folder / layout.MANIFEST
         manifest = parse_manifest(manifest_path.read_bytes())
         name = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
         shard = folder / name
         entries = decode_shard(shard.read_bytes())
-        bundle = decode_bundle(_crypto.aes_gcm_decrypt(keys.key, entries[keys.lookup], aad))
-        entries[keys.lookup] = _crypto.aes_gcm_encrypt(keys.key, encode_bundle(edit(bundle)), aad)
+        bundle = open_entry(attestation, keys, entries[keys.lookup])
+        entries[keys.lookup] = seal(attestation, keys, edit(bundle))
         data = encode_shard(sorted(entries.items()))
         shard.unlink()  # never write through a hard link into another folder
         shard.write_bytes(data)

@@ -249,13 +249,13 @@ def _decode_bundle_v2(data: bytes, layout: BundleLayout, codes: Sequence[str]) -
     last = -1
     for _ in range(held):
         position = r.uint(2)
-        if position <= last:
-            raise FormatError(
-                f"asset position {position} after {last}: an asset listed twice or out of the "
-                "attestation's order"
-            )
-        last = position
         code = codes[position] if position < len(codes) else f"#{position}"
+        if position == last:
+            raise FormatError(f"asset {code} is listed twice")
+        if position < last:
+            before = codes[last] if last < len(codes) else f"#{last}"
+            raise FormatError(f"asset {code} is out of the attestation's order (after {before})")
+        last = position
         leaves = []
         for part in range(layout.parts):
             index = r.uint(8)

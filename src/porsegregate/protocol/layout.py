@@ -179,9 +179,9 @@ def parse_time(text: str) -> datetime:
 FETCH_LIMITS: tuple[tuple[str, str, int], ...] = (
     ("a signature", r"[^/]+\.sig", 1 * KIB),  # exactly 64 bytes
     ("a public key", r"[^/]+\.pem", 4 * KIB),  # an Ed25519 SubjectPublicKeyInfo PEM is 113
-    # ~256 clients a shard on average (section 6); 16 MiB is 512 clients with 20 assets
-    # each at padded height 24 (16.7M clients): ~30 KiB a client.
-    ("a proof shard", rf"{PROOFS}/[^/]+\.bin", 16 * MIB),
+    # ~256 entries a shard on average (section 6), at most 512 in practice; 64 MiB is 512
+    # porsegregate/2 entries of 4 asset slots in 16 parts at height 24 (~75 KiB each).
+    ("a proof shard", rf"{PROOFS}/[^/]+\.bin", 64 * MIB),
     # 10,000 wallets (~0.7 KiB each with their proof of control) are ~7 MiB.
     ("an attestation", rf"{re.escape(ATTESTATION)}|{LOG}/attestations/[0-9]+\.json", 32 * MIB),
     # 16^q shards of ~90 bytes each: q = 4 (up to 16.7M clients) is ~6 MiB.

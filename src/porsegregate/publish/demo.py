@@ -17,6 +17,7 @@ from .. import _crypto
 from .._fs import atomic_write, write_secret
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
+from ..protocol.hashing import PROTOCOL_VERSION
 from ..protocol.models import Witness, Witnesses
 from ..protocol.witness import cosignature_line, parse_note
 from .client_codes import read_client_codes
@@ -222,6 +223,7 @@ def run_demo(
     epochs: int = 3,
     shortfall: bool = False,
     language: str = DEFAULT_LANGUAGE,
+    first_format: str | None = None,
 ) -> DemoResult:
     """A full custodian over several monthly epochs: liabilities, signed reserves, the log.
 
@@ -230,6 +232,8 @@ def run_demo(
     the site has a history. With `shortfall`, one asset's segregated wallets
     hold too little in the newest epoch, published with --allow-shortfall.
     Running the demo again starts its history over (its keys are kept).
+    `first_format` (porsegregate/1) publishes every epoch but the newest in that format: a
+    history begun before porsegregate/2, as the tests of both verifiers need.
     """
     workspace = out / "workspace"
     config_path = workspace / CONFIG_NAME
@@ -250,8 +254,9 @@ def run_demo(
     schedule = demo_epochs(epochs)
     for number, (epoch, snapshot) in enumerate(schedule, 1):
         write_synthetic_liabilities(config.liabilities, clients, seed + number - 1)
-        prepared = prepare_epoch(config, DEMO_PASSPHRASE, epoch)
         last = number == len(schedule)
+        fmt = first_format if first_format is not None and not last else PROTOCOL_VERSION
+        prepared = prepare_epoch(config, DEMO_PASSPHRASE, epoch, fmt=fmt)
         reserves = workspace / "data" / f"reserves-{epoch}.toml"
         dedicated_client = write_demo_reserves(reserves, prepared, shortfall and last)
         options = PublishOptions(
@@ -261,6 +266,7 @@ def run_demo(
             codes_path=out / "client-codes.csv",
             reserves_path=reserves,
             allow_shortfall=shortfall and last,
+            fmt=fmt,
         )
         result = publish(config, DEMO_PASSPHRASE, options, prepared=prepared)
         demo_cosign(site, epoch, witness_keys)

@@ -581,6 +581,7 @@ def _write_site(
                 points,
                 root_prefix,
                 built.language,
+                None if built.attestation.format == FORMAT_V1 else built.proofs.entries,
             )
 
         for relative, data in pages("").items():

@@ -680,8 +680,10 @@ def render_site(
     history: Sequence[HistoryPoint] = (),
     root_prefix: str = "",
     language: str = DEFAULT_LANGUAGE,
+    entries: int | None = None,
 ) -> dict[str, bytes]:
-    """Every non-proof file of the site's user interface: relative path -> bytes."""
+    """Every non-proof file of the site's user interface: relative path -> bytes. `entries`
+    is what the shards hold in a porsegregate/2 epoch (dummies included)."""
     if not _FINGERPRINT.fullmatch(fingerprint):
         raise ValueError("fingerprint must be 64 lowercase hex digits (SHA-256 of the raw key)")
     templates = resource_dir("templates")
@@ -748,6 +750,7 @@ def render_site(
         "attestation_bytes": len(attestation_json),
         "shard_prefix_chars": shard_prefix_chars,
         "shard_count": shard_count,
+        "entries": f"{entries:,}" if entries is not None else None,
         "openssl_verify": OPENSSL_VERIFY,
         "openssl_verify_manifest": OPENSSL_VERIFY_MANIFEST,
         "info_csp": info_csp,

@@ -50,6 +50,17 @@ interval_days = 31
 # "Languages"). Check details stay in English: they are the verifiers' technical evidence.
 language = "en"
 
+[privacy]
+# What anyone reading the site can learn (README: "Privacy: what each party learns"). Every
+# sum tree has this height, so the height reveals nothing below 2^height leaves (1 to 62).
+height = 24
+# How many entries the proof shards hold, dummies filling the rest: "auto" (the next power of
+# two at or above the client count, at least 4096) or a fixed public bound at or above it.
+entries = "auto"
+# Split each balance into this many random parts (1 to 16), each its own leaf, so that no
+# client's path shows a neighbour's whole balance.
+split = 1
+
 # Witnesses co-sign every log checkpoint after checking it extends the one they co-signed
 # before, so the site cannot show different clients different histories (README:
 # "Witnesses"). Each key is the witness's C2SP verifier key, as `porsegregate witness-key`
