@@ -551,8 +551,11 @@ function decodeBundleV2(bytes, attestation) {
   let last = -1;
   for (let slot = 0; slot < k; slot++) {
     const position = r.u16();
-    if (position <= last) {
-      throw new FormatError(`slot ${slot} names asset position ${position}, not after ${last}: an asset twice, or out of order`);
+    // A position the attestation does not have: "#<position>", which no asset code can be.
+    const named = (j) => (j < A ? attestation.assets[j].code : `#${j}`);
+    if (position === last) throw new FormatError(`asset ${named(position)} is listed twice`);
+    if (position < last) {
+      throw new FormatError(`asset ${named(position)} is out of the attestation's order (after ${named(last)})`);
     }
     last = position;
     const leaves = [];
@@ -563,9 +566,7 @@ function decodeBundleV2(bytes, attestation) {
       for (let level = 0; level < h; level++) siblings.push([r.take(32), r.amount()]);
       leaves.push({ part, amount, index, siblings });
     }
-    // A position the attestation does not have: "#<position>", which no asset code can be.
-    const asset = position < A ? attestation.assets[position].code : `#${position}`;
-    assets.push({ asset, position, leaves });
+    assets.push({ asset: named(position), position, leaves });
   }
   if (r.take((s - k) * L).some((b) => b !== 0)) throw new FormatError("the filler slots are not all zero");
   r.done();

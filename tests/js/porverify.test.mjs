@@ -1782,10 +1782,10 @@ test("v2 bundle: every layout rule of the design is a format error", () => {
   bad("truncated header", good.subarray(0, 30), /truncated/);
   const twice = threeSlots();
   twice[2].j = 2;
-  bad("j twice", psb2({ slots: twice }), /asset twice, or out of order/);
+  bad("j twice", psb2({ slots: twice }), /asset SOL is listed twice/);
   const backwards = threeSlots();
   [backwards[0].j, backwards[1].j] = [2, 0];
-  bad("j out of order", psb2({ slots: backwards }), /asset twice, or out of order/);
+  bad("j out of order", psb2({ slots: backwards }), /asset BTC is out of the attestation's order \(after SOL\)/);
   const name = enc.encode("alice");
   bad("empty account id", psb2({ slots: threeSlots(), accountField: Buffer.alloc(129) }), /account id is 0 bytes/);
   bad("account length 129", psb2({ slots: threeSlots(), accountField: bytesOf([129], Buffer.alloc(128, 0x61)) }), /account id is 129 bytes/);
