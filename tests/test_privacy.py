@@ -65,6 +65,7 @@ def _publish(root: Path, clients: int, privacy: str = "", seed: int = 5) -> dict
         "attestation": parse_attestation((site / layout.ATTESTATION).read_bytes()),
         "shards": shards,
         "codes": read_client_codes(result.codes),
+        "result": result,
     }
 
 
@@ -166,6 +167,14 @@ def test_a_fixed_entry_bound_and_height_from_the_config(tmp_path: Path) -> None:
     assert {a.padded_height for a in site["attestation"].assets} == {20}
     with pytest.raises(Exception, match=r"301 clients do not fit in the 300 entries"):
         _publish(tmp_path / "over", 301, "entries = 300", seed=9)
+
+
+def test_a_tree_too_tall_for_the_height_raises_every_tree_and_says_so(tmp_path: Path) -> None:
+    site = _publish(tmp_path / "ws", 40, "height = 4", seed=2)
+    assert {a.padded_height for a in site["attestation"].assets} == {5}  # BTC: 17 to 32 holders
+    (warning,) = site["result"].warnings
+    assert "more than 2^4 leaves ([privacy] height = 4), so every tree of this epoch" in warning
+    assert _publish(tmp_path / "ok", 40, "height = 5", seed=2)["result"].warnings == ()
 
 
 @pytest.mark.parametrize(

@@ -98,9 +98,13 @@ def publish_summary(result: PublishResult) -> None:
     for a in result.attestation.assets:
         click.echo(
             f"  {a.code:<8} total {format_decimal(a.total, a.decimals):>30}  "
-            f"tree height {a.padded_height}"
+            f"tree height {a.padded_height}" + (f", {a.parts} parts" if (a.parts or 1) > 1 else "")
         )
     coverage(result.attestation.reserves)
+    click.echo(
+        f"  proof entries: {result.entries:,} ({result.entries - result.clients:,} of them "
+        "dummies, so the site does not tell the client count)"
+    )
     click.echo(f"  attestation sha256: {result.attestation_sha256}")
     click.echo(
         f"  site size: {_size(result.site_bytes)} on disk; this epoch added "
@@ -232,7 +236,8 @@ def verify_report(report: Report, history: HistoryReport | None, expect_key: str
     if report.key_fingerprint:
         click.echo(f"Custodian key fingerprint: {report.key_fingerprint}")
     for b in report.balances:
-        click.echo(f"  {b.asset:<8} {b.display}")
+        parts = f"  (proven in {b.parts} parts, each under the signed root)" if b.parts > 1 else ""
+        click.echo(f"  {b.asset:<8} {b.display}{parts}")
     for warning in report.warnings:
         click.echo(f"WARNING: {warning}")
     if history is not None:

@@ -113,6 +113,7 @@ class PublishResult:
     site_bytes: int = 0
     epoch_bytes: int = 0
     warnings: tuple[str, ...] = ()  # what the reserves check warned about (not errors)
+    entries: int = 0  # what the proof shards hold, dummies included
 
     @property
     def epoch(self) -> str:
@@ -126,6 +127,7 @@ class PublishResult:
             "codes": str(self.codes),
             "epoch": self.epoch,
             "clients": self.clients,
+            "entries": self.entries,
             "files": self.files,
             "bytes": self.bytes_written,
             "site_bytes": self.site_bytes,
@@ -134,7 +136,12 @@ class PublishResult:
             "attestation_sha256": self.attestation_sha256,
             "key_fingerprint": self.fingerprint,
             "assets": [
-                {"code": a.code, "total": str(a.total), "padded_height": a.padded_height}
+                {
+                    "code": a.code,
+                    "total": str(a.total),
+                    "padded_height": a.padded_height,
+                    "parts": a.parts or 1,
+                }
                 for a in self.attestation.assets
             ],
             "log": {"size": self.log_size, "root": self.log_root},
@@ -396,7 +403,23 @@ def publish(
         )
         reconcile(destination.log, site)
         result = _write_site(built, destination, progress)
-    return dataclasses.replace(result, warnings=tuple(assessment.warnings))
+    return dataclasses.replace(
+        result, warnings=(*assessment.warnings, *_privacy_warnings(config, prepared))
+    )
+
+
+def _privacy_warnings(config: Config, prepared: PreparedEpoch) -> list[str]:
+    """A tree too large for `[privacy] height` raised every tree's height: say so, since the
+    height now tells that some tree is that large (T17)."""
+    wanted = config.privacy.height
+    heights = {a.padded_height for a in prepared.proofs.assets if a.parts is not None}
+    if not heights or max(heights) <= wanted:
+        return []
+    return [
+        f"a tree has more than 2^{wanted} leaves ([privacy] height = {wanted}), so every tree "
+        f"of this epoch has height {max(heights)}: the height now tells that some tree has "
+        f"more than 2^{wanted} leaves (raise [privacy] height to keep it the same every epoch)"
+    ]
 
 
 def _build(
@@ -615,6 +638,7 @@ def _write_site(
         attestation_sha256=built.attestation_sha256,
         fingerprint=built.fingerprint,
         clients=len(built.proofs.accounts),
+        entries=built.proofs.entries,
         files=len(staging.files) + 2,  # and the manifest and its signature
         bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,

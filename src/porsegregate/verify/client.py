@@ -113,6 +113,7 @@ class Report:
                     "decimals": b.decimals,
                     "amount": str(b.amount),
                     "display": b.display,
+                    "parts": b.parts,
                 }
                 for b in self.balances
             ],
