@@ -1,4 +1,5 @@
-// porverify.js: the in-browser verifier of porsegregate/1 (docs/protocol.md).
+// porverify.js: the in-browser verifier of porsegregate/1 and porsegregate/2 (docs/protocol.md):
+// the attestation's format decides how its manifest, proof bundles and entries are read.
 //
 // ES module. Cryptography is WebCrypto (SHA-256, HMAC-free HKDF, AES-256-GCM, Ed25519)
 // plus, for the reserves' secp256k1 proofs of control (EIP-191, BIP-137, BIP-322) and EIP-55
@@ -38,12 +39,19 @@
 
 // =================================================================================================
 // PROTOCOL
-// The bytes and rules of porsegregate/1 (docs/protocol.md): what each file is, how it is
+// The bytes and rules of porsegregate/1 and /2 (docs/protocol.md): what each file is, how it is
 // hashed, signed and parsed, and what a well-formed one may hold. No verification flow, no
 // fetching and no DOM: a parser here returns the parsed value or throws FormatError.
 // =================================================================================================
 
+// The domain label of every hash preimage and key derivation, in every protocol version: it
+// names the hashing scheme, which porsegregate/2 kept (docs/protocol.md, notation).
 export const VERSION = "porsegregate/1";
+export const LABEL = VERSION;
+// The format strings of published documents (attestation, manifest, bundle): both are read.
+export const FORMAT_V1 = "porsegregate/1";
+export const FORMAT_V2 = "porsegregate/2";
+export const FORMATS = [FORMAT_V1, FORMAT_V2];
 export const PROOF_FORMAT = "porsegregate-proof/2";
 // Still read: a proof saved before the log was carried; its report warns that the log was not
 // checked (docs/protocol.md section 10).
@@ -51,6 +59,8 @@ export const PROOF_FORMAT_1 = "porsegregate-proof/1";
 const AMOUNT_BYTES = 16;
 const MAX_AMOUNT = (1n << 128n) - 1n;
 const MAX_HEIGHT = 64;
+// porsegregate/2: a balance is split into at most this many parts (leaves).
+const MAX_PARTS = 16;
 const MAX_DECIMALS = 30;
 const MAX_TEXT = 4000;
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -66,6 +76,7 @@ const CODE_CHECK = 0x04;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const VERSION_BYTES = utf8.encode(VERSION);
+const FORMAT_V2_BYTES = utf8.encode(FORMAT_V2);
 
 function subtle() {
   const s = globalThis.crypto && globalThis.crypto.subtle;
@@ -390,6 +401,11 @@ class Reader {
   u8() {
     return this.take(1)[0];
   }
+  u16() {
+    const at = this.pos;
+    this.take(2);
+    return this.view.getUint16(at);
+  }
   u32() {
     const at = this.pos;
     this.take(4);
@@ -422,18 +438,39 @@ class Reader {
 }
 
 const BUNDLE_MAGIC = utf8.encode("PSB1");
+const BUNDLE_MAGIC_V2 = utf8.encode("PSB2");
 const SHARD_MAGIC = utf8.encode("PSS1");
+const LOOKUP_BYTES = 16;
+// porsegregate/2: the account field is u8(length) || UTF-8 || zero bytes, 129 bytes in all.
+const ACCOUNT_FIELD = 128;
 
-/** A decrypted proof bundle (protocol section 6). */
-export function decodeBundle(bytes) {
+/**
+ * A decrypted proof bundle (protocol section 6). The attestation's format decides how it is
+ * read: porsegregate/1 (PSB1, the default when `attestation` is omitted) or porsegregate/2
+ * (PSB2, a fixed layout whose sizes come from the attestation: its number of assets, their
+ * common padded_height and parts). A bundle of the other version is malformed.
+ */
+export function decodeBundle(bytes, attestation = null) {
+  const format = attestation === null ? FORMAT_V1 : attestation.format;
+  const magic = bytes.subarray(0, 4);
+  if (format === FORMAT_V2) {
+    if (equalBytes(magic, BUNDLE_MAGIC)) {
+      throw new FormatError(`a ${FORMAT_V1} proof bundle under a ${FORMAT_V2} attestation`);
+    }
+    return decodeBundleV2(bytes, attestation);
+  }
+  if (equalBytes(magic, BUNDLE_MAGIC_V2)) {
+    throw new FormatError(`a ${FORMAT_V2} proof bundle under a ${FORMAT_V1} attestation`);
+  }
   const r = new Reader(bytes);
   if (!equalBytes(r.take(4), BUNDLE_MAGIC)) throw new FormatError("not a porsegregate proof bundle");
   const version = r.text("version");
-  if (version !== VERSION) throw new FormatError(`unsupported bundle version ${JSON.stringify(version)}`);
+  if (version !== FORMAT_V1) throw new FormatError(`unsupported bundle version ${JSON.stringify(version)}`);
   const epoch = r.text("epoch");
   const [accountId, accountIdBytes] = r.textAndBytes("account id");
   const assets = [];
   const assetCount = r.u8();
+  if (assetCount === 0) throw new FormatError("the proof lists no asset");
   for (let a = 0; a < assetCount; a++) {
     const asset = r.text("asset");
     const count = r.u8();
@@ -451,6 +488,87 @@ export function decodeBundle(bytes) {
     }
     assets.push({ asset, leaves });
   }
+  r.done();
+  return { version, epoch, accountId, accountIdBytes, assets };
+}
+
+/** porsegregate/2: the number of asset slots of a bundle for a client holding k of A assets. */
+export function bundleSlots(k, assetCount) {
+  let s = 1;
+  while (s < k) s *= 2;
+  return Math.min(assetCount, s);
+}
+
+/** porsegregate/2: the bytes of one asset slot, for P parts of paths of height h. */
+export function slotBytes(parts, height) {
+  return 2 + parts * (8 + AMOUNT_BYTES + (32 + AMOUNT_BYTES) * height);
+}
+
+/**
+ * A porsegregate/2 bundle: "PSB2" || lp("porsegregate/2") || lp(e) || account field (129
+ * bytes) || u16(k) || u16(s) || k slots || (s - k) zero slots. Each slot is u16(j) then P
+ * leaves (parts 0..P-1) of u64(i) || amt(b) || h x (hash || amt(sum)). A slot whose j is
+ * not an asset of the attestation is read (its asset is "#<j>") and left to asset-known.
+ */
+function decodeBundleV2(bytes, attestation) {
+  const A = attestation.assets.length;
+  const h = attestation.height;
+  const P = attestation.parts;
+  const r = new Reader(bytes);
+  if (!equalBytes(r.take(4), BUNDLE_MAGIC_V2)) throw new FormatError("not a porsegregate proof bundle");
+  const version = r.text("version");
+  if (version !== FORMAT_V2) throw new FormatError(`unsupported bundle version ${JSON.stringify(version)}`);
+  const epoch = r.text("epoch");
+  const field = r.take(1 + ACCOUNT_FIELD);
+  const length = field[0];
+  if (length < 1 || length > ACCOUNT_FIELD) {
+    throw new FormatError(`the account id is ${length} bytes long, not 1 to ${ACCOUNT_FIELD}`);
+  }
+  const accountIdBytes = field.slice(1, 1 + length);
+  let accountId;
+  try {
+    accountId = strictUtf8.decode(accountIdBytes);
+  } catch {
+    throw new FormatError("account id is not UTF-8");
+  }
+  if (field.subarray(1 + length).some((b) => b !== 0)) {
+    throw new FormatError("the bytes after the account id are not all zero");
+  }
+  const k = r.u16();
+  const s = r.u16();
+  if (k < 1) throw new FormatError("the proof holds no asset");
+  if (k > A || s !== bundleSlots(k, A)) {
+    throw new FormatError(
+      `the proof has ${s} slots for ${k} assets; a proof of ${k} of ${A} assets has ${k > A ? "none" : bundleSlots(k, A)}`,
+    );
+  }
+  const L = slotBytes(P, h);
+  const expected = r.pos + s * L;
+  if (bytes.length !== expected) {
+    throw new FormatError(`the proof is ${bytes.length} bytes long; its layout is ${expected}`);
+  }
+  const assets = [];
+  let last = -1;
+  for (let slot = 0; slot < k; slot++) {
+    const position = r.u16();
+    // A position the attestation does not have: "#<position>", which no asset code can be.
+    const named = (j) => (j < A ? attestation.assets[j].code : `#${j}`);
+    if (position === last) throw new FormatError(`asset ${named(position)} is listed twice`);
+    if (position < last) {
+      throw new FormatError(`asset ${named(position)} is out of the attestation's order (after ${named(last)})`);
+    }
+    last = position;
+    const leaves = [];
+    for (let part = 0; part < P; part++) {
+      const index = r.u64();
+      const amount = r.amount();
+      const siblings = [];
+      for (let level = 0; level < h; level++) siblings.push([r.take(32), r.amount()]);
+      leaves.push({ part, amount, index, siblings });
+    }
+    assets.push({ asset: named(position), position, leaves });
+  }
+  if (r.take((s - k) * L).some((b) => b !== 0)) throw new FormatError("the filler slots are not all zero");
   r.done();
   return { version, epoch, accountId, accountIdBytes, assets };
 }
@@ -475,22 +593,36 @@ export function assetOrderProblem(bundle, attested) {
   return null;
 }
 
-/** A shard file: Map from lookup hex to encrypted entry. */
-export function decodeShard(bytes) {
+/**
+ * A shard file: Map from lookup hex to encrypted entry. Its lookups are strictly increasing
+ * (sorted, no duplicates) and, when `prefix` (the shard's lowercase hex prefix) is given,
+ * every one starts with it; a shard that breaks this is malformed (both versions).
+ */
+export function decodeShard(bytes, prefix = null) {
   const r = new Reader(bytes);
   if (!equalBytes(r.take(4), SHARD_MAGIC)) throw new FormatError("not a porsegregate shard file");
   const entries = new Map();
   const count = r.u32();
+  let last = null;
   for (let i = 0; i < count; i++) {
-    const lookup = toHex(r.take(16));
+    const lookup = toHex(r.take(LOOKUP_BYTES));
+    if (last !== null && lookup <= last) {
+      throw new FormatError(`lookup ${i} (${lookup}) is not after the one before it: unsorted or duplicated`);
+    }
+    if (prefix !== null && !lookup.startsWith(prefix)) {
+      throw new FormatError(`lookup ${i} (${lookup}) does not start with the shard's prefix ${JSON.stringify(prefix)}`);
+    }
+    last = lookup;
     entries.set(lookup, r.take(r.u32()));
   }
   r.done();
   return entries;
 }
 
-export function bundleAad(epoch, lookup) {
-  return concat(lp(VERSION_BYTES), lp(utf8.encode(epoch)), lookup);
+/** The associated data of an entry: lp(format) || lp(e) || lookup (format: the attestation's). */
+export function bundleAad(epoch, lookup, format = FORMAT_V1) {
+  const version = format === FORMAT_V2 ? FORMAT_V2_BYTES : VERSION_BYTES;
+  return concat(lp(version), lp(utf8.encode(epoch)), lookup);
 }
 
 export function shardName(lookupHexPrefix) {
@@ -596,13 +728,37 @@ function parseUnits(text) {
   return value;
 }
 
+const ATTESTATION_MEMBERS = [
+  "format",
+  "generator",
+  "custodian",
+  "segregation",
+  "epoch",
+  "liabilities",
+  "reserves",
+  "previous_attestation_sha256",
+  "witnesses",
+  "legal",
+];
+
 /** attestation.json, parsed as strictly as the Python verifier parses it. */
 export function parseAttestation(bytes) {
   const doc = loadCanonical(bytes, "attestation.json");
   const fmt = get(doc, "format", "string", "attestation");
-  if (fmt !== VERSION) throw new FormatError(`attestation format ${JSON.stringify(fmt)} is not ${VERSION}`);
+  if (!FORMATS.includes(fmt)) {
+    throw new FormatError(`attestation format ${JSON.stringify(fmt)} is not ${FORMATS.join(" or ")}`);
+  }
+  const v2 = fmt === FORMAT_V2;
+  // Every object has exactly its members (witnesses and legal are optional).
+  only(doc, ATTESTATION_MEMBERS, "attestation");
   const cust = get(doc, "custodian", "dict", "attestation");
+  only(cust, ["name", "legal_entity"], "custodian");
+  // The custodian's name is a line of every proof-of-control message.
+  const nameProblem = textProblem(get(cust, "name", "string", "custodian"));
+  if (nameProblem) throw new FormatError(`custodian.name ${nameProblem}`);
   const epoch = get(doc, "epoch", "dict", "attestation");
+  only(epoch, ["id", "snapshot_time", "next_due"], "epoch");
+  only(get(doc, "segregation", "dict", "attestation"), ["arrangement"], "segregation");
   const liab = get(doc, "liabilities", "dict", "attestation");
   only(liab, ["hash", "amount_bytes", "assets"], "liabilities");
   if (get(liab, "hash", "string", "liabilities") !== "SHA-256") {
@@ -613,25 +769,39 @@ export function parseAttestation(bytes) {
   }
   const assets = get(liab, "assets", "list", "liabilities").map((item, i) => {
     const where = `liabilities.assets[${i}]`;
-    if (isObject(item)) only(item, ["code", "decimals", "root", "total", "padded_height"], where);
+    // porsegregate/2 adds `parts` (required); porsegregate/1 has none (rejected).
+    const members = ["code", "decimals", "root", "total", "padded_height"];
+    if (isObject(item)) only(item, v2 ? [...members, "parts"] : members, where);
     const root = get(item, "root", "string", where);
     if (!HEX64.test(root)) throw new FormatError(`${where}.root must be 64 lowercase hex digits`);
     const decimals = get(item, "decimals", "int", where);
     const height = get(item, "padded_height", "int", where);
-    if (decimals < 0 || decimals > MAX_DECIMALS || height < 0 || height > MAX_HEIGHT) {
+    if (decimals < 0 || decimals > MAX_DECIMALS || height < (v2 ? 1 : 0) || height > MAX_HEIGHT) {
       throw new FormatError(`${where}: decimals or padded_height out of range`);
+    }
+    let parts = null;
+    if (v2) {
+      parts = get(item, "parts", "int", where);
+      if (parts < 1 || parts > MAX_PARTS) throw new FormatError(`${where}.parts must be 1 to ${MAX_PARTS}`);
     }
     const code = get(item, "code", "string", where);
     if (!ASSET_RE.test(code)) throw new FormatError(`${where}: asset code ${JSON.stringify(code)} is malformed`);
     const total = parseUnits(get(item, "total", "string", where));
-    return { code, decimals, root: fromHex(root), total, paddedHeight: height };
+    return { code, decimals, root: fromHex(root), total, paddedHeight: height, parts };
   });
+  // porsegregate/2: one padded_height and one parts for every asset (the bundle's layout).
+  if (v2 && assets.some((a) => a.paddedHeight !== assets[0].paddedHeight || a.parts !== assets[0].parts)) {
+    throw new FormatError("liabilities.assets must all have the same padded_height and the same parts");
+  }
   const codes = assets.map((a) => a.code);
   const sorted = [...new Set(codes)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (codes.length !== sorted.length || codes.some((c, i) => c !== sorted[i])) {
     throw new FormatError("liabilities.assets must be sorted by code without duplicates");
   }
-  const prev = isObject(doc) ? (doc.previous_attestation_sha256 ?? null) : null;
+  if (!Object.prototype.hasOwnProperty.call(doc, "previous_attestation_sha256")) {
+    throw new FormatError("attestation.previous_attestation_sha256 is missing");
+  }
+  const prev = doc.previous_attestation_sha256;
   if (prev !== null && !(typeof prev === "string" && HEX64.test(prev))) {
     throw new FormatError("previous_attestation_sha256 must be null or 64 hex digits");
   }
@@ -647,6 +817,9 @@ export function parseAttestation(bytes) {
   if (!EPOCH_RE.test(epochId)) throw new FormatError(`epoch id ${JSON.stringify(epochId)} is malformed`);
   return {
     format: fmt,
+    // porsegregate/2: the common padded_height and parts of every asset (null in /1).
+    height: v2 && assets.length ? assets[0].paddedHeight : null,
+    parts: v2 && assets.length ? assets[0].parts : null,
     generator: get(doc, "generator", "string", "attestation"),
     custodian: {
       name: get(cust, "name", "string", "custodian"),
@@ -761,6 +934,7 @@ const KEY_REVEALING = ["eip191", "bip137", "ed25519"];
 
 /** Reject members a signed object must not have (the liabilities hash is rebuilt from fields). */
 function only(obj, keys, where) {
+  if (!isObject(obj)) return; // the member's own type check says what is wrong
   const extra = Object.keys(obj).filter((k) => !keys.includes(k)).sort();
   if (extra.length) throw new FormatError(`${where} has unknown member(s) ${extra.join(", ")}`);
 }
@@ -799,20 +973,40 @@ function walletSortKey(w) {
   return [CATEGORIES.indexOf(w.category), w.holder, w.chain, w.address];
 }
 
+const WALLET_MEMBERS = ["chain", "address", "category", "holder", "label", "client_tag", "holdings", "proof"];
+const COVERAGE_MEMBERS = [
+  "asset",
+  "decimals",
+  "liabilities",
+  "client_segregated",
+  "client_dedicated",
+  "client_dedicated_counted",
+  "third_party",
+  "proprietary",
+  "dedicated_shortfalls",
+  "segregated_percent",
+  "including_third_party_percent",
+  "covered",
+];
+
 /** The attestation's reserves section, checked for shape and consistency as Python's parse_reserves. */
 export function parseReserves(doc, assets) {
   const where = "reserves";
+  only(doc, ["chains", "wallets", "coverage", "shortfall"], where);
   const chains = get(doc, "chains", "list", where).map((item, i) => {
     const w = `reserves.chains[${i}]`;
+    only(item, ["id", "kind", "network", "block", "assets", "explorer"], w);
     const kind = get(item, "kind", "string", w);
     if (!CHAIN_KINDS.includes(kind)) {
       throw new FormatError(`${w}.kind ${JSON.stringify(kind)} is not one of ${CHAIN_KINDS.join(", ")}`);
     }
     const block = get(item, "block", "dict", w);
+    only(block, ["height", "hash"], `${w}.block`);
     const height = get(block, "height", "int", `${w}.block`);
     if (height < 0 || height >= MAX_HEIGHT_BLOCK) throw new FormatError(`${w}.block.height is out of range`);
     const chainAssets = get(item, "assets", "list", w).map((a, j) => {
       const aw = `${w}.assets[${j}]`;
+      only(a, ["code", "contract"], aw);
       const code = get(a, "code", "string", aw);
       if (!ASSET_RE.test(code)) throw new FormatError(`${aw}: asset code ${JSON.stringify(code)} is malformed`);
       return { code, contract: optStr(a, "contract", aw) };
@@ -821,6 +1015,7 @@ export function parseReserves(doc, assets) {
       throw new FormatError(`${w}.assets lists an asset twice`);
     }
     const explorer = get(item, "explorer", "dict", w);
+    only(explorer, ["address", "block"], `${w}.explorer`);
     const explorerAddress = explorerTemplate(explorer, "address", `${w}.explorer`);
     const explorerBlock = explorerTemplate(explorer, "block", `${w}.explorer`);
     const id = get(item, "id", "string", w);
@@ -851,6 +1046,7 @@ export function parseReserves(doc, assets) {
 
   const wallets = get(doc, "wallets", "list", where).map((item, i) => {
     const w = `reserves.wallets[${i}]`;
+    only(item, WALLET_MEMBERS, w);
     const chain = byId.get(get(item, "chain", "string", w));
     if (chain === undefined) throw new FormatError(`${w}.chain is not one of the listed chains`);
     const category = get(item, "category", "string", w);
@@ -863,6 +1059,7 @@ export function parseReserves(doc, assets) {
     }
     const holdings = get(item, "holdings", "list", w).map((h, j) => {
       const hw = `${w}.holdings[${j}]`;
+      only(h, ["asset", "amount", "source"], hw);
       const asset = get(h, "asset", "string", hw);
       if (!chain.assets.some((a) => a.code === asset)) {
         throw new FormatError(`${hw}.asset ${JSON.stringify(asset)} is not an asset of chain ${chain.id}`);
@@ -884,6 +1081,7 @@ export function parseReserves(doc, assets) {
       }
     }
     const proof = get(item, "proof", "dict", w);
+    only(proof, ["type", "signature", "public_key", "evidence"], `${w}.proof`);
     const type = get(proof, "type", "string", `${w}.proof`);
     const signature = optStr(proof, "signature", `${w}.proof`);
     const evidence = optStr(proof, "evidence", `${w}.proof`);
@@ -923,6 +1121,7 @@ export function parseReserves(doc, assets) {
   const decimals = new Map(assets.map((a) => [a.code, a.decimals]));
   const coverage = get(doc, "coverage", "list", where).map((item, i) => {
     const w = `reserves.coverage[${i}]`;
+    only(item, COVERAGE_MEMBERS, w);
     const asset = get(item, "asset", "string", w);
     if (!decimals.has(asset) || get(item, "decimals", "int", w) !== decimals.get(asset)) {
       throw new FormatError(`${w}: ${JSON.stringify(asset)} is not a liabilities asset, or its decimals differ`);
@@ -1218,6 +1417,8 @@ export async function liabilitiesSha256(assets) {
         root: toHex(a.root),
         total: a.total.toString(),
         padded_height: a.paddedHeight,
+        // porsegregate/2 asset objects include `parts`.
+        ...(a.parts === null || a.parts === undefined ? {} : { parts: a.parts }),
       })),
   };
   return toHex(await sha256(utf8.encode(canonicalJson(section))));
@@ -1841,23 +2042,62 @@ function coverageProblems(row, wallets) {
 
 // ---------------------------------------------------------------- manifest and proof file
 
-function parseManifest(bytes) {
+const MAX_SHARD_FANOUT = 256;
+const MAX_ENTRIES = 2 ** 32 - 1;
+
+/** porsegregate/2: the smallest q >= 0 with entries <= 256 x 16^q (the shard prefix length). */
+export function shardPrefixChars(entries) {
+  let q = 0;
+  while (entries > MAX_SHARD_FANOUT * 16 ** q) q++;
+  return q;
+}
+
+/** A path a manifest may list: inside its folder ('/'-separated, no '..', '.', '' or '\\'). */
+function safeRelative(relative) {
+  return relative !== "" && !relative.includes("\\") && relative.split("/").every((p) => p !== "" && p !== "." && p !== "..");
+}
+
+export function parseManifest(bytes) {
   const doc = loadCanonical(bytes, "manifest.json");
-  if (get(doc, "format", "string", "manifest") !== VERSION) {
-    throw new FormatError(`manifest format is not ${VERSION}`);
-  }
+  const format = get(doc, "format", "string", "manifest");
+  if (!FORMATS.includes(format)) throw new FormatError(`manifest format is not ${FORMATS.join(" or ")}`);
+  only(doc, ["format", "epoch", "attestation_sha256", "proofs", "files"], "manifest");
   const att = get(doc, "attestation_sha256", "string", "manifest");
-  const prefix = get(get(doc, "proofs", "dict", "manifest"), "shard_prefix_hex_chars", "int", "proofs");
+  const proofs = get(doc, "proofs", "dict", "manifest");
+  // porsegregate/2 adds `entries`; porsegregate/1 has none.
+  only(proofs, format === FORMAT_V2 ? ["shard_prefix_hex_chars", "entries"] : ["shard_prefix_hex_chars"], "proofs");
+  const prefix = get(proofs, "shard_prefix_hex_chars", "int", "proofs");
   const files = get(doc, "files", "dict", "manifest");
   if (!HEX64.test(att) || prefix < 0 || prefix > 32) {
     throw new FormatError("manifest.attestation_sha256 or proofs.shard_prefix_hex_chars is bad");
   }
+  let entries = null;
+  if (format === FORMAT_V2) {
+    // The number of entries in all shards together, which fixes the prefix length.
+    entries = get(proofs, "entries", "int", "proofs");
+    if (entries < 1 || entries > MAX_ENTRIES) throw new FormatError("proofs.entries must be 1 to 2^32-1");
+    if (prefix !== shardPrefixChars(entries)) {
+      throw new FormatError(
+        `proofs.shard_prefix_hex_chars is ${prefix}; for ${entries} entries it is ${shardPrefixChars(entries)}`,
+      );
+    }
+  }
   for (const [path, digest] of Object.entries(files)) {
+    if (!safeRelative(path)) {
+      throw new FormatError(`manifest.files lists ${JSON.stringify(path.slice(0, 200))}, not a path inside the site`);
+    }
     if (typeof digest !== "string" || !HEX64.test(digest)) {
       throw new FormatError(`manifest.files[${JSON.stringify(path)}] is not a SHA-256 hex digest`);
     }
   }
-  return { epoch: get(doc, "epoch", "string", "manifest"), attestationSha256: att, shardPrefixChars: prefix, files };
+  return {
+    format,
+    epoch: get(doc, "epoch", "string", "manifest"),
+    attestationSha256: att,
+    shardPrefixChars: prefix,
+    entries,
+    files,
+  };
 }
 
 // The transparency log's published names (section 13), as Python's protocol/layout.py.
@@ -2060,6 +2300,7 @@ export function parseCheckpoint(bytes) {
   if (get(doc, "format", "string", "checkpoint") !== CHECKPOINT_FORMAT) {
     throw new FormatError(`checkpoint format is not ${CHECKPOINT_FORMAT}`);
   }
+  only(doc, ["format", "log", "size", "root", "time", "epoch"], "checkpoint");
   const log = get(doc, "log", "string", "checkpoint");
   const root = get(doc, "root", "string", "checkpoint");
   const size = get(doc, "size", "int", "checkpoint");
@@ -2080,8 +2321,10 @@ export function parseEntries(bytes) {
   if (get(doc, "format", "string", "entries") !== ENTRIES_FORMAT) {
     throw new FormatError(`log entries format is not ${ENTRIES_FORMAT}`);
   }
+  only(doc, ["format", "entries"], "entries");
   return get(doc, "entries", "list", "entries").map((item, i) => {
     const where = `entries[${i}]`;
+    only(item, ["index", "epoch", "attestation_sha256"], where);
     const digest = get(item, "attestation_sha256", "string", where);
     if (get(item, "index", "int", where) !== i || !HEX64.test(digest)) {
       throw new FormatError(`${where}: index must be ${i} and attestation_sha256 a SHA-256`);
@@ -2105,6 +2348,7 @@ export function parseInclusion(bytes) {
   if (get(doc, "format", "string", "inclusion") !== INCLUSION_FORMAT) {
     throw new FormatError(`inclusion proof format is not ${INCLUSION_FORMAT}`);
   }
+  only(doc, ["format", "index", "tree_size", "attestation_sha256", "path"], "inclusion");
   const index = get(doc, "index", "int", "inclusion");
   const treeSize = get(doc, "tree_size", "int", "inclusion");
   const digest = get(doc, "attestation_sha256", "string", "inclusion");
@@ -2120,6 +2364,7 @@ export function parseConsistency(bytes) {
   if (get(doc, "format", "string", "consistency") !== CONSISTENCY_FORMAT) {
     throw new FormatError(`consistency proof format is not ${CONSISTENCY_FORMAT}`);
   }
+  only(doc, ["format", "first", "second", "path"], "consistency");
   const first = get(doc, "first", "int", "consistency");
   const second = get(doc, "second", "int", "consistency");
   if (!(first > 0 && first <= second && second <= MAX_LOG_SIZE)) {
@@ -2567,10 +2812,11 @@ async function openBundle(run, attestation, keys, entry) {
     );
   }
   run.ok("proof-found", "a proof for your code is published");
-  const plaintext = await aesGcmDecrypt(keys.key, entry, bundleAad(epoch, keys.lookup));
+  const aad = bundleAad(epoch, keys.lookup, attestation.format);
+  const plaintext = await aesGcmDecrypt(keys.key, entry, aad);
   if (plaintext === null) throw run.fail("decrypt", "your proof does not decrypt with your code: it was altered");
   run.ok("decrypt", "your proof decrypts with your code (AES-256-GCM)");
-  const bundle = parsedOrFail(run, "bundle-format", "your proof", () => decodeBundle(plaintext));
+  const bundle = parsedOrFail(run, "bundle-format", "your proof", () => decodeBundle(plaintext, attestation));
   const problem = assetOrderProblem(bundle, attestation.assets.map((a) => a.code));
   if (problem !== null) {
     const why = `${problem} (a balance shown twice, or out of place)`;
@@ -2623,6 +2869,10 @@ async function checkBundle(run, attestation, keys, accountId, bundle) {
       totalOk = total === signed.total && totalOk;
       balance += leaf.amount;
     }
+    // The balance is the sum of the parts, an amount like any other.
+    if (balance > MAX_AMOUNT) {
+      throw run.fail("sum-range", `your ${code} parts add up to more than 2^128-1`, code);
+    }
     run.ok("path-height", `every ${code} path has the signed height ${signed.paddedHeight}`, code);
     run.ok("index-range", `every ${code} leaf index is inside the tree`, code);
     run.ok("sum-range", `every ${code} sum is within [0, 2^128-1]`, code);
@@ -2648,6 +2898,8 @@ async function checkBundle(run, attestation, keys, accountId, bundle) {
       decimals: signed.decimals,
       amount: balance.toString(),
       display: formatAmount(balance, signed.decimals),
+      // How many parts (leaves, each under the signed root) the balance was proven in.
+      parts: assetProof.leaves.length,
     });
   }
   run.report.balances = balances;
@@ -2779,6 +3031,20 @@ async function checkLogHead(run, read, key, attestationData) {
   const checkpoint = parsedOrFail(run, "log-checkpoint", "the log checkpoint", () => parseCheckpoint(data));
   if (checkpoint.log !== run.report.keyFingerprint) {
     throw run.fail("log-checkpoint", "the checkpoint names another log (another key)");
+  }
+  // The checkpoint is of the log whose newest entry is this attestation: its epoch is the
+  // attestation's (log-inclusion then checks the entry itself).
+  let attested = null;
+  try {
+    attested = parseAttestation(attestationData).epochId;
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e; // the attestation's own check (format) said so
+  }
+  if (attested !== null && checkpoint.epoch !== attested) {
+    throw run.fail(
+      "log-checkpoint",
+      `the log checkpoint is of epoch ${JSON.stringify(checkpoint.epoch)}, the attestation of ${JSON.stringify(attested)}`,
+    );
   }
   run.report.checkpoint = checkpoint;
   run.ok(
@@ -3190,6 +3456,18 @@ export async function verifySite(base, accountId, code, options = {}) {
     if (manifest.attestationSha256 !== toHex(await sha256(attestationData))) {
       throw run.fail("manifest-attestation", "the manifest is for a different attestation");
     }
+    const listed = Object.prototype.hasOwnProperty.call(manifest.files, "attestation.json")
+      ? manifest.files["attestation.json"]
+      : null;
+    if (listed !== manifest.attestationSha256) {
+      throw run.fail("manifest-attestation", "the manifest lists another attestation.json than it names");
+    }
+    if (manifest.format !== attestation.format) {
+      throw run.fail(
+        "manifest-attestation",
+        `the manifest is of format ${manifest.format}, its attestation of ${attestation.format}`,
+      );
+    }
     if (manifest.epoch !== attestation.epochId) {
       throw run.fail("manifest-attestation", `the manifest is for epoch ${JSON.stringify(manifest.epoch)}, its attestation for ${JSON.stringify(attestation.epochId)}`);
     }
@@ -3207,7 +3485,8 @@ export async function verifySite(base, accountId, code, options = {}) {
     record(run, legalHoldersCheck(attestation));
     record(run, await legalDocumentsCheck(attestation, site));
     const keys = await deriveEpochKeys(secret, attestation.epochId);
-    const shardPath = shardName(toHex(keys.lookup).slice(0, manifest.shardPrefixChars));
+    const shardPrefix = toHex(keys.lookup).slice(0, manifest.shardPrefixChars);
+    const shardPath = shardName(shardPrefix);
     const expected = Object.prototype.hasOwnProperty.call(manifest.files, shardPath)
       ? manifest.files[shardPath]
       : null;
@@ -3217,8 +3496,9 @@ export async function verifySite(base, accountId, code, options = {}) {
       if (toHex(await sha256(shard)) !== expected) {
         throw run.fail("shard-hash", `${shardPath} does not match the signed manifest: it was altered`);
       }
+      // A malformed shard the manifest signs is the custodian's: shard-hash, not proof-found.
+      const entries = parsedOrFail(run, "shard-hash", shardPath, () => decodeShard(shard, shardPrefix));
       run.ok("shard-hash", `${shardPath} matches the signed manifest`);
-      const entries = parsedOrFail(run, "shard-hash", shardPath, () => decodeShard(shard));
       entry = entries.get(toHex(keys.lookup)) ?? null;
     }
     const bundle = await openBundle(run, attestation, keys, entry);
@@ -4043,7 +4323,15 @@ function showReport(app, report, base = null) {
       const tr = element("tr");
       const th = element("th", b.asset);
       th.scope = "row";
-      tr.append(th, element("td", `${b.display} ${b.asset}`, "number"));
+      const td = element("td", `${b.display} ${b.asset}`, "number");
+      // porsegregate/2: a balance split into parts is their sum; each part is its own leaf.
+      if (b.parts !== null && b.parts !== undefined && b.parts > 1) {
+        td.append(
+          element("br"),
+          element("small", t("proven in {n} parts, each under the signed root", { n: b.parts }), "balance-parts"),
+        );
+      }
+      tr.append(th, td);
       return tr;
     }),
   );

@@ -532,11 +532,15 @@ def test_information_pages_render_without_errors(
     page.screenshot(path=str(demo["out"] / name.replace(".html", ".png")), full_page=True)
 
 
-def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: Path) -> None:
-    """The same vectors the Python verifier passes, run by the module inside chromium."""
+@pytest.mark.parametrize("vectors", ["proofs.json", "proofs-v2.json"])
+def test_browser_verifier_passes_the_shared_vectors(
+    browser: Browser, tmp_path: Path, vectors: str
+) -> None:
+    """The same vectors the Python verifier passes, run by the module inside chromium:
+    porsegregate/1's (proofs.json) and porsegregate/2's (proofs-v2.json)."""
     (tmp_path / "porverify.js").write_bytes((ROOT / "site" / "porverify.js").read_bytes())
     (tmp_path / "noble.js").write_bytes((ROOT / "site" / "vendor" / "noble.js").read_bytes())
-    (tmp_path / "proofs.json").write_bytes((VECTORS / "proofs.json").read_bytes())
+    (tmp_path / "proofs.json").write_bytes((VECTORS / vectors).read_bytes())
     (tmp_path / "index.html").write_text("<!doctype html><title>vectors</title><h1>vectors</h1>")
     url, server = serve(tmp_path)
     try:
@@ -573,13 +577,18 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
     finally:
         server.shutdown()
         server.server_close()
-    assert len(results) > 20
-    # Bad secp256k1 proofs of control: the browser fails them, as Python does.
-    assert any(
-        r["name"].startswith("reserves:")
-        and r["failed"] == {"id": "reserves-control", "asset": None}
-        for r in results
-    )
+    if vectors == "proofs.json":
+        assert len(results) > 20
+        # Bad secp256k1 proofs of control: the browser fails them, as Python does.
+        assert any(
+            r["name"].startswith("reserves:")
+            and r["failed"] == {"id": "reserves-control", "asset": None}
+            for r in results
+        )
+    else:
+        # porsegregate/2: verified cases and failures of the bundle checks.
+        assert any(r["expect"]["verified"] for r in results)
+        assert any(r["expect"].get("failed", {}).get("id") == "bundle-format" for r in results)
     for r in results:
         expect = r["expect"]
         assert r["verified"] is expect["verified"], r
@@ -591,6 +600,132 @@ def test_browser_verifier_passes_the_shared_vectors(browser: Browser, tmp_path: 
                 assert r["coverage"] == expect["coverage"], r
         else:
             assert r["failed"] == expect["failed"], r
+
+
+# ---------------------------------------------------------------- porsegregate/2 (issue 10)
+
+MIXED_EPOCHS = (
+    ("2026-09", "porsegregate/1"),
+    ("2026-10", "porsegregate/1"),
+    ("2026-11", "porsegregate/2"),
+)
+MIXED_CLIENTS = 40
+
+
+@pytest.fixture(scope="module")
+def mixed_history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A site whose history has two porsegregate/1 epochs, then a porsegregate/2 epoch whose
+    balances are split into 2 parts ([privacy] split = 2); no reserves (a stated shortfall)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from porsegregate.publish.config import load_config
+    from porsegregate.publish.pipeline import PublishOptions, publish
+    from porsegregate.publish.workspace import init_workspace
+
+    from .conftest import PASSPHRASE
+
+    root = tmp_path_factory.mktemp("mixed-history")
+    init_workspace(root / "ws", PASSPHRASE)
+    config = load_config(root / "ws" / "porsegregate.toml")
+    split = replace(config, privacy=replace(config.privacy, split=2))
+    now = datetime.now(UTC).replace(microsecond=0)
+    for n, (epoch, fmt) in enumerate(MIXED_EPOCHS):
+        liabilities = root / "ws" / "data" / f"liabilities-{epoch}.csv"
+        liabilities.parent.mkdir(parents=True, exist_ok=True)
+        rows = ["account_id,asset,amount"]
+        for i in range(MIXED_CLIENTS):
+            rows.append(f"C{i + 1:08d},BTC,{i + n}.5")
+            if i % 2 == 0:
+                rows.append(f"C{i + 1:08d},ETH,{3 * i + n + 1}")
+        liabilities.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        snapshot = (now - timedelta(hours=len(MIXED_EPOCHS) - n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        options = PublishOptions(
+            epoch,
+            snapshot_time=snapshot,
+            site=root / "site",
+            codes_path=root / "client-codes.csv",
+            liabilities_path=liabilities,
+            allow_shortfall=True,
+            fmt=fmt,
+        )
+        publish(split if fmt == "porsegregate/2" else config, PASSPHRASE, options)
+    codes = read_client_codes(root / "client-codes.csv")
+    formats = [
+        json.loads((root / "site" / "epochs" / e / "attestation.json").read_text())["format"]
+        for e, _ in MIXED_EPOCHS
+    ]
+    assert formats == [fmt for _, fmt in MIXED_EPOCHS]
+    return {"site": root / "site", "account": "C00000001", "code": codes["C00000001"]}
+
+
+def test_a_history_of_v1_then_v2_epochs_verifies_in_the_page(
+    page: Page, mixed_history: dict[str, Any]
+) -> None:
+    """ "Check all published epochs" on a site whose older epochs are porsegregate/1 and whose
+    newest is porsegregate/2: every epoch verifies, with its own balances; the newest (v2,
+    split = 2) says its balances were proven in 2 parts."""
+    url, server = serve(mixed_history["site"])
+    try:
+        seen = no_foreign_requests(page, url)
+        page.goto(url + "verify.html")
+        overall = verify_all_in_page(page, mixed_history["account"], mixed_history["code"])
+        assert overall.startswith("Verified: the 3 published epochs form one signed"), overall
+        rows = epoch_rows(page)
+        assert [r[0] for r in rows] == ["2026-09", "2026-10", "2026-11 (newest)"]
+        assert all(r[1] == "included" for r in rows), rows
+        # C00000001 holds i + n + 0.5 BTC and 3i + n + 1 ETH (i = 0) in epoch n.
+        assert [r[2] for r in rows] == [
+            "0.5 BTC, 1 ETH",
+            "1.5 BTC, 2 ETH",
+            "2.5 BTC, 3 ETH",
+        ], rows
+        assert page.locator("#history-checks li.fail").count() == 0
+        # The newest epoch's result above: the balance is the sum of its 2 parts.
+        balances = page.locator("#balances tbody tr")
+        assert balances.count() == 2
+        for i in range(2):
+            assert "proven in 2 parts, each under the signed root" in balances.nth(i).inner_text()
+        assert "2.5 BTC" in balances.nth(0).inner_text()
+        checks = page.inner_text("#checks")
+        assert "attestation format porsegregate/2" in checks
+        assert page.problems == []  # type: ignore[attr-defined]
+        assert csp_violations(page) == []
+        assert all(u.startswith(url) for u in seen), seen
+        # An earlier (porsegregate/1) epoch's own page verifies by itself, with no parts note.
+        page.goto(url + "epochs/2026-09/verify.html")
+        overall = verify_in_page(page, mixed_history["account"], mixed_history["code"])
+        assert "NOT" not in overall and "Verified" in overall, overall
+        assert "attestation format porsegregate/1" in page.inner_text("#checks")
+        assert "parts" not in page.inner_text("#balances")
+        assert page.problems == []  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_v2_proof_file_in_parts_verifies_offline(
+    page: Page, mixed_history: dict[str, Any], tmp_path: Path
+) -> None:
+    """The shared v2 vector whose balances are in 2 parts, uploaded to the saved page: the
+    balances are the sums the Python verifier found, each said to be proven in 2 parts."""
+    case = next(
+        c
+        for c in json.loads((VECTORS / "proofs-v2.json").read_text())["cases"]
+        if c["expect"]["verified"] and "(balances in 2 parts)" in c["name"]
+    )
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps(case["proof"]))
+    shutil.copy(mixed_history["site"] / "verify.html", tmp_path / "verify.html")
+    page.goto((tmp_path / "verify.html").as_uri())
+    page.set_input_files("#proof-file", str(proof))
+    overall = verify_in_page(page, case["account_id"], case["code"])
+    assert "NOT" not in overall and "Verified" in overall, overall
+    rows = page.locator("#balances tbody tr")
+    assert rows.count() == len(case["expect"]["balances"])
+    for i in range(rows.count()):
+        assert "proven in 2 parts, each under the signed root" in rows.nth(i).inner_text()
+    assert page.problems == []  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- the log and the history

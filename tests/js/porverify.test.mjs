@@ -59,11 +59,24 @@ import {
   legalDocumentsCheck,
   legalChanges,
   sha256,
+  bundleAad,
+  leafHash,
+  bundleSlots,
+  decodeBundle,
+  decodeShard,
+  FORMAT_V1,
+  FORMAT_V2,
+  liabilitiesSha256,
+  parseManifest,
+  shardPrefixChars,
+  slotBytes,
 } from "../../site/porverify.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const vectors = (name) => JSON.parse(readFileSync(join(here, "..", "vectors", name), "utf8"));
 const proofs = vectors("proofs.json").cases;
+// porsegregate/2 (issue 10): fixed-size bundles, balances in parts; the same case structure.
+const proofsV2 = vectors("proofs-v2.json").cases;
 const codes = vectors("codes.json");
 
 test("client codes parse to the vector secrets and derive the vector keys", async () => {
@@ -168,7 +181,7 @@ test("the vectors cover the reserves checks", () => {
   assert.ok(proofs.some((c) => c.name.startsWith("reserves:") && c.expect.failed?.id === "reserves-control"));
 });
 
-for (const c of proofs) {
+for (const c of [...proofs, ...proofsV2]) {
   test(`proof vector: ${c.name}`, async () => {
     const r = await verifyProof(c.proof, c.account_id, c.code, { expectKey: c.expect_key });
     assert.equal(r.verified, c.expect.verified, JSON.stringify(r.failed));
@@ -193,6 +206,9 @@ for (const c of proofs) {
       assert.equal(r.checkpoint !== null, c.expect.log_checked);
       assert.equal(r.warnings.filter((w) => w.startsWith("log not checked")).length, c.expect.log_checked ? 0 : 1);
       assert.equal(r.coverage.length, r.balances.length);
+      // porsegregate/2: each balance is the sum of as many parts as the attestation's `parts`.
+      const attested = parseAttestation(Buffer.from(c.proof.attestation, "base64"));
+      if (attested.format === FORMAT_V2) for (const b of r.balances) assert.equal(b.parts, attested.parts, c.name);
     } else {
       assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, c.expect.failed);
       assert.equal(r.checks.at(-1), r.failed, "verification stops at the first failing check");
@@ -1656,4 +1672,455 @@ test("hostile JSON fails as malformed, never as a crash: deep nesting, lone surr
     () => parseAttestation(lone),
     (e) => e instanceof FormatError && /cannot be put in RFC 8785 canonical form/.test(e.message),
   );
+});
+
+// ---------------------------------------------------------------- porsegregate/2 (issue 10)
+// Hand-made bundles, shards, manifests and attestations of the fixed v2 layout, built here from
+// the design's byte layout, so the decoder is tested apart from the publisher's vectors.
+
+const enc = new TextEncoder();
+const bytesOf = (...parts) => Buffer.concat(parts.map((p) => Buffer.from(p)));
+const lpBytes = (b) => bytesOf([b.length], b);
+const beBytes = (value, n) => {
+  const out = Buffer.alloc(n);
+  let v = BigInt(value);
+  for (let i = n - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+};
+const V2_ASSETS = ["BTC", "ETH", "SOL", "USDT"];
+
+/** A porsegregate/2 plaintext: slots [{j, leaves: [{index, amount, siblings: [[hash, sum]]}]}]. */
+function psb2({ epoch = "2026-11", account = "alice@example.com", accountField = null, k = null, s = null, slots, parts = 2, height = 3, filler = null, magic = "PSB2", version = FORMAT_V2, assets = V2_ASSETS.length }) {
+  const count = k ?? slots.length;
+  const total = s ?? bundleSlots(count, assets);
+  const name = enc.encode(account);
+  const field = accountField ?? bytesOf([name.length], name, Buffer.alloc(128 - name.length));
+  const body = slots.map(({ j, leaves }) =>
+    bytesOf(
+      beBytes(j, 2),
+      ...leaves.map((l) => bytesOf(beBytes(l.index, 8), beBytes(l.amount, 16), ...l.siblings.map(([h, sum]) => bytesOf(h, beBytes(sum, 16))))),
+    ),
+  );
+  const L = slotBytes(parts, height);
+  return bytesOf(
+    enc.encode(magic),
+    lpBytes(enc.encode(version)),
+    lpBytes(enc.encode(epoch)),
+    field,
+    beBytes(count, 2),
+    beBytes(total, 2),
+    ...body,
+    filler ?? Buffer.alloc(Math.max(0, total - slots.length) * L),
+  );
+}
+
+const v2Layout = (parts = 2, height = 3) => ({
+  format: FORMAT_V2,
+  assets: V2_ASSETS.map((code) => ({ code })),
+  height,
+  parts,
+});
+const leafOf = (index, amount, height = 3, fill = 7) => ({
+  index,
+  amount,
+  siblings: Array.from({ length: height }, (_, level) => [Buffer.alloc(32, fill + level), BigInt(level + 1)]),
+});
+const threeSlots = () => [
+  { j: 0, leaves: [leafOf(1, 10n), leafOf(6, 20n)] },
+  { j: 2, leaves: [leafOf(3, 0n), leafOf(4, 5n)] },
+  { j: 3, leaves: [leafOf(0, 1n), leafOf(7, 2n)] },
+];
+
+test("v2 bundle: slots(k) is 1, 2, 4, 8 ... capped at A; a slot is 2 + P(24 + 48h) bytes", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 8, 9].map((k) => bundleSlots(k, 16)), [1, 2, 4, 4, 8, 8, 16]);
+  assert.deepEqual([1, 2, 3].map((k) => bundleSlots(k, 3)), [1, 2, 3]);
+  assert.equal(slotBytes(2, 3), 2 + 2 * (8 + 16 + 48 * 3));
+  assert.equal(slotBytes(1, 24), 2 + 24 + 48 * 24);
+});
+
+test("v2 bundle: a hand-made PSB2 plaintext (P=2, h=3) decodes by the fixed layout", () => {
+  const plain = psb2({ slots: threeSlots() });
+  // 4 + 15 + 1 + len(e) + 129 + 4 + s x L, with s = slots(3) = 4 of A = 4.
+  assert.equal(plain.length, 4 + 15 + 1 + 7 + 129 + 4 + 4 * slotBytes(2, 3));
+  const b = decodeBundle(plain, v2Layout());
+  assert.equal(b.version, FORMAT_V2);
+  assert.equal(b.epoch, "2026-11");
+  assert.equal(b.accountId, "alice@example.com");
+  assert.deepEqual([...b.accountIdBytes], [...enc.encode("alice@example.com")]);
+  assert.deepEqual(b.assets.map((a) => [a.asset, a.position]), [["BTC", 0], ["SOL", 2], ["USDT", 3]]);
+  const btc = b.assets[0].leaves;
+  assert.deepEqual(btc.map((l) => [l.part, l.index, l.amount]), [[0, 1n, 10n], [1, 6n, 20n]]);
+  assert.equal(btc[1].siblings.length, 3);
+  assert.deepEqual([...btc[1].siblings[2][0]], [...Buffer.alloc(32, 9)]);
+  assert.equal(btc[1].siblings[2][1], 3n);
+  // One asset of one: no filler; a 128-byte account id fills its field.
+  const long = "a".repeat(128);
+  const one = decodeBundle(psb2({ account: long, slots: [{ j: 1, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }] }), v2Layout());
+  assert.equal(one.accountId, long);
+  assert.deepEqual(one.assets.map((a) => a.asset), ["ETH"]);
+  // A position past the attestation's assets is read as "#<j>" (as Python), left to asset-known.
+  const unknown = decodeBundle(psb2({ slots: [{ j: 0, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }, { j: 9, leaves: [leafOf(0, 1n), leafOf(1, 1n)] }] }), v2Layout());
+  assert.deepEqual(unknown.assets.map((a) => [a.asset, a.position]), [["BTC", 0], ["#9", 9]]);
+});
+
+test("v2 bundle: every layout rule of the design is a format error", () => {
+  const bad = (what, plain, message, layout = v2Layout()) =>
+    assert.throws(() => decodeBundle(plain, layout), (e) => e instanceof FormatError && message.test(e.message), what);
+  const good = psb2({ slots: threeSlots() });
+  const filler = Buffer.alloc(slotBytes(2, 3));
+  filler[filler.length - 1] = 1;
+  bad("filler not zero", psb2({ slots: threeSlots(), filler }), /filler/);
+  bad("s is not slots(k)", psb2({ slots: threeSlots(), s: 3 }), /slots/);
+  bad("s larger than slots(k)", psb2({ slots: threeSlots().slice(0, 2), s: 4 }), /slots/);
+  bad("k above A", psb2({ slots: threeSlots(), k: 5, s: 4 }), /slots/);
+  bad("k zero", psb2({ slots: [], k: 0, s: 1 }), /no asset/);
+  bad("one byte more", bytesOf(good, [0]), /bytes long/);
+  bad("one byte less", good.subarray(0, good.length - 1), /bytes long/);
+  bad("truncated header", good.subarray(0, 30), /truncated/);
+  const twice = threeSlots();
+  twice[2].j = 2;
+  bad("j twice", psb2({ slots: twice }), /asset SOL is listed twice/);
+  const backwards = threeSlots();
+  [backwards[0].j, backwards[1].j] = [2, 0];
+  bad("j out of order", psb2({ slots: backwards }), /asset BTC is out of the attestation's order \(after SOL\)/);
+  const name = enc.encode("alice");
+  bad("empty account id", psb2({ slots: threeSlots(), accountField: Buffer.alloc(129) }), /account id is 0 bytes/);
+  bad("account length 129", psb2({ slots: threeSlots(), accountField: bytesOf([129], Buffer.alloc(128, 0x61)) }), /account id is 129 bytes/);
+  const dirty = bytesOf([name.length], name, Buffer.alloc(128 - name.length));
+  dirty[128] = 1;
+  bad("bytes after the account id", psb2({ slots: threeSlots(), accountField: dirty }), /after the account id/);
+  bad("account id not UTF-8", psb2({ slots: threeSlots(), accountField: bytesOf([2, 0xc3, 0x28], Buffer.alloc(126)) }), /not UTF-8/);
+  bad("version /1 inside PSB2", psb2({ slots: threeSlots(), version: FORMAT_V1 }), /unsupported bundle version/);
+  bad("wrong magic", psb2({ slots: threeSlots(), magic: "PSB3" }), /not a porsegregate proof bundle/);
+  bad("P from the attestation differs", good, /bytes long/, v2Layout(3, 3));
+  bad("h from the attestation differs", good, /bytes long/, v2Layout(2, 4));
+  // The versions do not mix: a PSB1 under a v2 attestation, a PSB2 under a v1 one (or none).
+  const psb1 = bytesOf(enc.encode("PSB1"), lpBytes(enc.encode(FORMAT_V1)), lpBytes(enc.encode("2026-11")), lpBytes(enc.encode("a")), [0]);
+  assert.throws(() => decodeBundle(psb1), /the proof lists no asset/, "a v1 bundle lists at least one asset");
+  bad("PSB1 under v2", psb1, /porsegregate\/1 proof bundle under a porsegregate\/2 attestation/);
+  bad("PSB2 under v1", good, /porsegregate\/2 proof bundle under a porsegregate\/1 attestation/, { format: FORMAT_V1 });
+  assert.throws(() => decodeBundle(good), /porsegregate\/2 proof bundle under a porsegregate\/1/);
+});
+
+test("v2 entries: the aad is lp(porsegregate/2) || lp(e) || lookup; v1's stays lp(porsegregate/1)", () => {
+  const lookup = Buffer.alloc(16, 0xab);
+  assert.deepEqual(Buffer.from(bundleAad("e1", lookup, FORMAT_V2)), bytesOf(lpBytes(enc.encode("porsegregate/2")), lpBytes(enc.encode("e1")), lookup));
+  assert.deepEqual(Buffer.from(bundleAad("e1", lookup)), bytesOf(lpBytes(enc.encode("porsegregate/1")), lpBytes(enc.encode("e1")), lookup));
+  assert.deepEqual(bundleAad("e1", lookup, FORMAT_V1), bundleAad("e1", lookup));
+});
+
+test("shards (both versions): lookups strictly increasing and under the shard's prefix", () => {
+  const shard = (...lookups) =>
+    bytesOf(enc.encode("PSS1"), beBytes(lookups.length, 4), ...lookups.map((l, i) => bytesOf(Buffer.from(l, "hex"), beBytes(1, 4), [i])));
+  const a = "ab" + "00".repeat(15);
+  const b = "ab" + "01".repeat(15);
+  const c = "ac" + "00".repeat(15);
+  assert.deepEqual([...decodeShard(shard(a, b), "ab").keys()], [a, b]);
+  assert.deepEqual([...decodeShard(shard(a, b, c), "").keys()], [a, b, c]);
+  assert.deepEqual([...decodeShard(shard(a, c)).keys()], [a, c]);
+  assert.deepEqual(decodeShard(shard(), "ab").size, 0);
+  for (const [what, data, prefix, message] of [
+    ["unsorted", shard(b, a), "ab", /unsorted or duplicated/],
+    ["duplicated", shard(a, a), "ab", /unsorted or duplicated/],
+    ["outside the prefix", shard(a, c), "ab", /prefix "ab"/],
+    ["outside a one-digit prefix", shard(c), "b", /prefix "b"/],
+    ["trailing bytes", bytesOf(shard(a), [0]), "a", /trailing/],
+  ]) {
+    assert.throws(() => decodeShard(data, prefix), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("v2 manifest: proofs.entries fixes shard_prefix_hex_chars (smallest q with E <= 256 x 16^q)", () => {
+  assert.deepEqual([1, 256, 257, 4096, 4097, 65536, 65537, 2 ** 32 - 1].map(shardPrefixChars), [0, 0, 1, 1, 2, 2, 3, 6]);
+  const manifest = (format, proofs) =>
+    Buffer.from(canonicalJson({ format, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs, files: { "proofs/0.bin": "cd".repeat(32) } }));
+  const m = parseManifest(manifest(FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 2 }));
+  assert.deepEqual([m.format, m.entries, m.shardPrefixChars], [FORMAT_V2, 4097, 2]);
+  const v1 = parseManifest(manifest(FORMAT_V1, { shard_prefix_hex_chars: 1 }));
+  const extra = Buffer.from(canonicalJson({ ...JSON.parse(manifest(FORMAT_V1, { shard_prefix_hex_chars: 0 })), clients: 3 }));
+  assert.throws(() => parseManifest(extra), /manifest has unknown member\(s\) clients/);
+  assert.deepEqual([v1.format, v1.entries, v1.shardPrefixChars], [FORMAT_V1, null, 1]);
+  for (const [what, format, proofs, message] of [
+    ["q too small", FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 1 }, /for 4097 entries it is 2/],
+    ["q too large", FORMAT_V2, { entries: 256, shard_prefix_hex_chars: 1 }, /for 256 entries it is 0/],
+    ["no entries", FORMAT_V2, { shard_prefix_hex_chars: 0 }, /proofs\.entries is missing/],
+    ["zero entries", FORMAT_V2, { entries: 0, shard_prefix_hex_chars: 0 }, /1 to 2\^32-1/],
+    ["2^32 entries", FORMAT_V2, { entries: 2 ** 32, shard_prefix_hex_chars: 6 }, /1 to 2\^32-1/],
+    ["entries not an integer", FORMAT_V2, { entries: "5", shard_prefix_hex_chars: 0 }, /must be an integer/],
+    ["an unknown format", "porsegregate/3", { entries: 5, shard_prefix_hex_chars: 0 }, /manifest format is not/],
+    ["v1 with entries", FORMAT_V1, { entries: 5, shard_prefix_hex_chars: 0 }, /proofs has unknown member\(s\) entries/],
+    ["v2 with another member", FORMAT_V2, { entries: 5, shard_prefix_hex_chars: 0, dummies: 3 }, /unknown member\(s\) dummies/],
+  ]) {
+    assert.throws(() => parseManifest(manifest(format, proofs)), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+/** The vectors' valid attestation made porsegregate/2: every asset `parts` and one height. */
+function v2Attestation(edit = () => {}, parts = 2, height = 20) {
+  return editedAttestation((d) => {
+    d.format = FORMAT_V2;
+    for (const a of d.liabilities.assets) {
+      a.parts = parts;
+      a.padded_height = height;
+    }
+    edit(d);
+  });
+}
+
+test("v2 attestation: parts required (1..16), one padded_height (1..64) and one parts for all", () => {
+  const a = parseAttestation(v2Attestation());
+  assert.equal(a.format, FORMAT_V2);
+  assert.equal(a.height, 20);
+  assert.equal(a.parts, 2);
+  assert.ok(a.assets.length >= 2 && a.assets.every((x) => x.parts === 2 && x.paddedHeight === 20));
+  assert.equal(parseAttestation(v2Attestation(() => {}, 16, 64)).parts, 16);
+  assert.equal(parseAttestation(v2Attestation(() => {}, 1, 1)).height, 1);
+  const v1 = parseAttestation(editedAttestation(() => {}));
+  assert.equal(v1.format, FORMAT_V1);
+  assert.ok(v1.assets.every((x) => x.parts === null));
+  for (const [what, doc, message] of [
+    ["v1 with parts", editedAttestation((d) => (d.liabilities.assets[0].parts = 1)), /unknown member\(s\) parts/],
+    ["v2 without parts", v2Attestation((d) => delete d.liabilities.assets[1].parts), /parts is missing/],
+    ["parts 0", v2Attestation(() => {}, 0), /parts must be 1 to 16/],
+    ["parts 17", v2Attestation(() => {}, 17), /parts must be 1 to 16/],
+    ["parts not an integer", v2Attestation((d) => (d.liabilities.assets[0].parts = "2")), /must be an integer/],
+    ["height 0 in v2", v2Attestation(() => {}, 2, 0), /padded_height out of range/],
+    ["height 65", v2Attestation(() => {}, 2, 65), /padded_height out of range/],
+    ["heights differ", v2Attestation((d) => (d.liabilities.assets[1].padded_height = 21)), /same padded_height and the same parts/],
+    ["parts differ", v2Attestation((d) => (d.liabilities.assets[1].parts = 3)), /same padded_height and the same parts/],
+    ["an unknown format", editedAttestation((d) => (d.format = "porsegregate/3")), /is not porsegregate\/1 or porsegregate\/2/],
+  ]) {
+    assert.throws(() => parseAttestation(doc), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("v2 attestation: the liabilities hash of proofs of control includes parts", async () => {
+  const doc = JSON.parse(v2Attestation().toString("utf8"));
+  const a = parseAttestation(v2Attestation());
+  const expected = toHex(await sha256(enc.encode(canonicalJson(doc.liabilities))));
+  assert.equal(await liabilitiesSha256(a.assets), expected);
+  // v1: no parts, the signed section as it is.
+  const v1doc = JSON.parse(editedAttestation(() => {}).toString("utf8"));
+  const v1 = parseAttestation(editedAttestation(() => {}));
+  assert.equal(await liabilitiesSha256(v1.assets), toHex(await sha256(enc.encode(canonicalJson(v1doc.liabilities)))));
+  assert.notEqual(await liabilitiesSha256(a.assets), await liabilitiesSha256(v1.assets));
+});
+
+// ---------------------------------------------------------------- porsegregate/2 end to end, hand-made
+// A whole v2 proof file built here from the design: two assets (A = 2), trees of height 3, each
+// balance in 2 parts, an attestation signed by a key made for the test (no wallets: a signed
+// shortfall, which still verifies), a porsegregate-proof/1 file (no log). Each forgery below is
+// re-encrypted with the client's key, so only the check it targets can catch it.
+
+const V2 = { epoch: "2026-11", height: 3, parts: 2 };
+const amt16 = (v) => beBytes(v, 16);
+const nodeOf = async (l, ls, r, rs) => [Buffer.from(await sha256(bytesOf([1], l, amt16(ls), r, amt16(rs)))), ls + rs];
+
+/** The tree of `leaves` (Map index -> [hash, sum]) of height h; empty leaves hash to filler. */
+async function buildTree(leaves, height) {
+  let level = [];
+  for (let i = 0; i < 2 ** height; i++) level.push(leaves.get(i) ?? [Buffer.alloc(32, 0xee - i), 0n]);
+  const levels = [level];
+  while (level.length > 1) {
+    const next = [];
+    for (let i = 0; i < level.length; i += 2) next.push(await nodeOf(level[i][0], level[i][1], level[i + 1][0], level[i + 1][1]));
+    level = next;
+    levels.push(level);
+  }
+  const path = (index) => levels.slice(0, height).map((nodes, k) => nodes[(index >> k) ^ 1]);
+  return { root: level[0][0], total: level[0][1], path };
+}
+
+/** A signed v2 proof file for the codes.json client; `forge` may edit the slots, totals and bytes. */
+async function v2ProofFile(forge = {}) {
+  const c = codes.cases[0];
+  const keys = await deriveEpochKeys(await parseCode(c.code), V2.epoch);
+  const commitment = await accountCommitment(V2.epoch, keys.nonce, c.account_id);
+  const holdings = { BTC: [[5, 30n], [2, 70n]], ETH: [[0, 1n], [7, 0n]] };
+  const assets = [];
+  const slots = [];
+  for (const [j, code] of ["BTC", "ETH"].entries()) {
+    const leaves = new Map([[1, [Buffer.alloc(32, 0x11), 1000n]], [3, [Buffer.alloc(32, 0x33), 5n]]]);
+    for (const [p, [index, amount]] of holdings[code].entries()) {
+      leaves.set(index, [Buffer.from(await leafHash(V2.epoch, code, commitment, p, amount)), amount]);
+    }
+    const tree = await buildTree(leaves, V2.height);
+    assets.push({ code, decimals: 8, padded_height: V2.height, parts: V2.parts, root: tree.root.toString("hex"), total: String(tree.total) });
+    slots.push({ j, leaves: holdings[code].map(([index, amount]) => ({ index, amount, siblings: tree.path(index) })) });
+  }
+  (forge.slots ?? (() => {}))(slots, assets);
+  const doc = JSON.parse(editedAttestation(() => {}).toString("utf8"));
+  doc.format = FORMAT_V2;
+  doc.liabilities.assets = assets;
+  doc.reserves = {
+    chains: [],
+    wallets: [],
+    coverage: assets.map((a) => ({
+      asset: a.code,
+      decimals: 8,
+      liabilities: a.total,
+      client_segregated: "0",
+      client_dedicated: "0",
+      client_dedicated_counted: "0",
+      third_party: "0",
+      proprietary: "0",
+      dedicated_shortfalls: 0,
+      segregated_percent: a.total === "0" ? null : "0.00",
+      including_third_party_percent: a.total === "0" ? null : "0.00",
+      covered: a.total === "0",
+    })),
+    shortfall: true,
+  };
+  (forge.attestation ?? (() => {}))(doc);
+  const attestation = Buffer.from(canonicalJson(doc));
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+  const signature = Buffer.from(await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, attestation));
+  const spki = Buffer.from(await crypto.subtle.exportKey("spki", pair.publicKey)).toString("base64");
+  let plain = psb2({ epoch: V2.epoch, account: forge.account ?? c.account_id, slots, parts: V2.parts, height: V2.height, assets: 2 });
+  plain = (forge.plaintext ?? ((p) => p))(plain);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const aad = forge.aad ?? bundleAad(V2.epoch, keys.lookup, FORMAT_V2);
+  const aes = await crypto.subtle.importKey("raw", keys.key, "AES-GCM", false, ["encrypt"]);
+  const sealed = Buffer.from(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad, tagLength: 128 }, aes, plain));
+  const proof = {
+    format: "porsegregate-proof/1",
+    attestation: attestation.toString("base64"),
+    attestation_sig: signature.toString("base64"),
+    public_key_pem: `-----BEGIN PUBLIC KEY-----\n${spki}\n-----END PUBLIC KEY-----\n`,
+    lookup: toHex(keys.lookup),
+    entry: bytesOf(iv, sealed).toString("base64"),
+  };
+  return { proof, account: c.account_id, code: c.code };
+}
+
+const verifyV2 = async (forge) => {
+  const { proof, account, code } = await v2ProofFile(forge);
+  return verifyProof(proof, account, code, { now: "2026-12-01T00:00:00Z" });
+};
+
+test("v2 end to end: a hand-made proof verifies; each balance is the sum of its parts", async () => {
+  const r = await verifyV2();
+  assert.equal(r.verified, true, JSON.stringify(r.failed));
+  assert.deepEqual(r.balances.map((b) => [b.asset, b.amount, b.parts]), [["BTC", "100", 2], ["ETH", "1", 2]]);
+  assert.ok(r.shortfall, "no wallets: a signed shortfall");
+  const ids = r.checks.map((k) => k.id);
+  for (const code of ["BTC", "ETH"]) {
+    const mine = r.checks.filter((k) => k.asset === code).map((k) => k.id);
+    assert.deepEqual(mine, ["asset-known", "path-height", "index-range", "sum-range", "root-hash", "root-total"], code);
+  }
+  assert.deepEqual(ids.slice(ids.indexOf("proof-found"), ids.indexOf("proof-found") + 5), ["proof-found", "decrypt", "bundle-format", "bundle-epoch", "bundle-account"]);
+});
+
+test("v2 end to end: every forgery fails with the check the design names", async () => {
+  const swap = (slots) => {
+    const [a, b] = slots[0].leaves;
+    [a.amount, b.amount] = [b.amount, a.amount];
+  };
+  const cases = [
+    ["parts swapped (u32(p) is in the leaf)", { slots: swap }, { id: "root-hash", asset: "BTC" }],
+    ["one part's amount raised", { slots: (s) => (s[1].leaves[1].amount = 1n) }, { id: "root-hash", asset: "ETH" }],
+    ["the same index twice", { slots: (s) => (s[0].leaves[1].index = s[0].leaves[0].index) }, { id: "index-range", asset: "BTC" }],
+    ["an index outside 2^h", { slots: (s) => (s[1].leaves[0].index = 8) }, { id: "index-range", asset: "ETH" }],
+    [
+      "parts adding up past 2^128-1",
+      {
+        slots: (s) => {
+          for (const leaf of s[0].leaves) {
+            leaf.amount = 1n << 127n;
+            leaf.siblings = leaf.siblings.map(([h]) => [h, 0n]);
+          }
+        },
+      },
+      { id: "sum-range", asset: "BTC" },
+    ],
+    ["a sibling sum past 2^128-1", { slots: (s) => (s[1].leaves[0].siblings[2] = [s[1].leaves[0].siblings[2][0], (1n << 128n) - 1n]) }, { id: "sum-range", asset: "ETH" }],
+    ["a total the tree does not add to", { slots: (_, a) => (a[1].total = String(BigInt(a[1].total) + 1n)) }, { id: "root-total", asset: "ETH" }],
+    ["an asset position the attestation lacks", { slots: (s) => (s[1].j = 2) }, { id: "asset-known", asset: "#2" }],
+    ["an asset twice", { slots: (s) => (s[1].j = 0) }, { id: "bundle-format", asset: null }],
+    ["the v1 aad", { aad: null }, { id: "decrypt", asset: null }],
+    ["the last sibling sum changed (A = 2: no filler)", { plaintext: (p) => bytesOf(p.subarray(0, p.length - 1), [1]) }, { id: "root-hash", asset: "ETH" }],
+    ["a byte more", { plaintext: (p) => bytesOf(p, [0]) }, { id: "bundle-format", asset: null }],
+    ["another account", { account: "bob@example.com" }, { id: "bundle-account", asset: null }],
+    ["another epoch", { plaintext: (p) => Buffer.from(p.toString("latin1").replace("2026-11", "2026-10"), "latin1") }, { id: "bundle-epoch", asset: null }],
+    ["a v2 attestation with differing parts", { attestation: (d) => (d.liabilities.assets[1].parts = 3) }, { id: "format", asset: null }],
+  ];
+  for (const [what, forge, expected] of cases) {
+    if (forge.aad === null) {
+      const c = codes.cases[0];
+      const keys = await deriveEpochKeys(await parseCode(c.code), V2.epoch);
+      forge.aad = bundleAad(V2.epoch, keys.lookup, FORMAT_V1);
+    }
+    const r = await verifyV2(forge);
+    assert.equal(r.verified, false, what);
+    assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, expected, what);
+    assert.equal(r.checks.at(-1), r.failed, what);
+  }
+});
+
+test("v2 end to end: a porsegregate/1 bundle under a v2 attestation is bundle-format", async () => {
+  const c = codes.cases[0];
+  const psb1 = bytesOf(enc.encode("PSB1"), lpBytes(enc.encode(FORMAT_V1)), lpBytes(enc.encode(V2.epoch)), lpBytes(enc.encode(c.account_id)), [0]);
+  const r = await verifyV2({ plaintext: () => psb1 });
+  assert.deepEqual({ id: r.failed.id, asset: r.failed.asset }, { id: "bundle-format", asset: null });
+  assert.match(r.failed.detail, /porsegregate\/1 proof bundle under a porsegregate\/2 attestation/);
+});
+
+test("the v2 vectors cover the v2 checks: parts, layout, versions, strict members", () => {
+  assert.ok(proofsV2.length >= 30);
+  const failed = new Set(proofsV2.filter((c) => !c.expect.verified).map((c) => c.expect.failed.id));
+  for (const id of ["bundle-format", "asset-known", "index-range", "sum-range", "root-hash", "decrypt", "bundle-epoch", "bundle-account", "format"]) {
+    assert.ok(failed.has(id), id);
+  }
+  const formats = new Set(proofsV2.map((c) => JSON.parse(Buffer.from(c.proof.attestation, "base64")).format));
+  assert.ok(formats.has(FORMAT_V2));
+  const parts = proofsV2
+    .filter((c) => c.expect.verified)
+    .map((c) => parseAttestation(Buffer.from(c.proof.attestation, "base64")).parts);
+  assert.ok(parts.includes(2) && parts.includes(1), "balances in 2 parts, and in one");
+});
+
+test("every signed object has exactly its members, as Python's parsers (issue 10 spec review)", () => {
+  const hex = "ab".repeat(32);
+  const doc = (o) => Buffer.from(canonicalJson(o));
+  const extra = (parse, o, where) =>
+    assert.throws(() => parse(doc({ ...o, extra: 1 })), (e) => e instanceof FormatError && e.message === `${where} has unknown member(s) extra`, where);
+  extra(parseCheckpoint, { format: "porsegregate-checkpoint/1", log: hex, size: 3, root: hex, time: "2026-11-30T23:59:59Z", epoch: "2026-11" }, "checkpoint");
+  extra(parseEntries, { format: "porsegregate-log-entries/1", entries: [] }, "entries");
+  assert.throws(
+    () => parseEntries(doc({ format: "porsegregate-log-entries/1", entries: [{ index: 0, epoch: "a", attestation_sha256: hex, x: 1 }] })),
+    /entries\[0\] has unknown member\(s\) x/,
+  );
+  extra(parseInclusion, { format: "porsegregate-inclusion/1", index: 0, tree_size: 1, attestation_sha256: hex, path: [] }, "inclusion");
+  extra(parseConsistency, { format: "porsegregate-consistency/1", first: 1, second: 1, path: [] }, "consistency");
+  for (const [what, edit, message] of [
+    ["a top-level member", (d) => (d.note = "x"), /^attestation has unknown member\(s\) note$/],
+    ["a custodian member", (d) => (d.custodian.lei = "x"), /^custodian has unknown member\(s\) lei$/],
+    ["an epoch member", (d) => (d.epoch.week = 3), /^epoch has unknown member\(s\) week$/],
+    ["a segregation member", (d) => (d.segregation.trust = "x"), /^segregation has unknown member\(s\) trust$/],
+    ["a reserves member", (d) => (d.reserves.total = "1"), /^reserves has unknown member\(s\) total$/],
+    ["a block member", (d) => (d.reserves.chains[0].block.time = 1), /block has unknown member\(s\) time$/],
+    ["an explorer member", (d) => (d.reserves.chains[0].explorer.tx = null), /explorer has unknown member\(s\) tx$/],
+    ["a wallet member", (d) => (d.reserves.wallets[0].note = ""), /wallets\[0\] has unknown member\(s\) note$/],
+    ["a holding member", (d) => (d.reserves.wallets[0].holdings[0].usd = "1"), /holdings\[0\] has unknown member\(s\) usd$/],
+    ["a proof member", (d) => (d.reserves.wallets[0].proof.nonce = "1"), /proof has unknown member\(s\) nonce$/],
+    ["a coverage member", (d) => (d.reserves.coverage[0].usd = "1"), /coverage\[0\] has unknown member\(s\) usd$/],
+    ["no previous_attestation_sha256", (d) => delete d.previous_attestation_sha256, /previous_attestation_sha256 is missing/],
+    ["a custodian name with a line break", (d) => (d.custodian.name = "Vector\nCustody"), /^custodian\.name contains a control or line-break character$/],
+    ["a custodian name with a trailing space", (d) => (d.custodian.name = "Vector "), /^custodian\.name must be non-empty/],
+  ]) {
+    assert.throws(() => parseAttestation(editedAttestation(edit)), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("a manifest lists only paths inside the site", () => {
+  const manifest = (files) =>
+    Buffer.from(canonicalJson({ format: FORMAT_V2, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs: { entries: 5, shard_prefix_hex_chars: 0 }, files }));
+  const digest = "cd".repeat(32);
+  assert.deepEqual(Object.keys(parseManifest(manifest({ "attestation.json": digest, "proofs/all.bin": digest, "epochs/e0/a.json": digest })).files).length, 3);
+  for (const path of ["", "../x", "a/../b", "./a", "a//b", "a/", "/a", "a\\b", "a/."]) {
+    assert.throws(() => parseManifest(manifest({ [path]: digest })), /not a path inside the site/, JSON.stringify(path));
+  }
 });
