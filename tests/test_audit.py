@@ -470,6 +470,46 @@ def test_a_bundle_with_an_asset_twice_or_out_of_order_fails_the_data_room(
     assert problem in detail
 
 
+def _one_more_entry(entries: dict[bytes, bytes]) -> None:
+    """A dummy entry beyond the signed count, as long as another one."""
+    entries[bytes.fromhex("0" + "e" * 31)] = next(iter(entries.values()))
+
+
+def _an_odd_length(entries: dict[bytes, bytes]) -> None:
+    """One entry padded to a length no bucket has: it would tell its holder apart."""
+    first = next(iter(entries))
+    entries[first] += b"\x00"
+
+
+def _reversed(entries: dict[bytes, bytes]) -> None:
+    items = list(entries.items())[::-1]
+    entries.clear()
+    entries.update(items)
+
+
+@pytest.mark.parametrize(
+    ("edit", "raw", "problem"),
+    [
+        (_one_more_entry, False, "the shards hold 4097 entries, the signed manifest says 4096"),
+        (_an_odd_length, False, "not one of the lengths the signed layout allows"),
+        (_reversed, True, "is malformed: entry 1's lookup id is not above the one before it"),
+    ],
+)
+def test_shards_that_tell_an_observer_more_fail_proof_shards(
+    clean: h.History, tmp_path: Path, edit: Any, raw: bool, problem: str
+) -> None:
+    """T17: the custodian re-publishes a shard (re-signing the manifests) with one entry too
+    many, an entry of a length no bucket has, or its entries out of order: proof-shards
+    fails for the root and the epoch's home alike, and nothing else does."""
+    copy = clean.copy(tmp_path / "shards")
+    b.rewrite_newest_shard(copy, "0e", edit, raw)
+    report = audit_site(str(copy.site))
+    assert failed_ids(report) == {"proof-shards"}
+    found = details(report, "proof-shards")
+    assert len(found) == 2 and all(problem in d for d in found), found
+    assert any(d.startswith(f"epochs/{copy.epochs[-1]}/") for d in found)
+
+
 def test_wrong_keys_for_a_client_fail_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
     """A data room whose keys for one client are not the published ones: that client's proof
     is not found, and only dataroom-bundles fails (the roots need the nonces, not this)."""

@@ -90,6 +90,31 @@ def test_a_manifest_of_another_epoch_fails_manifest_attestation(
     assert f"is for epoch '{copy.epochs[0]}'" in report.failed.detail
 
 
+def test_a_signed_but_malformed_shard_fails_shard_hash_not_proof_found(
+    clean: h.History, tmp_path: Path
+) -> None:
+    """The custodian re-publishes the client's shard with its entries out of order and
+    re-signs the manifest: the shard matches the manifest but is malformed. That is the
+    custodian's fault (shard-hash), never a typing mistake (proof-found)."""
+    from porsegregate.protocol.codes import parse_code
+    from porsegregate.protocol.hashing import epoch_keys
+
+    from .support import bundles as b
+
+    copy = clean.copy(tmp_path / "shard-order")
+    lookup = epoch_keys(parse_code(copy.code), copy.epochs[-1]).lookup.hex()
+
+    def reverse(entries: dict[bytes, bytes]) -> None:
+        items = list(entries.items())[::-1]
+        entries.clear()
+        entries.update(items)
+
+    name = b.rewrite_newest_shard(copy, lookup, reverse, raw=True)
+    report = verify_site(str(copy.site), copy.account, copy.code)
+    assert report.failed is not None and report.failed.id == "shard-hash"
+    assert report.failed.detail.startswith(f"{name} is malformed: entry 1's lookup id")
+
+
 def test_a_changed_page_fails_its_epochs_manifest(clean: h.History, tmp_path: Path) -> None:
     copy = clean.copy(tmp_path / "changed")
     h.change_file(copy)

@@ -85,18 +85,34 @@ def rewrite_newest_bundle(h: History, account: str, edit: Callable[[Bundle], Bun
     """The newest epoch's bundle of `account`, edited, re-encrypted under the client's own key
     and re-published at the root and in the epoch's home, with their manifests re-signed."""
     attestation = parse_attestation((h.site / layout.ATTESTATION).read_bytes())
-    epoch = attestation.epoch_id
     master = load_master_secret(h.config.master_secret, DEMO_PASSPHRASE)
-    keys = epoch_keys(client_secret(master, account), epoch)
+    keys = epoch_keys(client_secret(master, account), attestation.epoch_id)
+
+    def rewrite(entries: dict[bytes, bytes]) -> None:
+        entries[keys.lookup] = seal(
+            attestation, keys, edit(open_entry(attestation, keys, entries[keys.lookup]))
+        )
+
+    rewrite_newest_shard(h, keys.lookup.hex(), rewrite)
+
+
+def rewrite_newest_shard(
+    h: History, lookup_hex: str, edit: Callable[[dict[bytes, bytes]], None], raw: bool = False
+) -> str:
+    """The newest epoch's shard that holds lookup id `lookup_hex` (a hex prefix will do),
+    its entries edited in place by `edit`, re-published at the root and in the epoch's home
+    with their manifests re-signed, as the custodian can; returns the shard's name. With
+    `raw` the entries are written in the order `edit` leaves them (not sorted)."""
+    epoch = parse_attestation((h.site / layout.ATTESTATION).read_bytes()).epoch_id
+    name = ""
     for folder in (h.site, h.site / "epochs" / epoch):
         manifest_path = folder / layout.MANIFEST
         manifest = parse_manifest(manifest_path.read_bytes())
-        name = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
+        name = layout.shard_name(lookup_hex[: manifest.shard_prefix_chars])
         shard = folder / name
         entries = decode_shard(shard.read_bytes())
-        bundle = open_entry(attestation, keys, entries[keys.lookup])
-        entries[keys.lookup] = seal(attestation, keys, edit(bundle))
-        data = encode_shard(sorted(entries.items()))
+        edit(entries)
+        data = encode_shard(list(entries.items()) if raw else sorted(entries.items()))
         shard.unlink()  # never write through a hard link into another folder
         shard.write_bytes(data)
         doc = json.loads(manifest_path.read_bytes())
@@ -107,3 +123,4 @@ def rewrite_newest_bundle(h: History, account: str, edit: Callable[[Bundle], Bun
         for path, content in ((manifest_path, signed), (signature_path, signature)):
             path.unlink()
             path.write_bytes(content)
+    return name

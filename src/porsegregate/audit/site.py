@@ -326,7 +326,7 @@ class _Audit:
     def _files(self, folder: _Folder, manifest: Manifest) -> None:
         p, fail = folder.prefix, self.findings.fail
         allowed = checks.allowed_entry_lengths(folder.attestation)
-        entries = 0
+        entries: int | None = 0
         for relative, expected in sorted(manifest.files.items()):
             if not layout.safe_relative(relative):
                 fail(
@@ -346,10 +346,11 @@ class _Audit:
                 count, problems = checks.shard_problems(
                     relative, data, manifest.shard_prefix_chars, allowed
                 )
-                entries += count
                 for shard_problem in problems:
                     fail("proof-shards", p + shard_problem)
-        count_problem = checks.entry_count_problem(manifest, entries)
+                # A shard that cannot be read has no count: the total is not judged.
+                entries = None if count is None or entries is None else entries + count
+        count_problem = None if entries is None else checks.entry_count_problem(manifest, entries)
         if count_problem is not None:
             fail("proof-shards", f"{p}manifest.json: {count_problem}")
         present = self.listing(p)

@@ -1031,19 +1031,22 @@ def allowed_entry_lengths(attestation: Attestation | None) -> set[int]:
     return {bundle_layout.entry_bytes(attestation.epoch_id, s) for s in bundle_layout.slot_counts()}
 
 
-def shard_problems(name: str, data: bytes, q: int, allowed: set[int]) -> tuple[int, list[str]]:
-    """(entries, problems) of one proof shard as an observer sees it (audit `proof-shards`):
+def shard_problems(
+    name: str, data: bytes, q: int, allowed: set[int]
+) -> tuple[int | None, list[str]]:
+    """(entries, problems) of one proof shard as an observer sees it (audit `proof-shards`;
+    entries None when the shard cannot be read):
     named for a prefix of `q` hex digits, well formed, and in porsegregate/2 every entry of a
     length the signed layout allows (`allowed`), so that an entry tells an observer nothing
     beyond the bucket of its holder (T17)."""
     stem = name.removeprefix(layout.PROOFS + "/").removesuffix(".bin")
     prefix = "" if stem == "all" and q == 0 else stem
     if len(prefix) != q or any(c not in "0123456789abcdef" for c in prefix):
-        return 0, [f"{name} is not the name of a shard for {q} hex digits"]
+        return None, [f"{name} is not the name of a shard for {q} hex digits"]
     try:
         entries = decode_shard(data, prefix)
     except FormatError as exc:
-        return 0, [f"{name} is malformed: {exc}"]
+        return None, [f"{name} is malformed: {exc}"]
     for lookup, blob in entries.items():
         if allowed and len(blob) not in allowed:
             lengths = ", ".join(map(str, sorted(allowed)))
