@@ -685,8 +685,8 @@ def test_each_kind_of_file_has_its_limit() -> None:
         "auditors/ab/auditor.json.sig": ("a signature", 1024),
         "custodian.pub.pem": ("a public key", 4096),
         "manifest.json": ("a manifest", 32 * MIB),
-        "proofs/0a3.bin": ("a proof shard", 16 * MIB),
-        "epochs/2026-10/proofs/all.bin": ("a proof shard", 16 * MIB),
+        "proofs/0a3.bin": ("a proof shard", 64 * MIB),
+        "epochs/2026-10/proofs/all.bin": ("a proof shard", 64 * MIB),
         "log/entries.json": ("the log's entries", 16 * MIB),
         "log/checkpoint.json": ("a checkpoint", MIB),
         "log/checkpoints/7.json": ("a checkpoint", MIB),
@@ -731,7 +731,7 @@ def test_the_site_reader_names_the_url_and_what_happened(hostile: Hostile) -> No
     hostile.routes["/log/entries.json"] = _status(200, b"x", "Content-Encoding: gzip\r\n")
     site = SiteReader(hostile.url + "/")
     cases = {
-        "proofs/ab.bin": "larger than the 16 MiB allowed for a proof shard",
+        "proofs/ab.bin": "larger than the 64 MiB allowed for a proof shard",
         "attestation.json": "no complete reply within 2 s",
         "manifest.json": f"refused a redirect to ftp://...: only redirects within {hostile.url} "
         "are followed",
