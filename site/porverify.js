@@ -438,6 +438,7 @@ class Reader {
 }
 
 const BUNDLE_MAGIC = utf8.encode("PSB1");
+const MAX_ASSETS_V2 = 65535;
 const BUNDLE_MAGIC_V2 = utf8.encode("PSB2");
 const SHARD_MAGIC = utf8.encode("PSS1");
 const LOOKUP_BYTES = 16;
@@ -789,6 +790,10 @@ export function parseAttestation(bytes) {
     const total = parseUnits(get(item, "total", "string", where));
     return { code, decimals, root: fromHex(root), total, paddedHeight: height, parts };
   });
+  // porsegregate/2: a bundle names an asset by a u16 position, so at most 65,535 assets.
+  if (v2 && assets.length > MAX_ASSETS_V2) {
+    throw new FormatError(`liabilities.assets: a porsegregate/2 attestation lists at most ${MAX_ASSETS_V2} assets`);
+  }
   // porsegregate/2: one padded_height and one parts for every asset (the bundle's layout).
   if (v2 && assets.some((a) => a.paddedHeight !== assets[0].paddedHeight || a.parts !== assets[0].parts)) {
     throw new FormatError("liabilities.assets must all have the same padded_height and the same parts");

@@ -1375,6 +1375,12 @@ def proof_cases_v2() -> list[dict[str, Any]]:
     )
     bad("v2: unknown top-level member", a, f.resigned(a, {**doc, "extra": 1}), "format")
     bad(
+        "format porsegregate/3 (unknown), validly signed",
+        a,
+        f.resigned(a, {**doc, "format": "porsegregate/3"}),
+        "format",
+    )
+    bad(
         "v2: custodian name with a line break",
         a,
         f.resigned(a, {**doc, "custodian": {**doc["custodian"], "name": "Vector\nCustody"}}),

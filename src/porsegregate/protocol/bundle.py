@@ -26,6 +26,8 @@ ACCOUNT_FIELD_BYTES = 129  # u8(length) || up to 128 bytes of UTF-8 || zero byte
 IV_BYTES = 12
 TAG_BYTES = 16
 MAX_ENTRIES = 2**32 - 1
+# A porsegregate/2 slot names its asset by a u16 position.
+MAX_ASSETS_V2 = 2**16 - 1
 
 
 @dataclass(frozen=True)

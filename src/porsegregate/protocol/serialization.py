@@ -19,7 +19,7 @@ import rfc8785
 
 from ..errors import FormatError
 from .amounts import AMOUNT_BYTES, MAX_DECIMALS, parse_units
-from .bundle import MAX_ENTRIES, shard_prefix_chars
+from .bundle import MAX_ASSETS_V2, MAX_ENTRIES, shard_prefix_chars
 from .coverage import percent
 from .hashing import (
     FORMAT_V2,
@@ -544,6 +544,11 @@ def parse_attestation(data: bytes) -> Attestation:
         _parse_asset(item, f"liabilities.assets[{i}]", fmt)
         for i, item in enumerate(_get(liab, "assets", list, "liabilities"))
     ]
+    if fmt == FORMAT_V2 and len(assets) > MAX_ASSETS_V2:
+        raise FormatError(
+            f"liabilities.assets: a porsegregate/2 attestation lists at most {MAX_ASSETS_V2} "
+            "assets"
+        )
     if fmt == FORMAT_V2 and len({(a.padded_height, a.parts) for a in assets}) > 1:
         raise FormatError(
             "liabilities.assets: every asset of a porsegregate/2 attestation has the same "
