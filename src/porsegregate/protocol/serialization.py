@@ -546,8 +546,7 @@ def parse_attestation(data: bytes) -> Attestation:
     ]
     if fmt == FORMAT_V2 and len(assets) > MAX_ASSETS_V2:
         raise FormatError(
-            f"liabilities.assets: a porsegregate/2 attestation lists at most {MAX_ASSETS_V2} "
-            "assets"
+            f"liabilities.assets: a porsegregate/2 attestation lists at most {MAX_ASSETS_V2} assets"
         )
     if fmt == FORMAT_V2 and len({(a.padded_height, a.parts) for a in assets}) > 1:
         raise FormatError(
