@@ -481,18 +481,16 @@ def _an_odd_length(entries: dict[bytes, bytes]) -> None:
     entries[first] += b"\x00"
 
 
-def _reversed(entries: dict[bytes, bytes]) -> None:
-    items = list(entries.items())[::-1]
-    entries.clear()
-    entries.update(items)
-
-
 @pytest.mark.parametrize(
     ("edit", "raw", "problem"),
     [
         (_one_more_entry, False, "the shards hold 4097 entries, the signed manifest says 4096"),
         (_an_odd_length, False, "not one of the lengths the signed layout allows"),
-        (_reversed, True, "is malformed: entry 1's lookup id is not above the one before it"),
+        (
+            b.reverse_entries,
+            True,
+            "is malformed: entry 1's lookup id is not above the one before it",
+        ),
     ],
 )
 def test_shards_that_tell_an_observer_more_fail_proof_shards(

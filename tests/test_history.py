@@ -104,12 +104,7 @@ def test_a_signed_but_malformed_shard_fails_shard_hash_not_proof_found(
     copy = clean.copy(tmp_path / "shard-order")
     lookup = epoch_keys(parse_code(copy.code), copy.epochs[-1]).lookup.hex()
 
-    def reverse(entries: dict[bytes, bytes]) -> None:
-        items = list(entries.items())[::-1]
-        entries.clear()
-        entries.update(items)
-
-    name = b.rewrite_newest_shard(copy, lookup, reverse, raw=True)
+    name = b.rewrite_newest_shard(copy, lookup, b.reverse_entries, raw=True)
     report = verify_site(str(copy.site), copy.account, copy.code)
     assert report.failed is not None and report.failed.id == "shard-hash"
     assert report.failed.detail.startswith(f"{name} is malformed: entry 1's lookup id")

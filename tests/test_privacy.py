@@ -34,16 +34,20 @@ from .conftest import PASSPHRASE
 EPOCH = "2026-11"
 
 
+def _with_privacy(text: str, privacy: str) -> str:
+    """A config's text whose [privacy] table (as `init` writes it) has the lines of `privacy`
+    in place of its own lines for the same keys."""
+    keys = {line.split(" =")[0] for line in privacy.splitlines()}
+    kept = [line for line in text.splitlines() if line.split(" =")[0] not in keys]
+    return "\n".join(kept).replace("[privacy]\n", f"[privacy]\n{privacy}\n") + "\n"
+
+
 def _publish(root: Path, clients: int, privacy: str = "", seed: int = 5) -> dict[str, Any]:
-    """A custodian with `clients` clients (the demo's generator), published with `privacy`
-    appended to its config's [privacy] table; no reserves (a stated shortfall)."""
+    """A custodian with `clients` clients (the demo's generator), published with the settings
+    `privacy` in its config's [privacy] table; no reserves (a stated shortfall)."""
     init_workspace(root, PASSPHRASE)
     config_path = root / "porsegregate.toml"
-    text = config_path.read_text(encoding="utf-8")
-    for key in ("height", "entries", "split"):
-        if f"\n{key} =" in f"\n{privacy}":
-            text = "\n".join(ln for ln in text.splitlines() if not ln.startswith(f"{key} ="))
-    text = text.replace("[privacy]\n", f"[privacy]\n{privacy}\n")
+    text = _with_privacy(config_path.read_text(encoding="utf-8"), privacy)
     # The demo generator's assets: the sample three and USDC, SOL.
     text += '\n[[assets]]\ncode = "USDC"\ndecimals = 6\n\n[[assets]]\ncode = "SOL"\ndecimals = 9\n'
     config_path.write_text(text, encoding="utf-8")
@@ -191,17 +195,7 @@ def test_a_tree_too_tall_for_the_height_raises_every_tree_and_says_so(tmp_path: 
 def test_bad_privacy_settings_are_refused(tmp_path: Path, setting: str, message: str) -> None:
     init_workspace(tmp_path, PASSPHRASE)
     path = tmp_path / "porsegregate.toml"
-    path.write_text(path.read_text().replace("[privacy]\n", f"[privacy]\n{setting}\n"))
-    text = path.read_text()
-    # A key set twice is a TOML error of its own; keep only the test's line for it.
-    for key in ("height", "split", "entries"):
-        if setting.startswith(key):
-            text = "\n".join(
-                line
-                for line in text.splitlines()
-                if not line.startswith(f"{key} =") or line == setting
-            )
-    path.write_text(text + "\n")
+    path.write_text(_with_privacy(path.read_text(), setting))
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value) == f"{path}: {message}"

@@ -96,6 +96,13 @@ def rewrite_newest_bundle(h: History, account: str, edit: Callable[[Bundle], Bun
     rewrite_newest_shard(h, keys.lookup.hex(), rewrite)
 
 
+def reverse_entries(entries: dict[bytes, bytes]) -> None:
+    """A shard's entries in descending lookup order (write with raw=True): malformed."""
+    items = list(entries.items())[::-1]
+    entries.clear()
+    entries.update(items)
+
+
 def rewrite_newest_shard(
     h: History, lookup_hex: str, edit: Callable[[dict[bytes, bytes]], None], raw: bool = False
 ) -> str:

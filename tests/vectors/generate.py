@@ -1334,10 +1334,11 @@ def proof_cases_v2() -> list[dict[str, Any]]:
 
     bad("v2: assets of two heights", a, f.resigned(a, edited(1, padded_height=11)), "format")
     bad("v2: assets of two part counts", a, f.resigned(a, edited(1, parts=1)), "format")
-    every = lambda **m: {  # noqa: E731
-        **doc,
-        "liabilities": {**doc["liabilities"], "assets": [{**x, **m} for x in assets]},
-    }
+
+    def every(**member: Any) -> dict[str, Any]:
+        changed = [{**x, **member} for x in assets]
+        return {**doc, "liabilities": {**doc["liabilities"], "assets": changed}}
+
     bad("v2: parts 0", a, f.resigned(a, every(parts=0)), "format")
     bad("v2: parts 17", a, f.resigned(a, every(parts=17)), "format")
     bad("v2: padded_height 0", a, f.resigned(a, every(padded_height=0)), "format")

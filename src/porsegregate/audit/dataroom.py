@@ -260,8 +260,7 @@ class _Room:
                 )
                 return shards[name]
             try:
-                prefix = name.removeprefix(layout.PROOFS + "/").removesuffix(".bin")
-                shards[name] = decode_shard(data, "" if prefix == "all" else prefix)
+                shards[name] = decode_shard(data, layout.shard_prefix(name))
             except FormatError as exc:
                 self.findings.fail("dataroom-bundles", f"{name} is malformed: {exc}")
         return shards[name]
@@ -339,10 +338,10 @@ class _Room:
 
 def _signed_privacy(attestation: Attestation) -> Privacy | None:
     """The height and parts the attestation signs (porsegregate/2), to rebuild its trees."""
-    first = attestation.assets[0] if attestation.assets else None
-    if first is None or first.parts is None:
+    layout_ = attestation.bundle_layout
+    if layout_ is None or not layout_.assets:
         return None
-    return Privacy(height=first.padded_height, split=first.parts)
+    return Privacy(height=layout_.height, split=layout_.parts)
 
 
 def _amounts(amounts: dict[str, int]) -> str:

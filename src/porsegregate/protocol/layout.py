@@ -30,6 +30,12 @@ def shard_name(lookup_hex_prefix: str) -> str:
     return f"{PROOFS}/{lookup_hex_prefix or 'all'}.bin"
 
 
+def shard_prefix(name: str) -> str:
+    """The lookup id prefix a shard's name says (shard_name's inverse; "" for all.bin)."""
+    stem = name.removeprefix(PROOFS + "/").removesuffix(".bin")
+    return "" if stem == "all" else stem
+
+
 # -- the arrangement's published documents (section 7, `legal`) --------------------------------
 
 KIB = 1024

@@ -261,12 +261,18 @@ class Attestation:
     @property
     def bundle_layout(self) -> BundleLayout | None:
         """porsegregate/2: the fixed layout of every client's bundle; None for porsegregate/1."""
-        if self.format == FORMAT_V1:
-            return None
-        if not self.assets:  # no asset: no bundle can fit (a client holds at least one)
-            return BundleLayout(0, 0, 1)
-        first = self.assets[0]
-        return BundleLayout(len(self.assets), first.padded_height, first.parts or 1)
+        return bundle_layout(self.format, self.assets)
+
+
+def bundle_layout(fmt: str, assets: tuple[AssetLiabilities, ...]) -> BundleLayout | None:
+    """The bundle layout the signed liabilities give (one height and one part count for every
+    asset in porsegregate/2); None for porsegregate/1, whose bundles have none."""
+    if fmt == FORMAT_V1:
+        return None
+    if not assets:  # no asset: no bundle can fit (a client holds at least one)
+        return BundleLayout(0, 0, 1)
+    first = assets[0]
+    return BundleLayout(len(assets), first.padded_height, first.parts or 1)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ import heapq
 import hmac
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -54,7 +53,7 @@ from ..protocol.hashing import (
     published_height,
     shuffle_key,
 )
-from ..protocol.models import AssetLiabilities
+from ..protocol.models import AssetLiabilities, bundle_layout
 from ..protocol.tree import SparseSumTree, SumTree
 from .liabilities import Liabilities
 
@@ -120,10 +119,7 @@ class EpochProofs:
 
     @property
     def layout(self) -> BundleLayout | None:
-        if self.format == FORMAT_V1 or not self.assets:
-            return None
-        first = self.assets[0]
-        return BundleLayout(len(self.assets), first.padded_height, first.parts or 1)
+        return bundle_layout(self.format, self.assets)
 
     def shards(
         self, iv_source: Callable[[], bytes] | None = None
@@ -371,8 +367,12 @@ def build_trees(
     )
 
 
+# Per asset: the tree, each client's leaf positions, each client's parts, the signed summary.
 _Built = tuple[
-    list[Any], list[np.ndarray], list[list[tuple[int, ...] | None]], list[AssetLiabilities]
+    Sequence[SumTree | SparseSumTree],
+    list[np.ndarray],
+    list[list[tuple[int, ...] | None]],
+    list[AssetLiabilities],
 ]
 
 

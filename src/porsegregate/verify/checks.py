@@ -287,13 +287,9 @@ def check_checkpoint(
     return checkpoint
 
 
-def check_checkpoint_epoch(checkpoint: Checkpoint, attestation_data: bytes) -> None:
+def check_checkpoint_epoch(checkpoint: Checkpoint, epoch: str) -> None:
     """The checkpoint is of the log whose newest entry is this attestation: its epoch is the
     attestation's (log-checkpoint; log-inclusion then checks the entry itself)."""
-    try:
-        epoch = parse_attestation(attestation_data).epoch_id
-    except FormatError:
-        return  # the attestation's own check (format) has already said so
     if checkpoint.epoch != epoch:
         raise VerificationError(
             "log-checkpoint",
@@ -1023,6 +1019,9 @@ def check_proof(
 # -- the proof shards as an observer sees them (audit; section 6) --------------------------------
 
 
+HEX = "0123456789abcdef"
+
+
 def allowed_entry_lengths(attestation: Attestation | None) -> set[int]:
     """porsegregate/2: every length an entry may have (one per bucket); empty for /1."""
     bundle_layout = attestation.bundle_layout if attestation is not None else None
@@ -1039,9 +1038,8 @@ def shard_problems(
     named for a prefix of `q` hex digits, well formed, and in porsegregate/2 every entry of a
     length the signed layout allows (`allowed`), so that an entry tells an observer nothing
     beyond the bucket of its holder (T17)."""
-    stem = name.removeprefix(layout.PROOFS + "/").removesuffix(".bin")
-    prefix = "" if stem == "all" and q == 0 else stem
-    if len(prefix) != q or any(c not in "0123456789abcdef" for c in prefix):
+    prefix = layout.shard_prefix(name)
+    if layout.shard_name(prefix) != name or len(prefix) != q or any(c not in HEX for c in prefix):
         return None, [f"{name} is not the name of a shard for {q} hex digits"]
     try:
         entries = decode_shard(data, prefix)

@@ -250,6 +250,7 @@ def verify_proof(
                 lambda relative, check: _carried(files, relative, check),
                 key,
                 proof.attestation,
+                attestation.epoch_id,
             )
             if state is not None:
                 _remembered_offline(report, checkpoint, state)
@@ -349,10 +350,11 @@ def _log_head(
     read: LogReader,
     key: _crypto.Ed25519PublicKey,
     attestation_data: bytes,
+    epoch: str,
 ) -> tuple[Checkpoint, dict[str, bytes]]:
-    """The attestation is the newest entry of the signed log (checks log-checkpoint and
-    log-inclusion). `read(name, check)` gives a log file by its published name; the files
-    read, by name, are returned too (what a saved proof file carries)."""
+    """The attestation (of `epoch`) is the newest entry of the signed log (checks
+    log-checkpoint and log-inclusion). `read(name, check)` gives a log file by its published
+    name; the files read, by name, are returned too (what a saved proof file carries)."""
     record = report.checks.append
     files: dict[str, bytes] = {}
 
@@ -363,7 +365,7 @@ def _log_head(
     data = need(layout.CHECKPOINT, "log-checkpoint")
     signature = need(layout.sig(layout.CHECKPOINT), "log-checkpoint")
     checkpoint = checks.check_checkpoint(key, report.key_fingerprint or "", data, signature)
-    checks.check_checkpoint_epoch(checkpoint, attestation_data)
+    checks.check_checkpoint_epoch(checkpoint, epoch)
     report.checkpoint = checkpoint
     record(
         Check(
@@ -395,6 +397,7 @@ def _log(
         lambda relative, check: _listed(site, manifest, relative, check),
         key,
         attestation_data,
+        manifest.epoch_id,  # the attestation's: check_manifest compared them
     )
     record = report.checks.append
     if state is not None and layout.is_epoch_home(site.location):
