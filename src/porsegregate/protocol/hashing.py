@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import _crypto
@@ -96,6 +97,11 @@ class EpochKeys:
 def epoch_keys(client_secret: bytes, epoch: str) -> EpochKeys:
     k = _crypto.hkdf(client_secret, SALT, b"epoch-keys\x00" + lp(epoch.encode()), 80)
     return EpochKeys(nonce=k[0:32], lookup=k[32:48], key=k[48:80])
+
+
+def epoch_key_material(client_secrets: Sequence[bytes], epoch: str) -> list[bytes]:
+    """epoch_keys for many clients at once: each client's 80 bytes, nonce || lookup || key."""
+    return _crypto.hkdf_each(client_secrets, SALT, b"epoch-keys\x00" + lp(epoch.encode()), 80)
 
 
 def commitment_prefix(epoch: str) -> bytes:

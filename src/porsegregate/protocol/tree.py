@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._crypto import sha256_records
 from ..errors import PathError, TreeOverflowError
 from .amounts import AMOUNT_BYTES, MAX_AMOUNT
 from .hashing import MAX_HEIGHT, NODE, node_hash
@@ -124,69 +125,85 @@ class SparseSumTree:
 
     height: int
     positions: tuple[np.ndarray, ...]  # per level, sorted node positions (int64)
-    siblings: tuple[bytes, ...]  # per level, 48-byte sibling entries aligned with positions
+    siblings: tuple[np.ndarray, ...]  # per level, (nodes, 48) uint8 sibling entries, aligned
     root: bytes  # 48-byte entry
 
     @classmethod
     def build(
-        cls, height: int, positions: np.ndarray, leaf_entries: bytes, sums: list[int], pad: bytes
+        cls,
+        height: int,
+        positions: np.ndarray,
+        leaf_entries: bytes | np.ndarray,
+        sums: object = None,
+        pad: bytes = b"",
     ) -> SparseSumTree:
-        """Leaves at distinct `positions` (sorted ascending), their 48-byte entries and sums in
-        that order; `pad` is the padding prefix (hashing.padding_prefix)."""
+        """Leaves at distinct `positions` (sorted ascending) and their 48-byte entries (hash ||
+        16-byte big-endian sum) in that order; `pad` is the padding prefix
+        (hashing.padding_prefix). `sums` is ignored: the entries carry them.
+
+        A level at a time with numpy: pair the nodes by parent, fill a missing child with its
+        padding node, hash every parent of the level in one batched call."""
         n = len(positions)
-        if len(leaf_entries) != n * ENTRY or len(sums) != n:
-            raise ValueError("one 48-byte entry and one sum per leaf position")
-        if n and (int(positions[-1]) >= 1 << height or int(positions[0]) < 0):
+        entries = (
+            np.frombuffer(leaf_entries, dtype=np.uint8)
+            if isinstance(leaf_entries, bytes | bytearray)
+            else np.ascontiguousarray(leaf_entries, dtype=np.uint8)
+        )
+        if entries.size != n * ENTRY:
+            raise ValueError("one 48-byte entry per leaf position")
+        entries = entries.reshape(n, ENTRY)
+        pos = np.asarray(positions, dtype=np.int64)
+        if n and (int(pos[-1]) >= 1 << height or int(pos[0]) < 0):
             raise ValueError("a leaf position is outside the tree")
-        if n > 1 and not bool(np.all(positions[1:] > positions[:-1])):
+        if n > 1 and not bool(np.all(pos[1:] > pos[:-1])):
             raise ValueError("leaf positions must be distinct and sorted")
-        sha = hashlib.sha256
-        zero = bytes(AMOUNT_BYTES)
         level_positions: list[np.ndarray] = []
-        level_siblings: list[bytes] = []
-        current = leaf_entries
-        pos = positions.tolist()
-        level_sums = sums
+        level_siblings: list[np.ndarray] = []
         for level in range(height):
+            parents = pos >> 1
+            first = np.ones(len(pos), dtype=bool)
+            first[1:] = parents[1:] != parents[:-1]
+            group = np.cumsum(first) - 1
+            parent_pos = parents[first]
+            count = len(parent_pos)
+            right = (pos & 1).astype(bool)
+            left_side = np.empty((count, ENTRY), dtype=np.uint8)
+            right_side = np.empty((count, ENTRY), dtype=np.uint8)
+            has_left = np.zeros(count, dtype=bool)
+            has_right = np.zeros(count, dtype=bool)
+            has_left[group[~right]] = True
+            has_right[group[right]] = True
+            left_side[group[~right]] = entries[~right]
+            right_side[group[right]] = entries[right]
             lead = pad + bytes((level,))
-            siblings: list[bytes] = []
-            parents: list[bytes] = []
-            parent_pos: list[int] = []
-            parent_sums: list[int] = []
-            m = len(pos)
-            i = 0
-            while i < m:
-                p = pos[i]
-                here = current[ENTRY * i : ENTRY * (i + 1)]
-                if not p & 1 and i + 1 < m and pos[i + 1] == p + 1:
-                    there = current[ENTRY * (i + 1) : ENTRY * (i + 2)]
-                    siblings += (there, here)
-                    parents.append(sha(NODE + here + there).digest())
-                    total = level_sums[i] + level_sums[i + 1]
-                    i += 2
-                else:
-                    empty = sha(lead + (p ^ 1).to_bytes(8, "big")).digest() + zero
-                    siblings.append(empty)
-                    pair = empty + here if p & 1 else here + empty
-                    parents.append(sha(NODE + pair).digest())
-                    total = level_sums[i]
-                    i += 1
-                if total > MAX_AMOUNT:
-                    raise TreeOverflowError("a subtree sum exceeds 2^128-1")
-                parent_pos.append(p >> 1)
-                parent_sums.append(total)
-            level_positions.append(np.asarray(pos, dtype=np.int64))
-            level_siblings.append(b"".join(siblings))
-            current = b"".join(
-                [
-                    h + s.to_bytes(AMOUNT_BYTES, "big")
-                    for h, s in zip(parents, parent_sums, strict=True)
-                ]
+            for side, present, offset in ((left_side, has_left, 0), (right_side, has_right, 1)):
+                missing = np.nonzero(~present)[0]
+                if len(missing):
+                    side[missing, :HASH_BYTES] = _padding_nodes(
+                        lead, 2 * parent_pos[missing] + offset
+                    )
+                    side[missing, HASH_BYTES:] = 0
+            siblings = np.where(right[:, None], left_side[group], right_side[group])
+            level_positions.append(pos)
+            level_siblings.append(siblings)
+            preimages = np.empty((count, 1 + 2 * ENTRY), dtype=np.uint8)
+            preimages[:, 0] = NODE[0]
+            preimages[:, 1 : 1 + ENTRY] = left_side
+            preimages[:, 1 + ENTRY :] = right_side
+            parent_entries = np.empty((count, ENTRY), dtype=np.uint8)
+            parent_entries[:, :HASH_BYTES] = np.frombuffer(
+                sha256_records(preimages.tobytes(), 1 + 2 * ENTRY), dtype=np.uint8
+            ).reshape(count, HASH_BYTES)
+            parent_entries[:, HASH_BYTES:] = add_sums(
+                left_side[:, HASH_BYTES:], right_side[:, HASH_BYTES:]
             )
-            pos, level_sums = parent_pos, parent_sums
+            pos, entries = parent_pos, parent_entries
         if n == 0:
-            current = sha(pad + bytes((height,)) + bytes(8)).digest() + zero
-        return cls(height, tuple(level_positions), tuple(level_siblings), current[:ENTRY])
+            root = _padding_nodes(pad + bytes((height,)), np.zeros(1, dtype=np.int64)).tobytes()
+            return cls(
+                height, tuple(level_positions), tuple(level_siblings), root + bytes(AMOUNT_BYTES)
+            )
+        return cls(height, tuple(level_positions), tuple(level_siblings), entries[0].tobytes())
 
     @property
     def root_hash(self) -> bytes:
@@ -215,6 +232,34 @@ class SparseSumTree:
             at = np.searchsorted(nodes, indices >> k)
             if m and (at.max() >= len(nodes) or not np.array_equal(nodes[at], indices >> k)):
                 raise ValueError("a leaf index that is not in the tree")
-            level = np.frombuffer(self.siblings[k], dtype=np.uint8).reshape(-1, ENTRY)
-            out[:, k, :] = level[at]
+            out[:, k, :] = self.siblings[k][at]
         return out.reshape(m, self.height * ENTRY)
+
+
+def _padding_nodes(lead: bytes, indices: np.ndarray) -> np.ndarray:
+    """The padding node hashes H(lead || u64 index) for many indices: (len, 32) uint8."""
+    count = len(indices)
+    preimages = np.empty((count, len(lead) + 8), dtype=np.uint8)
+    preimages[:, : len(lead)] = np.frombuffer(lead, dtype=np.uint8)
+    preimages[:, len(lead) :] = indices.astype(">u8").view(np.uint8).reshape(count, 8)
+    digests = sha256_records(preimages.tobytes(), len(lead) + 8)
+    return np.frombuffer(digests, dtype=np.uint8).reshape(count, HASH_BYTES)
+
+
+def add_sums(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Row-wise sums of 16-byte big-endian amounts, (rows, 16) uint8 each, exact; raises
+    TreeOverflowError when one exceeds 2^128-1."""
+    a = np.ascontiguousarray(left).view(">u8")
+    b = np.ascontiguousarray(right).view(">u8")
+    lo = a[:, 1] + b[:, 1]
+    carry = (lo < a[:, 1]).astype(np.uint64)
+    high = a[:, 0] + b[:, 0]
+    over = high < a[:, 0]
+    total_high = high + carry
+    over |= total_high < high
+    if bool(over.any()):
+        raise TreeOverflowError("a subtree sum exceeds 2^128-1")
+    out = np.empty((len(lo), 2), dtype=">u8")
+    out[:, 0] = total_high
+    out[:, 1] = lo
+    return out.view(np.uint8).reshape(len(lo), AMOUNT_BYTES)

@@ -27,24 +27,20 @@ import numpy as np
 
 from .. import _crypto
 from ..errors import InputError
+from ..progress import NO_PROGRESS, Progress
 from ..protocol.amounts import AMOUNT_BYTES
 from ..protocol.bundle import (
     BundleLayout,
-    account_field,
     bundle_aad,
     bundle_header,
-    bundle_header_v2,
     leaf_header,
     shard_prefix_chars,
 )
-from ..protocol.codes import client_secret, format_code
 from ..protocol.hashing import (
     DEFAULT_HEIGHT,
     FORMAT_V1,
     FORMAT_V2,
     SALT,
-    commitment_prefix,
-    epoch_keys,
     leaf_prefix,
     lp,
     padded_height,
@@ -55,6 +51,17 @@ from ..protocol.hashing import (
 )
 from ..protocol.models import AssetLiabilities, bundle_layout
 from ..protocol.tree import SparseSumTree, SumTree
+from .engine import (
+    EntrySource,
+    KeyArrays,
+    TreeTask,
+    build_sparse_trees,
+    derive_client_keys,
+    encrypt_entries,
+    fork_map,
+    worker_count,
+)
+from .engine import shared_state as engine_shared
 from .liabilities import Liabilities
 
 CHUNK = 4096
@@ -64,8 +71,6 @@ PART0 = (0).to_bytes(4, "big")
 MIN_AUTO_ENTRIES = 4096
 # Leaf positions are int64 below 2^height.
 MAX_PRIVACY_HEIGHT = 62
-
-Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,16 @@ class Privacy:
     or above max(clients, 4096)); `split` the parts each balance is split into.
     """
 
-    height: int = DEFAULT_HEIGHT
+    height: int | None = DEFAULT_HEIGHT
     entries: int | None = None
     split: int = 1
+
+    def tree_height(self, entries: int) -> int:
+        """The height of every tree: the configured one, or (None) the least that holds every
+        published entry's parts, so the height tells nothing the entry count does not."""
+        if self.height is not None:
+            return self.height
+        return padded_height(entries * self.split)
 
     def entry_count(self, clients: int) -> int:
         if self.entries is None:
@@ -107,12 +119,13 @@ class EpochProofs:
     codes: list[str]  # empty when rebuilt from a data room's keys (build_trees)
     shard_prefix_chars: int
     entries: int  # what the shards hold: clients (porsegregate/1), or clients and dummies
-    _lookups: list[bytes]
-    _keys: list[bytes]
+    _keys: KeyArrays
     # Per asset, each client's leaf positions, shape (clients, parts); -1 where not held.
     _positions: list[np.ndarray]
-    # Per asset, each client's part amounts (None where not held).
-    _parts: list[list[tuple[int, ...] | None]]
+    # Per asset, each client's row in _parts (-1 where not held), and the holders' part
+    # amounts, shape (holders, parts, 16), big-endian.
+    _holder_rows: list[np.ndarray]
+    _parts: list[np.ndarray]
     _trees: Sequence[SumTree | SparseSumTree]
     _liabilities: Liabilities
     _dummy_key: bytes | None = None  # porsegregate/2 publish: what the dummy entries come from
@@ -139,8 +152,85 @@ class EpochProofs:
         if current is not None:
             yield current, entries
 
-    def _order(self) -> list[int]:
-        return sorted(range(len(self.accounts)), key=self._lookups.__getitem__)
+    def _lookup(self, ci: int) -> bytes:
+        return bytes(self._keys.lookups[ci].tobytes())
+
+    def write_shards(
+        self,
+        shard_bits: int,
+        write: Callable[[int, list[tuple[bytes, bytes]]], tuple[bytes, int]],
+        done: Callable[[int], None] | None = None,
+    ) -> list[tuple[int, bytes, int]]:
+        """porsegregate/2: every one of the 2^shard_bits shards (shard i holds the entries whose
+        lookup id's top bits are i), real and dummy entries merged in lookup order, each handed
+        to `write(index, entries)` as soon as it is complete, in worker processes forked from
+        this one. Returns (index, what write returned) for every shard, in index order."""
+        order = self._order()
+        top = self._keys.lookups[order].view(">u8")[:, 0] if len(order) else np.zeros(0, ">u8")
+        real_shard = _shard_of(top, shard_bits)
+        dummy_lookups, dummy_lengths = self._dummy_plan()
+        dummy_top = dummy_lookups.view(">u8")[:, 0] if len(dummy_lookups) else np.zeros(0, ">u8")
+        dummy_shard = _shard_of(dummy_top, shard_bits)
+        shards = 1 << shard_bits
+        workers = worker_count(self.entries)
+        pieces = min(shards, max(1, workers * 8))
+        bounds = [(shards * k // pieces, shards * (k + 1) // pieces) for k in range(pieces)]
+        tasks = [
+            (
+                lo,
+                hi,
+                int(np.searchsorted(real_shard, lo)),
+                int(np.searchsorted(real_shard, hi)),
+                int(np.searchsorted(dummy_shard, lo)),
+                int(np.searchsorted(dummy_shard, hi)),
+            )
+            for lo, hi in bounds
+        ]
+        shared = {
+            "proofs": self,
+            "order": order,
+            "bits": shard_bits,
+            "write": write,
+            "dummy_lookups": dummy_lookups,
+            "dummy_lengths": dummy_lengths,
+        }
+        results = fork_map(
+            _shard_task,
+            tasks,
+            workers,
+            shared,
+            None if done is None else (lambda t: done(t[1] - t[0])),
+        )
+        return [item for part in results for item in part]
+
+    def _dummy_plan(self) -> tuple[np.ndarray, np.ndarray]:
+        """The dummy entries' lookup ids (sorted, (d, 16)) and lengths (`_dummies`' rule)."""
+        count = self.entries - len(self.accounts)
+        layout = self.layout
+        if count <= 0 or layout is None or self._dummy_key is None:
+            return np.zeros((0, 16), dtype=np.uint8), np.zeros(0, dtype=np.int64)
+        key = self._dummy_key
+        raw = _crypto.keystream(key, b"lookups", 16 * count)
+        lookups = np.frombuffer(raw, dtype=np.uint8).reshape(count, 16)
+        if _duplicates(lookups) or _collides(self._keys.lookups, raw):
+            raise RuntimeError("a dummy lookup id collides")  # 2^-128: never in practice
+        picks = np.frombuffer(_crypto.keystream(key, b"sizes", 8 * count), dtype=">u8")
+        held = np.asarray(self._held_counts(), dtype=np.int64)
+        sizes = np.asarray(
+            [layout.entry_bytes(self.epoch, layout.slots(k)) for k in range(layout.assets + 1)]
+        )
+        if len(held):
+            lengths = sizes[held[(picks % np.uint64(len(held))).astype(np.int64)]]
+        else:
+            lengths = np.full(count, sizes[1], dtype=np.int64)
+        halves = lookups.view(">u8")
+        order = np.lexsort((halves[:, 1], halves[:, 0]))
+        return lookups[order], lengths[order]
+
+    def _order(self) -> np.ndarray:
+        """Client indices sorted by lookup id."""
+        halves = self._keys.lookups.view(">u8")
+        return np.lexsort((halves[:, 1], halves[:, 0])).astype(np.int64)
 
     def _paths(self, chunk: np.ndarray) -> list[dict[int, bytes]]:
         """Per asset, {row in chunk: the client's parts' paths, concatenated}."""
@@ -165,7 +255,7 @@ class EpochProofs:
         header_prefix = bundle_header(self.epoch, "", 0)[:-2]  # magic, version, epoch
         encrypt = _crypto.aes_gcm_encrypt
         for start in range(0, len(order), CHUNK):
-            chunk = np.asarray(order[start : start + CHUNK], dtype=np.int64)
+            chunk = order[start : start + CHUNK]
             paths = self._paths(chunk)
             for row, ci in enumerate(chunk.tolist()):
                 account = self.accounts[ci]
@@ -182,47 +272,48 @@ class EpochProofs:
                 plaintext = b"".join(
                     [header_prefix, lp(account.encode()), bytes((len(parts),)), *parts]
                 )
-                lookup = self._lookups[ci]
+                lookup = self._lookup(ci)
                 iv = iv_source() if iv_source else None
-                yield lookup, encrypt(self._keys[ci], plaintext, aad_prefix + lookup, iv)
+                key = self._keys.keys[ci].tobytes()
+                yield lookup, encrypt(key, plaintext, aad_prefix + lookup, iv)
 
-    def _entries_v2(self, iv_source: Callable[[], bytes] | None) -> Iterator[tuple[bytes, bytes]]:
+    def entry_source(self) -> EntrySource:
         layout = self.layout
         assert layout is not None
-        order = self._order()
+        return EntrySource(
+            self.epoch,
+            layout,
+            layout_sum_bytes(layout),
+            self.accounts,
+            self._keys.lookups,
+            self._keys.keys,
+            self._positions,
+            self._holder_rows,
+            self._parts,
+            [t for t in self._trees if isinstance(t, SparseSumTree)],
+        )
+
+    def _entries_v2(self, iv_source: Callable[[], bytes] | None) -> Iterator[tuple[bytes, bytes]]:
+        source = self.entry_source()
         aad_prefix = bundle_aad(self.epoch, b"", FORMAT_V2)
-        header = bundle_header_v2(self.epoch)
-        heads = [ai.to_bytes(2, "big") for ai in range(len(self.assets))]
-        slot = layout.slot_bytes
-        height = layout.height
-        encrypt = _crypto.aes_gcm_encrypt
-        path_bytes = height * 48
+        order = self._order()
         for start in range(0, len(order), CHUNK):
-            chunk = np.asarray(order[start : start + CHUNK], dtype=np.int64)
-            paths = self._paths(chunk)
-            positions = [p[chunk].tolist() for p in self._positions]
-            for row, ci in enumerate(chunk.tolist()):
-                out = [header, account_field(self.accounts[ci]), b""]
-                held = 0
-                for ai, amounts in enumerate(self._parts):
-                    part_amounts = amounts[ci]
-                    if part_amounts is None:
-                        continue
-                    held += 1
-                    out.append(heads[ai])
-                    where = positions[ai][row]
-                    path = paths[ai][row]
-                    for p, amount in enumerate(part_amounts):
-                        out.append(
-                            where[p].to_bytes(8, "big") + amount.to_bytes(AMOUNT_BYTES, "big")
-                        )
-                        out.append(path[path_bytes * p : path_bytes * (p + 1)])
-                slots = layout.slots(held)
-                out[2] = held.to_bytes(2, "big") + slots.to_bytes(2, "big")
-                out.append(bytes((slots - held) * slot))
-                lookup = self._lookups[ci]
-                iv = iv_source() if iv_source else None
-                yield lookup, encrypt(self._keys[ci], b"".join(out), aad_prefix + lookup, iv)
+            rows = order[start : start + CHUNK]
+            plaintexts = source.plaintexts(rows)
+            if iv_source is None:
+                blobs = encrypt_entries(
+                    self._keys.keys[rows], plaintexts, self._keys.lookups[rows], aad_prefix
+                )
+                for ci, blob in zip(rows.tolist(), blobs, strict=True):
+                    yield self._lookup(ci), blob
+                continue
+            for ci, plaintext in zip(rows.tolist(), plaintexts, strict=True):
+                lookup = self._lookup(ci)
+                key = self._keys.keys[ci].tobytes()
+                yield (
+                    lookup,
+                    _crypto.aes_gcm_encrypt(key, plaintext, aad_prefix + lookup, iv_source()),
+                )
 
     def _dummies(self) -> Iterator[tuple[bytes, bytes]]:
         """porsegregate/2: the entries beyond the clients', sorted by lookup id. Each is as long
@@ -236,8 +327,7 @@ class EpochProofs:
         key = self._dummy_key
         raw = _crypto.keystream(key, b"lookups", 16 * count)
         lookups = [raw[16 * d : 16 * (d + 1)] for d in range(count)]
-        taken = set(self._lookups)
-        if len(set(lookups)) != count or taken.intersection(lookups):
+        if len(set(lookups)) != count or _collides(self._keys.lookups, raw):
             raise RuntimeError("a dummy lookup id collides")  # 2^-128: never in practice
         picks = np.frombuffer(_crypto.keystream(key, b"sizes", 8 * count), dtype=">u8")
         held = self._held_counts()
@@ -249,12 +339,77 @@ class EpochProofs:
             yield lookups[d], _crypto.keystream(key, b"entry " + lookups[d], lengths[d])
 
     def _held_counts(self) -> list[int]:
-        counts = [0] * len(self.accounts)
-        for amounts in self._parts:
-            for ci, a in enumerate(amounts):
-                if a is not None:
-                    counts[ci] += 1
-        return counts
+        counts = np.zeros(len(self.accounts), dtype=np.int64)
+        for where in self._positions:
+            counts += where[:, 0] >= 0
+        return [int(c) for c in counts]
+
+
+def _shard_of(top: np.ndarray, bits: int) -> np.ndarray:
+    """The shard index of each lookup id from its first 8 bytes (big-endian u64)."""
+    if bits == 0:
+        return np.zeros(len(top), dtype=np.int64)
+    return (top >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def _shard_task(task: tuple[int, int, int, int, int, int]) -> list[tuple[int, bytes, int]]:
+    """One worker's range of shards: their entries made, merged, handed to write."""
+    lo, hi, r_lo, r_hi, d_lo, d_hi = task
+    shared = engine_shared()
+    proofs: EpochProofs = shared["proofs"]
+    order: np.ndarray = shared["order"]
+    bits: int = shared["bits"]
+    write = shared["write"]
+    lookups, keys = proofs._keys.lookups, proofs._keys.keys
+    source = proofs.entry_source()
+    aad = bundle_aad(proofs.epoch, b"", FORMAT_V2)
+
+    def real() -> Iterator[tuple[bytes, bytes]]:
+        for start in range(r_lo, r_hi, CHUNK):
+            rows = order[start : min(start + CHUNK, r_hi)]
+            blobs = encrypt_entries(keys[rows], source.plaintexts(rows), lookups[rows], aad)
+            data = lookups[rows].tobytes()
+            for i, blob in enumerate(blobs):
+                yield data[16 * i : 16 * i + 16], blob
+
+    def dummies() -> Iterator[tuple[bytes, bytes]]:
+        key = proofs._dummy_key
+        assert key is not None or d_lo == d_hi
+        dummy_lookups: np.ndarray = shared["dummy_lookups"]
+        lengths: np.ndarray = shared["dummy_lengths"]
+        for d in range(d_lo, d_hi):
+            lookup = dummy_lookups[d].tobytes()
+            yield lookup, _crypto.keystream(key or b"", b"entry " + lookup, int(lengths[d]))
+
+    out: list[tuple[int, bytes, int]] = []
+    current, pending = lo, list[tuple[bytes, bytes]]()
+    shift = 64 - bits
+    for lookup, blob in heapq.merge(real(), dummies()):
+        index = int.from_bytes(lookup[:8], "big") >> shift if bits else 0
+        while index > current:
+            out.append((current, *write(current, pending)))
+            current, pending = current + 1, []
+        pending.append((lookup, blob))
+    while current < hi:
+        out.append((current, *write(current, pending)))
+        current, pending = current + 1, []
+    return out
+
+
+def _collides(lookups: np.ndarray, dummies: bytes) -> bool:
+    """Whether a dummy lookup id equals a client's."""
+    if not dummies:
+        return False
+    both = np.concatenate([lookups, np.frombuffer(dummies, dtype=np.uint8).reshape(-1, 16)])
+    halves = both.view(">u8")
+    order = np.lexsort((halves[:, 1], halves[:, 0]))
+    ordered = halves[order]
+    return bool(np.any(np.all(ordered[1:] == ordered[:-1], axis=1)))
+
+
+def layout_sum_bytes(layout: BundleLayout) -> int:
+    """The byte width of sums in a porsegregate/2 slot (16 until the layout says otherwise)."""
+    return int(getattr(layout, "sum_bytes", AMOUNT_BYTES))
 
 
 def build_epoch(
@@ -266,22 +421,11 @@ def build_epoch(
     fmt: str = FORMAT_V2,
 ) -> EpochProofs:
     """Every client's code and keys derived from the master secret, then the trees."""
-    accounts = list(liabilities.balances)
-    codes: list[str] = []
-    lookups: list[bytes] = []
-    keys: list[bytes] = []
-    commitments: list[bytes] = []
-    commit = commitment_prefix(epoch)
-    sha = hashlib.sha256
-    for i, account in enumerate(accounts):
-        secret = client_secret(master_secret, account)
-        codes.append(format_code(secret))
-        k = epoch_keys(secret, epoch)
-        lookups.append(k.lookup)
-        keys.append(k.key)
-        commitments.append(sha(commit + k.nonce + lp(account.encode())).digest())
-        if progress is not None and i % 16384 == 16383:
-            progress("clients", 16384)
+    accounts = _accounts(liabilities)
+    step = progress or NO_PROGRESS
+    step.begin("deriving client keys", len(accounts))
+    codes, keys = derive_client_keys(master_secret, epoch, accounts, step.advance)
+    step.end()
     asset_keys = {
         a.code: AssetKeys(
             padding_key(master_secret, epoch, a.code), shuffle_key(master_secret, epoch, a.code)
@@ -289,14 +433,7 @@ def build_epoch(
         for a in liabilities.assets
     }
     proofs = build_trees(
-        liabilities,
-        epoch,
-        ClientKeys(lookups, keys, commitments),
-        asset_keys,
-        codes,
-        progress,
-        privacy or Privacy(),
-        fmt,
+        liabilities, epoch, keys, asset_keys, codes, progress, privacy or Privacy(), fmt
     )
     proofs._dummy_key = dummy_key(master_secret, epoch)
     return proofs
@@ -315,20 +452,42 @@ class AssetKeys:
     shuffle: bytes
 
 
-@dataclass(frozen=True)
-class ClientKeys:
+def ClientKeys(
+    lookups: Sequence[bytes], keys: Sequence[bytes], commitments: Sequence[bytes]
+) -> KeyArrays:
     """Every client's lookup id, proof key and account commitment for one epoch, in the order
-    of the liabilities' accounts (flat lists: publish holds millions)."""
+    of the liabilities' accounts, as arrays."""
+    return KeyArrays.from_lists(lookups, keys, commitments)
 
-    lookups: list[bytes]
-    keys: list[bytes]
-    commitments: list[bytes]
+
+def _accounts(liabilities: Liabilities) -> list[str]:
+    accounts = getattr(liabilities, "accounts", None)
+    return list(liabilities.balances) if accounts is None else list(accounts)
+
+
+def _columns(liabilities: Liabilities) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per asset, its holders (account indices, ascending) and their amounts (m, 16)."""
+    holders = getattr(liabilities, "holders", None)
+    amounts = getattr(liabilities, "amounts", None)
+    if holders is not None and amounts is not None:
+        return list(holders), list(amounts)
+    rows = list(liabilities.balances.values())
+    out_h, out_a = [], []
+    for ai in range(len(liabilities.assets)):
+        held = [(ci, r[ai]) for ci, r in enumerate(rows) if r[ai] is not None]
+        out_h.append(np.asarray([ci for ci, _ in held], dtype=np.int64))
+        out_a.append(
+            np.frombuffer(
+                b"".join((a or 0).to_bytes(AMOUNT_BYTES, "big") for _, a in held), dtype=np.uint8
+            ).reshape(len(held), AMOUNT_BYTES)
+        )
+    return out_h, out_a
 
 
 def build_trees(
     liabilities: Liabilities,
     epoch: str,
-    clients: ClientKeys,
+    clients: KeyArrays,
     asset_keys: Mapping[str, AssetKeys],
     codes: list[str],
     progress: Progress | None = None,
@@ -337,19 +496,24 @@ def build_trees(
 ) -> EpochProofs:
     """The trees and proofs from one epoch's keys alone: publish derives them from the master
     secret; an auditor's data room (dataroom_export.py) holds exactly these, and no codes."""
-    accounts = list(liabilities.balances)
+    accounts = _accounts(liabilities)
     n = len(accounts)
-    lookups, keys, commitments = clients.lookups, clients.keys, clients.commitments
-    if not len(lookups) == len(keys) == len(commitments) == n:
+    if not len(clients.lookups) == len(clients.keys) == len(clients.commitments) == n:
         raise ValueError("one lookup id, key and commitment per client is needed")
-    if len(set(lookups)) != n:  # 128-bit collisions do not happen; refuse rather than lose a client
+    if _duplicates(clients.lookups):  # 128-bit collisions do not happen; refuse, never lose one
         raise RuntimeError("two clients derived the same lookup id")
     privacy = privacy or Privacy()
-    build = _build_v1 if fmt == FORMAT_V1 else _build_v2
-    trees, positions, parts, summaries = build(
-        liabilities, epoch, commitments, asset_keys, privacy, progress
-    )
     entries = n if fmt == FORMAT_V1 else privacy.entry_count(n)
+    step = progress or NO_PROGRESS
+    step.begin("building trees", len(liabilities.assets))
+    if fmt == FORMAT_V1:
+        built = _build_v1(liabilities, epoch, clients.commitments, asset_keys, privacy, step)
+    else:
+        built = _build_v2(
+            liabilities, epoch, clients.commitments, asset_keys, privacy, step, entries
+        )
+    step.end()
+    trees, positions, holder_rows, parts, summaries = built
     return EpochProofs(
         epoch=epoch,
         format=fmt,
@@ -358,52 +522,65 @@ def build_trees(
         codes=codes,
         shard_prefix_chars=shard_prefix_chars(entries),
         entries=entries,
-        _lookups=lookups,
-        _keys=keys,
+        _keys=clients,
         _positions=positions,
+        _holder_rows=holder_rows,
         _parts=parts,
         _trees=trees,
         _liabilities=liabilities,
     )
 
 
-# Per asset: the tree, each client's leaf positions, each client's parts, the signed summary.
+def _duplicates(lookups: np.ndarray) -> bool:
+    halves = lookups.view(">u8")
+    ordered = halves[np.lexsort((halves[:, 1], halves[:, 0]))]
+    return bool(np.any(np.all(ordered[1:] == ordered[:-1], axis=1)))
+
+
+# Per asset: the tree, each client's leaf positions, each client's row among the holders,
+# the holders' part amounts, the signed summary.
 _Built = tuple[
     Sequence[SumTree | SparseSumTree],
     list[np.ndarray],
-    list[list[tuple[int, ...] | None]],
+    list[np.ndarray],
+    list[np.ndarray],
     list[AssetLiabilities],
 ]
+
+
+def _holder_rows(n: int, holders: np.ndarray) -> np.ndarray:
+    rows = np.full(n, -1, dtype=np.int64)
+    rows[holders] = np.arange(len(holders), dtype=np.int64)
+    return rows
 
 
 def _build_v1(
     liabilities: Liabilities,
     epoch: str,
-    commitments: list[bytes],
+    commitments: np.ndarray,
     asset_keys: Mapping[str, AssetKeys],
     privacy: Privacy,
-    progress: Progress | None,
+    progress: Progress,
 ) -> _Built:
     """porsegregate/1: each tree padded to a power of two (at least 2^10) with padding leaves,
     all leaves in a keyed shuffle."""
-    accounts = list(liabilities.balances)
-    n = len(accounts)
+    n = len(commitments)
     sha = hashlib.sha256
-    balances = liabilities.balances
+    holders_of, amounts_of = _columns(liabilities)
     trees: list[SumTree] = []
     positions: list[np.ndarray] = []
-    parts: list[list[tuple[int, ...] | None]] = []
     summaries: list[AssetLiabilities] = []
     for ai, asset in enumerate(liabilities.assets):
-        holders = [ci for ci, a in enumerate(accounts) if balances[a][ai] is not None]
-        amounts = [balances[accounts[ci]][ai] or 0 for ci in holders]
+        holders = holders_of[ai].tolist()
+        amounts = [int.from_bytes(row.tobytes(), "big") for row in amounts_of[ai]]
         height = published_height(len(holders))
         size = 1 << height
         prefix = leaf_prefix(epoch, asset.code)
         entries = []
         for ci, amt in zip(holders, amounts, strict=True):
             encoded = amt.to_bytes(AMOUNT_BYTES, "big")
-            entries.append(sha(prefix + commitments[ci] + PART0 + encoded).digest() + encoded)
+            commitment = commitments[ci].tobytes()
+            entries.append(sha(prefix + commitment + PART0 + encoded).digest() + encoded)
         pad = padding_prefix(epoch, asset.code, asset_keys[asset.code].padding)
         zero = bytes(AMOUNT_BYTES)
         entries.extend(
@@ -426,91 +603,79 @@ def _build_v1(
         where[order] = np.arange(size, dtype=np.int64)
         client_pos = np.full((n, 1), -1, dtype=np.int64)
         client_pos[np.asarray(holders, dtype=np.int64), 0] = where[: len(holders)]
-        held: list[tuple[int, ...] | None] = [None] * n
-        for ci, amt in zip(holders, amounts, strict=True):
-            held[ci] = (amt,)
         trees.append(tree)
         positions.append(client_pos)
-        parts.append(held)
         summaries.append(
             AssetLiabilities(asset.code, asset.decimals, tree.root_hash, tree.root_sum, height)
         )
-        if progress is not None:
-            progress("trees", 1)
-    return trees, positions, parts, summaries
+        progress.advance(1)
+    holder_rows = [_holder_rows(n, h) for h in holders_of]
+    parts = [a.reshape(len(a), 1, AMOUNT_BYTES) for a in amounts_of]
+    return trees, positions, holder_rows, parts, summaries
 
 
 def _build_v2(
     liabilities: Liabilities,
     epoch: str,
-    commitments: list[bytes],
+    commitments: np.ndarray,
     asset_keys: Mapping[str, AssetKeys],
     privacy: Privacy,
-    progress: Progress | None,
+    progress: Progress,
+    entries: int,
 ) -> _Built:
     """porsegregate/2: one height for every tree, leaves at keyed random positions, padding
     nodes for empty subtrees, each balance in `split` keyed random parts."""
-    accounts = list(liabilities.balances)
-    n = len(accounts)
-    sha = hashlib.sha256
-    balances = liabilities.balances
+    n = len(commitments)
     split = privacy.split
-    holders_of = [
-        [ci for ci, a in enumerate(accounts) if balances[a][ai] is not None]
-        for ai in range(len(liabilities.assets))
-    ]
+    holders_of, amounts_of = _columns(liabilities)
     most = max((len(h) * split for h in holders_of), default=0)
-    height = max(privacy.height, padded_height(most))
+    height = max(privacy.tree_height(entries), padded_height(most))
     if height > MAX_PRIVACY_HEIGHT:
         raise InputError(f"{most} leaves need a tree taller than {MAX_PRIVACY_HEIGHT}")
+    tasks = []
+    parts_of = []
+    for ai, asset in enumerate(liabilities.assets):
+        keys = asset_keys[asset.code]
+        parts = split_parts(amounts_of[ai], split, keys.shuffle)
+        parts_of.append(parts)
+        tasks.append(
+            TreeTask(
+                asset.code,
+                holders_of[ai],
+                parts,
+                padding_prefix(epoch, asset.code, keys.padding),
+                keys.shuffle,
+            )
+        )
+    built = build_sparse_trees(
+        epoch, height, commitments, tasks, leaf_positions, lambda: progress.advance(1)
+    )
     trees: list[SparseSumTree] = []
     positions: list[np.ndarray] = []
-    parts: list[list[tuple[int, ...] | None]] = []
     summaries: list[AssetLiabilities] = []
-    for ai, asset in enumerate(liabilities.assets):
-        holders = holders_of[ai]
-        keys = asset_keys[asset.code]
-        amounts = [balances[accounts[ci]][ai] or 0 for ci in holders]
-        split_amounts = split_balances(amounts, split, keys.shuffle)
-        prefix = leaf_prefix(epoch, asset.code)
-        leaves: list[bytes] = []
-        sums: list[int] = []
-        part_tags = [p.to_bytes(4, "big") for p in range(split)]
-        for ci, pieces in zip(holders, split_amounts, strict=True):
-            for p, amt in enumerate(pieces):
-                encoded = amt.to_bytes(AMOUNT_BYTES, "big")
-                leaves.append(
-                    sha(prefix + commitments[ci] + part_tags[p] + encoded).digest() + encoded
-                )
-                sums.append(amt)
-        where = leaf_positions(len(leaves), height, keys.shuffle)
-        order = np.argsort(where, kind="stable")
-        order_list = order.tolist()
-        tree = SparseSumTree.build(
-            height,
-            where[order],
-            b"".join([leaves[j] for j in order_list]),
-            [sums[j] for j in order_list],
-            padding_prefix(epoch, asset.code, keys.padding),
-        )
-        del leaves, order_list
+    for ai, (asset, (tree, where)) in enumerate(zip(liabilities.assets, built, strict=True)):
         client_pos = np.full((n, split), -1, dtype=np.int64)
-        if holders:
-            client_pos[np.asarray(holders, dtype=np.int64)] = where.reshape(-1, split)
-        held: list[tuple[int, ...] | None] = [None] * n
-        for ci, pieces in zip(holders, split_amounts, strict=True):
-            held[ci] = pieces
+        if len(holders_of[ai]):
+            client_pos[holders_of[ai]] = where.reshape(-1, split)
         trees.append(tree)
         positions.append(client_pos)
-        parts.append(held)
         summaries.append(
             AssetLiabilities(
                 asset.code, asset.decimals, tree.root_hash, tree.root_sum, height, split
             )
         )
-        if progress is not None:
-            progress("trees", 1)
-    return trees, positions, parts, summaries
+    holder_rows = [_holder_rows(n, h) for h in holders_of]
+    return trees, positions, holder_rows, parts_of, summaries
+
+
+def split_parts(amounts: np.ndarray, parts: int, key: bytes) -> np.ndarray:
+    """split_balances over a (holders, 16) big-endian array: (holders, parts, 16)."""
+    if parts == 1:
+        return amounts.reshape(len(amounts), 1, AMOUNT_BYTES)
+    values = [int.from_bytes(row.tobytes(), "big") for row in amounts]
+    pieces = split_balances(values, parts, key)
+    flat = b"".join(p.to_bytes(AMOUNT_BYTES, "big") for piece in pieces for p in piece)
+    return np.frombuffer(flat, dtype=np.uint8).reshape(len(amounts), parts, AMOUNT_BYTES)
 
 
 def leaf_positions(count: int, height: int, key: bytes) -> np.ndarray:

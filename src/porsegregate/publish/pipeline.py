@@ -276,7 +276,7 @@ def _prepare(
         config.assets,
         (lambda n: progress("rows", n)) if progress else None,
     )
-    proofs = build_epoch(liabilities, master, epoch, progress, config.privacy, fmt)
+    proofs = build_epoch(liabilities, master, epoch, None, config.privacy, fmt)
     return PreparedEpoch(config, epoch, signing_key, master, liabilities, proofs)
 
 
@@ -413,7 +413,7 @@ def _privacy_warnings(config: Config, prepared: PreparedEpoch) -> list[str]:
     height now tells that some tree is that large (T17)."""
     wanted = config.privacy.height
     heights = {a.padded_height for a in prepared.proofs.assets if a.parts is not None}
-    if not heights or max(heights) <= wanted:
+    if wanted is None or not heights or max(heights) <= wanted:
         return []
     return [
         f"a tree has more than 2^{wanted} leaves ([privacy] height = {wanted}), so every tree "
@@ -681,6 +681,22 @@ def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
 def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
     """The clients' proof shards; returns how many. A porsegregate/2 epoch publishes every
     one of the 16^q shards, an empty one too, so no shard's absence says anything."""
+    if proofs.format != FORMAT_V1:
+        q = proofs.shard_prefix_chars
+        folder = staging.folder
+        (folder / layout.PROOFS).mkdir(parents=True, exist_ok=True)
+
+        def write(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
+            data = encode_shard(entries)
+            with open(folder / layout.shard_name(f"{index:0{q}x}" if q else ""), "wb") as f:
+                f.write(data)
+            return _crypto.sha256(data), len(data)
+
+        shards = proofs.write_shards(4 * q, write)
+        for index, digest, size in shards:
+            staging.files[layout.shard_name(f"{index:0{q}x}" if q else "")] = digest.hex()
+            staging.bytes_written += size
+        return len(shards)
     count = 0
     written = set()
     for prefix, entries in proofs.shards():

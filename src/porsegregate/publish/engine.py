@@ -1,0 +1,347 @@
+"""The hot path of publish for millions of clients: keys, trees and proof entries in bulk.
+
+Per-client state lives in numpy arrays, one row per client (lookup ids, keys, leaf
+positions) or per holder (amounts), never in per-client Python objects; every
+step works on thousands of clients at once. The work is spread over worker
+processes forked from this one: they read its arrays copy-on-write and send
+back only bytes (keys, trees, or the names and hashes of the files they wrote).
+Results never depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .. import _crypto
+from ..protocol.amounts import AMOUNT_BYTES
+from ..protocol.bundle import BundleLayout, account_field, bundle_header_v2
+from ..protocol.codes import client_secrets, format_codes
+from ..protocol.hashing import commitment_prefix, epoch_key_material, leaf_prefix, lp
+from ..protocol.tree import ENTRY, HASH_BYTES, SparseSumTree
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many clients one process does everything: forking costs more than it saves.
+PARALLEL_MIN = 20_000
+KEY_CHUNK = 32_768
+WORKERS_ENV = "PORSEGREGATE_WORKERS"
+
+# What forked workers read: set just before the fork, so they inherit it.
+_SHARED: dict[str, Any] = {}
+
+
+def worker_count(items: int = PARALLEL_MIN) -> int:
+    """How many processes to use: the CPUs this process may run on (at most 8), or the
+    PORSEGREGATE_WORKERS environment variable; 1 for small inputs."""
+    if items < PARALLEL_MIN:
+        return 1
+    configured = os.environ.get(WORKERS_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return min(int(configured), 64)
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def fork_map(
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    workers: int,
+    shared: dict[str, Any],
+    done: Callable[[T], None] | None = None,
+) -> list[R]:
+    """[fn(task) for task in tasks], in order, over `workers` forked processes that see
+    `shared` (through the module's _SHARED). `done(task)` runs here as each result arrives."""
+    _SHARED.clear()
+    _SHARED.update(shared)
+    try:
+        if workers <= 1 or len(tasks) <= 1:
+            out = []
+            for task in tasks:
+                out.append(fn(task))
+                if done is not None:
+                    done(task)
+            return out
+        context = multiprocessing.get_context("fork")
+        results: list[R] = []
+        with context.Pool(min(workers, len(tasks))) as pool:
+            for task, result in zip(tasks, pool.imap(fn, tasks, chunksize=1), strict=True):
+                results.append(result)
+                if done is not None:
+                    done(task)
+        return results
+    finally:
+        _SHARED.clear()
+
+
+def ranges(count: int, size: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + size, count)) for lo in range(0, count, size)]
+
+
+# --- client keys ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyArrays:
+    """Every client's lookup id (n, 16), proof key (n, 32) and account commitment (n, 32),
+    in the order of the liabilities' accounts."""
+
+    lookups: np.ndarray
+    keys: np.ndarray
+    commitments: np.ndarray
+
+    @classmethod
+    def from_lists(
+        cls, lookups: Sequence[bytes], keys: Sequence[bytes], commitments: Sequence[bytes]
+    ) -> KeyArrays:
+        n = len(lookups)
+        return cls(
+            np.frombuffer(b"".join(lookups), dtype=np.uint8).reshape(n, 16),
+            np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(n, 32),
+            np.frombuffer(b"".join(commitments), dtype=np.uint8).reshape(n, 32),
+        )
+
+
+def derive_client_keys(
+    master_secret: bytes,
+    epoch: str,
+    accounts: Sequence[str],
+    done: Callable[[int], None] | None = None,
+) -> tuple[list[str], KeyArrays]:
+    """Every client's code and epoch keys, derived from the master secret."""
+    n = len(accounts)
+    tasks = ranges(n, KEY_CHUNK)
+    results = fork_map(
+        _keys_chunk,
+        tasks,
+        worker_count(n),
+        {"master": master_secret, "epoch": epoch, "accounts": accounts},
+        None if done is None else (lambda t: done(t[1] - t[0])),
+    )
+    codes: list[str] = []
+    for text, _, _, _ in results:
+        if text:
+            codes.extend(text.split("\n"))
+    arrays = [b"".join([r[1] for r in results]), b"".join([r[2] for r in results])]
+    arrays.append(b"".join([r[3] for r in results]))
+    return codes, KeyArrays(
+        np.frombuffer(arrays[0], dtype=np.uint8).reshape(n, 16),
+        np.frombuffer(arrays[1], dtype=np.uint8).reshape(n, 32),
+        np.frombuffer(arrays[2], dtype=np.uint8).reshape(n, 32),
+    )
+
+
+def _keys_chunk(bounds: tuple[int, int]) -> tuple[str, bytes, bytes, bytes]:
+    lo, hi = bounds
+    accounts = _SHARED["accounts"][lo:hi]
+    epoch = _SHARED["epoch"]
+    secrets = client_secrets(_SHARED["master"], accounts)
+    material = epoch_key_material(secrets, epoch)
+    commit = commitment_prefix(epoch)
+    commitments = _crypto.sha256_each(
+        [commit + m[:32] + lp(a.encode()) for m, a in zip(material, accounts, strict=True)]
+    )
+    return (
+        "\n".join(format_codes(secrets)),
+        b"".join([m[32:48] for m in material]),
+        b"".join([m[48:80] for m in material]),
+        b"".join(commitments),
+    )
+
+
+def account_commitments(epoch: str, nonces: Sequence[bytes], accounts: Sequence[str]) -> bytes:
+    commit = commitment_prefix(epoch)
+    return b"".join(
+        _crypto.sha256_each(
+            [commit + nonce + lp(a.encode()) for nonce, a in zip(nonces, accounts, strict=True)]
+        )
+    )
+
+
+# --- trees ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeTask:
+    """One asset's tree: its holders (indices into the accounts), their part amounts
+    (holders, parts, 16) big-endian, and its keys."""
+
+    asset: str
+    holders: np.ndarray
+    parts: np.ndarray
+    padding_prefix: bytes
+    shuffle_key: bytes
+
+
+def leaf_entries(
+    epoch: str, asset: str, commitments: np.ndarray, holders: np.ndarray, parts: np.ndarray
+) -> np.ndarray:
+    """The 48-byte leaf entries (hash || amount) of every holder's parts, holder-major:
+    hash = SHA-256(leaf prefix || commitment || u32 part || amount)."""
+    prefix = np.frombuffer(leaf_prefix(epoch, asset), dtype=np.uint8)
+    m, count = parts.shape[0], parts.shape[0] * parts.shape[1]
+    width = len(prefix) + 32 + 4 + AMOUNT_BYTES
+    pre = np.empty((m, parts.shape[1], width), dtype=np.uint8)
+    pre[:, :, : len(prefix)] = prefix
+    at = len(prefix)
+    pre[:, :, at : at + 32] = commitments[holders][:, None, :]
+    pre[:, :, at + 32 : at + 36] = (
+        np.arange(parts.shape[1], dtype=">u4").view(np.uint8).reshape(1, -1, 4)
+    )
+    pre[:, :, at + 36 :] = parts
+    out = np.empty((count, ENTRY), dtype=np.uint8)
+    out[:, :HASH_BYTES] = np.frombuffer(
+        _crypto.sha256_records(pre.tobytes(), width), dtype=np.uint8
+    ).reshape(count, HASH_BYTES)
+    out[:, HASH_BYTES:] = parts.reshape(count, AMOUNT_BYTES)
+    return out
+
+
+def build_sparse_trees(
+    epoch: str,
+    height: int,
+    commitments: np.ndarray,
+    tasks: Sequence[TreeTask],
+    place: Callable[[int, int, bytes], np.ndarray],
+    done: Callable[[], None] | None = None,
+) -> list[tuple[SparseSumTree, np.ndarray]]:
+    """Per asset, its porsegregate/2 tree and each leaf's position (holder-major), the assets
+    spread over the workers largest first."""
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].parts.size)
+    leaves = sum(t.parts.shape[0] for t in tasks)
+    built = fork_map(
+        _tree_task,
+        order,
+        worker_count(leaves),
+        {
+            "epoch": epoch,
+            "height": height,
+            "commitments": commitments,
+            "tasks": tasks,
+            "place": place,
+        },
+        None if done is None else (lambda _: done()),
+    )
+    out: list[tuple[SparseSumTree, np.ndarray] | None] = [None] * len(tasks)
+    for i, result in zip(order, built, strict=True):
+        out[i] = result
+    return [r for r in out if r is not None]
+
+
+def _tree_task(i: int) -> tuple[SparseSumTree, np.ndarray]:
+    task: TreeTask = _SHARED["tasks"][i]
+    height: int = _SHARED["height"]
+    entries = leaf_entries(
+        _SHARED["epoch"], task.asset, _SHARED["commitments"], task.holders, task.parts
+    )
+    where = _SHARED["place"](len(entries), height, task.shuffle_key)
+    order = np.argsort(where, kind="stable")
+    tree = SparseSumTree.build(height, where[order], entries[order], None, task.padding_prefix)
+    return tree, where
+
+
+# --- proof entries -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntrySource:
+    """What porsegregate/2 entries are made of, client by client (arrays in account order)."""
+
+    epoch: str
+    layout: BundleLayout
+    sum_bytes: int
+    accounts: Sequence[str]
+    lookups: np.ndarray  # (n, 16)
+    keys: np.ndarray  # (n, 32)
+    positions: Sequence[np.ndarray]  # per asset (n, parts) int64, -1 where not held
+    holder_rows: Sequence[np.ndarray]  # per asset (n,) int64 row in `parts`, -1
+    parts: Sequence[np.ndarray]  # per asset (holders, parts, 16) big-endian
+    trees: Sequence[SparseSumTree]
+
+    def plaintexts(self, rows: np.ndarray) -> list[bytes]:
+        """The bundles of the clients at `rows` (account indices), in that order."""
+        layout, s = self.layout, self.sum_bytes
+        height, nparts, assets = layout.height, layout.parts, layout.assets
+        slot_bytes = layout.slot_bytes
+        part_bytes = 8 + s + (HASH_BYTES + s) * height
+        count = len(rows)
+        held = np.zeros((count, assets), dtype=bool)
+        slots_of: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for ai in range(assets):
+            where = self.positions[ai][rows]
+            have = np.nonzero(where[:, 0] >= 0)[0]
+            if not len(have):
+                continue
+            held[have, ai] = True
+            k = len(have)
+            index = where[have].reshape(-1)
+            paths = self.trees[ai].paths_matrix(index).reshape(k, nparts, height, ENTRY)
+            amounts = self.parts[ai][self.holder_rows[ai][rows[have]]]  # (k, parts, 16)
+            slot = np.empty((k, slot_bytes), dtype=np.uint8)
+            slot[:, 0] = ai >> 8
+            slot[:, 1] = ai & 0xFF
+            body = slot[:, 2:].reshape(k, nparts, part_bytes)
+            body[:, :, :8] = index.astype(">u8").view(np.uint8).reshape(k, nparts, 8)
+            body[:, :, 8 : 8 + s] = amounts[:, :, AMOUNT_BYTES - s :]
+            sib = body[:, :, 8 + s :].reshape(k, nparts, height, HASH_BYTES + s)
+            sib[..., :HASH_BYTES] = paths[..., :HASH_BYTES]
+            sib[..., HASH_BYTES:] = paths[..., ENTRY - s :]
+            slots_of[ai] = (have, slot)
+        counts = held.sum(axis=1)
+        slots = np.asarray([layout.slots(k) for k in range(assets + 1)])[counts]
+        rank = np.cumsum(held, axis=1) - 1
+        header = np.frombuffer(bundle_header_v2(self.epoch), dtype=np.uint8)
+        fields = np.frombuffer(
+            b"".join([account_field(self.accounts[int(r)]) for r in rows]), dtype=np.uint8
+        ).reshape(count, -1)
+        head = len(header) + fields.shape[1] + 4
+        out: list[bytes] = [b""] * count
+        for size in np.unique(slots).tolist():
+            members = np.nonzero(slots == size)[0]
+            pt = np.zeros((len(members), head + size * slot_bytes), dtype=np.uint8)
+            pt[:, : len(header)] = header
+            pt[:, len(header) : len(header) + fields.shape[1]] = fields[members]
+            pt[:, head - 4 : head - 2] = counts[members].astype(">u2").view(np.uint8).reshape(-1, 2)
+            pt[:, head - 2 : head] = np.array([size >> 8, size & 0xFF], dtype=np.uint8)
+            body = pt[:, head:].reshape(len(members), size, slot_bytes)
+            local = np.full(count, -1, dtype=np.int64)
+            local[members] = np.arange(len(members))
+            for ai, (have, slot) in slots_of.items():
+                mine = local[have] >= 0
+                body[local[have[mine]], rank[have[mine], ai]] = slot[mine]
+            data = pt.tobytes()
+            width = pt.shape[1]
+            for n, member in enumerate(members.tolist()):
+                out[member] = data[n * width : (n + 1) * width]
+        return out
+
+
+def encrypt_entries(
+    keys: np.ndarray, plaintexts: Iterable[bytes], lookups: np.ndarray, aad_prefix: bytes
+) -> list[bytes]:
+    """AES-256-GCM of each plaintext under its client's key, aad = prefix || lookup, a fresh
+    random 96-bit IV each (drawn for the whole batch in one call)."""
+    plain = list(plaintexts)
+    ivs = _crypto.random_bytes(12 * len(plain))
+    encrypt = _crypto.aes_gcm_encrypt
+    key_bytes = keys.tobytes()
+    lookup_bytes = lookups.tobytes()
+    return [
+        encrypt(
+            key_bytes[32 * i : 32 * i + 32],
+            pt,
+            aad_prefix + lookup_bytes[16 * i : 16 * i + 16],
+            ivs[12 * i : 12 * i + 12],
+        )
+        for i, pt in enumerate(plain)
+    ]
+
+
+def shared_state() -> dict[str, Any]:
+    """What a forked worker sees (for the publisher's shard writers)."""
+    return _SHARED
