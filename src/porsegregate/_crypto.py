@@ -128,9 +128,17 @@ def keystream(key: bytes, label: bytes, length: int) -> bytes:
     """`length` pseudo-random bytes from a 32-byte secret key, one stream per label
     (AES-256-CTR, the counter block SHA-256(label)[:16]): a longer request for the same key
     and label extends the shorter one, so a reader may draw more and stay deterministic."""
-    counter = hashlib.sha256(label).digest()[:16]
+    return keystream_at(key, label, 0, length)
+
+
+def keystream_at(key: bytes, label: bytes, offset: int, length: int) -> bytes:
+    """Bytes offset .. offset + length of `keystream(key, label, ...)`, without the ones
+    before: the CTR counter starts at the block that holds `offset`."""
+    start = int.from_bytes(hashlib.sha256(label).digest()[:16], "big") + offset // 16
+    counter = (start % (1 << 128)).to_bytes(16, "big")
     encryptor = Cipher(algorithms.AES(key), modes.CTR(counter)).encryptor()
-    return encryptor.update(bytes(length)) + encryptor.finalize()
+    skip = offset % 16
+    return (encryptor.update(bytes(skip + length)) + encryptor.finalize())[skip:]
 
 
 def aes_gcm_encrypt(key: bytes, plaintext: bytes, aad: bytes, iv: bytes | None = None) -> bytes:

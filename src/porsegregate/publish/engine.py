@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -69,7 +70,7 @@ def fork_map(
             return out
         context = multiprocessing.get_context("fork")
         results: list[R] = []
-        with context.Pool(min(workers, len(tasks))) as pool:
+        with context.Pool(min(workers, len(tasks)), initializer=_worker_signals) as pool:
             for task, result in zip(tasks, pool.imap(fn, tasks, chunksize=1), strict=True):
                 results.append(result)
                 if done is not None:
@@ -77,6 +78,13 @@ def fork_map(
         return results
     finally:
         _SHARED.clear()
+
+
+def _worker_signals() -> None:
+    """A worker ends quietly when the pool terminates it (SIGTERM) and leaves Ctrl-C to the
+    parent, which stops the pool and cleans up: it must not run the CLI's handlers."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def ranges(count: int, size: int) -> list[tuple[int, int]]:

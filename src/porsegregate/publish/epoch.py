@@ -37,7 +37,6 @@ from ..protocol.bundle import (
     shard_prefix_chars,
 )
 from ..protocol.hashing import (
-    DEFAULT_HEIGHT,
     FORMAT_V1,
     FORMAT_V2,
     SALT,
@@ -82,7 +81,7 @@ class Privacy:
     or above max(clients, 4096)); `split` the parts each balance is split into.
     """
 
-    height: int | None = DEFAULT_HEIGHT
+    height: int | None = None
     entries: int | None = None
     split: int = 1
 
@@ -318,25 +317,31 @@ class EpochProofs:
     def _dummies(self) -> Iterator[tuple[bytes, bytes]]:
         """porsegregate/2: the entries beyond the clients', sorted by lookup id. Each is as long
         as the entry of a real client the keyed stream picks, so dummies follow the real
-        entries' size distribution; its bytes (random-looking, as a real entry's) and its
-        lookup id come from the same secret stream."""
-        count = self.entries - len(self.accounts)
-        layout = self.layout
-        if count <= 0 or layout is None or self._dummy_key is None:
+        entries' size distribution; their lookup ids and bytes (random-looking, as a real
+        entry's) come from the same secret key (`_dummy_plan`, `_dummy_bytes`)."""
+        lookups, lengths = self._dummy_plan()
+        yield from self._dummy_entries(lookups, lengths, 0, len(lookups))
+
+    def _dummy_entries(
+        self, lookups: np.ndarray, lengths: np.ndarray, lo: int, hi: int
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Dummies lo .. hi (in lookup order): their bytes are one keyed stream, "entries",
+        cut in lookup order into the dummies' lengths; read from where dummy lo starts."""
+        if lo >= hi:
             return
-        key = self._dummy_key
-        raw = _crypto.keystream(key, b"lookups", 16 * count)
-        lookups = [raw[16 * d : 16 * (d + 1)] for d in range(count)]
-        if len(set(lookups)) != count or _collides(self._keys.lookups, raw):
-            raise RuntimeError("a dummy lookup id collides")  # 2^-128: never in practice
-        picks = np.frombuffer(_crypto.keystream(key, b"sizes", 8 * count), dtype=">u8")
-        held = self._held_counts()
-        sizes = {s: layout.entry_bytes(self.epoch, s) for s in layout.slot_counts()}
-        lengths = [
-            sizes[layout.slots(held[int(pick) % len(held)] if held else 1)] for pick in picks
-        ]
-        for d in sorted(range(count), key=lookups.__getitem__):
-            yield lookups[d], _crypto.keystream(key, b"entry " + lookups[d], lengths[d])
+        assert self._dummy_key is not None
+        ends = np.cumsum(lengths)
+        for first in range(lo, hi, CHUNK):
+            last = min(first + CHUNK, hi)
+            start = int(ends[first - 1]) if first else 0
+            data = _crypto.keystream_at(
+                self._dummy_key, b"entries", start, int(ends[last - 1]) - start
+            )
+            at = 0
+            for d in range(first, last):
+                size = int(lengths[d])
+                yield lookups[d].tobytes(), data[at : at + size]
+                at += size
 
     def _held_counts(self) -> list[int]:
         counts = np.zeros(len(self.accounts), dtype=np.int64)
@@ -372,19 +377,11 @@ def _shard_task(task: tuple[int, int, int, int, int, int]) -> list[tuple[int, by
             for i, blob in enumerate(blobs):
                 yield data[16 * i : 16 * i + 16], blob
 
-    def dummies() -> Iterator[tuple[bytes, bytes]]:
-        key = proofs._dummy_key
-        assert key is not None or d_lo == d_hi
-        dummy_lookups: np.ndarray = shared["dummy_lookups"]
-        lengths: np.ndarray = shared["dummy_lengths"]
-        for d in range(d_lo, d_hi):
-            lookup = dummy_lookups[d].tobytes()
-            yield lookup, _crypto.keystream(key or b"", b"entry " + lookup, int(lengths[d]))
-
     out: list[tuple[int, bytes, int]] = []
     current, pending = lo, list[tuple[bytes, bytes]]()
     shift = 64 - bits
-    for lookup, blob in heapq.merge(real(), dummies()):
+    dummies = proofs._dummy_entries(shared["dummy_lookups"], shared["dummy_lengths"], d_lo, d_hi)
+    for lookup, blob in heapq.merge(real(), dummies):
         index = int.from_bytes(lookup[:8], "big") >> shift if bits else 0
         while index > current:
             out.append((current, *write(current, pending)))
