@@ -79,9 +79,15 @@ def sha256_each(messages: Iterable[bytes]) -> list[bytes]:
 
 
 def hmac_sha256_each(key: bytes, messages: Iterable[bytes]) -> list[bytes]:
-    """HMAC-SHA256 under one key of each message (one call for millions of clients)."""
-    digest = hmac.digest
-    return [digest(key, m, "sha256") for m in messages]
+    """HMAC-SHA256 under one key of each message (one call for millions of clients): the
+    keyed state is computed once and copied, not re-derived from the key each time."""
+    keyed = hmac.new(key, digestmod="sha256")
+    out = []
+    for m in messages:
+        h = keyed.copy()
+        h.update(m)
+        out.append(h.digest())
+    return out
 
 
 def hkdf_each(ikms: Sequence[bytes], salt: bytes, info: bytes, length: int) -> list[bytes]:
@@ -90,15 +96,19 @@ def hkdf_each(ikms: Sequence[bytes], salt: bytes, info: bytes, length: int) -> l
     costs more than the derivation (tests compare the two and RFC 5869's test vectors)."""
     if not 0 < length <= 255 * 32:
         raise ValueError("HKDF-SHA256 output length must be 1 to 8160 bytes")
-    digest = hmac.digest
+    new = hmac.new
     blocks = [info + bytes((i,)) for i in range(1, (length + 31) // 32 + 1)]
     out = []
-    for ikm in ikms:
-        prk = digest(salt, ikm, "sha256")
-        t = digest(prk, blocks[0], "sha256")
+    for prk in hmac_sha256_each(salt, ikms):
+        keyed = new(prk, digestmod="sha256")
+        h = keyed.copy()
+        h.update(blocks[0])
+        t = h.digest()
         okm = [t]
         for block in blocks[1:]:
-            t = digest(prk, t + block, "sha256")
+            h = keyed.copy()
+            h.update(t + block)
+            t = h.digest()
             okm.append(t)
         out.append(b"".join(okm)[:length])
     return out

@@ -124,7 +124,8 @@ class SparseSumTree:
     """
 
     height: int
-    positions: tuple[np.ndarray, ...]  # per level, sorted node positions (int64)
+    leaves: np.ndarray  # the leaves' positions, sorted (int64)
+    parents: tuple[np.ndarray, ...]  # per level, each node's parent among the next level's
     siblings: tuple[np.ndarray, ...]  # per level, (nodes, 48) uint8 sibling entries, aligned
     root: bytes  # 48-byte entry
 
@@ -157,8 +158,9 @@ class SparseSumTree:
             raise ValueError("a leaf position is outside the tree")
         if n > 1 and not bool(np.all(pos[1:] > pos[:-1])):
             raise ValueError("leaf positions must be distinct and sorted")
-        level_positions: list[np.ndarray] = []
+        level_parents: list[np.ndarray] = []
         level_siblings: list[np.ndarray] = []
+        leaves = pos
         for level in range(height):
             parents = pos >> 1
             first = np.ones(len(pos), dtype=bool)
@@ -184,7 +186,7 @@ class SparseSumTree:
                     )
                     side[missing, HASH_BYTES:] = 0
             siblings = np.where(right[:, None], left_side[group], right_side[group])
-            level_positions.append(pos)
+            level_parents.append(group.astype(np.int32))
             level_siblings.append(siblings)
             preimages = np.empty((count, 1 + 2 * ENTRY), dtype=np.uint8)
             preimages[:, 0] = NODE[0]
@@ -200,10 +202,11 @@ class SparseSumTree:
             pos, entries = parent_pos, parent_entries
         if n == 0:
             root = _padding_nodes(pad + bytes((height,)), np.zeros(1, dtype=np.int64)).tobytes()
-            return cls(
-                height, tuple(level_positions), tuple(level_siblings), root + bytes(AMOUNT_BYTES)
-            )
-        return cls(height, tuple(level_positions), tuple(level_siblings), entries[0].tobytes())
+            empty = root + bytes(AMOUNT_BYTES)
+            return cls(height, leaves, tuple(level_parents), tuple(level_siblings), empty)
+        return cls(
+            height, leaves, tuple(level_parents), tuple(level_siblings), entries[0].tobytes()
+        )
 
     @property
     def root_hash(self) -> bytes:
@@ -223,16 +226,27 @@ class SparseSumTree:
             for k in range(self.height)
         ]
 
+    def ranks(self, indices: np.ndarray) -> np.ndarray:
+        """Each leaf index's rank among the leaves (ValueError for one that is not a leaf)."""
+        at = np.searchsorted(self.leaves, indices)
+        if len(indices) and (
+            at.max() >= len(self.leaves) or not np.array_equal(self.leaves[at], indices)
+        ):
+            raise ValueError("a leaf index that is not in the tree")
+        return at.astype(np.int64)
+
     def paths_matrix(self, indices: np.ndarray) -> np.ndarray:
         """Sibling entries for leaves at `indices`: shape (len(indices), height * 48), uint8."""
-        m = len(indices)
+        return self.paths_of_ranks(self.ranks(indices))
+
+    def paths_of_ranks(self, ranks: np.ndarray) -> np.ndarray:
+        """Sibling entries for the leaves of these ranks: (len(ranks), height * 48), uint8."""
+        m = len(ranks)
         out = np.empty((m, self.height, ENTRY), dtype=np.uint8)
+        node = ranks
         for k in range(self.height):
-            nodes = self.positions[k]
-            at = np.searchsorted(nodes, indices >> k)
-            if m and (at.max() >= len(nodes) or not np.array_equal(nodes[at], indices >> k)):
-                raise ValueError("a leaf index that is not in the tree")
-            out[:, k, :] = self.siblings[k][at]
+            out[:, k, :] = self.siblings[k][node]
+            node = self.parents[k][node]
         return out.reshape(m, self.height * ENTRY)
 
 
