@@ -43,15 +43,23 @@ def unescape_cell(text: str) -> str:
 
 def write_client_codes(path: Path, rows: Iterable[tuple[str, str]]) -> None:
     """Written atomically, readable by the custodian alone (0600), safe in a spreadsheet."""
-    atomic_write(path, client_codes_bytes(rows), mode=0o600)
+    write_client_codes_bytes(path, client_codes_bytes(rows))
+
+
+def write_client_codes_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, data, mode=0o600)
 
 
 def client_codes_bytes(rows: Iterable[tuple[str, str]]) -> bytes:
-    """The file's bytes. A cell that needs neither quotes nor the escape is written as it is
-    (one join for millions of rows); the csv module writes every other row."""
+    """The file's bytes: the header, then `client_codes_rows`."""
+    return (",".join(HEADER) + "\n" + client_codes_rows(rows)).encode()
+
+
+def client_codes_rows(rows: Iterable[tuple[str, str]]) -> str:
+    """The rows of the file (no header). A cell that needs neither quotes nor the escape is
+    written as it is (one join for millions of rows); the csv module writes every other row."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(HEADER)
     plain: list[str] = []
     for account, code in rows:
         if _PLAIN.fullmatch(account) and _PLAIN.fullmatch(code):
@@ -61,17 +69,25 @@ def client_codes_bytes(rows: Iterable[tuple[str, str]]) -> bytes:
         plain = []
         writer.writerow((escape_cell(account), escape_cell(code)))
     text.write("".join(plain))
-    return text.getvalue().encode()
+    return text.getvalue()
 
 
 def read_client_codes(path: Path) -> dict[str, str]:
     """{account id: code}; InputError naming the file and line of anything malformed."""
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f, strict=True))
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
+        raise InputError(f"{path}: not a client codes CSV ({exc})") from exc
+    return parse_client_codes(data, str(path))
+
+
+def parse_client_codes(data: bytes, path: str) -> dict[str, str]:
+    """read_client_codes of the file's bytes; `path` names it in errors."""
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True))
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: not a client codes CSV ({exc})") from exc
     if not rows or [h.strip() for h in rows[0]] != HEADER:
         raise InputError(f"{path}:1: header must be account_id,code")

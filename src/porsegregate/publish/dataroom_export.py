@@ -459,7 +459,7 @@ def rebuild_epoch(
         secrets.epoch,
         ClientKeys(lookups, keys, commitments),
         secrets.assets,
-        [],
+        b"",
         privacy=privacy,
         fmt=fmt,
     )

@@ -25,6 +25,8 @@ from ..protocol.bundle import BundleLayout, account_field, bundle_header_v2
 from ..protocol.codes import client_secrets, format_codes
 from ..protocol.hashing import commitment_prefix, epoch_key_material, leaf_prefix, lp
 from ..protocol.tree import ENTRY, HASH_BYTES, SparseSumTree
+from .client_codes import HEADER as CODES_HEADER
+from .client_codes import client_codes_rows
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -120,8 +122,9 @@ def derive_client_keys(
     epoch: str,
     accounts: Sequence[str],
     done: Callable[[int], None] | None = None,
-) -> tuple[list[str], KeyArrays]:
-    """Every client's code and epoch keys, derived from the master secret."""
+) -> tuple[bytes, KeyArrays]:
+    """Every client's epoch keys, derived from the master secret, and their codes as the
+    private codes file's bytes (never a list of millions of strings)."""
     n = len(accounts)
     tasks = ranges(n, KEY_CHUNK)
     results = fork_map(
@@ -131,10 +134,7 @@ def derive_client_keys(
         {"master": master_secret, "epoch": epoch, "accounts": accounts},
         None if done is None else (lambda t: done(t[1] - t[0])),
     )
-    codes: list[str] = []
-    for text, _, _, _ in results:
-        if text:
-            codes.extend(text.split("\n"))
+    codes = (",".join(CODES_HEADER) + "\n" + "".join([r[0] for r in results])).encode()
     arrays = [b"".join([r[1] for r in results]), b"".join([r[2] for r in results])]
     arrays.append(b"".join([r[3] for r in results]))
     return codes, KeyArrays(
@@ -155,7 +155,7 @@ def _keys_chunk(bounds: tuple[int, int]) -> tuple[str, bytes, bytes, bytes]:
         [commit + m[:32] + lp(a.encode()) for m, a in zip(material, accounts, strict=True)]
     )
     return (
-        "\n".join(format_codes(secrets)),
+        client_codes_rows(zip(accounts, format_codes(secrets), strict=True)),
         b"".join([m[32:48] for m in material]),
         b"".join([m[48:80] for m in material]),
         b"".join(commitments),

@@ -50,6 +50,7 @@ from ..protocol.hashing import (
 )
 from ..protocol.models import AssetLiabilities, bundle_layout
 from ..protocol.tree import SparseSumTree, SumTree
+from .client_codes import parse_client_codes
 from .engine import (
     EntrySource,
     KeyArrays,
@@ -115,7 +116,9 @@ class EpochProofs:
     format: str
     assets: tuple[AssetLiabilities, ...]
     accounts: list[str]
-    codes: list[str]  # empty when rebuilt from a data room's keys (build_trees)
+    # The private codes file's bytes (client_codes.py); empty when rebuilt from a data
+    # room's keys (build_trees).
+    codes_file: bytes
     shard_prefix_chars: int
     entries: int  # what the shards hold: clients (porsegregate/1), or clients and dummies
     _keys: KeyArrays
@@ -128,6 +131,13 @@ class EpochProofs:
     _trees: Sequence[SumTree | SparseSumTree]
     _liabilities: Liabilities
     _dummy_key: bytes | None = None  # porsegregate/2 publish: what the dummy entries come from
+
+    @property
+    def codes(self) -> list[str]:
+        """Each account's code, in the accounts' order (from the codes file: tests, tools)."""
+        if not self.codes_file:
+            return []
+        return list(parse_client_codes(self.codes_file, "codes").values())
 
     @property
     def layout(self) -> BundleLayout | None:
@@ -486,7 +496,7 @@ def build_trees(
     epoch: str,
     clients: KeyArrays,
     asset_keys: Mapping[str, AssetKeys],
-    codes: list[str],
+    codes_file: bytes,
     progress: Progress | None = None,
     privacy: Privacy | None = None,
     fmt: str = FORMAT_V2,
@@ -511,12 +521,14 @@ def build_trees(
         )
     step.end()
     trees, positions, holder_rows, parts, summaries = built
+    # The commitments are in the leaves now; millions of them need not stay in memory.
+    clients = KeyArrays(clients.lookups, clients.keys, clients.commitments[:0])
     return EpochProofs(
         epoch=epoch,
         format=fmt,
         assets=tuple(summaries),
         accounts=accounts,
-        codes=codes,
+        codes_file=codes_file,
         shard_prefix_chars=shard_prefix_chars(entries),
         entries=entries,
         _keys=clients,

@@ -44,7 +44,7 @@ from ..protocol.serialization import (
     reserves_to_dict,
 )
 from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochChallenges, assess, challenges
-from .client_codes import write_client_codes
+from .client_codes import write_client_codes_bytes
 from .config import Config
 from .epoch import EpochProofs, build_epoch
 from .history import (
@@ -614,7 +614,7 @@ def _write_site(
         _stage_empty_auditor_index(staging.folder, built.epoch)
         os.chmod(staging.folder, 0o755)  # noqa: S103 - a public website
         proofs = built.proofs
-        write_client_codes(destination.codes, zip(proofs.accounts, proofs.codes, strict=True))
+        write_client_codes_bytes(destination.codes, proofs.codes_file)
         os.sync()  # every file of the new site is on disk before it replaces the old one
         swap_dir(staging.folder, site)
         commit_log(destination.log, staged_log)
