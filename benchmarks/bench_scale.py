@@ -454,13 +454,24 @@ def audit_checks(child: Child) -> dict[str, Any]:
     return result
 
 
-def audits(tree: Path, ws: Path) -> dict[str, Any]:
+def repeated(cmd: list[str], env: dict[str, str], scratch: Path, runs: int) -> dict[str, Any]:
+    """An audit run `runs` times (stopping at a failure): the last one's result, median wall."""
+    children: list[Child] = []
+    for _ in range(runs):
+        children.append(run_child(cmd, env, scratch))
+        if children[-1].code != 0:
+            break
+    result = audit_checks(children[-1])
+    result["wall_seconds"] = round(statistics.median(c.wall for c in children), 2)
+    result["wall_seconds_all"] = [round(c.wall, 2) for c in children]
+    return result
+
+
+def audits(tree: Path, ws: Path, runs: int) -> dict[str, Any]:
     site, room = str(ws / "site"), ws / "dataroom"
     env = child_env(tree, {"PORSEGREGATE_DATAROOM_PASSPHRASE": ROOM_PASSPHRASE})
     scratch = ws / "run"
-    out: dict[str, Any] = {
-        "audit": audit_checks(run_child(cli("audit", site, "--json"), env, scratch))
-    }
+    out: dict[str, Any] = {"audit": repeated(cli("audit", site, "--json"), env, scratch, runs)}
     export = run_child(
         cli("dataroom", "export", "--workspace", str(ws), "--epoch", EPOCH, "--out", str(room)),
         env,
@@ -469,7 +480,7 @@ def audits(tree: Path, ws: Path) -> dict[str, Any]:
     out["dataroom_export"] = timed(export)
     if export.code == 0:
         cmd = cli("audit", site, "--dataroom", str(room), "--all", "--json")
-        out["audit_dataroom"] = audit_checks(run_child(cmd, env, scratch))
+        out["audit_dataroom"] = repeated(cmd, env, scratch, runs)
     shutil.rmtree(room, ignore_errors=True)
     return out
 
@@ -502,7 +513,7 @@ def verify(tree: Path, ws: Path, clients: int, runs: int) -> dict[str, Any]:
 
 
 def measure_round(
-    tree: Path, ws: Path, clients: int, audit: bool, verify_runs: int
+    tree: Path, ws: Path, clients: int, audit_runs: int, verify_runs: int
 ) -> dict[str, Any]:
     """One publish into an emptied site; with verify_runs, also the audits and verify."""
     clear_outputs(ws)
@@ -515,8 +526,8 @@ def measure_round(
         **facts,
     }
     if verify_runs:
-        if audit:
-            run.update(audits(tree, ws))
+        if audit_runs:
+            run.update(audits(tree, ws, audit_runs))
         run["verify"] = verify(tree, ws, clients, verify_runs)
     clear_outputs(ws)  # a site is deleted once measured
     return run
@@ -707,13 +718,16 @@ def main() -> None:
         metavar="N",
         help="run audit and audit --dataroom up to N clients (default 1000000)",
     )
+    parser.add_argument(
+        "--audit-runs", type=int, default=1, metavar="K", help="audit runs per row (default 1)"
+    )
     parser.add_argument("--before", default=BEFORE_COMMIT, help="the before commit (b898fad)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/porbench"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
     parser.add_argument("--baseline", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.runs < 1:
-        parser.error("--runs must be positive")
+    if args.runs < 1 or args.audit_runs < 1:
+        parser.error("--runs and --audit-runs must be positive")
     if args.baseline:
         baseline_main(args.baseline[0], Path(args.baseline[1]), args.runs)
         return
@@ -725,70 +739,107 @@ def main() -> None:
     trees = (("before", before), ("after", after))
     rows: list[dict[str, Any]] = []
     baselines: dict[str, Any] = {}
+    done: list[int] = []
     per_client: dict[str, float] = {}  # the most site bytes per client seen, per tree
-    for clients in args.clients:
-        ledger, nrows = inputs(work, before, clients)
-        runs = 1 if clients >= args.single_run_from else args.runs
-        print(f"{clients:,} clients ({nrows:,} rows), {runs} run(s)", file=sys.stderr, flush=True)
-        scratch = work / "ws" / f"baseline-{clients}"
-        baselines[str(clients)] = {
-            "sumtree": baseline("sumtree", ledger, runs, scratch),
-            "readhash": baseline("readhash", ledger, runs, scratch),
+    largest = max(args.clients)
+    free = free_bytes(work)
+    if free < DEFAULT_BYTES_PER_CLIENT * largest:
+        print(
+            f"warning: {free / GIB:.1f} GiB free under {work}; a {largest:,}-client site may "
+            f"need about {DEFAULT_BYTES_PER_CLIENT * largest / GIB:.1f} GiB",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def write_report(complete: bool, final: bool) -> None:
+        """The results so far (every finished client count) to --out; the table on stdout
+        at the end (complete or stopped), on stderr after each client count."""
+        by_key = {(r["clients"], r["tree"]): r for r in rows}
+        report: dict[str, Any] = {
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "complete": complete,
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            },
+            "trees": {
+                "before": {"path": str(before), "commit": before_commit},
+                "after": {"path": str(after), **tree_commit(after)},
+            },
+            "inputs": {"generator": "porsegregate.publish.demo (before tree)", "seed": SEED},
+            "clients": list(done),
+            "baselines": baselines,
+            "rows": rows,
+            "ratios_after_before": {
+                str(n): ratios(by_key[(n, "before")], by_key[(n, "after")]) for n in done
+            },
         }
-        shutil.rmtree(scratch, ignore_errors=True)
-        spaces = {name: work / "ws" / f"scale-{name}-{clients}" for name, _ in trees}
-        privacy = {name: workspace(tree, spaces[name], ledger) for name, tree in trees}
-        measured: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
-        for i in range(runs):
-            for name, tree in trees:  # the trees alternate: both see the same machine
-                estimate = per_client.get(name, DEFAULT_BYTES_PER_CLIENT) * clients
-                need_disk(work, int(estimate * 1.25) + GIB, f"{name}'s {clients:,}-client site")
-                last = i == runs - 1
-                run = measure_round(
-                    tree, spaces[name], clients, clients <= args.audit_max, runs if last else 0
-                )
-                measured[name].append(run)
-                per_client[name] = max(per_client.get(name, 0), run["site_bytes"] / clients)
-                print(
-                    f"  {name}, run {i + 1}/{runs}: {run['wall']:.2f} s wall, "
-                    f"{run['cpu']:.2f} s CPU, {run['rss_mib']:.0f} MiB, "
-                    f"{run['site_bytes'] / 1e6:.1f} MB",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        for name, _ in trees:
-            rows.append(
-                {**summarise(name, clients, nrows, measured[name]), "privacy": privacy[name]}
-            )
-            shutil.rmtree(spaces[name], ignore_errors=True)
-    by_key = {(r["clients"], r["tree"]): r for r in rows}
-    report: dict[str, Any] = {
-        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "trees": {
-            "before": {"path": str(before), "commit": before_commit},
-            "after": {"path": str(after), **tree_commit(after)},
-        },
-        "inputs": {"generator": "porsegregate.publish.demo (before tree)", "seed": SEED},
-        "clients": args.clients,
-        "baselines": baselines,
-        "rows": rows,
-        "ratios_after_before": {
-            str(n): ratios(by_key[(n, "before")], by_key[(n, "after")]) for n in args.clients
-        },
-    }
-    text = table(report)
-    report["table"] = text
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"results: {args.out}", file=sys.stderr)
+        report["table"] = table(report)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        if final:
+            print(report["table"], flush=True)
+        else:
+            print(report["table"], file=sys.stderr, flush=True)
+        print(f"results: {args.out}", file=sys.stderr, flush=True)
+
+    try:
+        for clients in args.clients:
+            ledger, nrows = inputs(work, before, clients)
+            runs = 1 if clients >= args.single_run_from else args.runs
+            print(f"{clients:,} clients ({nrows:,} rows), {runs} run(s)", file=sys.stderr)
+            scratch = work / "ws" / f"baseline-{clients}"
+            base = {
+                "sumtree": baseline("sumtree", ledger, runs, scratch),
+                "readhash": baseline("readhash", ledger, runs, scratch),
+            }
+            shutil.rmtree(scratch, ignore_errors=True)
+            spaces = {name: work / "ws" / f"scale-{name}-{clients}" for name, _ in trees}
+            try:
+                privacy = {name: workspace(tree, spaces[name], ledger) for name, tree in trees}
+                measured: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
+                for i in range(runs):
+                    for name, tree in trees:  # the trees alternate: both see the same machine
+                        estimate = per_client.get(name, DEFAULT_BYTES_PER_CLIENT) * clients
+                        need_disk(
+                            work, int(estimate * 1.15) + GIB, f"{name}'s {clients:,}-client site"
+                        )
+                        verify_runs = runs if i == runs - 1 else 0
+                        audit_runs = args.audit_runs if clients <= args.audit_max else 0
+                        run = measure_round(
+                            tree,
+                            spaces[name],
+                            clients,
+                            audit_runs if verify_runs else 0,
+                            verify_runs,
+                        )
+                        measured[name].append(run)
+                        per_client[name] = max(per_client.get(name, 0), run["site_bytes"] / clients)
+                        print(
+                            f"  {name}, run {i + 1}/{runs}: {run['wall']:.2f} s wall, "
+                            f"{run['cpu']:.2f} s CPU, {run['rss_mib']:.0f} MiB, "
+                            f"{run['site_bytes'] / 1e6:.1f} MB",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+            finally:
+                for space in spaces.values():
+                    shutil.rmtree(space, ignore_errors=True)
+            baselines[str(clients)] = base
+            for name, _ in trees:
+                row = summarise(name, clients, nrows, measured[name])
+                rows.append({**row, "privacy": privacy[name]})
+            done.append(clients)
+            write_report(complete=False, final=False)
+    except BaseException:
+        if done:
+            print("stopped: the results of the finished client counts follow", file=sys.stderr)
+            write_report(complete=False, final=True)
+        raise
+    write_report(complete=True, final=True)
 
 
 if __name__ == "__main__":
