@@ -722,6 +722,12 @@ def main() -> None:
         "--audit-runs", type=int, default=1, metavar="K", help="audit runs per row (default 1)"
     )
     parser.add_argument("--before", default=BEFORE_COMMIT, help="the before commit (b898fad)")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=HERE.parent,
+        help="the git repository holding --before (default: the checkout this script is in)",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/porbench"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
     parser.add_argument("--baseline", nargs=2, metavar=("KIND", "CSV"), help=argparse.SUPPRESS)
@@ -735,7 +741,7 @@ def main() -> None:
     work: Path = args.work.resolve()
     after = HERE.parent
     before = (work / f"tree-{args.before}").resolve()
-    before_commit = ensure_before_tree(after, before, args.before)
+    before_commit = ensure_before_tree(args.repo.resolve(), before, args.before)
     trees = (("before", before), ("after", after))
     rows: list[dict[str, Any]] = []
     baselines: dict[str, Any] = {}
