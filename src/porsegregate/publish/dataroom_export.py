@@ -264,7 +264,7 @@ def export_dataroom(
     if reserves_path is not None:
         read_reserves(reserves_path, config.assets)  # refuse a declaration publish would refuse
     master = load_master_secret(config.master_secret, passphrase)
-    secrets = derive_epoch_secrets(master, epoch, liabilities.balances, config.assets)
+    secrets = derive_epoch_secrets(master, epoch, liabilities.accounts, config.assets)
     return write_dataroom(
         out,
         epoch=epoch,
@@ -438,7 +438,7 @@ def rebuild_epoch(
 
     InputError when the CSV has a client (or an asset) the secrets have no keys for.
     """
-    missing = [a for a in liabilities.balances if a not in secrets.clients]
+    missing = [a for a in liabilities.accounts if a not in secrets.clients]
     if missing:
         raise InputError(
             f"the data room's secrets have no keys for {len(missing)} client(s) of its "
@@ -449,7 +449,7 @@ def rebuild_epoch(
         raise InputError(f"the data room's secrets have no keys for asset(s) {unknown}")
     commit = commitment_prefix(secrets.epoch)
     lookups, keys, commitments = [], [], []
-    for account in liabilities.balances:
+    for account in liabilities.accounts:
         k = secrets.clients[account]
         lookups.append(k.lookup)
         keys.append(k.key)
