@@ -493,6 +493,24 @@ def test_publish_from_parquet_signs_the_same_totals_as_the_csv(tmp_path: Path) -
         == [("BTC", "125000000"), ("ETH", "12000000000000000001"), ("USDT", "250000500000")]
     )
 
+    # The data room of a Parquet epoch holds it as CSV; the auditor rebuilds the same trees.
+    room = tmp_path / "room"
+    env["PORSEGREGATE_DATAROOM_PASSPHRASE"] = "a passphrase for the auditor only"
+    args = ["dataroom", "export", "-w", str(ws), "--epoch", "2026-12", "--out", str(room)]
+    exported = run(*args, "--liabilities", str(parquet), "--json")
+    assert exported.exit_code == 0, exported.output
+    assert read_liabilities(room / "liabilities.csv", ASSETS[:3]).accounts == [
+        "alice",
+        "bob",
+        "carol",
+    ]
+    audited = run("audit", str(ws / "site"), "--dataroom", str(room), "--all", "--json")
+    statuses = {c["id"]: c["status"] for c in json.loads(audited.stdout)["checks"]}
+    room_checks = {k: v for k, v in statuses.items() if k.startswith("dataroom-")}
+    assert {room_checks[k] for k in ("dataroom-totals", "dataroom-roots", "dataroom-bundles")} == {
+        "pass"
+    }, room_checks
+
     bad = write_parquet(
         tmp_path / "bad.parquet", {"account_id": ["a"], "asset": ["BTC"], "amount": [1.5]}
     )
@@ -508,3 +526,21 @@ def test_publish_from_parquet_signs_the_same_totals_as_the_csv(tmp_path: Path) -
     )
     assert result.exit_code == 3
     assert "money is never a float" in result.output
+
+
+def test_to_csv_reads_back_the_same(tmp_path: Path) -> None:
+    """What the data room holds for a Parquet ledger: CSV that reads back to the same ledger."""
+    columns = {
+        "account_id": ["b", 'x,"y"', "b", "é", 'x,"y"'],
+        "asset": ["ETH", "BTC", "ETH", "PTS", "USDT"],
+        "amount": ["1.000000000000000001", "2", "3", str(MAX_AMOUNT), "0"],
+    }
+    ledger = read_liabilities(write_parquet(tmp_path / "l.parquet", columns), ASSETS)
+    path = tmp_path / "l.csv"
+    path.write_bytes(ingest.to_csv(ledger))
+    assert same(read_liabilities(path, ASSETS), ledger)
+    assert ledger.balances == {
+        "b": [None, None, 4 * 10**18 + 1, None],
+        'x,"y"': [2 * 10**8, 0, None, None],
+        "é": [None, None, None, MAX_AMOUNT],
+    }

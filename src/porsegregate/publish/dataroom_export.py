@@ -6,7 +6,8 @@
     dataroom.json        what the folder is: epoch, custodian, key fingerprint, assets,
                          and the SHA-256 of each file below but the secrets
     custodian.pub.pem    the custodian's public key (not the signing key)
-    liabilities.csv      the epoch's liabilities CSV, as published from
+    liabilities.csv      the epoch's liabilities CSV, as published from (a Parquet ledger
+                         as CSV: one row per account and asset, summed)
     reserves.toml|json   the epoch's reserves declaration, when there is one
     epoch-secrets.json   the epoch's derived keys only, AES-256-GCM under a scrypt key of
                          the data room's own passphrase
@@ -51,7 +52,7 @@ from ..protocol.models import Asset
 from .config import Config
 from .epoch import AssetKeys, ClientKeys, EpochProofs, Privacy, build_trees
 from .keys import check_passphrase, load_master_secret
-from .liabilities import Liabilities, read_liabilities
+from .liabilities import Liabilities, read_liabilities, to_csv
 from .reserves import read_reserves
 
 FORMAT = "porsegregate-dataroom/1"
@@ -271,7 +272,11 @@ def export_dataroom(
         custodian=config.custodian.name,
         assets=config.assets,
         public_key_pem=read_bytes(config.public_key, "public key"),
-        liabilities=read_bytes(liabilities_path, "liabilities CSV"),
+        liabilities=(
+            to_csv(liabilities)  # the data room holds CSV: a Parquet ledger is written as CSV
+            if liabilities_path.suffix.lower() == ".parquet"
+            else read_bytes(liabilities_path, "liabilities CSV")
+        ),
         reserves=(reserves_path, read_bytes(reserves_path, "reserves declaration"))
         if reserves_path is not None
         else None,

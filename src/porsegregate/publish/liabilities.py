@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -120,6 +121,25 @@ class Liabilities:
             for r, v in zip(holders.tolist(), _be_ints(amounts), strict=True):
                 rows[r][i] = v
         return dict(zip(self.accounts, rows, strict=True))
+
+
+def to_csv(liabilities: Liabilities) -> bytes:
+    """The ledger as CSV: one row per account and asset it holds, accounts in order, amounts
+    summed (what read_liabilities reads back to the same Liabilities)."""
+    cells: list[tuple[int, int, str]] = []
+    for i, asset in enumerate(liabilities.assets):
+        holders, amounts = liabilities.holders[i], liabilities.amounts[i]
+        cells += (
+            (r, i, format_decimal(v, asset.decimals))
+            for r, v in zip(holders.tolist(), _be_ints(amounts), strict=True)
+        )
+    cells.sort()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")  # quotes an id with a comma or a quote
+    writer.writerow(HEADER)
+    accounts, codes = liabilities.accounts, [a.code for a in liabilities.assets]
+    writer.writerows((accounts[r], codes[i], text) for r, i, text in cells)
+    return out.getvalue().encode()
 
 
 def _sum_be(amounts: Amounts) -> int:
