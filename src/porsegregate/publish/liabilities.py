@@ -46,7 +46,7 @@ HEADER = ["account_id", "asset", "amount"]
 MAX_PROBLEMS = 20
 MAX_FIELD = 1024
 MAX_AMOUNT_TEXT = 80  # parse_decimal's limit
-BLOCK_BYTES = 1 << 24  # CSV bytes per pyarrow block
+BLOCK_BYTES = 1 << 22  # CSV bytes per pyarrow block
 BATCH_ROWS = 1 << 16  # Parquet rows per record batch
 
 Holders = npt.NDArray[np.int64]
@@ -379,22 +379,31 @@ def _merge(holders: Holders, amounts: Amounts) -> tuple[Holders, Amounts]:
 
 
 class _Rows:
-    """Valid rows gathered batch by batch: account ids, asset index, little-endian amount."""
+    """Valid rows gathered batch by batch: the account ids, and per asset the rows' numbers
+    and little-endian amounts (split at once, so nothing is concatenated whole)."""
 
     def __init__(self, assets: tuple[Asset, ...]) -> None:
         self.assets = assets
         self.accounts: list[Any] = []
-        self.asset: list[npt.NDArray[np.int32]] = []
-        self.amount: list[Amounts] = []
+        self.count = 0
+        self.rows: list[list[npt.NDArray[Any]]] = [[] for _ in assets]
+        self.amounts: list[list[Amounts]] = [[] for _ in assets]
         self.totals = [0] * len(assets)  # exact, so an overflow is seen before merging
 
     def add(self, accounts: Any, asset: npt.NDArray[np.int32], amount: Amounts) -> None:
-        if len(accounts):
-            self.accounts.append(accounts)
-            self.asset.append(asset)
-            self.amount.append(amount)
-            for a in range(len(self.assets)):
-                self.totals[a] += _sum_le(amount[asset == a])
+        if not len(accounts):
+            return
+        self.accounts.append(accounts)
+        for a in range(len(self.assets)):
+            rows = np.flatnonzero(asset == a)
+            if len(rows):
+                mine = amount[rows]
+                numbers = rows + self.count
+                small = self.count + len(accounts) <= 1 << 32
+                self.rows[a].append(numbers.astype(np.uint32) if small else numbers)
+                self.amounts[a].append(mine)
+                self.totals[a] += _sum_le(mine)
+        self.count += len(accounts)
 
     def build(self) -> Liabilities:
         """The columnar result (call only when every total fits in 16 bytes)."""
@@ -404,21 +413,30 @@ class _Rows:
             return Liabilities(self.assets, [], empty, blank)
         combined = pa.chunked_array(self.accounts, pa.string()).combine_chunks()
         self.accounts = []
-        encoded = pc.dictionary_encode(combined)  # the dictionary in order of first appearance
-        del combined
-        index = encoded.indices.to_numpy(zero_copy_only=False)
-        unique = encoded.dictionary
-        del encoded
-        asset, amount = np.concatenate(self.asset), np.concatenate(self.amount)
-        self.asset, self.amount = [], []
+        # An account's rows are usually adjacent: encode only the first row of each run (an
+        # account's first appearance is always one), then repeat its index along the run.
+        n = len(combined)
+        change = pc.not_equal(combined.slice(1), combined.slice(0, n - 1))
+        heads = np.flatnonzero(np.concatenate(([True], change.to_numpy(zero_copy_only=False))))
+        encoded = pc.dictionary_encode(combined.take(pa.array(heads)))
+        del combined, change
+        runs = np.diff(np.append(heads, n))
+        index = np.repeat(encoded.indices.to_numpy(zero_copy_only=False), runs)
+        unique = encoded.dictionary  # in order of first appearance
+        del encoded, heads, runs
         holders: list[Holders] = []
         amounts: list[Amounts] = []
         for a in range(len(self.assets)):
-            rows = np.flatnonzero(asset == a)
-            h, v = _merge(index[rows].astype(np.int64), amount[rows])
+            rows = self.rows[a]
+            h = index[np.concatenate(rows)].astype(np.int64) if rows else np.zeros(0, np.int64)
+            self.rows[a] = []
+            parts = self.amounts[a]
+            v = np.concatenate(parts) if parts else np.zeros((0, AMOUNT_BYTES), np.uint8)
+            self.amounts[a] = []
+            h, v = _merge(h, v)
             holders.append(h)
             amounts.append(v)
-        del asset, amount, index
+        del index
         accounts: list[str] = unique.to_pylist()
         del unique
         pa.default_memory_pool().release_unused()
