@@ -47,7 +47,7 @@ MAX_PROBLEMS = 20
 MAX_FIELD = 1024
 MAX_AMOUNT_TEXT = 80  # parse_decimal's limit
 BLOCK_BYTES = 1 << 22  # CSV bytes per pyarrow block
-BATCH_ROWS = 1 << 16  # Parquet rows per record batch
+BATCH_ROWS = 1 << 17  # Parquet rows per record batch
 
 Holders = npt.NDArray[np.int64]
 Amounts = npt.NDArray[np.uint8]
@@ -613,35 +613,62 @@ def _read_parquet(path: Path, assets: tuple[Asset, ...], progress: Progress | No
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
     _parquet_schema(path, source.schema_arrow)
 
-    by_code = {a.code: (i, a.decimals) for i, a in enumerate(assets)}
-    problems = _Problems(path)
-    rows = _Rows(assets)
-    done = 0
     try:
-        for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=HEADER):
-            accounts = _as_string(batch.column("account_id"))
-            codes = _as_string(batch.column("asset"))
-            amounts = batch.column("amount")
-            if pa.types.is_dictionary(amounts.type) or pa.types.is_large_string(amounts.type):
-                amounts = _as_string(amounts)
-            elif pa.types.is_integer(amounts.type):
-                amounts = amounts.cast(pa.string())
-            converted = None
-            if not problems.messages:
-                try:
-                    converted = _batch_fast(accounts, codes, amounts, assets, check_accounts=True)
-                except pa.ArrowException:  # e.g. a value beyond decimal256: row by row says
-                    converted = None
-            if converted is not None:
-                rows.add(accounts, *converted)
-            else:
-                _parquet_rows(accounts, codes, amounts, done, by_code, problems, rows)
-            done += batch.num_rows
-            if progress is not None:
-                progress(batch.num_rows)
+        # First pass: vectorised, account ids checked once each at the end. On anything it
+        # does not accept, a second pass checks every row and names the bad ones.
+        fast = _parquet_pass(path, source, assets, progress, None)
+        if fast is not None and _accounts_ok(pa.array(fast.accounts, pa.string())):
+            return fast
+        problems = _Problems(path)
+        result = _parquet_pass(path, source, assets, None, problems)
+        assert result is not None
+        return result
     except pa.ArrowException as exc:
         raise InputError(f"{path}: cannot read the Parquet data ({exc})") from exc
-    problems.finish(rows.totals, assets, None if rows.accounts else "no client rows")
+
+
+def _parquet_pass(
+    path: Path,
+    source: Any,
+    assets: tuple[Asset, ...],
+    progress: Progress | None,
+    problems: _Problems | None,
+) -> Liabilities | None:
+    """One pass over the file. Without `problems`: vectorised only, None at the first batch
+    (or total) it does not accept. With: every row checked, InputError naming the rows."""
+    by_code = {a.code: (i, a.decimals) for i, a in enumerate(assets)}
+    rows = _Rows(assets)
+    done = 0
+    for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=HEADER):
+        accounts = _as_string(batch.column("account_id"))
+        codes = _as_string(batch.column("asset"))
+        amounts = batch.column("amount")
+        if pa.types.is_dictionary(amounts.type) or pa.types.is_large_string(amounts.type):
+            amounts = _as_string(amounts)
+        elif pa.types.is_integer(amounts.type):
+            amounts = amounts.cast(pa.string())
+        converted = None
+        if problems is None or not problems.messages:
+            try:
+                converted = _batch_fast(
+                    accounts, codes, amounts, assets, check_accounts=problems is not None
+                )
+            except pa.ArrowException:  # e.g. a value beyond decimal256: row by row says
+                converted = None
+        if converted is not None:
+            rows.add(accounts, *converted)
+        elif problems is None:
+            return None
+        else:
+            _parquet_rows(accounts, codes, amounts, done, by_code, problems, rows)
+        done += batch.num_rows
+        if progress is not None:
+            progress(batch.num_rows)
+    if problems is None:
+        if not rows.accounts or any(t > MAX_AMOUNT for t in rows.totals):
+            return None
+    else:
+        problems.finish(rows.totals, assets, None if rows.accounts else "no client rows")
     return rows.build()
 
 
