@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from porsegregate.cli import main
@@ -544,3 +544,58 @@ def test_to_csv_reads_back_the_same(tmp_path: Path) -> None:
         'x,"y"': [2 * 10**8, 0, None, None],
         "é": [None, None, None, MAX_AMOUNT],
     }
+
+
+PARQUET_ACCOUNTS = st.sampled_from(
+    ["a", "b", "C0001", "x y", "é", "ü" * 65, "x" * 129, " a", "", "a\x07", "a,b", 'a"b']
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from(["a", "b", "é", "a,b"]), PARQUET_ACCOUNTS),
+            st.one_of(st.sampled_from(["BTC", "PTS"]), CODES),
+            st.one_of(st.sampled_from(["1", "0.5", str(MAX_AMOUNT // 4)]), amounts()),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    batch=st.integers(1, 8),
+)
+def test_parquet_equals_the_csv_reference(rows: list[tuple[str, str, str]], batch: int) -> None:
+    """The same rows as Parquet (read in batches of `batch` rows) and as CSV: the same ledger,
+    or the same problems, Parquet's row N being the CSV's line N + 1."""
+    import csv
+    import io
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows([HEADER.split(","), *rows])
+        csv_path = Path(folder) / "l.csv"
+        csv_path.write_text(text.getvalue(), encoding="utf-8")
+        columns = {h: [r[i] for r in rows] for i, h in enumerate(HEADER.split(","))}
+        parquet = write_parquet(Path(folder) / "l.parquet", columns)
+        expected = outcome(csv_path, ingest._read_csv_reference)
+        saved = ingest.BATCH_ROWS
+        ingest.BATCH_ROWS = batch
+        try:
+            got = outcome(parquet, read_liabilities)
+        finally:
+            ingest.BATCH_ROWS = saved
+        if isinstance(expected, Liabilities):
+            event("a valid ledger")
+            assert isinstance(got, Liabilities) and same(got, expected)
+            return
+        assert isinstance(got, tuple), got
+        renamed = []
+        for problem in expected[1]:
+            where, _, message = problem.partition(": ")
+            if where.startswith(f"{csv_path}:"):
+                line = int(where.rsplit(":", 1)[1])
+                renamed.append(f"{parquet}:row {line - 1}: {message}")
+            else:
+                renamed.append(problem.replace(str(csv_path), str(parquet)))
+        assert got[1] == renamed
