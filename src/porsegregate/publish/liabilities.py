@@ -424,6 +424,8 @@ class _Rows:
         index = np.repeat(encoded.indices.to_numpy(zero_copy_only=False), runs)
         unique = encoded.dictionary  # in order of first appearance
         del encoded, heads, runs
+        pool = pa.default_memory_pool()
+        pool.release_unused()  # the reader's and the encoder's buffers, before the merges
         holders: list[Holders] = []
         amounts: list[Amounts] = []
         for a in range(len(self.assets)):
@@ -439,7 +441,7 @@ class _Rows:
         del index
         accounts: list[str] = unique.to_pylist()
         del unique
-        pa.default_memory_pool().release_unused()
+        pool.release_unused()
         return Liabilities(self.assets, accounts, tuple(holders), tuple(amounts))
 
 
