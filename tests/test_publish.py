@@ -313,7 +313,9 @@ def test_three_holders_and_a_thousand_look_the_same() -> None:
 
     def height(clients: int, fmt: str = "porsegregate/2", privacy: Privacy | None = None) -> int:
         balances = {f"a{i}": [i + 1] for i in range(clients)}
-        proofs = build_epoch(Liabilities(assets, balances), master, "e1", privacy=privacy, fmt=fmt)
+        proofs = build_epoch(
+            Liabilities.from_balances(assets, balances), master, "e1", privacy=privacy, fmt=fmt
+        )
         return proofs.assets[0].padded_height
 
     assert height(3) == height(1000) == 24

@@ -176,7 +176,11 @@ class Fixture:
         self.balances = balances or BALANCES
         self.chains = chains
         self.proofs = build_epoch(
-            Liabilities(assets, self.balances), MASTER, epoch, privacy=privacy, fmt=fmt
+            Liabilities.from_balances(assets, self.balances),
+            MASTER,
+            epoch,
+            privacy=privacy,
+            fmt=fmt,
         )
         self.context = EpochContext(
             CUSTODIAN.name,

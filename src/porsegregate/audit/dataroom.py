@@ -117,7 +117,7 @@ class _Room:
             a = signed.get(asset.code)
             if a is None:
                 continue
-            holders = sum(1 for b in liabilities.balances.values() if b[index] is not None)
+            holders = len(liabilities.holders[index])
             if a.total != totals[index]:
                 self.findings.fail(
                     "dataroom-totals",
@@ -145,7 +145,7 @@ class _Room:
                 )
         self.findings.ok(
             "dataroom-totals",
-            f"the liabilities CSV ({len(liabilities.balances)} clients) adds up to every signed "
+            f"the liabilities CSV ({len(liabilities.accounts)} clients) adds up to every signed "
             "total, with the signed tree heights",
         )
 
@@ -175,7 +175,7 @@ class _Room:
 
     def bundles(self, liabilities: Liabilities, secrets: EpochSecrets, sample: int | None) -> None:
         """Clients' proofs opened with the epoch's keys and checked as the client verifier does."""
-        accounts = list(liabilities.balances)
+        accounts = liabilities.accounts
         if sample is None or sample >= len(accounts):
             chosen = accounts
         else:
@@ -204,10 +204,11 @@ class _Room:
                     "dataroom-bundles", f"{account}: {exc.check}{where} failed: {detail}"
                 )
                 continue
+            row = liabilities.index_of(account)
             owed = {
                 a.code: amount
-                for a, amount in zip(liabilities.assets, liabilities.balances[account], strict=True)
-                if amount is not None
+                for i, a in enumerate(liabilities.assets)
+                if row is not None and (amount := liabilities.amount(row, i)) is not None
             }
             if shown != owed:
                 self.findings.fail(

@@ -248,7 +248,7 @@ def assess(
     identities: list[tuple[str, str, str, str | None]] = []
     for w in declaration.wallets:
         chain = chains[w.chain]
-        if w.client is not None and w.client not in liabilities.balances:
+        if w.client is not None and liabilities.index_of(w.client) is None:
             errors.append(
                 f"{w.where}: client {w.client!r} of this client_dedicated wallet has no "
                 "liabilities in this epoch"
@@ -310,13 +310,12 @@ def assess(
         dedicated: dict[str, int] = {}
         owed: dict[str, int] = {}
         for w in declaration.wallets:
-            if (
-                w.client is not None
-                and asset.code in w.balances
-                and w.client in liabilities.balances
-            ):
+            if w.client is None or asset.code not in w.balances:
+                continue
+            client_row = liabilities.index_of(w.client)
+            if client_row is not None:
                 dedicated[w.client] = dedicated.get(w.client, 0) + w.balances[asset.code]
-                owed[w.client] = liabilities.balances[w.client][index] or 0
+                owed[w.client] = liabilities.amount(client_row, index) or 0
         row = compute_coverage(asset.code, asset.decimals, signed.total, wallets, dedicated, owed)
         coverage.append(row)
         d = asset.decimals

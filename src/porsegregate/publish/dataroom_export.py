@@ -6,7 +6,8 @@
     dataroom.json        what the folder is: epoch, custodian, key fingerprint, assets,
                          and the SHA-256 of each file below but the secrets
     custodian.pub.pem    the custodian's public key (not the signing key)
-    liabilities.csv      the epoch's liabilities CSV, as published from
+    liabilities.csv      the epoch's liabilities CSV, as published from (a Parquet ledger
+                         as CSV: one row per account and asset, summed)
     reserves.toml|json   the epoch's reserves declaration, when there is one
     epoch-secrets.json   the epoch's derived keys only, AES-256-GCM under a scrypt key of
                          the data room's own passphrase
@@ -51,7 +52,7 @@ from ..protocol.models import Asset
 from .config import Config
 from .epoch import AssetKeys, ClientKeys, EpochProofs, Privacy, build_trees
 from .keys import check_passphrase, load_master_secret
-from .liabilities import Liabilities, read_liabilities
+from .liabilities import Liabilities, read_liabilities, to_csv
 from .reserves import read_reserves
 
 FORMAT = "porsegregate-dataroom/1"
@@ -264,14 +265,18 @@ def export_dataroom(
     if reserves_path is not None:
         read_reserves(reserves_path, config.assets)  # refuse a declaration publish would refuse
     master = load_master_secret(config.master_secret, passphrase)
-    secrets = derive_epoch_secrets(master, epoch, liabilities.balances, config.assets)
+    secrets = derive_epoch_secrets(master, epoch, liabilities.accounts, config.assets)
     return write_dataroom(
         out,
         epoch=epoch,
         custodian=config.custodian.name,
         assets=config.assets,
         public_key_pem=read_bytes(config.public_key, "public key"),
-        liabilities=read_bytes(liabilities_path, "liabilities CSV"),
+        liabilities=(
+            to_csv(liabilities)  # the data room holds CSV: a Parquet ledger is written as CSV
+            if liabilities_path.suffix.lower() == ".parquet"
+            else read_bytes(liabilities_path, "liabilities CSV")
+        ),
         reserves=(reserves_path, read_bytes(reserves_path, "reserves declaration"))
         if reserves_path is not None
         else None,
@@ -438,7 +443,7 @@ def rebuild_epoch(
 
     InputError when the CSV has a client (or an asset) the secrets have no keys for.
     """
-    missing = [a for a in liabilities.balances if a not in secrets.clients]
+    missing = [a for a in liabilities.accounts if a not in secrets.clients]
     if missing:
         raise InputError(
             f"the data room's secrets have no keys for {len(missing)} client(s) of its "
@@ -449,7 +454,7 @@ def rebuild_epoch(
         raise InputError(f"the data room's secrets have no keys for asset(s) {unknown}")
     commit = commitment_prefix(secrets.epoch)
     lookups, keys, commitments = [], [], []
-    for account in liabilities.balances:
+    for account in liabilities.accounts:
         k = secrets.clients[account]
         lookups.append(k.lookup)
         keys.append(k.key)

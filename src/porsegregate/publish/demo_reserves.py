@@ -190,10 +190,10 @@ def write_demo_reserves(path: Path, prepared: PreparedEpoch, shortfall: bool = F
     totals = {a.code: (a.total, a.decimals) for a in prepared.proofs.assets}
     liabilities = prepared.liabilities
     eth_index = [a.code for a in liabilities.assets].index("ETH")
-    dedicated_client = next(
-        account for account, amounts in liabilities.balances.items() if amounts[eth_index]
-    )
-    dedicated_eth = liabilities.balances[dedicated_client][eth_index] or 0
+    holding = liabilities.amounts[eth_index].any(axis=1)  # the first client owed some ETH
+    row = int(liabilities.holders[eth_index][holding.argmax()])
+    dedicated_client = liabilities.accounts[row]
+    dedicated_eth = liabilities.amount(row, eth_index) or 0
 
     wallets: list[dict[str, Any]] = []
     keys: dict[str, tuple[str, bytes]] = {}
