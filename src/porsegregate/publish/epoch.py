@@ -468,27 +468,12 @@ def ClientKeys(
 
 
 def _accounts(liabilities: Liabilities) -> list[str]:
-    accounts = getattr(liabilities, "accounts", None)
-    return list(liabilities.balances) if accounts is None else list(accounts)
+    return liabilities.accounts
 
 
 def _columns(liabilities: Liabilities) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per asset, its holders (account indices, ascending) and their amounts (m, 16)."""
-    holders = getattr(liabilities, "holders", None)
-    amounts = getattr(liabilities, "amounts", None)
-    if holders is not None and amounts is not None:
-        return list(holders), list(amounts)
-    rows = list(liabilities.balances.values())
-    out_h, out_a = [], []
-    for ai in range(len(liabilities.assets)):
-        held = [(ci, r[ai]) for ci, r in enumerate(rows) if r[ai] is not None]
-        out_h.append(np.asarray([ci for ci, _ in held], dtype=np.int64))
-        out_a.append(
-            np.frombuffer(
-                b"".join((a or 0).to_bytes(AMOUNT_BYTES, "big") for _, a in held), dtype=np.uint8
-            ).reshape(len(held), AMOUNT_BYTES)
-        )
-    return out_h, out_a
+    return list(liabilities.holders), list(liabilities.amounts)
 
 
 def build_trees(
