@@ -8,11 +8,13 @@ custodian fixes an export in one pass instead of one error at a time.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..progress import NO_PROGRESS, Progress
 from ..protocol.amounts import MAX_AMOUNT, format_decimal, parse_decimal
 from ..protocol.hashing import account_id_problem
 from ..protocol.models import Asset
@@ -20,6 +22,8 @@ from ..protocol.models import Asset
 HEADER = ["account_id", "asset", "amount"]
 MAX_PROBLEMS = 20
 MAX_FIELD = 1024
+READING = "reading liabilities (bytes)"  # the progress step: total = the file's size
+PROGRESS_BYTES = 1 << 20
 
 
 @dataclass
@@ -38,20 +42,29 @@ class Liabilities:
         return totals
 
 
-def _lines(path: Path) -> Iterator[str]:
+def _lines(path: Path, progress: Progress) -> Iterator[str]:
     """Text lines, with a decoding error reported at its line rather than as a crash."""
     with path.open("rb") as f:
+        progress.begin(READING, os.fstat(f.fileno()).st_size)
+        read = 0
         for number, raw in enumerate(f, 1):
+            read += len(raw)
+            if read >= PROGRESS_BYTES:
+                progress.advance(read)
+                read = 0
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise InputError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from exc
             yield line.removeprefix("\ufeff") if number == 1 else line
+        progress.advance(read)
+        progress.end()
 
 
 def read_liabilities(
-    path: Path, assets: tuple[Asset, ...], progress: Callable[[int], None] | None = None
+    path: Path, assets: tuple[Asset, ...], progress: Progress | None = None
 ) -> Liabilities:
+    """The file's rows added up per account and asset; `progress` counts the file's bytes."""
     by_code = {a.code: (i, a.decimals) for i, a in enumerate(assets)}
     balances: dict[str, list[int | None]] = {}
     problems: list[str] = []
@@ -65,7 +78,7 @@ def read_liabilities(
             more += 1
 
     try:
-        reader = csv.reader(_lines(path), strict=True)
+        reader = csv.reader(_lines(path, progress or NO_PROGRESS), strict=True)
         previous_limit = csv.field_size_limit(MAX_FIELD)
         try:
             header = next(reader, None)
@@ -90,8 +103,6 @@ def read_liabilities(
                     problem(reader.line_num, f"malformed CSV line ({exc})")
                     continue
                 line = reader.line_num
-                if progress is not None and line % 65536 == 0:
-                    progress(65536)
                 if len(row) != 3:
                     if row:
                         problem(line, f"expected 3 fields account_id,asset,amount; got {len(row)}")
