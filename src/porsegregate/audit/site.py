@@ -20,7 +20,6 @@ import functools
 import itertools
 import os
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,7 +48,7 @@ from ..verify.reread import reread
 from ..verify.state import ClientState
 from .dataroom import DataRoom, check_dataroom
 from .report import AuditReport, Findings
-from .stored import StoredFiles
+from .stored import FolderReader, StoredFiles
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -145,9 +144,9 @@ class _Audit:
 
     def run(self) -> AuditReport:
         started = time.perf_counter()
-        root_pem = self.site.need(layout.PUBLIC_KEY)
-        root_attestation = self.site.need(layout.ATTESTATION)
-        self.site.need(layout.MANIFEST)
+        root_pem = self.files.need(layout.PUBLIC_KEY)
+        root_attestation = self.files.need(layout.ATTESTATION)
+        self.files.need(layout.MANIFEST)
         self.key = self.findings.attempt(
             "custodian-key", checks.custodian_key, root_pem, "custodian-key"
         )
@@ -388,10 +387,7 @@ class _Audit:
         verified: set[tuple[str, str]] = set()
         problems: dict[tuple[str, str, str], list[str]] = {}
         for folder in folders:
-            if self.site.is_url:
-                reader = SiteReader(urllib.parse.urljoin(self.site.location, folder.prefix))
-            else:
-                reader = SiteReader(str(self.site.root / folder.prefix))
+            reader = FolderReader(self.files, folder.prefix)
             epoch = folder.attestation.epoch_id if folder.attestation else folder.prefix
             cosignatures = verify_cosignatures(reader, folder.attestation_data)
             for cosignature in cosignatures:

@@ -14,6 +14,7 @@ once per name, as before).
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
@@ -97,6 +98,11 @@ class StoredFiles:
             self._kept[identity] = data
         return data
 
+    def need(self, relative: str) -> bytes:
+        """A file the site must have; InputError (as SiteReader.need says it) when it has not."""
+        data = self.read(relative)
+        return self.site.need(relative) if data is None else data
+
     def stored(self, relative: str) -> StoredFile | None:
         """The file's hash (and its answers), read and hashed once per stored file; None when
         the site does not have it."""
@@ -125,3 +131,21 @@ class StoredFiles:
             )
         self._last = (found, data)
         return data
+
+
+class FolderReader(SiteReader):
+    """One folder of the audited site (an epoch's home) as a reader of its own, reading
+    through the audit's files: what the verifier's modules read there is read once too."""
+
+    def __init__(self, files: StoredFiles, prefix: str) -> None:
+        site = files.site
+        self.location = urllib.parse.urljoin(site.location, prefix) if site.is_url else ""
+        self.is_url = site.is_url
+        if not site.is_url:
+            self.root = site.root / prefix
+            self.location = str(self.root)
+        self._files = files
+        self._prefix = prefix
+
+    def read(self, relative: str) -> bytes | None:
+        return self._files.read(self._prefix + relative)
