@@ -35,10 +35,13 @@ def is_shard(relative: str) -> bool:
 class StoredFile:
     """One stored file: its SHA-256 and the answers already computed from its bytes."""
 
-    def __init__(self, files: StoredFiles, relative: str, sha256: str) -> None:
+    def __init__(
+        self, files: StoredFiles, relative: str, sha256: str, identity: Identity | None
+    ) -> None:
         self._files = files
         self._relative = relative
         self.sha256 = sha256
+        self.identity = identity
         self._answers: dict[Hashable, object] = {}
 
     def once(self, question: Hashable, compute: Callable[[bytes], T]) -> T:
@@ -112,7 +115,7 @@ class StoredFiles:
         data = self.read(relative)
         if data is None:
             return None
-        found = StoredFile(self, relative, _crypto.sha256_hex(data))
+        found = StoredFile(self, relative, _crypto.sha256_hex(data), identity)
         if identity is not None:
             self._stored[identity] = found
         self._last = (found, data)
@@ -120,11 +123,16 @@ class StoredFiles:
 
     def bytes_of(self, found: StoredFile, relative: str) -> bytes:
         """The bytes `found` was hashed from: still in hand after `stored`, else read again
-        (only when a new question comes later) and checked against its hash."""
+        (only when a new question comes later): the same stored file (identity) on a local
+        site, else checked against its hash."""
         if self._last is not None and self._last[0] is found:
             return self._last[1]
         data = self.read(relative) or b""
-        if _crypto.sha256_hex(data) != found.sha256:
+        if found.identity is not None:
+            same = self.identity(relative) == found.identity
+        else:
+            same = _crypto.sha256_hex(data) == found.sha256
+        if not same:
             # Changed during the audit: the answer must be about the bytes that were hashed.
             raise InputError(
                 f"{relative}: changed while the audit read it (audit a copy nobody writes to)"
