@@ -5,7 +5,9 @@ A published site stores the newest epoch twice, at its root and in its home
 audit checks both folders; on a local site a stored file is known by its
 identity (device, inode, size, modification time in ns): read and hashed once
 however many names it has, and what is computed from its bytes alone (a proof
-shard's parse and checks) is computed once per identity and question. A file
+shard's parse and checks) is computed once per identity and question. Only
+files with more than one name are remembered (one with a single name is met
+once), so memory grows with the newest epoch, not with the history. A file
 changed during the audit changes its size or modification time, so it is read
 again. Over http(s) there are no identities: every name is fetched (small files
 once per name, as before).
@@ -69,15 +71,18 @@ class StoredFiles:
 
     def identity(self, relative: str) -> Identity | None:
         """(device, inode, size, mtime_ns) of a local file; None for a URL or a missing file."""
+        found = self._stat(relative)
+        return None if found is None else found[0]
+
+    def _stat(self, relative: str) -> tuple[Identity, int] | None:
+        """The file's identity and its number of names (hard links)."""
         if self.site.is_url:
             return None
         try:
             st = os.stat(self.site.root / relative)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
         except OSError:
-            return None  # the read says what is wrong
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            return None  # missing, or the read says what is wrong
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), st.st_nlink
 
     def _read(self, relative: str) -> bytes | None:
         self.reads += 1
@@ -109,15 +114,16 @@ class StoredFiles:
     def stored(self, relative: str) -> StoredFile | None:
         """The file's hash (and its answers), read and hashed once per stored file; None when
         the site does not have it."""
-        identity = self.identity(relative)
+        stat = self._stat(relative)
+        identity = None if stat is None else stat[0]
         if identity is not None and identity in self._stored:
             return self._stored[identity]
         data = self.read(relative)
         if data is None:
             return None
         found = StoredFile(self, relative, _crypto.sha256_hex(data), identity)
-        if identity is not None:
-            self._stored[identity] = found
+        if stat is not None and stat[1] > 1:  # a file with one name is met once: not kept
+            self._stored[stat[0]] = found
         self._last = (found, data)
         return found
 
