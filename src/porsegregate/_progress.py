@@ -146,21 +146,24 @@ class BarReporter(_Reporter):
         self.columns = columns or shutil.get_terminal_size((80, 24)).columns
 
     def line(self, elapsed: float, finished: bool = False) -> str:
+        """The step, a bar as wide as the terminal leaves room for, percent, count, time."""
+        head, bar = f"  {self.label}", ""
         if self.total is None:
-            text = f"  {self.label}  {self.done:,}  {seconds(elapsed)}"
+            tail = f"  {self.done:,}  {seconds(elapsed)}"
         else:
             total, done = self.total, self.done
-            filled = BAR_WIDTH if total <= 0 else min(BAR_WIDTH, done * BAR_WIDTH // total)
-            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-            text = (
-                f"  {self.label} [{bar}] {percent(done, total):>3}%  {done:,}/{total:,}  "
-                f"{seconds(elapsed)}"
-            )
+            tail = f" {percent(done, total):>3}%  {done:,}/{total:,}  {seconds(elapsed)}"
             if not finished and 0 < done < total:
-                text += f"  ETA {seconds(elapsed * (total - done) / done)}"
+                tail += f"  ETA {seconds(elapsed * (total - done) / done)}"
+            # The bar keeps its width while the numbers change: room for the longest tail.
+            longest = len(f" 100%  {total:,}/{total:,}  ") + len("59.9 s  ETA 9 min 59 s")
+            width = min(BAR_WIDTH, self.columns - 1 - len(head) - longest - 3)
+            if width >= 8:  # else no bar: the numbers matter more
+                filled = width if total <= 0 else min(width, done * width // total)
+                bar = f" [{'#' * filled}{'-' * (width - filled)}]"
         if finished:
-            text += "  done"
-        return text[: max(self.columns - 1, 20)]
+            tail += "  done"
+        return (head + bar + tail)[: max(self.columns - 1, 20)]
 
     def draw(self, text: str) -> None:
         self.write(f"\r{text}\x1b[K")

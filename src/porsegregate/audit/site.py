@@ -327,7 +327,7 @@ class _Audit:
         allowed = checks.allowed_entry_lengths(folder.attestation)
         entries: int | None = 0
         progress = self.progress
-        progress.begin(f"checking the files of {p or 'the root'}", len(manifest.files))
+        progress.begin(f"checking {p or 'the root'}", len(manifest.files))
         # A stored file (hard links: the newest epoch at the root and in its home) is read and
         # hashed once; a shard's checks are computed once per name and signed layout.
         question = ("shard", manifest.shard_prefix_chars, frozenset(allowed))
