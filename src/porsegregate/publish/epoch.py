@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _crypto
 from ..errors import InputError
+from ..progress import NO_PROGRESS, Progress
 from ..protocol.amounts import AMOUNT_BYTES
 from ..protocol.bundle import (
     BundleLayout,
@@ -64,8 +65,6 @@ PART0 = (0).to_bytes(4, "big")
 MIN_AUTO_ENTRIES = 4096
 # Leaf positions are int64 below 2^height.
 MAX_PRIVACY_HEIGHT = 62
-
-Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -273,6 +272,8 @@ def build_epoch(
     commitments: list[bytes] = []
     commit = commitment_prefix(epoch)
     sha = hashlib.sha256
+    progress = progress or NO_PROGRESS
+    progress.begin("deriving client keys", len(accounts))
     for i, account in enumerate(accounts):
         secret = client_secret(master_secret, account)
         codes.append(format_code(secret))
@@ -280,8 +281,10 @@ def build_epoch(
         lookups.append(k.lookup)
         keys.append(k.key)
         commitments.append(sha(commit + k.nonce + lp(account.encode())).digest())
-        if progress is not None and i % 16384 == 16383:
-            progress("clients", 16384)
+        if i % 16384 == 16383:
+            progress.advance(16384)
+    progress.advance(len(accounts) % 16384)
+    progress.end()
     asset_keys = {
         a.code: AssetKeys(
             padding_key(master_secret, epoch, a.code), shuffle_key(master_secret, epoch, a.code)
@@ -346,9 +349,12 @@ def build_trees(
         raise RuntimeError("two clients derived the same lookup id")
     privacy = privacy or Privacy()
     build = _build_v1 if fmt == FORMAT_V1 else _build_v2
+    progress = progress or NO_PROGRESS
+    progress.begin("building trees", len(liabilities.assets))
     trees, positions, parts, summaries = build(
         liabilities, epoch, commitments, asset_keys, privacy, progress
     )
+    progress.end()
     entries = n if fmt == FORMAT_V1 else privacy.entry_count(n)
     return EpochProofs(
         epoch=epoch,
@@ -382,7 +388,7 @@ def _build_v1(
     commitments: list[bytes],
     asset_keys: Mapping[str, AssetKeys],
     privacy: Privacy,
-    progress: Progress | None,
+    progress: Progress,
 ) -> _Built:
     """porsegregate/1: each tree padded to a power of two (at least 2^10) with padding leaves,
     all leaves in a keyed shuffle."""
@@ -435,8 +441,7 @@ def _build_v1(
         summaries.append(
             AssetLiabilities(asset.code, asset.decimals, tree.root_hash, tree.root_sum, height)
         )
-        if progress is not None:
-            progress("trees", 1)
+        progress.advance(1)
     return trees, positions, parts, summaries
 
 
@@ -446,7 +451,7 @@ def _build_v2(
     commitments: list[bytes],
     asset_keys: Mapping[str, AssetKeys],
     privacy: Privacy,
-    progress: Progress | None,
+    progress: Progress,
 ) -> _Built:
     """porsegregate/2: one height for every tree, leaves at keyed random positions, padding
     nodes for empty subtrees, each balance in `split` keyed random parts."""
@@ -508,8 +513,7 @@ def _build_v2(
                 asset.code, asset.decimals, tree.root_hash, tree.root_sum, height, split
             )
         )
-        if progress is not None:
-            progress("trees", 1)
+        progress.advance(1)
     return trees, positions, parts, summaries
 
 

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -28,6 +28,7 @@ from .. import _crypto
 from .._fs import folder_lock, recover_swap, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
+from ..progress import NO_PROGRESS, Progress
 from ..protocol import layout
 from ..protocol.bundle import encode_shard
 from ..protocol.codes import client_secret
@@ -63,8 +64,6 @@ from .liabilities import Liabilities, read_liabilities
 from .readers import make_readers
 from .reserves import ReservesDeclaration, read_reserves
 from .site import render_site
-
-Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -271,11 +270,7 @@ def _prepare(
 ) -> PreparedEpoch:
     signing_key = load_signing_key(config.signing_key, passphrase)
     master = load_master_secret(config.master_secret, passphrase)
-    liabilities = read_liabilities(
-        liabilities_path or config.liabilities,
-        config.assets,
-        (lambda n: progress("rows", n)) if progress else None,
-    )
+    liabilities = read_liabilities(liabilities_path or config.liabilities, config.assets, progress)
     proofs = build_epoch(liabilities, master, epoch, progress, config.privacy, fmt)
     return PreparedEpoch(config, epoch, signing_key, master, liabilities, proofs)
 
@@ -683,12 +678,15 @@ def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | N
     one of the 16^q shards, an empty one too, so no shard's absence says anything."""
     count = 0
     written = set()
+    progress = progress or NO_PROGRESS
+    progress.begin(
+        "writing proofs", None if proofs.format == FORMAT_V1 else 16**proofs.shard_prefix_chars
+    )
     for prefix, entries in proofs.shards():
         staging.put(layout.shard_name(prefix), encode_shard(entries))
         written.add(prefix)
         count += 1
-        if progress is not None:
-            progress("shards", 1)
+        progress.advance(1)
     if proofs.format != FORMAT_V1:
         q = proofs.shard_prefix_chars
         for n in range(16**q):
@@ -696,6 +694,8 @@ def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | N
             if prefix not in written:
                 staging.put(layout.shard_name(prefix), encode_shard([]))
                 count += 1
+                progress.advance(1)
+    progress.end()
     return count
 
 
