@@ -3,6 +3,7 @@
     protocol/   rules and formats shared by every role: only errors and _crypto
     chains/     one module per chain family: only protocol (and errors, _crypto, _http)
     publish/    the custodian        verify/  the client        (never each other)
+    progress    how long steps report (a protocol): imported by publish/ and above
     audit/      the auditor: may use publish/ and verify/; cli.py (and its _render.py,
                 and the package's public API in __init__.py) likewise
 
@@ -28,7 +29,17 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": {"protocol", "errors", "_crypto"},
     "chains": {"chains", "protocol", "errors", "_crypto", "_http"},
     "verify": {"verify", "chains", "protocol", "errors", "_crypto", "_fs", "_http"},
-    "publish": {"publish", "chains", "protocol", "errors", "_crypto", "_fs", "_http", "_version"},
+    "publish": {
+        "publish",
+        "chains",
+        "protocol",
+        "errors",
+        "_crypto",
+        "_fs",
+        "_http",
+        "_version",
+        "progress",
+    },
     "cosign": {"verify", "protocol", "errors", "_crypto", "_fs"},
     "witness": {"cosign", "verify", "protocol", "errors", "_crypto", "_fs"},
     "errors": set(),
@@ -37,6 +48,8 @@ ALLOWED: dict[str, set[str]] = {
     "_fs": {"errors"},
     "_http": {"errors"},
     "serve": {"errors"},
+    "progress": set(),
+    "_progress": {"progress"},
 }
 # May import from every layer: the auditor, the command line and the public API.
 EVERYTHING = {"audit", "cli", "_render", "__main__", NAME}

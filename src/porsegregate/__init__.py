@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         ReservesError,
         VerificationError,
     )
+    from .progress import NO_PROGRESS, Progress
     from .protocol.serialization import parse_proof_file
     from .publish.client_codes import read_client_codes
     from .publish.config import Config, load_config
@@ -87,6 +88,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # a witness
     "witness_checkpoint": ("witness", "witness"),
     "WitnessResult": ("witness", "WitnessResult"),
+    # long steps report to a Progress (publish_epoch, audit_site: progress=...)
+    "Progress": ("progress", "Progress"),
+    "NO_PROGRESS": ("progress", "NO_PROGRESS"),
     # errors
     "PorError": ("errors", "PorError"),
     "InputError": ("errors", "InputError"),
@@ -97,6 +101,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "NO_PROGRESS",
     "PROTOCOL_VERSION",
     "AuditCheck",
     "AuditReport",
@@ -110,6 +115,7 @@ __all__ = [
     "HistoryReport",
     "InputError",
     "PorError",
+    "Progress",
     "PublishOptions",
     "PublishResult",
     "Report",

@@ -7,7 +7,6 @@ anything: a verdict, a failure or an exit code comes with the result.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,24 +28,6 @@ if TYPE_CHECKING:
     from .publish.snapshot import SnapshotResult
     from .verify.client import HistoryReport, Report
     from .witness import WitnessResult
-
-
-class Progress:
-    """Progress on stderr when it is a terminal; silent otherwise (and in --json mode)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.counts: dict[str, int] = {}
-
-    def __call__(self, step: str, n: int) -> None:
-        if not self.enabled:
-            return
-        self.counts[step] = self.counts.get(step, 0) + n
-        click.echo(f"\r  {step}: {self.counts[step]:>12,}   ", err=True, nl=False)
-
-    def done(self) -> None:
-        if self.enabled and self.counts:
-            click.echo("", err=True)
 
 
 # --- the custodian's commands -----------------------------------------------------------

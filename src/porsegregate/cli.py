@@ -26,6 +26,7 @@ import click
 
 from . import _render
 from ._http import deadlines
+from ._progress import reporting
 from ._version import __version__
 from .errors import EXIT_FAILED, EXIT_INPUT, PorError
 from .publish.assess import DEFAULT_MAX_BLOCK_SKEW
@@ -223,6 +224,14 @@ rpc_option = click.option(
     help="Read CHAIN's balances at its snapshot block from this node (repeatable). "
     "Use CHAIN=env:VARIABLE for a URL with an API key in it.",
 )
+progress_option = click.option(
+    "--progress",
+    "show_progress",
+    is_flag=True,
+    help="Report long steps on stderr: a bar on a terminal, else a line when a step begins, "
+    "every 2 s and when it ends (logs, CI). Without it a bar is shown only on a terminal and "
+    "not with --json; stdout is never used for it.",
+)
 skew_option = click.option(
     "--max-block-skew",
     type=click.IntRange(0, 10_000_000),
@@ -286,6 +295,7 @@ def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
     "plus [schedule] interval_days of the config.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
+@progress_option
 @passphrase_option
 def publish(
     workspace: Path,
@@ -301,6 +311,7 @@ def publish(
     allow_shortfall: bool,
     next_due: str | None,
     as_json: bool,
+    show_progress: bool,
     passphrase_file: Path | None,
 ) -> None:
     """Build, sign and atomically publish one epoch's site."""
@@ -324,11 +335,8 @@ def publish(
             max_block_skew=max_block_skew * 60,
             next_due=next_due,
         )
-        progress = _render.Progress(not as_json)
-        try:
+        with reporting(show_progress, as_json) as progress:
             result = do_publish(config, passphrase, options, progress=progress)
-        finally:
-            progress.done()
         _show(result, as_json, lambda: _render.publish_summary(result))
 
 
@@ -343,6 +351,7 @@ def reserves() -> None:
 @liabilities_option
 @reserves_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable list on stdout.")
+@progress_option
 @passphrase_option
 def challenge(
     workspace: Path,
@@ -350,6 +359,7 @@ def challenge(
     liabilities: Path | None,
     reserves: Path | None,
     as_json: bool,
+    show_progress: bool,
     passphrase_file: Path | None,
 ) -> None:
     """Print, for each wallet, the exact message its key must sign for this epoch.
@@ -366,7 +376,8 @@ def challenge(
         config = load_config(workspace / CONFIG_NAME).for_epoch(epoch)
         passphrase = _passphrase(passphrase_file)
         declaration = read_reserves(reserves or config.reserves, config.assets, signed=False)
-        prepared = prepare_epoch(config, passphrase, epoch, liabilities)
+        with reporting(show_progress, as_json) as progress:
+            prepared = prepare_epoch(config, passphrase, epoch, liabilities, progress)
         result = epoch_challenges(prepared, declaration)
         _show(result, as_json, lambda: _render.challenges(result))
 
@@ -422,6 +433,7 @@ def snapshot(
 @rpc_option
 @skew_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+@progress_option
 @passphrase_option
 def check(
     workspace: Path,
@@ -432,6 +444,7 @@ def check(
     rpc: tuple[str, ...],
     max_block_skew: int,
     as_json: bool,
+    show_progress: bool,
     passphrase_file: Path | None,
 ) -> None:
     """Check every wallet: signatures, commingling, balances on chain, coverage.
@@ -449,7 +462,8 @@ def check(
         snapshot = parse_snapshot_time(snapshot_time)
         _warn_no_snapshot_time(snapshot_time, snapshot)
         passphrase = _passphrase(passphrase_file)
-        prepared = prepare_epoch(config, passphrase, epoch, liabilities)
+        with reporting(show_progress, as_json) as progress:
+            prepared = prepare_epoch(config, passphrase, epoch, liabilities, progress)
         result = assess_reserves(prepared, declaration, urls, snapshot, max_block_skew * 60)
         _show(result, as_json, lambda: _render.reserves_check(result))
         if not result.ok:
@@ -589,6 +603,7 @@ def dataroom() -> None:
 )
 @click.option("--force", is_flag=True, help="Replace an existing data room folder.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
+@progress_option
 @passphrase_option
 @dataroom_passphrase_option
 def dataroom_export(
@@ -599,6 +614,7 @@ def dataroom_export(
     reserves: Path | None,
     force: bool,
     as_json: bool,
+    show_progress: bool,
     passphrase_file: Path | None,
     dataroom_passphrase_file: Path | None,
 ) -> None:
@@ -615,16 +631,18 @@ def dataroom_export(
         config = load_config(workspace / CONFIG_NAME)
         passphrase = _passphrase(passphrase_file)
         room_passphrase = _dataroom_passphrase(dataroom_passphrase_file, confirm=True)
-        result = export_dataroom(
-            config,
-            passphrase,
-            epoch,
-            out,
-            room_passphrase,
-            liabilities_path=liabilities,
-            reserves_path=reserves,
-            force=force,
-        )
+        with reporting(show_progress, as_json) as progress:
+            result = export_dataroom(
+                config,
+                passphrase,
+                epoch,
+                out,
+                room_passphrase,
+                liabilities_path=liabilities,
+                reserves_path=reserves,
+                force=force,
+                progress=progress,
+            )
         _show(result, as_json, lambda: _render.dataroom_exported(result))
 
 
@@ -668,6 +686,7 @@ def dataroom_export(
     "document of the newest attestation must be one of its files (by SHA-256).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
+@progress_option
 @_timeout_option
 @_deadline_option(AUDIT_DEADLINE)
 @dataroom_passphrase_option
@@ -680,6 +699,7 @@ def audit(
     state_file: Path | None,
     rpc: tuple[str, ...],
     as_json: bool,
+    show_progress: bool,
     timeout: float,
     deadline: float,
     dataroom_passphrase_file: Path | None,
@@ -718,8 +738,10 @@ def audit(
                 None if all_clients else (sample or DEFAULT_SAMPLE),
             )
         state = ClientState(state_file) if state_file is not None else None
-        with deadlines(request=timeout, run=deadline):
-            report = audit_site(site, room, state, rpc_urls=urls, documents=documents_folder)
+        with deadlines(request=timeout, run=deadline), reporting(show_progress, as_json) as shown:
+            report = audit_site(
+                site, room, state, rpc_urls=urls, documents=documents_folder, progress=shown
+            )
         if state is not None and report.ok:
             state.save()
         _show(report, as_json, lambda: _render.audit_report(site, report, room is not None))
@@ -910,6 +932,7 @@ def witness_key(key_path: Path, name: str, passphrase_file: Path | None) -> None
     show_default=True,
     help="The site's language (en, de), as [site] language in a custodian's config.",
 )
+@progress_option
 def demo(
     out: Path,
     clients: int,
@@ -918,12 +941,16 @@ def demo(
     port: int,
     shortfall: bool,
     language: str,
+    show_progress: bool,
 ) -> None:
     """Publish a realistic synthetic custodian, to see and try everything."""
     from .publish.demo import run_demo
 
     with _errors():
-        result = run_demo(out, clients, seed, shortfall=shortfall, language=language)
+        with reporting(show_progress, False) as progress:
+            result = run_demo(
+                out, clients, seed, shortfall=shortfall, language=language, progress=progress
+            )
         _render.demo_summary(result, port)
         if serve_after:
             _serve(result.publish.site, "127.0.0.1", port)

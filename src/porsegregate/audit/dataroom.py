@@ -21,6 +21,7 @@ from random import SystemRandom
 
 from .. import _crypto
 from ..errors import FormatError, InputError, VerificationError
+from ..progress import NO_PROGRESS, Progress
 from ..protocol import layout
 from ..protocol.bundle import decode_shard
 from ..protocol.control import EpochContext
@@ -61,6 +62,7 @@ class _Room:
     manifest: Manifest
     fingerprint: str
     read: Callable[[str], bytes | None]
+    progress: Progress = NO_PROGRESS
     clients_checked: int = 0
 
     def run(self) -> None:
@@ -71,10 +73,14 @@ class _Room:
                 f"epoch is {attestation.epoch_id}: ask the custodian for `porsegregate dataroom "
                 f"export --epoch {attestation.epoch_id}`"
             )
-        liabilities = read_liabilities(export.liabilities, export.assets)
+        liabilities = read_liabilities(export.liabilities, export.assets, self.progress)
         self.totals(liabilities)
         proofs = rebuild_epoch(
-            liabilities, export.secrets, attestation.format, _signed_privacy(attestation)
+            liabilities,
+            export.secrets,
+            attestation.format,
+            _signed_privacy(attestation),
+            self.progress,
         )
         self.roots(proofs.assets, export.fingerprint)
         self.bundles(liabilities, export.secrets, self.room.sample)
@@ -181,7 +187,11 @@ class _Room:
         else:
             chosen = SystemRandom().sample(accounts, sample)
         shards: dict[str, dict[bytes, bytes]] = {}
-        for account in chosen:
+        progress = self.progress
+        progress.begin("opening client proofs", len(chosen))
+        for done, account in enumerate(chosen, 1):
+            if done % 1024 == 0:
+                progress.advance(1024)
             keys = secrets.clients.get(account)
             if keys is None:
                 self.findings.fail("dataroom-bundles", f"{account}: no keys in the data room")
@@ -216,6 +226,8 @@ class _Room:
                     f"{account}: the published proof shows {_amounts(shown)}, the liabilities "
                     f"CSV {_amounts(owed)}",
                 )
+        progress.advance(len(chosen) % 1024)
+        progress.end()
         self.clients_checked = len(chosen)
         extra = ""
         if len(chosen) == len(accounts):
@@ -356,6 +368,7 @@ def check_dataroom(
     manifest: Manifest | None,
     fingerprint: str,
     read: Callable[[str], bytes | None],
+    progress: Progress | None = None,
 ) -> int:
     """Every data-room check of the newest epoch; the number of client proofs opened."""
     if room is None:
@@ -366,6 +379,6 @@ def check_dataroom(
         for check in DATAROOM_CHECKS:
             findings.na(check, "the newest attestation or manifest is unreadable")
         return 0
-    run = _Room(findings, room, attestation, manifest, fingerprint, read)
+    run = _Room(findings, room, attestation, manifest, fingerprint, read, progress or NO_PROGRESS)
     run.run()
     return run.clients_checked

@@ -20,7 +20,6 @@ import functools
 import itertools
 import os
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import ParamSpec, TypeVar
 
 from .. import _crypto
 from ..errors import InputError, VerificationError
+from ..progress import NO_PROGRESS, Progress
 from ..protocol import layout
 from ..protocol.models import Attestation, Checkpoint, ConsistencyProof, LogEntry, Manifest
 from ..protocol.serialization import (
@@ -48,6 +48,7 @@ from ..verify.reread import reread
 from ..verify.state import ClientState
 from .dataroom import DataRoom, check_dataroom
 from .report import AuditReport, Findings
+from .stored import FolderReader, StoredFiles
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -73,6 +74,7 @@ class _Audit:
         now: datetime | None,
         rpc_urls: Mapping[str, str] | None = None,
         documents: Path | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.site = SiteReader(location)
         self.documents = documents
@@ -82,7 +84,8 @@ class _Audit:
         self.dataroom = dataroom
         self.state = state
         self.now = now or datetime.now(UTC)
-        self._cache: dict[str, bytes | None] = {}
+        self.files = StoredFiles(self.site)
+        self.progress = progress or NO_PROGRESS
         self.key: _crypto.Ed25519PublicKey | None = None
         self.fingerprint = ""
 
@@ -90,12 +93,7 @@ class _Audit:
 
     def read(self, relative: str) -> bytes | None:
         """A file of the site; small files are kept, proof shards are read when needed."""
-        if relative in self._cache:
-            return self._cache[relative]
-        data = self.site.read(relative)
-        if f"/{layout.PROOFS}/" not in f"/{relative}":
-            self._cache[relative] = data
-        return data
+        return self.files.read(relative)
 
     def listing(self, prefix: str) -> list[str] | None:
         """Every file under a local folder ('/'-separated, relative to it); None for a URL."""
@@ -146,9 +144,9 @@ class _Audit:
 
     def run(self) -> AuditReport:
         started = time.perf_counter()
-        root_pem = self.site.need(layout.PUBLIC_KEY)
-        root_attestation = self.site.need(layout.ATTESTATION)
-        self.site.need(layout.MANIFEST)
+        root_pem = self.files.need(layout.PUBLIC_KEY)
+        root_attestation = self.files.need(layout.ATTESTATION)
+        self.files.need(layout.MANIFEST)
         self.key = self.findings.attempt(
             "custodian-key", checks.custodian_key, root_pem, "custodian-key"
         )
@@ -209,6 +207,7 @@ class _Audit:
             root.manifest,
             self.fingerprint,
             self.read,
+            self.progress,
         )
         if self.state is not None:
             self._state(checkpoint, entries)
@@ -327,29 +326,39 @@ class _Audit:
         p, fail = folder.prefix, self.findings.fail
         allowed = checks.allowed_entry_lengths(folder.attestation)
         entries: int | None = 0
+        progress = self.progress
+        progress.begin(f"checking {p or 'the root'}", len(manifest.files))
+        # A stored file (hard links: the newest epoch at the root and in its home) is read and
+        # hashed once; a shard's checks are computed once per name and signed layout.
+        question = ("shard", manifest.shard_prefix_chars, frozenset(allowed))
         for relative, expected in sorted(manifest.files.items()):
+            progress.advance(1)
             if not layout.safe_relative(relative):
                 fail(
                     "manifest-signatures",
                     f"{p}manifest.json lists {relative[:200]!r}, not a path inside its folder",
                 )
                 continue
-            data = self.read(p + relative)
-            if data is None:
+            stored = self.files.stored(p + relative)
+            if stored is None:
                 fail("manifest-missing", f"{p}{relative} is listed in its manifest but missing")
-            elif _crypto.sha256_hex(data) != expected:
+            elif stored.sha256 != expected:
                 fail(
                     "manifest-changed",
                     f"{p}{relative} does not match its signed manifest: it was altered",
                 )
             elif relative.startswith(layout.PROOFS + "/"):
-                count, problems = checks.shard_problems(
-                    relative, data, manifest.shard_prefix_chars, allowed
+                count, problems = stored.once(
+                    (*question, relative),
+                    functools.partial(
+                        _shard_problems, relative, manifest.shard_prefix_chars, allowed
+                    ),
                 )
                 for shard_problem in problems:
                     fail("proof-shards", p + shard_problem)
                 # A shard that cannot be read has no count: the total is not judged.
                 entries = None if count is None or entries is None else entries + count
+        progress.end()
         count_problem = None if entries is None else checks.entry_count_problem(manifest, entries)
         if count_problem is not None:
             fail("proof-shards", f"{p}manifest.json: {count_problem}")
@@ -378,10 +387,7 @@ class _Audit:
         verified: set[tuple[str, str]] = set()
         problems: dict[tuple[str, str, str], list[str]] = {}
         for folder in folders:
-            if self.site.is_url:
-                reader = SiteReader(urllib.parse.urljoin(self.site.location, folder.prefix))
-            else:
-                reader = SiteReader(str(self.site.root / folder.prefix))
+            reader = FolderReader(self.files, folder.prefix)
             epoch = folder.attestation.epoch_id if folder.attestation else folder.prefix
             cosignatures = verify_cosignatures(reader, folder.attestation_data)
             for cosignature in cosignatures:
@@ -950,6 +956,7 @@ def audit_site(
     now: datetime | None = None,
     rpc_urls: Mapping[str, str] | None = None,
     documents: Path | None = None,
+    progress: Progress | None = None,
 ) -> AuditReport:
     """Audit a published site (folder or http(s) URL) and, with the data room, its newest epoch.
 
@@ -964,4 +971,10 @@ def audit_site(
     With `documents` (a folder the custodian's data room showed), every hash-only document
     of the newest attestation must be one of its files (legal-documents-private).
     """
-    return _Audit(location, dataroom, state, now, rpc_urls, documents).run()
+    return _Audit(location, dataroom, state, now, rpc_urls, documents, progress).run()
+
+
+def _shard_problems(
+    relative: str, q: int, allowed: set[int], data: bytes
+) -> tuple[int | None, list[str]]:
+    return checks.shard_problems(relative, data, q, allowed)

@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from .. import _crypto
 from .._fs import folder_lock, read_bytes, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, InputError
+from ..progress import Progress, step
 from ..protocol import layout
 from ..protocol.codes import client_secret
 from ..protocol.hashing import (
@@ -79,9 +80,20 @@ class EpochSecrets:
 
 
 def derive_epoch_secrets(
-    master_secret: bytes, epoch: str, accounts: Iterable[str], assets: Iterable[Asset]
+    master_secret: bytes,
+    epoch: str,
+    accounts: Collection[str],
+    assets: Iterable[Asset],
+    progress: Progress | None = None,
 ) -> EpochSecrets:
     """What `publish` derives from the master secret for this epoch, and nothing more."""
+    clients = {}
+    with step(progress, "deriving client keys", len(accounts)) as shown:
+        for i, account in enumerate(accounts):
+            clients[account] = epoch_keys(client_secret(master_secret, account), epoch)
+            if i % 16384 == 16383:
+                shown.advance(16384)
+        shown.advance(len(accounts) % 16384)
     return EpochSecrets(
         epoch,
         {
@@ -90,7 +102,7 @@ def derive_epoch_secrets(
             )
             for a in assets
         },
-        {a: epoch_keys(client_secret(master_secret, a), epoch) for a in accounts},
+        clients,
     )
 
 
@@ -239,6 +251,7 @@ def export_dataroom(
     liabilities_path: Path | None = None,
     reserves_path: Path | None = None,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Derive epoch `epoch`'s keys with the workspace passphrase and write its data room.
 
@@ -259,13 +272,13 @@ def export_dataroom(
         )
     _refuse_existing(out, force)
     liabilities_path = liabilities_path or config.liabilities
-    liabilities = read_liabilities(liabilities_path, config.assets)
+    liabilities = read_liabilities(liabilities_path, config.assets, progress)
     if reserves_path is None and config.reserves.exists():
         reserves_path = config.reserves
     if reserves_path is not None:
         read_reserves(reserves_path, config.assets)  # refuse a declaration publish would refuse
     master = load_master_secret(config.master_secret, passphrase)
-    secrets = derive_epoch_secrets(master, epoch, liabilities.accounts, config.assets)
+    secrets = derive_epoch_secrets(master, epoch, liabilities.accounts, config.assets, progress)
     return write_dataroom(
         out,
         epoch=epoch,
@@ -437,6 +450,7 @@ def rebuild_epoch(
     secrets: EpochSecrets,
     fmt: str = PROTOCOL_VERSION,
     privacy: Privacy | None = None,
+    progress: Progress | None = None,
 ) -> EpochProofs:
     """The epoch's trees, exactly as publish builds them, from its data room's keys alone, in
     the signed format with the signed height and parts (`privacy`).
@@ -465,6 +479,7 @@ def rebuild_epoch(
         ClientKeys(lookups, keys, commitments),
         secrets.assets,
         b"",
+        progress,
         privacy=privacy,
         fmt=fmt,
     )

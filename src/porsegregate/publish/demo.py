@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import _crypto
 from .._fs import atomic_write, write_secret
+from ..progress import Progress
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
 from ..protocol.hashing import PROTOCOL_VERSION
@@ -224,6 +225,7 @@ def run_demo(
     shortfall: bool = False,
     language: str = DEFAULT_LANGUAGE,
     first_format: str | None = None,
+    progress: Progress | None = None,
 ) -> DemoResult:
     """A full custodian over several monthly epochs: liabilities, signed reserves, the log.
 
@@ -256,7 +258,7 @@ def run_demo(
         write_synthetic_liabilities(config.liabilities, clients, seed + number - 1)
         last = number == len(schedule)
         fmt = first_format if first_format is not None and not last else PROTOCOL_VERSION
-        prepared = prepare_epoch(config, DEMO_PASSPHRASE, epoch, fmt=fmt)
+        prepared = prepare_epoch(config, DEMO_PASSPHRASE, epoch, fmt=fmt, progress=progress)
         reserves = workspace / "data" / f"reserves-{epoch}.toml"
         dedicated_client = write_demo_reserves(reserves, prepared, shortfall and last)
         options = PublishOptions(
@@ -268,7 +270,7 @@ def run_demo(
             allow_shortfall=shortfall and last,
             fmt=fmt,
         )
-        result = publish(config, DEMO_PASSPHRASE, options, prepared=prepared)
+        result = publish(config, DEMO_PASSPHRASE, options, prepared=prepared, progress=progress)
         demo_cosign(site, epoch, witness_keys)
     assert result is not None
     # The sample client is the one with a dedicated wallet, so a first try shows everything.

@@ -38,6 +38,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..progress import NO_PROGRESS, Progress, step
 from ..protocol.amounts import AMOUNT_BYTES, MAX_AMOUNT, format_decimal, parse_decimal
 from ..protocol.hashing import MAX_ACCOUNT_ID_BYTES, account_id_problem
 from ..protocol.models import Asset
@@ -51,7 +52,8 @@ BATCH_ROWS = 1 << 17  # Parquet rows per record batch
 
 Holders = npt.NDArray[np.int64]
 Amounts = npt.NDArray[np.uint8]
-Progress = Callable[[int], None]
+Rows = Callable[[int], None]  # n more rows read
+READING = "reading liabilities (rows)"  # the progress step
 
 
 @dataclass(eq=False)
@@ -163,14 +165,16 @@ def read_liabilities(
     """The ledger export at `path`: Parquet when its name ends in .parquet, else CSV.
 
     InputError lists every problem (up to MAX_PROBLEMS) with file and line (CSV)
-    or row (Parquet).
+    or row (Parquet). `progress` counts the rows read.
     """
-    if path.suffix.lower() == ".parquet":
-        return _read_parquet(path, assets, progress)
-    fast = _read_csv_fast(path, assets, progress)
-    if fast is not None:
-        return fast
-    return _read_csv_reference(path, assets, progress)
+    with step(progress or NO_PROGRESS, READING, None) as reading:
+        rows = reading.advance
+        if path.suffix.lower() == ".parquet":
+            return _read_parquet(path, assets, rows)
+        fast = _read_csv_fast(path, assets, rows)
+        if fast is not None:
+            return fast
+        return _read_csv_reference(path, assets, rows)
 
 
 # ---- the reference CSV reader: row by row, the one place CSV errors are worded ----
@@ -240,7 +244,7 @@ class _Problems:
 
 
 def _read_csv_reference(
-    path: Path, assets: tuple[Asset, ...], progress: Progress | None = None
+    path: Path, assets: tuple[Asset, ...], progress: Rows | None = None
 ) -> Liabilities:
     by_code = {a.code: (i, a.decimals) for i, a in enumerate(assets)}
     balances: dict[str, list[int | None]] = {}
@@ -479,7 +483,7 @@ def _batch_fast(
 
 
 def _read_csv_fast(
-    path: Path, assets: tuple[Asset, ...], progress: Progress | None
+    path: Path, assets: tuple[Asset, ...], progress: Rows | None
 ) -> Liabilities | None:
     """The ledger read with pyarrow, or None: then the reference reader reads (and words)."""
     try:
@@ -517,9 +521,7 @@ def _csv_bytes_plain(path: Path) -> bool:
         return not cr_open
 
 
-def _csv_fast(
-    path: Path, assets: tuple[Asset, ...], progress: Progress | None
-) -> Liabilities | None:
+def _csv_fast(path: Path, assets: tuple[Asset, ...], progress: Rows | None) -> Liabilities | None:
     if not _csv_bytes_plain(path):
         return None
     reader = pa_csv.open_csv(
@@ -602,7 +604,7 @@ def _as_string(column: Any) -> Any:
     return column if column.type == pa.string() else column.cast(pa.string())
 
 
-def _read_parquet(path: Path, assets: tuple[Asset, ...], progress: Progress | None) -> Liabilities:
+def _read_parquet(path: Path, assets: tuple[Asset, ...], progress: Rows | None) -> Liabilities:
     try:
         source = pq.ParquetFile(path)
     except FileNotFoundError as exc:
@@ -633,7 +635,7 @@ def _parquet_pass(
     path: Path,
     source: Any,
     assets: tuple[Asset, ...],
-    progress: Progress | None,
+    progress: Rows | None,
     problems: _Problems | None,
 ) -> Liabilities | None:
     """One pass over the file. Without `problems`: vectorised only, None at the first batch

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -28,6 +28,7 @@ from .. import _crypto
 from .._fs import folder_lock, recover_swap, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
+from ..progress import Progress, step
 from ..protocol import layout
 from ..protocol.bundle import encode_shard
 from ..protocol.codes import client_secret
@@ -63,8 +64,6 @@ from .liabilities import Liabilities, read_liabilities
 from .readers import make_readers
 from .reserves import ReservesDeclaration, read_reserves
 from .site import render_site
-
-Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -271,12 +270,8 @@ def _prepare(
 ) -> PreparedEpoch:
     signing_key = load_signing_key(config.signing_key, passphrase)
     master = load_master_secret(config.master_secret, passphrase)
-    liabilities = read_liabilities(
-        liabilities_path or config.liabilities,
-        config.assets,
-        (lambda n: progress("rows", n)) if progress else None,
-    )
-    proofs = build_epoch(liabilities, master, epoch, None, config.privacy, fmt)
+    liabilities = read_liabilities(liabilities_path or config.liabilities, config.assets, progress)
+    proofs = build_epoch(liabilities, master, epoch, progress, config.privacy, fmt)
     return PreparedEpoch(config, epoch, signing_key, master, liabilities, proofs)
 
 
@@ -692,26 +687,18 @@ def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | N
                 f.write(data)
             return _crypto.sha256(data), len(data)
 
-        shards = proofs.write_shards(4 * q, write)
+        with step(progress, "writing proofs", 16**q) as writing:
+            shards = proofs.write_shards(4 * q, write, writing.advance)
         for index, digest, size in shards:
             staging.files[layout.shard_name(f"{index:0{q}x}" if q else "")] = digest.hex()
             staging.bytes_written += size
         return len(shards)
     count = 0
-    written = set()
-    for prefix, entries in proofs.shards():
-        staging.put(layout.shard_name(prefix), encode_shard(entries))
-        written.add(prefix)
-        count += 1
-        if progress is not None:
-            progress("shards", 1)
-    if proofs.format != FORMAT_V1:
-        q = proofs.shard_prefix_chars
-        for n in range(16**q):
-            prefix = f"{n:0{q}x}" if q else ""
-            if prefix not in written:
-                staging.put(layout.shard_name(prefix), encode_shard([]))
-                count += 1
+    with step(progress, "writing proofs") as writing:
+        for prefix, entries in proofs.shards():
+            staging.put(layout.shard_name(prefix), encode_shard(entries))
+            count += 1
+            writing.advance(1)
     return count
 
 
