@@ -259,3 +259,36 @@ def test_workers_see_the_shared_state_and_a_failure_fails_the_run() -> None:
     with pytest.raises(RuntimeError, match="task 3"):
         engine.fork_map(_boom, list(range(6)), 2, {"factor": 1})
     assert engine.shared_state() == {}  # nothing left behind for the next run
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 4), st.integers(0, 3), st.data())
+def test_a_tree_joined_from_blocks_is_the_tree_built_at_once(
+    low: int, top: int, data: st.DataObject
+) -> None:
+    height = low + top
+    positions = sorted(
+        data.draw(st.sets(st.integers(0, (1 << height) - 1), max_size=min(1 << height, 20)))
+    )
+    entries = np.frombuffer(
+        b"".join(hashlib.sha256(bytes([p % 256, p // 256])).digest() + p.to_bytes(16, "big")
+                 for p in positions),
+        dtype=np.uint8,
+    ).reshape(len(positions), ENTRY)  # fmt: skip
+    pad = b"\x02pad"
+    pos = np.asarray(positions, dtype=np.int64)
+    whole = SparseSumTree.build(height, pos, entries.tobytes(), None, pad)
+    blocks = []
+    for b in range(1 << top):
+        mine = (pos >> low) == b
+        blocks.append(
+            SparseSumTree.build(low, pos[mine] - (b << low), entries[mine], None, pad, 0, b)
+        )
+    joined = SparseSumTree.join(
+        blocks, lambda used, roots: SparseSumTree.build(top, used, roots, None, pad, low)
+    )
+    assert joined.root == whole.root
+    assert joined.height == whole.height
+    assert np.array_equal(joined.leaves, whole.leaves)
+    if positions:
+        assert np.array_equal(joined.paths_matrix(pos), whole.paths_matrix(pos))

@@ -9,7 +9,7 @@ leaves at once are a numpy gather over the same memory.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,10 +137,16 @@ class SparseSumTree:
         leaf_entries: bytes | np.ndarray,
         sums: object = None,
         pad: bytes = b"",
+        base_level: int = 0,
+        block: int = 0,
     ) -> SparseSumTree:
         """Leaves at distinct `positions` (sorted ascending) and their 48-byte entries (hash ||
         16-byte big-endian sum) in that order; `pad` is the padding prefix
         (hashing.padding_prefix). `sums` is ignored: the entries carry them.
+
+        A subtree of a taller tree is built the same way: its bottom level is the tree's level
+        `base_level`, and it is the `block`-th subtree of that height from the left (its
+        padding nodes are named by their level and index in the whole tree; see `join`).
 
         A level at a time with numpy: pair the nodes by parent, fill a missing child with its
         padding node, hash every parent of the level in one batched call."""
@@ -177,12 +183,13 @@ class SparseSumTree:
             has_right[group[right]] = True
             left_side[group[~right]] = entries[~right]
             right_side[group[right]] = entries[right]
-            lead = pad + bytes((level,))
+            lead = pad + bytes((base_level + level,))
+            first_index = block << (height - level)
             for side, present, offset in ((left_side, has_left, 0), (right_side, has_right, 1)):
                 missing = np.nonzero(~present)[0]
                 if len(missing):
                     side[missing, :HASH_BYTES] = _padding_nodes(
-                        lead, 2 * parent_pos[missing] + offset
+                        lead, first_index + 2 * parent_pos[missing] + offset
                     )
                     side[missing, HASH_BYTES:] = 0
             siblings = np.where(right[:, None], left_side[group], right_side[group])
@@ -201,11 +208,54 @@ class SparseSumTree:
             )
             pos, entries = parent_pos, parent_entries
         if n == 0:
-            root = _padding_nodes(pad + bytes((height,)), np.zeros(1, dtype=np.int64)).tobytes()
+            lead = pad + bytes((base_level + height,))
+            root = _padding_nodes(lead, np.full(1, block, dtype=np.int64)).tobytes()
             empty = root + bytes(AMOUNT_BYTES)
             return cls(height, leaves, tuple(level_parents), tuple(level_siblings), empty)
         return cls(
             height, leaves, tuple(level_parents), tuple(level_siblings), entries[0].tobytes()
+        )
+
+    @classmethod
+    def join(
+        cls, blocks: list[SparseSumTree], top_of: Callable[[np.ndarray, np.ndarray], SparseSumTree]
+    ) -> SparseSumTree:
+        """The tree of height t + h made of 2^t subtrees of height h (`blocks`, left to right,
+        each built with its `block` number and no base level) under a top tree of height t
+        whose leaves are the non-empty blocks' roots: `top_of(block numbers, root entries)`
+        builds it with base level h. Equal to building the whole tree at once."""
+        h = blocks[0].height
+        used = [b for b, tree in enumerate(blocks) if len(tree.leaves)]
+        roots = np.frombuffer(b"".join(blocks[b].root for b in used), dtype=np.uint8)
+        top = top_of(np.asarray(used, dtype=np.int64), roots.reshape(len(used), ENTRY))
+        parents: list[np.ndarray] = []
+        siblings: list[np.ndarray] = []
+        if not used:
+            empty = tuple(np.zeros(0, dtype=np.int32) for _ in range(h))
+            nothing = tuple(np.zeros((0, ENTRY), dtype=np.uint8) for _ in range(h))
+            leaves = np.zeros(0, dtype=np.int64)
+            return cls(
+                h + top.height, leaves, (*empty, *top.parents), (*nothing, *top.siblings), top.root
+            )
+        for k in range(h):
+            offset = 0
+            level_parents = []
+            for rank, b in enumerate(used):
+                tree = blocks[b]
+                if k + 1 < h:
+                    level_parents.append(tree.parents[k] + offset)
+                    offset += len(tree.siblings[k + 1])
+                else:
+                    level_parents.append(np.full(len(tree.parents[k]), rank, dtype=np.int32))
+            parents.append(np.concatenate(level_parents).astype(np.int32))
+            siblings.append(np.concatenate([blocks[b].siblings[k] for b in used]))
+        leaves = np.concatenate([(b << h) + blocks[b].leaves for b in used])
+        return cls(
+            h + top.height,
+            leaves,
+            (*parents, *top.parents),
+            (*siblings, *top.siblings),
+            top.root,
         )
 
     @property

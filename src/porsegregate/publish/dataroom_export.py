@@ -37,14 +37,14 @@ from .._version import __version__
 from ..errors import ConfigError, InputError
 from ..progress import Progress, step
 from ..protocol import layout
-from ..protocol.codes import client_secret
+from ..protocol.codes import client_secrets
 from ..protocol.hashing import (
     PROTOCOL_VERSION,
     EpochKeys,
     check_asset_code,
     check_epoch_id,
     commitment_prefix,
-    epoch_keys,
+    epoch_key_material,
     lp,
     padding_key,
     shuffle_key,
@@ -88,12 +88,15 @@ def derive_epoch_secrets(
 ) -> EpochSecrets:
     """What `publish` derives from the master secret for this epoch, and nothing more."""
     clients = {}
-    with step(progress, "deriving client keys", len(accounts)) as shown:
-        for i, account in enumerate(accounts):
-            clients[account] = epoch_keys(client_secret(master_secret, account), epoch)
-            if i % 16384 == 16383:
-                shown.advance(16384)
-        shown.advance(len(accounts) % 16384)
+    chunk = 16384
+    ordered = list(accounts)
+    with step(progress, "deriving client keys", len(ordered)) as shown:
+        for at in range(0, len(ordered), chunk):
+            part = ordered[at : at + chunk]
+            material = epoch_key_material(client_secrets(master_secret, part), epoch)
+            for account, m in zip(part, material, strict=True):
+                clients[account] = EpochKeys(m[:32], m[32:48], m[48:80])
+            shown.advance(len(part))
     return EpochSecrets(
         epoch,
         {

@@ -189,25 +189,44 @@ class TreeTask:
 def leaf_entries(
     epoch: str, asset: str, commitments: np.ndarray, holders: np.ndarray, parts: np.ndarray
 ) -> np.ndarray:
-    """The 48-byte leaf entries (hash || amount) of every holder's parts, holder-major:
+    """The 48-byte leaf entries (hash || amount) of these holders' parts (`parts`: one row of
+    (part number, amount) per leaf... see `_leaves`), holder-major:
     hash = SHA-256(leaf prefix || commitment || u32 part || amount)."""
-    prefix = np.frombuffer(leaf_prefix(epoch, asset), dtype=np.uint8)
-    m, count = parts.shape[0], parts.shape[0] * parts.shape[1]
-    width = len(prefix) + 32 + 4 + AMOUNT_BYTES
-    pre = np.empty((m, parts.shape[1], width), dtype=np.uint8)
-    pre[:, :, : len(prefix)] = prefix
-    at = len(prefix)
-    pre[:, :, at : at + 32] = commitments[holders][:, None, :]
-    pre[:, :, at + 32 : at + 36] = (
-        np.arange(parts.shape[1], dtype=">u4").view(np.uint8).reshape(1, -1, 4)
+    count = parts.shape[0] * parts.shape[1]
+    numbers = np.broadcast_to(np.arange(parts.shape[1]), parts.shape[:2]).reshape(-1)
+    return _leaves(
+        epoch,
+        asset,
+        commitments[np.repeat(holders, parts.shape[1])],
+        numbers,
+        parts.reshape(count, AMOUNT_BYTES),
     )
-    pre[:, :, at + 36 :] = parts
+
+
+def _leaves(
+    epoch: str, asset: str, commitments: np.ndarray, numbers: np.ndarray, amounts: np.ndarray
+) -> np.ndarray:
+    """Leaf entries, one per row of (commitment (32), part number, amount (16))."""
+    prefix = np.frombuffer(leaf_prefix(epoch, asset), dtype=np.uint8)
+    count = len(amounts)
+    width = len(prefix) + 32 + 4 + AMOUNT_BYTES
+    pre = np.empty((count, width), dtype=np.uint8)
+    pre[:, : len(prefix)] = prefix
+    at = len(prefix)
+    pre[:, at : at + 32] = commitments
+    pre[:, at + 32 : at + 36] = numbers.astype(">u4").view(np.uint8).reshape(count, 4)
+    pre[:, at + 36 :] = amounts
     out = np.empty((count, ENTRY), dtype=np.uint8)
     out[:, :HASH_BYTES] = np.frombuffer(
         _crypto.sha256_records(pre.tobytes(), width), dtype=np.uint8
     ).reshape(count, HASH_BYTES)
-    out[:, HASH_BYTES:] = parts.reshape(count, AMOUNT_BYTES)
+    out[:, HASH_BYTES:] = amounts
     return out
+
+
+# Each tree is built as 2^BLOCK_BITS subtrees side by side when several processes share the
+# work, so that the largest asset does not keep one process busy while the others wait.
+BLOCK_BITS = 3
 
 
 def build_sparse_trees(
@@ -218,39 +237,69 @@ def build_sparse_trees(
     place: Callable[[int, int, bytes], np.ndarray],
     done: Callable[[], None] | None = None,
 ) -> list[tuple[SparseSumTree, np.ndarray]]:
-    """Per asset, its porsegregate/2 tree and each leaf's position (holder-major), the assets
-    spread over the workers largest first."""
-    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].parts.size)
-    leaves = sum(t.parts.shape[0] for t in tasks)
-    built = fork_map(
-        _tree_task,
-        order,
-        worker_count(leaves),
-        {
-            "epoch": epoch,
-            "height": height,
-            "commitments": commitments,
-            "tasks": tasks,
-            "place": place,
-        },
-        None if done is None else (lambda _: done()),
-    )
-    out: list[tuple[SparseSumTree, np.ndarray] | None] = [None] * len(tasks)
-    for i, result in zip(order, built, strict=True):
-        out[i] = result
-    return [r for r in out if r is not None]
+    """Per asset, its porsegregate/2 tree and each leaf's position (holder-major). The trees'
+    blocks are spread over the workers, largest first, and joined here (SparseSumTree.join:
+    the same tree as one build)."""
+    leaves = sum(t.parts.shape[0] * t.parts.shape[1] for t in tasks)
+    workers = worker_count(leaves)
+    bits = min(height, BLOCK_BITS) if workers > 1 else 0
+    low = height - bits
+    placed = []
+    jobs = []
+    for ai, task in enumerate(tasks):
+        count = task.parts.shape[0] * task.parts.shape[1]
+        where = place(count, height, task.shuffle_key)
+        order = np.argsort(where, kind="stable")
+        bounds = np.searchsorted(where[order] >> low, np.arange((1 << bits) + 1))
+        placed.append((where, order))
+        for b in range(1 << bits):
+            jobs.append((ai, b, int(bounds[b]), int(bounds[b + 1])))
+    jobs.sort(key=lambda job: job[2] - job[3])  # largest first
+    shared = {
+        "epoch": epoch,
+        "height": low,
+        "commitments": commitments,
+        "tasks": tasks,
+        "placed": placed,
+    }
+    built = fork_map(_block_task, jobs, workers, shared)
+    blocks: dict[tuple[int, int], SparseSumTree] = {
+        (ai, b): tree for (ai, b, _, _), tree in zip(jobs, built, strict=True)
+    }
+    out = []
+    for ai, task in enumerate(tasks):
+        pad = task.padding_prefix
+        mine = [blocks[(ai, b)] for b in range(1 << bits)]
+        tree = SparseSumTree.join(
+            mine,
+            lambda used, roots, pad=pad: SparseSumTree.build(bits, used, roots, None, pad, low),
+        )
+        out.append((tree, placed[ai][0]))
+        if done is not None:
+            done()
+    return out
 
 
-def _tree_task(i: int) -> tuple[SparseSumTree, np.ndarray]:
-    task: TreeTask = _SHARED["tasks"][i]
-    height: int = _SHARED["height"]
-    entries = leaf_entries(
-        _SHARED["epoch"], task.asset, _SHARED["commitments"], task.holders, task.parts
+def _top(bits: int, pad: bytes, low: int, used: np.ndarray, roots: np.ndarray) -> SparseSumTree:
+    return SparseSumTree.build(bits, used, roots, None, pad, low)
+
+
+def _block_task(job: tuple[int, int, int, int]) -> SparseSumTree:
+    """One block of one asset's tree: its leaves hashed, its levels built."""
+    ai, block, lo, hi = job
+    task: TreeTask = _SHARED["tasks"][ai]
+    low: int = _SHARED["height"]
+    where, order = _SHARED["placed"][ai]
+    leaves = order[lo:hi]  # leaf numbers (holder-major) in position order
+    nparts = task.parts.shape[1]
+    holders = task.holders[leaves // nparts]
+    numbers = leaves % nparts
+    amounts = task.parts.reshape(-1, AMOUNT_BYTES)[leaves]
+    entries = _leaves(
+        _SHARED["epoch"], task.asset, _SHARED["commitments"][holders], numbers, amounts
     )
-    where = _SHARED["place"](len(entries), height, task.shuffle_key)
-    order = np.argsort(where, kind="stable")
-    tree = SparseSumTree.build(height, where[order], entries[order], None, task.padding_prefix)
-    return tree, where
+    local = where[leaves] - (block << low)
+    return SparseSumTree.build(low, local, entries, None, task.padding_prefix, 0, block)
 
 
 # --- proof entries -------------------------------------------------------------------------
