@@ -268,12 +268,8 @@ def build_sparse_trees(
     }
     out = []
     for ai, task in enumerate(tasks):
-        pad = task.padding_prefix
         mine = [blocks[(ai, b)] for b in range(1 << bits)]
-        tree = SparseSumTree.join(
-            mine,
-            lambda used, roots, pad=pad: SparseSumTree.build(bits, used, roots, None, pad, low),
-        )
+        tree = SparseSumTree.join(mine, functools.partial(_top, bits, task.padding_prefix, low))
         out.append((tree, placed[ai][0]))
         if done is not None:
             done()
