@@ -10,6 +10,7 @@ Results never depend on the number of workers.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
