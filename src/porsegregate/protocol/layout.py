@@ -30,6 +30,27 @@ def shard_name(lookup_hex_prefix: str) -> str:
     return f"{PROOFS}/{lookup_hex_prefix or 'all'}.bin"
 
 
+def shard_file(index: int, bits: int) -> str:
+    """porsegregate/2: shard `index` of 2^bits, named by ceil(bits/4) lowercase hex digits
+    (proofs/all.bin when bits = 0)."""
+    if bits == 0:
+        return f"{PROOFS}/all.bin"
+    return f"{PROOFS}/{index:0{(bits + 3) // 4}x}.bin"
+
+
+def shard_file_index(name: str, bits: int) -> int | None:
+    """The index of the porsegregate/2 shard `name` is for 2^bits shards (shard_file's
+    inverse), or None when it is no such name."""
+    stem = name.removeprefix(PROOFS + "/").removesuffix(".bin")
+    digits = (bits + 3) // 4
+    if bits == 0:
+        return 0 if name == f"{PROOFS}/all.bin" else None
+    if len(stem) != digits or any(c not in "0123456789abcdef" for c in stem):
+        return None
+    index = int(stem, 16)
+    return index if index < 1 << bits and shard_file(index, bits) == name else None
+
+
 def shard_prefix(name: str) -> str:
     """The lookup id prefix a shard's name says (shard_name's inverse; "" for all.bin)."""
     stem = name.removeprefix(PROOFS + "/").removesuffix(".bin")
