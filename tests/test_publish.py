@@ -13,8 +13,8 @@ import pytest
 
 from porsegregate import _crypto
 from porsegregate.errors import ConfigError, InputError
-from porsegregate.protocol.bundle import decode_shard
-from porsegregate.protocol.layout import shard_name
+from porsegregate.protocol.bundle import decode_shard_v2, shard_index
+from porsegregate.protocol.layout import shard_file
 from porsegregate.protocol.serialization import parse_attestation, parse_manifest
 from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.publish.config import load_config
@@ -141,10 +141,10 @@ def test_tampered_site_is_caught(
 
     manifest = parse_manifest((site / "manifest.json").read_bytes())
     lookup = epoch_keys(parse_code(code), manifest.epoch_id).lookup
-    shard = shard_name(lookup.hex()[: manifest.shard_prefix_chars])
+    assert manifest.shard_bits is not None
+    shard = shard_file(shard_index(lookup, manifest.shard_bits), manifest.shard_bits)
     if what == "shard":
-        entries = decode_shard((site / shard).read_bytes())
-        assert lookup in entries
+        assert lookup in decode_shard_v2((site / shard).read_bytes()).entries
         _tamper(site, shard, lambda b: b[:-1] + bytes((b[-1] ^ 1,)))
     elif what == "manifest":
         _tamper(
