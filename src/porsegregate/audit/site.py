@@ -387,6 +387,9 @@ class _Audit:
         shards_root; returns the entries they hold (None when one cannot be read)."""
         p, fail = folder.prefix, self.findings.fail
         bits = manifest.shard_bits or 0
+        # The shard leaves hash the epoch the attestation signs (a manifest naming another
+        # epoch is manifest-signatures' finding, not every shard's).
+        epoch = folder.attestation.epoch_id if folder.attestation else manifest.epoch_id
         entries: int | None = 0
         for index in range(1 << bits):
             name = layout.shard_file(index, bits)
@@ -398,9 +401,7 @@ class _Audit:
                 )
                 entries = None
                 continue
-            count, problems = checks.shard_v2_problems(
-                name, data, manifest, manifest.epoch_id, allowed
-            )
+            count, problems = checks.shard_v2_problems(name, data, manifest, epoch, allowed)
             for shard_problem in problems:
                 fail("proof-shards", p + shard_problem)
             entries = None if count is None or entries is None else entries + count
