@@ -1382,6 +1382,21 @@ test("history: one wallet counted twice under two entries of its network (reserv
   assert.match(r.failed.detail, /bitcoin-b bc1q[0-9a-z]+ \(client_segregated\) is the same wallet as bitcoin bc1q/);
 });
 
+test("history: a shard the signed shards root does not cover fails shard-hash, as in Python", noHistory, async () => {
+  const details = {
+    shard_path_altered: /with its path does not fold to the signed manifest's shards_root/,
+    shard_of_another_index: /it is served under another shard's name/,
+    shard_missing: /is missing: every one of the 2\^b shards is published/,
+  };
+  assert.deepEqual(Object.keys(historyExpect.python.shards).sort(), Object.keys(details).sort());
+  for (const [name, py] of Object.entries(historyExpect.python.shards)) {
+    const r = await siteAsPython(name, null);
+    assertSameAsPython(r, py, name);
+    assert.equal(r.failed.id, "shard-hash", name);
+    assert.match(r.failed.detail, details[name], name);
+  }
+});
+
 test("history: a checkpoint below the witnesses' threshold is rejected (log-witnesses), as in Python", noHistory, async () => {
   const clean = await siteAsPython("clean", null);
   assert.equal(clean.verified, true);
