@@ -632,6 +632,7 @@ def test_node_vectors_and_a_published_site(
         timeout=300,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-4000:]
+    failing = proc.stdout.split("\nnot ok ", 1)[1][:6000] if "\nnot ok " in proc.stdout else ""
+    assert proc.returncode == 0, failing + proc.stdout[-3000:] + proc.stderr[-4000:]
     assert "# fail 0" in proc.stdout
     assert "# skipped 0" in proc.stdout, "the site and history tests must run"
