@@ -32,8 +32,8 @@ from .. import _crypto
 from ..errors import ConfigError
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
-from ..protocol.coverage import percent
 from ..protocol.bundle import shard_bits
+from ..protocol.coverage import percent
 from ..protocol.hashing import LABEL
 from ..protocol.legal import holder_shares, legal_changes, role_words
 from ..protocol.models import Attestation
