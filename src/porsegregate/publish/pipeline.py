@@ -654,7 +654,7 @@ def _write_site(
         fingerprint=built.fingerprint,
         clients=len(built.proofs.accounts),
         entries=built.proofs.entries,
-        files=len(staging.files) + 2,  # and the manifest and its signature
+        files=len(staging.files) + len(staging.unlisted) + 2,  # and the manifest and its signature
         bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,
         log_root=staged_log.checkpoint.root.hex(),
