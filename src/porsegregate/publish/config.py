@@ -13,7 +13,6 @@ from ..errors import ConfigError, FormatError
 from ..protocol.amounts import MAX_DECIMALS
 from ..protocol.bundle import MAX_ENTRIES
 from ..protocol.hashing import (
-    DEFAULT_HEIGHT,
     MAX_PARTS,
     check_asset_code,
     check_epoch_id,
@@ -233,8 +232,9 @@ def _privacy(table: dict[str, Any], path: Path) -> Privacy:
         return value
 
     entries = table.get("entries", "auto")
+    height = table.get("height", "auto")  # auto: ceil(log2(entries * split)) (issue 11)
     return Privacy(
-        height=whole("height", 1, MAX_PRIVACY_HEIGHT, DEFAULT_HEIGHT),
+        height=None if height == "auto" else whole("height", 1, MAX_PRIVACY_HEIGHT, 0),
         split=whole("split", 1, MAX_PARTS, 1),
         entries=None if entries == "auto" else whole("entries", 1, MAX_ENTRIES, 0),
     )

@@ -36,11 +36,12 @@ from ..protocol.bundle import (
     bundle_header,
     bundle_header_v2,
     leaf_header,
+    shard_bits,
+    shard_index,
     shard_prefix_chars,
 )
 from ..protocol.codes import client_secret, format_code
 from ..protocol.hashing import (
-    DEFAULT_HEIGHT,
     FORMAT_V1,
     FORMAT_V2,
     SALT,
@@ -71,12 +72,13 @@ MAX_PRIVACY_HEIGHT = 62
 class Privacy:
     """`[privacy]` of the config: what an observer of the site can learn (T17).
 
-    `height` is the one height of every tree (raised for all alike when a tree has more
+    `height` is the one height of every tree (None: ceil(log2(entries * split)), at least 1,
+    which tells nothing the entry count does not; raised for all alike when a tree has more
     leaves); `entries` the number of entries the shards hold (None: the next power of two at
     or above max(clients, 4096)); `split` the parts each balance is split into.
     """
 
-    height: int = DEFAULT_HEIGHT
+    height: int | None = None
     entries: int | None = None
     split: int = 1
 
@@ -122,21 +124,38 @@ class EpochProofs:
 
     def shards(
         self, iv_source: Callable[[], bytes] | None = None
-    ) -> Iterator[tuple[str, list[tuple[bytes, bytes]]]]:
-        """(hex prefix, sorted [(lookup, encrypted entry)]) for every non-empty shard."""
-        q = self.shard_prefix_chars
-        current: str | None = None
-        entries: list[tuple[bytes, bytes]] = []
-        real = self._entries_v1(iv_source) if self.layout is None else self._entries_v2(iv_source)
-        for lookup, blob in heapq.merge(real, self._dummies()):
-            prefix = lookup.hex()[:q]
-            if prefix != current:
-                if current is not None:
-                    yield current, entries
-                current, entries = prefix, []
+    ) -> Iterator[tuple[int, list[tuple[bytes, bytes]]]]:
+        """(shard index, sorted [(lookup, encrypted entry)]): porsegregate/1 every non-empty
+        shard (its index: its hex prefix's value); porsegregate/2 every shard 0..2^b-1 in
+        order, the empty ones too."""
+        if self.layout is None:
+            q = self.shard_prefix_chars
+            current: int | None = None
+            entries: list[tuple[bytes, bytes]] = []
+            for lookup, blob in self._entries_v1(iv_source):
+                index = int(lookup.hex()[:q] or "0", 16)
+                if index != current:
+                    if current is not None:
+                        yield current, entries
+                    current, entries = index, []
+                entries.append((lookup, blob))
+            if current is not None:
+                yield current, entries
+            return
+        # -- porsegregate/2 shards (issue 11, FORMAT helper): every index, by lookup id bits
+        bits = shard_bits(self.entries)
+        next_index = 0
+        entries = []
+        for lookup, blob in heapq.merge(self._entries_v2(iv_source), self._dummies()):
+            index = shard_index(lookup, bits)
+            while next_index < index:
+                yield next_index, entries
+                next_index, entries = next_index + 1, []
             entries.append((lookup, blob))
-        if current is not None:
-            yield current, entries
+        while next_index < 1 << bits:
+            yield next_index, entries
+            next_index, entries = next_index + 1, []
+        # -- end porsegregate/2 shards
 
     def _order(self) -> list[int]:
         return sorted(range(len(self.accounts)), key=self._lookups.__getitem__)
@@ -195,7 +214,10 @@ class EpochProofs:
         slot = layout.slot_bytes
         height = layout.height
         encrypt = _crypto.aes_gcm_encrypt
-        path_bytes = height * 48
+        # porsegregate/2 slots (issue 11, FORMAT helper): amounts and sibling sums in S bytes;
+        # of each 48-byte path level keep the hash and the sum's last S bytes.
+        s = layout.sum_bytes
+        keep = np.r_[0:32, 48 - s : 48]
         for start in range(0, len(order), CHUNK):
             chunk = np.asarray(order[start : start + CHUNK], dtype=np.int64)
             paths = self._paths(chunk)
@@ -211,11 +233,11 @@ class EpochProofs:
                     out.append(heads[ai])
                     where = positions[ai][row]
                     path = paths[ai][row]
+                    narrow = np.frombuffer(path, dtype=np.uint8).reshape(-1, 48)[:, keep].tobytes()
+                    narrow_bytes = height * (32 + s)
                     for p, amount in enumerate(part_amounts):
-                        out.append(
-                            where[p].to_bytes(8, "big") + amount.to_bytes(AMOUNT_BYTES, "big")
-                        )
-                        out.append(path[path_bytes * p : path_bytes * (p + 1)])
+                        out.append(where[p].to_bytes(8, "big") + amount.to_bytes(s, "big"))
+                        out.append(narrow[narrow_bytes * p : narrow_bytes * (p + 1)])
                 slots = layout.slots(held)
                 out[2] = held.to_bytes(2, "big") + slots.to_bytes(2, "big")
                 out.append(bytes((slots - held) * slot))
@@ -465,7 +487,11 @@ def _build_v2(
         for ai in range(len(liabilities.assets))
     ]
     most = max((len(h) * split for h in holders_of), default=0)
-    height = max(privacy.height, padded_height(most))
+    # Unset [privacy] height (issue 11): ceil(log2(E * P)), at least 1, from the entry count.
+    wanted = privacy.height
+    if wanted is None:
+        wanted = max(1, padded_height(privacy.entry_count(n) * split))
+    height = max(wanted, padded_height(most))
     if height > MAX_PRIVACY_HEIGHT:
         raise InputError(f"{most} leaves need a tree taller than {MAX_PRIVACY_HEIGHT}")
     trees: list[SparseSumTree] = []

@@ -28,9 +28,17 @@ from .. import _crypto
 from .._fs import folder_lock, recover_swap, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
-from ..progress import NO_PROGRESS, Progress
+from ..progress import Progress, step
 from ..protocol import layout
-from ..protocol.bundle import encode_shard
+from ..protocol.bundle import (
+    encode_shard,
+    shard_bits,
+    shard_body,
+    shard_header,
+    shard_header_bytes,
+    shard_leaf,
+    shard_tree,
+)
 from ..protocol.codes import client_secret
 from ..protocol.control import EpochContext
 from ..protocol.cosignature import index_bytes
@@ -408,7 +416,7 @@ def _privacy_warnings(config: Config, prepared: PreparedEpoch) -> list[str]:
     height now tells that some tree is that large (T17)."""
     wanted = config.privacy.height
     heights = {a.padded_height for a in prepared.proofs.assets if a.parts is not None}
-    if not heights or max(heights) <= wanted:
+    if wanted is None or not heights or max(heights) <= wanted:
         return []
     return [
         f"a tree has more than 2^{wanted} leaves ([privacy] height = {wanted}), so every tree "
@@ -504,15 +512,19 @@ class _BuiltEpoch:
     def attestation_sha256(self) -> str:
         return _crypto.sha256_hex(self.attestation_bytes)
 
-    def manifest(self, files: dict[str, str]) -> bytes:
+    def manifest(self, files: dict[str, str], shards_root: bytes | None = None) -> bytes:
+        v1 = self.attestation.format == FORMAT_V1
         return manifest_bytes(
             Manifest(
                 self.attestation.format,
                 self.epoch,
                 self.attestation_sha256,
-                self.proofs.shard_prefix_chars,
+                self.proofs.shard_prefix_chars if v1 else 0,
                 files,
-                None if self.attestation.format == FORMAT_V1 else self.proofs.entries,
+                None if v1 else self.proofs.entries,
+                # porsegregate/2 (issue 11): the shard bits and the root of the shard tree
+                None if v1 else shard_bits(self.proofs.entries),
+                shards_root,
             )
         )
 
@@ -535,6 +547,9 @@ class _Staging:
         self.folder = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.staging-"))
         self.files: dict[str, str] = {}  # what the root manifest lists: path -> sha256
         self.bytes_written = 0
+        # porsegregate/2 (issue 11): the shard files, in no manifest, and their tree's root.
+        self.unlisted: list[str] = []
+        self.shards_root: bytes | None = None
 
     def put(self, relative: str, data: bytes) -> None:
         """A file of the site's root, listed in its manifest."""
@@ -547,7 +562,7 @@ class _Staging:
 
     def sign_manifest(self, built: _BuiltEpoch, folder: Path, listed: dict[str, str]) -> None:
         """`folder`'s manifest of `listed`, and its signature."""
-        manifest = built.manifest(listed)
+        manifest = built.manifest(listed, self.shards_root)
         for relative, data in (
             (layout.MANIFEST, manifest),
             (layout.sig(layout.MANIFEST), sign(built.signing_key, manifest)),
@@ -634,7 +649,7 @@ def _write_site(
         fingerprint=built.fingerprint,
         clients=len(built.proofs.accounts),
         entries=built.proofs.entries,
-        files=len(staging.files) + 2,  # and the manifest and its signature
+        files=len(staging.files) + len(staging.unlisted) + 2,  # and the manifest and its signature
         bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,
         log_root=staged_log.checkpoint.root.hex(),
@@ -675,28 +690,47 @@ def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
 
 def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
     """The clients' proof shards; returns how many. A porsegregate/2 epoch publishes every
-    one of the 16^q shards, an empty one too, so no shard's absence says anything."""
-    count = 0
-    written = set()
-    progress = progress or NO_PROGRESS
-    progress.begin(
-        "writing proofs", None if proofs.format == FORMAT_V1 else 16**proofs.shard_prefix_chars
-    )
-    for prefix, entries in proofs.shards():
-        staging.put(layout.shard_name(prefix), encode_shard(entries))
-        written.add(prefix)
-        count += 1
-        progress.advance(1)
+    one of the 2^b shards, an empty one too, so no shard's absence says anything."""
     if proofs.format != FORMAT_V1:
-        q = proofs.shard_prefix_chars
-        for n in range(16**q):
-            prefix = f"{n:0{q}x}" if q else ""
-            if prefix not in written:
-                staging.put(layout.shard_name(prefix), encode_shard([]))
-                count += 1
-                progress.advance(1)
-    progress.end()
+        return _stage_shards_v2(staging, proofs, progress)
+    count = 0
+    q = proofs.shard_prefix_chars
+    with step(progress, "writing proofs") as writing:
+        for index, entries in proofs.shards():
+            staging.put(layout.shard_name(f"{index:0{q}x}" if q else ""), encode_shard(entries))
+            count += 1
+            writing.advance(1)
     return count
+
+
+def _stage_shards_v2(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
+    """porsegregate/2 (issue 11): each PSS2 file written with room for its header, the header
+    (index and path to the shards root) filled in once every shard's leaf is known. The
+    files are in no manifest: the root in the manifest covers them."""
+    bits = shard_bits(proofs.entries)
+    room = bytes(shard_header_bytes(bits))
+    leaves: list[bytes] = []
+    names: list[str] = []
+    with step(progress, "writing proofs", 1 << bits) as writing:
+        for index, entries in proofs.shards():
+            body = shard_body(entries)
+            name = layout.shard_file(index, bits)
+            path = staging.folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(room)
+                f.write(body)
+            staging.bytes_written += len(room) + len(body)
+            leaves.append(shard_leaf(proofs.epoch, bits, index, body))
+            names.append(name)
+            writing.advance(1)
+    root, paths = shard_tree(leaves)
+    for index, name in enumerate(names):
+        with open(staging.folder / name, "r+b") as f:
+            f.write(shard_header(bits, index, paths[index]))
+    staging.unlisted.extend(names)
+    staging.shards_root = root
+    return len(names)
 
 
 def _stage_empty_auditor_index(folder: Path, epoch: str) -> None:
@@ -717,7 +751,7 @@ def _stage_epoch_home(
     links work from there, and its own manifest. It stays when the next epoch comes."""
     home = staging.folder / layout.EPOCHS / built.epoch
     listed = dict(shared)
-    for relative in shared:
+    for relative in (*shared, *staging.unlisted):
         link_file(staging.folder / relative, home / relative)
     for relative, data in pages.items():
         (home / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -52,8 +52,9 @@ language = "en"
 
 [privacy]
 # What anyone reading the site can learn (README: "Privacy: what each party learns"). Every
-# sum tree has this height, so the height reveals nothing below 2^height leaves (1 to 62).
-height = 24
+# sum tree has one height: "auto" is ceil(log2(entries x split)), which tells nothing the
+# public entry count does not; or a fixed number (1 to 62).
+height = "auto"
 # How many entries the proof shards hold, dummies filling the rest: "auto" (the next power of
 # two at or above the client count, at least 4096) or a fixed public bound at or above it.
 entries = "auto"
