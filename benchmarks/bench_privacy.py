@@ -19,8 +19,8 @@ setting and client count (medians of --runs runs): wall time, CPU time of the
 child (user + system), peak resident memory (wait4), the site's bytes (every
 file once, hard links counted once; `disk` is allocated blocks, as du shows),
 bytes per client, the number of encrypted entries in the epoch's shards (the
-u32 counts after each shard's b"PSS1"), and ratios to the before row of the
-same client count.
+u32 counts after each shard's b"PSS1", or after a b"PSS2" shard's header and
+path), and ratios to the before row of the same client count.
 
 The inputs are the demo generator's (5 assets, about 3 per client,
 heavy-tailed balances, seed 7), produced by the before tree's generator (its
@@ -63,6 +63,7 @@ EPOCH = "bench"
 SEED = 7
 PROBE_CLIENTS = 200
 SHARD_MAGIC = b"PSS1"
+SHARD_MAGIC_V2 = b"PSS2"
 
 # Run inside a tree (PYTHONPATH=TREE/src): a workspace with the benchmark's assets.
 SETUP = """
@@ -284,10 +285,14 @@ def shard_entries(site: Path) -> tuple[int, int, int]:
     entries = shards = size = 0
     for shard in sorted(folder.glob("*.bin")):
         with shard.open("rb") as f:
-            head = f.read(8)
-        if len(head) != 8 or head[:4] != SHARD_MAGIC:
-            raise SystemExit(f"{shard}: does not start with {SHARD_MAGIC!r} and a u32 count")
-        entries += struct.unpack(">I", head[4:])[0]
+            head = f.read(9)
+            if head[:4] == SHARD_MAGIC_V2 and len(head) == 9:
+                # PSS2: u8 b || u32 index || b x 32-byte path, then the u32 count.
+                f.seek(9 + 32 * head[4])
+                head = SHARD_MAGIC + f.read(4)
+        if len(head) < 8 or head[:4] != SHARD_MAGIC:
+            raise SystemExit(f"{shard}: does not start with b'PSS1' or b'PSS2' and a u32 count")
+        entries += struct.unpack(">I", head[4:8])[0]
         shards += 1
         size += shard.stat().st_size
     if not shards:

@@ -416,8 +416,8 @@ class Reader {
     this.take(8);
     return this.view.getBigUint64(at);
   }
-  amount() {
-    return bytesToBigInt(this.take(AMOUNT_BYTES));
+  amount(width = AMOUNT_BYTES) {
+    return bytesToBigInt(this.take(width));
   }
   text(what) {
     return this.textAndBytes(what)[0];
@@ -441,6 +441,12 @@ const BUNDLE_MAGIC = utf8.encode("PSB1");
 const MAX_ASSETS_V2 = 65535;
 const BUNDLE_MAGIC_V2 = utf8.encode("PSB2");
 const SHARD_MAGIC = utf8.encode("PSS1");
+const SHARD_MAGIC_V2 = utf8.encode("PSS2");
+// porsegregate/2 shards: at most 32 entries a shard on average; at most 2^27 shards.
+const SHARD_ENTRIES = 32;
+const MAX_SHARD_BITS = 27;
+const SHARD_LEAF = 0x06;
+const SHARD_NODE = 0x07;
 const LOOKUP_BYTES = 16;
 // porsegregate/2: the account field is u8(length) || UTF-8 || zero bytes, 129 bytes in all.
 const ACCOUNT_FIELD = 128;
@@ -500,15 +506,32 @@ export function bundleSlots(k, assetCount) {
   return Math.min(assetCount, s);
 }
 
-/** porsegregate/2: the bytes of one asset slot, for P parts of paths of height h. */
-export function slotBytes(parts, height) {
-  return 2 + parts * (8 + AMOUNT_BYTES + (32 + AMOUNT_BYTES) * height);
+/**
+ * porsegregate/2: the bytes of one asset slot, for P parts of paths of height h, every amount
+ * and sibling sum S bytes wide.
+ */
+export function slotBytes(parts, height, sumBytes) {
+  return 2 + parts * (8 + sumBytes + (32 + sumBytes) * height);
+}
+
+/**
+ * porsegregate/2's S: the byte length of the largest of the attestation's totals (BigInts),
+ * at least 1. One width for every asset of an epoch, so a slot's size never tells its asset.
+ */
+export function sumBytes(totals) {
+  let width = 1;
+  for (const total of totals) {
+    const bytes = Math.ceil(total.toString(16).replace(/^0$/, "").length / 2);
+    if (bytes > width) width = bytes;
+  }
+  return width;
 }
 
 /**
  * A porsegregate/2 bundle: "PSB2" || lp("porsegregate/2") || lp(e) || account field (129
  * bytes) || u16(k) || u16(s) || k slots || (s - k) zero slots. Each slot is u16(j) then P
- * leaves (parts 0..P-1) of u64(i) || amt(b) || h x (hash || amt(sum)). A slot whose j is
+ * leaves (parts 0..P-1) of u64(i) || b[S] || h x (hash || sum[S]), S the attestation's sum
+ * width (its largest total's byte length). A slot whose j is
  * not an asset of the attestation is read (its asset is "#<j>") and left to asset-known.
  */
 function decodeBundleV2(bytes, attestation) {
@@ -543,7 +566,8 @@ function decodeBundleV2(bytes, attestation) {
       `the proof has ${s} slots for ${k} assets; a proof of ${k} of ${A} assets has ${k > A ? "none" : bundleSlots(k, A)}`,
     );
   }
-  const L = slotBytes(P, h);
+  const S = attestation.sumBytes;
+  const L = slotBytes(P, h, S);
   const expected = r.pos + s * L;
   if (bytes.length !== expected) {
     throw new FormatError(`the proof is ${bytes.length} bytes long; its layout is ${expected}`);
@@ -562,9 +586,9 @@ function decodeBundleV2(bytes, attestation) {
     const leaves = [];
     for (let part = 0; part < P; part++) {
       const index = r.u64();
-      const amount = r.amount();
+      const amount = r.amount(S);
       const siblings = [];
-      for (let level = 0; level < h; level++) siblings.push([r.take(32), r.amount()]);
+      for (let level = 0; level < h; level++) siblings.push([r.take(32), r.amount(S)]);
       leaves.push({ part, amount, index, siblings });
     }
     assets.push({ asset: named(position), position, leaves });
@@ -628,6 +652,103 @@ export function bundleAad(epoch, lookup, format = FORMAT_V1) {
 
 export function shardName(lookupHexPrefix) {
   return `proofs/${lookupHexPrefix || "all"}.bin`;
+}
+
+/** porsegregate/2: the smallest b >= 0 with entries <= 32 x 2^b (the shard bits). */
+export function shardBits(entries) {
+  let b = 0;
+  while (entries > SHARD_ENTRIES * 2 ** b) b++;
+  return b;
+}
+
+/** porsegregate/2: the shard of a lookup id (16 bytes): its first `bits` bits. */
+export function shardIndex(lookup, bits) {
+  return Number(bytesToBigInt(lookup) >> BigInt(128 - bits));
+}
+
+/** porsegregate/2: shard `index` of 2^bits: ceil(bits/4) lowercase hex digits, or all.bin. */
+export function shardFile(index, bits) {
+  if (bits === 0) return "proofs/all.bin";
+  return `proofs/${index.toString(16).padStart(Math.ceil(bits / 4), "0")}.bin`;
+}
+
+/** SHA-256(0x06 || lp(label) || lp(epoch) || u8 b || u32 index || body). */
+export async function shardLeaf(epoch, bits, index, body) {
+  const head = new Uint8Array(5);
+  head[0] = bits;
+  new DataView(head.buffer).setUint32(1, index);
+  return sha256(concat(Uint8Array.of(SHARD_LEAF), lp(VERSION_BYTES), lp(utf8.encode(epoch)), head, body));
+}
+
+/** The root a shard's leaf folds to with its path (bit k of index: its side at level k). */
+export async function shardRootOf(leaf, index, path) {
+  let node = leaf;
+  for (let level = 0; level < path.length; level++) {
+    node = Math.floor(index / 2 ** level) % 2
+      ? await sha256(concat(Uint8Array.of(SHARD_NODE), path[level], node))
+      : await sha256(concat(Uint8Array.of(SHARD_NODE), node, path[level]));
+  }
+  return node;
+}
+
+/**
+ * porsegregate/2: a PSS2 shard file, "PSS2" || u8 b || u32 index || b x 32-byte path (leaf
+ * level first) || body, body = u32 count || (lookup || u32 length || entry)...; its lookups
+ * strictly increasing, each in shard `index` (its first b bits). Returns
+ * { bits, index, path, body, entries } (entries: Map from lookup hex to entry).
+ */
+export function decodeShardV2(bytes) {
+  const r = new Reader(bytes);
+  if (!equalBytes(r.take(4), SHARD_MAGIC_V2)) throw new FormatError("not a porsegregate/2 shard file");
+  const bits = r.u8();
+  if (bits > MAX_SHARD_BITS) throw new FormatError(`shard bits ${bits} is over ${MAX_SHARD_BITS}`);
+  const index = r.u32();
+  if (index >= 2 ** bits) throw new FormatError(`shard index ${index} is not below 2^${bits}`);
+  const path = [];
+  for (let level = 0; level < bits; level++) path.push(r.take(32));
+  const bodyAt = r.pos;
+  const entries = new Map();
+  const count = r.u32();
+  let last = null;
+  for (let i = 0; i < count; i++) {
+    const raw = r.take(LOOKUP_BYTES);
+    const lookup = toHex(raw);
+    if (last !== null && lookup <= last) {
+      throw new FormatError(`lookup ${i} (${lookup}) is not after the one before it: unsorted or duplicated`);
+    }
+    if (shardIndex(raw, bits) !== index) throw new FormatError(`lookup ${i} (${lookup}) is not in shard ${index}`);
+    last = lookup;
+    entries.set(lookup, r.take(r.u32()));
+  }
+  r.done();
+  return { bits, index, path, body: bytes.subarray(bodyAt), entries };
+}
+
+/**
+ * porsegregate/2, check shard-hash: the shard served as `name` parses, is of the manifest's
+ * shard bits, `name` is its index's file name, and its leaf folded with its path is the
+ * manifest's shards root. Returns the problem, or null; and the shard when it parsed.
+ */
+export async function shardV2Problem(name, bytes, manifest, epoch) {
+  let shard;
+  try {
+    shard = decodeShardV2(bytes);
+  } catch (e) {
+    if (e instanceof FormatError) return { shard: null, problem: `${name} is malformed: ${e.message}` };
+    throw e;
+  }
+  if (shard.bits !== manifest.shardBits) {
+    return { shard, problem: `${name} is a shard of ${shard.bits} bits; the signed manifest has ${manifest.shardBits}` };
+  }
+  const own = shardFile(shard.index, shard.bits);
+  if (own !== name) {
+    return { shard, problem: `${name} holds shard ${shard.index} (${own}): it is served under another shard's name` };
+  }
+  const root = await shardRootOf(await shardLeaf(epoch, shard.bits, shard.index, shard.body), shard.index, shard.path);
+  if (toHex(root) !== manifest.shardsRoot) {
+    return { shard, problem: `${name} with its path does not fold to the signed manifest's shards_root: it was altered` };
+  }
+  return { shard, problem: null };
 }
 
 // ---------------------------------------------------------------- JSON documents
@@ -825,6 +946,8 @@ export function parseAttestation(bytes) {
     // porsegregate/2: the common padded_height and parts of every asset (null in /1).
     height: v2 && assets.length ? assets[0].paddedHeight : null,
     parts: v2 && assets.length ? assets[0].parts : null,
+    // porsegregate/2: S, the bytes of every amount and sibling sum in a slot (null in /1).
+    sumBytes: v2 ? sumBytes(assets.map((a) => a.total)) : null,
     generator: get(doc, "generator", "string", "attestation"),
     custodian: {
       name: get(cust, "name", "string", "custodian"),
@@ -2068,24 +2191,29 @@ export function parseManifest(bytes) {
   if (!FORMATS.includes(format)) throw new FormatError(`manifest format is not ${FORMATS.join(" or ")}`);
   only(doc, ["format", "epoch", "attestation_sha256", "proofs", "files"], "manifest");
   const att = get(doc, "attestation_sha256", "string", "manifest");
+  if (!HEX64.test(att)) throw new FormatError("manifest.attestation_sha256 is not 64 lowercase hex digits");
   const proofs = get(doc, "proofs", "dict", "manifest");
-  // porsegregate/2 adds `entries`; porsegregate/1 has none.
-  only(proofs, format === FORMAT_V2 ? ["shard_prefix_hex_chars", "entries"] : ["shard_prefix_hex_chars"], "proofs");
-  const prefix = get(proofs, "shard_prefix_hex_chars", "int", "proofs");
   const files = get(doc, "files", "dict", "manifest");
-  if (!HEX64.test(att) || prefix < 0 || prefix > 32) {
-    throw new FormatError("manifest.attestation_sha256 or proofs.shard_prefix_hex_chars is bad");
-  }
+  let prefix = 0;
   let entries = null;
+  let bits = null;
+  let root = null;
   if (format === FORMAT_V2) {
-    // The number of entries in all shards together, which fixes the prefix length.
+    // porsegregate/2: the entries in all shards together, which fix the shard bits, and the
+    // root of the shard tree (the shards are in no manifest's files).
+    only(proofs, ["entries", "shard_bits", "shards_root"], "proofs");
     entries = get(proofs, "entries", "int", "proofs");
+    bits = get(proofs, "shard_bits", "int", "proofs");
+    root = get(proofs, "shards_root", "string", "proofs");
     if (entries < 1 || entries > MAX_ENTRIES) throw new FormatError("proofs.entries must be 1 to 2^32-1");
-    if (prefix !== shardPrefixChars(entries)) {
-      throw new FormatError(
-        `proofs.shard_prefix_hex_chars is ${prefix}; for ${entries} entries it is ${shardPrefixChars(entries)}`,
-      );
+    if (bits !== shardBits(entries)) {
+      throw new FormatError(`proofs.shard_bits is ${bits}; for ${entries} entries it is ${shardBits(entries)}`);
     }
+    if (!HEX64.test(root)) throw new FormatError("proofs.shards_root is not 64 lowercase hex digits");
+  } else {
+    only(proofs, ["shard_prefix_hex_chars"], "proofs");
+    prefix = get(proofs, "shard_prefix_hex_chars", "int", "proofs");
+    if (prefix < 0 || prefix > 32) throw new FormatError("proofs.shard_prefix_hex_chars must be 0 to 32");
   }
   for (const [path, digest] of Object.entries(files)) {
     if (!safeRelative(path)) {
@@ -2101,6 +2229,8 @@ export function parseManifest(bytes) {
     attestationSha256: att,
     shardPrefixChars: prefix,
     entries,
+    shardBits: bits,
+    shardsRoot: root,
     files,
   };
 }
@@ -3490,13 +3620,26 @@ export async function verifySite(base, accountId, code, options = {}) {
     record(run, legalHoldersCheck(attestation));
     record(run, await legalDocumentsCheck(attestation, site));
     const keys = await deriveEpochKeys(secret, attestation.epochId);
+    let entry = null;
     const shardPrefix = toHex(keys.lookup).slice(0, manifest.shardPrefixChars);
-    const shardPath = shardName(shardPrefix);
+    const shardPath = manifest.shardBits === null
+      ? shardName(shardPrefix)
+      : shardFile(shardIndex(keys.lookup, manifest.shardBits), manifest.shardBits);
     const expected = Object.prototype.hasOwnProperty.call(manifest.files, shardPath)
       ? manifest.files[shardPath]
       : null;
-    let entry = null;
-    if (expected !== null) {
+    if (manifest.shardBits !== null) {
+      // porsegregate/2: the shard of the lookup id's first b bits, covered by the signed
+      // shards root through the path it carries (it is in no manifest's files).
+      const shard = await fetchBytes(fetcher, base, shardPath, false);
+      if (shard === null) {
+        throw run.fail("shard-hash", `${shardPath} is missing: every one of the 2^b shards is published`);
+      }
+      const { shard: parsed, problem } = await shardV2Problem(shardPath, shard, manifest, attestation.epochId);
+      if (problem !== null) throw run.fail("shard-hash", problem);
+      run.ok("shard-hash", `${shardPath} and its path fold to the signed manifest's shards_root`);
+      entry = parsed.entries.get(toHex(keys.lookup)) ?? null;
+    } else if (expected !== null) {
       const shard = await fetchBytes(fetcher, base, shardPath);
       if (toHex(await sha256(shard)) !== expected) {
         throw run.fail("shard-hash", `${shardPath} does not match the signed manifest: it was altered`);

@@ -508,6 +508,45 @@ def test_shards_that_tell_an_observer_more_fail_proof_shards(
     assert any(d.startswith(f"epochs/{copy.epochs[-1]}/") for d in found)
 
 
+@pytest.mark.parametrize(
+    ("attack", "problem"),
+    [
+        ("shard_path_altered", "with its path does not fold to the signed manifest's shards_root"),
+        ("shard_of_another_index", "it is served under another shard's name"),
+        ("shard_missing", "is missing: every one of the 2^"),
+    ],
+)
+def test_a_shard_the_root_does_not_cover_fails_proof_shards(
+    clean: h.History, tmp_path: Path, attack: str, problem: str
+) -> None:
+    """porsegregate/2: a root shard with a wrong path, another shard under its name, or none:
+    proof-shards fails for the root only (the epoch's home keeps its copy); nothing else."""
+    from .support import shard_attacks as sa
+
+    copy = clean.copy(tmp_path / attack)
+    getattr(sa, attack)(copy)
+    report = audit_site(str(copy.site))
+    assert failed_ids(report) == {"proof-shards"}, [(c.id, c.detail) for c in report.failed]
+    found = details(report, "proof-shards")
+    assert problem in found[0] and found[0].startswith("proofs/"), found
+    # Another shard's entries under this name also change the count the shards add up to.
+    assert found[1:] == ([] if attack != "shard_of_another_index" else [found[1]]) and all(
+        "the shards hold" in d for d in found[1:]
+    ), found
+
+
+def test_a_stray_file_among_the_shards_fails_proof_shards(clean: h.History, tmp_path: Path) -> None:
+    """porsegregate/2 lists no shard in its manifest: a file under proofs/ that is not one of
+    the 2^b shards is reported (it is no one's shard), as manifest-extra would for another."""
+    copy = clean.copy(tmp_path / "stray")
+    (copy.site / "proofs" / "zz.bin").write_bytes(b"PSS2")
+    report = audit_site(str(copy.site))
+    assert failed_ids(report) == {"proof-shards"}
+    assert details(report, "proof-shards") == [
+        "proofs/zz.bin is not the name of one of the 2^7 shards (added by someone)"
+    ]
+
+
 def test_wrong_keys_for_a_client_fail_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
     """A data room whose keys for one client are not the published ones: that client's proof
     is not found, and only dataroom-bundles fails (the roots need the nonces, not this)."""

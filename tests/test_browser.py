@@ -532,6 +532,57 @@ def test_information_pages_render_without_errors(
     page.screenshot(path=str(demo["out"] / name.replace(".html", ".png")), full_page=True)
 
 
+def test_browser_verifier_passes_the_shard_vectors(browser: Browser, tmp_path: Path) -> None:
+    """porsegregate/2 shards (shards-v2.json) in chromium: the module's shard-hash check
+    (PSS2 parsing, bits, name, path to the signed shards root) and manifest parsing give
+    each case's expected verdict, as Python's and Node's do."""
+    (tmp_path / "porverify.js").write_bytes((ROOT / "site" / "porverify.js").read_bytes())
+    (tmp_path / "noble.js").write_bytes((ROOT / "site" / "vendor" / "noble.js").read_bytes())
+    (tmp_path / "shards.json").write_bytes((VECTORS / "shards-v2.json").read_bytes())
+    (tmp_path / "index.html").write_text("<!doctype html><title>vectors</title><h1>vectors</h1>")
+    url, server = serve(tmp_path)
+    try:
+        pg = browser.new_page()
+        pg.goto(url + "index.html")
+        results = pg.evaluate(
+            """async () => {
+              await import('./noble.js');
+              const m = await import('./porverify.js');
+              const cases = (await (await fetch('./shards.json')).json()).cases;
+              const bytes = (b64) => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+              const hex = (b) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+              const out = [];
+              for (const c of cases) {
+                let manifest;
+                try {
+                  manifest = m.parseManifest(bytes(c.manifest));
+                } catch (e) {
+                  const failed = e instanceof m.FormatError ? 'format' : String(e);
+                  out.push({name: c.name, expect: c.expect, got: {ok: false, failed}});
+                  continue;
+                }
+                const lookup = Uint8Array.from(c.lookup.match(/../g).map((h) => parseInt(h, 16)));
+                const bits = manifest.shardBits;
+                const name = m.shardFile(m.shardIndex(lookup, bits), bits);
+                const {shard, problem} =
+                  await m.shardV2Problem(name, bytes(c.shard), manifest, c.epoch);
+                out.push({name: c.name, expect: c.expect, got: problem !== null
+                  ? {ok: false, failed: 'shard-hash'}
+                  : {ok: true, entry_sha256: hex(await m.sha256(shard.entries.get(c.lookup)))}});
+              }
+              return out;
+            }"""
+        )
+        pg.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(results) >= 10
+    assert {r["expect"].get("failed") for r in results} == {None, "shard-hash", "format"}
+    for r in results:
+        assert r["got"] == r["expect"], r
+
+
 @pytest.mark.parametrize("vectors", ["proofs.json", "proofs-v2.json"])
 def test_browser_verifier_passes_the_shared_vectors(
     browser: Browser, tmp_path: Path, vectors: str

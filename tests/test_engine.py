@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from porsegregate import _crypto
 from porsegregate.errors import TreeOverflowError
 from porsegregate.protocol.amounts import MAX_AMOUNT
+from porsegregate.protocol.bundle import shard_bits
 from porsegregate.protocol.codes import (
     client_secret,
     client_secrets,
@@ -227,17 +228,18 @@ def test_the_bulk_entries_are_the_generator_s(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(engine.WORKERS_ENV, "2")
     monkeypatch.setattr(_crypto, "random_bytes", lambda k: bytes(k))
     proofs = build_epoch(_ledger(500), bytes(range(32)), "2026-11")
-    q = proofs.shard_prefix_chars
 
     def keep(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
         return b"".join(a + b for a, b in entries), len(entries)
 
-    bulk = {index: data for index, data, _ in proofs.write_shards(4 * q, keep)}
+    bits = shard_bits(proofs.entries)
+    bulk = {index: data for index, data, _ in proofs.write_shards(bits, keep)}
     reference = {
-        int(prefix or "0", 16): b"".join(a + b for a, b in entries)
-        for prefix, entries in proofs.shards(lambda: bytes(12))
+        index: b"".join(a + b for a, b in entries)
+        for index, entries in proofs.shards(lambda: bytes(12))
     }
-    assert {k: v for k, v in bulk.items() if v} == reference
+    assert bulk == reference
+    assert len(bulk) == 1 << bits
 
 
 def test_worker_count_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

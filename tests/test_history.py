@@ -110,6 +110,33 @@ def test_a_signed_but_malformed_shard_fails_shard_hash_not_proof_found(
     assert report.failed.detail.startswith(f"{name} is malformed: entry 1's lookup id")
 
 
+@pytest.mark.parametrize(
+    ("attack", "detail"),
+    [
+        ("shard_path_altered", "with its path does not fold to the signed manifest's shards_root"),
+        ("shard_of_another_index", "it is served under another shard's name"),
+        ("shard_missing", "is missing: every one of the 2^b shards is published"),
+    ],
+)
+def test_a_shard_the_root_does_not_cover_fails_shard_hash(
+    clean: h.History, tmp_path: Path, attack: str, detail: str
+) -> None:
+    """porsegregate/2: the host alters the client's shard's path, serves another shard under
+    its name, or none: the signed shards root catches each (shard-hash), and the client never
+    reads the manifest's files for it."""
+    from .support import shard_attacks as sa
+
+    copy = clean.copy(tmp_path / attack)
+    getattr(sa, attack)(copy)
+    report = verify_site(str(copy.site), copy.account, copy.code)
+    assert report.failed is not None and report.failed.id == "shard-hash", report.to_json()
+    assert detail in report.failed.detail
+    # The epoch's home keeps its own copy of the shard: the client verifies there.
+    assert verify_site(
+        str(copy.site / "epochs" / copy.epochs[-1]), copy.account, copy.code
+    ).verified
+
+
 def test_a_changed_page_fails_its_epochs_manifest(clean: h.History, tmp_path: Path) -> None:
     copy = clean.copy(tmp_path / "changed")
     h.change_file(copy)

@@ -19,10 +19,18 @@ from porsegregate.protocol.bundle import (
     LeafProof,
     decode_bundle,
     decode_shard,
+    decode_shard_v2,
     encode_bundle,
     encode_bundle_v2,
     encode_shard,
-    shard_prefix_chars,
+    shard_bits,
+    shard_body,
+    shard_header,
+    shard_index,
+    shard_leaf,
+    shard_root_of,
+    shard_tree,
+    sum_bytes,
 )
 from porsegregate.protocol.codes import SECRET_BITS, format_code, parse_code
 from porsegregate.protocol.coverage import compute_coverage
@@ -181,15 +189,32 @@ def test_manifest_round_trips(epoch: str, att: bytes, q: int, files: dict[str, b
     assert parse_manifest(manifest_bytes(m)) == m
 
 
-@given(epochs, hashes, st.integers(1, 2**32 - 1))
-def test_v2_manifest_round_trips_and_its_shard_digits_follow_the_entries(
-    epoch: str, att: bytes, entries: int
+@given(epochs, hashes, st.integers(1, 2**32 - 1), hashes)
+def test_v2_manifest_round_trips_and_its_shard_bits_follow_the_entries(
+    epoch: str, att: bytes, entries: int, root: bytes
 ) -> None:
-    q = shard_prefix_chars(entries)
-    m = Manifest(FORMAT_V2, epoch, att.hex(), q, {"attestation.json": att.hex()}, entries)
+    b = shard_bits(entries)
+    assert entries <= 32 << b and (b == 0 or entries > 32 << (b - 1))
+    m = Manifest(FORMAT_V2, epoch, att.hex(), 0, {"attestation.json": att.hex()}, entries, b, root)
     assert parse_manifest(manifest_bytes(m)) == m
+    with pytest.raises(FormatError, match="shard_bits"):
+        parse_manifest(manifest_bytes(replace(m, shard_bits=b + 1)))
+    doc = json.loads(manifest_bytes(m))
+    assert set(doc["proofs"]) == {"entries", "shard_bits", "shards_root"}
+    for bad in ("AB" * 32, root.hex()[:-1], 7):
+        doc["proofs"]["shards_root"] = bad
+        with pytest.raises(FormatError, match="shards_root"):
+            parse_manifest(rfc8785.dumps(doc))
+    doc["proofs"]["shards_root"] = root.hex()
+    doc["proofs"]["shard_prefix_hex_chars"] = 1
     with pytest.raises(FormatError, match="shard_prefix_hex_chars"):
-        parse_manifest(manifest_bytes(replace(m, shard_prefix_chars=q + 1)))
+        parse_manifest(rfc8785.dumps(doc))
+
+
+def test_sum_width_is_the_largest_totals_bytes() -> None:
+    assert sum_bytes([]) == 1 and sum_bytes([0]) == 1 and sum_bytes([255]) == 1
+    assert sum_bytes([256, 3]) == 2 and sum_bytes([2**64 - 1]) == 8 and sum_bytes([2**64]) == 9
+    assert sum_bytes([2**128 - 1]) == 16
 
 
 @given(
@@ -257,7 +282,9 @@ def test_bundle_round_trips(b: Bundle) -> None:
 @st.composite
 def v2_bundles(draw: st.DrawFn) -> tuple[BundleLayout, list[str], Bundle]:
     codes = sorted(draw(st.sets(asset_codes, min_size=1, max_size=9)))
-    layout = BundleLayout(len(codes), draw(st.integers(1, 6)), draw(st.integers(1, 3)))
+    width = draw(st.integers(1, 16))  # S: every amount and sibling sum in this many bytes
+    layout = BundleLayout(len(codes), draw(st.integers(1, 6)), draw(st.integers(1, 3)), width)
+    fits = st.integers(0, 256**width - 1)
     held = sorted(draw(st.sets(st.sampled_from(codes), min_size=1)))
     assets = tuple(
         AssetProof(
@@ -265,9 +292,9 @@ def v2_bundles(draw: st.DrawFn) -> tuple[BundleLayout, list[str], Bundle]:
             tuple(
                 LeafProof(
                     part,
-                    draw(amounts),
+                    draw(fits),
                     draw(st.integers(0, 2**64 - 1)),
-                    tuple((draw(hashes), draw(amounts)) for _ in range(layout.height)),
+                    tuple((draw(hashes), draw(fits)) for _ in range(layout.height)),
                 )
                 for part in range(layout.parts)
             ),
@@ -297,6 +324,35 @@ def test_v2_bundle_round_trips_at_its_bucket_size(
 def test_shard_round_trips(entries: dict[bytes, bytes]) -> None:
     ordered = sorted(entries.items())
     assert decode_shard(encode_shard(ordered)) == entries
+
+
+@given(
+    st.integers(0, 4),
+    st.dictionaries(st.binary(min_size=16, max_size=16), st.binary(max_size=50), max_size=30),
+)
+def test_v2_shards_round_trip_and_fold_to_their_root(
+    bits: int, entries: dict[bytes, bytes]
+) -> None:
+    """PSS2: each entry in the shard of its lookup id's first b bits, each shard's path folds
+    to the one root, and another index or bits does not."""
+    shards: list[list[tuple[bytes, bytes]]] = [[] for _ in range(1 << bits)]
+    for lookup, blob in sorted(entries.items()):
+        shards[shard_index(lookup, bits)].append((lookup, blob))
+    bodies = [shard_body(s) for s in shards]
+    leaves = [shard_leaf("e1", bits, i, body) for i, body in enumerate(bodies)]
+    root, paths = shard_tree(leaves)
+    for i, body in enumerate(bodies):
+        shard = decode_shard_v2(shard_header(bits, i, paths[i]) + body)
+        assert (shard.bits, shard.index, shard.body) == (bits, i, body)
+        assert shard.entries == dict(shards[i]) and shard.root("e1") == root
+        assert shard_root_of(leaves[i], i, paths[i]) == root
+        if bits:
+            assert shard_root_of(leaves[i], i ^ 1, paths[i]) != root
+            assert shard.root("e2") != root
+        if shards[i] and bits:
+            other = (i + 1) % (1 << bits)
+            with pytest.raises(FormatError, match="is not in shard"):
+                decode_shard_v2(shard_header(bits, other, paths[other]) + body)
 
 
 @given(st.integers(0, (1 << SECRET_BITS) - 1))

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from porsegregate.cli import main
 from porsegregate.errors import ConfigError
 from porsegregate.protocol import layout
-from porsegregate.protocol.bundle import decode_shard
+from porsegregate.protocol.bundle import decode_shard_v2, shard_index
 from porsegregate.protocol.codes import parse_code
 from porsegregate.protocol.hashing import FORMAT_V1, FORMAT_V2, epoch_keys
 from porsegregate.protocol.serialization import parse_attestation, parse_manifest
@@ -57,11 +57,19 @@ def _publish(root: Path, clients: int, privacy: str = "", seed: int = 5) -> dict
     result = publish(config, PASSPHRASE, options)
     site = result.site
     manifest = parse_manifest((site / layout.MANIFEST).read_bytes())
+    bits = manifest.shard_bits
+    assert bits is not None
     shards = {
-        name: decode_shard((site / name).read_bytes())
-        for name in sorted(manifest.files)
-        if name.startswith(layout.PROOFS + "/")
+        layout.shard_file(i, bits): decode_shard_v2(
+            (site / layout.shard_file(i, bits)).read_bytes()
+        ).entries
+        for i in range(1 << bits)
     }
+    # Every shard file there is one of the 2^b, each in no manifest.
+    assert sorted(p.relative_to(site).as_posix() for p in (site / layout.PROOFS).iterdir()) == (
+        sorted(shards)
+    )
+    assert not any(name.startswith(layout.PROOFS + "/") for name in manifest.files)
     return {
         "site": site,
         "config": config,
@@ -84,13 +92,14 @@ def test_the_shards_do_not_tell_the_client_count(
     two_custodians: tuple[dict[str, Any], ...],
 ) -> None:
     small, large = two_custodians
-    # The same signed entry count and the same shard files (every one of the 16^q).
+    # The same signed entry count and the same shard files (every one of the 2^b): 4,096
+    # entries, 32 a shard on average, so b = 7 (128 shards, two hex digits).
     assert small["manifest"].entries == large["manifest"].entries == 4096
-    assert small["manifest"].shard_prefix_chars == large["manifest"].shard_prefix_chars == 1
+    assert small["manifest"].shard_bits == large["manifest"].shard_bits == 7
     assert (
         list(small["shards"])
         == list(large["shards"])
-        == [f"proofs/{d}.bin" for d in "0123456789abcdef"]
+        == [f"proofs/{i:02x}.bin" for i in range(128)]
     )
     for site in (small, large):
         assert sum(len(entries) for entries in site["shards"].values()) == 4096
@@ -101,8 +110,9 @@ def test_the_shards_do_not_tell_the_client_count(
     ]
     assert abs(sizes[0] - sizes[1]) / max(sizes) < 0.05, sizes
     # The same heights, the same parts: nothing in the attestation scales with the clients.
+    # The auto height is ceil(log2(4096 x 1)) = 12: it follows from the entry count alone.
     for site in two_custodians:
-        assert {(a.padded_height, a.parts) for a in site["attestation"].assets} == {(24, 1)}
+        assert {(a.padded_height, a.parts) for a in site["attestation"].assets} == {(12, 1)}
 
 
 def test_every_entry_has_one_of_the_public_lengths(
@@ -132,11 +142,11 @@ def test_every_entry_has_one_of_the_public_lengths(
 
 def _entries_of_clients(site: dict[str, Any]) -> dict[str, bytes]:
     """Each client's own entry, found with their code (what only the client can do)."""
-    q = site["manifest"].shard_prefix_chars
+    bits = site["manifest"].shard_bits
     out = {}
     for account, code in site["codes"].items():
         lookup = epoch_keys(parse_code(code), EPOCH).lookup
-        out[account] = site["shards"][layout.shard_name(lookup.hex()[:q])][lookup]
+        out[account] = site["shards"][layout.shard_file(shard_index(lookup, bits), bits)][lookup]
     return out
 
 
@@ -165,10 +175,13 @@ def test_clients_holding_different_assets_of_one_count_look_alike(
 
 def test_a_fixed_entry_bound_and_height_from_the_config(tmp_path: Path) -> None:
     site = _publish(tmp_path / "ws", 300, "height = 20\nentries = 5000", seed=9)
-    # 5,000 entries: 256 shards of about 20 (q = 2), every one published.
-    assert site["manifest"].entries == 5000 and site["manifest"].shard_prefix_chars == 2
+    # 5,000 entries: 256 shards of about 20 (b = 8, 5000 <= 32 x 2^8), every one published.
+    assert site["manifest"].entries == 5000 and site["manifest"].shard_bits == 8
     assert len(site["shards"]) == 256
     assert {a.padded_height for a in site["attestation"].assets} == {20}
+    # Unset, the height follows from the entries and the split: ceil(log2(5000 x 3)) = 14.
+    auto = _publish(tmp_path / "auto", 300, "entries = 5000\nsplit = 3", seed=9)
+    assert {a.padded_height for a in auto["attestation"].assets} == {14}
     with pytest.raises(Exception, match=r"301 clients do not fit in the 300 entries"):
         _publish(tmp_path / "over", 301, "entries = 300", seed=9)
 
@@ -262,4 +275,4 @@ def test_dummy_entries_never_open_with_a_code(two_custodians: tuple[dict[str, An
     every = {lookup for entries in site["shards"].values() for lookup in entries}
     assert ours <= every and len(every - ours) == 4096 - 1700
     spread = [len(entries) for entries in site["shards"].values()]
-    assert statistics.pstdev(spread) < 64  # the keyed stream spreads them like the lookups
+    assert statistics.pstdev(spread) < 16  # the keyed stream spreads them like the lookups

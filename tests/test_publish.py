@@ -13,8 +13,9 @@ import pytest
 
 from porsegregate import _crypto
 from porsegregate.errors import ConfigError, InputError
-from porsegregate.protocol.bundle import decode_shard
-from porsegregate.protocol.layout import shard_name
+from porsegregate.protocol import layout
+from porsegregate.protocol.bundle import decode_shard_v2, shard_index, shard_leaf, shard_tree
+from porsegregate.protocol.layout import shard_file
 from porsegregate.protocol.serialization import parse_attestation, parse_manifest
 from porsegregate.publish.client_codes import read_client_codes
 from porsegregate.publish.config import load_config
@@ -57,7 +58,17 @@ def test_every_client_verifies_and_the_manifest_covers_every_file(
         manifest = parse_manifest(files["manifest.json"])
         # No manifest lists auditors/ (section 13): publish writes an empty index, no one's.
         assert files.pop("auditors/index.json") == b"[]"
-        assert set(manifest.files) == set(files) - {"manifest.json", "manifest.json.sig"}
+        # porsegregate/2: no manifest lists the shards; its shards root covers all 2^b of them.
+        bits = manifest.shard_bits
+        assert bits is not None
+        shards = {layout.shard_file(i, bits) for i in range(1 << bits)}
+        assert {k for k in files if k.startswith("proofs/")} == shards
+        leaves = [
+            shard_leaf(epoch, bits, i, decode_shard_v2(files[layout.shard_file(i, bits)]).body)
+            for i in range(1 << bits)
+        ]
+        assert shard_tree(leaves)[0] == manifest.shards_root
+        assert set(manifest.files) == set(files) - {"manifest.json", "manifest.json.sig"} - shards
         for path, digest in manifest.files.items():
             assert _crypto.sha256_hex(files[path]) == digest
         assert manifest.attestation_sha256 == _crypto.sha256_hex(files["attestation.json"])
@@ -141,10 +152,10 @@ def test_tampered_site_is_caught(
 
     manifest = parse_manifest((site / "manifest.json").read_bytes())
     lookup = epoch_keys(parse_code(code), manifest.epoch_id).lookup
-    shard = shard_name(lookup.hex()[: manifest.shard_prefix_chars])
+    assert manifest.shard_bits is not None
+    shard = shard_file(shard_index(lookup, manifest.shard_bits), manifest.shard_bits)
     if what == "shard":
-        entries = decode_shard((site / shard).read_bytes())
-        assert lookup in entries
+        assert lookup in decode_shard_v2((site / shard).read_bytes()).entries
         _tamper(site, shard, lambda b: b[:-1] + bytes((b[-1] ^ 1,)))
     elif what == "manifest":
         _tamper(
@@ -301,8 +312,9 @@ def test_a_second_publish_into_the_same_folder_is_refused(
 
 
 def test_three_holders_and_a_thousand_look_the_same() -> None:
-    """T6, T17: every porsegregate/2 tree has the configured height (24) whatever its leaf
-    count below 2^24; porsegregate/1 padded to at least 2^10."""
+    """T6, T17: every porsegregate/2 tree has the height the entry count gives (4096 entries
+    by default: ceil(log2(4096)) = 12) or the configured one, whatever its leaf count;
+    porsegregate/1 padded to at least 2^10."""
     from porsegregate.protocol.hashing import FORMAT_V1
     from porsegregate.protocol.models import Asset
     from porsegregate.publish.epoch import Privacy, build_epoch
@@ -318,7 +330,11 @@ def test_three_holders_and_a_thousand_look_the_same() -> None:
         )
         return proofs.assets[0].padded_height
 
-    assert height(3) == height(1000) == 24
+    assert height(3) == height(1000) == height(4096) == 12
+    assert height(4097) == 13, "8192 entries"
+    assert height(3, privacy=Privacy(split=3)) == 14, "ceil(log2(4096 x 3))"
+    assert height(3, privacy=Privacy(entries=5000)) == 13
+    assert height(3, privacy=Privacy(height=24)) == 24
     assert height(3, privacy=Privacy(height=5)) == 5
     assert height(40, privacy=Privacy(height=5)) == 6, "raised for a tree that needs it"
     assert height(40, privacy=Privacy(height=5, split=2)) == 7, "parts are leaves too"

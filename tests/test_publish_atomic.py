@@ -25,6 +25,7 @@ import pytest
 import porsegregate
 from porsegregate import _crypto, _fs
 from porsegregate.errors import ConfigError
+from porsegregate.protocol.layout import shard_file
 from porsegregate.protocol.serialization import parse_attestation, parse_manifest
 from porsegregate.publish.pipeline import PublishOptions, publish
 from porsegregate.verify.client import verify_history
@@ -104,7 +105,12 @@ def assert_complete(site: Path, published: dict[str, Any], epochs: list[str]) ->
     # No manifest lists auditors/ (section 13): publish writes an empty index there.
     assert files >= {"auditors/index.json"}
     unlisted = {"manifest.json", "manifest.json.sig", "auditors/index.json"}
-    assert set(manifest.files) == files - unlisted
+    # porsegregate/2 lists no shard: its shards root covers all 2^b of them.
+    bits = manifest.shard_bits
+    assert bits is not None
+    shards = {shard_file(i, bits) for i in range(1 << bits)}
+    assert {f for f in files if f.startswith("proofs/")} == shards
+    assert set(manifest.files) == files - unlisted - shards
 
 
 def assert_readable(

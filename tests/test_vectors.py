@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,14 @@ from typing import Any
 
 import pytest
 
-from porsegregate.errors import CodeError
+from porsegregate import _crypto
+from porsegregate.errors import CodeError, FormatError, VerificationError
+from porsegregate.protocol import layout
+from porsegregate.protocol.bundle import shard_index
 from porsegregate.protocol.codes import client_secret, format_code, parse_code
 from porsegregate.protocol.hashing import account_commitment, epoch_keys
-from porsegregate.protocol.serialization import proof_file_from_dict
+from porsegregate.protocol.serialization import parse_manifest, proof_file_from_dict
+from porsegregate.verify import checks
 from porsegregate.verify.client import verify_proof
 
 from .conftest import VECTORS, load_vectors
@@ -24,6 +29,8 @@ PROOFS_V2 = load_vectors("proofs-v2.json")["cases"]
 # verifier reads `legal`: the Python verifier meets them now.
 LEGAL = load_vectors("legal.json")["cases"]
 CODES = load_vectors("codes.json")
+# porsegregate/2 shards: the signed manifest, a lookup id, the bytes served at its shard's name.
+SHARDS_V2 = load_vectors("shards-v2.json")["cases"]
 
 
 ALL = PROOFS + PROOFS_V2 + LEGAL
@@ -52,6 +59,28 @@ def test_proof_vector(case: dict[str, Any]) -> None:
         assert failed is not None
         assert {"id": failed.id, "asset": failed.asset} == expect["failed"]
         assert [c for c in report.checks if not c.ok] == [failed], "stops at the first failure"
+
+
+@pytest.mark.parametrize("case", SHARDS_V2, ids=[c["name"] for c in SHARDS_V2])
+def test_shard_vector(case: dict[str, Any]) -> None:
+    """What the client's shard-hash check makes of the shard served for its lookup id."""
+    expect = case["expect"]
+    try:
+        manifest = parse_manifest(base64.b64decode(case["manifest"]))
+    except FormatError:
+        assert expect == {"ok": False, "failed": "format"}
+        return
+    assert manifest.shard_bits is not None
+    lookup = bytes.fromhex(case["lookup"])
+    name = layout.shard_file(shard_index(lookup, manifest.shard_bits), manifest.shard_bits)
+    data = base64.b64decode(case["shard"])
+    try:
+        entry = checks.shard_entry_v2(name, data, manifest, case["epoch"], lookup, checks.ignore)
+    except VerificationError as exc:
+        assert expect == {"ok": False, "failed": exc.check}
+        return
+    assert expect["ok"] is True and entry is not None
+    assert _crypto.sha256_hex(entry) == expect["entry_sha256"]
 
 
 @pytest.mark.parametrize("case", CODES["cases"], ids=lambda c: f"{c['account_id']}@{c['epoch']}")
@@ -89,5 +118,5 @@ def test_vectors_are_reproducible(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(VECTORS / "generate.py"), str(tmp_path)], check=True, timeout=120
     )
-    for name in ("codes.json", "proofs.json", "proofs-v2.json", "legal.json"):
+    for name in ("codes.json", "proofs.json", "proofs-v2.json", "shards-v2.json", "legal.json"):
         assert (tmp_path / name).read_bytes() == (VECTORS / name).read_bytes(), name

@@ -6,7 +6,7 @@
 // co-signed by auditors, forged and malformed (docs/protocol.md section 14).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -64,6 +64,14 @@ import {
   bundleSlots,
   decodeBundle,
   decodeShard,
+  decodeShardV2,
+  shardBits,
+  shardFile,
+  shardIndex,
+  shardLeaf,
+  shardRootOf,
+  shardV2Problem,
+  sumBytes,
   FORMAT_V1,
   FORMAT_V2,
   liabilitiesSha256,
@@ -77,6 +85,8 @@ const vectors = (name) => JSON.parse(readFileSync(join(here, "..", "vectors", na
 const proofs = vectors("proofs.json").cases;
 // porsegregate/2 (issue 10): fixed-size bundles, balances in parts; the same case structure.
 const proofsV2 = vectors("proofs-v2.json").cases;
+// porsegregate/2 shards (issue 11): the signed manifest, a lookup id, the shard served for it.
+const shardsV2 = vectors("shards-v2.json").cases;
 const codes = vectors("codes.json");
 
 test("client codes parse to the vector secrets and derive the vector keys", async () => {
@@ -937,12 +947,14 @@ test("a published site: wrong code, tampered shard, tampered manifest", { skip: 
     b[b.length - 1] ^= 1;
     return b;
   };
-  const manifest = JSON.parse(readFileSync(join(siteDir, "manifest.json"), "utf8"));
-  const shards = Object.keys(manifest.files).filter((f) => f.startsWith("proofs/"));
+  // porsegregate/2 lists no shard in the manifest: every shard file of the folder, altered.
+  const shards = readdirSync(join(siteDir, "proofs")).map((f) => `proofs/${f}`);
+  assert.ok(shards.length > 1);
   r = await verifySite(BASE, account, code, {
     fetch: siteFetch(siteDir, Object.fromEntries(shards.map((s) => [s, flipLast]))),
   });
   assert.equal(r.failed.id, "shard-hash");
+  assert.match(r.failed.detail, /does not fold to the signed manifest's shards_root/);
   assert.equal(typedWrong(r), null);
 
   r = await verifySite(BASE, account, code, {
@@ -1372,6 +1384,21 @@ test("history: one wallet counted twice under two entries of its network (reserv
   assert.match(r.failed.detail, /bitcoin-b bc1q[0-9a-z]+ \(client_segregated\) is the same wallet as bitcoin bc1q/);
 });
 
+test("history: a shard the signed shards root does not cover fails shard-hash, as in Python", noHistory, async () => {
+  const details = {
+    shard_path_altered: /with its path does not fold to the signed manifest's shards_root/,
+    shard_of_another_index: /it is served under another shard's name/,
+    shard_missing: /is missing: every one of the 2\^b shards is published/,
+  };
+  assert.deepEqual(Object.keys(historyExpect.python.shards).sort(), Object.keys(details).sort());
+  for (const [name, py] of Object.entries(historyExpect.python.shards)) {
+    const r = await siteAsPython(name, null);
+    assertSameAsPython(r, py, name);
+    assert.equal(r.failed.id, "shard-hash", name);
+    assert.match(r.failed.detail, details[name], name);
+  }
+});
+
 test("history: a checkpoint below the witnesses' threshold is rejected (log-witnesses), as in Python", noHistory, async () => {
   const clean = await siteAsPython("clean", null);
   assert.equal(clean.verified, true);
@@ -1693,7 +1720,7 @@ const beBytes = (value, n) => {
 const V2_ASSETS = ["BTC", "ETH", "SOL", "USDT"];
 
 /** A porsegregate/2 plaintext: slots [{j, leaves: [{index, amount, siblings: [[hash, sum]]}]}]. */
-function psb2({ epoch = "2026-11", account = "alice@example.com", accountField = null, k = null, s = null, slots, parts = 2, height = 3, filler = null, magic = "PSB2", version = FORMAT_V2, assets = V2_ASSETS.length }) {
+function psb2({ epoch = "2026-11", account = "alice@example.com", accountField = null, k = null, s = null, slots, parts = 2, height = 3, filler = null, magic = "PSB2", version = FORMAT_V2, assets = V2_ASSETS.length, width = 16 }) {
   const count = k ?? slots.length;
   const total = s ?? bundleSlots(count, assets);
   const name = enc.encode(account);
@@ -1701,10 +1728,10 @@ function psb2({ epoch = "2026-11", account = "alice@example.com", accountField =
   const body = slots.map(({ j, leaves }) =>
     bytesOf(
       beBytes(j, 2),
-      ...leaves.map((l) => bytesOf(beBytes(l.index, 8), beBytes(l.amount, 16), ...l.siblings.map(([h, sum]) => bytesOf(h, beBytes(sum, 16))))),
+      ...leaves.map((l) => bytesOf(beBytes(l.index, 8), beBytes(l.amount, width), ...l.siblings.map(([h, sum]) => bytesOf(h, beBytes(sum, width))))),
     ),
   );
-  const L = slotBytes(parts, height);
+  const L = slotBytes(parts, height, width);
   return bytesOf(
     enc.encode(magic),
     lpBytes(enc.encode(version)),
@@ -1717,11 +1744,12 @@ function psb2({ epoch = "2026-11", account = "alice@example.com", accountField =
   );
 }
 
-const v2Layout = (parts = 2, height = 3) => ({
+const v2Layout = (parts = 2, height = 3, width = 16) => ({
   format: FORMAT_V2,
   assets: V2_ASSETS.map((code) => ({ code })),
   height,
   parts,
+  sumBytes: width,
 });
 const leafOf = (index, amount, height = 3, fill = 7) => ({
   index,
@@ -1734,17 +1762,30 @@ const threeSlots = () => [
   { j: 3, leaves: [leafOf(0, 1n), leafOf(7, 2n)] },
 ];
 
-test("v2 bundle: slots(k) is 1, 2, 4, 8 ... capped at A; a slot is 2 + P(24 + 48h) bytes", () => {
+test("v2 bundle: slots(k) is 1, 2, 4, 8 ... capped at A; a slot is 2 + P(8 + S + (32 + S)h) bytes", () => {
   assert.deepEqual([1, 2, 3, 4, 5, 8, 9].map((k) => bundleSlots(k, 16)), [1, 2, 4, 4, 8, 8, 16]);
   assert.deepEqual([1, 2, 3].map((k) => bundleSlots(k, 3)), [1, 2, 3]);
-  assert.equal(slotBytes(2, 3), 2 + 2 * (8 + 16 + 48 * 3));
-  assert.equal(slotBytes(1, 24), 2 + 24 + 48 * 24);
+  assert.equal(slotBytes(2, 3, 16), 2 + 2 * (8 + 16 + 48 * 3));
+  assert.equal(slotBytes(1, 24, 16), 2 + 24 + 48 * 24);
+  assert.equal(slotBytes(1, 12, 8), 2 + 16 + 40 * 12);
+  // S: the byte length of the largest total, at least 1.
+  assert.deepEqual([[], [0n], [255n], [256n, 3n], [2n ** 64n - 1n], [2n ** 64n], [2n ** 128n - 1n]].map(sumBytes), [1, 1, 1, 2, 8, 9, 16]);
+});
+
+test("v2 bundle: amounts and sibling sums are S bytes wide (S from the attestation)", () => {
+  const slots = [{ j: 1, leaves: [leafOf(0, 200n), leafOf(5, 1n)] }];
+  const plain = psb2({ slots, width: 3 });
+  assert.equal(plain.length, 4 + 15 + 1 + 7 + 129 + 4 + slotBytes(2, 3, 3));
+  const b = decodeBundle(plain, v2Layout(2, 3, 3));
+  assert.deepEqual(b.assets[0].leaves.map((l) => [l.index, l.amount, l.siblings[2][1]]), [[0n, 200n, 3n], [5n, 1n, 3n]]);
+  // Read with another S, the same bytes are the wrong length.
+  assert.throws(() => decodeBundle(plain, v2Layout(2, 3, 4)), /bytes long/);
 });
 
 test("v2 bundle: a hand-made PSB2 plaintext (P=2, h=3) decodes by the fixed layout", () => {
   const plain = psb2({ slots: threeSlots() });
   // 4 + 15 + 1 + len(e) + 129 + 4 + s x L, with s = slots(3) = 4 of A = 4.
-  assert.equal(plain.length, 4 + 15 + 1 + 7 + 129 + 4 + 4 * slotBytes(2, 3));
+  assert.equal(plain.length, 4 + 15 + 1 + 7 + 129 + 4 + 4 * slotBytes(2, 3, 16));
   const b = decodeBundle(plain, v2Layout());
   assert.equal(b.version, FORMAT_V2);
   assert.equal(b.epoch, "2026-11");
@@ -1770,7 +1811,7 @@ test("v2 bundle: every layout rule of the design is a format error", () => {
   const bad = (what, plain, message, layout = v2Layout()) =>
     assert.throws(() => decodeBundle(plain, layout), (e) => e instanceof FormatError && message.test(e.message), what);
   const good = psb2({ slots: threeSlots() });
-  const filler = Buffer.alloc(slotBytes(2, 3));
+  const filler = Buffer.alloc(slotBytes(2, 3, 16));
   filler[filler.length - 1] = 1;
   bad("filler not zero", psb2({ slots: threeSlots(), filler }), /filler/);
   bad("s is not slots(k)", psb2({ slots: threeSlots(), s: 3 }), /slots/);
@@ -1833,28 +1874,90 @@ test("shards (both versions): lookups strictly increasing and under the shard's 
   }
 });
 
-test("v2 manifest: proofs.entries fixes shard_prefix_hex_chars (smallest q with E <= 256 x 16^q)", () => {
+test("v2 manifest: proofs.entries fixes shard_bits (smallest b with E <= 32 x 2^b); shards_root is 64 hex", () => {
+  assert.deepEqual([1, 32, 33, 64, 65, 4096, 4097, 2 ** 32 - 1].map(shardBits), [0, 0, 1, 1, 2, 7, 8, 27]);
   assert.deepEqual([1, 256, 257, 4096, 4097, 65536, 65537, 2 ** 32 - 1].map(shardPrefixChars), [0, 0, 1, 1, 2, 2, 3, 6]);
+  const root = "ef".repeat(32);
   const manifest = (format, proofs) =>
-    Buffer.from(canonicalJson({ format, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs, files: { "proofs/0.bin": "cd".repeat(32) } }));
-  const m = parseManifest(manifest(FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 2 }));
-  assert.deepEqual([m.format, m.entries, m.shardPrefixChars], [FORMAT_V2, 4097, 2]);
+    Buffer.from(canonicalJson({ format, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs, files: { "attestation.json": "cd".repeat(32) } }));
+  const m = parseManifest(manifest(FORMAT_V2, { entries: 4097, shard_bits: 8, shards_root: root }));
+  assert.deepEqual([m.format, m.entries, m.shardBits, m.shardsRoot], [FORMAT_V2, 4097, 8, root]);
   const v1 = parseManifest(manifest(FORMAT_V1, { shard_prefix_hex_chars: 1 }));
   const extra = Buffer.from(canonicalJson({ ...JSON.parse(manifest(FORMAT_V1, { shard_prefix_hex_chars: 0 })), clients: 3 }));
   assert.throws(() => parseManifest(extra), /manifest has unknown member\(s\) clients/);
-  assert.deepEqual([v1.format, v1.entries, v1.shardPrefixChars], [FORMAT_V1, null, 1]);
+  assert.deepEqual([v1.format, v1.entries, v1.shardPrefixChars, v1.shardBits], [FORMAT_V1, null, 1, null]);
   for (const [what, format, proofs, message] of [
-    ["q too small", FORMAT_V2, { entries: 4097, shard_prefix_hex_chars: 1 }, /for 4097 entries it is 2/],
-    ["q too large", FORMAT_V2, { entries: 256, shard_prefix_hex_chars: 1 }, /for 256 entries it is 0/],
-    ["no entries", FORMAT_V2, { shard_prefix_hex_chars: 0 }, /proofs\.entries is missing/],
-    ["zero entries", FORMAT_V2, { entries: 0, shard_prefix_hex_chars: 0 }, /1 to 2\^32-1/],
-    ["2^32 entries", FORMAT_V2, { entries: 2 ** 32, shard_prefix_hex_chars: 6 }, /1 to 2\^32-1/],
-    ["entries not an integer", FORMAT_V2, { entries: "5", shard_prefix_hex_chars: 0 }, /must be an integer/],
-    ["an unknown format", "porsegregate/3", { entries: 5, shard_prefix_hex_chars: 0 }, /manifest format is not/],
+    ["b too small", FORMAT_V2, { entries: 4097, shard_bits: 7, shards_root: root }, /for 4097 entries it is 8/],
+    ["b too large", FORMAT_V2, { entries: 32, shard_bits: 1, shards_root: root }, /for 32 entries it is 0/],
+    ["no entries", FORMAT_V2, { shard_bits: 0, shards_root: root }, /proofs\.entries is missing/],
+    ["no root", FORMAT_V2, { entries: 5, shard_bits: 0 }, /proofs\.shards_root is missing/],
+    ["upper-case root", FORMAT_V2, { entries: 5, shard_bits: 0, shards_root: "EF".repeat(32) }, /shards_root is not 64 lowercase hex/],
+    ["short root", FORMAT_V2, { entries: 5, shard_bits: 0, shards_root: root.slice(1) }, /shards_root is not 64 lowercase hex/],
+    ["zero entries", FORMAT_V2, { entries: 0, shard_bits: 0, shards_root: root }, /1 to 2\^32-1/],
+    ["2^32 entries", FORMAT_V2, { entries: 2 ** 32, shard_bits: 27, shards_root: root }, /1 to 2\^32-1/],
+    ["entries not an integer", FORMAT_V2, { entries: "5", shard_bits: 0, shards_root: root }, /must be an integer/],
+    ["an unknown format", "porsegregate/3", { entries: 5, shard_bits: 0, shards_root: root }, /manifest format is not/],
     ["v1 with entries", FORMAT_V1, { entries: 5, shard_prefix_hex_chars: 0 }, /proofs has unknown member\(s\) entries/],
-    ["v2 with another member", FORMAT_V2, { entries: 5, shard_prefix_hex_chars: 0, dummies: 3 }, /unknown member\(s\) dummies/],
+    ["v2 with the old prefix", FORMAT_V2, { entries: 5, shard_bits: 0, shards_root: root, shard_prefix_hex_chars: 0 }, /unknown member\(s\) shard_prefix_hex_chars/],
   ]) {
     assert.throws(() => parseManifest(manifest(format, proofs)), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("v2 shards: index from the lookup's first b bits, names of ceil(b/4) hex digits, PSS2 paths fold to the root", async () => {
+  const lookup = Buffer.from("ab" + "00".repeat(15), "hex");
+  assert.deepEqual([0, 1, 4, 5, 7, 8].map((b) => shardIndex(lookup, b)), [0, 1, 10, 21, 85, 171]);
+  assert.deepEqual([[0, 0], [1, 1], [10, 4], [21, 5], [85, 7], [171, 8], [5, 9]].map(([i, b]) => shardFile(i, b)),
+    ["proofs/all.bin", "proofs/1.bin", "proofs/a.bin", "proofs/15.bin", "proofs/55.bin", "proofs/ab.bin", "proofs/005.bin"]);
+  // Two shards (b = 1): shard 0 empty, shard 1 holding one entry.
+  const body0 = beBytes(0, 4);
+  const entryLookup = Buffer.from("80" + "11".repeat(15), "hex");
+  const body1 = bytesOf(beBytes(1, 4), entryLookup, beBytes(2, 4), [7, 9]);
+  const leaf0 = await shardLeaf("e1", 1, 0, body0);
+  const leaf1 = await shardLeaf("e1", 1, 1, body1);
+  const node = async (l, r) => Buffer.from(await sha256(bytesOf([7], l, r)));
+  const root = toHex(await node(leaf0, leaf1));
+  assert.equal(toHex(await shardRootOf(leaf1, 1, [leaf0])), root);
+  assert.equal(toHex(await shardRootOf(leaf0, 0, [leaf1])), root);
+  const file1 = bytesOf(enc.encode("PSS2"), [1], beBytes(1, 4), leaf0, body1);
+  const shard = decodeShardV2(file1);
+  assert.deepEqual([shard.bits, shard.index, shard.entries.size], [1, 1, 1]);
+  assert.deepEqual([...shard.entries.get(toHex(entryLookup))], [7, 9]);
+  const manifest = { shardBits: 1, shardsRoot: root };
+  assert.equal((await shardV2Problem("proofs/1.bin", file1, manifest, "e1")).problem, null);
+  assert.match((await shardV2Problem("proofs/0.bin", file1, manifest, "e1")).problem, /served under another shard's name/);
+  assert.match((await shardV2Problem("proofs/1.bin", file1, manifest, "e2")).problem, /does not fold/);
+  assert.match((await shardV2Problem("proofs/1.bin", file1, { shardBits: 2, shardsRoot: root }, "e1")).problem, /of 1 bits/);
+  for (const [what, data, message] of [
+    ["entry outside its shard", bytesOf(enc.encode("PSS2"), [1], beBytes(0, 4), leaf1, body1), /not in shard 0/],
+    ["index past 2^b", bytesOf(enc.encode("PSS2"), [1], beBytes(2, 4), leaf0, body0), /not below 2\^1/],
+    ["PSS1", bytesOf(enc.encode("PSS1"), body0), /not a porsegregate\/2 shard/],
+    ["truncated path", bytesOf(enc.encode("PSS2"), [1], beBytes(1, 4), leaf0.subarray(0, 5)), /truncated/],
+  ]) {
+    assert.throws(() => decodeShardV2(data), (e) => e instanceof FormatError && message.test(e.message), what);
+  }
+});
+
+test("shard vectors: the client's shard-hash agrees with Python on every case", async () => {
+  assert.ok(shardsV2.length >= 10);
+  for (const c of shardsV2) {
+    let manifest;
+    try {
+      manifest = parseManifest(Buffer.from(c.manifest, "base64"));
+    } catch (e) {
+      assert.ok(e instanceof FormatError, c.name);
+      assert.deepEqual(c.expect, { ok: false, failed: "format" }, c.name);
+      continue;
+    }
+    const lookup = Buffer.from(c.lookup, "hex");
+    const name = shardFile(shardIndex(lookup, manifest.shardBits), manifest.shardBits);
+    const { shard, problem } = await shardV2Problem(name, new Uint8Array(Buffer.from(c.shard, "base64")), manifest, c.epoch);
+    if (problem !== null) {
+      assert.deepEqual(c.expect, { ok: false, failed: "shard-hash" }, `${c.name}: ${problem}`);
+      continue;
+    }
+    assert.equal(c.expect.ok, true, c.name);
+    assert.equal(toHex(await sha256(shard.entries.get(c.lookup))), c.expect.entry_sha256, c.name);
   }
 });
 
@@ -1979,7 +2082,10 @@ async function v2ProofFile(forge = {}) {
   const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
   const signature = Buffer.from(await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, attestation));
   const spki = Buffer.from(await crypto.subtle.exportKey("spki", pair.publicKey)).toString("base64");
-  let plain = psb2({ epoch: V2.epoch, account: forge.account ?? c.account_id, slots, parts: V2.parts, height: V2.height, assets: 2 });
+  // S: the byte length of the largest signed total (of the honest totals: a forged total
+  // below stays in the same width).
+  const width = sumBytes(assets.map((a) => BigInt(a.total)));
+  let plain = psb2({ epoch: V2.epoch, account: forge.account ?? c.account_id, slots, parts: V2.parts, height: V2.height, assets: 2, width });
   plain = (forge.plaintext ?? ((p) => p))(plain);
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const aad = forge.aad ?? bundleAad(V2.epoch, keys.lookup, FORMAT_V2);
@@ -2025,9 +2131,10 @@ test("v2 end to end: every forgery fails with the check the design names", async
     ["the same index twice", { slots: (s) => (s[0].leaves[1].index = s[0].leaves[0].index) }, { id: "index-range", asset: "BTC" }],
     ["an index outside 2^h", { slots: (s) => (s[1].leaves[0].index = 8) }, { id: "index-range", asset: "ETH" }],
     [
-      "parts adding up past 2^128-1",
+      "parts adding up past 2^128-1 (a signed total of 2^127 makes S = 16)",
       {
-        slots: (s) => {
+        slots: (s, a) => {
+          a[0].total = String(1n << 127n);
           for (const leaf of s[0].leaves) {
             leaf.amount = 1n << 127n;
             leaf.siblings = leaf.siblings.map(([h]) => [h, 0n]);
@@ -2036,7 +2143,17 @@ test("v2 end to end: every forgery fails with the check the design names", async
       },
       { id: "sum-range", asset: "BTC" },
     ],
-    ["a sibling sum past 2^128-1", { slots: (s) => (s[1].leaves[0].siblings[2] = [s[1].leaves[0].siblings[2][0], (1n << 128n) - 1n]) }, { id: "sum-range", asset: "ETH" }],
+    [
+      "a sibling sum past 2^128-1 (a signed total of 2^127 makes S = 16)",
+      {
+        slots: (s, a) => {
+          a[1].total = String(1n << 127n);
+          s[1].leaves[0].siblings[2] = [s[1].leaves[0].siblings[2][0], (1n << 128n) - 1n];
+        },
+      },
+      { id: "sum-range", asset: "ETH" },
+    ],
+    ["an amount at the S-byte maximum (above the signed total)", { slots: (s) => (s[0].leaves[0].amount = 0xffffn) }, { id: "root-hash", asset: "BTC" }],
     ["a total the tree does not add to", { slots: (_, a) => (a[1].total = String(BigInt(a[1].total) + 1n)) }, { id: "root-total", asset: "ETH" }],
     ["an asset position the attestation lacks", { slots: (s) => (s[1].j = 2) }, { id: "asset-known", asset: "#2" }],
     ["an asset twice", { slots: (s) => (s[1].j = 0) }, { id: "bundle-format", asset: null }],
@@ -2117,7 +2234,7 @@ test("every signed object has exactly its members, as Python's parsers (issue 10
 
 test("a manifest lists only paths inside the site", () => {
   const manifest = (files) =>
-    Buffer.from(canonicalJson({ format: FORMAT_V2, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs: { entries: 5, shard_prefix_hex_chars: 0 }, files }));
+    Buffer.from(canonicalJson({ format: FORMAT_V2, epoch: "e1", attestation_sha256: "ab".repeat(32), proofs: { entries: 5, shard_bits: 0, shards_root: "ef".repeat(32) }, files }));
   const digest = "cd".repeat(32);
   assert.deepEqual(Object.keys(parseManifest(manifest({ "attestation.json": digest, "proofs/all.bin": digest, "epochs/e0/a.json": digest })).files).length, 3);
   for (const path of ["", "../x", "a/../b", "./a", "a//b", "a/", "/a", "a\\b", "a/."]) {

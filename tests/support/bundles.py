@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from porsegregate import _crypto
 from porsegregate.protocol import layout
@@ -16,9 +18,15 @@ from porsegregate.protocol.bundle import (
     bundle_aad,
     decode_bundle,
     decode_shard,
+    decode_shard_v2,
     encode_bundle,
     encode_bundle_v2,
     encode_shard,
+    shard_body,
+    shard_header,
+    shard_index,
+    shard_leaf,
+    shard_tree,
 )
 from porsegregate.protocol.codes import client_secret
 from porsegregate.protocol.hashing import EpochKeys, epoch_keys
@@ -54,8 +62,13 @@ def newest_bundle(h: History, account: str) -> Bundle:
     manifest = parse_manifest((h.site / layout.MANIFEST).read_bytes())
     master = load_master_secret(h.config.master_secret, DEMO_PASSPHRASE)
     keys = epoch_keys(client_secret(master, account), attestation.epoch_id)
-    name = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
-    entry = decode_shard((h.site / name).read_bytes())[keys.lookup]
+    if manifest.shard_bits is None:
+        name = layout.shard_name(keys.lookup.hex()[: manifest.shard_prefix_chars])
+        entry = decode_shard((h.site / name).read_bytes())[keys.lookup]
+    else:
+        bits = manifest.shard_bits
+        name = layout.shard_file(shard_index(keys.lookup, bits), bits)
+        entry = decode_shard_v2((h.site / name).read_bytes()).entries[keys.lookup]
     return open_entry(attestation, keys, entry)
 
 
@@ -115,6 +128,9 @@ def rewrite_newest_shard(
     for folder in (h.site, h.site / "epochs" / epoch):
         manifest_path = folder / layout.MANIFEST
         manifest = parse_manifest(manifest_path.read_bytes())
+        if manifest.shard_bits is not None:
+            name = rewrite_shard_v2(h, folder, epoch, lookup_hex, edit, raw)
+            continue
         name = layout.shard_name(lookup_hex[: manifest.shard_prefix_chars])
         shard = folder / name
         entries = decode_shard(shard.read_bytes())
@@ -130,4 +146,68 @@ def rewrite_newest_shard(
         for path, content in ((manifest_path, signed), (signature_path, signature)):
             path.unlink()
             path.write_bytes(content)
+    return name
+
+
+def _resign_manifest(h: History, folder: Path, doc: dict[str, Any]) -> None:
+    manifest_path = folder / layout.MANIFEST
+    signed = canonical(doc)
+    signature = h.signing_key().sign(signed)
+    signature_path = folder / layout.sig(layout.MANIFEST)
+    for path, content in ((manifest_path, signed), (signature_path, signature)):
+        path.unlink()
+        path.write_bytes(content)
+
+
+def write_shards_v2(
+    h: History,
+    folder: Path,
+    epoch: str,
+    bodies: list[bytes],
+    headers: dict[int, bytes] | None = None,
+) -> None:
+    """porsegregate/2: the 2^b shards of `folder` written from their bodies (index order), each
+    with its path to the new shards root (or the header `headers` gives it), and the
+    manifest's shards_root re-signed, as the custodian can."""
+    bits = len(bodies).bit_length() - 1
+    root, paths = shard_tree([shard_leaf(epoch, bits, i, body) for i, body in enumerate(bodies)])
+    for index, body in enumerate(bodies):
+        shard = folder / layout.shard_file(index, bits)
+        header = (headers or {}).get(index, shard_header(bits, index, paths[index]))
+        shard.unlink()  # never write through a hard link into another folder
+        shard.write_bytes(header + body)
+    doc = json.loads((folder / layout.MANIFEST).read_bytes())
+    doc["proofs"]["shards_root"] = root.hex()
+    _resign_manifest(h, folder, doc)
+
+
+def shard_bodies_v2(folder: Path) -> list[bytes]:
+    """porsegregate/2: every shard's body of `folder`, in index order."""
+    bits = parse_manifest((folder / layout.MANIFEST).read_bytes()).shard_bits
+    assert bits is not None
+    return [
+        decode_shard_v2((folder / layout.shard_file(i, bits)).read_bytes()).body
+        for i in range(1 << bits)
+    ]
+
+
+def rewrite_shard_v2(
+    h: History,
+    folder: Path,
+    epoch: str,
+    lookup_hex: str,
+    edit: Callable[[dict[bytes, bytes]], None],
+    raw: bool = False,
+) -> str:
+    """porsegregate/2: the shard of `folder` holding `lookup_hex` (padded with zeros), edited;
+    every shard's path and the manifest's shards_root rewritten to fit; returns its name."""
+    bits = parse_manifest((folder / layout.MANIFEST).read_bytes()).shard_bits
+    assert bits is not None
+    index = shard_index(bytes.fromhex(lookup_hex.ljust(32, "0")), bits)
+    bodies = shard_bodies_v2(folder)
+    name = layout.shard_file(index, bits)
+    entries = decode_shard_v2((folder / name).read_bytes()).entries
+    edit(entries)
+    bodies[index] = shard_body(list(entries.items()) if raw else sorted(entries.items()))
+    write_shards_v2(h, folder, epoch, bodies)
     return name

@@ -2,8 +2,9 @@
 
     python tests/vectors/generate.py [OUTDIR]
 
-Writes codes.json, proofs.json and legal.json. Both verifiers (Python: tests/test_vectors.py,
-JavaScript: tests/js/porverify.test.mjs) must agree with every expectation.
+Writes codes.json, proofs.json, proofs-v2.json, shards-v2.json and legal.json. Both
+verifiers (Python: tests/test_vectors.py, JavaScript: tests/js/porverify.test.mjs) must agree
+with every expectation.
 Every rejection case is an attack or a corruption built the way an attacker
 would build it (usually with the custodian's own keys, since the custodian is
 the party a proof of liabilities must catch).
@@ -32,6 +33,13 @@ from porsegregate.protocol.bundle import (
     decode_bundle,
     encode_bundle,
     encode_bundle_v2,
+    shard_bits,
+    shard_body,
+    shard_header,
+    shard_header_bytes,
+    shard_index,
+    shard_leaf,
+    shard_tree,
 )
 from porsegregate.protocol.codes import client_secret, format_code
 from porsegregate.protocol.control import EpochContext
@@ -58,6 +66,7 @@ from porsegregate.protocol.models import (
     Holding,
     InclusionProof,
     Legal,
+    Manifest,
     ProofFile,
     Reserves,
     Wallet,
@@ -69,6 +78,7 @@ from porsegregate.protocol.serialization import (
     checkpoint_bytes,
     inclusion_bytes,
     liabilities_sha256,
+    manifest_bytes,
     proof_file_bytes,
     wallet_sort_key,
 )
@@ -203,7 +213,9 @@ class Fixture:
         )
         self.att_bytes = attestation_bytes(self.attestation)
         self.entries: dict[bytes, bytes] = {}
-        for _, shard in self.proofs.shards(_ivs(b"iv:" + epoch.encode())):
+        # (index, sorted entries) of every shard (porsegregate/2: all 2^b, the empty ones too)
+        self.shards = list(self.proofs.shards(_ivs(b"iv:" + epoch.encode())))
+        for _, shard in self.shards:
             self.entries.update(shard)
         self.layout = self.attestation.bundle_layout
         self.codes_in_order = [a.code for a in self.attestation.assets]
@@ -1154,6 +1166,11 @@ CHAINS_V2 = tuple(
     for c in CHAINS
 )
 PRIVACY_V2 = Privacy(height=10, split=2)
+# porsegregate/2 with one total above 2^127, so sums are 16 bytes wide (S = 16).
+BALANCES_WIDE = {
+    account: [2**127 if account == "carol.ltd" else row[0], *row[1:]]
+    for account, row in BALANCES_V2.items()
+}
 
 
 def _v2(epoch: str, privacy: Privacy = PRIVACY_V2) -> Fixture:
@@ -1239,20 +1256,47 @@ def proof_cases_v2() -> list[dict[str, Any]]:
         "index-range",
         "BTC",
     )
-    huge = _edit_part(_edit_part(b, "BTC", 0, amount=MAX // 2 + 1), "BTC", 1, amount=MAX // 2 + 1)
+    # Every amount and sibling sum is S bytes (the largest total's byte length, here 8 for
+    # ETH's): no wider value can be written, and the widest an S-byte field holds is above
+    # every signed total, so it cannot fold to the signed root.
+    width = layout.sum_bytes
+    assert width == 8, width
+    top = 256**width - 1
+    bad(
+        "v2: a part's amount at the S-byte maximum (above the signed total)",
+        a,
+        f.forged(a, _edit_part(b, "BTC", 1, amount=top)),
+        "root-hash",
+        "BTC",
+    )
+    bad(
+        "v2: a sibling sum at the S-byte maximum (above the signed total)",
+        a,
+        f.forged(a, _edit_part(b, "USDT", 0, siblings=((sib[0][0], top), *sib[1:]))),
+        "root-hash",
+        "USDT",
+    )
+    # One total above 2^127 makes S = 16: two parts or a sibling sum can then pass 2^128-1.
+    wide = Fixture(EPOCH, FORMAT_V2, PRIVACY_V2, BALANCES_WIDE, ASSETS_V2, CHAINS_V2)
+    assert wide.layout is not None and wide.layout.sum_bytes == 16
+    wide_ok, wide_bad = _case_makers(wide, cases)
+    wide_ok("v2 valid alice@example.com (S = 16)", a, wide.proof(a))
+    wb = wide.bundle(a)
+    huge = _edit_part(_edit_part(wb, "BTC", 0, amount=MAX // 2 + 1), "BTC", 1, amount=MAX // 2 + 1)
     huge = _edit_part(
         _edit_part(
-            huge, "BTC", 0, siblings=tuple((h, 0) for h, _ in b.assets[0].leaves[0].siblings)
+            huge, "BTC", 0, siblings=tuple((h, 0) for h, _ in wb.assets[0].leaves[0].siblings)
         ),
         "BTC",
         1,
-        siblings=tuple((h, 0) for h, _ in b.assets[0].leaves[1].siblings),
+        siblings=tuple((h, 0) for h, _ in wb.assets[0].leaves[1].siblings),
     )
-    bad("v2: parts adding up past 2^128-1", a, f.forged(a, huge), "sum-range", "BTC")
-    bad(
+    wide_bad("v2: parts adding up past 2^128-1", a, wide.forged(a, huge), "sum-range", "BTC")
+    wsib = wb.assets[0].leaves[1].siblings
+    wide_bad(
         "v2: wrap-around sibling sum",
         a,
-        f.forged(a, _edit_part(b, "USDT", 0, siblings=((sib[0][0], MAX), *sib[1:]))),
+        wide.forged(a, _edit_part(wb, "USDT", 0, siblings=((wsib[0][0], MAX), *wsib[1:]))),
         "sum-range",
         "USDT",
     )
@@ -1394,6 +1438,105 @@ def proof_cases_v2() -> list[dict[str, Any]]:
     return cases
 
 
+def shard_cases_v2() -> list[dict[str, Any]]:
+    """porsegregate/2 shards as a client meets them: the signed manifest (its shard bits and
+    shards root), the client's lookup id and the bytes served at the name its lookup id's
+    first b bits give (docs/protocol.md section 6). 65 entries: b = 2, four shards."""
+    f = Fixture(EPOCH, FORMAT_V2, Privacy(height=5, split=1, entries=65), BALANCES_V2, ASSETS_V2)
+    bits = shard_bits(65)
+    assert bits == 2 and len(f.shards) == 4
+    bodies = [shard_body(entries) for _, entries in f.shards]
+    root, paths = shard_tree([shard_leaf(EPOCH, bits, i, body) for i, body in enumerate(bodies)])
+    files = [shard_header(bits, i, paths[i]) + body for i, body in enumerate(bodies)]
+    att = _crypto.sha256_hex(f.att_bytes)
+    manifest = Manifest(FORMAT_V2, EPOCH, att, 0, {"attestation.json": att}, 65, bits, root)
+    signed = manifest_bytes(manifest)
+    doc = json.loads(signed)
+    cases: list[dict[str, Any]] = []
+
+    def case(
+        name: str, account: str, served: bytes, failed: str | None, data: bytes = signed
+    ) -> None:
+        lookup = f.keys(account).lookup
+        entry = f.entries[lookup]
+        cases.append(
+            {
+                "name": name,
+                "epoch": EPOCH,
+                "manifest": _b64(data),
+                "lookup": lookup.hex(),
+                "shard": _b64(served),
+                "expect": (
+                    {"ok": True, "entry_sha256": _crypto.sha256_hex(entry)}
+                    if failed is None
+                    else {"ok": False, "failed": failed}
+                ),
+            }
+        )
+
+    def index_of(account: str) -> int:
+        return shard_index(f.keys(account).lookup, bits)
+
+    a = "alice@example.com"
+    i = index_of(a)
+    for account in ("alice@example.com", "bob-7731", "Zoë Ünïcødé", "日本-42"):
+        case(f"shard of {account}", account, files[index_of(account)], None)
+    header = shard_header_bytes(bits)
+    bad_path = bytearray(files[i])
+    bad_path[9] ^= 1  # the path's first hash
+    case("a shard whose path is wrong", a, bytes(bad_path), "shard-hash")
+    swapped = shard_header(bits, i, [paths[i][1], paths[i][0]]) + bodies[i]
+    case("a shard whose path's levels are swapped", a, swapped, "shard-hash")
+    other = (i + 1) % 4
+    case("another shard served under this shard's name", a, files[other], "shard-hash")
+    relabelled = shard_header(bits, i, paths[other]) + bodies[other]
+    case(
+        "another shard's entries under this shard's index (malformed)",
+        a,
+        relabelled,
+        "shard-hash",
+    )
+    altered = bytearray(files[i])
+    altered[-1] ^= 1  # the last entry's last byte
+    case("a shard whose entry was altered", a, bytes(altered), "shard-hash")
+    fewer = shard_bits(32)
+    case(
+        "a shard of other bits than the manifest's",
+        a,
+        shard_header(fewer, 0, []) + bodies[i],
+        "shard-hash",
+    )
+    case("a truncated shard", a, files[i][: header + 10], "shard-hash")
+    case("a PSS1 shard in a porsegregate/2 site", a, b"PSS1" + bodies[i], "shard-hash")
+
+    def manifest_case(name: str, proofs: dict[str, Any]) -> None:
+        case(name, a, files[i], "format", canonical({**doc, "proofs": proofs}))
+
+    manifest_case(
+        "a manifest whose shard_bits do not follow its entries",
+        {**doc["proofs"], "shard_bits": bits + 1},
+    )
+    manifest_case(
+        "a manifest whose shard_bits are too few for its entries",
+        {**doc["proofs"], "shard_bits": bits - 1},
+    )
+    manifest_case(
+        "a manifest whose shards_root is upper-case hex",
+        {**doc["proofs"], "shards_root": root.hex().upper()},
+    )
+    manifest_case(
+        "a manifest whose shards_root is 63 hex digits",
+        {**doc["proofs"], "shards_root": root.hex()[:63]},
+    )
+    manifest_case("a manifest without shards_root", {"entries": 65, "shard_bits": bits})
+    manifest_case(
+        "a porsegregate/2 manifest with porsegregate/1's shard_prefix_hex_chars",
+        {**doc["proofs"], "shard_prefix_hex_chars": 1},
+    )
+    manifest_case("a manifest with 0 entries", {**doc["proofs"], "entries": 0, "shard_bits": 0})
+    return cases
+
+
 def code_cases() -> dict[str, Any]:
     cases = []
     for account in ("alice@example.com", "Zoë Ünïcødé", "日本-42", "x"):
@@ -1437,6 +1580,7 @@ def main(out: Path) -> None:
         ("codes.json", code_cases()),
         ("proofs.json", {"cases": proof_cases()}),
         ("proofs-v2.json", {"cases": proof_cases_v2()}),
+        ("shards-v2.json", {"cases": shard_cases_v2()}),
         ("legal.json", {"cases": legal_cases()}),
     ):
         (out / name).write_text(

@@ -23,7 +23,7 @@ from .. import _crypto
 from ..errors import FormatError, InputError, VerificationError
 from ..progress import NO_PROGRESS, Progress
 from ..protocol import layout
-from ..protocol.bundle import decode_shard
+from ..protocol.bundle import decode_shard, shard_index
 from ..protocol.control import EpochContext
 from ..protocol.hashing import published_height
 from ..protocol.models import AssetLiabilities, Attestation, Manifest, Reserves, Wallet
@@ -197,7 +197,7 @@ class _Room:
                 self.findings.fail("dataroom-bundles", f"{account}: no keys in the data room")
                 continue
             try:
-                name = layout.shard_name(keys.lookup.hex()[: self.manifest.shard_prefix_chars])
+                name = self.shard_name(keys.lookup)
                 entry = self.shard(shards, name).get(keys.lookup)
                 # The client verifier's own checks, with this epoch's keys from the data room.
                 proved = checks.check_proof(self.attestation, keys, account, entry, checks.ignore)
@@ -231,11 +231,7 @@ class _Room:
         self.clients_checked = len(chosen)
         extra = ""
         if len(chosen) == len(accounts):
-            published = sum(
-                len(self.shard(shards, name))
-                for name in self.manifest.files
-                if name.startswith(layout.PROOFS + "/")
-            )
+            published = sum(len(self.shard(shards, name)) for name in self.shard_names())
             # porsegregate/2 adds dummy entries up to the signed count (audit proof-shards
             # checks that count); the clients' own are all found above.
             expected = self.manifest.entries or len(accounts)
@@ -258,8 +254,34 @@ class _Room:
             f"under the signed roots and show the balances of the liabilities CSV{extra}",
         )
 
+    def shard_name(self, lookup: bytes) -> str:
+        bits = self.manifest.shard_bits
+        if bits is not None:
+            return layout.shard_file(shard_index(lookup, bits), bits)
+        return layout.shard_name(lookup.hex()[: self.manifest.shard_prefix_chars])
+
+    def shard_names(self) -> list[str]:
+        """Every shard of the epoch: porsegregate/1 those its manifest lists, porsegregate/2
+        all 2^b."""
+        bits = self.manifest.shard_bits
+        if bits is not None:
+            return [layout.shard_file(index, bits) for index in range(1 << bits)]
+        return [name for name in self.manifest.files if name.startswith(layout.PROOFS + "/")]
+
     def shard(self, shards: dict[str, dict[bytes, bytes]], name: str) -> dict[bytes, bytes]:
         """A proof shard's entries, read once; one that does not match the manifest has none."""
+        if name not in shards and self.manifest.shard_bits is not None:
+            shards[name] = {}
+            data = self.read(name)
+            if data is None:
+                return shards[name]
+            shard, problem = checks.shard_v2_problem(
+                name, data, self.manifest, self.attestation.epoch_id
+            )
+            if problem is not None or shard is None:
+                self.findings.fail("dataroom-bundles", f"{problem}: none of its proofs count")
+            else:
+                shards[name] = shard.entries
         if name not in shards:
             shards[name] = {}
             expected = self.manifest.files.get(name)

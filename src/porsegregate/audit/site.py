@@ -28,7 +28,7 @@ from typing import ParamSpec, TypeVar
 
 from .. import _crypto
 from ..errors import InputError, VerificationError
-from ..progress import NO_PROGRESS, Progress
+from ..progress import NO_PROGRESS, Progress, step
 from ..protocol import layout
 from ..protocol.models import Attestation, Checkpoint, ConsistencyProof, LogEntry, Manifest
 from ..protocol.serialization import (
@@ -184,9 +184,10 @@ class _Audit:
             )
         ok(
             "proof-shards",
-            "every proof shard is well formed under its prefix; in porsegregate/2 epochs the "
-            "shards hold exactly the signed number of entries, each of a length the signed "
-            "layout allows",
+            "every proof shard is well formed under its prefix; in porsegregate/2 epochs all "
+            "2^b shards are there, each named for its index and folding with its path to the "
+            "signed shards root, and they hold exactly the signed number of entries, each of a "
+            "length the signed layout allows",
         )
         self._auditors(folders)
         self.report.epoch = root.attestation.epoch_id if root.attestation else None
@@ -359,6 +360,8 @@ class _Audit:
                 # A shard that cannot be read has no count: the total is not judged.
                 entries = None if count is None or entries is None else entries + count
         progress.end()
+        if manifest.shard_bits is not None:
+            entries = self._shards_v2(folder, manifest, allowed)
         count_problem = None if entries is None else checks.entry_count_problem(manifest, entries)
         if count_problem is not None:
             fail("proof-shards", f"{p}manifest.json: {count_problem}")
@@ -370,12 +373,55 @@ class _Audit:
                 "cannot be found (audit a local copy, e.g. from wget --mirror, for this check)",
             )
             return
+        v2 = manifest.shard_bits is not None
         for relative in present:
+            if v2 and relative.startswith(layout.PROOFS + "/"):
+                # porsegregate/2 shards are in no manifest: the shards root covers them.
+                if layout.shard_file_index(relative, manifest.shard_bits or 0) is None:
+                    fail(
+                        "proof-shards",
+                        f"{p}{relative} is not the name of one of the 2^"
+                        f"{manifest.shard_bits} shards (added by someone)",
+                    )
+                continue
             if layout.in_manifest(relative, root=not p) and relative not in manifest.files:
                 fail(
                     "manifest-extra",
                     f"{p}{relative} is not listed in its signed manifest (added by someone)",
                 )
+
+    def _shards_v2(self, folder: _Folder, manifest: Manifest, allowed: set[int]) -> int | None:
+        """porsegregate/2 proof-shards: all 2^b shard files are there, each well formed,
+        named for its index, of the signed bits, folding with its path to the signed
+        shards_root; returns the entries they hold (None when one cannot be read)."""
+        p, fail = folder.prefix, self.findings.fail
+        bits = manifest.shard_bits or 0
+        # The shard leaves hash the epoch the attestation signs (a manifest naming another
+        # epoch is manifest-signatures' finding, not every shard's).
+        epoch = folder.attestation.epoch_id if folder.attestation else manifest.epoch_id
+        entries: int | None = 0
+        # A shard stored once (hard links: the newest epoch's root and home) is checked once.
+        question = ("shard-v2", bits, manifest.shards_root, epoch, frozenset(allowed))
+        with step(self.progress, f"checking {p or 'the root'}'s shards", 1 << bits) as shown:
+            for index in range(1 << bits):
+                name = layout.shard_file(index, bits)
+                stored = self.files.stored(p + name)
+                shown.advance(1)
+                if stored is None:
+                    fail(
+                        "proof-shards",
+                        f"{p}{name} is missing: every one of the 2^{bits} shards is published",
+                    )
+                    entries = None
+                    continue
+                count, problems = stored.once(
+                    (*question, name),
+                    functools.partial(_shard_v2_problems, name, manifest, epoch, allowed),
+                )
+                for shard_problem in problems:
+                    fail("proof-shards", p + shard_problem)
+                entries = None if count is None or entries is None else entries + count
+        return entries
 
     def _auditors(self, folders: list[_Folder]) -> None:
         """Co-signatures by auditors: `auditors/<fingerprint>/` of each epoch they sign.
@@ -978,3 +1024,9 @@ def _shard_problems(
     relative: str, q: int, allowed: set[int], data: bytes
 ) -> tuple[int | None, list[str]]:
     return checks.shard_problems(relative, data, q, allowed)
+
+
+def _shard_v2_problems(
+    name: str, manifest: Manifest, epoch: str, allowed: set[int], data: bytes
+) -> tuple[int | None, list[str]]:
+    return checks.shard_v2_problems(name, data, manifest, epoch, allowed)

@@ -11,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .. import _crypto
 from ..errors import FormatError
 from .amounts import AMOUNT_BYTES
-from .hashing import FORMAT_V1, FORMAT_V2, MAX_HEIGHT, lp
+from .hashing import FORMAT_V1, FORMAT_V2, LABEL, MAX_HEIGHT, SHARD_LEAF, SHARD_NODE, lp
 
 BUNDLE_MAGIC = b"PSB1"
 BUNDLE_MAGIC_V2 = b"PSB2"
 SHARD_MAGIC = b"PSS1"
+SHARD_MAGIC_V2 = b"PSS2"
+# porsegregate/2: at most this many entries a shard on average (shard_bits), so what a client
+# downloads is bounded whatever the number of clients.
+SHARD_ENTRIES = 32
+# 2^32 entries at most (u32 counts), 32 a shard: 2^27 shards at most.
+MAX_SHARD_BITS = 27
 LOOKUP_BYTES = 16
 MAX_SHARD_FANOUT = 256
 HASH_BYTES = 32
@@ -63,15 +70,18 @@ class Bundle:
 @dataclass(frozen=True)
 class BundleLayout:
     """porsegregate/2: what fixes every bundle's size, all read from the signed attestation:
-    how many assets it lists, the one tree height, the parts of each balance."""
+    how many assets it lists, the one tree height, the parts of each balance, and the bytes
+    of every amount and sibling sum in a slot (S, from the largest signed total)."""
 
     assets: int
     height: int
     parts: int
+    sum_bytes: int
 
     @property
     def slot_bytes(self) -> int:
-        return 2 + self.parts * (8 + AMOUNT_BYTES + SIBLING_BYTES * self.height)
+        s = self.sum_bytes
+        return 2 + self.parts * (8 + s + (HASH_BYTES + s) * self.height)
 
     def slots(self, held: int) -> int:
         """How many asset slots a client holding `held` assets gets: the next power of two,
@@ -121,11 +131,20 @@ def account_field(account_id: str) -> bytes:
     return lp(raw) + bytes(ACCOUNT_FIELD_BYTES - 1 - len(raw))
 
 
+def sum_bytes(totals: Sequence[int]) -> int:
+    """porsegregate/2's S: the bytes of the largest total, at least 1 (one width for every
+    asset of an epoch, so a slot's size never tells its asset). No amount or sibling sum of
+    an honest tree exceeds its total, so each fits in S bytes."""
+    return max([1, *((t.bit_length() + 7) // 8 for t in totals)])
+
+
 def encode_bundle_v2(bundle: Bundle, layout: BundleLayout, codes: Sequence[str]) -> bytes:
     """A porsegregate/2 plaintext; `codes` are the attestation's asset codes in its order.
 
     Written as given (a test may write a malformed one): an asset code not in `codes` must be
-    of the form `#<position>`, and the slot count is the one the layout gives."""
+    of the form `#<position>`, and the slot count is the one the layout gives. An amount or
+    sum wider than the layout's S bytes cannot be written (OverflowError)."""
+    s = layout.sum_bytes
     slots = layout.slots(len(bundle.assets))
     out = bytearray(bundle_header_v2(bundle.epoch) + account_field(bundle.account_id))
     out += len(bundle.assets).to_bytes(2, "big") + slots.to_bytes(2, "big")
@@ -133,9 +152,9 @@ def encode_bundle_v2(bundle: Bundle, layout: BundleLayout, codes: Sequence[str])
         position = codes.index(asset.asset) if asset.asset in codes else int(asset.asset[1:])
         out += position.to_bytes(2, "big")
         for leaf in asset.leaves:
-            out += leaf.index.to_bytes(8, "big") + leaf.amount.to_bytes(AMOUNT_BYTES, "big")
+            out += leaf.index.to_bytes(8, "big") + leaf.amount.to_bytes(s, "big")
             for h, sib in leaf.siblings:
-                out += h + sib.to_bytes(AMOUNT_BYTES, "big")
+                out += h + sib.to_bytes(s, "big")
     out += bytes(max(slots - len(bundle.assets), 0) * layout.slot_bytes)
     return bytes(out)
 
@@ -259,10 +278,11 @@ def _decode_bundle_v2(data: bytes, layout: BundleLayout, codes: Sequence[str]) -
             raise FormatError(f"asset {code} is out of the attestation's order (after {before})")
         last = position
         leaves = []
+        s = layout.sum_bytes
         for part in range(layout.parts):
             index = r.uint(8)
-            amount = r.uint(AMOUNT_BYTES)
-            siblings = tuple((r.take(32), r.uint(AMOUNT_BYTES)) for _ in range(layout.height))
+            amount = r.uint(s)
+            siblings = tuple((r.take(32), r.uint(s)) for _ in range(layout.height))
             leaves.append(LeafProof(part, amount, index, siblings))
         assets.append(AssetProof(code, tuple(leaves)))
     if any(r.take(len(data) - r.pos)):
@@ -332,3 +352,126 @@ def decode_shard(data: bytes, prefix: str | None = None) -> dict[bytes, bytes]:
         entries[lookup] = r.take(r.uint(4))
     r.done()
     return entries
+
+
+# -- porsegregate/2 shards: by lookup id bits, each with its path to the signed shards root ------
+
+
+def shard_bits(entries: int) -> int:
+    """The smallest b >= 0 with entries <= 32 * 2^b: at most 32 entries a shard on average."""
+    b = 0
+    while entries > SHARD_ENTRIES << b:
+        b += 1
+    return b
+
+
+def shard_index(lookup: bytes, bits: int) -> int:
+    """The shard a lookup id is in: its first `bits` bits."""
+    return int.from_bytes(lookup, "big") >> (8 * LOOKUP_BYTES - bits)
+
+
+def shard_header_bytes(bits: int) -> int:
+    return 9 + HASH_BYTES * bits
+
+
+SHARD_HEADER_BYTES = shard_header_bytes
+
+
+def shard_body(entries: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """u32 count || (lookup || u32 length || entry)...; entries already sorted by lookup."""
+    out = bytearray(len(entries).to_bytes(4, "big"))
+    for lookup, blob in entries:
+        out += lookup + len(blob).to_bytes(4, "big") + blob
+    return bytes(out)
+
+
+def shard_leaf(epoch: str, bits: int, index: int, body: bytes) -> bytes:
+    """SHA-256(0x06 || lp(label) || lp(epoch) || u8 b || u32 index || body)."""
+    return _crypto.sha256(
+        SHARD_LEAF
+        + lp(LABEL.encode())
+        + lp(epoch.encode())
+        + bytes((bits,))
+        + index.to_bytes(4, "big")
+        + body
+    )
+
+
+def shard_node(left: bytes, right: bytes) -> bytes:
+    return _crypto.sha256(SHARD_NODE + left + right)
+
+
+def shard_tree(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """(root, each leaf's path leaf level first) of the 2^b shard leaves in index order."""
+    count = len(leaves)
+    if count == 0 or count & (count - 1):
+        raise ValueError(f"{count} shard leaves: a shard tree has 2^b leaves")
+    paths: list[list[bytes]] = [[] for _ in range(count)]
+    level = list(leaves)
+    width = 1  # how many leaves each node of `level` covers
+    while len(level) > 1:
+        for n in range(len(level)):
+            sibling = level[n ^ 1]
+            for leaf in range(n * width, (n + 1) * width):
+                paths[leaf].append(sibling)
+        level = [shard_node(level[n], level[n + 1]) for n in range(0, len(level), 2)]
+        width *= 2
+    return level[0], paths
+
+
+def shard_root_of(leaf: bytes, index: int, path: Sequence[bytes]) -> bytes:
+    """The root a shard's leaf folds to with its path (bit k of index: the side at level k)."""
+    node = leaf
+    for level, sibling in enumerate(path):
+        node = shard_node(sibling, node) if (index >> level) & 1 else shard_node(node, sibling)
+    return node
+
+
+def shard_header(bits: int, index: int, path: Sequence[bytes]) -> bytes:
+    """b"PSS2" || u8 b || u32 index || b path hashes (leaf level first); the file is this
+    header followed by the body."""
+    if len(path) != bits or not 0 <= index < 1 << bits:
+        raise ValueError(f"shard {index} of {bits} bits with a path of {len(path)}")
+    return SHARD_MAGIC_V2 + bytes((bits,)) + index.to_bytes(4, "big") + b"".join(path)
+
+
+@dataclass(frozen=True)
+class ShardV2:
+    bits: int
+    index: int
+    path: tuple[bytes, ...]
+    body: bytes
+    entries: dict[bytes, bytes]
+
+    def root(self, epoch: str) -> bytes:
+        return shard_root_of(
+            shard_leaf(epoch, self.bits, self.index, self.body), self.index, self.path
+        )
+
+
+def decode_shard_v2(data: bytes) -> ShardV2:
+    """A PSS2 shard file: header, path and entries, sorted, each once and each under the
+    shard's index (the lookup id's first b bits)."""
+    r = _Reader(data)
+    if r.take(4) != SHARD_MAGIC_V2:
+        raise FormatError("not a porsegregate/2 shard file")
+    bits = r.uint(1)
+    if bits > MAX_SHARD_BITS:
+        raise FormatError(f"shard bits {bits} is over {MAX_SHARD_BITS}")
+    index = r.uint(4)
+    if index >= 1 << bits:
+        raise FormatError(f"shard index {index} is not below 2^{bits}")
+    path = tuple(r.take(HASH_BYTES) for _ in range(bits))
+    body_at = r.pos
+    entries: dict[bytes, bytes] = {}
+    last = b""
+    for n in range(r.uint(4)):
+        lookup = r.take(LOOKUP_BYTES)
+        if lookup <= last:
+            raise FormatError(f"entry {n}'s lookup id is not above the one before it")
+        if shard_index(lookup, bits) != index:
+            raise FormatError(f"entry {n}'s lookup id {lookup.hex()} is not in shard {index}")
+        last = lookup
+        entries[lookup] = r.take(r.uint(4))
+    r.done()
+    return ShardV2(bits, index, path, data[body_at:], entries)

@@ -32,15 +32,17 @@ PAD = b"\x02"
 ACCOUNT = b"\x03"
 CODE_CHECK = b"\x04"
 DEDICATED = b"\x05"
+SHARD_LEAF = b"\x06"
+SHARD_NODE = b"\x07"
 
 MAX_ACCOUNT_ID_BYTES = 128
 MAX_HEIGHT = 64
 # porsegregate/1: every published tree has at least 2^10 leaves, so a small custodian, or a
 # rare asset, does not reveal how few clients hold it (T6).
 MIN_PADDED_HEIGHT = 10
-# porsegregate/2: every tree of an epoch has one height, by default 24, so the height reveals
-# nothing below 2^24 leaves (T17); a balance is split into at most this many parts.
-DEFAULT_HEIGHT = 24
+# porsegregate/2: every tree of an epoch has one height (by default ceil(log2(entries x
+# parts)), publish/epoch.py, so it reveals nothing the entry count does not: T17); a balance is
+# split into at most this many parts.
 MAX_PARTS = 16
 
 EPOCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

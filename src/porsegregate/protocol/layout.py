@@ -30,6 +30,27 @@ def shard_name(lookup_hex_prefix: str) -> str:
     return f"{PROOFS}/{lookup_hex_prefix or 'all'}.bin"
 
 
+def shard_file(index: int, bits: int) -> str:
+    """porsegregate/2: shard `index` of 2^bits, named by ceil(bits/4) lowercase hex digits
+    (proofs/all.bin when bits = 0)."""
+    if bits == 0:
+        return f"{PROOFS}/all.bin"
+    return f"{PROOFS}/{index:0{(bits + 3) // 4}x}.bin"
+
+
+def shard_file_index(name: str, bits: int) -> int | None:
+    """The index of the porsegregate/2 shard `name` is for 2^bits shards (shard_file's
+    inverse), or None when it is no such name."""
+    stem = name.removeprefix(PROOFS + "/").removesuffix(".bin")
+    digits = (bits + 3) // 4
+    if bits == 0:
+        return 0 if name == f"{PROOFS}/all.bin" else None
+    if len(stem) != digits or any(c not in "0123456789abcdef" for c in stem):
+        return None
+    index = int(stem, 16)
+    return index if index < 1 << bits and shard_file(index, bits) == name else None
+
+
 def shard_prefix(name: str) -> str:
     """The lookup id prefix a shard's name says (shard_name's inverse; "" for all.bin)."""
     stem = name.removeprefix(PROOFS + "/").removesuffix(".bin")
@@ -185,12 +206,14 @@ def parse_time(text: str) -> datetime:
 FETCH_LIMITS: tuple[tuple[str, str, int], ...] = (
     ("a signature", r"[^/]+\.sig", 1 * KIB),  # exactly 64 bytes
     ("a public key", r"[^/]+\.pem", 4 * KIB),  # an Ed25519 SubjectPublicKeyInfo PEM is 113
-    # ~256 entries a shard on average (section 6), at most 512 in practice; 64 MiB is 512
-    # porsegregate/2 entries of 4 asset slots in 16 parts at height 24 (~75 KiB each).
+    # porsegregate/1: ~256 entries a shard on average (section 6), at most 512 in practice;
+    # porsegregate/2: ~32 (at most 64 in practice), and 64 MiB is 512 entries of 4 asset slots
+    # in 16 parts at height 24 with 16-byte sums (~75 KiB each).
     ("a proof shard", rf"{PROOFS}/[^/]+\.bin", 64 * MIB),
     # 10,000 wallets (~0.7 KiB each with their proof of control) are ~7 MiB.
     ("an attestation", rf"{re.escape(ATTESTATION)}|{LOG}/attestations/[0-9]+\.json", 32 * MIB),
-    # 16^q shards of ~90 bytes each: q = 4 (up to 16.7M clients) is ~6 MiB.
+    # porsegregate/1: 16^q shards of ~90 bytes each, q = 4 (up to 16.7M clients) is ~6 MiB;
+    # porsegregate/2 lists no shard (its shards root covers them): a few KiB.
     ("a manifest", re.escape(MANIFEST), 32 * MIB),
     ("the log's entries", re.escape(ENTRIES), 16 * MIB),  # ~110 bytes an epoch
     # The small JSON documents: a checkpoint is ~300 bytes; a log proof at most 53 hashes

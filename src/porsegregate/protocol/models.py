@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .bundle import BundleLayout
+from .bundle import BundleLayout, sum_bytes
 from .hashing import FORMAT_V1
 
 
@@ -270,9 +270,11 @@ def bundle_layout(fmt: str, assets: tuple[AssetLiabilities, ...]) -> BundleLayou
     if fmt == FORMAT_V1:
         return None
     if not assets:  # no asset: no bundle can fit (a client holds at least one)
-        return BundleLayout(0, 0, 1)
+        return BundleLayout(0, 0, 1, 1)
     first = assets[0]
-    return BundleLayout(len(assets), first.padded_height, first.parts or 1)
+    return BundleLayout(
+        len(assets), first.padded_height, first.parts or 1, sum_bytes([a.total for a in assets])
+    )
 
 
 @dataclass(frozen=True)
@@ -280,10 +282,13 @@ class Manifest:
     format: str
     epoch_id: str
     attestation_sha256: str
-    shard_prefix_chars: int
+    shard_prefix_chars: int  # porsegregate/1 only (0 in porsegregate/2)
     files: dict[str, str] = field(default_factory=dict)
-    # porsegregate/2: how many entries the shards hold together, dummies included.
+    # porsegregate/2: how many entries the shards hold together, dummies included; the shard
+    # bits b (2^b shards) and the root of the shard tree.
     entries: int | None = None
+    shard_bits: int | None = None
+    shards_root: bytes | None = None
 
 
 @dataclass(frozen=True)

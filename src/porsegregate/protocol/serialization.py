@@ -19,9 +19,10 @@ import rfc8785
 
 from ..errors import FormatError
 from .amounts import AMOUNT_BYTES, MAX_DECIMALS, parse_units
-from .bundle import MAX_ASSETS_V2, MAX_ENTRIES, shard_prefix_chars
+from .bundle import MAX_ASSETS_V2, MAX_ENTRIES, shard_bits
 from .coverage import percent
 from .hashing import (
+    FORMAT_V1,
     FORMAT_V2,
     FORMATS,
     MAX_HEIGHT,
@@ -614,16 +615,21 @@ def _parse_asset(item: Any, where: str, fmt: str) -> AssetLiabilities:
 
 
 def manifest_bytes(m: Manifest) -> bytes:
+    proofs: dict[str, Any]
+    if m.format == FORMAT_V1:
+        proofs = {"shard_prefix_hex_chars": m.shard_prefix_chars}
+    else:
+        proofs = {
+            "entries": m.entries,
+            "shard_bits": m.shard_bits,
+            "shards_root": m.shards_root.hex() if m.shards_root is not None else None,
+        }
     return canonical(
         {
             "format": m.format,
             "epoch": m.epoch_id,
             "attestation_sha256": m.attestation_sha256,
-            "proofs": {
-                "shard_prefix_hex_chars": m.shard_prefix_chars,
-                # porsegregate/2 only: porsegregate/1 has no such member.
-                **({} if m.entries is None else {"entries": m.entries}),
-            },
+            "proofs": proofs,
             "files": dict(sorted(m.files.items())),
         }
     )
@@ -636,32 +642,41 @@ def parse_manifest(data: bytes) -> Manifest:
         raise FormatError(f"manifest format {fmt!r} is not one of {', '.join(FORMATS)}")
     _only(doc, ("format", "epoch", "attestation_sha256", "proofs", "files"), "manifest")
     att = _get(doc, "attestation_sha256", str, "manifest")
+    if not _HEX64.fullmatch(att):
+        raise FormatError("manifest.attestation_sha256 is not 64 lowercase hex digits")
     proofs = _get(doc, "proofs", dict, "manifest")
-    v2 = fmt == FORMAT_V2
-    _only(
-        proofs,
-        ("shard_prefix_hex_chars", "entries") if v2 else ("shard_prefix_hex_chars",),
-        "proofs",
-    )
-    prefix = _get(proofs, "shard_prefix_hex_chars", int, "proofs")
     files = _get(doc, "files", dict, "manifest")
-    if not _HEX64.fullmatch(att) or not 0 <= prefix <= 32:
-        raise FormatError("manifest.attestation_sha256 or proofs.shard_prefix_hex_chars is bad")
-    entries = _get(proofs, "entries", int, "proofs") if v2 else None
-    if entries is not None:
+    prefix = 0
+    entries = bits = None
+    root = None
+    if fmt == FORMAT_V1:
+        _only(proofs, ("shard_prefix_hex_chars",), "proofs")
+        prefix = _get(proofs, "shard_prefix_hex_chars", int, "proofs")
+        if not 0 <= prefix <= 32:
+            raise FormatError("manifest proofs.shard_prefix_hex_chars must be 0 to 32")
+    else:
+        _only(proofs, ("entries", "shard_bits", "shards_root"), "proofs")
+        entries = _get(proofs, "entries", int, "proofs")
+        bits = _get(proofs, "shard_bits", int, "proofs")
+        root_hex = _get(proofs, "shards_root", str, "proofs")
         if not 1 <= entries <= MAX_ENTRIES:
             raise FormatError(f"manifest proofs.entries must be 1 to {MAX_ENTRIES}")
-        if prefix != shard_prefix_chars(entries):
+        if bits != shard_bits(entries):
             raise FormatError(
-                f"manifest proofs.shard_prefix_hex_chars is {prefix}; {entries} entries make it "
-                f"{shard_prefix_chars(entries)}"
+                f"manifest proofs.shard_bits is {bits}; {entries} entries make it "
+                f"{shard_bits(entries)}"
             )
+        if not _HEX64.fullmatch(root_hex):
+            raise FormatError("manifest proofs.shards_root is not 64 lowercase hex digits")
+        root = bytes.fromhex(root_hex)
     for path, digest in files.items():
         if not safe_relative(path):
             raise FormatError(f"manifest.files lists {path[:200]!r}, not a path inside the site")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise FormatError(f"manifest.files[{path!r}] is not a SHA-256 hex digest")
-    return Manifest(fmt, _get(doc, "epoch", str, "manifest"), att, prefix, files, entries)
+    return Manifest(
+        fmt, _get(doc, "epoch", str, "manifest"), att, prefix, files, entries, bits, root
+    )
 
 
 def _b64(text: Any, what: str) -> bytes:

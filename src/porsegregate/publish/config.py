@@ -232,7 +232,7 @@ def _privacy(table: dict[str, Any], path: Path) -> Privacy:
         return value
 
     entries = table.get("entries", "auto")
-    height = table.get("height", "auto")
+    height = table.get("height", "auto")  # auto: ceil(log2(entries * split)) (issue 11)
     return Privacy(
         height=None if height == "auto" else whole("height", 1, MAX_PRIVACY_HEIGHT, 0),
         split=whole("split", 1, MAX_PARTS, 1),

@@ -34,6 +34,8 @@ from ..protocol.bundle import (
     bundle_aad,
     bundle_header,
     leaf_header,
+    shard_bits,
+    shard_index,
     shard_prefix_chars,
 )
 from ..protocol.hashing import (
@@ -77,7 +79,8 @@ MAX_PRIVACY_HEIGHT = 62
 class Privacy:
     """`[privacy]` of the config: what an observer of the site can learn (T17).
 
-    `height` is the one height of every tree (raised for all alike when a tree has more
+    `height` is the one height of every tree (None: ceil(log2(entries * split)), at least 1,
+    which tells nothing the entry count does not; raised for all alike when a tree has more
     leaves); `entries` the number of entries the shards hold (None: the next power of two at
     or above max(clients, 4096)); `split` the parts each balance is split into.
     """
@@ -91,7 +94,7 @@ class Privacy:
         published entry's parts, so the height tells nothing the entry count does not."""
         if self.height is not None:
             return self.height
-        return padded_height(entries * self.split)
+        return max(1, padded_height(entries * self.split))
 
     def entry_count(self, clients: int) -> int:
         if self.entries is None:
@@ -145,21 +148,38 @@ class EpochProofs:
 
     def shards(
         self, iv_source: Callable[[], bytes] | None = None
-    ) -> Iterator[tuple[str, list[tuple[bytes, bytes]]]]:
-        """(hex prefix, sorted [(lookup, encrypted entry)]) for every non-empty shard."""
-        q = self.shard_prefix_chars
-        current: str | None = None
-        entries: list[tuple[bytes, bytes]] = []
-        real = self._entries_v1(iv_source) if self.layout is None else self._entries_v2(iv_source)
-        for lookup, blob in heapq.merge(real, self._dummies()):
-            prefix = lookup.hex()[:q]
-            if prefix != current:
-                if current is not None:
-                    yield current, entries
-                current, entries = prefix, []
+    ) -> Iterator[tuple[int, list[tuple[bytes, bytes]]]]:
+        """(shard index, sorted [(lookup, encrypted entry)]): porsegregate/1 every non-empty
+        shard (its index: its hex prefix's value); porsegregate/2 every shard 0..2^b-1 in
+        order, the empty ones too."""
+        if self.layout is None:
+            q = self.shard_prefix_chars
+            current: int | None = None
+            entries: list[tuple[bytes, bytes]] = []
+            for lookup, blob in self._entries_v1(iv_source):
+                index = int(lookup.hex()[:q] or "0", 16)
+                if index != current:
+                    if current is not None:
+                        yield current, entries
+                    current, entries = index, []
+                entries.append((lookup, blob))
+            if current is not None:
+                yield current, entries
+            return
+        # -- porsegregate/2 shards (issue 11, FORMAT helper): every index, by lookup id bits
+        bits = shard_bits(self.entries)
+        next_index = 0
+        entries = []
+        for lookup, blob in heapq.merge(self._entries_v2(iv_source), self._dummies()):
+            index = shard_index(lookup, bits)
+            while next_index < index:
+                yield next_index, entries
+                next_index, entries = next_index + 1, []
             entries.append((lookup, blob))
-        if current is not None:
-            yield current, entries
+        while next_index < 1 << bits:
+            yield next_index, entries
+            next_index, entries = next_index + 1, []
+        # -- end porsegregate/2 shards
 
     def _lookup(self, ci: int) -> bytes:
         return bytes(self._keys.lookups[ci].tobytes())
@@ -292,7 +312,7 @@ class EpochProofs:
         return EntrySource(
             self.epoch,
             layout,
-            layout_sum_bytes(layout),
+            layout.sum_bytes,
             self.accounts,
             self._keys.lookups,
             self._keys.keys,
@@ -412,11 +432,6 @@ def _collides(lookups: np.ndarray, dummies: bytes) -> bool:
     order = np.lexsort((halves[:, 1], halves[:, 0]))
     ordered = halves[order]
     return bool(np.any(np.all(ordered[1:] == ordered[:-1], axis=1)))
-
-
-def layout_sum_bytes(layout: BundleLayout) -> int:
-    """The byte width of sums in a porsegregate/2 slot (16 until the layout says otherwise)."""
-    return int(getattr(layout, "sum_bytes", AMOUNT_BYTES))
 
 
 def build_epoch(

@@ -30,7 +30,15 @@ from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
 from ..progress import Progress, step
 from ..protocol import layout
-from ..protocol.bundle import encode_shard
+from ..protocol.bundle import (
+    encode_shard,
+    shard_bits,
+    shard_body,
+    shard_header,
+    shard_header_bytes,
+    shard_leaf,
+    shard_tree,
+)
 from ..protocol.codes import client_secret
 from ..protocol.control import EpochContext
 from ..protocol.cosignature import index_bytes
@@ -47,6 +55,8 @@ from ..protocol.serialization import (
 from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochChallenges, assess, challenges
 from .client_codes import write_client_codes_bytes
 from .config import Config
+from .engine import fork_map, ranges, worker_count
+from .engine import shared_state as engine_shared
 from .epoch import EpochProofs, build_epoch
 from .history import (
     StagedLog,
@@ -504,15 +514,19 @@ class _BuiltEpoch:
     def attestation_sha256(self) -> str:
         return _crypto.sha256_hex(self.attestation_bytes)
 
-    def manifest(self, files: dict[str, str]) -> bytes:
+    def manifest(self, files: dict[str, str], shards_root: bytes | None = None) -> bytes:
+        v1 = self.attestation.format == FORMAT_V1
         return manifest_bytes(
             Manifest(
                 self.attestation.format,
                 self.epoch,
                 self.attestation_sha256,
-                self.proofs.shard_prefix_chars,
+                self.proofs.shard_prefix_chars if v1 else 0,
                 files,
-                None if self.attestation.format == FORMAT_V1 else self.proofs.entries,
+                None if v1 else self.proofs.entries,
+                # porsegregate/2 (issue 11): the shard bits and the root of the shard tree
+                None if v1 else shard_bits(self.proofs.entries),
+                shards_root,
             )
         )
 
@@ -535,6 +549,9 @@ class _Staging:
         self.folder = Path(tempfile.mkdtemp(dir=site.parent, prefix=f".{site.name}.staging-"))
         self.files: dict[str, str] = {}  # what the root manifest lists: path -> sha256
         self.bytes_written = 0
+        # porsegregate/2 (issue 11): the shard files, in no manifest, and their tree's root.
+        self.unlisted: list[str] = []
+        self.shards_root: bytes | None = None
 
     def put(self, relative: str, data: bytes) -> None:
         """A file of the site's root, listed in its manifest."""
@@ -547,7 +564,7 @@ class _Staging:
 
     def sign_manifest(self, built: _BuiltEpoch, folder: Path, listed: dict[str, str]) -> None:
         """`folder`'s manifest of `listed`, and its signature."""
-        manifest = built.manifest(listed)
+        manifest = built.manifest(listed, self.shards_root)
         for relative, data in (
             (layout.MANIFEST, manifest),
             (layout.sig(layout.MANIFEST), sign(built.signing_key, manifest)),
@@ -634,7 +651,7 @@ def _write_site(
         fingerprint=built.fingerprint,
         clients=len(built.proofs.accounts),
         entries=built.proofs.entries,
-        files=len(staging.files) + 2,  # and the manifest and its signature
+        files=len(staging.files) + len(staging.unlisted) + 2,  # and the manifest and its signature
         bytes_written=staging.bytes_written,
         log_size=staged_log.checkpoint.size,
         log_root=staged_log.checkpoint.root.hex(),
@@ -675,31 +692,66 @@ def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
 
 def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
     """The clients' proof shards; returns how many. A porsegregate/2 epoch publishes every
-    one of the 16^q shards, an empty one too, so no shard's absence says anything."""
+    one of the 2^b shards, an empty one too, so no shard's absence says anything."""
     if proofs.format != FORMAT_V1:
-        q = proofs.shard_prefix_chars
-        folder = staging.folder
-        (folder / layout.PROOFS).mkdir(parents=True, exist_ok=True)
-
-        def write(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
-            data = encode_shard(entries)
-            with open(folder / layout.shard_name(f"{index:0{q}x}" if q else ""), "wb") as f:
-                f.write(data)
-            return _crypto.sha256(data), len(data)
-
-        with step(progress, "writing proofs", 16**q) as writing:
-            shards = proofs.write_shards(4 * q, write, writing.advance)
-        for index, digest, size in shards:
-            staging.files[layout.shard_name(f"{index:0{q}x}" if q else "")] = digest.hex()
-            staging.bytes_written += size
-        return len(shards)
+        return _stage_shards_v2(staging, proofs, progress)
     count = 0
+    q = proofs.shard_prefix_chars
     with step(progress, "writing proofs") as writing:
-        for prefix, entries in proofs.shards():
-            staging.put(layout.shard_name(prefix), encode_shard(entries))
+        for index, entries in proofs.shards():
+            staging.put(layout.shard_name(f"{index:0{q}x}" if q else ""), encode_shard(entries))
             count += 1
             writing.advance(1)
     return count
+
+
+def _stage_shards_v2(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
+    """porsegregate/2: each PSS2 file written (by the engine's workers) with room for its
+    header, then every header (index and path to the shards root) filled in once every
+    shard's leaf is known. The files are in no manifest: the root in the manifest covers
+    them."""
+    bits = shard_bits(proofs.entries)
+    room = bytes(shard_header_bytes(bits))
+    folder = staging.folder
+    (folder / layout.PROOFS).mkdir(parents=True, exist_ok=True)
+    epoch = proofs.epoch
+
+    def write(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
+        body = shard_body(entries)
+        with open(folder / layout.shard_file(index, bits), "wb") as f:
+            f.write(room)
+            f.write(body)
+        return shard_leaf(epoch, bits, index, body), len(room) + len(body)
+
+    with step(progress, "writing proofs", 1 << bits) as writing:
+        shards = proofs.write_shards(bits, write, writing.advance)
+    root, paths = shard_tree([leaf for _, leaf, _ in shards])
+    headers = [shard_header(bits, index, paths[index]) for index in range(1 << bits)]
+    del paths
+    pieces = ranges(1 << bits, HEADER_CHUNK)
+    fork_map(_fill_headers, pieces, worker_count(1 << bits), {"folder": folder,
+             "bits": bits, "headers": headers})  # fmt: skip
+    staging.bytes_written += sum(size for _, _, size in shards)
+    staging.unlisted.extend(layout.shard_file(index, bits) for index in range(1 << bits))
+    staging.shards_root = root
+    return 1 << bits
+
+
+HEADER_CHUNK = 4096
+
+
+def _fill_headers(bounds: tuple[int, int]) -> None:
+    """Write shards lo .. hi's headers over the room left for them."""
+    shared = engine_shared()
+    folder: Path = shared["folder"]
+    bits: int = shared["bits"]
+    headers: list[bytes] = shared["headers"]
+    for index in range(*bounds):
+        fd = os.open(folder / layout.shard_file(index, bits), os.O_WRONLY)
+        try:
+            os.pwrite(fd, headers[index], 0)
+        finally:
+            os.close(fd)
 
 
 def _stage_empty_auditor_index(folder: Path, epoch: str) -> None:
@@ -720,7 +772,7 @@ def _stage_epoch_home(
     links work from there, and its own manifest. It stays when the next epoch comes."""
     home = staging.folder / layout.EPOCHS / built.epoch
     listed = dict(shared)
-    for relative in shared:
+    for relative in (*shared, *staging.unlisted):
         link_file(staging.folder / relative, home / relative)
     for relative, data in pages.items():
         (home / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ from .. import _crypto
 from ..errors import ConfigError
 from ..protocol import layout
 from ..protocol.amounts import format_decimal
+from ..protocol.bundle import shard_bits
 from ..protocol.coverage import percent
 from ..protocol.hashing import LABEL
 from ..protocol.legal import holder_shares, legal_changes, role_words
@@ -750,6 +751,8 @@ def render_site(
         "attestation_bytes": len(attestation_json),
         "shard_prefix_chars": shard_prefix_chars,
         "shard_count": shard_count,
+        # porsegregate/2 (entries set): shards by the lookup id's first b bits (section 6).
+        "shard_bits": None if entries is None else shard_bits(entries),
         "entries": f"{entries:,}" if entries is not None else None,
         "openssl_verify": OPENSSL_VERIFY,
         "openssl_verify_manifest": OPENSSL_VERIFY_MANIFEST,

@@ -52,8 +52,8 @@ language = "en"
 
 [privacy]
 # What anyone reading the site can learn (README: "Privacy: what each party learns"). Every
-# sum tree has one height: "auto" (the least that holds every entry's parts, so it tells
-# nothing the entry count does not) or a fixed height (1 to 62) that hides more.
+# sum tree has one height: "auto" is ceil(log2(entries x split)), which tells nothing the
+# public entry count does not; or a fixed number (1 to 62).
 height = "auto"
 # How many entries the proof shards hold, dummies filling the rest: "auto" (the next power of
 # two at or above the client count, at least 4096) or a fixed public bound at or above it.

@@ -34,10 +34,12 @@ from ..protocol import layout
 from ..protocol.amounts import MAX_AMOUNT, format_decimal
 from ..protocol.bundle import (
     Bundle,
+    ShardV2,
     asset_order_problem,
     bundle_aad,
     decode_bundle,
     decode_shard,
+    decode_shard_v2,
 )
 from ..protocol.codes import parse_code
 from ..protocol.control import (
@@ -885,6 +887,59 @@ def shard_entry(
     return entry
 
 
+def shard_v2_problem(
+    name: str, data: bytes, manifest: Manifest, epoch: str
+) -> tuple[ShardV2 | None, str | None]:
+    """porsegregate/2: (the shard, None) when `name` is a shard the signed manifest covers:
+    it parses (PSS2, sorted, each entry under its index), its bits are the manifest's
+    shard_bits, `name` is its index's file name, and its leaf folded with its path is the
+    manifest's shards_root; else (the shard or None, why not)."""
+    try:
+        shard = decode_shard_v2(data)
+    except FormatError as exc:
+        return None, f"{name} is malformed: {exc}"
+    if shard.bits != manifest.shard_bits:
+        return shard, (
+            f"{name} is a shard of {shard.bits} bits; the signed manifest has {manifest.shard_bits}"
+        )
+    if layout.shard_file(shard.index, shard.bits) != name:
+        return shard, (
+            f"{name} holds shard {shard.index} ({layout.shard_file(shard.index, shard.bits)}): "
+            "it is served under another shard's name"
+        )
+    if shard.root(epoch) != manifest.shards_root:
+        return shard, (
+            f"{name} with its path does not fold to the signed manifest's shards_root: "
+            "it was altered"
+        )
+    return shard, None
+
+
+def shard_entry_v2(
+    shard_path: str,
+    data: bytes | None,
+    manifest: Manifest,
+    epoch: str,
+    lookup: bytes,
+    record: Record,
+) -> bytes | None:
+    """porsegregate/2: the client's encrypted entry in its shard (`shard_path`, the file its
+    lookup id's first b bits name), which the signed manifest's shards_root covers."""
+    if data is None:
+        raise VerificationError(
+            "shard-hash", f"{shard_path} is missing: every one of the 2^b shards is published"
+        )
+    shard, problem = shard_v2_problem(shard_path, data, manifest, epoch)
+    if problem is not None or shard is None:
+        raise VerificationError("shard-hash", problem or f"{shard_path} is malformed")
+    _passed(
+        record,
+        "shard-hash",
+        f"{shard_path} and its path fold to the signed manifest's shards_root",
+    )
+    return shard.entries.get(lookup)
+
+
 def open_bundle(
     attestation: Attestation, keys: EpochKeys, entry: bytes | None, record: Record
 ) -> Bundle:
@@ -1055,15 +1110,32 @@ def shard_problems(
     return len(entries), []
 
 
+def shard_v2_problems(
+    name: str, data: bytes, manifest: Manifest, epoch: str, allowed: set[int]
+) -> tuple[int | None, list[str]]:
+    """porsegregate/2: (entries, problems) of one proof shard as an observer sees it (audit
+    `proof-shards`): as the client's shard-hash sees it, and every entry of a length the
+    signed layout allows."""
+    shard, problem = shard_v2_problem(name, data, manifest, epoch)
+    if shard is None:
+        return None, [problem or f"{name} is malformed"]
+    problems = [] if problem is None else [problem]
+    for lookup, blob in shard.entries.items():
+        if allowed and len(blob) not in allowed:
+            lengths = ", ".join(map(str, sorted(allowed)))
+            problems.append(
+                f"{name}: the entry under {lookup.hex()} is {len(blob)} bytes, not one of the "
+                f"lengths the signed layout allows ({lengths})"
+            )
+            break
+    return len(shard.entries), problems
+
+
 def entry_count_problem(manifest: Manifest, count: int) -> str | None:
-    """porsegregate/2: all 16^q shards are listed, and they hold exactly the signed number of
-    entries, dummies included."""
+    """porsegregate/2: the 2^b shards hold exactly the signed number of entries, dummies
+    included."""
     if manifest.entries is None:
         return None
-    q = manifest.shard_prefix_chars
-    listed = sum(1 for name in manifest.files if name.startswith(layout.PROOFS + "/"))
-    if listed != 16**q:
-        return f"it lists {listed} proof shards, not all {16**q} for {q} hex digits"
     if count != manifest.entries:
         return f"the shards hold {count} entries, the signed manifest says {manifest.entries}"
     return None

@@ -19,6 +19,7 @@ from .. import _crypto
 from ..chains import ChainReading
 from ..errors import FormatError, InputError, VerificationError
 from ..protocol import layout
+from ..protocol.bundle import shard_index
 from ..protocol.hashing import epoch_keys
 from ..protocol.models import Attestation, Checkpoint, Manifest, ProofFile
 from ..protocol.serialization import (
@@ -643,13 +644,7 @@ def verify_site(
         _freshness(report, _newest(site, key, attestation), now)
         _reserves(report, attestation, rpc_urls, (site, manifest))
         keys = epoch_keys(secret, attestation.epoch_id)
-        prefix = keys.lookup.hex()[: manifest.shard_prefix_chars]
-        shard_path = layout.shard_name(prefix)
-        expected = manifest.files.get(shard_path)
-        entry = None
-        if expected is not None:
-            shard = site.need(shard_path)
-            entry = checks.shard_entry(shard_path, shard, expected, keys.lookup, record, prefix)
+        entry = _shard_entry(site, manifest, attestation.epoch_id, keys.lookup, record)
         proof = ProofFile(
             attestation_data, signature, public_pem, keys.lookup, entry or b"", log_files
         )
@@ -660,6 +655,26 @@ def verify_site(
     except VerificationError as exc:
         record(_failure(exc))
     return report
+
+
+def _shard_entry(
+    site: SiteReader, manifest: Manifest, epoch: str, lookup: bytes, record: Record
+) -> bytes | None:
+    """The client's encrypted entry from its shard (check shard-hash): porsegregate/1 the
+    shard of its lookup id's hex prefix, listed in the manifest; porsegregate/2 the shard of
+    its lookup id's first b bits, whose path folds to the manifest's shards_root."""
+    if manifest.shard_bits is not None:
+        bits = manifest.shard_bits
+        shard_path = layout.shard_file(shard_index(lookup, bits), bits)
+        data = site.read(shard_path)
+        return checks.shard_entry_v2(shard_path, data, manifest, epoch, lookup, record)
+    prefix = lookup.hex()[: manifest.shard_prefix_chars]
+    shard_path = layout.shard_name(prefix)
+    expected = manifest.files.get(shard_path)
+    if expected is None:
+        return None
+    shard = site.need(shard_path)
+    return checks.shard_entry(shard_path, shard, expected, lookup, record, prefix)
 
 
 @dataclass
