@@ -10,6 +10,8 @@ Results never depend on the number of workers.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import multiprocessing
 import os
@@ -39,6 +41,26 @@ WORKERS_ENV = "PORSEGREGATE_WORKERS"
 
 # What forked workers read: set just before the fork, so they inherit it.
 _SHARED: dict[str, Any] = {}
+
+
+# glibc's malloc raises its mmap threshold (up to 32 MiB) after a large block is freed, so the
+# many arrays of a few MiB that the workers send back and the trees' join frees would stay in
+# the heap, counted in the peak, though free. Fixing the threshold at 1 MiB keeps them mapped
+# apart and returned to the system when freed (M_MMAP_THRESHOLD = -3 in malloc.h).
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 1 << 20
+
+
+def tune_allocator() -> None:
+    """Let freed large arrays go back to the system (glibc only; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def release_free_memory() -> None:
+    """Give the heap's free pages back to the system between the large steps (glibc)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def worker_count(items: int = PARALLEL_MIN) -> int:
@@ -267,10 +289,13 @@ def build_sparse_trees(
     blocks: dict[tuple[int, int], SparseSumTree] = {
         (ai, b): tree for (ai, b, _, _), tree in zip(jobs, built, strict=True)
     }
+    del built
     out = []
     for ai, task in enumerate(tasks):
-        mine = [blocks[(ai, b)] for b in range(1 << bits)]
+        # Each asset's blocks are let go once joined: one asset's are copied at a time.
+        mine = [blocks.pop((ai, b)) for b in range(1 << bits)]
         tree = SparseSumTree.join(mine, functools.partial(_top, bits, task.padding_prefix, low))
+        del mine
         out.append((tree, placed[ai][0]))
         if done is not None:
             done()

@@ -61,6 +61,8 @@ from .engine import (
     derive_client_keys,
     encrypt_entries,
     fork_map,
+    release_free_memory,
+    tune_allocator,
     worker_count,
 )
 from .engine import shared_state as engine_shared
@@ -443,6 +445,7 @@ def build_epoch(
     fmt: str = FORMAT_V2,
 ) -> EpochProofs:
     """Every client's code and keys derived from the master secret, then the trees."""
+    tune_allocator()
     accounts = _accounts(liabilities)
     step = progress or NO_PROGRESS
     step.begin("deriving client keys", len(accounts))
@@ -520,6 +523,7 @@ def build_trees(
             liabilities, epoch, clients.commitments, asset_keys, privacy, step, entries
         )
     step.end()
+    release_free_memory()
     trees, positions, holder_rows, parts, summaries = built
     # The commitments are in the leaves now; millions of them need not stay in memory.
     clients = KeyArrays(clients.lookups, clients.keys, clients.commitments[:0])
