@@ -470,6 +470,34 @@ def test_a_bundle_with_an_asset_twice_or_out_of_order_fails_the_data_room(
     assert problem in detail
 
 
+def test_the_data_room_compares_bundles_and_verifies_only_the_ones_that_differ(
+    clean: h.History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every tree rebuilt with its signed root, an entry that decrypts to exactly the
+    rebuilt bundle is done without the client's checks; one that differs (a bundle the
+    custodian re-encrypted) goes through them, and only that one."""
+    from porsegregate.verify import checks
+
+    calls: list[str] = []
+    real = checks.check_proof
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checks, "check_proof", counted)
+    folder = export(clean, tmp_path / "room")
+    report = audit_site(str(clean.site), room(folder, None))
+    assert report.ok and report.clients_checked > 100
+    assert calls == []
+    copy = clean.copy(tmp_path / "bundle")
+    account = b.client_holding(copy, 2)
+    b.rewrite_newest_bundle(copy, account, b.asset_twice)
+    report = audit_site(str(copy.site), room(export(copy, tmp_path / "room2"), None))
+    assert failed_ids(report) == {"dataroom-bundles"}
+    assert calls == [account]
+
+
 def _one_more_entry(entries: dict[bytes, bytes]) -> None:
     """A dummy entry beyond the signed count, as long as another one."""
     entries[bytes.fromhex("0" + "e" * 31)] = next(iter(entries.values()))

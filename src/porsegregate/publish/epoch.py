@@ -186,6 +186,23 @@ class EpochProofs:
     def _lookup(self, ci: int) -> bytes:
         return bytes(self._keys.lookups[ci].tobytes())
 
+    # What an auditor with the data room compares the published entries with.
+
+    def lookup_of(self, row: int) -> bytes:
+        return self._lookup(row)
+
+    def key_of(self, row: int) -> bytes:
+        return bytes(self._keys.keys[row].tobytes())
+
+    def by_lookup(self, rows: np.ndarray) -> np.ndarray:
+        """These clients (account rows) in lookup-id order, the order of the shards."""
+        halves = self._keys.lookups[rows].view(">u8")
+        return rows[np.lexsort((halves[:, 1], halves[:, 0]))]
+
+    def plaintexts(self, rows: np.ndarray) -> list[bytes]:
+        """porsegregate/2: the bundles of these clients exactly as publish encrypts them."""
+        return self.entry_source().plaintexts(rows)
+
     def write_shards(
         self,
         shard_bits: int,
