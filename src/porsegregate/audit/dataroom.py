@@ -32,6 +32,8 @@ from ..protocol.models import AssetLiabilities, Attestation, Manifest, Reserves,
 from ..protocol.serialization import liabilities_sha256
 from ..publish.assess import assess
 from ..publish.dataroom_export import EpochSecrets, OpenedDataRoom, open_dataroom, rebuild_epoch
+from ..publish.engine import fork_map, worker_count
+from ..publish.engine import shared_state as engine_shared
 from ..publish.epoch import EpochProofs, Privacy
 from ..publish.liabilities import Liabilities, read_liabilities
 from ..publish.reserves import read_reserves
@@ -234,8 +236,10 @@ class _Room:
         if len(chosen) == len(accounts):
             published = 0
             for name in self.shard_names():
-                published += self._counts.get(name, len(self.shard(shards, name)))
-                self._let_go(shards, name)
+                if name not in self._counts:
+                    self.shard(shards, name)
+                    self._let_go(shards, name)
+                published += self._counts.get(name, 0)
             # porsegregate/2 adds dummy entries up to the signed count (audit proof-shards
             # checks that count); the clients' own are all found above.
             expected = self.manifest.entries or len(accounts)
@@ -308,28 +312,31 @@ class _Room:
         chosen: list[str],
         shards: dict[str, dict[bytes, bytes]],
     ) -> list[str]:
-        """The chosen clients whose published entry is not exactly their rebuilt bundle (in
-        lookup order, a shard read once and let go); the rest are done."""
-        epoch, fmt = self.attestation.epoch_id, self.attestation.format
+        """The chosen clients whose published entry is not exactly their rebuilt bundle; the
+        rest are done. In lookup order, over forked workers by ranges of shards, each shard
+        read once and let go (its entry count kept)."""
         rows = np.asarray([liabilities.index_of(a) for a in chosen], dtype=np.int64)
         ordered = rebuilt.by_lookup(rows)
+        names = [self.shard_name(rebuilt.lookup_of(r)) for r in ordered.tolist()]
+        workers = worker_count(len(ordered))
+        pieces = max(1, workers * 8)
+        cuts = [0]
+        for k in range(1, pieces):
+            at = len(ordered) * k // pieces
+            while 0 < at < len(ordered) and names[at] == names[at - 1]:
+                at += 1  # a shard is one worker's
+            cuts.append(max(at, cuts[-1]))
+        cuts.append(len(ordered))
+        tasks = [(cuts[k], cuts[k + 1]) for k in range(pieces) if cuts[k] < cuts[k + 1]]
+        shared = {"room": self, "rebuilt": rebuilt, "ordered": ordered, "names": names}
         differ: list[str] = []
-        current = ""
-        for start in range(0, len(ordered), COMPARE_CHUNK):
-            chunk = ordered[start : start + COMPARE_CHUNK]
-            for row, plaintext in zip(chunk.tolist(), rebuilt.plaintexts(chunk), strict=True):
-                lookup = rebuilt.lookup_of(row)
-                name = self.shard_name(lookup)
-                if name != current:
-                    self._let_go(shards, current)
-                    current = name
-                entry = self.shard(shards, name).get(lookup)
-                if entry is None or not _opens_to(
-                    rebuilt.key_of(row), entry, bundle_aad(epoch, lookup, fmt), plaintext
-                ):
-                    differ.append(liabilities.accounts[row])
-            self.progress.advance(len(chunk))
-        self._let_go(shards, current)
+
+        def advance(task: tuple[int, int]) -> None:
+            self.progress.advance(task[1] - task[0])
+
+        for rows_differ, counts in fork_map(_compare_piece, tasks, workers, shared, advance):
+            differ.extend(liabilities.accounts[r] for r in rows_differ)
+            self._counts.update(counts)
         return differ
 
     def _let_go(self, shards: dict[str, dict[bytes, bytes]], name: str) -> None:
@@ -466,6 +473,38 @@ def _signed_privacy(attestation: Attestation) -> Privacy | None:
 
 
 COMPARE_CHUNK = 4096
+
+
+def _compare_piece(bounds: tuple[int, int]) -> tuple[list[int], dict[str, int]]:
+    """In a worker: the clients lo .. hi (in lookup order) whose entry is not exactly their
+    rebuilt bundle, and the entry count of every shard read."""
+    shared = engine_shared()
+    room: _Room = shared["room"]
+    rebuilt: EpochProofs = shared["rebuilt"]
+    ordered: np.ndarray = shared["ordered"]
+    names: list[str] = shared["names"]
+    epoch, fmt = room.attestation.epoch_id, room.attestation.format
+    lo, hi = bounds
+    shards: dict[str, dict[bytes, bytes]] = {}
+    differ: list[int] = []
+    current = ""
+    for start in range(lo, hi, COMPARE_CHUNK):
+        chunk = ordered[start : min(start + COMPARE_CHUNK, hi)]
+        for at, (row, plaintext) in enumerate(
+            zip(chunk.tolist(), rebuilt.plaintexts(chunk), strict=True), start
+        ):
+            name = names[at]
+            if name != current:
+                room._let_go(shards, current)
+                current = name
+            lookup = rebuilt.lookup_of(row)
+            entry = room.shard(shards, name).get(lookup)
+            if entry is None or not _opens_to(
+                rebuilt.key_of(row), entry, bundle_aad(epoch, lookup, fmt), plaintext
+            ):
+                differ.append(row)
+    room._let_go(shards, current)
+    return differ, room._counts
 
 
 def _opens_to(key: bytes, entry: bytes, aad: bytes, plaintext: bytes) -> bool:

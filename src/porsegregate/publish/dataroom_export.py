@@ -470,12 +470,15 @@ def rebuild_epoch(
     if unknown:
         raise InputError(f"the data room's secrets have no keys for asset(s) {unknown}")
     commit = commitment_prefix(secrets.epoch)
-    lookups, keys, commitments = [], [], []
-    for account in liabilities.accounts:
-        k = secrets.clients[account]
-        lookups.append(k.lookup)
-        keys.append(k.key)
-        commitments.append(_crypto.sha256(commit + k.nonce + lp(account.encode())))
+    clients = [secrets.clients[account] for account in liabilities.accounts]
+    lookups = [k.lookup for k in clients]
+    keys = [k.key for k in clients]
+    commitments = _crypto.sha256_each(
+        [
+            commit + k.nonce + lp(a.encode())
+            for k, a in zip(clients, liabilities.accounts, strict=True)
+        ]
+    )
     return build_trees(
         liabilities,
         secrets.epoch,
