@@ -244,10 +244,20 @@ def test_the_bulk_entries_are_the_generator_s(monkeypatch: pytest.MonkeyPatch) -
 
 def test_worker_count_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(engine.WORKERS_ENV, "3")
-    assert engine.worker_count(10**6) == 3
-    assert engine.worker_count(10) == 1  # small inputs: one process
+    assert engine.worker_count(10**6) == engine.worker_count(10) == 3  # asked for: given
     monkeypatch.setenv(engine.WORKERS_ENV, "none")
+    assert engine.worker_count(10) == 1  # small inputs: one process
     assert 1 <= engine.worker_count(10**6) <= min(8, len(os.sched_getaffinity(0)))
+
+
+def test_a_killed_worker_raises_worker_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from porsegregate import _fs
+    from porsegregate.errors import WorkerError
+
+    monkeypatch.setenv(_fs.FAULT_ENV, engine.WORKER_FAULT)
+    with pytest.raises(WorkerError, match="a worker process died"):
+        engine.fork_map(_boom, [1, 2, 4], 2, {"factor": 1})
+    assert engine.shared_state() == {}
 
 
 def _boom(task: int) -> int:

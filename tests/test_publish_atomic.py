@@ -279,3 +279,40 @@ def test_an_unreadable_journal_is_refused_and_nothing_deleted(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="journal that cannot be read"):
         _fs.recover_swap(tmp_path / "site")
     assert (tmp_path / ".site.old-a").is_dir()
+
+
+def test_a_killed_worker_stops_the_publish_and_loses_nothing(
+    published: dict[str, Any], own_copy: tuple[Any, Path], tmp_path: Path
+) -> None:
+    """publish's worker processes (PORSEGREGATE_WORKERS=2): one of them SIGKILLed at its first
+    task (the test-only hook engine.WORKER_FAULT) makes the run fail with WorkerError, never
+    hang; the previous site stays whole and nothing is left beside it; the next run works."""
+    from porsegregate.publish import engine
+
+    config, site = own_copy
+    codes = tmp_path / "codes.csv"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(porsegregate.__file__).parent.parent)
+    env["PORSEGREGATE_PASSPHRASE"] = PASSPHRASE.decode()
+    env[_fs.FAULT_ENV] = engine.WORKER_FAULT
+    env[engine.WORKERS_ENV] = "2"
+    done = subprocess.run(
+        [sys.executable, "-m", "porsegregate.cli", "publish", "--workspace",
+         str(config.path.parent), "--epoch", NEW, "--allow-shortfall", "--codes-out", str(codes)],
+        env=env, capture_output=True, timeout=300, check=False, text=True,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "a worker process died before its work was done" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert shown_epoch(site) == OLD
+    assert_complete(site, published, [OLD])
+    assert sorted(p.name for p in site.parent.glob(".site*")) == []
+    assert not codes.exists()
+    env.pop(_fs.FAULT_ENV)
+    again = subprocess.run(
+        [sys.executable, "-m", "porsegregate.cli", "publish", "--workspace",
+         str(config.path.parent), "--epoch", NEW, "--allow-shortfall", "--codes-out", str(codes)],
+        env=env, capture_output=True, timeout=300, check=False, text=True,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert shown_epoch(site) == NEW

@@ -10,6 +10,7 @@
     ├── ConfigError                  the workspace configuration, keys or secrets
     │   └── KeyTypeError             a key of another algorithm (`kind`)
     ├── ChainError                   a node or API gave no trustworthy answer
+    ├── WorkerError                  a worker process of publish or audit died
     └── VerificationError            exit 1: a check failed (`check`, `asset`, `detail`)
         ├── PathError                a sum-tree path that does not fold
         ├── SignatureError           a proof-of-control signature that does not verify
@@ -76,6 +77,11 @@ class KeyTypeError(ConfigError):
 
 class ChainError(PorError):
     """A node or API could not give a trustworthy answer (names the URL and the call)."""
+
+
+class WorkerError(PorError):
+    """A worker process died before its work was done (killed, or out of memory): the run
+    stops and nothing is published."""
 
 
 class VerificationError(PorError):

@@ -17,12 +17,16 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 
 from .. import _crypto
+from .._fs import FAULT_ENV
+from ..errors import WorkerError
 from ..protocol.amounts import AMOUNT_BYTES
 from ..protocol.bundle import BundleLayout, account_field, bundle_header_v2
 from ..protocol.codes import client_secrets, format_codes
@@ -64,13 +68,13 @@ def release_free_memory() -> None:
 
 
 def worker_count(items: int = PARALLEL_MIN) -> int:
-    """How many processes to use: the CPUs this process may run on (at most 8), or the
-    PORSEGREGATE_WORKERS environment variable; 1 for small inputs."""
-    if items < PARALLEL_MIN:
-        return 1
+    """How many processes to use: PORSEGREGATE_WORKERS when set, else the CPUs this process
+    may run on (at most 8), and 1 for inputs too small to gain from more."""
     configured = os.environ.get(WORKERS_ENV, "").strip()
     if configured.isdigit() and int(configured) > 0:
         return min(int(configured), 64)
+    if items < PARALLEL_MIN:
+        return 1
     return max(1, min(len(os.sched_getaffinity(0)), 8))
 
 
@@ -82,7 +86,10 @@ def fork_map(
     done: Callable[[T], None] | None = None,
 ) -> list[R]:
     """[fn(task) for task in tasks], in order, over `workers` forked processes that see
-    `shared` (through the module's _SHARED). `done(task)` runs here as each result arrives."""
+    `shared` (through the module's _SHARED). `done(task)` runs here as each result arrives.
+
+    A worker that dies (killed, out of memory) stops the run with WorkerError; any failure
+    or interrupt here stops every worker before it is raised."""
     _SHARED.clear()
     _SHARED.update(shared)
     try:
@@ -95,14 +102,48 @@ def fork_map(
             return out
         context = multiprocessing.get_context("fork")
         results: list[R] = []
-        with context.Pool(min(workers, len(tasks)), initializer=_worker_signals) as pool:
-            for task, result in zip(tasks, pool.imap(fn, tasks, chunksize=1), strict=True):
+        pool = ProcessPoolExecutor(
+            min(workers, len(tasks)), mp_context=context, initializer=_worker_signals
+        )
+        try:
+            for task, result in zip(
+                tasks, pool.map(functools.partial(_run, fn), tasks), strict=True
+            ):
                 results.append(result)
                 if done is not None:
                     done(task)
+        except BrokenProcessPool as exc:
+            _stop(pool)
+            raise WorkerError(
+                "a worker process died before its work was done (killed, or out of memory?); "
+                "nothing was published: run again, with PORSEGREGATE_WORKERS=1 if memory is short"
+            ) from exc
+        except BaseException:
+            _stop(pool)
+            raise
+        pool.shutdown()
         return results
     finally:
         _SHARED.clear()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+# A test-only hook, as _fs.FAULT_ENV: PORSEGREGATE_FAULT=worker makes a worker kill itself
+# (SIGKILL) at its first task, so that tests see what a killed worker does to a run.
+WORKER_FAULT = "worker"
+
+
+def _run(fn: Callable[[T], R], task: T) -> R:
+    if os.environ.get(FAULT_ENV) == WORKER_FAULT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fn(task)
 
 
 def _worker_signals() -> None:
