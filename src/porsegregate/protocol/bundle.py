@@ -379,10 +379,10 @@ SHARD_HEADER_BYTES = shard_header_bytes
 
 def shard_body(entries: Sequence[tuple[bytes, bytes]]) -> bytes:
     """u32 count || (lookup || u32 length || entry)...; entries already sorted by lookup."""
-    out = bytearray(len(entries).to_bytes(4, "big"))
+    parts = [len(entries).to_bytes(4, "big")]
     for lookup, blob in entries:
-        out += lookup + len(blob).to_bytes(4, "big") + blob
-    return bytes(out)
+        parts += (lookup, len(blob).to_bytes(4, "big"), blob)
+    return b"".join(parts)
 
 
 def shard_leaf(epoch: str, bits: int, index: int, body: bytes) -> bytes:

@@ -68,7 +68,7 @@ from .engine import (
 from .engine import shared_state as engine_shared
 from .liabilities import Liabilities
 
-CHUNK = 4096
+CHUNK = 8192
 PART0 = (0).to_bytes(4, "big")
 # The published entry count, unless the config fixes one: the next power of two at or
 # above the client count, never below this, so a small custodian's site looks like any other.
