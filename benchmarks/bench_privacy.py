@@ -266,12 +266,12 @@ def site_size(site: Path) -> tuple[int, int]:
     seen: set[tuple[int, int]] = set()
     size = disk = 0
     for folder, dirs, files in os.walk(site):
-        for name in files + dirs:
+        for name, is_file in [*((f, True) for f in files), *((d, False) for d in dirs)]:
             st = os.lstat(os.path.join(folder, name))
             if (st.st_dev, st.st_ino) in seen:
                 continue
             seen.add((st.st_dev, st.st_ino))
-            if name in files:
+            if is_file:  # not `name in files`: a list of 500,000 names is searched quadratically
                 size += st.st_size
             disk += st.st_blocks * 512
     return size, disk
