@@ -102,6 +102,10 @@ def fork_map(
             return out
         context = multiprocessing.get_context("fork")
         results: list[R] = []
+        # A worker that dies leaves a pipe without a reader: writing to it must raise here
+        # (and end as WorkerError), not kill this process with SIGPIPE, which the CLI
+        # restores so that `| head` ends quietly.
+        previous_sigpipe = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         pool = ProcessPoolExecutor(
             min(workers, len(tasks)), mp_context=context, initializer=_worker_signals
         )
@@ -121,6 +125,8 @@ def fork_map(
         except BaseException:
             _stop(pool)
             raise
+        finally:
+            signal.signal(signal.SIGPIPE, previous_sigpipe)
         pool.shutdown()
         return results
     finally:
@@ -128,11 +134,13 @@ def fork_map(
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers now."""
-    for process in list(getattr(pool, "_processes", {}).values()):
+    """Cancel what has not started, end the workers now, and wait for the pool's own threads
+    (they must not write to a dead worker's pipe once SIGPIPE is the CLI's again)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
         with contextlib.suppress(ProcessLookupError):
             process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 # A test-only hook, as _fs.FAULT_ENV: PORSEGREGATE_FAULT=worker makes a worker kill itself
@@ -151,6 +159,7 @@ def _worker_signals() -> None:
     parent, which stops the pool and cleans up: it must not run the CLI's handlers."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 
 def ranges(count: int, size: int) -> list[tuple[int, int]]:
