@@ -296,11 +296,16 @@ def test_a_killed_worker_stops_the_publish_and_loses_nothing(
     env["PORSEGREGATE_PASSPHRASE"] = PASSPHRASE.decode()
     env[_fs.FAULT_ENV] = engine.WORKER_FAULT
     env[engine.WORKERS_ENV] = "2"
-    done = subprocess.run(
-        [sys.executable, "-m", "porsegregate.cli", "publish", "--workspace",
-         str(config.path.parent), "--epoch", NEW, "--allow-shortfall", "--codes-out", str(codes)],
-        env=env, capture_output=True, timeout=300, check=False, text=True,
-    )  # fmt: skip
+
+    def cli_publish() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "porsegregate.cli", "publish", "--workspace",
+             str(config.path.parent), "--epoch", NEW, "--allow-shortfall", "--codes-out",
+             str(codes)],
+            env=env, capture_output=True, timeout=300, check=False, text=True,
+        )  # fmt: skip
+
+    done = cli_publish()
     assert done.returncode == 3, done.stderr
     assert "a worker process died before its work was done" in done.stderr
     assert "Traceback" not in done.stderr
@@ -309,10 +314,6 @@ def test_a_killed_worker_stops_the_publish_and_loses_nothing(
     assert sorted(p.name for p in site.parent.glob(".site*")) == []
     assert not codes.exists()
     env.pop(_fs.FAULT_ENV)
-    again = subprocess.run(
-        [sys.executable, "-m", "porsegregate.cli", "publish", "--workspace",
-         str(config.path.parent), "--epoch", NEW, "--allow-shortfall", "--codes-out", str(codes)],
-        env=env, capture_output=True, timeout=300, check=False, text=True,
-    )  # fmt: skip
+    again = cli_publish()
     assert again.returncode == 0, again.stderr
     assert shown_epoch(site) == NEW
