@@ -97,7 +97,7 @@ class EpochKeys:
 
 
 def epoch_keys(client_secret: bytes, epoch: str) -> EpochKeys:
-    k = _crypto.hkdf(client_secret, SALT, b"epoch-keys\x00" + lp(epoch.encode()), 80)
+    k = epoch_key_material([client_secret], epoch)[0]
     return EpochKeys(nonce=k[0:32], lookup=k[32:48], key=k[48:80])
 
 
@@ -111,7 +111,17 @@ def commitment_prefix(epoch: str) -> bytes:
 
 
 def account_commitment(epoch: str, nonce: bytes, account_id: str) -> bytes:
-    return _crypto.sha256(commitment_prefix(epoch) + nonce + lp(account_id.encode()))
+    return account_commitments(epoch, [nonce], [account_id])[0]
+
+
+def account_commitments(
+    epoch: str, nonces: Sequence[bytes], account_ids: Sequence[str]
+) -> list[bytes]:
+    """account_commitment for many clients at once."""
+    prefix = commitment_prefix(epoch)
+    return _crypto.sha256_each(
+        [prefix + n + lp(a.encode()) for n, a in zip(nonces, account_ids, strict=True)]
+    )
 
 
 def leaf_prefix(epoch: str, asset: str) -> bytes:

@@ -41,9 +41,9 @@ from ..protocol.codes import client_secrets
 from ..protocol.hashing import (
     PROTOCOL_VERSION,
     EpochKeys,
+    account_commitments,
     check_asset_code,
     check_epoch_id,
-    commitment_prefix,
     epoch_key_material,
     lp,
     padding_key,
@@ -51,7 +51,8 @@ from ..protocol.hashing import (
 )
 from ..protocol.models import Asset
 from .config import Config
-from .epoch import AssetKeys, ClientKeys, EpochProofs, Privacy, build_trees
+from .engine import KeyArrays
+from .epoch import AssetKeys, EpochProofs, Privacy, build_trees
 from .keys import check_passphrase, load_master_secret
 from .liabilities import Liabilities, read_liabilities, to_csv
 from .reserves import read_reserves
@@ -469,20 +470,15 @@ def rebuild_epoch(
     unknown = [a.code for a in liabilities.assets if a.code not in secrets.assets]
     if unknown:
         raise InputError(f"the data room's secrets have no keys for asset(s) {unknown}")
-    commit = commitment_prefix(secrets.epoch)
     clients = [secrets.clients[account] for account in liabilities.accounts]
     lookups = [k.lookup for k in clients]
     keys = [k.key for k in clients]
-    commitments = _crypto.sha256_each(
-        [
-            commit + k.nonce + lp(a.encode())
-            for k, a in zip(clients, liabilities.accounts, strict=True)
-        ]
-    )
+    nonces = [k.nonce for k in clients]
+    commitments = account_commitments(secrets.epoch, nonces, liabilities.accounts)
     return build_trees(
         liabilities,
         secrets.epoch,
-        ClientKeys(lookups, keys, commitments),
+        KeyArrays.from_lists(lookups, keys, commitments),
         secrets.assets,
         b"",
         progress,

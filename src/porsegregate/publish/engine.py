@@ -30,7 +30,7 @@ from ..errors import WorkerError
 from ..protocol.amounts import AMOUNT_BYTES
 from ..protocol.bundle import BundleLayout, account_field, bundle_header_v2
 from ..protocol.codes import client_secrets, format_codes
-from ..protocol.hashing import commitment_prefix, epoch_key_material, leaf_prefix, lp
+from ..protocol.hashing import account_commitments, epoch_key_material, leaf_prefix
 from ..protocol.tree import ENTRY, HASH_BYTES, SparseSumTree
 from .client_codes import HEADER as CODES_HEADER
 from .client_codes import client_codes_rows
@@ -223,24 +223,12 @@ def _keys_chunk(bounds: tuple[int, int]) -> tuple[str, bytes, bytes, bytes]:
     epoch = _SHARED["epoch"]
     secrets = client_secrets(_SHARED["master"], accounts)
     material = epoch_key_material(secrets, epoch)
-    commit = commitment_prefix(epoch)
-    commitments = _crypto.sha256_each(
-        [commit + m[:32] + lp(a.encode()) for m, a in zip(material, accounts, strict=True)]
-    )
+    commitments = account_commitments(epoch, [m[:32] for m in material], accounts)
     return (
         client_codes_rows(zip(accounts, format_codes(secrets), strict=True)),
         b"".join([m[32:48] for m in material]),
         b"".join([m[48:80] for m in material]),
         b"".join(commitments),
-    )
-
-
-def account_commitments(epoch: str, nonces: Sequence[bytes], accounts: Sequence[str]) -> bytes:
-    commit = commitment_prefix(epoch)
-    return b"".join(
-        _crypto.sha256_each(
-            [commit + nonce + lp(a.encode()) for nonce, a in zip(nonces, accounts, strict=True)]
-        )
     )
 
 
@@ -257,23 +245,6 @@ class TreeTask:
     parts: np.ndarray
     padding_prefix: bytes
     shuffle_key: bytes
-
-
-def leaf_entries(
-    epoch: str, asset: str, commitments: np.ndarray, holders: np.ndarray, parts: np.ndarray
-) -> np.ndarray:
-    """The 48-byte leaf entries (hash || amount) of these holders' parts (`parts`: one row of
-    (part number, amount) per leaf... see `_leaves`), holder-major:
-    hash = SHA-256(leaf prefix || commitment || u32 part || amount)."""
-    count = parts.shape[0] * parts.shape[1]
-    numbers = np.broadcast_to(np.arange(parts.shape[1]), parts.shape[:2]).reshape(-1)
-    return _leaves(
-        epoch,
-        asset,
-        commitments[np.repeat(holders, parts.shape[1])],
-        numbers,
-        parts.reshape(count, AMOUNT_BYTES),
-    )
 
 
 def _leaves(
@@ -451,12 +422,17 @@ class EntrySource:
 
 
 def encrypt_entries(
-    keys: np.ndarray, plaintexts: Iterable[bytes], lookups: np.ndarray, aad_prefix: bytes
+    keys: np.ndarray,
+    plaintexts: Iterable[bytes],
+    lookups: np.ndarray,
+    aad_prefix: bytes,
+    given: Sequence[bytes] | None = None,
 ) -> list[bytes]:
     """AES-256-GCM of each plaintext under its client's key, aad = prefix || lookup, a fresh
-    random 96-bit IV each (drawn for the whole batch in one call)."""
+    random 96-bit IV each (drawn for the whole batch in one call), or the `given` IVs (test
+    vectors)."""
     plain = list(plaintexts)
-    ivs = _crypto.random_bytes(12 * len(plain))
+    ivs = _crypto.random_bytes(12 * len(plain)) if given is None else b"".join(given)
     encrypt = _crypto.aes_gcm_encrypt
     key_bytes = keys.tobytes()
     lookup_bytes = lookups.tobytes()

@@ -35,7 +35,6 @@ from ..protocol.bundle import (
     bundle_header,
     leaf_header,
     shard_bits,
-    shard_index,
     shard_prefix_chars,
 )
 from ..protocol.hashing import (
@@ -168,20 +167,15 @@ class EpochProofs:
             if current is not None:
                 yield current, entries
             return
-        # -- porsegregate/2 shards (issue 11, FORMAT helper): every index, by lookup id bits
-        bits = shard_bits(self.entries)
-        next_index = 0
-        entries = []
-        for lookup, blob in heapq.merge(self._entries_v2(iv_source), self._dummies()):
-            index = shard_index(lookup, bits)
-            while next_index < index:
-                yield next_index, entries
-                next_index, entries = next_index + 1, []
-            entries.append((lookup, blob))
-        while next_index < 1 << bits:
-            yield next_index, entries
-            next_index, entries = next_index + 1, []
-        # -- end porsegregate/2 shards
+        # porsegregate/2: the bulk writer's own entries, in this process (the IVs in order).
+        made: dict[int, list[tuple[bytes, bytes]]] = {}
+
+        def keep(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
+            made[index] = entries
+            return b"", len(entries)
+
+        for index, _, _ in self.write_shards(shard_bits(self.entries), keep, iv_source=iv_source):
+            yield index, made.pop(index)
 
     def _lookup(self, ci: int) -> bytes:
         return bytes(self._keys.lookups[ci].tobytes())
@@ -208,11 +202,14 @@ class EpochProofs:
         shard_bits: int,
         write: Callable[[int, list[tuple[bytes, bytes]]], tuple[bytes, int]],
         done: Callable[[int], None] | None = None,
+        iv_source: Callable[[], bytes] | None = None,
     ) -> list[tuple[int, bytes, int]]:
         """porsegregate/2: every one of the 2^shard_bits shards (shard i holds the entries whose
         lookup id's top bits are i), real and dummy entries merged in lookup order, each handed
         to `write(index, entries)` as soon as it is complete, in worker processes forked from
-        this one. Returns (index, what write returned) for every shard, in index order."""
+        this one. Returns (index, what write returned) for every shard, in index order.
+
+        With `iv_source` (test vectors: fixed IVs in order) everything runs in this process."""
         order = self._order()
         top = self._keys.lookups[order].view(">u8")[:, 0] if len(order) else np.zeros(0, ">u8")
         real_shard = _shard_of(top, shard_bits)
@@ -220,7 +217,7 @@ class EpochProofs:
         dummy_top = dummy_lookups.view(">u8")[:, 0] if len(dummy_lookups) else np.zeros(0, ">u8")
         dummy_shard = _shard_of(dummy_top, shard_bits)
         shards = 1 << shard_bits
-        workers = worker_count(self.entries)
+        workers = 1 if iv_source is not None else worker_count(self.entries)
         pieces = min(shards, max(1, workers * 8))
         bounds = [(shards * k // pieces, shards * (k + 1) // pieces) for k in range(pieces)]
         tasks = [
@@ -241,6 +238,7 @@ class EpochProofs:
             "write": write,
             "dummy_lookups": dummy_lookups,
             "dummy_lengths": dummy_lengths,
+            "ivs": iv_source,
         }
         results = fork_map(
             _shard_task,
@@ -252,7 +250,10 @@ class EpochProofs:
         return [item for part in results for item in part]
 
     def _dummy_plan(self) -> tuple[np.ndarray, np.ndarray]:
-        """The dummy entries' lookup ids (sorted, (d, 16)) and lengths (`_dummies`' rule)."""
+        """The dummy entries beyond the clients': their lookup ids (sorted, (d, 16)) and
+        lengths. Each is as long as the entry of a real client the keyed stream picks, so
+        dummies follow the real entries' size distribution; their lookup ids and bytes
+        (random-looking, as a real entry's) come from the same secret key."""
         count = self.entries - len(self.accounts)
         layout = self.layout
         if count <= 0 or layout is None or self._dummy_key is None:
@@ -263,7 +264,7 @@ class EpochProofs:
         if _duplicates(lookups) or _collides(self._keys.lookups, raw):
             raise RuntimeError("a dummy lookup id collides")  # 2^-128: never in practice
         picks = np.frombuffer(_crypto.keystream(key, b"sizes", 8 * count), dtype=">u8")
-        held = np.asarray(self._held_counts(), dtype=np.int64)
+        held = self._held_counts()
         sizes = np.asarray(
             [layout.entry_bytes(self.epoch, layout.slots(k)) for k in range(layout.assets + 1)]
         )
@@ -341,36 +342,6 @@ class EpochProofs:
             [t for t in self._trees if isinstance(t, SparseSumTree)],
         )
 
-    def _entries_v2(self, iv_source: Callable[[], bytes] | None) -> Iterator[tuple[bytes, bytes]]:
-        source = self.entry_source()
-        aad_prefix = bundle_aad(self.epoch, b"", FORMAT_V2)
-        order = self._order()
-        for start in range(0, len(order), CHUNK):
-            rows = order[start : start + CHUNK]
-            plaintexts = source.plaintexts(rows)
-            if iv_source is None:
-                blobs = encrypt_entries(
-                    self._keys.keys[rows], plaintexts, self._keys.lookups[rows], aad_prefix
-                )
-                for ci, blob in zip(rows.tolist(), blobs, strict=True):
-                    yield self._lookup(ci), blob
-                continue
-            for ci, plaintext in zip(rows.tolist(), plaintexts, strict=True):
-                lookup = self._lookup(ci)
-                key = self._keys.keys[ci].tobytes()
-                yield (
-                    lookup,
-                    _crypto.aes_gcm_encrypt(key, plaintext, aad_prefix + lookup, iv_source()),
-                )
-
-    def _dummies(self) -> Iterator[tuple[bytes, bytes]]:
-        """porsegregate/2: the entries beyond the clients', sorted by lookup id. Each is as long
-        as the entry of a real client the keyed stream picks, so dummies follow the real
-        entries' size distribution; their lookup ids and bytes (random-looking, as a real
-        entry's) come from the same secret key (`_dummy_plan`, `_dummy_bytes`)."""
-        lookups, lengths = self._dummy_plan()
-        yield from self._dummy_entries(lookups, lengths, 0, len(lookups))
-
     def _dummy_entries(
         self, lookups: np.ndarray, lengths: np.ndarray, lo: int, hi: int
     ) -> Iterator[tuple[bytes, bytes]]:
@@ -392,11 +363,12 @@ class EpochProofs:
                 yield lookups[d].tobytes(), data[at : at + size]
                 at += size
 
-    def _held_counts(self) -> list[int]:
+    def _held_counts(self) -> np.ndarray:
+        """How many assets each client holds."""
         counts = np.zeros(len(self.accounts), dtype=np.int64)
         for where in self._positions:
             counts += where[:, 0] >= 0
-        return [int(c) for c in counts]
+        return counts
 
 
 def _shard_of(top: np.ndarray, bits: int) -> np.ndarray:
@@ -418,10 +390,14 @@ def _shard_task(task: tuple[int, int, int, int, int, int]) -> list[tuple[int, by
     source = proofs.entry_source()
     aad = bundle_aad(proofs.epoch, b"", FORMAT_V2)
 
+    ivs: Callable[[], bytes] | None = shared["ivs"]
+
     def real() -> Iterator[tuple[bytes, bytes]]:
         for start in range(r_lo, r_hi, CHUNK):
             rows = order[start : min(start + CHUNK, r_hi)]
-            blobs = encrypt_entries(keys[rows], source.plaintexts(rows), lookups[rows], aad)
+            plaintexts = source.plaintexts(rows)
+            given = None if ivs is None else [ivs() for _ in plaintexts]
+            blobs = encrypt_entries(keys[rows], plaintexts, lookups[rows], aad, given)
             data = lookups[rows].tobytes()
             for i, blob in enumerate(blobs):
                 yield data[16 * i : 16 * i + 16], blob
@@ -463,7 +439,7 @@ def build_epoch(
 ) -> EpochProofs:
     """Every client's code and keys derived from the master secret, then the trees."""
     tune_allocator()
-    accounts = _accounts(liabilities)
+    accounts = liabilities.accounts
     step = progress or NO_PROGRESS
     step.begin("deriving client keys", len(accounts))
     codes, keys = derive_client_keys(master_secret, epoch, accounts, step.advance)
@@ -494,23 +470,6 @@ class AssetKeys:
     shuffle: bytes
 
 
-def ClientKeys(
-    lookups: Sequence[bytes], keys: Sequence[bytes], commitments: Sequence[bytes]
-) -> KeyArrays:
-    """Every client's lookup id, proof key and account commitment for one epoch, in the order
-    of the liabilities' accounts, as arrays."""
-    return KeyArrays.from_lists(lookups, keys, commitments)
-
-
-def _accounts(liabilities: Liabilities) -> list[str]:
-    return liabilities.accounts
-
-
-def _columns(liabilities: Liabilities) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per asset, its holders (account indices, ascending) and their amounts (m, 16)."""
-    return list(liabilities.holders), list(liabilities.amounts)
-
-
 def build_trees(
     liabilities: Liabilities,
     epoch: str,
@@ -523,7 +482,7 @@ def build_trees(
 ) -> EpochProofs:
     """The trees and proofs from one epoch's keys alone: publish derives them from the master
     secret; an auditor's data room (dataroom_export.py) holds exactly these, and no codes."""
-    accounts = _accounts(liabilities)
+    accounts = liabilities.accounts
     n = len(accounts)
     if not len(clients.lookups) == len(clients.keys) == len(clients.commitments) == n:
         raise ValueError("one lookup id, key and commitment per client is needed")
@@ -596,7 +555,7 @@ def _build_v1(
     all leaves in a keyed shuffle."""
     n = len(commitments)
     sha = hashlib.sha256
-    holders_of, amounts_of = _columns(liabilities)
+    holders_of, amounts_of = list(liabilities.holders), list(liabilities.amounts)
     trees: list[SumTree] = []
     positions: list[np.ndarray] = []
     summaries: list[AssetLiabilities] = []
@@ -657,7 +616,7 @@ def _build_v2(
     nodes for empty subtrees, each balance in `split` keyed random parts."""
     n = len(commitments)
     split = privacy.split
-    holders_of, amounts_of = _columns(liabilities)
+    holders_of, amounts_of = list(liabilities.holders), list(liabilities.amounts)
     most = max((len(h) * split for h in holders_of), default=0)
     height = max(privacy.tree_height(entries), padded_height(most))
     if height > MAX_PRIVACY_HEIGHT:
