@@ -294,6 +294,22 @@ def init(directory: Path, force: bool, passphrase_file: Path | None) -> None:
     help="When the next attestation is due (ISO 8601 with zone); default the snapshot time "
     "plus [schedule] interval_days of the config.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    help="local: this machine's processes; dask: a Dask cluster (--scheduler), or a local "
+    "cluster of worker processes without one. Both publish the same bytes. Default: the "
+    "config's [engine] kind, else local.",
+)
+@click.option(
+    "--scheduler",
+    help="The Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with --engine dask).",
+)
+@click.option(
+    "--dask-workers",
+    type=click.IntRange(1, 1024),
+    help="Worker processes of the local Dask cluster (without --scheduler).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout.")
 @progress_option
 @passphrase_option
@@ -310,11 +326,15 @@ def publish(
     max_block_skew: int,
     allow_shortfall: bool,
     next_due: str | None,
+    engine: str | None,
+    scheduler: str | None,
+    dask_workers: int | None,
     as_json: bool,
     show_progress: bool,
     passphrase_file: Path | None,
 ) -> None:
     """Build, sign and atomically publish one epoch's site."""
+    from .publish.config import engine_choice
     from .publish.pipeline import PublishOptions
     from .publish.pipeline import publish as do_publish
 
@@ -322,8 +342,10 @@ def publish(
         config = load_config(workspace / CONFIG_NAME)
         _warn_no_snapshot_time(snapshot_time, None)
         passphrase = _passphrase(passphrase_file)
+        choice = engine_choice(config.engine, engine, scheduler, dask_workers)
         options = PublishOptions(
             epoch,
+            engine=choice,
             snapshot_time=snapshot_time,
             site=out,
             codes_path=codes_out,

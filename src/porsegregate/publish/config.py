@@ -77,6 +77,8 @@ class Config:
     language: str = DEFAULT_LANGUAGE
     # [privacy]: the tree height, the entries published and the balance split (T17).
     privacy: Privacy = field(default_factory=Privacy)
+    # [engine]: which engine publishes (issue 12): this machine's processes, or a Dask cluster.
+    engine: EngineChoice = field(default_factory=lambda: EngineChoice())
 
     @property
     def workspace(self) -> Path:
@@ -175,6 +177,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: [site] has unknown key(s) {', '.join(unknown)}")
     language = check_language(site_table.get("language", DEFAULT_LANGUAGE), f"{path}: [site]")
     privacy = _privacy(table("privacy"), path)
+    engine = _engine(table("engine"), path)
     base = path.parent
     legal, document_files = _legal(doc, path)
 
@@ -214,7 +217,76 @@ def load_config(path: Path) -> Config:
         document_files=document_files,
         language=language,
         privacy=privacy,
+        engine=engine,
     )
+
+
+ENGINES = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Which engine publishes: `local` (this machine's processes) or `dask` (a Dask cluster:
+    `scheduler` its address, None for a LocalCluster of `workers` processes on this machine).
+    Both publish the same bytes."""
+
+    kind: str = "local"
+    scheduler: str | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENGINES:
+            raise ConfigError(f"unknown engine {self.kind!r} (choose {' or '.join(ENGINES)})")
+        if self.workers is not None and not 1 <= self.workers <= MAX_DASK_WORKERS:
+            raise ConfigError(f"{self.workers} Dask workers: choose 1 to {MAX_DASK_WORKERS}")
+        if self.scheduler is not None and not self.scheduler.startswith(SCHEDULER_SCHEMES):
+            raise ConfigError(
+                f"Dask scheduler {self.scheduler!r}: give an address such as tcp://HOST:8786 "
+                "(or tls://)"
+            )
+
+
+def engine_choice(
+    configured: EngineChoice, kind: str | None, scheduler: str | None, workers: int | None
+) -> EngineChoice:
+    """The config's [engine] with what the command line gives instead; a scheduler or a
+    worker count alone means the dask engine."""
+    if kind is None and (scheduler or workers):
+        kind = "dask"
+    chosen = EngineChoice(
+        kind or configured.kind,
+        scheduler if scheduler is not None else configured.scheduler,
+        workers if workers is not None else configured.workers,
+    )
+    if chosen.kind != "dask" and (scheduler or workers):
+        raise ConfigError("--scheduler and --dask-workers go with --engine dask")
+    return chosen
+
+
+MAX_DASK_WORKERS = 1024
+SCHEDULER_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+
+
+def _engine(table: dict[str, Any], path: Path) -> EngineChoice:
+    """[engine] kind ("local" or "dask"), scheduler ("tcp://HOST:PORT"), workers (N)."""
+    extra = sorted(set(table) - {"kind", "scheduler", "workers"})
+    if extra:
+        raise ConfigError(f"{path}: [engine] has unknown key(s) {', '.join(extra)}")
+    kind, scheduler, workers = (
+        table.get("kind", "local"),
+        table.get("scheduler"),
+        table.get("workers"),
+    )
+    if not isinstance(kind, str):
+        raise ConfigError(f'{path}: [engine] kind must be "local" or "dask"')
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise ConfigError(f"{path}: [engine] scheduler must be an address such as tcp://HOST:8786")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise ConfigError(f"{path}: [engine] workers must be a whole number")
+    try:
+        return EngineChoice(kind, scheduler, workers)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [engine] {exc}") from exc
 
 
 def _privacy(table: dict[str, Any], path: Path) -> Privacy:

@@ -137,6 +137,10 @@ class EpochProofs:
     _dummy_key: bytes | None = None  # porsegregate/2 publish: what the dummy entries come from
 
     @property
+    def clients(self) -> int:
+        return len(self.accounts)
+
+    @property
     def codes(self) -> list[str]:
         """Each account's code, in the accounts' order (from the codes file: tests, tools)."""
         if not self.codes_file:

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _crypto
-from .._fs import folder_lock, recover_swap, swap_dir
+from .._fs import atomic_write_pieces, folder_lock, recover_swap, swap_dir
 from .._version import __version__
 from ..errors import ConfigError, FormatError, InputError, ReservesError
 from ..progress import Progress, step
@@ -42,7 +42,7 @@ from ..protocol.bundle import (
 from ..protocol.codes import client_secret
 from ..protocol.control import EpochContext
 from ..protocol.cosignature import index_bytes
-from ..protocol.hashing import FORMAT_V1, PROTOCOL_VERSION, check_epoch_id, epoch_keys
+from ..protocol.hashing import FORMAT_V1, FORMAT_V2, PROTOCOL_VERSION, check_epoch_id, epoch_keys
 from ..protocol.legal import holder_problem
 from ..protocol.models import Attestation, Manifest
 from ..protocol.serialization import (
@@ -54,7 +54,8 @@ from ..protocol.serialization import (
 )
 from .assess import DEFAULT_MAX_BLOCK_SKEW, Assessment, EpochChallenges, assess, challenges
 from .client_codes import write_client_codes_bytes
-from .config import Config
+from .config import Config, EngineChoice
+from .dask_engine import DaskEpoch, build_epoch_dask
 from .engine import fork_map, ranges, worker_count
 from .engine import shared_state as engine_shared
 from .epoch import EpochProofs, build_epoch
@@ -98,6 +99,9 @@ class PublishOptions:
     # The format to write: porsegregate/2. porsegregate/1 only reproduces the first format's
     # sites (a history that spans both, in tests); no command offers it.
     fmt: str = PROTOCOL_VERSION
+    # The engine that builds the epoch: None is the config's ([engine]); both publish the
+    # same bytes (issue 12).
+    engine: EngineChoice | None = None
 
     def __post_init__(self) -> None:
         _check_epoch(self.epoch)
@@ -240,8 +244,10 @@ class PreparedEpoch:
     epoch: str
     signing_key: _crypto.Ed25519PrivateKey
     master: bytes
+    # The Dask engine holds only the rows the reserves checks ask for (the clients of
+    # client-dedicated wallets); the whole ledger stays on its workers.
     liabilities: Liabilities
-    proofs: EpochProofs
+    proofs: EpochProofs | DaskEpoch
 
     @property
     def context(self) -> EpochContext:
@@ -277,10 +283,26 @@ def _prepare(
     liabilities_path: Path | None,
     progress: Progress | None,
     fmt: str = PROTOCOL_VERSION,
+    engine: EngineChoice | None = None,
+    clients: Sequence[str] = (),
 ) -> PreparedEpoch:
     signing_key = load_signing_key(config.signing_key, passphrase)
     master = load_master_secret(config.master_secret, passphrase)
-    liabilities = read_liabilities(liabilities_path or config.liabilities, config.assets, progress)
+    source = liabilities_path or config.liabilities
+    engine = engine or config.engine
+    if engine.kind == "dask":
+        if fmt != FORMAT_V2:
+            raise ConfigError("the dask engine publishes porsegregate/2 only")
+        built = build_epoch_dask(
+            engine, source, config.assets, master, epoch, config.privacy, progress
+        )
+        try:
+            rows = built.balances_of(clients)
+        except BaseException:
+            built.close()
+            raise
+        return PreparedEpoch(config, epoch, signing_key, master, rows, built)
+    liabilities = read_liabilities(source, config.assets, progress)
     proofs = build_epoch(liabilities, master, epoch, progress, config.privacy, fmt)
     return PreparedEpoch(config, epoch, signing_key, master, liabilities, proofs)
 
@@ -389,8 +411,36 @@ def publish(
         or prepared.proofs.format != options.fmt
     ):
         prepared = _prepare(
-            config, passphrase, options.epoch, options.liabilities_path, progress, options.fmt
+            config,
+            passphrase,
+            options.epoch,
+            options.liabilities_path,
+            progress,
+            options.fmt,
+            options.engine,
+            [] if declaration is None else [w.client for w in declaration.wallets if w.client],
         )
+        owned = prepared
+    else:
+        owned = None
+    try:
+        return _publish_prepared(config, options, prepared, declaration, site, codes_path, snapshot,
+                                 progress)  # fmt: skip
+    finally:
+        if owned is not None and isinstance(owned.proofs, DaskEpoch):
+            owned.proofs.close()
+
+
+def _publish_prepared(
+    config: Config,
+    options: PublishOptions,
+    prepared: PreparedEpoch,
+    declaration: ReservesDeclaration | None,
+    site: Path,
+    codes_path: Path,
+    snapshot: str,
+    progress: Progress | None,
+) -> PublishResult:
     assessment = assess_reserves(
         prepared, declaration, options.rpc_urls, snapshot, options.max_block_skew
     )
@@ -494,7 +544,7 @@ def _refuse_unpublishable(
 class _BuiltEpoch:
     """What publish built, ready to be signed and written: the trees and the attestation."""
 
-    proofs: EpochProofs
+    proofs: EpochProofs | DaskEpoch
     attestation: Attestation
     attestation_bytes: bytes
     signing_key: _crypto.Ed25519PrivateKey
@@ -626,7 +676,10 @@ def _write_site(
         _stage_empty_auditor_index(staging.folder, built.epoch)
         os.chmod(staging.folder, 0o755)  # noqa: S103 - a public website
         proofs = built.proofs
-        write_client_codes_bytes(destination.codes, proofs.codes_file)
+        if isinstance(proofs, DaskEpoch):
+            atomic_write_pieces(destination.codes, proofs.codes_pieces(), mode=0o600)
+        else:
+            write_client_codes_bytes(destination.codes, proofs.codes_file)
         os.sync()  # every file of the new site is on disk before it replaces the old one
         swap_dir(staging.folder, site)
         commit_log(destination.log, staged_log)
@@ -649,7 +702,7 @@ def _write_site(
         attestation=built.attestation,
         attestation_sha256=built.attestation_sha256,
         fingerprint=built.fingerprint,
-        clients=len(built.proofs.accounts),
+        clients=built.proofs.clients,
         entries=built.proofs.entries,
         files=len(staging.files) + len(staging.unlisted) + 2,  # and the manifest and its signature
         bytes_written=staging.bytes_written,
@@ -690,9 +743,18 @@ def _stage_attestation(staging: _Staging, built: _BuiltEpoch) -> bytes:
     return signature
 
 
-def _stage_shards(staging: _Staging, proofs: EpochProofs, progress: Progress | None) -> int:
+def _stage_shards(
+    staging: _Staging, proofs: EpochProofs | DaskEpoch, progress: Progress | None
+) -> int:
     """The clients' proof shards; returns how many. A porsegregate/2 epoch publishes every
     one of the 2^b shards, an empty one too, so no shard's absence says anything."""
+    if isinstance(proofs, DaskEpoch):
+        root, size = proofs.stage_shards(staging.folder, progress)
+        bits = shard_bits(proofs.entries)
+        staging.bytes_written += size
+        staging.unlisted.extend(layout.shard_file(index, bits) for index in range(1 << bits))
+        staging.shards_root = root
+        return 1 << bits
     if proofs.format != FORMAT_V1:
         return _stage_shards_v2(staging, proofs, progress)
     count = 0
