@@ -7,6 +7,7 @@ valid and invalid. Parquet: the same rules and messages, rows numbered from 1.
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -599,3 +600,455 @@ def test_parquet_equals_the_csv_reference(rows: list[tuple[str, str, str]], batc
             else:
                 renamed.append(problem.replace(str(csv_path), str(parquet)))
         assert got[1] == renamed
+
+
+# ---- a directory of files (a partitioned export) ----
+
+GOOD_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "C0001", "é", "Ω-7", "x" * 128, "a,b", 'q"q']),
+        st.sampled_from(["BTC", "USDT", "ETH", "PTS"]),
+        st.integers(0, 10**25),
+    ),
+    min_size=1,
+    max_size=40,
+)
+DECIMALS = {a.code: a.decimals for a in ASSETS}
+
+
+def decimal_text(code: str, units: int) -> str:
+    d = DECIMALS[code]
+    text = str(units).rjust(d + 1, "0")
+    return f"{text[:-d]}.{text[-d:]}" if d else text
+
+
+def write_csv(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([HEADER.split(","), *rows])
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+def write_rows(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """`rows` as a CSV or (by the suffix) a Parquet ledger file."""
+    if path.suffix.lower() != ".parquet":
+        return write_csv(path, rows)
+    return write_parquet(
+        path,
+        {h: pa.array([r[i] for r in rows], pa.string()) for i, h in enumerate(HEADER.split(","))},
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=GOOD_ROWS,
+    cuts=st.lists(st.integers(0, 40), max_size=6),
+    kind=st.sampled_from([".csv", ".parquet", ".CSV"]),
+)
+def test_a_directory_equals_its_files_concatenated(
+    rows: list[tuple[str, str, int]], cuts: list[int], kind: str
+) -> None:
+    """Random rows cut at random places into files (some empty, accounts split across
+    files): the directory reads as the one file holding every row in file order."""
+    import tempfile
+
+    texts = [(a, c, decimal_text(c, u)) for a, c, u in rows]
+    bounds = [0, *sorted(min(c, len(texts)) for c in cuts), len(texts)]
+    pieces = [texts[i:j] for i, j in itertools.pairwise(bounds)]
+    split = {a for piece in pieces for a in {r[0] for r in piece}}
+    if sum(len({r[0] for r in p}) for p in pieces) > len(split):
+        event("an account in several files")
+    with tempfile.TemporaryDirectory() as folder:
+        whole = read_liabilities(write_csv(Path(folder) / "whole.csv", texts), ASSETS)
+        ledger = Path(folder) / "ledger"
+        ledger.mkdir()
+        for i, piece in enumerate(pieces):
+            write_rows(ledger / f"part-{i:05d}{kind}", piece)
+        merged = read_liabilities(ledger, ASSETS)
+        assert same(merged, whole)
+        parts = [
+            ingest.read_liabilities_file(f, ASSETS, part=True)
+            for f in ingest.liabilities_files(ledger)
+        ]
+        assert same(ingest.merge_liabilities(parts), whole)
+
+
+def test_directory_files_are_read_in_byte_order_of_their_names(tmp_path: Path) -> None:
+    """B < Z < a < é in bytes (not in a locale's or a natural order); hidden entries and the
+    suffix's case do not matter."""
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    for name in ["é.csv", "a.CSV", "Z.csv", "B.csv", "10.csv", "9.csv"]:
+        write_csv(ledger / name, [(name.split(".")[0], "BTC", "1"), ("shared", "PTS", "2")])
+    write_csv(ledger / ".hidden.csv", [("hidden", "BTC", "1")])
+    (ledger / ".cache").mkdir()
+    (ledger / ".cache" / "x.txt").write_text("ignored")
+    assert [f.name for f in ingest.liabilities_files(ledger)] == [
+        "10.csv", "9.csv", "B.csv", "Z.csv", "a.CSV", "é.csv"
+    ]  # fmt: skip
+    got = read_liabilities(ledger, ASSETS)
+    assert got.accounts == ["10", "shared", "9", "B", "Z", "a", "é"]
+    assert got.balances["shared"] == [None, None, None, 12]
+    assert ingest.liabilities_files(ledger / "B.csv") == [ledger / "B.csv"]
+
+
+def test_merge_liabilities_sums_in_first_appearance_order() -> None:
+    first = Liabilities.from_balances(ASSETS, {"b": [1, None, None, 5], "a": [None, 2, None, None]})
+    second = Liabilities.from_balances(
+        ASSETS,
+        {"c": [3, None, None, None], "a": [MAX_AMOUNT - 2, None, 7, None], "b": [4, 0, None, None]},
+    )
+    merged = ingest.merge_liabilities([first, second])
+    assert merged.balances == {
+        "b": [5, 0, None, 5],
+        "a": [MAX_AMOUNT - 2, 2, 7, None],
+        "c": [3, None, None, None],
+    }
+    assert [h.tolist() for h in merged.holders] == [[0, 1, 2], [0, 1], [1], [0]]
+    assert ingest.merge_liabilities([first]) is first
+    with pytest.raises(ValueError, match="at least one part"):
+        ingest.merge_liabilities([])
+    with pytest.raises(ValueError, match="different assets"):
+        ingest.merge_liabilities([first, Liabilities.from_balances(ASSETS[:2], {"a": [1, 2]})])
+
+
+def _ledger_dir(tmp_path: Path, files: dict[str, str | None]) -> Path:
+    """A directory: name -> CSV rows text (None: a subdirectory)."""
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    for name, text in files.items():
+        if text is None:
+            (ledger / name).mkdir()
+        else:
+            (ledger / name).write_text(text, encoding="utf-8")
+    return ledger
+
+
+ROW = HEADER + "\na,BTC,1\n"
+BAD_DIRECTORIES = [
+    (
+        "both kinds",
+        {"a.csv": ROW, "b.parquet": "x", "c.csv": ROW},
+        "{d}: a liabilities directory holds .csv files or .parquet files, not both "
+        "(it holds 2 .csv and 1 .parquet)",
+    ),
+    ("empty", {}, "{d}: no .csv or .parquet file in the liabilities directory"),
+    (
+        "only hidden files",
+        {".a.csv": ROW, ".git": None},
+        "{d}: no .csv or .parquet file in the liabilities directory",
+    ),
+    (
+        "a subdirectory",
+        {"a.csv": ROW, "more": None},
+        "{d}: a liabilities directory may hold only .csv files or only .parquet files "
+        "(and hidden files); it also holds more/",
+    ),
+    (
+        "a directory named like a part",
+        {"a.parquet": None},
+        "{d}: a liabilities directory may hold only .csv files or only .parquet files "
+        "(and hidden files); it also holds a.parquet/",
+    ),
+    (
+        "a stray file",
+        {"a.csv": ROW, "_SUCCESS": "", "b.csv.gz": "x"},
+        "{d}: a liabilities directory may hold only .csv files or only .parquet files "
+        "(and hidden files); it also holds _SUCCESS, b.csv.gz",
+    ),
+    (
+        "many stray files",
+        {**{f"n{i}.txt": "" for i in range(8)}, "a.csv": ROW},
+        "{d}: a liabilities directory may hold only .csv files or only .parquet files "
+        "(and hidden files); it also holds n0.txt, n1.txt, n2.txt, n3.txt, n4.txt and 3 more",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"), [c[1:] for c in BAD_DIRECTORIES], ids=[c[0] for c in BAD_DIRECTORIES]
+)
+def test_bad_directory(tmp_path: Path, files: dict[str, str | None], message: str) -> None:
+    ledger = _ledger_dir(tmp_path, files)
+    for call in (ingest.liabilities_files, lambda p: read_liabilities(p, ASSETS)):
+        with pytest.raises(InputError) as info:
+            call(ledger)
+        assert str(info.value) == message.format(d=ledger)
+
+
+def test_a_missing_path(tmp_path: Path) -> None:
+    for path in (tmp_path / "none", tmp_path / "none.parquet", tmp_path / "none.csv"):
+        with pytest.raises(InputError) as info:
+            read_liabilities(path, ASSETS)
+        assert str(info.value) == f"{path}: no such file or directory"
+
+
+def test_problems_of_several_files_are_reported_together_in_file_order(tmp_path: Path) -> None:
+    ledger = _ledger_dir(
+        tmp_path,
+        {
+            "b.csv": HEADER + "\nb,BTC,1\nb,BTC,-1\nb,DOGE,1\n",
+            "a.csv": HEADER + "\na,BTC,1.123456789\n",
+            "c.csv": HEADER + "\nc,BTC,1\n",  # fine: read, and reported nowhere
+            "d.csv": "",
+        },
+    )
+    a, b, d = ledger / "a.csv", ledger / "b.csv", ledger / "d.csv"
+    with pytest.raises(InputError) as info:
+        read_liabilities(ledger, ASSETS)
+    problems = [
+        f"{a}:2: BTC: amount '1.123456789' has 9 decimals; the asset allows 8",
+        f"{b}:3: BTC: negative amount '-1'",
+        f"{b}:4: unknown asset 'DOGE' (the config lists BTC, USDT, ETH, PTS)",
+        f"{d}: the file is empty; expected header account_id,asset,amount",
+    ]
+    assert info.value.problems == problems
+    assert str(info.value) == f"{ledger}: 4 problem(s) in the liabilities files\n" + "\n".join(
+        f"  - {p}" for p in problems
+    )
+
+
+def test_problems_of_parquet_files_name_their_rows(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    one = write_rows(ledger / "1.parquet", [("a", "BTC", "1"), ("a", "BTC", "1e3")])
+    write_rows(ledger / "2.parquet", [("b", "BTC", "1")])
+    three = write_parquet(
+        ledger / "3.parquet", {"account_id": ["c"], "asset": ["BTC"], "amount": [1.5]}
+    )
+    with pytest.raises(InputError) as info:
+        read_liabilities(ledger, ASSETS)
+    assert info.value.problems == [
+        f"{one}:row 2: BTC: amount '1e3' is not a plain decimal number",
+        f"{three}: column amount has type double, a floating-point type: money is never a "
+        "float; write amounts as decimal text, a decimal type or an integer type (whole units)",
+    ]
+    assert str(info.value).startswith(f"{ledger}: 2 problem(s) in the liabilities files\n")
+
+
+def test_more_problems_than_the_limit_across_files(tmp_path: Path) -> None:
+    first = ingest.MAX_PROBLEMS + 3  # more than one file reports: its own "... and 3 more"
+    ledger = _ledger_dir(
+        tmp_path,
+        {
+            "1.csv": HEADER + "\n" + "".join(f"a{i},BTC,-{i}\n" for i in range(first)),
+            "2.csv": HEADER + "\n" + "".join(f"b{i},BTC,-{i}\n" for i in range(4)),
+        },
+    )
+    with pytest.raises(InputError) as info:
+        read_liabilities(ledger, ASSETS)
+    one = ledger / "1.csv"
+    assert info.value.problems == [
+        *(f"{one}:{i + 2}: BTC: negative amount '-{i}'" for i in range(ingest.MAX_PROBLEMS)),
+        "... and 7 more problems",
+    ]
+    assert str(info.value).startswith(
+        f"{ledger}: {first + 4} problem(s) in the liabilities files\n"
+    )
+
+    (tmp_path / "x").mkdir()
+    ledger2 = _ledger_dir(
+        tmp_path / "x",
+        {
+            "1.csv": HEADER + "\n" + "".join(f"a{i},BTC,-{i}\n" for i in range(15)),
+            "2.csv": HEADER + "\n" + "".join(f"b{i},BTC,-{i}\n" for i in range(10)),
+        },
+    )
+    with pytest.raises(InputError) as info:
+        read_liabilities(ledger2, ASSETS)
+    two = ledger2 / "2.csv"
+    assert info.value.problems[15:] == [
+        *(f"{two}:{i + 2}: BTC: negative amount '-{i}'" for i in range(5)),
+        "... and 5 more problems",
+    ]
+    assert str(info.value).startswith(f"{ledger2}: 25 problem(s) in the liabilities files\n")
+
+
+def test_raise_file_problems_from_pickled_failures(tmp_path: Path) -> None:
+    """What a distributed engine does: each file read elsewhere, its InputError shipped
+    back (pickled), then one report for the directory, worded as read_liabilities words it."""
+    import pickle
+
+    ledger = _ledger_dir(
+        tmp_path,
+        {"a.csv": HEADER + "\na,BTC,-1\n", "b.csv": ROW, "c.csv": HEADER + "\nc,XX,1\n"},
+    )
+    failures = []
+    for f in ingest.liabilities_files(ledger):
+        try:
+            ingest.read_liabilities_file(f, ASSETS, part=True)
+        except InputError as exc:
+            failures.append(pickle.loads(pickle.dumps(exc)))
+    with pytest.raises(InputError) as expected:
+        read_liabilities(ledger, ASSETS)
+    with pytest.raises(InputError) as got:
+        ingest.raise_file_problems(ledger, failures)
+    assert str(got.value) == str(expected.value) and got.value.problems == expected.value.problems
+    ingest.raise_file_problems(ledger, [])  # nothing failed: nothing raised
+    single = ledger / "a.csv"
+    with pytest.raises(InputError) as alone:
+        ingest.raise_file_problems(single, failures[:1])
+    assert alone.value is failures[0]  # a file on its own: its error as it is
+
+
+def test_totals_that_overflow_only_when_merged(tmp_path: Path) -> None:
+    ledger = _ledger_dir(
+        tmp_path,
+        {
+            "1.csv": HEADER + f"\na,PTS,{MAX_AMOUNT}\nb,BTC,1\n",
+            "2.csv": HEADER + "\nb,PTS,1\n",
+            "3.csv": HEADER + "\nc,USDT,1\n",
+        },
+    )
+    with pytest.raises(InputError) as info:
+        read_liabilities(ledger, ASSETS)
+    problem = f"{ledger}: total liabilities in PTS ({MAX_AMOUNT + 1}) do not fit in 128 bits"
+    assert str(info.value) == f"{ledger}: 1 problem(s) in the liabilities files\n  - {problem}"
+    with pytest.raises(InputError) as direct:
+        ingest.check_totals(ledger, ASSETS, [0, 0, 0, MAX_AMOUNT + 1])
+    assert str(direct.value) == str(info.value)
+    ingest.check_totals(ledger, ASSETS, [MAX_AMOUNT] * 4)  # fits: nothing raised
+
+    # One file that overflows on its own fails as a file does, inside the directory's report.
+    (ledger / "2.csv").write_text(HEADER + f"\nb,PTS,{MAX_AMOUNT}\nc,PTS,1\n")
+    with pytest.raises(InputError) as info:
+        read_liabilities(ledger, ASSETS)
+    two = ledger / "2.csv"
+    assert info.value.problems == [
+        f"{two}: total liabilities in PTS ({MAX_AMOUNT + 1}) do not fit in 128 bits"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "empty"), [(".csv", "no client rows after the header"), (".parquet", "no client rows")]
+)
+def test_no_rows_in_any_file(tmp_path: Path, kind: str, empty: str) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    for name in ("1", "2"):
+        write_rows(ledger / f"{name}{kind}", [])
+    with pytest.raises(InputError) as info:
+        read_liabilities(ledger, ASSETS)
+    assert str(info.value) == (
+        f"{ledger}: 1 problem(s) in the liabilities files\n  - {ledger}: {empty}"
+    )
+    # One file with rows is enough: the empty ones add nothing.
+    write_rows(ledger / f"3{kind}", [("a", "BTC", "1")])
+    assert read_liabilities(ledger, ASSETS).balances == {"a": [10**8, None, None, None]}
+
+
+def test_progress_counts_the_rows_of_every_file(tmp_path: Path) -> None:
+    class Counter:
+        def __init__(self) -> None:
+            self.steps: list[tuple[str, int]] = []
+
+        def begin(self, step: str, total: int | None = None) -> None:
+            self.steps.append((step, 0))
+
+        def advance(self, n: int = 1) -> None:
+            label, done = self.steps[-1]
+            self.steps[-1] = (label, done + n)
+
+        def end(self) -> None:
+            pass
+
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    for i, count in enumerate((3, 5, 4)):
+        write_rows(ledger / f"{i}.parquet", [(f"a{j}", "BTC", "1") for j in range(count)])
+    counter = Counter()
+    read_liabilities(ledger, ASSETS, counter)
+    assert counter.steps == [(ingest.READING, 12)]
+
+
+# ---- publish from a directory ----
+
+
+def test_publish_from_a_directory_signs_the_same_roots_as_the_one_file(tmp_path: Path) -> None:
+    import shutil
+
+    env = {"PORSEGREGATE_PASSPHRASE": PASSPHRASE.decode()}
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+    rows = [
+        ("alice", "BTC", "1.25"),
+        ("bob", "ETH", "12.000000000000000001"),
+        ("carol", "USDT", "250000"),
+        ("alice", "USDT", "0.5"),
+        ("dave", "BTC", "0.001"),
+        ("bob", "BTC", "0"),
+        ("alice", "BTC", "2"),
+        ("erin", "ETH", "1"),
+    ]
+    whole = write_csv(tmp_path / "whole.csv", rows)
+    ws = tmp_path / "ws"
+    assert run("init", str(ws)).exit_code == 0
+    for copy in ("ws-dir", "ws-config"):
+        shutil.copytree(ws, tmp_path / copy)
+    ledger = tmp_path / "ledger"  # alice and bob in several files
+    ledger.mkdir()
+    for name, piece in (
+        ("part-0.csv", rows[:3]),
+        ("part-1.csv", rows[3:5]),
+        ("part-2.csv", rows[5:]),
+    ):
+        write_csv(ledger / name, piece)
+    config = tmp_path / "ws-config" / "porsegregate.toml"
+    text = config.read_text()
+    assert 'liabilities = "data/liabilities.csv"' in text
+    config.write_text(
+        text.replace('liabilities = "data/liabilities.csv"', 'liabilities = "data/ledger"')
+    )
+    shutil.copytree(ledger, tmp_path / "ws-config" / "data" / "ledger")
+
+    epoch = "2026-11"
+    signed = []
+    for workspace, source in (("ws", [str(whole)]), ("ws-dir", [str(ledger)]), ("ws-config", [])):
+        liabilities = ["--liabilities", *source] if source else []
+        result = run(
+            "publish", "-w", str(tmp_path / workspace), "--epoch", epoch, *liabilities,
+            "--snapshot-time", f"{epoch}-28T23:59:59Z", "--allow-shortfall", "--json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["clients"] == 5
+        attestation = json.loads((tmp_path / workspace / "site" / "attestation.json").read_text())
+        signed.append(attestation["liabilities"])
+    assert signed[0] == signed[1] == signed[2]
+    assert [a["total"] for a in signed[0]["assets"]] == [
+        "325100000", "13000000000000000001", "250000500000"
+    ]  # fmt: skip
+
+    # The data room of the directory's epoch holds the merged ledger as one CSV (the sums);
+    # the auditor rebuilds the same trees from it.
+    room = tmp_path / "room"
+    env["PORSEGREGATE_DATAROOM_PASSPHRASE"] = "a passphrase for the auditor only"
+    site = tmp_path / "ws-config" / "site"
+    exported = run(
+        "dataroom", "export", "-w", str(tmp_path / "ws-config"), "--epoch", epoch,
+        "--out", str(room), "--json",
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    assert (room / "liabilities.csv").read_bytes() == ingest.to_csv(
+        read_liabilities(whole, ASSETS[:3])
+    )
+    audited = run("audit", str(site), "--dataroom", str(room), "--all", "--json")
+    statuses = {c["id"]: c["status"] for c in json.loads(audited.stdout)["checks"]}
+    room_checks = {k: v for k, v in statuses.items() if k.startswith("dataroom-")}
+    assert {room_checks[k] for k in ("dataroom-totals", "dataroom-roots", "dataroom-bundles")} == {
+        "pass"
+    }, room_checks
+
+    # A bad file in the directory: exit 3, the directory's report naming the file and line.
+    (ledger / "part-1.csv").write_text(HEADER + "\nalice,BTC,-1\n")
+    result = run(
+        "publish", "-w", str(tmp_path / "ws-dir"), "--epoch", "2026-12", "--liabilities",
+        str(ledger), "--allow-shortfall",
+    )  # fmt: skip
+    assert result.exit_code == 3
+    assert f"{ledger}: 1 problem(s) in the liabilities files" in result.output
+    assert f"{ledger / 'part-1.csv'}:2: BTC: negative amount '-1'" in result.output

@@ -211,7 +211,11 @@ workspace_option = click.option(
     show_default=True,
     help=f"Workspace folder holding {CONFIG_NAME}.",
 )
-liabilities_option = click.option("--liabilities", type=_PATH, help="Override the liabilities CSV.")
+liabilities_option = click.option(
+    "--liabilities",
+    type=_PATH,
+    help="Override the liabilities: a CSV or Parquet file, or a directory of such files.",
+)
 reserves_option = click.option(
     "--reserves",
     type=_FILE,

@@ -7,7 +7,8 @@
                          and the SHA-256 of each file below but the secrets
     custodian.pub.pem    the custodian's public key (not the signing key)
     liabilities.csv      the epoch's liabilities CSV, as published from (a Parquet ledger
-                         as CSV: one row per account and asset, summed)
+                         or a directory of files as CSV: one row per account and asset,
+                         summed)
     reserves.toml|json   the epoch's reserves declaration, when there is one
     epoch-secrets.json   the epoch's derived keys only, AES-256-GCM under a scrypt key of
                          the data room's own passphrase
@@ -290,8 +291,9 @@ def export_dataroom(
         assets=config.assets,
         public_key_pem=read_bytes(config.public_key, "public key"),
         liabilities=(
-            to_csv(liabilities)  # the data room holds CSV: a Parquet ledger is written as CSV
-            if liabilities_path.suffix.lower() == ".parquet"
+            # the data room holds one CSV: a Parquet ledger or a directory is written as CSV
+            to_csv(liabilities)
+            if liabilities_path.suffix.lower() == ".parquet" or liabilities_path.is_dir()
             else read_bytes(liabilities_path, "liabilities CSV")
         ),
         reserves=(reserves_path, read_bytes(reserves_path, "reserves declaration"))

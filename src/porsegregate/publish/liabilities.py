@@ -16,6 +16,16 @@ messages, the rows numbered from 1 (a Parquet file has no header line).
 
 Every problem is collected (up to a limit) with its file and line, so a
 custodian fixes an export in one pass instead of one error at a time.
+
+A ledger may also be a directory of files (a partitioned export): its `.csv`
+files or its `.parquet` files, read one by one in the byte order of their
+names with the per-file reader (`read_liabilities_file`), then merged
+(`merge_liabilities`): accounts in order of first appearance across the files
+in that order, an account's rows in several files summed. Every file is read
+even when one fails, then `raise_file_problems` reports them all at once;
+`check_totals` and `check_not_empty` judge the merged ledger. A distributed
+engine calls the same functions (the per-file reader on its workers, the rest
+on its driver), so its errors read exactly like these.
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -54,6 +66,9 @@ Holders = npt.NDArray[np.int64]
 Amounts = npt.NDArray[np.uint8]
 Rows = Callable[[int], None]  # n more rows read
 READING = "reading liabilities (rows)"  # the progress step
+KINDS = (".csv", ".parquet")  # the files a liabilities directory holds (one kind only)
+SHOWN_NAMES = 5  # stray entries of a directory named in its error
+EMPTY = {".csv": "no client rows after the header", ".parquet": "no client rows"}
 
 
 @dataclass(eq=False)
@@ -162,19 +177,205 @@ def _be_ints(amounts: Amounts) -> list[int]:
 def read_liabilities(
     path: Path, assets: tuple[Asset, ...], progress: Progress | None = None
 ) -> Liabilities:
-    """The ledger export at `path`: Parquet when its name ends in .parquet, else CSV.
+    """The ledger export at `path`: a file (Parquet when its name ends in .parquet, else
+    CSV), or a directory of such files (`liabilities_files`), each read as one file, merged.
 
     InputError lists every problem (up to MAX_PROBLEMS) with file and line (CSV)
-    or row (Parquet). `progress` counts the rows read.
+    or row (Parquet); for a directory, every file's, in file order. `progress`
+    counts the rows read (across the files).
     """
+    files = liabilities_files(path)
     with step(progress or NO_PROGRESS, READING, None) as reading:
         rows = reading.advance
-        if path.suffix.lower() == ".parquet":
-            return _read_parquet(path, assets, rows)
-        fast = _read_csv_fast(path, assets, rows)
-        if fast is not None:
-            return fast
-        return _read_csv_reference(path, assets, rows)
+        if not path.is_dir():
+            return read_liabilities_file(path, assets, rows)
+        parts: list[Liabilities] = []
+        failures: list[InputError] = []
+        for file in files:
+            try:
+                parts.append(read_liabilities_file(file, assets, rows, part=True))
+            except InputError as exc:  # read the others: every file's problems at once
+                failures.append(exc)
+        raise_file_problems(path, failures)
+        check_not_empty(path, sum(len(p.accounts) for p in parts))
+        check_totals(path, assets, [sum(t) for t in zip(*(p.totals() for p in parts), strict=True)])
+        return merge_liabilities(parts)
+
+
+def read_liabilities_file(
+    path: Path, assets: tuple[Asset, ...], rows: Rows | None = None, *, part: bool = False
+) -> Liabilities:
+    """One ledger file: Parquet when its name ends in .parquet (any case), else CSV.
+
+    `rows(n)` is told of every n rows read. `part`: the file is one of a
+    directory's, where a file with no client rows is no problem on its own
+    (`check_not_empty` judges the directory); everything else is checked as
+    for a file alone, its total too.
+    """
+    if _is_parquet(path):
+        return _read_parquet(path, assets, rows, part)
+    fast = _read_csv_fast(path, assets, rows)
+    if fast is not None:
+        return fast
+    return _read_csv_reference(path, assets, rows, part)
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() == ".parquet"
+
+
+# ---- a directory of files ----
+
+
+def liabilities_files(path: Path) -> list[Path]:
+    """The files a ledger `path` names: [path] for a file; for a directory, its .csv files
+    or its .parquet files (suffix in any case), sorted by the bytes of their names.
+
+    Hidden entries (names starting with a dot) are ignored. InputError for a path that
+    does not exist, and for a directory holding anything else (a subdirectory, another
+    file), both kinds, or neither.
+    """
+    try:
+        if not path.is_dir():
+            if not path.exists():
+                raise InputError(f"{path}: no such file or directory")
+            return [path]
+        entries = sorted(path.iterdir(), key=lambda e: os.fsencode(e.name))
+        found: dict[str, list[Path]] = {k: [] for k in KINDS}
+        stray: list[str] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            kind = entry.suffix.lower()
+            if kind in found and entry.is_file():
+                found[kind].append(entry)
+            else:
+                stray.append(entry.name + ("/" if entry.is_dir() else ""))
+    except PermissionError as exc:
+        raise InputError(f"{path}: permission denied") from exc
+    if stray:
+        shown = ", ".join(stray[:SHOWN_NAMES])
+        more = f" and {len(stray) - SHOWN_NAMES} more" if len(stray) > SHOWN_NAMES else ""
+        raise InputError(
+            f"{path}: a liabilities directory may hold only .csv files or only .parquet "
+            f"files (and hidden files); it also holds {shown}{more}"
+        )
+    csvs, parquets = found[".csv"], found[".parquet"]
+    if csvs and parquets:
+        raise InputError(
+            f"{path}: a liabilities directory holds .csv files or .parquet files, not both "
+            f"(it holds {len(csvs)} .csv and {len(parquets)} .parquet)"
+        )
+    if not csvs and not parquets:
+        raise InputError(f"{path}: no .csv or .parquet file in the liabilities directory")
+    return csvs or parquets
+
+
+def merge_liabilities(parts: Sequence[Liabilities]) -> Liabilities:
+    """The ledgers of a directory's files, in file order, as one: accounts in order of first
+    appearance across the parts, an account's amounts in several parts summed.
+
+    Check the summed totals first (`check_totals`): a sum beyond 128 bits is not
+    caught here. Columnar throughout: no Python work per row.
+    """
+    if not parts:
+        raise ValueError("merge_liabilities needs at least one part")
+    assets = parts[0].assets
+    if any(p.assets != assets for p in parts):
+        raise ValueError("merge_liabilities: the parts have different assets")
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(p.accounts) for p in parts]).tolist()
+    names = pa.chunked_array(
+        [pa.array(p.accounts, pa.large_string()) for p in parts], pa.large_string()
+    ).combine_chunks()
+    encoded = pc.dictionary_encode(names)  # the dictionary in order of first appearance
+    del names
+    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    holders: list[Holders] = []
+    amounts: list[Amounts] = []
+    for a in range(len(assets)):
+        h = np.concatenate(
+            [index[offsets[p] + part.holders[a]] for p, part in enumerate(parts)]
+        ).astype(np.int64)
+        le = np.concatenate([part.amounts[a] for part in parts])[:, ::-1]
+        h, v = _merge(h, le)
+        holders.append(h)
+        amounts.append(v)
+    accounts: list[str] = encoded.dictionary.to_pylist()
+    return Liabilities(assets, accounts, tuple(holders), tuple(amounts))
+
+
+_MORE = re.compile(r"\.\.\. and ([0-9]+) more problems")
+
+
+def _more(count: int) -> str:
+    return f"... and {count} more problems"
+
+
+def _header(path: Path, count: int) -> str:
+    what = "files" if path.is_dir() else "file"
+    return f"{path}: {count} problem(s) in the liabilities {what}"
+
+
+def _problem_lines(error: InputError) -> tuple[list[str], int]:
+    """One file's problem lines (each naming its file) and how many problems it had."""
+    if not error.problems:
+        return [str(error)], 1
+    lines = list(error.problems)
+    hidden = _MORE.fullmatch(lines[-1])
+    if hidden is None:
+        return lines, len(lines)
+    return lines[:-1], len(lines) - 1 + int(hidden[1])
+
+
+def raise_file_problems(path: Path, failures: Sequence[InputError]) -> None:
+    """Nothing when no file failed; else one InputError for the directory `path` listing
+    every file's problems in file order (each already naming its file and line or row),
+    at most MAX_PROBLEMS lines then "... and K more problems".
+
+    A file `path` (not a directory) with its one failure raises that failure as it is.
+    """
+    if not failures:
+        return
+    if len(failures) == 1 and not path.is_dir():
+        raise failures[0]
+    lines: list[str] = []
+    count = 0
+    for failure in failures:
+        mine, n = _problem_lines(failure)
+        lines += mine
+        count += n
+    shown = lines[:MAX_PROBLEMS]
+    hidden = count - len(shown)
+    raise InputError(_header(path, count), shown + ([_more(hidden)] if hidden else []))
+
+
+def _overflows(path: Path, assets: Sequence[Asset], totals: Sequence[int]) -> list[str]:
+    return [
+        f"{path}: total liabilities in {asset.code} "
+        f"({format_decimal(total, asset.decimals)}) do not fit in 128 bits"
+        for asset, total in zip(assets, totals, strict=True)
+        if total > MAX_AMOUNT
+    ]
+
+
+def check_totals(path: Path, assets: Sequence[Asset], totals: Sequence[int]) -> None:
+    """InputError when an asset's total (of every file of `path`) does not fit in 128 bits,
+    worded as for one file."""
+    problems = _overflows(path, assets, totals)
+    if problems:
+        raise InputError(_header(path, len(problems)), problems)
+
+
+def check_not_empty(path: Path, rows: int) -> None:
+    """InputError when `path` (every file of a directory together) has no client row,
+    worded as for one file of its kind."""
+    if rows:
+        return
+    first = liabilities_files(path)[0]
+    empty = EMPTY[".parquet" if _is_parquet(first) else ".csv"]
+    raise InputError(_header(path, 1), [f"{path}: {empty}"])
 
 
 # ---- the reference CSV reader: row by row, the one place CSV errors are worded ----
@@ -224,27 +425,17 @@ class _Problems:
 
     def finish(self, totals: Sequence[int], assets: tuple[Asset, ...], empty: str | None) -> None:
         """Raise InputError for the problems so far, an overflowing total or no rows."""
-        problems = self.messages
-        if not problems:
-            for asset, total in zip(assets, totals, strict=True):
-                if total > MAX_AMOUNT:
-                    problems.append(
-                        f"{self.path}: total liabilities in {asset.code} "
-                        f"({format_decimal(total, asset.decimals)}) do not fit in 128 bits"
-                    )
+        problems = self.messages or _overflows(self.path, assets, totals)
         if not problems and empty:
-            problems.append(f"{self.path}: {empty}")
+            problems = [f"{self.path}: {empty}"]
         if problems:
-            if self.more:
-                problems.append(f"... and {self.more} more problems")
-            count = len(problems) - (1 if self.more else 0) + self.more
-            raise InputError(
-                f"{self.path}: {count} problem(s) in the liabilities file", list(problems)
-            )
+            count = len(problems) + self.more
+            more = [_more(self.more)] if self.more else []
+            raise InputError(_header(self.path, count), problems + more)
 
 
 def _read_csv_reference(
-    path: Path, assets: tuple[Asset, ...], progress: Rows | None = None
+    path: Path, assets: tuple[Asset, ...], progress: Rows | None = None, part: bool = False
 ) -> Liabilities:
     by_code = {a.code: (i, a.decimals) for i, a in enumerate(assets)}
     balances: dict[str, list[int | None]] = {}
@@ -311,7 +502,7 @@ def _read_csv_reference(
         for i, v in enumerate(values):
             if v is not None:
                 totals[i] += v
-    problems.finish(totals, assets, None if balances else "no client rows after the header")
+    problems.finish(totals, assets, None if balances or part else EMPTY[".csv"])
     return Liabilities.from_balances(assets, balances)
 
 
@@ -604,7 +795,9 @@ def _as_string(column: Any) -> Any:
     return column if column.type == pa.string() else column.cast(pa.string())
 
 
-def _read_parquet(path: Path, assets: tuple[Asset, ...], progress: Rows | None) -> Liabilities:
+def _read_parquet(
+    path: Path, assets: tuple[Asset, ...], progress: Rows | None, part: bool = False
+) -> Liabilities:
     try:
         source = pq.ParquetFile(path)
     except FileNotFoundError as exc:
@@ -620,11 +813,11 @@ def _read_parquet(path: Path, assets: tuple[Asset, ...], progress: Rows | None) 
     try:
         # First pass: vectorised, account ids checked once each at the end. On anything it
         # does not accept, a second pass checks every row and names the bad ones.
-        fast = _parquet_pass(path, source, assets, progress, None)
+        fast = _parquet_pass(path, source, assets, progress, None, part)
         if fast is not None and _accounts_ok(pa.array(fast.accounts, pa.string())):
             return fast
         problems = _Problems(path)
-        result = _parquet_pass(path, source, assets, None, problems)
+        result = _parquet_pass(path, source, assets, None, problems, part)
         assert result is not None
         return result
     except pa.ArrowException as exc:
@@ -637,9 +830,11 @@ def _parquet_pass(
     assets: tuple[Asset, ...],
     progress: Rows | None,
     problems: _Problems | None,
+    part: bool = False,
 ) -> Liabilities | None:
     """One pass over the file. Without `problems`: vectorised only, None at the first batch
-    (or total) it does not accept. With: every row checked, InputError naming the rows."""
+    (or total) it does not accept. With: every row checked, InputError naming the rows.
+    `part`: a file of a directory, where no rows is no problem."""
     by_code = {a.code: (i, a.decimals) for i, a in enumerate(assets)}
     rows = _Rows(assets)
     done = 0
@@ -669,10 +864,10 @@ def _parquet_pass(
         if progress is not None:
             progress(batch.num_rows)
     if problems is None:
-        if not rows.accounts or any(t > MAX_AMOUNT for t in rows.totals):
+        if not (rows.accounts or part) or any(t > MAX_AMOUNT for t in rows.totals):
             return None
     else:
-        problems.finish(rows.totals, assets, None if rows.accounts else "no client rows")
+        problems.finish(rows.totals, assets, None if rows.accounts or part else EMPTY[".parquet"])
     return rows.build()
 
 

@@ -29,8 +29,10 @@ arrangement = {arrangement}
 signing_key = "keys/custodian.key.pem"
 public_key = "keys/custodian.pub.pem"
 master_secret = "secrets/master-secret.json"
-# Your ledger export; {{epoch}} in a path of liabilities, reserves or codes is replaced by the
-# epoch id given to the command (e.g. "data/liabilities-{{epoch}}.csv" keeps every month's).
+# Your ledger export: a CSV or Parquet file, or a directory of .csv or of .parquet files
+# (README: "File formats"). {{epoch}} in a path of liabilities, reserves or codes is replaced
+# by the epoch id given to the command (e.g. "data/liabilities-{{epoch}}.csv" keeps every
+# month's).
 liabilities = "data/liabilities.csv"
 # Wallets holding the reserves: one file per epoch, signed anew each epoch (README: "Month
 # two"); for --epoch 2026-11 this is data/reserves-2026-11.toml.
