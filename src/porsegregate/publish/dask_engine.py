@@ -56,6 +56,7 @@ from ..errors import ConfigError, InputError, WorkerError
 from ..progress import NO_PROGRESS, Progress
 from ..protocol.amounts import AMOUNT_BYTES
 from ..protocol.bundle import (
+    BundleLayout,
     bundle_aad,
     shard_bits,
     shard_body,
@@ -76,7 +77,7 @@ from ..protocol.hashing import (
     shuffle_key,
 )
 from ..protocol.layout import PROOFS, shard_file
-from ..protocol.models import Asset, AssetLiabilities, BundleLayout, bundle_layout
+from ..protocol.models import Asset, AssetLiabilities, bundle_layout
 from ..protocol.tree import ENTRY, SparseSumTree
 from .client_codes import HEADER as CODES_HEADER
 from .client_codes import client_codes_rows
@@ -95,10 +96,11 @@ from .epoch import (
 )
 from .liabilities import (
     Liabilities,
+    check_not_empty,
     check_totals,
     liabilities_files,
     raise_file_problems,
-    read_liabilities,
+    read_liabilities_file,
 )
 
 # Accounts a partition holds, about: 2^c partitions for the input's accounts.
@@ -158,11 +160,13 @@ class _Read:
     totals: list[int]
 
 
-def _read_task(path: str, assets: tuple[Asset, ...], master: bytes, epoch: str) -> _Read:
+def _read_task(
+    path: str, assets: tuple[Asset, ...], master: bytes, epoch: str, part: bool
+) -> _Read:
     """One input file, read and checked as the single-machine engine reads it, its accounts'
     keys derived (engine.derive_client_keys' formulas), sorted by lookup id."""
     try:
-        ledger = read_liabilities(Path(path), assets)
+        ledger = read_liabilities_file(Path(path), assets, part=part)
     except InputError as exc:
         return _Read(None, exc, [0] * len(assets))
     accounts = ledger.accounts
@@ -699,8 +703,9 @@ class DaskEpoch:
         files = liabilities_files(source)
         with stats.stage("read"):
             progress.begin("reading liabilities (files)", len(files))
+            whole = source.is_dir()  # the files are parts: one alone may have no rows
             reads = [
-                self._submit(_read_task, str(f), assets, master, epoch, key=f"read-{i}")
+                self._submit(_read_task, str(f), assets, master, epoch, whole, key=f"read-{i}")
                 for i, f in enumerate(files)
             ]
             summaries = []
@@ -710,11 +715,10 @@ class DaskEpoch:
                 )
                 progress.advance(1)
             progress.end()
-            failures = [s[0] for s in summaries if s[0] is not None]
-            if failures:
-                if len(files) == 1 and not source.is_dir():
-                    raise failures[0]
-                raise_file_problems(source, failures)
+            # The checks of liabilities.read_liabilities, in its order and words.
+            raise_file_problems(source, [s[0] for s in summaries if s[0] is not None])
+            if whole:
+                check_not_empty(source, sum(s[2] for s in summaries))
             totals = [sum(s[1][ai] for s in summaries) for ai in range(a_count)]
             check_totals(source, assets, totals)
         upper = sum(s[2] for s in summaries)
@@ -740,8 +744,6 @@ class DaskEpoch:
             del reads
         self._groups = groups
         n = sum(c[0] for c in counts)
-        if n == 0:
-            raise InputError(f"{source}: no client has a balance")
         entries = privacy.entry_count(n)
         split = privacy.split
         holders = [[c[1][ai] for c in counts] for ai in range(a_count)]
