@@ -108,6 +108,9 @@ ACCOUNTS_PER_PARTITION = 1 << 19
 # Never more partitions than the fewest shards any epoch has (shard_bits(4096)), so that a
 # shard is never split between two partitions.
 MAX_PARTITION_BITS = 7
+# Blocks of each tree: 2^4 per asset at most, so that the leaves move in (partitions x blocks)
+# pieces of a useful size; each block is still one task, and there are assets x 16 of them.
+MAX_BLOCK_BITS = 4
 # Path bytes in flight at once, over the cluster: the bundles are made in waves this big.
 WAVE_BYTES = 1 << 30
 DUMMY_CHUNK = 1 << 20
@@ -757,7 +760,7 @@ class DaskEpoch:
         stats.values.update(
             clients=n, entries=entries, partitions=parts, files=len(files), height=height
         )
-        tbits = min(bits, height)
+        tbits = min(bits, height, MAX_BLOCK_BITS)
         low = height - tbits
         summaries_out: list[AssetLiabilities] = []
         with stats.stage("trees"):
@@ -1065,11 +1068,15 @@ def connect(choice: EngineChoice) -> tuple[Any, Any]:
     except ImportError as exc:  # pragma: no cover - an install without the extra
         raise ConfigError("the dask engine needs Dask: pip install 'porsegregate[dask]'") from exc
     if choice.scheduler:
+        import dask
+
         try:
             return Client(  # type: ignore[no-untyped-call]
-                choice.scheduler, timeout="20s", set_as_default=False
+                choice.scheduler,
+                timeout=dask.config.get("distributed.comm.timeouts.connect"),
+                set_as_default=False,
             ), None
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(
                 f"cannot reach the Dask scheduler at {choice.scheduler}: {exc}"
             ) from exc
