@@ -226,7 +226,6 @@ def test_the_bulk_entries_are_the_generator_s(monkeypatch: pytest.MonkeyPatch) -
     the same entries, dummies included."""
     monkeypatch.setattr(engine, "PARALLEL_MIN", 0)
     monkeypatch.setenv(engine.WORKERS_ENV, "2")
-    monkeypatch.setattr(_crypto, "random_bytes", lambda k: bytes(k))
     proofs = build_epoch(_ledger(500), bytes(range(32)), "2026-11")
 
     def keep(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
@@ -234,10 +233,7 @@ def test_the_bulk_entries_are_the_generator_s(monkeypatch: pytest.MonkeyPatch) -
 
     bits = shard_bits(proofs.entries)
     bulk = {index: data for index, data, _ in proofs.write_shards(bits, keep)}
-    reference = {
-        index: b"".join(a + b for a, b in entries)
-        for index, entries in proofs.shards(lambda: bytes(12))
-    }
+    reference = {index: b"".join(a + b for a, b in entries) for index, entries in proofs.shards()}
     assert bulk == reference
     assert len(bulk) == 1 << bits
 
