@@ -577,7 +577,9 @@ def test_a_stray_file_among_the_shards_fails_proof_shards(clean: h.History, tmp_
 
 def test_wrong_keys_for_a_client_fail_that_clients_bundle(clean: h.History, tmp_path: Path) -> None:
     """A data room whose keys for one client are not the published ones: that client's proof
-    is not found, and only dataroom-bundles fails (the roots need the nonces, not this)."""
+    is not found, and only dataroom-bundles fails (the roots need the nonces, and the lookup
+    ids only for the holders' order: this one differs from the published in its last bit, so
+    the client keeps its place among the holders and the roots still rebuild)."""
     from dataclasses import replace
 
     from porsegregate.protocol.codes import client_secret
@@ -588,7 +590,9 @@ def test_wrong_keys_for_a_client_fail_that_clients_bundle(clean: h.History, tmp_
 
     def other_keys(secrets: EpochSecrets) -> EpochSecrets:
         other = epoch_keys(client_secret(os.urandom(32), account), epoch)
-        wrong = replace(other, nonce=secrets.clients[account].nonce)  # the roots still rebuild
+        mine = secrets.clients[account]
+        near = mine.lookup[:-1] + bytes((mine.lookup[-1] ^ 1,))  # same place in lookup order
+        wrong = replace(other, nonce=mine.nonce, lookup=near)  # the roots still rebuild
         return replace(secrets, clients={**secrets.clients, account: wrong})
 
     folder = craft(

@@ -191,7 +191,6 @@ def _ledger(n: int) -> Liabilities:
 def _publish_bytes(n: int, workers: int, monkeypatch: pytest.MonkeyPatch, split: int) -> dict:
     monkeypatch.setattr(engine, "PARALLEL_MIN", 0)
     monkeypatch.setenv(engine.WORKERS_ENV, str(workers))
-    monkeypatch.setattr(_crypto, "random_bytes", lambda k: bytes(k))  # fixed IVs: comparable
     proofs = build_epoch(_ledger(n), bytes(range(32)), "2026-11", None, Privacy(split=split))
     written: dict[int, bytes] = {}
 
@@ -226,7 +225,6 @@ def test_the_bulk_entries_are_the_generator_s(monkeypatch: pytest.MonkeyPatch) -
     the same entries, dummies included."""
     monkeypatch.setattr(engine, "PARALLEL_MIN", 0)
     monkeypatch.setenv(engine.WORKERS_ENV, "2")
-    monkeypatch.setattr(_crypto, "random_bytes", lambda k: bytes(k))
     proofs = build_epoch(_ledger(500), bytes(range(32)), "2026-11")
 
     def keep(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
@@ -234,10 +232,7 @@ def test_the_bulk_entries_are_the_generator_s(monkeypatch: pytest.MonkeyPatch) -
 
     bits = shard_bits(proofs.entries)
     bulk = {index: data for index, data, _ in proofs.write_shards(bits, keep)}
-    reference = {
-        index: b"".join(a + b for a, b in entries)
-        for index, entries in proofs.shards(lambda: bytes(12))
-    }
+    reference = {index: b"".join(a + b for a, b in entries) for index, entries in proofs.shards()}
     assert bulk == reference
     assert len(bulk) == 1 << bits
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from porsegregate import _crypto
 from porsegregate.errors import CodeError, FormatError, VerificationError
 from porsegregate.protocol import layout
-from porsegregate.protocol.bundle import shard_index
+from porsegregate.protocol.bundle import bundle_aad, shard_index
 from porsegregate.protocol.codes import client_secret, format_code, parse_code
-from porsegregate.protocol.hashing import account_commitment, epoch_keys
+from porsegregate.protocol.hashing import FORMAT_V2, account_commitment, epoch_keys
 from porsegregate.protocol.serialization import parse_manifest, proof_file_from_dict
+from porsegregate.publish.engine import encrypt_entries
+from porsegregate.publish.epoch import entry_iv_key
 from porsegregate.verify import checks
 from porsegregate.verify.client import verify_proof
 
@@ -118,5 +122,53 @@ def test_vectors_are_reproducible(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(VECTORS / "generate.py"), str(tmp_path)], check=True, timeout=120
     )
-    for name in ("codes.json", "proofs.json", "proofs-v2.json", "shards-v2.json", "legal.json"):
+    names = ("codes.json", "proofs.json", "proofs-v2.json", "shards-v2.json", "entry-ivs.json")
+    for name in (*names, "legal.json"):
         assert (tmp_path / name).read_bytes() == (VECTORS / name).read_bytes(), name
+
+
+# porsegregate/2 entries' synthetic IVs: the publisher's rule (no verifier checks an IV).
+ENTRY_IVS = load_vectors("entry-ivs.json")["cases"]
+
+
+@pytest.mark.parametrize("case", ENTRY_IVS, ids=[c["name"] for c in ENTRY_IVS])
+def test_entry_iv_vector(case: dict[str, str]) -> None:
+    """publish derives V and each entry's IV exactly as the vector (spelled from the rule)."""
+    iv_key = entry_iv_key(bytes.fromhex(case["master_secret"]), case["epoch"])
+    assert iv_key.hex() == case["iv_key"]
+    lookup, plaintext = bytes.fromhex(case["lookup"]), bytes.fromhex(case["plaintext"])
+    key = bytes(range(32))
+    aad = bundle_aad(case["epoch"], b"", FORMAT_V2)
+    (blob,) = encrypt_entries(
+        np.frombuffer(key, dtype=np.uint8).reshape(1, 32),
+        [plaintext],
+        np.frombuffer(lookup, dtype=np.uint8).reshape(1, 16),
+        aad,
+        iv_key,
+    )
+    assert blob[:12].hex() == case["iv"]
+    assert _crypto.aes_gcm_decrypt(key, blob, aad + lookup) == plaintext
+
+
+def test_entry_iv_vectors_differ_where_their_input_does() -> None:
+    ivs = [c["iv"] for c in ENTRY_IVS]
+    assert len(set(ivs)) == len(ivs)
+
+
+V2_VALID = [c for c in PROOFS_V2 if c["expect"]["verified"]]
+
+
+@pytest.mark.parametrize("case", V2_VALID, ids=[c["name"] for c in V2_VALID])
+def test_v2_vector_entries_carry_synthetic_ivs(case: dict[str, Any]) -> None:
+    """Each published porsegregate/2 entry of the vectors has IV = HMAC(V, lookup ||
+    plaintext)[:12] under the vectors' master secret."""
+    master = bytes.fromhex(ENTRY_IVS[0]["master_secret"])
+    proof = proof_file_from_dict(case["proof"])
+    epoch = json.loads(proof.attestation)["epoch"]["id"]
+    keys = epoch_keys(client_secret(master, case["account_id"]), epoch)
+    assert keys.lookup == proof.lookup
+    plaintext = _crypto.aes_gcm_decrypt(
+        keys.key, proof.entry, bundle_aad(epoch, proof.lookup, FORMAT_V2)
+    )
+    expected = _crypto.hmac_sha256(entry_iv_key(master, epoch), proof.lookup + plaintext)[:12]
+    assert proof.entry[:12] == expected

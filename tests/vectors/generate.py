@@ -2,9 +2,10 @@
 
     python tests/vectors/generate.py [OUTDIR]
 
-Writes codes.json, proofs.json, proofs-v2.json, shards-v2.json and legal.json. Both
-verifiers (Python: tests/test_vectors.py, JavaScript: tests/js/porverify.test.mjs) must agree
-with every expectation.
+Writes codes.json, proofs.json, proofs-v2.json, shards-v2.json, entry-ivs.json and
+legal.json. Both verifiers (Python: tests/test_vectors.py, JavaScript:
+tests/js/porverify.test.mjs) must agree with every expectation; entry-ivs.json is the
+publisher's rule (a verifier never checks an IV), met by publish's code (tests/test_vectors.py).
 Every rejection case is an attack or a corruption built the way an attacker
 would build it (usually with the custodian's own keys, since the custodian is
 the party a proof of liabilities must catch).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import sys
 from collections.abc import Callable
@@ -214,7 +216,10 @@ class Fixture:
         self.att_bytes = attestation_bytes(self.attestation)
         self.entries: dict[bytes, bytes] = {}
         # (index, sorted entries) of every shard (porsegregate/2: all 2^b, the empty ones too)
-        self.shards = list(self.proofs.shards(_ivs(b"iv:" + epoch.encode())))
+        # porsegregate/1: fixed IVs in order; porsegregate/2: the synthetic IVs (entry_iv_key
+        # of MASTER), as publish writes them.
+        ivs = _ivs(b"iv:" + epoch.encode()) if fmt == FORMAT_V1 else None
+        self.shards = list(self.proofs.shards(ivs))
         for _, shard in self.shards:
             self.entries.update(shard)
         self.layout = self.attestation.bundle_layout
@@ -1537,6 +1542,41 @@ def shard_cases_v2() -> list[dict[str, Any]]:
     return cases
 
 
+def entry_iv_cases() -> list[dict[str, Any]]:
+    """porsegregate/2 entries' synthetic IVs (docs/protocol.md, "Encrypted entry
+    (porsegregate/2)"), spelled here from the rule, apart from publish's code:
+    V = HKDF-SHA256(M, salt "porsegregate/1", info "entry-ivs" || 0x00 || lp(e), 32) and
+    iv = HMAC-SHA256(V, lookup (16) || plaintext)[0:12]."""
+    lookup = hashlib.sha256(b"porsegregate test vectors: an entry's lookup id").digest()[:16]
+    other = hashlib.sha256(b"porsegregate test vectors: another lookup id").digest()[:16]
+    bundle = hashlib.sha256(b"porsegregate test vectors: a plaintext").digest() * 5
+    changed = bundle[:-1] + bytes((bundle[-1] ^ 0x01,))
+    cases = []
+    for name, epoch, lk, plaintext in (
+        ("empty plaintext", EPOCH, lookup, b""),
+        ("one byte", EPOCH, lookup, b"\x00"),
+        ("a 160-byte plaintext", EPOCH, lookup, bundle),
+        ("the same plaintext, its last byte changed", EPOCH, lookup, changed),
+        ("the same plaintext under another lookup id", EPOCH, other, bundle),
+        ("the same plaintext and lookup id in another epoch", OLD_EPOCH, lookup, bundle),
+    ):
+        info = b"entry-ivs\x00" + bytes((len(epoch.encode()),)) + epoch.encode()
+        v = _crypto.hkdf(MASTER, b"porsegregate/1", info, 32)
+        iv = hmac.digest(v, lk + plaintext, "sha256")[:12]
+        cases.append(
+            {
+                "name": name,
+                "master_secret": MASTER.hex(),
+                "epoch": epoch,
+                "iv_key": v.hex(),
+                "lookup": lk.hex(),
+                "plaintext": plaintext.hex(),
+                "iv": iv.hex(),
+            }
+        )
+    return cases
+
+
 def code_cases() -> dict[str, Any]:
     cases = []
     for account in ("alice@example.com", "Zoë Ünïcødé", "日本-42", "x"):
@@ -1581,6 +1621,7 @@ def main(out: Path) -> None:
         ("proofs.json", {"cases": proof_cases()}),
         ("proofs-v2.json", {"cases": proof_cases_v2()}),
         ("shards-v2.json", {"cases": shard_cases_v2()}),
+        ("entry-ivs.json", {"cases": entry_iv_cases()}),
         ("legal.json", {"cases": legal_cases()}),
     ):
         (out / name).write_text(

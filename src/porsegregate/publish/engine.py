@@ -426,25 +426,38 @@ def encrypt_entries(
     plaintexts: Iterable[bytes],
     lookups: np.ndarray,
     aad_prefix: bytes,
-    given: Sequence[bytes] | None = None,
+    iv_key: bytes,
 ) -> list[bytes]:
-    """AES-256-GCM of each plaintext under its client's key, aad = prefix || lookup, a fresh
-    random 96-bit IV each (drawn for the whole batch in one call), or the `given` IVs (test
-    vectors)."""
+    """porsegregate/2 entries: AES-256-GCM of each plaintext under its client's key, aad =
+    prefix || lookup, with a synthetic IV (SIV): HMAC-SHA256(iv_key, lookup || plaintext)[:12],
+    one bulk HMAC call for the batch. The same input gives the same bytes; another plaintext
+    under the same key and lookup gets another IV (but for a 2^-96 chance)."""
     plain = list(plaintexts)
-    ivs = _crypto.random_bytes(12 * len(plain)) if given is None else b"".join(given)
-    encrypt = _crypto.aes_gcm_encrypt
     key_bytes = keys.tobytes()
     lookup_bytes = lookups.tobytes()
+    if len(key_bytes) != 32 * len(plain) or len(lookup_bytes) != 16 * len(plain):
+        raise ValueError("one 32-byte key and one 16-byte lookup id per plaintext")
+    ivs = entry_ivs(iv_key, [lookup_bytes[16 * i : 16 * i + 16] for i in range(len(plain))], plain)
+    encrypt = _crypto.aes_gcm_encrypt
     return [
         encrypt(
             key_bytes[32 * i : 32 * i + 32],
             pt,
             aad_prefix + lookup_bytes[16 * i : 16 * i + 16],
-            ivs[12 * i : 12 * i + 12],
+            ivs[i],
         )
         for i, pt in enumerate(plain)
     ]
+
+
+def entry_ivs(iv_key: bytes, lookups: Sequence[bytes], plaintexts: Sequence[bytes]) -> list[bytes]:
+    """Each entry's synthetic IV: HMAC-SHA256(V, lookup (16) || plaintext)[0:12]."""
+    if len(iv_key) != 32:
+        raise ValueError("the entry IV key V is 32 bytes")
+    macs = _crypto.hmac_sha256_each(
+        iv_key, [lookup + pt for lookup, pt in zip(lookups, plaintexts, strict=True)]
+    )
+    return [mac[: _crypto.IV_BYTES] for mac in macs]
 
 
 def shared_state() -> dict[str, Any]:

@@ -135,6 +135,9 @@ class EpochProofs:
     _trees: Sequence[SumTree | SparseSumTree]
     _liabilities: Liabilities
     _dummy_key: bytes | None = None  # porsegregate/2 publish: what the dummy entries come from
+    # porsegregate/2 publish: V, the key of the entries' synthetic IVs (entry_iv_key); None
+    # when rebuilt from a data room, which makes plaintexts but never writes an entry.
+    _iv_key: bytes | None = None
 
     @property
     def clients(self) -> int:
@@ -155,8 +158,9 @@ class EpochProofs:
         self, iv_source: Callable[[], bytes] | None = None
     ) -> Iterator[tuple[int, list[tuple[bytes, bytes]]]]:
         """(shard index, sorted [(lookup, encrypted entry)]): porsegregate/1 every non-empty
-        shard (its index: its hex prefix's value); porsegregate/2 every shard 0..2^b-1 in
-        order, the empty ones too."""
+        shard (its index: its hex prefix's value; `iv_source` gives its IVs in order for the
+        test vectors, else random); porsegregate/2 every shard 0..2^b-1 in order, the empty
+        ones too (IVs synthetic, never given)."""
         if self.layout is None:
             q = self.shard_prefix_chars
             current: int | None = None
@@ -171,14 +175,18 @@ class EpochProofs:
             if current is not None:
                 yield current, entries
             return
-        # porsegregate/2: the bulk writer's own entries, in this process (the IVs in order).
+        if iv_source is not None:
+            raise ValueError(
+                "porsegregate/2 entries take synthetic IVs (entry_iv_key), never given"
+            )
+        # porsegregate/2: the bulk writer's own entries, in this process.
         made: dict[int, list[tuple[bytes, bytes]]] = {}
 
         def keep(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
             made[index] = entries
             return b"", len(entries)
 
-        for index, _, _ in self.write_shards(shard_bits(self.entries), keep, iv_source=iv_source):
+        for index, _, _ in self.write_shards(shard_bits(self.entries), keep, in_process=True):
             yield index, made.pop(index)
 
     def _lookup(self, ci: int) -> bytes:
@@ -206,14 +214,21 @@ class EpochProofs:
         shard_bits: int,
         write: Callable[[int, list[tuple[bytes, bytes]]], tuple[bytes, int]],
         done: Callable[[int], None] | None = None,
-        iv_source: Callable[[], bytes] | None = None,
+        in_process: bool = False,
     ) -> list[tuple[int, bytes, int]]:
         """porsegregate/2: every one of the 2^shard_bits shards (shard i holds the entries whose
         lookup id's top bits are i), real and dummy entries merged in lookup order, each handed
         to `write(index, entries)` as soon as it is complete, in worker processes forked from
         this one. Returns (index, what write returned) for every shard, in index order.
 
-        With `iv_source` (test vectors: fixed IVs in order) everything runs in this process."""
+        With `in_process` everything runs in this process (shards(): `write` may keep state).
+        Each entry's IV is synthetic (encrypt_entries): proofs rebuilt from a data room, which
+        have no IV key, cannot write entries."""
+        if self._iv_key is None:
+            raise ValueError(
+                "porsegregate/2 entries need the epoch's IV key, derived from the master "
+                "secret: proofs rebuilt from a data room make plaintexts, never entries"
+            )
         order = self._order()
         top = self._keys.lookups[order].view(">u8")[:, 0] if len(order) else np.zeros(0, ">u8")
         real_shard = _shard_of(top, shard_bits)
@@ -221,7 +236,7 @@ class EpochProofs:
         dummy_top = dummy_lookups.view(">u8")[:, 0] if len(dummy_lookups) else np.zeros(0, ">u8")
         dummy_shard = _shard_of(dummy_top, shard_bits)
         shards = 1 << shard_bits
-        workers = 1 if iv_source is not None else worker_count(self.entries)
+        workers = 1 if in_process else worker_count(self.entries)
         pieces = min(shards, max(1, workers * 8))
         bounds = [(shards * k // pieces, shards * (k + 1) // pieces) for k in range(pieces)]
         tasks = [
@@ -242,7 +257,6 @@ class EpochProofs:
             "write": write,
             "dummy_lookups": dummy_lookups,
             "dummy_lengths": dummy_lengths,
-            "ivs": iv_source,
         }
         results = fork_map(
             _shard_task,
@@ -256,8 +270,9 @@ class EpochProofs:
     def _dummy_plan(self) -> tuple[np.ndarray, np.ndarray]:
         """The dummy entries beyond the clients': their lookup ids (sorted, (d, 16)) and
         lengths. Each is as long as the entry of a real client the keyed stream picks, so
-        dummies follow the real entries' size distribution; their lookup ids and bytes
-        (random-looking, as a real entry's) come from the same secret key."""
+        dummies follow the real entries' size distribution (dummy_held_counts: only the
+        histogram of the clients' held counts matters, not their order); their lookup ids and
+        bytes (random-looking, as a real entry's) come from the same secret key."""
         count = self.entries - len(self.accounts)
         layout = self.layout
         if count <= 0 or layout is None or self._dummy_key is None:
@@ -273,7 +288,8 @@ class EpochProofs:
             [layout.entry_bytes(self.epoch, layout.slots(k)) for k in range(layout.assets + 1)]
         )
         if len(held):
-            lengths = sizes[held[(picks % np.uint64(len(held))).astype(np.int64)]]
+            histogram = np.bincount(held, minlength=layout.assets + 1).astype(np.int64)
+            lengths = sizes[dummy_held_counts(picks, histogram)]
         else:
             lengths = np.full(count, sizes[1], dtype=np.int64)
         halves = lookups.view(">u8")
@@ -394,14 +410,14 @@ def _shard_task(task: tuple[int, int, int, int, int, int]) -> list[tuple[int, by
     source = proofs.entry_source()
     aad = bundle_aad(proofs.epoch, b"", FORMAT_V2)
 
-    ivs: Callable[[], bytes] | None = shared["ivs"]
+    iv_key = proofs._iv_key
+    assert iv_key is not None  # write_shards refuses without it
 
     def real() -> Iterator[tuple[bytes, bytes]]:
         for start in range(r_lo, r_hi, CHUNK):
             rows = order[start : min(start + CHUNK, r_hi)]
             plaintexts = source.plaintexts(rows)
-            given = None if ivs is None else [ivs() for _ in plaintexts]
-            blobs = encrypt_entries(keys[rows], plaintexts, lookups[rows], aad, given)
+            blobs = encrypt_entries(keys[rows], plaintexts, lookups[rows], aad, iv_key)
             data = lookups[rows].tobytes()
             for i, blob in enumerate(blobs):
                 yield data[16 * i : 16 * i + 16], blob
@@ -458,11 +474,35 @@ def build_epoch(
         liabilities, epoch, keys, asset_keys, codes, progress, privacy or Privacy(), fmt
     )
     proofs._dummy_key = dummy_key(master_secret, epoch)
+    proofs._iv_key = entry_iv_key(master_secret, epoch)
     return proofs
 
 
 def dummy_key(master_secret: bytes, epoch: str) -> bytes:
+    """D = HKDF(M, LABEL, "dummies" || 0x00 || lp(e), 32): the dummy entries' key."""
     return _crypto.hkdf(master_secret, SALT, b"dummies\x00" + lp(epoch.encode()), 32)
+
+
+def entry_iv_key(master_secret: bytes, epoch: str) -> bytes:
+    """V = HKDF(M, LABEL, "entry-ivs" || 0x00 || lp(e), 32): the key of the porsegregate/2
+    entries' synthetic IVs (encrypt_entries). Secret: never published, nor in a data room."""
+    return _crypto.hkdf(master_secret, SALT, b"entry-ivs\x00" + lp(epoch.encode()), 32)
+
+
+def dummy_held_counts(picks: np.ndarray, histogram: np.ndarray) -> np.ndarray:
+    """The held count each dummy's length is taken from: c[pick mod n], c the n clients'
+    held-asset counts sorted ascending, given as their histogram (histogram[k]: how many
+    clients hold exactly k assets). Returns int64, one per pick."""
+    hist = np.asarray(histogram, dtype=np.int64)
+    if hist.ndim != 1 or np.any(hist < 0):
+        raise ValueError("a histogram is a 1-d array of non-negative counts")
+    n = int(hist.sum())
+    if n == 0:
+        raise ValueError("no client's held count to take a dummy's length from")
+    at = np.asarray(picks, dtype=np.uint64) % np.uint64(n)
+    ends = np.cumsum(hist).astype(np.uint64)  # c[ends[k-1] .. ends[k]-1] == k
+    counts: np.ndarray = np.searchsorted(ends, at, side="right").astype(np.int64)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -500,7 +540,14 @@ def build_trees(
         built = _build_v1(liabilities, epoch, clients.commitments, asset_keys, privacy, step)
     else:
         built = _build_v2(
-            liabilities, epoch, clients.commitments, asset_keys, privacy, step, entries
+            liabilities,
+            epoch,
+            clients.commitments,
+            clients.lookups,
+            asset_keys,
+            privacy,
+            step,
+            entries,
         )
     step.end()
     release_free_memory()
@@ -542,6 +589,7 @@ _Built = tuple[
 
 
 def _holder_rows(n: int, holders: np.ndarray) -> np.ndarray:
+    """Each account's row among `holders` (in the order given), -1 where not a holder."""
     rows = np.full(n, -1, dtype=np.int64)
     rows[holders] = np.arange(len(holders), dtype=np.int64)
     return rows
@@ -611,16 +659,23 @@ def _build_v2(
     liabilities: Liabilities,
     epoch: str,
     commitments: np.ndarray,
+    lookups: np.ndarray,
     asset_keys: Mapping[str, AssetKeys],
     privacy: Privacy,
     progress: Progress,
     entries: int,
 ) -> _Built:
     """porsegregate/2: one height for every tree, leaves at keyed random positions, padding
-    nodes for empty subtrees, each balance in `split` keyed random parts."""
+    nodes for empty subtrees, each balance in `split` keyed random parts. Each asset's holders
+    are taken in ascending lookup-id order (placement draws and the split stream follow it),
+    so nothing depends on the ledger's order of rows or accounts."""
     n = len(commitments)
     split = privacy.split
-    holders_of, amounts_of = list(liabilities.holders), list(liabilities.amounts)
+    holders_of, amounts_of = [], []
+    for holders, amounts in zip(liabilities.holders, liabilities.amounts, strict=True):
+        order = _lookup_order(holders, lookups)
+        holders_of.append(holders[order])
+        amounts_of.append(amounts[order])
     most = max((len(h) * split for h in holders_of), default=0)
     height = max(privacy.tree_height(entries), padded_height(most))
     if height > MAX_PRIVACY_HEIGHT:
@@ -661,12 +716,27 @@ def _build_v2(
     return trees, positions, holder_rows, parts_of, summaries
 
 
-def split_parts(amounts: np.ndarray, parts: int, key: bytes) -> np.ndarray:
-    """split_balances over a (holders, 16) big-endian array: (holders, parts, 16)."""
+def _lookup_order(holders: np.ndarray, lookups: np.ndarray) -> np.ndarray:
+    """The permutation of `holders` that sorts them by lookup id (16 bytes, big-endian)."""
+    halves = lookups[holders].view(">u8").reshape(len(holders), 2)
+    return np.lexsort((halves[:, 1], halves[:, 0])).astype(np.int64)
+
+
+def holders_by_lookup(holders: np.ndarray, lookups: np.ndarray) -> np.ndarray:
+    """An asset's holders (indices into the accounts) sorted by their lookup ids (`lookups`:
+    every account's, (n, 16)): the order porsegregate/2 places and splits them in."""
+    ordered: np.ndarray = np.asarray(holders, dtype=np.int64)[_lookup_order(holders, lookups)]
+    return ordered
+
+
+def split_parts(amounts: np.ndarray, parts: int, key: bytes, first: int = 0) -> np.ndarray:
+    """split_balances over a (holders, 16) big-endian array: (holders, parts, 16). `first` is
+    the index of amounts[0] among the asset's holders (in lookup-id order): a slice of them
+    splits as it does within the whole."""
     if parts == 1:
         return amounts.reshape(len(amounts), 1, AMOUNT_BYTES)
     values = [int.from_bytes(row.tobytes(), "big") for row in amounts]
-    pieces = split_balances(values, parts, key)
+    pieces = split_balances(values, parts, key, first)
     flat = b"".join(p.to_bytes(AMOUNT_BYTES, "big") for piece in pieces for p in piece)
     return np.frombuffer(flat, dtype=np.uint8).reshape(len(amounts), parts, AMOUNT_BYTES)
 
@@ -693,13 +763,19 @@ def leaf_positions(count: int, height: int, key: bytes) -> np.ndarray:
         want *= 2  # the stream extends: the draws so far stay the first ones
 
 
-def split_balances(amounts: list[int], parts: int, key: bytes) -> list[tuple[int, ...]]:
+def split_balances(
+    amounts: list[int], parts: int, key: bytes, first: int = 0
+) -> list[tuple[int, ...]]:
     """Each amount as `parts` non-negative parts that add up to it: parts - 1 cut points drawn
     uniformly in [0, amount] from the keyed stream (32 bytes each, reduced modulo amount + 1,
-    a bias below 2^-128), sorted, and the gaps between them."""
+    a bias below 2^-128), sorted, and the gaps between them. amounts[0] is holder `first`:
+    its cut points are read from byte 32 * (parts - 1) * first of the stream."""
     if parts == 1:
         return [(a,) for a in amounts]
-    stream = _crypto.keystream(key, b"split", 32 * (parts - 1) * len(amounts))
+    if first < 0:
+        raise ValueError("first is a holder's index: not negative")
+    width = 32 * (parts - 1)
+    stream = _crypto.keystream_at(key, b"split", width * first, width * len(amounts))
     out = []
     at = 0
     for amount in amounts:
