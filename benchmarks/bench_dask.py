@@ -104,6 +104,7 @@ TARGET_CLIENTS = (10_000_000, 100_000_000)
 TARGET_WORKERS = (8, 32, 128)
 ENTRY_BYTES = 48  # a tree node on a path: hash 32 + sum 16 (dask_engine: leaves x height x 48)
 WAVE_BYTES = 1 << 30
+SCHEDULER_SECONDS_PER_TASK = 0.001  # an assumption (the Dask docs' order), not measured
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -403,10 +404,12 @@ def partition_bits(clients: int, workers: int, rules: dict[str, int]) -> int:
 def task_count(
     parts: int, assets: int, files: int, entries: int, clients: int, waves: int, blocks: int
 ) -> int:
-    """The tasks the engine submits for one publish (dask_engine.py's graph): read F + rsum F;
-    sel F*P + group P + gsum P; per asset place 1 + pslice P + leaves P + bl B*P + block B +
-    root B; dummy D + dsel D*P + dgroup P + dbytes P; paths waves*A*B + pick A*B*P + bundle P
-    + sroot P + sroot2 P + hdr P; codes P (B = blocks, D = dummy chunks of 2^20)."""
+    """The tasks the engine submits up to the stats file (dask_engine.py's graph): read F +
+    rsum F; sel F*P + group P + gsum P; per asset place 1 + pslice P + leaves P + bl B*P +
+    block B + root B; dummy D + dsel D*P + dgroup P + dbytes P; paths waves*A*B + pick A*B*P
+    + bundle P + sroot P + sroot2 P + hdr P (B = tree blocks, D = dummy chunks of 2^20; the
+    P codes tasks come after the stats are written). It equals the measured count at 10 k
+    clients (130), and grows as 2 A P^2: the bl and pick tasks."""
     p, a, b = parts, assets, blocks
     d = math.ceil(max(0, entries - clients) / (1 << 20))
     return (
@@ -420,7 +423,6 @@ def task_count(
         + waves * a * b
         + a * b * p
         + 4 * p
-        + p
     )
 
 
@@ -445,25 +447,29 @@ def project(
     rules: dict[str, int],
 ) -> dict[str, Any]:
     """The Dask engine at `clients` clients on `workers` workers, from the runs measured
-    (`partition_costs` of each size; "largest" = the largest size measured, lines through
-    the smallest and largest size where two are measured, else through zero):
+    (`partition_costs` of each size; "largest" = the largest size measured; "the line" =
+    y = a + b x through the smallest and the largest size, or through zero when one size is
+    measured or the line would have a negative part):
 
     * entries E = the next power of two >= clients, at least 4096 ([privacy] entries auto);
       height h = log2(E); partitions P = the engine's rule (2^max(ceil(log2 workers),
-      ceil(log2(clients / 2^19))), at most 2^7); files F = max(4, clients / 10^6);
-    * time = task seconds per entry (largest) x E / workers      (the workers' compute,
-                                                                  perfectly spread)
-           + scheduling seconds per task (largest) x tasks(P)     (stage wall not covered by
-             task compute at full use: (sum of stage walls - task seconds / workers measured)
-             / tasks measured; the task count is `task_count`, which grows as 2 A P^2)
-           + driver seconds = a + b x E, the line through the measured (E, wall - sum of the
-             stage walls): the interpreter and cluster start, signing, pages, the manifest's
-             hashes, the log and the codes file, all on the driver;
-      without task times in the stats file, the task seconds are taken as the stage walls x
-      the workers measured (every worker busy) and the scheduling term is 0;
-    * memory per worker = a + b x (clients / min(P, workers)), the line through the
-      measured (clients / min(P, W), largest worker peak RSS): a worker holds the groups,
-      leaves and blocks of its partitions until the end, min(P, W) workers share them;
+      ceil(log2(clients / 2^19))), at most 2^7); files F = max(4, 3 x clients / 10^6);
+    * time = compute + scheduling + driver, where
+      compute = sum over the stages s of: task seconds of s per entry (largest) x E
+                / (min(workers, width of s) x efficiency of s (largest)),
+                width = F for read (one task a file), P for the others (one task a partition
+                or block); efficiency = task seconds of s / (wall of s x workers measured),
+                at least 0.05: barriers and imbalance as measured;
+      scheduling = tasks x 1 ms (`task_count`, which grows as 2 A P^2; 1 ms a task is the
+                Dask documentation's order of magnitude for the scheduler, not measured here);
+      driver = the line through the measured (E, publish wall - sum of the stage walls):
+                the interpreter and cluster start, signing, pages, the manifest's hashes, the
+                log and the codes file, on the driver alone;
+      without task times in the stats file, the task seconds of a stage are its wall x the
+      workers measured (efficiency 1);
+    * memory per worker = the line through the measured (clients / min(P, W), largest
+      worker peak RSS), at clients / min(P, workers): a worker holds the groups, leaves and
+      blocks of its partitions until the end, and min(P, workers) workers share them;
       driver memory = the line through the measured (clients, driver peak RSS);
     * site bytes = (a + b x h) x E, the line through the measured (height, site bytes per
       entry): an entry's bytes grow with its paths' length;
@@ -481,21 +487,24 @@ def project(
     path_bytes = largest["leaves_per_client"] * clients * height * ENTRY_BYTES
     waves = max(1, min(parts, math.ceil(path_bytes / WAVE_BYTES)))
     tasks = task_count(parts, assets, files, entries, clients, waves, 1 << min(bits, height))
-
-    def compute_seconds(m: dict[str, Any]) -> float:
-        if m["tasks_recorded"]:
-            return float(m["task_seconds"])
-        return float(m["stages_seconds"]) * m["workers"]
-
-    per_entry = compute_seconds(largest) / largest["entries"]
-    if largest["tasks_recorded"] and largest["task_count"]:
-        gap = largest["stages_seconds"] - compute_seconds(largest) / largest["workers"]
-        per_task = max(0.0, gap) / largest["task_count"]
-    else:
-        per_task = 0.0
+    compute = 0.0
+    w_measured = largest["workers"]
+    for stage, wall in largest["stage_wall_seconds"].items():
+        if largest["tasks_recorded"]:
+            seconds = largest["task_seconds_per_partition"].get(stage, 0.0)
+            seconds *= largest["partitions"]
+            efficiency = largest["stage_parallel_efficiency"].get(stage, 1.0)
+        else:
+            seconds, efficiency = wall * w_measured, 1.0
+        width = files if stage == "read" else parts
+        compute += (
+            seconds
+            / largest["entries"]
+            * entries
+            / (min(workers, width) * min(1.0, max(0.05, efficiency)))
+        )
+    scheduling = SCHEDULER_SECONDS_PER_TASK * tasks
     da, db = fit([(m["entries"], m["wall_seconds"] - m["stages_seconds"]) for m in measured])
-    compute = per_entry * entries / workers
-    scheduling = per_task * tasks
     driver = da + db * entries
     ma, mb = fit([(m["clients_resident_per_worker"], m["worker_peak_rss_bytes"]) for m in measured])
     ra, rb = fit([(m["clients"], m["driver_peak_rss_bytes"]) for m in measured])
@@ -542,6 +551,10 @@ COLUMNS = (
     "task s",
     "identical",
 )
+
+
+def size(n: float) -> str:
+    return f"{n / 1e12:.3g} TB" if n >= 1e12 else human_bytes(n)
 
 
 def cells(row: dict[str, Any], identity: dict[str, Any] | None) -> list[str]:
@@ -619,10 +632,10 @@ def table(report: dict[str, Any]) -> str:
                         f"{p['tasks']:,}",
                         f"{p['seconds']:,.0f} ({p['seconds_compute']:,.0f} + "
                         f"{p['seconds_scheduling']:,.0f} + {p['seconds_driver']:,.0f})",
-                        human_bytes(p["worker_memory_bytes"]),
-                        human_bytes(p["driver_memory_bytes"]),
-                        human_bytes(p["site_bytes"]),
-                        human_bytes(p["shuffle_bytes"]),
+                        size(p["worker_memory_bytes"]),
+                        size(p["driver_memory_bytes"]),
+                        size(p["site_bytes"]),
+                        size(p["shuffle_bytes"]),
                     ]
                 )
             )

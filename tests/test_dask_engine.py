@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,8 +72,17 @@ def make_workspace(folder: Path, clients: int, files: int, seed: int = 7) -> Pat
     return folder
 
 
+def twin(workspace: Path) -> Path:
+    """A copy of a workspace (its own log): the same secrets, to publish a second site."""
+    return Path(shutil.copytree(workspace, workspace.with_name(workspace.name + "-twin")))
+
+
 def run_publish(
-    workspace: Path, site: Path, engine: EngineChoice, epoch: str = EPOCH, replace: bool = False
+    workspace: Path,
+    site: Path,
+    engine: EngineChoice,
+    epoch: str = EPOCH,
+    ledger: Path | None = None,
 ) -> Any:
     config = load_config(workspace / CONFIG_NAME)
     options = PublishOptions(
@@ -80,9 +90,8 @@ def run_publish(
         snapshot_time=SNAPSHOT,
         site=site,
         codes_path=site.parent / f"{site.name}-codes.csv",
-        liabilities_path=workspace / "ledger",
+        liabilities_path=ledger or workspace / "ledger",
         allow_shortfall=True,
-        replace=replace,
         engine=engine,
     )
     return publish(config, DEMO_PASSPHRASE, options)
@@ -109,8 +118,9 @@ def test_the_dask_engine_publishes_the_same_site_byte_for_byte(
 ) -> None:
     """The issue's main test: 100 k clients in 4 files, both engines, every file's SHA-256."""
     workspace = make_workspace(tmp_path / "ws", 100_000, files=4)
+    other = twin(workspace)
     local = run_publish(workspace, tmp_path / "local", EngineChoice("local"))
-    dask = run_publish(workspace, tmp_path / "dask", EngineChoice("dask", scheduler=cluster))
+    dask = run_publish(other, tmp_path / "dask", EngineChoice("dask", scheduler=cluster))
     assert (dask.clients, dask.entries) == (local.clients, local.entries) == (100_000, 131_072)
     want, got = file_hashes(tmp_path / "local"), file_hashes(tmp_path / "dask")
     assert len(want) > 4096  # 2^12 shards and the rest
@@ -127,9 +137,10 @@ def test_the_site_does_not_depend_on_the_partitioning(
     cluster: str, tmp_path: Path, frozen_clock: None, monkeypatch: pytest.MonkeyPatch, bits: str
 ) -> None:
     workspace = make_workspace(tmp_path / "ws", 3000, files=3)
+    other = twin(workspace)
     run_publish(workspace, tmp_path / "local", EngineChoice("local"))
     monkeypatch.setenv(dask_engine.PARTITIONS_ENV, bits)
-    run_publish(workspace, tmp_path / "dask", EngineChoice("dask", scheduler=cluster))
+    run_publish(other, tmp_path / "dask", EngineChoice("dask", scheduler=cluster))
     assert file_hashes(tmp_path / "dask") == file_hashes(tmp_path / "local")
 
 
@@ -160,13 +171,14 @@ def test_a_ledger_problem_reads_the_same_from_both_engines(
     init_workspace(tmp_path / "ws", DEMO_PASSPHRASE, sample_data=False)
     write_config(tmp_path / "ws" / CONFIG_NAME, "T", "T Ltd", "Tests.", ASSETS)
     _ledger(tmp_path / "ws" / "ledger", parts)
+    other = twin(tmp_path / "ws")
     outcomes = []
-    for name, engine in (
-        ("local", EngineChoice("local")),
-        ("dask", EngineChoice("dask", scheduler=cluster)),
+    for name, workspace, engine in (
+        ("local", tmp_path / "ws", EngineChoice("local")),
+        ("dask", other, EngineChoice("dask", scheduler=cluster)),
     ):
         try:
-            run_publish(tmp_path / "ws", tmp_path / name, engine)
+            run_publish(workspace, tmp_path / name, engine, ledger=tmp_path / "ws" / "ledger")
             outcomes.append(None)
         except InputError as exc:
             outcomes.append((str(exc), list(exc.problems)))
@@ -199,7 +211,18 @@ def test_the_cli_publishes_through_a_scheduler_and_the_data_room_audit_agrees(
     room = tmp_path / "room"
     exported = runner.invoke(
         main,
-        ["dataroom", "export", "-w", str(workspace), "--epoch", EPOCH, "--out", str(room)],
+        [
+            "dataroom",
+            "export",
+            "-w",
+            str(workspace),
+            "--epoch",
+            EPOCH,
+            "--out",
+            str(room),
+            "--liabilities",
+            str(workspace / "ledger"),
+        ],  # fmt: skip
         env={**env, "PORSEGREGATE_DATAROOM_PASSPHRASE": "data-room-passphrase"},
     )
     assert exported.exit_code == 0, exported.output
@@ -239,8 +262,9 @@ def test_a_worker_killed_mid_run_is_retried_with_the_same_result(tmp_path: Path)
     first bundle task SIGKILLs itself; Dask runs the lost work again elsewhere and the site
     is the single-machine engine's, shard for shard."""
     workspace = make_workspace(tmp_path / "ws", 3000, files=2)
+    other = twin(workspace)
     marker = tmp_path / "killed"
-    local = _cli(workspace, _env(), "--epoch", EPOCH, "--out", str(tmp_path / "local"))
+    local = _cli(other, _env(), "--epoch", EPOCH, "--out", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr
     env = _env(PORSEGREGATE_FAULT=f"dask-worker:{marker}")
     dask = _cli(workspace, env, "--epoch", EPOCH, "--engine", "dask", "--dask-workers", "2",
