@@ -427,15 +427,17 @@ def task_count(
 
 
 def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """(a, b) of y = a + b x through the smallest and the largest x measured; one point, or
-    a line with a negative part: a = 0, b = y / x of the largest."""
+    """(a, b) of y = a + b x through the smallest and the largest x measured. A falling line
+    (noise on a flat quantity): the largest y, constant. A line below zero at x = 0, or one
+    point: through zero, b = y / x of the largest."""
     points = sorted(points)
     (x1, y1), (x2, y2) = points[0], points[-1]
     if x2 > x1:
         b = (y2 - y1) / (x2 - x1)
-        a = y1 - b * x1
-        if a >= 0 and b >= 0:
-            return a, b
+        if b < 0:
+            return max(y1, y2), 0.0
+        if y1 - b * x1 >= 0:
+            return y1 - b * x1, b
     return 0.0, (y2 / x2 if x2 else 0.0)
 
 
@@ -448,8 +450,8 @@ def project(
 ) -> dict[str, Any]:
     """The Dask engine at `clients` clients on `workers` workers, from the runs measured
     (`partition_costs` of each size; "largest" = the largest size measured; "the line" =
-    y = a + b x through the smallest and the largest size, or through zero when one size is
-    measured or the line would have a negative part):
+    `fit`: y = a + b x through the smallest and the largest size; constant if it falls;
+    through zero when one size is measured or it would be negative at zero):
 
     * entries E = the next power of two >= clients, at least 4096 ([privacy] entries auto);
       height h = log2(E); partitions P = the engine's rule (2^max(ceil(log2 workers),
