@@ -104,7 +104,7 @@ from .liabilities import (
 )
 
 # Accounts a partition holds, about: 2^c partitions for the input's accounts.
-ACCOUNTS_PER_PARTITION = 1 << 19
+ACCOUNTS_PER_PARTITION = 1 << 17
 # Never more partitions than the fewest shards any epoch has (shard_bits(4096)), so that a
 # shard is never split between two partitions.
 MAX_PARTITION_BITS = 7
@@ -112,7 +112,7 @@ MAX_PARTITION_BITS = 7
 # pieces of a useful size; each block is still one task, and there are assets x 16 of them.
 MAX_BLOCK_BITS = 4
 # Path bytes in flight at once, over the cluster: the bundles are made in waves this big.
-WAVE_BYTES = 1 << 30
+WAVE_BYTES = 1 << 29
 DUMMY_CHUNK = 1 << 20
 PARTITIONS_ENV = "PORSEGREGATE_DASK_PARTITIONS"  # partition bits, for tests and benchmarks
 STATS_ENV = "PORSEGREGATE_DASK_STATS"  # write measurements (JSON) to this file
@@ -359,17 +359,22 @@ def _paths_task(block: _Block, top_path: bytes, lo: int, hi: int) -> dict[int, t
     """The full paths (the block's levels, then the top's) of the block's leaves that belong
     to partitions lo .. hi-1: {partition: (leaf numbers, paths (k, height*48))}."""
     mine = np.nonzero((block.partition >= lo) & (block.partition < hi))[0]
-    low = block.tree.paths_of_ranks(mine)
+    mine = mine[np.argsort(block.partition[mine], kind="stable")]  # by partition
     top = np.frombuffer(top_path, dtype=np.uint8)
-    paths = np.empty((len(mine), low.shape[1] + len(top)), dtype=np.uint8)
-    paths[:, : low.shape[1]] = low
-    paths[:, low.shape[1] :] = top
-    out: dict[int, tuple[Any, Any]] = {}
+    width = ENTRY * block.tree.height
+    paths = np.empty((len(mine), width + len(top)), dtype=np.uint8)
+    paths[:, :width] = block.tree.paths_of_ranks(mine)
+    paths[:, width:] = top
     where = block.partition[mine]
-    for p in np.unique(where).tolist():
-        pick = where == p
-        out[p] = (block.origin[mine[pick]], paths[pick])
-    return out
+    cuts = np.searchsorted(where, np.arange(lo, hi + 1))
+    return {
+        p: (
+            block.origin[mine[cuts[p - lo] : cuts[p - lo + 1]]],
+            paths[cuts[p - lo] : cuts[p - lo + 1]],
+        )
+        for p in range(lo, hi)
+        if cuts[p - lo + 1] > cuts[p - lo]
+    }
 
 
 def _pick(paths: dict[int, tuple[Any, Any]], part: int) -> tuple[Any, Any] | None:
@@ -381,7 +386,8 @@ class _KnownPaths:
     """EntrySource's view of a tree: the paths of one partition's leaves, by position."""
 
     positions: np.ndarray  # sorted
-    rows: np.ndarray  # (k, height*48), in that order
+    order: np.ndarray  # the row of `rows` of each of `positions`
+    rows: np.ndarray  # (k, height*48)
 
     def paths_matrix(self, indices: np.ndarray) -> np.ndarray:
         at = np.searchsorted(self.positions, indices)
@@ -389,7 +395,8 @@ class _KnownPaths:
             at.max() >= len(self.positions) or not np.array_equal(self.positions[at], indices)
         ):
             raise ValueError("a leaf without its path")
-        return self.rows[at]
+        found: np.ndarray = self.rows[self.order[at]]
+        return found
 
 
 @dataclass
@@ -499,7 +506,7 @@ def _bundle_task(
         )
         leaf_positions_ = positions[ai][leaf_numbers]
         order = np.argsort(leaf_positions_, kind="stable")
-        known.append(_KnownPaths(leaf_positions_[order], leaf_rows[order]))
+        known.append(_KnownPaths(leaf_positions_[order], order, leaf_rows))
     source = EntrySource(
         epoch.epoch,
         layout,
@@ -683,6 +690,14 @@ class DaskEpoch:
                 "previous site is intact"
             ) from exc
 
+    def _gather_counting(self, what: str, futures: list[Any], progress: Progress) -> list[Any]:
+        """Every result, in order, the progress told of each (all were queued before)."""
+        out = []
+        for future in futures:
+            out.append(self._run(what, future))
+            progress.advance(1)
+        return out
+
     def _submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
         return self._client.submit(fn, *args, key=f"{key}-{self.epoch}-{id(self)}", pure=False)
 
@@ -711,12 +726,11 @@ class DaskEpoch:
                 self._submit(_read_task, str(f), assets, master, epoch, whole, key=f"read-{i}")
                 for i, f in enumerate(files)
             ]
-            summaries = []
-            for i, r in enumerate(reads):
-                summaries.append(
-                    self._run("reading", self._submit(_read_summary, r, key=f"rsum-{i}"))
-                )
-                progress.advance(1)
+            summaries = self._gather_counting(
+                "reading",
+                [self._submit(_read_summary, r, key=f"rsum-{i}") for i, r in enumerate(reads)],
+                progress,
+            )
             progress.end()
             # The checks of liabilities.read_liabilities, in its order and words.
             raise_file_problems(source, [s[0] for s in summaries if s[0] is not None])
@@ -737,12 +751,11 @@ class DaskEpoch:
                     for i, r in enumerate(reads)
                 ]
                 groups.append(self._submit(_group_task, a_count, *pieces, key=f"group-{p}"))
-            counts = []
-            for p, g in enumerate(groups):
-                counts.append(
-                    self._run("grouping", self._submit(_group_summary, g, key=f"gsum-{p}"))
-                )
-                progress.advance(1)
+            counts = self._gather_counting(
+                "grouping",
+                [self._submit(_group_summary, g, key=f"gsum-{p}") for p, g in enumerate(groups)],
+                progress,
+            )
             progress.end()
             del reads
         self._groups = groups
@@ -765,6 +778,8 @@ class DaskEpoch:
         summaries_out: list[AssetLiabilities] = []
         with stats.stage("trees"):
             progress.begin("building trees", a_count)
+            pads: list[bytes] = []
+            root_futures: list[list[Any]] = []
             for ai, asset in enumerate(assets):
                 pad = padding_prefix(epoch, asset.code, padding_key(master, epoch, asset.code))
                 skey = shuffle_key(master, epoch, asset.code)
@@ -807,13 +822,21 @@ class DaskEpoch:
                     blocks.append(
                         self._submit(_block_task, low, q, pad, *pieces, key=f"block-{ai}-{q}")
                     )
-                roots = self._run(
-                    "building trees",
+                self._blocks.append(blocks)
+                self._positions.append(slices)
+                self._firsts.append(firsts)
+                pads.append(pad)
+                root_futures.append(
                     [
                         self._submit(_block_root, b, key=f"root-{ai}-{q}")
                         for q, b in enumerate(blocks)
-                    ],
+                    ]
                 )
+            # Every asset's tasks are queued before any root is waited for: no barrier
+            # between one asset's trees and the next.
+            for ai, asset in enumerate(assets):
+                pad = pads[ai]
+                roots = self._run("building trees", root_futures[ai])
                 used = [q for q, (_, size) in enumerate(roots) if size]
                 entries_of = np.frombuffer(b"".join(roots[q][0] for q in used), dtype=np.uint8)
                 top = SparseSumTree.build(
@@ -830,9 +853,6 @@ class DaskEpoch:
                         for q in used
                     }
                 )
-                self._blocks.append(blocks)
-                self._positions.append(slices)
-                self._firsts.append(firsts)
                 summaries_out.append(
                     AssetLiabilities(
                         asset.code, asset.decimals, top.root_hash, top.root_sum, height, split
@@ -926,6 +946,14 @@ class DaskEpoch:
         shards: list[Any] = [None] * parts
         with stats.stage("shards"):
             step.begin("writing proofs (partitions)", parts)
+            results: list[Any] = [None] * parts
+            in_flight: list[list[tuple[int, Any]]] = []
+
+            def finish_wave() -> None:
+                for p, future in in_flight.pop(0):
+                    results[p] = self._run("writing proofs", future)
+                    step.advance(1)
+
             for w in range(waves):
                 lo, hi = parts * w // waves, parts * (w + 1) // waves
                 picked: list[list[tuple[int, Any]]] = [[] for _ in range(hi - lo)]
@@ -957,15 +985,13 @@ class DaskEpoch:
                         *[f for _, f in args],
                         key=f"bundle-{p}",
                     )
-                    batch.append(self._submit(_shards_root, shards[p], key=f"sroot-{p}"))
-                for result in self._run("writing proofs", batch):
-                    del result
-                    step.advance(1)
+                    batch.append((p, self._submit(_shards_root, shards[p], key=f"sroot-{p}")))
+                in_flight.append(batch)
+                if len(in_flight) > 1:  # the next wave is queued while this one runs
+                    finish_wave()
+            while in_flight:
+                finish_wave()
             step.end()
-            results = self._run(
-                "writing proofs",
-                [self._submit(_shards_root, s, key=f"sroot2-{p}") for p, s in enumerate(shards)],
-            )
             root, top_paths = shard_tree([r[0] for r in results])
             self._run(
                 "writing shard headers",
