@@ -1112,7 +1112,7 @@ def connect(choice: EngineChoice) -> tuple[Any, Any]:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,  # what goes wrong is reported as WorkerError, once
     )
     return Client(cluster, set_as_default=False), cluster  # type: ignore[no-untyped-call]
 
