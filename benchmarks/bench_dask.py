@@ -103,7 +103,6 @@ TASK_STAGE = {
 TARGET_CLIENTS = (10_000_000, 100_000_000)
 TARGET_WORKERS = (8, 32, 128)
 ENTRY_BYTES = 48  # a tree node on a path: hash 32 + sum 16 (dask_engine: leaves x height x 48)
-WAVE_BYTES = 1 << 30
 SCHEDULER_SECONDS_PER_TASK = 0.001  # an assumption (the Dask docs' order), not measured
 
 
@@ -379,16 +378,20 @@ def engine_rules() -> dict[str, int]:
     try:
         from porsegregate.protocol.bundle import shard_bits
         from porsegregate.publish.dask_engine import ACCOUNTS_PER_PARTITION as per_partition
+        from porsegregate.publish.dask_engine import MAX_BLOCK_BITS as block_bits
         from porsegregate.publish.dask_engine import MAX_PARTITION_BITS as most_bits
+        from porsegregate.publish.dask_engine import WAVE_BYTES as wave_bytes
         from porsegregate.publish.epoch import MIN_AUTO_ENTRIES
 
         fewest = shard_bits(MIN_AUTO_ENTRIES)
     except Exception:  # the package mid-edit: issue 12's values
-        per_partition, most_bits, fewest = 1 << 19, 7, 7
+        per_partition, most_bits, fewest, block_bits, wave_bytes = 1 << 17, 7, 7, 4, 1 << 29
     return {
         "accounts_per_partition": per_partition,
         "max_partition_bits": most_bits,
         "fewest_shard_bits": fewest,
+        "max_block_bits": block_bits,
+        "wave_bytes": wave_bytes,
     }
 
 
@@ -407,7 +410,7 @@ def task_count(
     """The tasks the engine submits up to the stats file (dask_engine.py's graph): read F +
     rsum F; sel F*P + group P + gsum P; per asset place 1 + pslice P + leaves P + bl B*P +
     block B + root B; dummy D + dsel D*P + dgroup P + dbytes P; paths waves*A*B + pick A*B*P
-    + bundle P + sroot P + sroot2 P + hdr P (B = tree blocks, D = dummy chunks of 2^20; the
+    + bundle P + sroot P + hdr P (B = tree blocks, D = dummy chunks of 2^20; the
     P codes tasks come after the stats are written). It equals the measured count at 10 k
     clients (130), and grows as 2 A P^2: the bl and pick tasks."""
     p, a, b = parts, assets, blocks
@@ -422,7 +425,7 @@ def task_count(
         + 2 * p
         + waves * a * b
         + a * b * p
-        + 4 * p
+        + 3 * p
     )
 
 
@@ -487,8 +490,9 @@ def project(
     parts = 1 << bits
     files = max(MIN_FILES, round(clients * 3 / ROWS_PER_FILE))  # about 3 rows a client
     path_bytes = largest["leaves_per_client"] * clients * height * ENTRY_BYTES
-    waves = max(1, min(parts, math.ceil(path_bytes / WAVE_BYTES)))
-    tasks = task_count(parts, assets, files, entries, clients, waves, 1 << min(bits, height))
+    waves = max(1, min(parts, math.ceil(path_bytes / rules["wave_bytes"])))
+    blocks = 1 << min(bits, height, rules["max_block_bits"])
+    tasks = task_count(parts, assets, files, entries, clients, waves, blocks)
     compute = 0.0
     w_measured = largest["workers"]
     for stage, wall in largest["stage_wall_seconds"].items():

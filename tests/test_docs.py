@@ -20,9 +20,13 @@ OPENSSL = (
 )
 
 
+SCALE = (ROOT / "docs" / "scale.md").read_text(encoding="utf-8")
+
+
 def readme_commands() -> list[list[str]]:
+    """Every `porsegregate ...` command the README and docs/scale.md show."""
     commands = []
-    for raw in README.splitlines():
+    for raw in (README + "\n" + SCALE).splitlines():
         line = raw.strip()
         if raw.startswith("    ") and line.startswith(
             ("porsegregate ", "pip install . && porsegregate")

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from .. import _crypto
+from .._version import __version__
 from ..errors import ConfigError, InputError, WorkerError
 from ..progress import NO_PROGRESS, Progress
 from ..protocol.amounts import AMOUNT_BYTES
@@ -1002,6 +1003,9 @@ class DaskEpoch:
                     for p, s in enumerate(shards)
                 ],
             )
+        # Every worker's writes on stable storage before the site is swapped in (the driver's
+        # own sync covers only its own filesystem view).
+        self._client.run(os.sync)
         self._write_stats()
         return root, sum(r[1] for r in results)
 
@@ -1092,7 +1096,10 @@ def connect(choice: EngineChoice) -> tuple[Any, Any]:
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - an install without the extra
-        raise ConfigError("the dask engine needs Dask: pip install 'porsegregate[dask]'") from exc
+        raise ConfigError(
+            "the dask engine needs Dask: pip install 'porsegregate[dask]' "
+            "(in a clone: pip install '.[dask]')"
+        ) from exc
     if choice.scheduler:
         import dask
 
@@ -1130,6 +1137,7 @@ def build_epoch_dask(
     client, cluster = connect(choice)
     built = DaskEpoch(client, cluster, epoch)
     try:
+        _same_software(client)
         client.run(_ignore_sigint)
         with contextlib.suppress(Exception):  # the scheduler records task times from now on
             client.get_task_stream(count=0)
@@ -1141,6 +1149,26 @@ def build_epoch_dask(
         built.close()
         raise
     return built
+
+
+def _same_software(client: Any) -> None:
+    """Every worker runs this porsegregate, and the Dask versions agree: a site made by two
+    versions of the code would not be the one either would make."""
+    try:
+        client.get_versions(check=True)
+    except ValueError as exc:
+        raise ConfigError(f"the Dask cluster's versions do not match: {exc}") from exc
+    found = client.run(_porsegregate_version)
+    others = sorted({v for v in found.values() if v != __version__})
+    if others:
+        raise ConfigError(
+            f"Dask workers run porsegregate {', '.join(others)}, this machine {__version__}: "
+            "install the same version everywhere"
+        )
+
+
+def _porsegregate_version() -> str:
+    return __version__
 
 
 def _ignore_sigint() -> None:
