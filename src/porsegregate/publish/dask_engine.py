@@ -610,6 +610,29 @@ def _maybe_die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _nbytes(value: Any) -> int:
+    """What one of the tasks' results holds, for Dask's memory accounting and spilling (its
+    default sizeof sees only the outer object)."""
+    total = 64
+    for item in value.__dict__.values():
+        if isinstance(item, np.ndarray):
+            total += item.nbytes
+        elif isinstance(item, SparseSumTree):
+            total += item.leaves.nbytes + sum(a.nbytes for a in (*item.parents, *item.siblings))
+        elif isinstance(item, list):
+            total += 8 * len(item) + sum(
+                len(x) + 49 if isinstance(x, str | bytes) else 64 for x in item[:1000]
+            ) * max(1, len(item)) // max(1, min(len(item), 1000))
+    return total
+
+
+def _register_sizes() -> None:
+    from dask.sizeof import sizeof
+
+    for kind in (_Rows, _Read, _Leaves, _Block, _Dummies, _Shards):
+        sizeof.register(kind)(_nbytes)  # type: ignore[no-untyped-call]
+
+
 def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -1138,6 +1161,8 @@ def build_epoch_dask(
     built = DaskEpoch(client, cluster, epoch)
     try:
         _same_software(client)
+        _register_sizes()
+        client.run(_register_sizes)
         client.run(_ignore_sigint)
         with contextlib.suppress(Exception):  # the scheduler records task times from now on
             client.get_task_stream(count=0)
