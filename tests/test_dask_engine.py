@@ -30,6 +30,8 @@ from porsegregate.publish.demo import DEMO_PASSPHRASE, write_synthetic_liabiliti
 from porsegregate.publish.pipeline import PublishOptions, publish
 from porsegregate.publish.workspace import init_workspace, write_config
 
+from .conftest import PASSPHRASE
+
 ASSETS = (("BTC", 8), ("ETH", 18), ("SOL", 9), ("USDC", 6), ("USDT", 6))
 EPOCH = "2026-11"
 SNAPSHOT = "2026-11-30T23:59:59Z"
@@ -222,7 +224,7 @@ def test_the_cli_publishes_through_a_scheduler_and_the_data_room_audit_agrees(
             str(room),
             "--liabilities",
             str(workspace / "ledger"),
-        ],  # fmt: skip
+        ],
         env={**env, "PORSEGREGATE_DATAROOM_PASSPHRASE": "data-room-passphrase"},
     )
     assert exported.exit_code == 0, exported.output
@@ -350,3 +352,24 @@ def test_an_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (workspace / "site").exists()
+
+
+def test_reserves_with_a_client_dedicated_wallet_sign_the_same_attestation(
+    cluster: str, published: dict[str, Any], own_copy: tuple[Any, Path]
+) -> None:
+    """The reserves checks read a dedicated wallet's client's balances from the workers (the
+    driver holds no ledger): republishing the session's epoch (signed reserves on three
+    chains, a wallet held for one client) with the Dask engine signs the same attestation."""
+    config, site = own_copy
+    options = PublishOptions(
+        "2026-11",
+        snapshot_time="2026-11-30T23:59:59Z",
+        reserves_path=published["reserves"],
+        replace=True,
+        engine=EngineChoice("dask", scheduler=cluster),
+    )
+    result = publish(config, PASSPHRASE, options)
+    assert result.clients == published["result"].clients
+    original = published["site"] / "attestation.json"
+    assert (site / "attestation.json").read_bytes() == original.read_bytes()
+    assert _proofs_and_attestation(site) == _proofs_and_attestation(published["site"])
