@@ -6,6 +6,7 @@ mid-run is retried with the same result, or the run fails and the previous site 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -373,3 +374,40 @@ def test_reserves_with_a_client_dedicated_wallet_sign_the_same_attestation(
     original = published["site"] / "attestation.json"
     assert (site / "attestation.json").read_bytes() == original.read_bytes()
     assert _proofs_and_attestation(site) == _proofs_and_attestation(published["site"])
+
+
+@pytest.mark.parametrize(
+    ("count", "height"),
+    [
+        (0, 5),
+        (1, 1),
+        (2, 1),  # dense, every position
+        (3, 2),  # dense
+        (9, 4),  # dense: 2 x 9 > 16
+        (8, 4),  # sparse at the edge: 2 x 8 = 16
+        (100, 8),  # sparse, the first draws not enough: the stream extends
+        (700, 12),
+        (1000, 20),  # sparse, few repeats
+    ],
+)
+def test_the_placement_on_the_cluster_is_leaf_positions(
+    cluster: str, monkeypatch: pytest.MonkeyPatch, count: int, height: int
+) -> None:
+    """The distributed placement (draws in chunks, buckets by value, the cut found from
+    counts) gives epoch.leaf_positions' numbers, leaf for leaf, in any rank range; chunks
+    of 64 draws so that every case spans several chunks and buckets."""
+    from distributed import Client
+
+    from porsegregate.publish.epoch import leaf_positions
+
+    monkeypatch.setattr(dask_engine, "PLACE_CHUNK", 64)
+    key = hashlib.sha256(f"{count}/{height}".encode()).digest()
+    want = leaf_positions(count, height, key)
+    with Client(cluster, set_as_default=False) as client:
+        built = dask_engine.DaskEpoch(client, None, EPOCH)
+        ranks = built._placement(0, count, height, key)
+        cuts = sorted({0, count // 3, count // 2, count})
+        pieces = [ranks(lo, hi, k) for k, (lo, hi) in enumerate(itertools.pairwise(cuts))]
+        got = client.gather(pieces) if pieces else []
+    joined = [int(x) for piece in got for x in piece]
+    assert joined == want.tolist()

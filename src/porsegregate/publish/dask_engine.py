@@ -92,7 +92,6 @@ from .epoch import (
     dummy_held_counts,
     dummy_key,
     entry_iv_key,
-    leaf_positions,
     split_parts,
 )
 from .liabilities import (
@@ -280,8 +279,105 @@ def _balances_task(rows: _Rows, accounts: list[str]) -> dict[str, list[int | Non
     return out
 
 
-def _slice(array: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    return array[lo:hi].copy()
+# --- placement: epoch.leaf_positions, spread over tasks ---------------------------------------
+#
+# A leaf's position is a draw of the asset's keyed stream: the k-th distinct draw (sparse
+# trees) or the index of the k-th smallest draw (dense trees, 2 x leaves > 2^height). Both
+# are a sort: the draws are cut into chunks by index, sorted into buckets by value, each
+# bucket sorted (and, sparse, each value kept once, at its first index), and the driver
+# finds from counts alone where the leaves' draws end; the kept draws are then ranked
+# (sparse: by index, again in chunks; dense: the buckets' order is the rank order).
+
+PLACE_CHUNK = 1 << 22  # draws a task makes
+PLACE_BUCKET_BITS = 4  # 2^4 buckets of values
+
+
+@dataclass
+class _Draws:
+    """Draws (or kept draws) and their indices, grouped: group g is bounds[g] .. bounds[g+1]."""
+
+    values: np.ndarray  # uint64
+    indices: np.ndarray  # int64
+    bounds: np.ndarray
+
+
+def _grouped(values: np.ndarray, indices: np.ndarray, groups: np.ndarray, count: int) -> _Draws:
+    order = np.argsort(groups, kind="stable")
+    return _Draws(
+        values[order], indices[order], np.searchsorted(groups[order], np.arange(count + 1))
+    )
+
+
+def _draws_task(key: bytes, height: int, first: int, last: int, dense: bool) -> _Draws:
+    """Draws first .. last-1 of the asset's placement stream, by bucket of value."""
+    raw = _crypto.keystream_at(key, b"placement", 8 * first, 8 * (last - first))
+    values = np.frombuffer(raw, dtype=">u8").astype(np.uint64)
+    width = 64 if dense else height  # dense: the raw 64-bit draws are sorted
+    if not dense:
+        values &= np.uint64((1 << height) - 1)
+    shift = np.uint64(max(0, width - PLACE_BUCKET_BITS))
+    buckets = (values >> shift).astype(np.int64)
+    indices = np.arange(first, last, dtype=np.int64)
+    return _grouped(values, indices, buckets, 1 << PLACE_BUCKET_BITS)
+
+
+def _group_of(draws: _Draws, group: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = int(draws.bounds[group]), int(draws.bounds[group + 1])
+    return draws.values[lo:hi], draws.indices[lo:hi]
+
+
+def _bucket_task(dense: bool, *pieces: tuple[np.ndarray, np.ndarray]) -> _Draws:
+    """One bucket of values: sorted by (value, index); sparse, each value once (first index)."""
+    values = np.concatenate([p[0] for p in pieces])
+    indices = np.concatenate([p[1] for p in pieces])
+    order = np.lexsort((indices, values))
+    values, indices = values[order], indices[order]
+    if not dense and len(values) > 1:
+        first = np.ones(len(values), dtype=bool)
+        first[1:] = values[1:] != values[:-1]
+        values, indices = values[first], indices[first]
+    return _Draws(values, indices, np.zeros(0, dtype=np.int64))
+
+
+def _bucket_size(bucket: _Draws) -> int:
+    return len(bucket.values)
+
+
+def _kept_per_chunk(bucket: _Draws, chunk: int, chunks: int) -> np.ndarray:
+    return np.bincount(bucket.indices // chunk, minlength=chunks)[:chunks]
+
+
+def _kept_between(bucket: _Draws, lo: int, hi: int) -> np.ndarray:
+    mine = bucket.indices[(bucket.indices >= lo) & (bucket.indices < hi)]
+    return np.sort(mine)
+
+
+def _kept_by_chunk(bucket: _Draws, last: int, chunk: int, chunks: int) -> _Draws:
+    """The bucket's kept draws up to index `last`, grouped by chunk of index."""
+    keep = bucket.indices <= last
+    indices = bucket.indices[keep]
+    return _grouped(bucket.values[keep], indices, indices // chunk, chunks)
+
+
+def _chunk_positions(*pieces: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One chunk's kept draws in index order: the positions of consecutive leaves."""
+    values = np.concatenate([p[0] for p in pieces])
+    indices = np.concatenate([p[1] for p in pieces])
+    return values[np.argsort(indices, kind="stable")].astype(np.int64)
+
+
+def _bucket_positions(bucket: _Draws) -> np.ndarray:
+    """Dense: a bucket's positions (the draws' indices) in rank order."""
+    return bucket.indices
+
+
+def _ranks_task(lo: int, hi: int, starts: list[int], *arrays: np.ndarray) -> np.ndarray:
+    """Ranks lo .. hi-1 from ranked pieces (piece j holds ranks starts[j] ..)."""
+    out = [
+        array[max(0, lo - start) : max(0, hi - start)]
+        for start, array in zip(starts, arrays, strict=True)
+    ]
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 @dataclass
@@ -808,16 +904,12 @@ class DaskEpoch:
                 pad = padding_prefix(epoch, asset.code, padding_key(master, epoch, asset.code))
                 skey = shuffle_key(master, epoch, asset.code)
                 total = sum(holders[ai])
-                placed = self._submit(
-                    leaf_positions, total * split, height, skey, key=f"place-{ai}"
-                )
+                placed = self._placement(ai, total * split, height, skey)
                 firsts, slices, leaves = [], [], []
                 at = 0
                 for p in range(parts):
                     k = holders[ai][p]
-                    piece = self._submit(
-                        _slice, placed, at * split, (at + k) * split, key=f"pslice-{ai}-{p}"
-                    )
+                    piece = placed(at * split, (at + k) * split, p)
                     firsts.append(at)
                     slices.append(piece)
                     leaves.append(
@@ -898,6 +990,127 @@ class DaskEpoch:
             bits,
             "",
         )
+
+    def _placement(
+        self, ai: int, count: int, height: int, key: bytes
+    ) -> Callable[[int, int, int], Any]:
+        """Asset `ai`'s leaf positions (epoch.leaf_positions, the same numbers) as ranked
+        pieces on the workers; returns ranks(lo, hi, partition) -> a future of positions."""
+        space = 1 << height
+        if count > space:
+            raise ValueError("more leaves than positions")
+        if count == 0:
+            return lambda lo, hi, part: self._submit(
+                _ranks_task, 0, 0, [], key=f"pnone-{ai}-{part}"
+            )
+        dense = 2 * count > space
+        groups = 1 << PLACE_BUCKET_BITS
+        if dense:
+            chunk, drawn = min(PLACE_CHUNK, space), space
+        else:
+            chunk = max(1, min(PLACE_CHUNK, count + count // 4 + 64))
+            drawn = -(-(count + count // 4 + 64) // chunk) * chunk
+        draws: list[Any] = []
+        while True:
+            for lo in range(len(draws) * chunk, drawn, chunk):
+                draws.append(
+                    self._submit(
+                        _draws_task,
+                        key,
+                        height,
+                        lo,
+                        min(lo + chunk, drawn),
+                        dense,
+                        key=f"place-{ai}-{lo}",
+                    )
+                )
+            buckets = [
+                self._submit(
+                    _bucket_task,
+                    dense,
+                    *[
+                        self._submit(_group_of, d, g, key=f"pgroup-{ai}-{g}-{i}-{drawn}")
+                        for i, d in enumerate(draws)
+                    ],
+                    key=f"pbucket-{ai}-{g}-{drawn}",
+                )
+                for g in range(groups)
+            ]
+            sizes = self._run(
+                "placing leaves",
+                [
+                    self._submit(_bucket_size, b, key=f"psize-{ai}-{g}-{drawn}")
+                    for g, b in enumerate(buckets)
+                ],
+            )
+            if dense or sum(sizes) >= count:
+                break
+            drawn *= 2  # the stream extends: the draws so far stay the first ones
+        if dense:
+            ranked = [self._submit(_bucket_positions, b, key=f"pranked-{ai}-{g}")
+                      for g, b in enumerate(buckets)]  # fmt: skip
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64).tolist()
+        else:
+            ranked, starts = self._sparse_ranks(ai, buckets, count, chunk, drawn)
+
+        def ranks(lo: int, hi: int, part: int) -> Any:
+            mine = [j for j, start in enumerate(starts)
+                    if start < hi and (j + 1 == len(starts) or starts[j + 1] > lo)]  # fmt: skip
+            return self._submit(
+                _ranks_task,
+                lo,
+                hi,
+                [starts[j] for j in mine],
+                *[ranked[j] for j in mine],
+                key=f"pslice-{ai}-{part}",
+            )
+
+        return ranks
+
+    def _sparse_ranks(
+        self, ai: int, buckets: list[Any], count: int, chunk: int, drawn: int
+    ) -> tuple[list[Any], list[int]]:
+        """The first `count` distinct draws in index order: the chunk holding the count-th
+        kept draw from the buckets' counts, the exact last index from that chunk's kept
+        indices; then the kept draws ranked by index, a chunk at a time."""
+        chunks = drawn // chunk
+        per_chunk = np.sum(
+            self._run(
+                "placing leaves",
+                [
+                    self._submit(_kept_per_chunk, b, chunk, chunks, key=f"phist-{ai}-{g}")
+                    for g, b in enumerate(buckets)
+                ],
+            ),
+            axis=0,
+        )
+        upto = np.cumsum(per_chunk)
+        last_chunk = int(np.searchsorted(upto, count))  # the first chunk reaching count
+        before = int(upto[last_chunk - 1]) if last_chunk else 0
+        inside = np.sort(np.concatenate(
+            self._run(
+                "placing leaves",
+                [self._submit(_kept_between, b, last_chunk * chunk, (last_chunk + 1) * chunk,
+                              key=f"pcut-{ai}-{g}") for g, b in enumerate(buckets)],
+            )
+        ))  # fmt: skip
+        last = int(inside[count - before - 1])
+        kept = [self._submit(_kept_by_chunk, b, last, chunk, last_chunk + 1, key=f"pkept-{ai}-{g}")
+                for g, b in enumerate(buckets)]  # fmt: skip
+        ranked = [
+            self._submit(
+                _chunk_positions,
+                *[
+                    self._submit(_group_of, k, c, key=f"pchunk-{ai}-{c}-{g}")
+                    for g, k in enumerate(kept)
+                ],
+                key=f"pranked-{ai}-{c}",
+            )
+            for c in range(last_chunk + 1)
+        ]
+        sizes = [int(n) for n in per_chunk[:last_chunk]] + [count - before]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64).tolist()
+        return ranked, starts
 
     def _choose_bits(self, accounts: int, privacy: Privacy) -> int:
         fewest = shard_bits(privacy.entries if privacy.entries is not None else MIN_AUTO_ENTRIES)
