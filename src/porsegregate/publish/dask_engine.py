@@ -11,8 +11,9 @@ driver holds only futures and per-partition counts:
 2. group: partition p takes, from every file, the accounts whose lookup id starts with the
    c bits of p (a keyed shuffle: lookup ids are secret-keyed, so the partitions are even)
    and sums an account's rows across files;
-3. placement: each asset's leaf positions, the keyed stream of section 5, one task per asset;
-   each partition gets the slice for its holders (holders are in lookup-id order);
+3. placement: each asset's leaf positions, the keyed stream of section 5, as a sort of its
+   draws over tasks (`_placement`); each partition gets the range for its holders (holders
+   are in lookup-id order);
 4. trees: each partition hashes its leaves and sends them to the block of the position space
    they fall in; each block builds its subtree; the driver builds the top levels from the
    blocks' roots (2^t per asset) and sends each block its top path;
