@@ -27,6 +27,7 @@ from porsegregate.audit import (
 )
 from porsegregate.cli import main
 from porsegregate.errors import InputError
+from porsegregate.protocol import layout
 from porsegregate.protocol.serialization import parse_attestation
 from porsegregate.publish.dataroom_export import (
     EpochSecrets,
@@ -549,18 +550,23 @@ def test_a_shard_the_root_does_not_cover_fails_proof_shards(
 ) -> None:
     """porsegregate/2: a root shard with a wrong path, another shard under its name, or none:
     proof-shards fails for the root only (the epoch's home keeps its copy); nothing else."""
+    from porsegregate.protocol.bundle import decode_shard_v2
+
     from .support import shard_attacks as sa
 
     copy = clean.copy(tmp_path / attack)
+    path, index, bits = sa.client_shard(copy)
+    neighbour = copy.site / layout.shard_file(index ^ 1, bits)
+    counts = {len(decode_shard_v2(p.read_bytes()).entries) for p in (path, neighbour)}
     getattr(sa, attack)(copy)
     report = audit_site(str(copy.site))
     assert failed_ids(report) == {"proof-shards"}, [(c.id, c.detail) for c in report.failed]
     found = details(report, "proof-shards")
     assert problem in found[0] and found[0].startswith("proofs/"), found
-    # Another shard's entries under this name also change the count the shards add up to.
-    assert found[1:] == ([] if attack != "shard_of_another_index" else [found[1]]) and all(
-        "the shards hold" in d for d in found[1:]
-    ), found
+    # Another shard's entries under this name also change the count the shards add up to,
+    # unless the two shards happen to hold as many entries (the keys are random each run).
+    extra = 1 if attack == "shard_of_another_index" and len(counts) == 2 else 0
+    assert len(found) == 1 + extra and all("the shards hold" in d for d in found[1:]), found
 
 
 def test_a_stray_file_among_the_shards_fails_proof_shards(clean: h.History, tmp_path: Path) -> None:

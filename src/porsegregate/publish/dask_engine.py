@@ -84,7 +84,7 @@ from ..protocol.tree import ENTRY, SparseSumTree
 from .client_codes import HEADER as CODES_HEADER
 from .client_codes import client_codes_rows
 from .config import EngineChoice
-from .engine import EntrySource, _leaves, encrypt_entries
+from .engine import EntrySource, encrypt_entries, leaf_entries
 from .epoch import (
     CHUNK,
     MAX_PRIVACY_HEIGHT,
@@ -413,7 +413,7 @@ def _leaves_task(
     count = len(holders) * split
     numbers = np.tile(np.arange(split, dtype=np.int64), len(holders))
     commitments = np.repeat(rows.commitments[holders], split, axis=0)
-    entries = _leaves(epoch, asset, commitments, numbers, parts.reshape(count, AMOUNT_BYTES))
+    entries = leaf_entries(epoch, asset, commitments, numbers, parts.reshape(count, AMOUNT_BYTES))
     order = np.argsort(positions, kind="stable")
     placed = positions[order]
     bounds = np.searchsorted(placed >> (height - bits), np.arange((1 << bits) + 1))

@@ -247,7 +247,7 @@ class TreeTask:
     shuffle_key: bytes
 
 
-def _leaves(
+def leaf_entries(
     epoch: str, asset: str, commitments: np.ndarray, numbers: np.ndarray, amounts: np.ndarray
 ) -> np.ndarray:
     """Leaf entries, one per row of (commitment (32), part number, amount (16))."""
@@ -338,7 +338,7 @@ def _block_task(job: tuple[int, int, int, int]) -> SparseSumTree:
     holders = task.holders[leaves // nparts]
     numbers = leaves % nparts
     amounts = task.parts.reshape(-1, AMOUNT_BYTES)[leaves]
-    entries = _leaves(
+    entries = leaf_entries(
         _SHARED["epoch"], task.asset, _SHARED["commitments"][holders], numbers, amounts
     )
     local = where[leaves] - (block << low)
