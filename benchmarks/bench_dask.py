@@ -64,6 +64,7 @@ from bench_scale import (  # noqa: E402
     human_bytes,
     inputs,
     last_line,
+    publish_args,
     run_child,
     site_facts,
     workspace,
@@ -159,22 +160,7 @@ def use_folder(ws: Path, folder: Path) -> None:
 
 
 def publish(engine: str, ws: Path, site: Path, workers: int, env_extra: dict[str, str]) -> Child:
-    args = [
-        "publish",
-        "-w",
-        str(ws),
-        "--epoch",
-        EPOCH,
-        "--json",
-        "--replace",
-        "--snapshot-time",
-        "2026-11-30T23:59:59Z",
-        "--allow-shortfall",  # liabilities only: no reserves are declared here
-        "--out",
-        str(site),
-        "--engine",
-        engine,
-    ]
+    args = publish_args(ws, "--out", str(site), "--engine", engine)
     if engine == "dask":
         args += ["--dask-workers", str(workers)]
     child = run_child(cli(*args), child_env(TREE, env_extra), ws / "run")

@@ -404,23 +404,25 @@ class CountingServer:
 # -- one tree at one client count ----------------------------------------------------------------
 
 
+def publish_args(ws: Path, *extra: str) -> list[str]:
+    """`porsegregate publish` of the benchmark's epoch from workspace `ws`."""
+    return [
+        "publish",
+        "-w",
+        str(ws),
+        "--epoch",
+        EPOCH,
+        "--json",
+        "--replace",
+        "--snapshot-time",
+        "2026-11-30T23:59:59Z",
+        "--allow-shortfall",  # liabilities only: no reserves are declared here
+        *extra,
+    ]
+
+
 def publish(tree: Path, ws: Path) -> Child:
-    child = run_child(
-        cli(
-            "publish",
-            "-w",
-            str(ws),
-            "--epoch",
-            EPOCH,
-            "--json",
-            "--replace",
-            "--snapshot-time",
-            "2026-11-30T23:59:59Z",
-            "--allow-shortfall",  # liabilities only: no reserves are declared here
-        ),
-        child_env(tree),
-        ws / "run",
-    )
+    child = run_child(cli(*publish_args(ws)), child_env(tree), ws / "run")
     if child.code != 0:
         raise SystemExit(f"publish in {tree} exited {child.code}: {child.stderr.strip()}")
     json.loads(child.stdout)  # the summary: the publish finished

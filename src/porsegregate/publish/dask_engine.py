@@ -576,7 +576,8 @@ def _bundle_task(
     positions: list[np.ndarray],
     dummies: _Dummies,
     dummy_offset: int,
-    *paths: tuple[int, tuple[Any, Any] | None],
+    assets_of: list[int],
+    *found: tuple[Any, Any] | None,
 ) -> _Shards:
     """One partition's clients' bundles, encrypted, merged with its dummies and written
     as its range of shards (with room for their headers)."""
@@ -584,9 +585,9 @@ def _bundle_task(
     layout, split = epoch.layout, epoch.split
     n = len(rows.accounts)
     asset_paths: list[list[tuple[Any, Any]]] = [[] for _ in range(layout.assets)]
-    for ai, found in paths:
-        if found is not None:
-            asset_paths[ai].append(found)
+    for ai, paths in zip(assets_of, found, strict=True):  # (leaf numbers, paths) by asset
+        if paths is not None:
+            asset_paths[ai].append(paths)
     client_positions, holder_rows, parts, known = [], [], [], []
     for ai in range(layout.assets):
         holders = np.nonzero(rows.held[:, ai])[0]
@@ -1211,7 +1212,7 @@ class DaskEpoch:
                 for p in range(lo, hi):
                     args = [(ai, fut) for ai, fut in picked[p - lo]]
                     shards[p] = self._submit(
-                        _bundle_with_keys,
+                        _bundle_task,
                         p,
                         info,
                         self._groups[p],
@@ -1292,22 +1293,6 @@ class DaskEpoch:
             "tasks": _task_times(self._client),
         }
         Path(target).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-
-
-def _bundle_with_keys(
-    part: int,
-    epoch: _Epoch,
-    rows: _Rows,
-    firsts: list[int],
-    positions: list[np.ndarray],
-    dummies: _Dummies,
-    offset: int,
-    assets_of: list[int],
-    *found: tuple[Any, Any] | None,
-) -> _Shards:
-    return _bundle_task(
-        part, epoch, rows, firsts, positions, dummies, offset, *zip(assets_of, found, strict=True)
-    )
 
 
 def _task_times(client: Any) -> dict[str, dict[str, float]]:
