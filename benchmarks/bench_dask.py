@@ -647,6 +647,31 @@ def table(report: dict[str, Any]) -> str:
 # -- main ----------------------------------------------------------------------------------------
 
 
+def projection_table(files: list[Path]) -> str:
+    """The projection (`project`) from the partition costs saved in results files."""
+    measured = []
+    for file in files:
+        measured.extend(json.loads(file.read_text())["partition_costs"].values())
+    rules = engine_rules()
+    lines = [
+        "| clients | workers | time (compute + scheduling + driver) | memory a worker | site "
+        "| data moved |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for clients in TARGET_CLIENTS:
+        for workers in TARGET_WORKERS:
+            p = project(measured, clients, workers, 5, rules)
+            seconds = p["seconds"]
+            shown = f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+            lines.append(
+                f"| {clients // 1_000_000} M | {workers} | {shown} ({p['seconds_compute']:.0f} + "
+                f"{p['seconds_scheduling']:.0f} + {p['seconds_driver']:.0f} s) | "
+                f"{p['worker_memory_bytes'] / 2**30:.1f} GiB | {p['site_bytes'] / 1e9:.0f} GB | "
+                f"{p['shuffle_bytes'] / 1e9:.0f} GB |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -688,7 +713,18 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=HERE / "results", help="results folder (dask.json in it)"
     )
+    parser.add_argument(
+        "--project-from",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS",
+        help="print the projection from these results files (their measured sizes together; "
+        "e.g. benchmarks/measured/dask-*.json) and run nothing",
+    )
     args = parser.parse_args()
+    if args.project_from:
+        print(projection_table(args.project_from))
+        return
     if args.runs < 1 or args.workers < 1 or (args.files is not None and args.files < 1):
         parser.error("--runs, --workers and --files must be positive")
 
