@@ -61,39 +61,39 @@ from ..protocol.bundle import (
     BundleLayout,
     bundle_aad,
     shard_bits,
-    shard_body,
-    shard_header,
-    shard_header_bytes,
-    shard_leaf,
     shard_prefix_chars,
     shard_tree,
 )
-from ..protocol.codes import client_secrets, format_codes
+from ..protocol.codes import client_secrets
 from ..protocol.hashing import (
     FORMAT_V2,
-    account_commitments,
     epoch_key_material,
     padded_height,
     padding_key,
     padding_prefix,
     shuffle_key,
 )
-from ..protocol.layout import PROOFS, shard_file
+from ..protocol.layout import PROOFS
 from ..protocol.models import Asset, AssetLiabilities, bundle_layout
 from ..protocol.tree import ENTRY, SparseSumTree
 from .client_codes import HEADER as CODES_HEADER
 from .client_codes import client_codes_rows
 from .config import EngineChoice
-from .engine import EntrySource, encrypt_entries, leaf_entries
+from .engine import EntrySource, client_keys, leaf_entries
 from .epoch import (
-    CHUNK,
     MAX_PRIVACY_HEIGHT,
     MIN_AUTO_ENTRIES,
     Privacy,
+    client_entries,
+    dummy_entries,
     dummy_held_counts,
     dummy_key,
+    emit_shards,
     entry_iv_key,
+    fill_shard_header,
+    holders_by_lookup,
     split_parts,
+    write_shard_file,
 )
 from .liabilities import (
     Liabilities,
@@ -168,15 +168,13 @@ def _read_task(
     path: str, assets: tuple[Asset, ...], master: bytes, epoch: str, part: bool
 ) -> _Read:
     """One input file, read and checked as the single-machine engine reads it, its accounts'
-    keys derived (engine.derive_client_keys' formulas), sorted by lookup id."""
+    keys derived (engine.client_keys), sorted by lookup id."""
     try:
         ledger = read_liabilities_file(Path(path), assets, part=part)
     except InputError as exc:
         return _Read(None, exc, [0] * len(assets))
     accounts = ledger.accounts
-    secrets = client_secrets(master, accounts)
-    material = epoch_key_material(secrets, epoch)
-    commitments = account_commitments(epoch, [m[:32] for m in material], accounts)
+    codes, lookups, keys, commitments = client_keys(master, epoch, accounts)
     m = len(accounts)
     amounts = np.zeros((m, len(assets), AMOUNT_BYTES), dtype=np.uint8)
     held = np.zeros((m, len(assets)), dtype=bool)
@@ -184,11 +182,11 @@ def _read_task(
         amounts[ledger.holders[ai], ai] = ledger.amounts[ai]
         held[ledger.holders[ai], ai] = True
     rows = _Rows(
-        np.frombuffer(b"".join([x[32:48] for x in material]), dtype=np.uint8).reshape(m, 16),
-        np.frombuffer(b"".join([x[48:80] for x in material]), dtype=np.uint8).reshape(m, 32),
-        np.frombuffer(b"".join(commitments), dtype=np.uint8).reshape(m, 32),
+        np.frombuffer(lookups, dtype=np.uint8).reshape(m, 16),
+        np.frombuffer(keys, dtype=np.uint8).reshape(m, 32),
+        np.frombuffer(commitments, dtype=np.uint8).reshape(m, 32),
         accounts,
-        format_codes(secrets),
+        codes,
         amounts,
         held,
     )
@@ -196,8 +194,8 @@ def _read_task(
 
 
 def _by_lookup(lookups: np.ndarray) -> np.ndarray:
-    halves = lookups.view(">u8")
-    return np.lexsort((halves[:, 1], halves[:, 0])) if len(lookups) else np.zeros(0, np.int64)
+    """The rows' order by lookup id."""
+    return holders_by_lookup(np.arange(len(lookups)), lookups)
 
 
 def _read_summary(read: _Read) -> tuple[InputError | None, list[int], int]:
@@ -619,61 +617,21 @@ def _bundle_task(
         known,  # type: ignore[arg-type]  # only paths_matrix is used
     )
     aad = bundle_aad(epoch.epoch, b"", FORMAT_V2)
-
-    def real() -> Iterator[tuple[bytes, bytes]]:
-        for start in range(0, n, CHUNK):
-            chunk = np.arange(start, min(start + CHUNK, n))
-            plaintexts = source.plaintexts(chunk)
-            blobs = encrypt_entries(
-                rows.keys[chunk], plaintexts, rows.lookups[chunk], aad, epoch.iv_key
-            )
-            data = rows.lookups[chunk].tobytes()
-            for i, blob in enumerate(blobs):
-                yield data[16 * i : 16 * i + 16], blob
-
-    def fake() -> Iterator[tuple[bytes, bytes]]:
-        ends = np.cumsum(dummies.lengths)
-        for first in range(0, len(dummies.lengths), CHUNK):
-            last = min(first + CHUNK, len(dummies.lengths))
-            start = int(ends[first - 1]) if first else 0
-            data = _crypto.keystream_at(
-                epoch.dummy_key, b"entries", dummy_offset + start, int(ends[last - 1]) - start
-            )
-            at = 0
-            for d in range(first, last):
-                size = int(dummies.lengths[d])
-                yield dummies.lookups[d].tobytes(), data[at : at + size]
-                at += size
-
+    real = client_entries(source, np.arange(n), rows.keys, rows.lookups, aad, epoch.iv_key)
+    fake = dummy_entries(epoch.dummy_key, dummies.lookups, dummies.lengths, dummy_offset)
     bits = epoch.bits
     per = 1 << (bits - epoch.partition_bits)
     lo = part * per
     folder = Path(epoch.folder)
-    room = bytes(shard_header_bytes(bits))
     leaves: list[bytes] = []
     sizes: list[int] = []
 
     def write(index: int, entries: list[tuple[bytes, bytes]]) -> None:
-        body = shard_body(entries)
-        with open(folder / shard_file(index, bits), "wb") as f:
-            f.write(room)
-            f.write(body)
-        leaves.append(shard_leaf(epoch.epoch, bits, index, body))
-        sizes.append(len(room) + len(body))
+        leaf, size = write_shard_file(folder, epoch.epoch, bits, index, entries)
+        leaves.append(leaf)
+        sizes.append(size)
 
-    current, pending = lo, list[tuple[bytes, bytes]]()
-    shift = 64 - bits
-    for lookup, blob in heapq.merge(real(), fake()):
-        if len(pending) and pending[-1][0] == lookup:
-            raise RuntimeError("a dummy lookup id collides")  # 2^-128: never in practice
-        index = int.from_bytes(lookup[:8], "big") >> shift if bits else 0
-        while index > current:
-            write(current, pending)
-            current, pending = current + 1, []
-        pending.append((lookup, blob))
-    while current < lo + per:
-        write(current, pending)
-        current, pending = current + 1, []
+    emit_shards(lo, lo + per, bits, heapq.merge(real, fake), write)
     root, local = shard_tree(leaves)
     return _Shards(root, local, sizes, lo)
 
@@ -685,12 +643,7 @@ def _shards_root(shards: _Shards) -> tuple[bytes, int]:
 def _headers_task(shards: _Shards, top_path: list[bytes], bits: int, folder: str) -> None:
     """Each shard's header: its index and its path (the partition's levels, then the top's)."""
     for k, path in enumerate(shards.paths):
-        index = shards.first + k
-        fd = os.open(Path(folder) / shard_file(index, bits), os.O_WRONLY)
-        try:
-            os.pwrite(fd, shard_header(bits, index, [*path, *top_path]), 0)
-        finally:
-            os.close(fd)
+        fill_shard_header(Path(folder), bits, shards.first + k, [*path, *top_path])
 
 
 def _maybe_die() -> None:

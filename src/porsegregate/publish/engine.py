@@ -220,12 +220,20 @@ def derive_client_keys(
 def _keys_chunk(bounds: tuple[int, int]) -> tuple[str, bytes, bytes, bytes]:
     lo, hi = bounds
     accounts = _SHARED["accounts"][lo:hi]
-    epoch = _SHARED["epoch"]
-    secrets = client_secrets(_SHARED["master"], accounts)
+    codes, lookups, keys, commitments = client_keys(_SHARED["master"], _SHARED["epoch"], accounts)
+    return client_codes_rows(zip(accounts, codes, strict=True)), lookups, keys, commitments
+
+
+def client_keys(
+    master_secret: bytes, epoch: str, accounts: Sequence[str]
+) -> tuple[list[str], bytes, bytes, bytes]:
+    """The accounts' codes, and their lookup ids (16 bytes each), keys (32) and commitments
+    (32), concatenated in the accounts' order."""
+    secrets = client_secrets(master_secret, accounts)
     material = epoch_key_material(secrets, epoch)
     commitments = account_commitments(epoch, [m[:32] for m in material], accounts)
     return (
-        client_codes_rows(zip(accounts, format_codes(secrets), strict=True)),
+        format_codes(secrets),
         b"".join([m[32:48] for m in material]),
         b"".join([m[48:80] for m in material]),
         b"".join(commitments),

@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +37,10 @@ from ..protocol.bundle import (
     bundle_header,
     leaf_header,
     shard_bits,
+    shard_body,
+    shard_header,
+    shard_header_bytes,
+    shard_leaf,
     shard_prefix_chars,
 )
 from ..protocol.hashing import (
@@ -49,6 +55,7 @@ from ..protocol.hashing import (
     published_height,
     shuffle_key,
 )
+from ..protocol.layout import shard_file
 from ..protocol.models import AssetLiabilities, bundle_layout
 from ..protocol.tree import SparseSumTree, SumTree
 from .client_codes import parse_client_codes
@@ -370,18 +377,8 @@ class EpochProofs:
         if lo >= hi:
             return
         assert self._dummy_key is not None
-        ends = np.cumsum(lengths)
-        for first in range(lo, hi, CHUNK):
-            last = min(first + CHUNK, hi)
-            start = int(ends[first - 1]) if first else 0
-            data = _crypto.keystream_at(
-                self._dummy_key, b"entries", start, int(ends[last - 1]) - start
-            )
-            at = 0
-            for d in range(first, last):
-                size = int(lengths[d])
-                yield lookups[d].tobytes(), data[at : at + size]
-                at += size
+        start = int(lengths[:lo].sum())
+        yield from dummy_entries(self._dummy_key, lookups[lo:hi], lengths[lo:hi], start)
 
     def _held_counts(self) -> np.ndarray:
         """How many assets each client holds."""
@@ -413,29 +410,97 @@ def _shard_task(task: tuple[int, int, int, int, int, int]) -> list[tuple[int, by
     iv_key = proofs._iv_key
     assert iv_key is not None  # write_shards refuses without it
 
-    def real() -> Iterator[tuple[bytes, bytes]]:
-        for start in range(r_lo, r_hi, CHUNK):
-            rows = order[start : min(start + CHUNK, r_hi)]
-            plaintexts = source.plaintexts(rows)
-            blobs = encrypt_entries(keys[rows], plaintexts, lookups[rows], aad, iv_key)
-            data = lookups[rows].tobytes()
-            for i, blob in enumerate(blobs):
-                yield data[16 * i : 16 * i + 16], blob
-
     out: list[tuple[int, bytes, int]] = []
+    real = client_entries(source, order[r_lo:r_hi], keys, lookups, aad, iv_key)
+    dummies = proofs._dummy_entries(shared["dummy_lookups"], shared["dummy_lengths"], d_lo, d_hi)
+    emit_shards(
+        lo, hi, bits, heapq.merge(real, dummies), lambda i, e: out.append((i, *write(i, e)))
+    )
+    return out
+
+
+# --- making shards: shared by this process's workers and the Dask engine's -------------------
+
+
+def client_entries(
+    source: EntrySource,
+    rows: np.ndarray,
+    keys: np.ndarray,
+    lookups: np.ndarray,
+    aad: bytes,
+    iv_key: bytes,
+) -> Iterator[tuple[bytes, bytes]]:
+    """(lookup, encrypted entry) of the clients at `rows` (in that order: lookup-id order),
+    CHUNK at a time."""
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        blobs = encrypt_entries(keys[chunk], source.plaintexts(chunk), lookups[chunk], aad, iv_key)
+        data = lookups[chunk].tobytes()
+        for i, blob in enumerate(blobs):
+            yield data[16 * i : 16 * i + 16], blob
+
+
+def dummy_entries(
+    key: bytes, lookups: np.ndarray, lengths: np.ndarray, start: int
+) -> Iterator[tuple[bytes, bytes]]:
+    """(lookup, bytes) of consecutive dummies (in lookup order), the first of which begins at
+    byte `start` of the keyed stream "entries" that all the dummies' bytes are cut from."""
+    ends = np.cumsum(lengths)
+    for first in range(0, len(lengths), CHUNK):
+        last = min(first + CHUNK, len(lengths))
+        begin = int(ends[first - 1]) if first else 0
+        data = _crypto.keystream_at(key, b"entries", start + begin, int(ends[last - 1]) - begin)
+        at = 0
+        for d in range(first, last):
+            size = int(lengths[d])
+            yield lookups[d].tobytes(), data[at : at + size]
+            at += size
+
+
+def emit_shards(
+    lo: int,
+    hi: int,
+    bits: int,
+    entries: Iterable[tuple[bytes, bytes]],
+    write: Callable[[int, list[tuple[bytes, bytes]]], None],
+) -> None:
+    """Hand shards lo .. hi-1 to `write(index, entries)`, in order, each with its entries (a
+    shard holds the lookup ids whose first `bits` bits are its index; `entries` sorted by
+    lookup id, all within those shards), the empty ones too."""
     current, pending = lo, list[tuple[bytes, bytes]]()
     shift = 64 - bits
-    dummies = proofs._dummy_entries(shared["dummy_lookups"], shared["dummy_lengths"], d_lo, d_hi)
-    for lookup, blob in heapq.merge(real(), dummies):
+    for lookup, blob in entries:
+        if pending and pending[-1][0] == lookup:
+            raise RuntimeError("two entries have one lookup id")  # 2^-128: never in practice
         index = int.from_bytes(lookup[:8], "big") >> shift if bits else 0
         while index > current:
-            out.append((current, *write(current, pending)))
+            write(current, pending)
             current, pending = current + 1, []
         pending.append((lookup, blob))
     while current < hi:
-        out.append((current, *write(current, pending)))
+        write(current, pending)
         current, pending = current + 1, []
-    return out
+
+
+def write_shard_file(folder: Path, epoch: str, bits: int, index: int,
+                     entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:  # fmt: skip
+    """A PSS2 file with room for its header (filled in once the shard tree is known): its
+    leaf in the shard tree and its size."""
+    room = bytes(shard_header_bytes(bits))
+    body = shard_body(entries)
+    with open(folder / shard_file(index, bits), "wb") as f:
+        f.write(room)
+        f.write(body)
+    return shard_leaf(epoch, bits, index, body), len(room) + len(body)
+
+
+def fill_shard_header(folder: Path, bits: int, index: int, path: Sequence[bytes]) -> None:
+    """Shard `index`'s header (its index and path to the shards root) over the room left."""
+    fd = os.open(folder / shard_file(index, bits), os.O_WRONLY)
+    try:
+        os.pwrite(fd, shard_header(bits, index, path), 0)
+    finally:
+        os.close(fd)
 
 
 def _collides(lookups: np.ndarray, dummies: bytes) -> bool:

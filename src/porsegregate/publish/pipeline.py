@@ -33,10 +33,6 @@ from ..protocol import layout
 from ..protocol.bundle import (
     encode_shard,
     shard_bits,
-    shard_body,
-    shard_header,
-    shard_header_bytes,
-    shard_leaf,
     shard_tree,
 )
 from ..protocol.codes import client_secret
@@ -58,7 +54,7 @@ from .config import Config, EngineChoice
 from .dask_engine import DaskEpoch, build_epoch_dask
 from .engine import fork_map, ranges, worker_count
 from .engine import shared_state as engine_shared
-from .epoch import EpochProofs, build_epoch
+from .epoch import EpochProofs, build_epoch, fill_shard_header, write_shard_file
 from .history import (
     StagedLog,
     WorkspaceLog,
@@ -773,26 +769,19 @@ def _stage_shards_v2(staging: _Staging, proofs: EpochProofs, progress: Progress 
     shard's leaf is known. The files are in no manifest: the root in the manifest covers
     them."""
     bits = shard_bits(proofs.entries)
-    room = bytes(shard_header_bytes(bits))
     folder = staging.folder
     (folder / layout.PROOFS).mkdir(parents=True, exist_ok=True)
     epoch = proofs.epoch
 
     def write(index: int, entries: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
-        body = shard_body(entries)
-        with open(folder / layout.shard_file(index, bits), "wb") as f:
-            f.write(room)
-            f.write(body)
-        return shard_leaf(epoch, bits, index, body), len(room) + len(body)
+        return write_shard_file(folder, epoch, bits, index, entries)
 
     with step(progress, "writing proofs", 1 << bits) as writing:
         shards = proofs.write_shards(bits, write, writing.advance)
     root, paths = shard_tree([leaf for _, leaf, _ in shards])
-    headers = [shard_header(bits, index, paths[index]) for index in range(1 << bits)]
-    del paths
     pieces = ranges(1 << bits, HEADER_CHUNK)
     fork_map(_fill_headers, pieces, worker_count(1 << bits), {"folder": folder,
-             "bits": bits, "headers": headers})  # fmt: skip
+             "bits": bits, "paths": paths})  # fmt: skip
     staging.bytes_written += sum(size for _, _, size in shards)
     staging.unlisted.extend(layout.shard_file(index, bits) for index in range(1 << bits))
     staging.shards_root = root
@@ -805,15 +794,8 @@ HEADER_CHUNK = 4096
 def _fill_headers(bounds: tuple[int, int]) -> None:
     """Write shards lo .. hi's headers over the room left for them."""
     shared = engine_shared()
-    folder: Path = shared["folder"]
-    bits: int = shared["bits"]
-    headers: list[bytes] = shared["headers"]
     for index in range(*bounds):
-        fd = os.open(folder / layout.shard_file(index, bits), os.O_WRONLY)
-        try:
-            os.pwrite(fd, headers[index], 0)
-        finally:
-            os.close(fd)
+        fill_shard_header(shared["folder"], shared["bits"], index, shared["paths"][index])
 
 
 def _stage_empty_auditor_index(folder: Path, epoch: str) -> None:
